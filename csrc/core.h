@@ -1,0 +1,268 @@
+/*
+ * core.h - internal state of the polroute model (not part of the public API).
+ *
+ * One pr_policy is one network namespace.  Per family it keeps
+ *  - the rule list: an array kept sorted by priority, insertion order within a
+ *    priority (exactly the kernel's list order);
+ *  - the tables: an array sorted by id; each table is a Patricia trie mapping
+ *    (prefix, length) to a slot holding the routes of that prefix in the
+ *    kernel's order (tos descending, metric ascending, then by the flags the
+ *    route was added with).
+ * Links and addresses are flat arrays; an address array keeps each device's
+ * addresses in the kernel's list order (primaries first as inserted,
+ * secondaries after).
+ */
+#ifndef POLROUTE_CORE_H
+#define POLROUTE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polroute.h"
+#include "trie.h"
+
+#define PR_SCOPE_UNIVERSE 0u
+#define PR_SCOPE_SITE 200u
+#define PR_SCOPE_LINK 253u
+#define PR_SCOPE_HOST 254u
+#define PR_SCOPE_NOWHERE 255u
+
+#define PR_RTPROT_KERNEL 2u
+#define PR_RTPROT_BOOT 3u
+#define PR_RTPROT_RA 9u
+
+#define PR_TABLE_DEFAULT 253u
+#define PR_TABLE_MAIN 254u
+#define PR_TABLE_LOCAL 255u
+
+#define PR_RTCF_LOCAL 0x80000000u
+#define PR_RTCF_DOREDIRECT 0x01000000u
+#define PR_RTM_F_OFFLOAD_FAILED 0x20000000u
+
+#define PR_IFA_F_SECONDARY 0x01u
+#define PR_IFA_F_NOPREFIXROUTE 0x200u
+
+#define PR_LOOPBACK_IFINDEX 1u
+
+/* errno values, spelled out so the core does not depend on <errno.h> values
+ * differing from Linux ones (it models Linux, whatever it runs on). */
+enum {
+    PR_EPERM = 1, PR_ENOENT = 2, PR_ESRCH = 3, PR_EAGAIN = 11, PR_ENOMEM = 12,
+    PR_EACCES = 13, PR_EEXIST = 17, PR_ENODEV = 19, PR_EINVAL = 22, PR_ERANGE = 34,
+    PR_EOPNOTSUPP = 95, PR_EAFNOSUPPORT = 97, PR_ENETDOWN = 100, PR_ENETUNREACH = 101,
+    PR_ENOBUFS = 105, PR_EHOSTUNREACH = 113, PR_EXDEV = 18, PR_EADDRNOTAVAIL = 99,
+};
+
+typedef struct pr_nh {
+    uint8_t gw_family;        /* 0 = no gateway */
+    uint8_t flags;            /* PR_RTNH_F_* (DEAD, LINKDOWN, ONLINK) */
+    uint8_t scope;            /* fib_nh_scope: link for a gateway, host for dev-only, nowhere for host routes */
+    uint8_t pad;
+    uint16_t weight;
+    uint16_t pad2;
+    uint32_t ifindex;
+    uint8_t gw[16];
+} pr_nh;
+
+typedef struct pr_route {
+    uint8_t family, dst_len, tos, protocol, scope, type, has_prefsrc, pref;
+    uint8_t addrconf;         /* IPv6: created by the kernel from an address (not ECMP-able) */
+    uint8_t pad[3];
+    uint32_t table;
+    uint32_t priority;
+    uint32_t nh_id;
+    uint32_t realm;
+    uint32_t nh_count;
+    uint32_t metrics_present;
+    uint32_t metrics[18];
+    uint8_t dst[16];
+    uint8_t prefsrc[16];
+    pr_nh nh0;                /* first nexthop */
+    pr_nh *nhx;               /* nexthops 1..nh_count-1 (heap), NULL when nh_count <= 1 */
+} pr_route;
+
+static inline pr_nh *route_nh(pr_route *r, uint32_t i) { return i == 0 ? &r->nh0 : &r->nhx[i - 1]; }
+static inline const pr_nh *route_nh_c(const pr_route *r, uint32_t i) { return i == 0 ? &r->nh0 : &r->nhx[i - 1]; }
+
+/* Routes of one (table, prefix, length), in kernel order. */
+typedef struct pr_rlist {
+    uint32_t n, cap;
+    pr_route *v;
+} pr_rlist;
+
+typedef struct pr_table {
+    uint32_t id;
+    pr_trie trie;             /* (prefix, len) -> slot index in slots[] */
+    pr_rlist *slots;
+    uint32_t nslots, capslots;
+    uint32_t free_slot;       /* head of the free-slot chain (slot.cap holds next), UINT32_MAX = none */
+    size_t nroutes;
+} pr_table;
+
+typedef struct pr_rule {
+    pr_rule_req r;            /* priority always set; present has FRA_PRIORITY */
+    int32_t iif_index;        /* bound ifindex, -1 when detached, 0 when no iif selector */
+    int32_t oif_index;
+} pr_rule;
+
+typedef struct pr_family {
+    uint8_t family;
+    pr_rule *rules;
+    size_t nrules, caprules;
+    pr_table *tables;
+    size_t ntables, captables;
+} pr_family;
+
+/* Per-device IPv4/IPv6 configuration (the sysctls that change answers). */
+typedef struct pr_devconf {
+    int32_t forwarding;
+    int32_t route_localnet;
+    int32_t rp_filter;
+    int32_t accept_local;
+    int32_t ignore_linkdown;
+    int32_t src_valid_mark;
+    int32_t promote_secondaries;
+    int32_t v6_forwarding;
+    int32_t v6_ignore_linkdown;
+    int32_t v6_disable;
+} pr_devconf;
+
+typedef struct pr_link {
+    uint32_t ifindex;
+    uint32_t group;
+    uint32_t peer;            /* veth peer ifindex, 0 if none */
+    uint8_t kind;
+    uint8_t up;
+    uint8_t carrier_forced_off;
+    uint8_t pad;
+    char name[16];
+    pr_devconf conf;
+} pr_link;
+
+typedef struct pr_ifaddr {
+    uint32_t ifindex;
+    uint8_t family;
+    uint8_t prefixlen;
+    uint8_t scope;
+    uint8_t has_broadcast;
+    uint32_t flags;           /* PR_IFA_F_* */
+    uint32_t metric;
+    uint8_t local[16];
+    uint8_t broadcast[16];
+} pr_ifaddr;
+
+struct pr_policy {
+    pr_link *links;
+    size_t nlinks, caplinks;
+    uint32_t next_ifindex;
+    pr_ifaddr *addrs;
+    size_t naddrs, capaddrs;
+    pr_family v4, v6;
+    bool v4_custom_rules;     /* sticky: first IPv4 rule add/del unmerges local/main */
+    bool v4_custom_local_routes;
+    pr_devconf conf_all, conf_default;
+    int32_t ip_nonlocal_bind;
+    /* Snapshot for pr_route_dump(). */
+    const pr_route **dump;
+    size_t ndump, capdump;
+    char errmsg[160];
+};
+
+/* ---- helpers shared across files ---- */
+void pr_set_err(pr_policy *p, const char *msg);
+int pr_fail(pr_policy *p, int err, const char *msg);   /* sets msg, returns -err */
+void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem);
+
+static inline unsigned fam_bits(uint8_t family) { return family == PR_AF_INET ? 32u : 128u; }
+static inline unsigned fam_bytes(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }
+pr_family *pr_fam(pr_policy *p, uint8_t family);
+const pr_family *pr_fam_c(const pr_policy *p, uint8_t family);
+
+bool addr_prefix_match(const uint8_t *a, const uint8_t *b, unsigned plen);
+bool addr_is_zero(const uint8_t *a, unsigned nbytes);
+void addr_mask(uint8_t out[16], const uint8_t *a, unsigned plen, unsigned nbytes);
+static inline uint32_t v4_get(const uint8_t *a)
+{
+    return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | (uint32_t)a[3];
+}
+static inline void v4_put(uint8_t *a, uint32_t v)
+{
+    a[0] = (uint8_t)(v >> 24); a[1] = (uint8_t)(v >> 16); a[2] = (uint8_t)(v >> 8); a[3] = (uint8_t)v;
+}
+
+/* links */
+pr_link *pr_link_by_index(pr_policy *p, uint32_t ifindex);
+const pr_link *pr_link_by_index_c(const pr_policy *p, uint32_t ifindex);
+const pr_link *pr_link_by_name_c(const pr_policy *p, const char *name);
+bool pr_link_carrier(const pr_policy *p, const pr_link *l);
+/* Effective per-device sysctl: the kernel's IN_DEV_ORCONF / MAXCONF. */
+int pr_conf_forwarding(const pr_policy *p, const pr_link *l);
+int pr_conf_route_localnet(const pr_policy *p, const pr_link *l);
+int pr_conf_rp_filter(const pr_policy *p, const pr_link *l);
+int pr_conf_accept_local(const pr_policy *p, const pr_link *l);
+int pr_conf_ignore_linkdown(const pr_policy *p, const pr_link *l, uint8_t family);
+
+/* addresses */
+bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr);   /* __ip_dev_find */
+const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr);
+uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst, unsigned scope);
+
+/* tables and routes (routes.c) */
+pr_table *pr_table_get(pr_family *f, uint32_t id);
+const pr_table *pr_table_get_c(const pr_family *f, uint32_t id);
+pr_table *pr_table_new(pr_family *f, uint32_t id);  /* get or create; NULL on ENOMEM */
+int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags);
+int pr_route_delete_req(pr_policy *p, const pr_route_req *req);
+void pr_route_free_contents(pr_route *r);
+int pr_route_copy(pr_route *dst, const pr_route *src);
+void pr_family_free(pr_family *f);
+int pr_family_clone(pr_family *dst, const pr_family *src);
+/* Apply fn to every route of a family; fn returns 1 to delete the route. */
+typedef int (*pr_route_edit_fn)(pr_policy *p, pr_route *r, void *ctx);
+void pr_routes_edit(pr_policy *p, uint8_t family, pr_route_edit_fn fn, void *ctx);
+/* Kernel-created route (fib_magic): add with CREATE|APPEND, ignore EEXIST. */
+void pr_route_magic(pr_policy *p, int add, uint8_t family, uint8_t type, uint32_t table,
+                    const uint8_t *dst, unsigned dst_len, const uint8_t *prefsrc,
+                    uint32_t ifindex, uint32_t metric);
+
+/* One table lookup result (fib_result). */
+typedef struct pr_fib_res {
+    const pr_route *route;
+    uint32_t nh_index;        /* chosen nexthop (first usable) */
+    uint32_t table;
+    uint8_t prefixlen;
+    uint8_t type;
+    uint8_t scope;
+} pr_fib_res;
+
+/* Lookup inside one IPv4 table: 0 found, -EAGAIN miss/throw, or -error of the route type. */
+typedef struct pr_flow4 {
+    uint32_t daddr, saddr;
+    uint32_t iif, oif, mark, uid;
+    uint8_t tos, proto, scope, ignore_linkstate;
+    uint16_t sport, dport;
+} pr_flow4;
+int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res);
+int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
+
+/* The rule walk (rules.c). */
+typedef struct pr_flow6 {
+    uint8_t daddr[16], saddr[16];
+    uint8_t has_saddr, tclass, proto, strict_oif;
+    uint32_t iif, oif, mark, uid;
+    uint16_t sport, dport;
+} pr_flow6;
+int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index);
+int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index);
+int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *fl, pr_fib_res *res);
+void pr_rules_init_defaults(pr_policy *p);
+void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
+void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);
+
+/* derived-route maintenance (policy.c) */
+void pr_sync_link_down(pr_policy *p, uint32_t ifindex);
+void pr_sync_link_up(pr_policy *p, uint32_t ifindex);
+void pr_sync_carrier(pr_policy *p, uint32_t ifindex);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * polroute.h - public C API of the polroute core.
+ *
+ * The core is an offline model of one Linux network namespace's routing state:
+ * links and addresses, the routing policy database (rules) and the routing
+ * tables, for IPv4 and IPv6.  It is changed with requests that mirror the
+ * rtnetlink messages the kernel accepts (struct rtmsg / fib_rule_hdr plus the
+ * attributes, plus the nlmsg flags), and it answers RTM_GETROUTE questions the
+ * way the kernel does.  Spec: shared/docs/kernel-semantics.md; the kernel in a
+ * private namespace is the judge (tests/kernel).
+ *
+ * Conventions
+ *  - Every function that can fail returns 0 or a negative errno, exactly the
+ *    value the kernel would return for the same request.  When the kernel
+ *    attaches an extended-ack message, pr_errmsg() returns its text ("" if
+ *    none); it stays valid until the next call on the same handle.
+ *  - Addresses are 16-byte arrays in network byte order; IPv4 uses the first
+ *    4 bytes.  Ports, marks, uids and tables are host-order integers.
+ *  - A pr_policy is not thread-safe for writers; lookups on a policy that is
+ *    not being changed may run from any number of threads.
+ *  - Buffers passed to bulk calls are owned by the caller.
+ *
+ * This header is also the cffi cdef: the text between the cdef markers must
+ * stay plain C declarations (no macros used in declarations, literal array
+ * sizes).  tools/gen_cdef.py drops the preprocessor lines.
+ */
+#ifndef POLROUTE_H
+#define POLROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cdef-begin */
+
+typedef struct pr_policy pr_policy;
+
+enum {
+    PR_AF_INET = 2,
+    PR_AF_INET6 = 10,
+    PR_IFNAMSIZ = 16,
+    PR_MAX_NEXTHOPS = 32,     /* multipath legs a route may carry in the model */
+    PR_RTAX_MAX = 17,
+};
+
+/* Link kinds the model knows (the kernel's behaviour differs only for lo). */
+enum pr_link_kind {
+    PR_LINK_LOOPBACK = 0,
+    PR_LINK_VETH = 1,
+    PR_LINK_BRIDGE = 2,
+    PR_LINK_IFB = 3,
+    PR_LINK_OTHER = 4,
+};
+
+/* Route types (rtm_type) and rule actions (frh.action), kernel values. */
+enum {
+    PR_RTN_UNSPEC = 0, PR_RTN_UNICAST = 1, PR_RTN_LOCAL = 2, PR_RTN_BROADCAST = 3,
+    PR_RTN_ANYCAST = 4, PR_RTN_MULTICAST = 5, PR_RTN_BLACKHOLE = 6,
+    PR_RTN_UNREACHABLE = 7, PR_RTN_PROHIBIT = 8, PR_RTN_THROW = 9, PR_RTN_NAT = 10,
+    PR_RTN_XRESOLVE = 11,
+};
+enum {
+    PR_FR_ACT_UNSPEC = 0, PR_FR_ACT_TO_TBL = 1, PR_FR_ACT_GOTO = 2, PR_FR_ACT_NOP = 3,
+    PR_FR_ACT_BLACKHOLE = 6, PR_FR_ACT_UNREACHABLE = 7, PR_FR_ACT_PROHIBIT = 8,
+};
+/* nlmsg types and flags used by the request calls. */
+enum {
+    PR_RTM_NEWROUTE = 24, PR_RTM_DELROUTE = 25, PR_RTM_NEWRULE = 32, PR_RTM_DELRULE = 33,
+    PR_RTM_NEWADDR = 20, PR_RTM_DELADDR = 21,
+    PR_NLM_F_REPLACE = 0x100, PR_NLM_F_EXCL = 0x200, PR_NLM_F_CREATE = 0x400,
+    PR_NLM_F_APPEND = 0x800,
+};
+/* Rule flags (frh.flags). */
+enum {
+    PR_FIB_RULE_PERMANENT = 1, PR_FIB_RULE_INVERT = 2, PR_FIB_RULE_UNRESOLVED = 4,
+    PR_FIB_RULE_IIF_DETACHED = 8, PR_FIB_RULE_OIF_DETACHED = 16,
+};
+/* Nexthop flags (rtnh_flags / low byte of rtm_flags). */
+enum {
+    PR_RTNH_F_DEAD = 1, PR_RTNH_F_ONLINK = 4, PR_RTNH_F_LINKDOWN = 16,
+};
+/* Route cache flags reported by a lookup (printed on the "cache" line). */
+enum {
+    PR_RTCF_NOTIFY = 0x10000, PR_RTCF_REDIRECTED = 0x01000000,
+    PR_RTCF_DIRECTSRC = 0x04000000, PR_RTCF_BROADCAST = 0x10000000,
+    PR_RTCF_MULTICAST = 0x20000000,
+    PR_RTCF_LOCAL_SHIFT = 31,   /* RTCF_LOCAL is 0x80000000, outside int */
+};
+/* Reasons an answer is not modelled (pr_result.not_modelled bits). */
+enum {
+    PR_NM_MULTIPATH_HASH = 1,    /* several nexthops: the kernel hashes, we list candidates */
+    PR_NM_NEXTHOP_OBJECT = 2,    /* route uses an `ip nexthop` object */
+    PR_NM_L3MDEV = 4,            /* VRF / l3mdev rule in play */
+    PR_NM_DEFAULT_ROTATION = 8,  /* several default gateways: fib_select_default uses ARP state */
+    PR_NM_IPV6_NEIGH = 16,       /* IPv6 choice depends on neighbour state */
+    PR_NM_TUN_ID = 32,           /* rule on tunnel metadata */
+    PR_NM_MULTICAST_GROUP = 64,  /* multicast result depends on group membership */
+    PR_NM_OTHER = 128,
+};
+
+/* Bits of pr_rule_req.present: bit (1u << FRA_x) for each attribute sent. */
+enum {
+    PR_FRA_DST = 1, PR_FRA_SRC = 2, PR_FRA_IIFNAME = 3, PR_FRA_GOTO = 4, PR_FRA_PRIORITY = 6,
+    PR_FRA_FWMARK = 10, PR_FRA_FLOW = 11, PR_FRA_TUN_ID = 12, PR_FRA_SUPPRESS_IFGROUP = 13,
+    PR_FRA_SUPPRESS_PREFIXLEN = 14, PR_FRA_TABLE = 15, PR_FRA_FWMASK = 16, PR_FRA_OIFNAME = 17,
+    PR_FRA_L3MDEV = 19, PR_FRA_UID_RANGE = 20, PR_FRA_PROTOCOL = 21, PR_FRA_IP_PROTO = 22,
+    PR_FRA_SPORT_RANGE = 23, PR_FRA_DPORT_RANGE = 24, PR_FRA_DSCP = 25, PR_FRA_FLOWLABEL = 26,
+    PR_FRA_FLOWLABEL_MASK = 27, PR_FRA_SPORT_MASK = 28, PR_FRA_DPORT_MASK = 29,
+    PR_FRA_DSCP_MASK = 30,
+};
+/* Bits of pr_route_req.present: bit (1u << RTA_x). */
+enum {
+    PR_RTA_DST = 1, PR_RTA_OIF = 4, PR_RTA_GATEWAY = 5, PR_RTA_PRIORITY = 6,
+    PR_RTA_PREFSRC = 7, PR_RTA_METRICS = 8, PR_RTA_MULTIPATH = 9, PR_RTA_FLOW = 11,
+    PR_RTA_TABLE = 15, PR_RTA_VIA = 18, PR_RTA_NH_ID = 30,
+};
+
+/* An RTM_NEWRULE / RTM_DELRULE request: fib_rule_hdr plus FRA_* attributes. */
+typedef struct pr_rule_req {
+    uint8_t family;
+    uint8_t dst_len;
+    uint8_t src_len;
+    uint8_t tos;
+    uint8_t action;
+    uint8_t protocol;        /* FRA_PROTOCOL */
+    uint8_t ip_proto;        /* FRA_IP_PROTO */
+    uint8_t l3mdev;          /* FRA_L3MDEV */
+    uint8_t dscp;            /* FRA_DSCP */
+    uint8_t dscp_mask;       /* FRA_DSCP_MASK */
+    uint16_t sport_start, sport_end, dport_start, dport_end;
+    uint16_t sport_mask, dport_mask;
+    uint32_t table;          /* frh.table, or FRA_TABLE when present (it wins) */
+    uint32_t flags;          /* frh.flags (PR_FIB_RULE_INVERT) */
+    uint32_t present;        /* which FRA_* attributes were sent */
+    uint32_t priority;
+    uint32_t goto_target;
+    uint32_t fwmark, fwmask;
+    uint32_t realm;          /* FRA_FLOW */
+    int32_t suppress_prefixlen, suppress_ifgroup;
+    uint32_t uid_start, uid_end;
+    uint32_t flowlabel, flowlabel_mask;   /* host order */
+    uint64_t tun_id;
+    uint8_t src[16];
+    uint8_t dst[16];
+    char iifname[16];
+    char oifname[16];
+} pr_rule_req;
+
+/* One multipath leg of a route request (struct rtnexthop + RTA_GATEWAY/RTA_VIA). */
+typedef struct pr_nexthop_req {
+    uint8_t gw_family;       /* 0 = no gateway */
+    uint8_t flags;           /* RTNH_F_ONLINK */
+    uint16_t weight;         /* 1..256 */
+    uint32_t ifindex;        /* 0 = none */
+    uint8_t gw[16];
+} pr_nexthop_req;
+
+/* An RTM_NEWROUTE / RTM_DELROUTE request: struct rtmsg plus RTA_* attributes. */
+typedef struct pr_route_req {
+    uint8_t family;
+    uint8_t dst_len;
+    uint8_t tos;
+    uint8_t protocol;
+    uint8_t scope;
+    uint8_t type;
+    uint8_t gw_family;       /* RTA_GATEWAY / RTA_VIA family, 0 = none */
+    uint8_t pad0;
+    uint32_t table;          /* rtm_table, or RTA_TABLE when present */
+    uint32_t rtm_flags;      /* RTNH_F_ONLINK for a single path */
+    uint32_t present;        /* which RTA_* attributes were sent */
+    uint32_t priority;
+    uint32_t oif;
+    uint32_t nh_id;
+    uint32_t realm;
+    uint32_t nh_count;       /* RTA_MULTIPATH legs in nh[] */
+    const pr_nexthop_req *nh;
+    uint32_t metrics_present;          /* bit (1u << RTAX_x) */
+    uint32_t metrics[18];              /* indexed by RTAX_x */
+    uint8_t dst[16];
+    uint8_t prefsrc[16];
+    uint8_t gw[16];
+} pr_route_req;
+
+/* An RTM_NEWADDR / RTM_DELADDR request (struct ifaddrmsg + IFA_*). */
+typedef struct pr_addr_req {
+    uint8_t family;
+    uint8_t prefixlen;
+    uint8_t scope;           /* RT_SCOPE_*: 0 global, 253 link, 254 host */
+    uint8_t has_broadcast;
+    uint32_t ifindex;
+    uint32_t flags;          /* IFA_F_* : NOPREFIXROUTE 0x200 */
+    uint32_t metric;         /* IFA_RT_PRIORITY */
+    uint8_t local[16];
+    uint8_t broadcast[16];
+} pr_addr_req;
+
+/* One RTM_GETROUTE question, as `ip route get` sends it. */
+typedef struct pr_flow {
+    uint8_t family;
+    uint8_t tos;             /* rtm_tos: the DS field */
+    uint8_t has_src;         /* RTA_SRC present */
+    uint8_t has_ipproto;     /* RTA_IP_PROTO present (IPv4 defaults to UDP) */
+    uint8_t ipproto;
+    uint8_t has_uid;         /* RTA_UID present (else the caller's uid, 0 as root) */
+    uint8_t lookup_table;    /* RTM_F_LOOKUP_TABLE: iproute2 sets it for IPv4 */
+    uint8_t fibmatch;        /* RTM_F_FIB_MATCH (not modelled yet) */
+    uint16_t sport, dport;   /* host order; 0 = not given */
+    uint32_t iif;            /* RTA_IIF; 0 = output path */
+    uint32_t oif;            /* RTA_OIF; 0 = none */
+    uint32_t mark;
+    uint32_t uid;
+    uint8_t dst[16];
+    uint8_t src[16];
+} pr_flow;
+
+/* One nexthop of an answer. */
+typedef struct pr_result_nh {
+    uint8_t gw_family;       /* 0 = no gateway printed */
+    uint8_t pad0, pad1, pad2;
+    uint32_t oif;
+    uint32_t weight;
+    uint8_t gw[16];
+    uint8_t prefsrc[16];     /* the source this leg would choose */
+} pr_result_nh;
+
+/* The answer to one question: what `ip -j route get` prints, plus why. */
+typedef struct pr_result {
+    int32_t error;           /* 0, or the positive errno the kernel returns */
+    uint8_t family;
+    uint8_t type;            /* PR_RTN_* of the answer */
+    uint8_t tos;             /* the matched route's tos (rtm_tos of the reply) */
+    uint8_t has_from;        /* print "from": RTA_SRC (always for IPv6) */
+    uint8_t has_prefsrc;     /* print "src" (prefsrc) */
+    uint8_t has_uid;         /* print "uid" (output path) */
+    uint8_t has_metric;      /* IPv6: RTA_PRIORITY */
+    uint8_t input;           /* answered on the input path (iif given) */
+    uint8_t protocol;        /* IPv6: the route's protocol */
+    uint8_t pref;            /* IPv6 router preference (0 medium) */
+    uint8_t matched_len;     /* prefix length of the FIB entry used */
+    uint8_t pad0;
+    uint32_t table;          /* RTA_TABLE as reported; 0 = none */
+    uint32_t iif;
+    uint32_t mark;
+    uint32_t uid;
+    uint32_t metric;
+    uint32_t rtm_flags;      /* flags words printed: RTNH_F_*, RTM_F_OFFLOAD_FAILED quirk */
+    uint32_t cache_flags;    /* PR_RTCF_* */
+    uint32_t not_modelled;   /* PR_NM_* bits; when set the answer must not be trusted */
+    int32_t rule_index;      /* index in the rule list of the deciding rule; -1 = none */
+    uint32_t rule_priority;  /* its priority */
+    uint32_t nh_count;       /* candidate nexthops in nh[]; > 1 only with PR_NM_MULTIPATH_HASH */
+    uint8_t dst[16];
+    uint8_t from[16];
+    uint8_t prefsrc[16];
+    uint8_t matched_dst[16]; /* prefix of the FIB entry used */
+    pr_result_nh nh[32];     /* nh[0] is the answer's nexthop (dev, gateway) */
+} pr_result;
+
+/* One step of the rule walk, for explanations. */
+enum pr_step_kind {
+    PR_STEP_NO_MATCH = 0,     /* selectors did not match: passed over */
+    PR_STEP_GOTO = 1,         /* goto taken (value = target priority) */
+    PR_STEP_GOTO_UNRESOLVED = 2,
+    PR_STEP_NOP = 3,
+    PR_STEP_TABLE_MISS = 4,   /* table has no matching route: continue */
+    PR_STEP_NO_TABLE = 5,     /* table does not exist: continue */
+    PR_STEP_THROW = 6,        /* throw route: continue */
+    PR_STEP_SUPPRESSED = 7,   /* suppress_prefixlength / ifgroup rejected the result */
+    PR_STEP_DECIDED = 8,      /* a route was found, or a route type error ended the walk */
+    PR_STEP_ACTION_ERROR = 9, /* blackhole/unreachable/prohibit rule ended the walk */
+    PR_STEP_MERGED = 10,      /* IPv4 local+main merged fast path (no rule walk) */
+    PR_STEP_FIND_SADDR_SKIP = 11,
+};
+typedef struct pr_trace_step {
+    int32_t rule_index;       /* -1 for pseudo steps (merged lookup) */
+    uint32_t priority;
+    uint32_t table;
+    uint8_t kind;             /* enum pr_step_kind */
+    uint8_t matched_len;
+    uint16_t pad;
+    int32_t error;            /* errno for DECIDED/ACTION_ERROR */
+} pr_trace_step;
+
+typedef struct pr_trace {
+    uint32_t cap;             /* capacity of steps[] */
+    uint32_t len;             /* steps written */
+    uint32_t dropped;         /* steps that did not fit */
+    pr_trace_step *steps;
+} pr_trace;
+
+/* A dumped rule (what RTM_GETRULE returns). */
+typedef struct pr_rule_info {
+    pr_rule_req r;            /* priority always filled; flags include UNRESOLVED/DETACHED */
+} pr_rule_info;
+
+/* A dumped route (what RTM_GETROUTE dump returns). Nexthops via pr_route_nexthop(). */
+typedef struct pr_route_info {
+    uint8_t family, dst_len, tos, protocol, scope, type, pref, pad;
+    uint32_t table;
+    uint32_t priority;
+    uint32_t rtm_flags;      /* RTNH_F_DEAD / LINKDOWN / ONLINK of a single path */
+    uint32_t nh_id;
+    uint32_t nh_count;
+    uint8_t has_prefsrc, pad1, pad2, pad3;
+    uint32_t metrics_present;
+    uint32_t metrics[18];
+    uint8_t dst[16];
+    uint8_t prefsrc[16];
+} pr_route_info;
+
+typedef struct pr_nexthop_info {
+    uint8_t gw_family;
+    uint8_t flags;           /* RTNH_F_* (DEAD, LINKDOWN, ONLINK) */
+    uint16_t weight;
+    uint32_t ifindex;
+    uint8_t gw[16];
+} pr_nexthop_info;
+
+typedef struct pr_link_info {
+    uint32_t ifindex;
+    uint32_t group;
+    uint8_t kind;
+    uint8_t up;
+    uint8_t carrier;
+    uint8_t pad;
+    char name[16];
+} pr_link_info;
+
+typedef struct pr_addr_info {
+    pr_addr_req a;
+    uint8_t secondary;
+    uint8_t pad[3];
+} pr_addr_info;
+
+/* Columns for bulk evaluation.  Input pointers may be NULL (meaning all zero).
+ * IPv4 addresses are uint32 in host order (10.0.0.1 = 0x0A000001). */
+typedef struct pr_bulk_in {
+    const uint32_t *dst;
+    const uint32_t *src;     /* 0 = no source given */
+    const uint32_t *iif;     /* ifindex; 0 = output path */
+    const uint32_t *oif;
+    const uint8_t *tos;
+    const uint32_t *mark;
+    const uint32_t *uid;
+    const uint8_t *ipproto;  /* 0 = default (UDP for IPv4) */
+    const uint16_t *sport;
+    const uint16_t *dport;
+} pr_bulk_in;
+
+/* Output columns; any pointer may be NULL to skip that column. */
+typedef struct pr_bulk_out {
+    int32_t *error;          /* 0 or positive errno */
+    uint8_t *type;
+    uint32_t *table;
+    uint32_t *rule_priority; /* deciding rule's priority; 0xFFFFFFFF = none */
+    uint32_t *oif;
+    uint32_t *gateway;       /* host order; 0 = none */
+    uint32_t *prefsrc;       /* host order */
+    uint32_t *flags;         /* not_modelled bits */
+} pr_bulk_out;
+
+/* ---- lifetime ---- */
+
+/* A fresh namespace: lo (ifindex 1, down, no addresses), the default rules,
+ * empty tables, sysctls at their namespace defaults.  NULL on ENOMEM. */
+pr_policy *pr_policy_new(void);
+void pr_policy_free(pr_policy *p);
+/* A deep copy (for apply-all-or-nothing).  NULL on ENOMEM. */
+pr_policy *pr_policy_clone(const pr_policy *p);
+const char *pr_errmsg(const pr_policy *p);
+
+/* ---- links and addresses ---- */
+
+/* Creates a link; ifindex 0 takes the next free index.  Returns the ifindex
+ * (> 0) or a negative errno (-EEXIST, -EINVAL for a bad name). */
+int pr_link_add(pr_policy *p, const char *name, int kind, uint32_t ifindex);
+/* A veth pair; the peer is registered first, as the kernel does.  Returns
+ * name's ifindex or a negative errno. */
+int pr_link_add_veth(pr_policy *p, const char *name, const char *peer);
+/* Deleting one end of a veth pair deletes both. */
+int pr_link_del(pr_policy *p, uint32_t ifindex);
+/* Admin state (IFF_UP). Carrier follows admin state for lo/veth pairs/bridge/ifb in the model. */
+int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up);
+int pr_link_set_carrier(pr_policy *p, uint32_t ifindex, int carrier);
+int pr_link_set_group(pr_policy *p, uint32_t ifindex, uint32_t group);
+int pr_link_rename(pr_policy *p, uint32_t ifindex, const char *name);
+/* 0 if unknown. */
+uint32_t pr_link_index(const pr_policy *p, const char *name);
+int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req);
+
+/* ---- sysctls ----
+ * key: "net.ipv4.ip_forward", "net.ipv4.conf.{all,default,IFNAME}.forwarding",
+ * ".route_localnet", ".rp_filter", ".accept_local", ".ignore_routes_with_linkdown",
+ * "net.ipv6.conf.{all,IFNAME}.forwarding" ...  -ENOENT for an unknown key,
+ * -EINVAL for a value the kernel refuses. */
+int pr_sysctl_set(pr_policy *p, const char *key, int64_t value);
+int pr_sysctl_get(const pr_policy *p, const char *key, int64_t *value);
+
+/* ---- rules and routes: requests as rtnetlink carries them ---- */
+
+int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_req *req);
+int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route_req *req);
+
+/* ---- dumps (list order; index from 0 while < count) ---- */
+
+size_t pr_link_count(const pr_policy *p);
+int pr_link_get(const pr_policy *p, size_t i, pr_link_info *out);
+size_t pr_addr_count(const pr_policy *p);
+int pr_addr_get(const pr_policy *p, size_t i, pr_addr_info *out);
+size_t pr_rule_count(const pr_policy *p, int family);
+int pr_rule_get(const pr_policy *p, int family, size_t i, pr_rule_info *out);
+/* Routes of one family, table by table (ascending id), each table in trie
+ * order.  table 0 = all tables.  The dump is a snapshot taken by
+ * pr_route_dump(); it stays valid until the next change. */
+size_t pr_route_dump(pr_policy *p, int family, uint32_t table);
+int pr_route_get_dumped(const pr_policy *p, size_t i, pr_route_info *out,
+                        pr_nexthop_info *nh, size_t nh_cap);
+/* Whether IPv4 local/main are still merged (no rule ever changed). */
+int pr_policy_v4_merged(const pr_policy *p);
+
+/* ---- lookups ---- */
+
+/* The answer to one RTM_GETROUTE; returns 0 (see res->error) or a negative
+ * errno when the question itself is malformed.  trace may be NULL. */
+int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace *trace);
+
+/* Evaluates n IPv4 output/input questions from columns into columns.
+ * No allocation; safe from several threads on an unchanged policy.
+ * Returns 0 or a negative errno. */
+int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
+
+/* cdef-end */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POLROUTE_H */

@@ -1,0 +1,439 @@
+/*
+ * route_req.c - RTM_NEWROUTE / RTM_DELROUTE requests: the kernel's
+ * validation (rtm_to_fib_config, fib_create_info, fib_check_nh,
+ * ip6_route_info_create) turning a request into a stored route, with the
+ * errno and extended-ack text the kernel would answer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define BIT(x) (1u << (x))
+
+static unsigned type_min_scope(uint8_t type)
+{
+    switch (type) {
+    case PR_RTN_LOCAL: return PR_SCOPE_HOST;
+    case PR_RTN_BROADCAST: case PR_RTN_ANYCAST: return PR_SCOPE_LINK;
+    case PR_RTN_NAT: case PR_RTN_XRESOLVE: return PR_SCOPE_NOWHERE;
+    default: return PR_SCOPE_UNIVERSE;
+    }
+}
+
+static bool type_is_error(uint8_t type)
+{
+    return type == PR_RTN_BLACKHOLE || type == PR_RTN_UNREACHABLE || type == PR_RTN_PROHIBIT ||
+           type == PR_RTN_THROW;
+}
+
+/* inet_addr_type_table(addr, table) == RTN_LOCAL */
+static bool v4_addr_is_local_in(const pr_policy *p, uint32_t addr, uint32_t table)
+{
+    pr_flow4 fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.daddr = addr;
+    pr_fib_res res;
+    const pr_family *f = &p->v4;
+    int err;
+    if (!p->v4_custom_rules && (table == PR_TABLE_LOCAL || table == PR_TABLE_MAIN)) {
+        /* merged: local is an alias of main's trie */
+        const pr_table *lt = pr_table_get_c(f, PR_TABLE_LOCAL);
+        const pr_table *mt = pr_table_get_c(f, PR_TABLE_MAIN);
+        if (!lt && !mt)
+            return false;
+        memset(&res, 0, sizeof(res));
+        err = -PR_EAGAIN;
+        if (lt)
+            err = pr_fib4_table_lookup(p, lt, &fl, &res);
+        pr_fib_res r2;
+        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
+        if (err == 0 && (e2 != 0 || res.prefixlen >= r2.prefixlen))
+            return res.type == PR_RTN_LOCAL;
+        if (e2 == 0)
+            return r2.type == PR_RTN_LOCAL;
+        return false;
+    }
+    const pr_table *t = pr_table_get_c(f, table);
+    if (!t)
+        return false;
+    err = pr_fib4_table_lookup(p, t, &fl, &res);
+    return err == 0 && res.type == PR_RTN_LOCAL;
+}
+
+static bool valid_prefsrc4(const pr_policy *p, const pr_route *r)
+{
+    uint32_t src = v4_get(r->prefsrc);
+    if (r->type == PR_RTN_LOCAL && v4_get(r->dst) && src == v4_get(r->dst))
+        return true;
+    uint32_t tb = r->table == PR_TABLE_MAIN ? PR_TABLE_LOCAL : r->table;
+    bool ok = v4_addr_is_local_in(p, src, tb);
+    if (!ok && tb != PR_TABLE_LOCAL)
+        ok = v4_addr_is_local_in(p, src, PR_TABLE_LOCAL);
+    return ok;
+}
+
+/* fib_check_nh for one IPv4 nexthop; fills nh->scope and flags. */
+static int check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope)
+{
+    if (nh->gw_family == PR_AF_INET) {
+        uint32_t gw = v4_get(nh->gw);
+        if (nh->flags & PR_RTNH_F_ONLINK) {
+            if (scope >= PR_SCOPE_LINK)
+                return pr_fail(p, PR_EINVAL, "Nexthop has invalid scope");
+            const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+            if (!dev)
+                return pr_fail(p, PR_ENODEV, "Nexthop device required for onlink");
+            if (!dev->up)
+                return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
+            /* inet_addr_type_dev_table(gw) must be unicast */
+            uint32_t tb = table ? table : PR_TABLE_MAIN;
+            if (v4_addr_is_local_in(p, gw, tb == PR_TABLE_MAIN ? PR_TABLE_LOCAL : tb) ||
+                (gw & 0xF0000000u) == 0xE0000000u || gw == 0xFFFFFFFFu || (gw >> 24) == 0)
+                return pr_fail(p, PR_EINVAL, "Invalid gateway address");
+            if (!pr_link_carrier(p, dev))
+                nh->flags |= PR_RTNH_F_LINKDOWN;
+            nh->scope = PR_SCOPE_LINK;
+            return 0;
+        }
+        pr_flow4 fl;
+        memset(&fl, 0, sizeof(fl));
+        fl.daddr = gw;
+        fl.scope = (uint8_t)(scope + 1 < PR_SCOPE_LINK ? PR_SCOPE_LINK : scope + 1);
+        fl.oif = nh->ifindex;
+        fl.iif = PR_LOOPBACK_IFINDEX;
+        fl.ignore_linkstate = 1;
+        fl.proto = 0;
+        pr_fib_res res;
+        int err = -PR_EAGAIN;
+        const pr_table *t = NULL;
+        if (table && table != PR_TABLE_MAIN)
+            t = pr_table_get_c(&p->v4, table);
+        if (t)
+            err = pr_fib4_table_lookup(p, t, &fl, &res);
+        if (!t || err) {
+            int32_t ri;
+            err = pr_fib4_lookup(p, &fl, &res, NULL, &ri);
+        }
+        if (err)
+            return pr_fail(p, -err == PR_EAGAIN ? PR_ENETUNREACH : -err, "Nexthop has invalid gateway");
+        if (res.type != PR_RTN_UNICAST && res.type != PR_RTN_LOCAL)
+            return pr_fail(p, PR_EINVAL, "Nexthop has invalid gateway");
+        nh->scope = res.scope;
+        const pr_nh *via = route_nh_c(res.route, res.nh_index);
+        nh->ifindex = via->ifindex;
+        const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+        if (!dev)
+            return pr_fail(p, PR_EINVAL, "No egress device for nexthop gateway");
+        if (!pr_link_carrier(p, dev))
+            nh->flags |= PR_RTNH_F_LINKDOWN;
+        return dev->up ? 0 : pr_fail(p, PR_ENETDOWN, "");
+    }
+    if (nh->gw_family == PR_AF_INET6)
+        return pr_fail(p, PR_EOPNOTSUPP, "polroute: IPv6 gateways for IPv4 routes are not modelled");
+    if (nh->flags & PR_RTNH_F_ONLINK)
+        return pr_fail(p, PR_EINVAL, "Invalid flags for nexthop - PERVASIVE and ONLINK can not be set");
+    const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+    if (!dev)
+        return pr_fail(p, PR_ENODEV, "");
+    if (!dev->up)
+        return pr_fail(p, PR_ENETDOWN, "Device for nexthop is not up");
+    nh->scope = PR_SCOPE_HOST;
+    if (!pr_link_carrier(p, dev))
+        nh->flags |= PR_RTNH_F_LINKDOWN;
+    return 0;
+}
+
+static int build_nexthops(pr_policy *p, const pr_route_req *q, pr_route *r)
+{
+    if ((q->present & BIT(PR_RTA_MULTIPATH)) && q->nh_count) {
+        if (q->nh_count > PR_MAX_NEXTHOPS)
+            return pr_fail(p, PR_EOPNOTSUPP, "polroute: more multipath legs than the model holds");
+        r->nh_count = q->nh_count;
+        if (q->nh_count > 1) {
+            r->nhx = calloc(q->nh_count - 1, sizeof(pr_nh));
+            if (!r->nhx)
+                return -PR_ENOMEM;
+        }
+        for (uint32_t i = 0; i < q->nh_count; i++) {
+            pr_nh *nh = route_nh(r, i);
+            const pr_nexthop_req *l = &q->nh[i];
+            memset(nh, 0, sizeof(*nh));
+            nh->ifindex = l->ifindex;
+            nh->weight = l->weight ? l->weight : 1;
+            nh->flags = l->flags & PR_RTNH_F_ONLINK;
+            nh->gw_family = l->gw_family;
+            memcpy(nh->gw, l->gw, 16);
+        }
+        /* top-level RTA_OIF / RTA_GATEWAY must agree with the first leg */
+        if ((q->present & BIT(PR_RTA_OIF)) && q->oif && q->oif != r->nh0.ifindex)
+            return pr_fail(p, PR_EINVAL, "Nexthop device index does not match RTA_OIF");
+        return 0;
+    }
+    r->nh_count = 1;
+    memset(&r->nh0, 0, sizeof(r->nh0));
+    r->nh0.ifindex = (q->present & BIT(PR_RTA_OIF)) ? q->oif : 0;
+    r->nh0.weight = 1;
+    r->nh0.flags = q->rtm_flags & PR_RTNH_F_ONLINK;
+    if (q->gw_family) {
+        r->nh0.gw_family = q->gw_family;
+        memcpy(r->nh0.gw, q->gw, 16);
+    }
+    return 0;
+}
+
+static int new_route4(pr_policy *p, int nlflags, const pr_route_req *q)
+{
+    if (q->tos & 0x03)
+        return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
+    if (q->present & BIT(PR_RTA_NH_ID))
+        return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+    uint32_t table = q->table ? q->table : PR_TABLE_MAIN;
+    if (!pr_table_new(&p->v4, table))
+        return -PR_ENOMEM;
+    if (q->dst_len > 32)
+        return pr_fail(p, PR_EINVAL, "Invalid prefix length");
+    uint32_t key = v4_get(q->dst);
+    if (q->dst_len < 32 && (q->dst_len == 0 ? key : (key << q->dst_len)))
+        return pr_fail(p, PR_EINVAL, "Invalid prefix for given prefix length");
+    pr_route r;
+    memset(&r, 0, sizeof(r));
+    r.family = PR_AF_INET;
+    r.dst_len = q->dst_len;
+    memcpy(r.dst, q->dst, 4);
+    r.tos = q->tos;
+    r.protocol = q->protocol;
+    r.scope = q->scope;
+    r.type = q->type;
+    r.table = table;
+    r.priority = (q->present & BIT(PR_RTA_PRIORITY)) ? q->priority : 0;
+    r.realm = q->realm;
+    if (q->present & BIT(PR_RTA_PREFSRC)) {
+        r.has_prefsrc = 1;
+        memcpy(r.prefsrc, q->prefsrc, 4);
+    }
+    if (q->present & BIT(PR_RTA_METRICS)) {
+        r.metrics_present = q->metrics_present;
+        memcpy(r.metrics, q->metrics, sizeof(r.metrics));
+    }
+    /* fib_create_info */
+    if (r.type > PR_RTN_XRESOLVE)
+        return pr_fail(p, PR_EINVAL, "Invalid route type");
+    if (type_min_scope(r.type) > r.scope)
+        return pr_fail(p, PR_EINVAL, "Invalid scope");
+    if (q->rtm_flags & (PR_RTNH_F_DEAD | PR_RTNH_F_LINKDOWN))
+        return pr_fail(p, PR_EINVAL, "Invalid rtm_flags - can not contain DEAD or LINKDOWN");
+    bool has_mp = (q->present & BIT(PR_RTA_MULTIPATH)) && q->nh_count;
+    if (type_is_error(r.type)) {
+        if (q->gw_family || ((q->present & BIT(PR_RTA_OIF)) && q->oif) || has_mp)
+            return pr_fail(p, PR_EINVAL, "Gateway, device and multipath can not be specified for this route type");
+        r.nh_count = 0;
+    } else {
+        if (r.type != PR_RTN_UNICAST && r.type != PR_RTN_LOCAL && r.type != PR_RTN_BROADCAST &&
+            r.type != PR_RTN_ANYCAST && r.type != PR_RTN_MULTICAST)
+            return pr_fail(p, PR_EINVAL, "Invalid route type");
+        if (r.scope > PR_SCOPE_HOST)
+            return pr_fail(p, PR_EINVAL, "Invalid scope");
+        int rc = build_nexthops(p, q, &r);
+        if (rc < 0) {
+            pr_route_free_contents(&r);
+            return rc;
+        }
+        if (r.scope == PR_SCOPE_HOST) {
+            if (r.nh_count != 1) {
+                pr_route_free_contents(&r);
+                return pr_fail(p, PR_EINVAL, "Route with host scope can not have multiple nexthops");
+            }
+            if (r.nh0.gw_family)
+                return pr_fail(p, PR_EINVAL, "Route with host scope can not have a gateway");
+            r.nh0.scope = PR_SCOPE_NOWHERE;
+            if (!pr_link_by_index_c(p, r.nh0.ifindex))
+                return pr_fail(p, PR_ENODEV, "");
+        } else {
+            for (uint32_t i = 0; i < r.nh_count; i++) {
+                rc = check_nh4(p, route_nh(&r, i), r.table, r.scope);
+                if (rc < 0) {
+                    pr_route_free_contents(&r);
+                    return rc;
+                }
+            }
+        }
+    }
+    if (r.has_prefsrc && !valid_prefsrc4(p, &r)) {
+        pr_route_free_contents(&r);
+        return pr_fail(p, PR_EINVAL, "Invalid prefsrc address");
+    }
+    int rc = pr_route_insert(p, &r, nlflags);
+    if (rc == 0 && r.type == PR_RTN_LOCAL)
+        p->v4_custom_local_routes = true;
+    return rc;
+}
+
+static bool v6_is_local(const pr_policy *p, const uint8_t *a)
+{
+    return pr_addr_find(p, PR_AF_INET6, a) != NULL;
+}
+
+/* ip6_validate_gw, simplified: the gateway must be on a connected route. */
+static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
+{
+    static const uint8_t zero[16] = {0};
+    if (nh->gw_family != PR_AF_INET6) {
+        if (nh->gw_family)
+            return pr_fail(p, PR_EINVAL, "polroute: IPv4 gateways for IPv6 routes are not modelled");
+        const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+        if (!dev)
+            return pr_fail(p, PR_ENODEV, "");
+        if (!dev->up)
+            return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
+        if (!pr_link_carrier(p, dev))
+            nh->flags |= PR_RTNH_F_LINKDOWN;
+        return 0;
+    }
+    if (memcmp(nh->gw, zero, 16) == 0 || nh->gw[0] == 0xFF)
+        return pr_fail(p, PR_EINVAL, "Invalid gateway address");
+    if (v6_is_local(p, nh->gw))
+        return pr_fail(p, PR_EINVAL, "Gateway can not be a local address");
+    bool linklocal = nh->gw[0] == 0xFE && (nh->gw[1] & 0xC0) == 0x80;
+    if (!linklocal && !(nh->flags & PR_RTNH_F_ONLINK)) {
+        pr_flow6 fl;
+        memset(&fl, 0, sizeof(fl));
+        memcpy(fl.daddr, nh->gw, 16);
+        fl.oif = nh->ifindex;
+        fl.strict_oif = nh->ifindex != 0;
+        fl.iif = PR_LOOPBACK_IFINDEX;
+        pr_fib_res res;
+        int err = -PR_EAGAIN;
+        const pr_table *t = table ? pr_table_get_c(&p->v6, table) : NULL;
+        if (t)
+            err = pr_fib6_table_lookup(p, t, &fl, &res);
+        if (err) {
+            int32_t ri;
+            err = pr_fib6_lookup(p, &fl, &res, NULL, &ri);
+        }
+        if (err || res.route->nh0.gw_family || res.type != PR_RTN_UNICAST)
+            return pr_fail(p, PR_EHOSTUNREACH, "Nexthop has invalid gateway");
+        if (nh->ifindex && res.route->nh0.ifindex != nh->ifindex)
+            return pr_fail(p, PR_EHOSTUNREACH, "Nexthop has invalid gateway");
+        if (!nh->ifindex)
+            nh->ifindex = res.route->nh0.ifindex;
+    }
+    if (!nh->ifindex)
+        return pr_fail(p, PR_EINVAL, "Egress device not specified");
+    const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+    if (!dev)
+        return pr_fail(p, PR_ENODEV, "");
+    if (dev->kind == PR_LINK_LOOPBACK)
+        return pr_fail(p, PR_EINVAL, "Egress device can not be loopback device for this route");
+    if (!dev->up)
+        return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
+    if (!pr_link_carrier(p, dev))
+        nh->flags |= PR_RTNH_F_LINKDOWN;
+    return 0;
+}
+
+static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
+{
+    if (q->present & BIT(PR_RTA_NH_ID))
+        return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+    if (q->dst_len > 128)
+        return pr_fail(p, PR_EINVAL, "Invalid prefix length");
+    uint32_t table = q->table ? q->table : PR_TABLE_MAIN;
+    if (!pr_table_new(&p->v6, table))
+        return -PR_ENOMEM;
+    pr_route r;
+    memset(&r, 0, sizeof(r));
+    r.family = PR_AF_INET6;
+    r.dst_len = q->dst_len;
+    addr_mask(r.dst, q->dst, q->dst_len, 16);
+    r.protocol = q->protocol;
+    r.scope = PR_SCOPE_UNIVERSE;
+    r.type = q->type ? q->type : PR_RTN_UNICAST;
+    r.table = table;
+    r.priority = ((q->present & BIT(PR_RTA_PRIORITY)) && q->priority) ? q->priority : 1024;
+    if (q->present & BIT(PR_RTA_METRICS)) {
+        r.metrics_present = q->metrics_present;
+        memcpy(r.metrics, q->metrics, sizeof(r.metrics));
+    }
+    if (type_is_error(r.type)) {
+        /* reject routes sit on lo */
+        r.nh_count = 1;
+        r.nh0.ifindex = PR_LOOPBACK_IFINDEX;
+        r.nh0.weight = 1;
+    } else {
+        int rc = build_nexthops(p, q, &r);
+        if (rc < 0) {
+            pr_route_free_contents(&r);
+            return rc;
+        }
+        if (r.type == PR_RTN_LOCAL || r.type == PR_RTN_ANYCAST) {
+            if (!pr_link_by_index_c(p, r.nh0.ifindex) && r.nh0.ifindex) {
+                pr_route_free_contents(&r);
+                return pr_fail(p, PR_ENODEV, "");
+            }
+        } else {
+            for (uint32_t i = 0; i < r.nh_count; i++) {
+                rc = check_nh6(p, route_nh(&r, i), table);
+                if (rc < 0) {
+                    pr_route_free_contents(&r);
+                    return rc;
+                }
+            }
+        }
+    }
+    if (q->present & BIT(PR_RTA_PREFSRC)) {
+        if (!v6_is_local(p, q->prefsrc)) {
+            pr_route_free_contents(&r);
+            return pr_fail(p, PR_EINVAL, "Invalid source address");
+        }
+        r.has_prefsrc = 1;
+        memcpy(r.prefsrc, q->prefsrc, 16);
+    }
+    if (r.nh_count > 1) {
+        /* multipath add: each leg is a sibling route */
+        pr_route first = r;
+        first.nh_count = 1;
+        first.nhx = NULL;
+        pr_nh *legs = r.nhx;
+        uint32_t n = r.nh_count;
+        int rc = pr_route_insert(p, &first, nlflags);
+        for (uint32_t i = 1; rc == 0 && i < n; i++) {
+            pr_route sib = r;
+            sib.nh_count = 1;
+            sib.nhx = NULL;
+            sib.nh0 = legs[i - 1];
+            rc = pr_route_insert(p, &sib, (nlflags & ~(PR_NLM_F_EXCL | PR_NLM_F_REPLACE)) | PR_NLM_F_CREATE);
+        }
+        free(legs);
+        return rc;
+    }
+    return pr_route_insert(p, &r, nlflags);
+}
+
+int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route_req *q)
+{
+    pr_set_err(p, "");
+    if (q->family != PR_AF_INET && q->family != PR_AF_INET6)
+        return pr_fail(p, PR_EAFNOSUPPORT, "");
+    if (msg_type == PR_RTM_NEWROUTE)
+        return q->family == PR_AF_INET ? new_route4(p, nlmsg_flags, q) : new_route6(p, nlmsg_flags, q);
+    if (msg_type != PR_RTM_DELROUTE)
+        return pr_fail(p, PR_EINVAL, "");
+    if (q->family == PR_AF_INET) {
+        if (q->tos & 0x03)
+            return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
+        if (q->present & BIT(PR_RTA_NH_ID))
+            return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+        uint32_t tid = q->table ? q->table : PR_TABLE_MAIN;
+        if (!pr_table_get(&p->v4, tid))
+            return pr_fail(p, PR_ESRCH, "FIB table does not exist");
+        if (q->dst_len > 32)
+            return pr_fail(p, PR_EINVAL, "Invalid prefix length");
+        uint32_t key = v4_get(q->dst);
+        if (q->dst_len < 32 && (q->dst_len == 0 ? key : (key << q->dst_len)))
+            return pr_fail(p, PR_EINVAL, "Invalid prefix for given prefix length");
+    } else if (q->dst_len > 128) {
+        return pr_fail(p, PR_EINVAL, "Invalid prefix length");
+    }
+    return pr_route_delete_req(p, q);
+}

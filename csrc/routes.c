@@ -1,0 +1,911 @@
+/*
+ * routes.c - routing tables: insert/delete with the kernel's ordering and
+ * flag semantics (fib_table_insert / fib_table_delete, ip6_ins_rt), and the
+ * lookup inside one table (fib_table_lookup, rt6_select).
+ *
+ * A table is a Patricia trie from (prefix, length) to a slot; a slot holds the
+ * routes of that prefix in kernel order: tos descending, metric ascending,
+ * then insertion position as the nlmsg flags decide.  The kernel keeps the
+ * aliases of one key in a single leaf; since each slot here holds one prefix
+ * length, walking the trie's matches longest-first visits exactly the order in
+ * which fib_table_lookup backtracks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define SLOT_NONE UINT32_MAX
+
+/* ---------------------------------------------------------------- tables */
+
+static int table_cmp_id(const pr_family *f, uint32_t id, size_t *pos)
+{
+    size_t lo = 0, hi = f->ntables;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->tables[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *pos = lo;
+    return lo < f->ntables && f->tables[lo].id == id;
+}
+
+pr_table *pr_table_get(pr_family *f, uint32_t id)
+{
+    size_t pos;
+    return table_cmp_id(f, id, &pos) ? &f->tables[pos] : NULL;
+}
+
+const pr_table *pr_table_get_c(const pr_family *f, uint32_t id)
+{
+    size_t pos;
+    return table_cmp_id(f, id, &pos) ? &f->tables[pos] : NULL;
+}
+
+pr_table *pr_table_new(pr_family *f, uint32_t id)
+{
+    size_t pos;
+    if (table_cmp_id(f, id, &pos))
+        return &f->tables[pos];
+    pr_table *nt = pr_grow(f->tables, &f->captables, f->ntables + 1, sizeof(pr_table));
+    if (!nt)
+        return NULL;
+    f->tables = nt;
+    memmove(&f->tables[pos + 1], &f->tables[pos], (f->ntables - pos) * sizeof(pr_table));
+    pr_table *t = &f->tables[pos];
+    memset(t, 0, sizeof(*t));
+    t->id = id;
+    t->free_slot = SLOT_NONE;
+    pr_trie_init(&t->trie, fam_bits(f->family));
+    f->ntables++;
+    return t;
+}
+
+static void table_destroy(pr_table *t)
+{
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        pr_rlist *s = &t->slots[i];
+        if (s->v) {
+            for (uint32_t j = 0; j < s->n; j++)
+                pr_route_free_contents(&s->v[j]);
+            free(s->v);
+        }
+    }
+    free(t->slots);
+    pr_trie_destroy(&t->trie);
+}
+
+void pr_family_free(pr_family *f)
+{
+    for (size_t i = 0; i < f->ntables; i++)
+        table_destroy(&f->tables[i]);
+    free(f->tables);
+    free(f->rules);
+    f->tables = NULL;
+    f->rules = NULL;
+    f->ntables = f->captables = f->nrules = f->caprules = 0;
+}
+
+int pr_family_clone(pr_family *dst, const pr_family *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->family = src->family;
+    if (src->nrules) {
+        dst->rules = malloc(src->nrules * sizeof(pr_rule));
+        if (!dst->rules)
+            return -PR_ENOMEM;
+        memcpy(dst->rules, src->rules, src->nrules * sizeof(pr_rule));
+        dst->nrules = dst->caprules = src->nrules;
+    }
+    if (src->ntables) {
+        dst->tables = calloc(src->ntables, sizeof(pr_table));
+        if (!dst->tables)
+            return -PR_ENOMEM;
+        dst->captables = src->ntables;
+    }
+    for (size_t i = 0; i < src->ntables; i++) {
+        const pr_table *s = &src->tables[i];
+        pr_table *d = &dst->tables[i];
+        dst->ntables = i + 1;
+        d->id = s->id;
+        d->free_slot = s->free_slot;
+        d->nroutes = s->nroutes;
+        if (pr_trie_clone(&d->trie, &s->trie) < 0)
+            return -PR_ENOMEM;
+        if (s->nslots) {
+            d->slots = calloc(s->nslots, sizeof(pr_rlist));
+            if (!d->slots)
+                return -PR_ENOMEM;
+            d->capslots = s->nslots;
+        }
+        d->nslots = s->nslots;
+        for (uint32_t j = 0; j < s->nslots; j++) {
+            const pr_rlist *sl = &s->slots[j];
+            pr_rlist *dl = &d->slots[j];
+            dl->cap = sl->cap;
+            dl->n = 0;
+            if (!sl->v)
+                continue;
+            dl->v = calloc(sl->cap ? sl->cap : 1, sizeof(pr_route));
+            if (!dl->v)
+                return -PR_ENOMEM;
+            for (uint32_t k = 0; k < sl->n; k++) {
+                if (pr_route_copy(&dl->v[k], &sl->v[k]) < 0)
+                    return -PR_ENOMEM;
+                dl->n = k + 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+void pr_route_free_contents(pr_route *r)
+{
+    free(r->nhx);
+    r->nhx = NULL;
+}
+
+int pr_route_copy(pr_route *dst, const pr_route *src)
+{
+    *dst = *src;
+    dst->nhx = NULL;
+    if (src->nh_count > 1) {
+        size_t n = src->nh_count - 1;
+        dst->nhx = malloc(n * sizeof(pr_nh));
+        if (!dst->nhx)
+            return -PR_ENOMEM;
+        memcpy(dst->nhx, src->nhx, n * sizeof(pr_nh));
+    }
+    return 0;
+}
+
+static pr_rlist *slot_of(pr_table *t, const uint8_t *dst, unsigned len, int create)
+{
+    uint32_t *v = pr_trie_find(&t->trie, dst, len);
+    if (v)
+        return &t->slots[*v];
+    if (!create)
+        return NULL;
+    uint32_t idx;
+    if (t->free_slot != SLOT_NONE) {
+        idx = t->free_slot;
+        t->free_slot = t->slots[idx].cap;
+        t->slots[idx].cap = 0;
+    } else {
+        size_t cap = t->capslots;
+        pr_rlist *ns = pr_grow(t->slots, &cap, (size_t)t->nslots + 1, sizeof(pr_rlist));
+        if (!ns)
+            return NULL;
+        t->slots = ns;
+        t->capslots = (uint32_t)cap;
+        idx = t->nslots++;
+    }
+    memset(&t->slots[idx], 0, sizeof(pr_rlist));
+    if (pr_trie_insert(&t->trie, dst, len, idx) < 0) {
+        t->slots[idx].cap = t->free_slot;
+        t->free_slot = idx;
+        return NULL;
+    }
+    return &t->slots[idx];
+}
+
+static void slot_release(pr_table *t, pr_rlist *s, const uint8_t *dst, unsigned len)
+{
+    uint32_t idx = (uint32_t)(s - t->slots);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+    s->cap = t->free_slot;
+    t->free_slot = idx;
+    pr_trie_delete(&t->trie, dst, len);
+}
+
+static int rlist_insert_at(pr_rlist *s, uint32_t pos, const pr_route *r)
+{
+    if (s->n == s->cap) {
+        uint32_t ncap = s->cap ? s->cap * 2 : 1;
+        pr_route *nv = realloc(s->v, (size_t)ncap * sizeof(pr_route));
+        if (!nv)
+            return -PR_ENOMEM;
+        s->v = nv;
+        s->cap = ncap;
+    }
+    memmove(&s->v[pos + 1], &s->v[pos], (size_t)(s->n - pos) * sizeof(pr_route));
+    s->v[pos] = *r;
+    s->n++;
+    return 0;
+}
+
+static void rlist_remove_at(pr_rlist *s, uint32_t pos)
+{
+    pr_route_free_contents(&s->v[pos]);
+    memmove(&s->v[pos], &s->v[pos + 1], (size_t)(s->n - pos - 1) * sizeof(pr_route));
+    s->n--;
+}
+
+static bool nh_equal(const pr_nh *a, const pr_nh *b)
+{
+    /* nh_comp: device, gateway, weight, flags except DEAD/LINKDOWN */
+    return a->ifindex == b->ifindex && a->gw_family == b->gw_family &&
+           memcmp(a->gw, b->gw, 16) == 0 && a->weight == b->weight &&
+           ((a->flags ^ b->flags) & ~(PR_RTNH_F_DEAD | PR_RTNH_F_LINKDOWN)) == 0;
+}
+
+/* fib_find_info: the same fib_info is shared by identical routes. */
+static bool same_info(const pr_route *a, const pr_route *b)
+{
+    if (a->protocol != b->protocol || a->scope != b->scope || a->has_prefsrc != b->has_prefsrc ||
+        a->priority != b->priority || a->type != b->type || a->table != b->table ||
+        a->nh_count != b->nh_count || a->nh_id != b->nh_id ||
+        a->metrics_present != b->metrics_present)
+        return false;
+    if (a->has_prefsrc && memcmp(a->prefsrc, b->prefsrc, 16) != 0)
+        return false;
+    for (unsigned k = 0; k < 18; k++)
+        if ((a->metrics_present >> k) & 1u)
+            if (a->metrics[k] != b->metrics[k])
+                return false;
+    for (uint32_t i = 0; i < a->nh_count; i++)
+        if (!nh_equal(route_nh_c(a, i), route_nh_c(b, i)))
+            return false;
+    return true;
+}
+
+/* IPv6: routes that can become ECMP siblings (rt6_qualify_for_ecmp). */
+static bool v6_ecmp_ok(const pr_route *r)
+{
+    return !r->addrconf && r->nh_id == 0 && r->nh0.gw_family != 0 && r->type == PR_RTN_UNICAST;
+}
+
+static int insert_v4(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
+{
+    pr_rlist *s = slot_of(t, nr->dst, nr->dst_len, 0);
+    uint32_t pos = 0;
+    if (s) {
+        /* first entry with the same key (tos, priority), or the insertion point */
+        uint32_t first = s->n;
+        for (uint32_t i = 0; i < s->n; i++) {
+            const pr_route *e = &s->v[i];
+            if (e->tos > nr->tos)
+                continue;
+            if (e->tos < nr->tos || e->priority >= nr->priority) {
+                first = i;
+                break;
+            }
+        }
+        pos = first;
+        if (first < s->n && s->v[first].tos == nr->tos && s->v[first].priority == nr->priority) {
+            if (nlflags & PR_NLM_F_EXCL)
+                return pr_fail(p, PR_EEXIST, "");
+            uint32_t match = UINT32_MAX, end = first;
+            for (uint32_t i = first; i < s->n; i++) {
+                const pr_route *e = &s->v[i];
+                if (e->tos != nr->tos || e->priority != nr->priority)
+                    break;
+                end = i + 1;
+                if (match == UINT32_MAX && e->type == nr->type && same_info(e, nr))
+                    match = i;
+            }
+            if (end == first)
+                end = first + 1;
+            if (nlflags & PR_NLM_F_REPLACE) {
+                if (match != UINT32_MAX)
+                    return match == first ? 2 : pr_fail(p, PR_EEXIST, "");
+                pr_route_free_contents(&s->v[first]);
+                s->v[first] = *nr;
+                return 0;
+            }
+            if (match != UINT32_MAX)
+                return pr_fail(p, PR_EEXIST, "");
+            /* APPEND: after the equal-key run; otherwise before its first entry */
+            if (nlflags & PR_NLM_F_APPEND) {
+                uint32_t i = first;
+                while (i < s->n && s->v[i].tos == nr->tos && s->v[i].priority == nr->priority)
+                    i++;
+                pos = i;
+            } else {
+                pos = first;
+            }
+        }
+    }
+    if (!(nlflags & PR_NLM_F_CREATE))
+        return pr_fail(p, PR_ENOENT, "");
+    if (!s) {
+        s = slot_of(t, nr->dst, nr->dst_len, 1);
+        if (!s)
+            return -PR_ENOMEM;
+        pos = 0;
+    }
+    if (rlist_insert_at(s, pos, nr) < 0)
+        return -PR_ENOMEM;
+    t->nroutes++;
+    return 0;
+}
+
+static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
+{
+    /* fib6_add_rt2node */
+    bool replace = (nlflags & PR_NLM_F_REPLACE) != 0;
+    bool add = (nlflags & PR_NLM_F_CREATE) != 0;
+    pr_rlist *s = slot_of(t, nr->dst, nr->dst_len, 0);
+    uint32_t ins = s ? s->n : 0;
+    if (s) {
+        for (uint32_t i = 0; i < s->n; i++) {
+            pr_route *e = &s->v[i];
+            if (e->priority == nr->priority) {
+                if (nlflags & PR_NLM_F_EXCL)
+                    return pr_fail(p, PR_EEXIST, "");
+                if (replace) {
+                    if (v6_ecmp_ok(e) == v6_ecmp_ok(nr)) {
+                        pr_route_free_contents(e);
+                        *e = *nr;
+                        return 0;
+                    }
+                    continue;
+                }
+                for (uint32_t k = 0; k < e->nh_count; k++) {
+                    const pr_nh *a = route_nh_c(e, k);
+                    if (a->ifindex == nr->nh0.ifindex && a->gw_family == nr->nh0.gw_family &&
+                        memcmp(a->gw, nr->nh0.gw, 16) == 0)
+                        return pr_fail(p, PR_EEXIST, "");
+                }
+                if (v6_ecmp_ok(e) && v6_ecmp_ok(nr) && nr->nh_count == 1 && e->nh_count < PR_MAX_NEXTHOPS) {
+                    /* a sibling: the model keeps siblings as one multipath route */
+                    pr_nh *nx = realloc(e->nhx, (size_t)e->nh_count * sizeof(pr_nh));
+                    if (!nx)
+                        return -PR_ENOMEM;
+                    e->nhx = nx;
+                    e->nhx[e->nh_count - 1] = nr->nh0;
+                    e->nh_count++;
+                    return 2;
+                }
+            }
+            if (e->priority > nr->priority) {
+                ins = i;
+                break;
+            }
+        }
+        if (replace && !add)
+            return pr_fail(p, PR_ENOENT, "");
+    } else if (replace && !add) {
+        return pr_fail(p, PR_ENOENT, "");
+    }
+    if (!s) {
+        s = slot_of(t, nr->dst, nr->dst_len, 1);
+        if (!s)
+            return -PR_ENOMEM;
+        ins = 0;
+    }
+    if (rlist_insert_at(s, ins, nr) < 0)
+        return -PR_ENOMEM;
+    t->nroutes++;
+    return 0;
+}
+
+/* Takes ownership of nr->nhx on success (and on failure frees it). */
+int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags)
+{
+    pr_family *f = pr_fam(p, nr->family);
+    pr_table *t = pr_table_new(f, nr->table);
+    pr_route copy = *nr;
+    if (!t) {
+        pr_route_free_contents(&copy);
+        return -PR_ENOMEM;
+    }
+    /* insert_*: 0 stored (ownership taken), 2 success without storing, <0 error */
+    int rc = nr->family == PR_AF_INET ? insert_v4(p, t, nr, nlflags) : insert_v6(p, t, nr, nlflags);
+    if (rc != 0)
+        pr_route_free_contents(&copy);
+    return rc < 0 ? rc : 0;
+}
+
+static bool del_filter_match(const pr_route *e, const pr_route_req *q)
+{
+    if (q->type && e->type != q->type)
+        return false;
+    if (q->family == PR_AF_INET && q->scope != PR_SCOPE_NOWHERE && e->scope != q->scope)
+        return false;
+    if ((q->present & (1u << PR_RTA_PREFSRC)) &&
+        (!e->has_prefsrc || memcmp(e->prefsrc, q->prefsrc, 16) != 0))
+        return false;
+    if (q->protocol && e->protocol != q->protocol)
+        return false;
+    if ((q->present & (1u << PR_RTA_PRIORITY)) && q->priority && e->priority != q->priority)
+        return false;
+    if ((q->present & (1u << PR_RTA_NH_ID)) && q->nh_id != e->nh_id)
+        return false;
+    bool has_oif = (q->present & (1u << PR_RTA_OIF)) && q->oif;
+    if (has_oif || q->gw_family) {
+        const pr_nh *nh = &e->nh0;
+        if (has_oif && q->oif != nh->ifindex)
+            return false;
+        if (q->gw_family && (q->gw_family != nh->gw_family || memcmp(q->gw, nh->gw, 16) != 0))
+            return false;
+        return true;
+    }
+    if (q->nh_count && (q->present & (1u << PR_RTA_MULTIPATH))) {
+        if (q->nh_count != e->nh_count)
+            return false;
+        for (uint32_t i = 0; i < q->nh_count; i++) {
+            const pr_nh *nh = route_nh_c(e, i);
+            const pr_nexthop_req *l = &q->nh[i];
+            if (l->ifindex && l->ifindex != nh->ifindex)
+                return false;
+            if (l->gw_family && (l->gw_family != nh->gw_family || memcmp(l->gw, nh->gw, 16) != 0))
+                return false;
+        }
+    }
+    return true;
+}
+
+int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
+{
+    pr_family *f = pr_fam(p, q->family);
+    uint32_t tid = q->table ? q->table : PR_TABLE_MAIN;
+    pr_table *t = pr_table_get(f, tid);
+    if (!t)
+        return pr_fail(p, PR_ESRCH, "FIB table does not exist");
+    uint8_t key[16] = {0};
+    addr_mask(key, q->dst, q->dst_len, fam_bytes(q->family));
+    pr_rlist *s = slot_of(t, key, q->dst_len, 0);
+    if (!s)
+        return pr_fail(p, PR_ESRCH, "");
+    for (uint32_t i = 0; i < s->n; i++) {
+        pr_route *e = &s->v[i];
+        if (q->family == PR_AF_INET && e->tos != q->tos)
+            continue;
+        if (q->family == PR_AF_INET6) {
+            /* ip6_route_del: metric given must match; oif/gateway filter legs */
+            if ((q->present & (1u << PR_RTA_PRIORITY)) && q->priority && e->priority != q->priority)
+                continue;
+            if ((q->present & (1u << PR_RTA_OIF)) && q->oif) {
+                bool any = false;
+                for (uint32_t k = 0; k < e->nh_count; k++)
+                    any |= route_nh_c(e, k)->ifindex == q->oif;
+                if (!any)
+                    continue;
+            }
+            if (q->gw_family) {
+                /* delete only the matching sibling of a multipath route */
+                uint32_t k;
+                for (k = 0; k < e->nh_count; k++) {
+                    const pr_nh *nh = route_nh_c(e, k);
+                    if (nh->gw_family == q->gw_family && memcmp(nh->gw, q->gw, 16) == 0 &&
+                        (!q->oif || nh->ifindex == q->oif))
+                        break;
+                }
+                if (k == e->nh_count)
+                    continue;
+                if (q->protocol && e->protocol != q->protocol)
+                    continue;
+                if (e->nh_count > 1) {
+                    if (k == 0)
+                        e->nh0 = e->nhx[0];
+                    uint32_t from = k == 0 ? 1 : k;
+                    memmove(&e->nhx[from - 1], &e->nhx[from], (size_t)(e->nh_count - 1 - from) * sizeof(pr_nh));
+                    e->nh_count--;
+                    if (e->nh_count == 1) {
+                        free(e->nhx);
+                        e->nhx = NULL;
+                    }
+                    return 0;
+                }
+            }
+            if (q->protocol && e->protocol != q->protocol)
+                continue;
+            rlist_remove_at(s, i);
+            t->nroutes--;
+            if (s->n == 0)
+                slot_release(t, s, key, q->dst_len);
+            return 0;
+        }
+        if (!del_filter_match(e, q))
+            continue;
+        rlist_remove_at(s, i);
+        t->nroutes--;
+        if (s->n == 0)
+            slot_release(t, s, key, q->dst_len);
+        return 0;
+    }
+    return pr_fail(p, PR_ESRCH, "");
+}
+
+/* ---------------------------------------------------------------- editing */
+
+typedef struct {
+    uint8_t (*keys)[16];
+    uint8_t *lens;
+    uint32_t *slots;
+    size_t n, cap;
+    int oom;
+} slot_vec;
+
+static int slotvec_cb(void *ctx, const uint8_t key[16], unsigned plen, uint32_t value)
+{
+    slot_vec *v = ctx;
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 64;
+        void *k = realloc(v->keys, ncap * 16);
+        if (!k) { v->oom = 1; return 1; }
+        v->keys = k;
+        void *l = realloc(v->lens, ncap);
+        if (!l) { v->oom = 1; return 1; }
+        v->lens = l;
+        void *s = realloc(v->slots, ncap * sizeof(uint32_t));
+        if (!s) { v->oom = 1; return 1; }
+        v->slots = s;
+        v->cap = ncap;
+    }
+    memcpy(v->keys[v->n], key, 16);
+    v->lens[v->n] = (uint8_t)plen;
+    v->slots[v->n] = value;
+    v->n++;
+    return 0;
+}
+
+void pr_routes_edit(pr_policy *p, uint8_t family, pr_route_edit_fn fn, void *ctx)
+{
+    pr_family *f = pr_fam(p, family);
+    for (size_t ti = 0; ti < f->ntables; ti++) {
+        pr_table *t = &f->tables[ti];
+        slot_vec v = {0};
+        pr_trie_walk(&t->trie, slotvec_cb, &v);
+        for (size_t i = 0; i < v.n; i++) {
+            pr_rlist *s = &t->slots[v.slots[i]];
+            for (uint32_t j = 0; j < s->n;) {
+                if (fn(p, &s->v[j], ctx)) {
+                    rlist_remove_at(s, j);
+                    t->nroutes--;
+                } else {
+                    j++;
+                }
+            }
+            if (s->n == 0)
+                slot_release(t, s, v.keys[i], v.lens[i]);
+        }
+        free(v.keys);
+        free(v.lens);
+        free(v.slots);
+    }
+}
+
+/* ---------------------------------------------------------------- dumps */
+
+typedef struct {
+    pr_policy *p;
+    const pr_table *t;
+    int oom;
+} dump_ctx;
+
+static int dump_cb(void *ctx, const uint8_t key[16], unsigned plen, uint32_t value)
+{
+    dump_ctx *d = ctx;
+    (void)key;
+    (void)plen;
+    const pr_rlist *s = &d->t->slots[value];
+    pr_policy *p = d->p;
+    const pr_route **nd = pr_grow((void *)p->dump, &p->capdump, p->ndump + s->n, sizeof(*p->dump));
+    if (!nd) {
+        d->oom = 1;
+        return 1;
+    }
+    p->dump = nd;
+    for (uint32_t i = 0; i < s->n; i++)
+        p->dump[p->ndump++] = &s->v[i];
+    return 0;
+}
+
+size_t pr_route_dump(pr_policy *p, int family, uint32_t table)
+{
+    p->ndump = 0;
+    if (family != PR_AF_INET && family != PR_AF_INET6)
+        return 0;
+    const pr_family *f = pr_fam_c(p, (uint8_t)family);
+    for (size_t i = 0; i < f->ntables; i++) {
+        const pr_table *t = &f->tables[i];
+        if (table && t->id != table)
+            continue;
+        dump_ctx d = {p, t, 0};
+        pr_trie_walk(&t->trie, dump_cb, &d);
+    }
+    return p->ndump;
+}
+
+int pr_route_get_dumped(const pr_policy *p, size_t i, pr_route_info *out, pr_nexthop_info *nh, size_t nh_cap)
+{
+    if (i >= p->ndump)
+        return -PR_ENOENT;
+    const pr_route *r = p->dump[i];
+    memset(out, 0, sizeof(*out));
+    out->family = r->family;
+    out->dst_len = r->dst_len;
+    out->tos = r->tos;
+    out->protocol = r->protocol;
+    out->scope = r->scope;
+    out->type = r->type;
+    out->pref = r->pref;
+    out->table = r->table;
+    out->priority = r->priority;
+    out->nh_id = r->nh_id;
+    out->nh_count = r->nh_count;
+    out->has_prefsrc = r->has_prefsrc;
+    out->metrics_present = r->metrics_present;
+    memcpy(out->metrics, r->metrics, sizeof(out->metrics));
+    memcpy(out->dst, r->dst, 16);
+    memcpy(out->prefsrc, r->prefsrc, 16);
+    for (uint32_t k = 0; k < r->nh_count && k < nh_cap; k++) {
+        const pr_nh *n = route_nh_c(r, k);
+        nh[k].gw_family = n->gw_family;
+        nh[k].flags = n->flags;
+        nh[k].weight = n->weight;
+        nh[k].ifindex = n->ifindex;
+        memcpy(nh[k].gw, n->gw, 16);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+static bool nh_usable4(const pr_policy *p, const pr_nh *nh, const pr_flow4 *fl)
+{
+    if (nh->flags & PR_RTNH_F_DEAD)
+        return false;
+    if ((nh->flags & PR_RTNH_F_LINKDOWN) && !fl->ignore_linkstate) {
+        const pr_link *l = pr_link_by_index_c(p, nh->ifindex);
+        if (l && pr_conf_ignore_linkdown(p, l, PR_AF_INET))
+            return false;
+    }
+    if (fl->oif && fl->oif != nh->ifindex)
+        return false;
+    return true;
+}
+
+static int route_error(uint8_t type)
+{
+    switch (type) {
+    case PR_RTN_BLACKHOLE: return -PR_EINVAL;
+    case PR_RTN_UNREACHABLE: return -PR_EHOSTUNREACH;
+    case PR_RTN_PROHIBIT: return -PR_EACCES;
+    case PR_RTN_THROW: return -PR_EAGAIN;
+    case PR_RTN_NAT: case PR_RTN_XRESOLVE: return -PR_EINVAL;
+    default: return 0;
+    }
+}
+
+/* Try the routes of one slot; 1 = result set, 0 = nothing usable, <0 = error. */
+static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, unsigned plen,
+                     const pr_flow4 *fl, pr_fib_res *res)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        const pr_route *e = &s->v[i];
+        if (e->tos && e->tos != (fl->tos & 0x1Cu))
+            continue;
+        if (e->scope < fl->scope)
+            continue;
+        int err = route_error(e->type);
+        if (err) {
+            res->route = e;
+            res->table = t->id;
+            res->prefixlen = (uint8_t)plen;
+            res->type = e->type;
+            res->scope = e->scope;
+            res->nh_index = 0;
+            return err;
+        }
+        for (uint32_t k = 0; k < e->nh_count; k++) {
+            if (!nh_usable4(p, route_nh_c(e, k), fl))
+                continue;
+            res->route = e;
+            res->table = t->id;
+            res->prefixlen = (uint8_t)plen;
+            res->type = e->type;
+            res->scope = e->scope;
+            res->nh_index = k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res)
+{
+    uint8_t key[16] = {0};
+    v4_put(key, fl->daddr);
+    uint32_t vals[PR_TRIE_MAX_MATCHES];
+    uint8_t lens[PR_TRIE_MAX_MATCHES];
+    size_t n = pr_trie_matches(&t->trie, key, vals, lens, PR_TRIE_MAX_MATCHES);
+    for (size_t i = 0; i < n; i++) {
+        int rc = try_slot4(p, t, &t->slots[vals[i]], lens[i], fl, res);
+        if (rc > 0)
+            return 0;
+        if (rc < 0)
+            return rc;
+    }
+    return -PR_EAGAIN;
+}
+
+/* Local/main merged in one trie: same prefix length, local entries first. */
+int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
+{
+    const pr_family *f = &p->v4;
+    const pr_table *lt = pr_table_get_c(f, PR_TABLE_LOCAL);
+    const pr_table *mt = pr_table_get_c(f, PR_TABLE_MAIN);
+    uint8_t key[16] = {0};
+    v4_put(key, fl->daddr);
+    uint32_t lv[PR_TRIE_MAX_MATCHES], mv[PR_TRIE_MAX_MATCHES];
+    uint8_t ll[PR_TRIE_MAX_MATCHES], ml[PR_TRIE_MAX_MATCHES];
+    size_t ln = lt ? pr_trie_matches(&lt->trie, key, lv, ll, PR_TRIE_MAX_MATCHES) : 0;
+    size_t mn = mt ? pr_trie_matches(&mt->trie, key, mv, ml, PR_TRIE_MAX_MATCHES) : 0;
+    size_t i = 0, j = 0;
+    int rc = -PR_EAGAIN;
+    while (i < ln || j < mn) {
+        int use_local = j >= mn || (i < ln && ll[i] >= ml[j]);
+        int r;
+        if (use_local) {
+            r = try_slot4(p, lt, &lt->slots[lv[i]], ll[i], fl, res);
+            i++;
+        } else {
+            r = try_slot4(p, mt, &mt->slots[mv[j]], ml[j], fl, res);
+            j++;
+        }
+        if (r > 0) {
+            res->table = PR_TABLE_MAIN;   /* one trie: reported as main */
+            rc = 0;
+            break;
+        }
+        if (r < 0) {
+            res->table = PR_TABLE_MAIN;
+            rc = r;
+            break;
+        }
+    }
+    if (rc == -PR_EAGAIN) {
+        const pr_table *dt = pr_table_get_c(f, PR_TABLE_DEFAULT);
+        if (dt)
+            rc = pr_fib4_table_lookup(p, dt, fl, res);
+    }
+    if (rc == -PR_EAGAIN)
+        rc = -PR_ENETUNREACH;
+    return rc;
+}
+
+/* IPv6: rt6_select over one node, then backtrack to shorter prefixes. */
+static bool nh_alive6(const pr_policy *p, const pr_nh *nh)
+{
+    if (nh->flags & PR_RTNH_F_DEAD)
+        return false;
+    if (nh->flags & PR_RTNH_F_LINKDOWN) {
+        const pr_link *l = pr_link_by_index_c(p, nh->ifindex);
+        if (l && pr_conf_ignore_linkdown(p, l, PR_AF_INET6))
+            return false;
+    }
+    return true;
+}
+
+static int score6(const pr_route *e, const pr_nh *nh, const pr_flow6 *fl)
+{
+    int m = 0;
+    uint32_t dev = e->type == PR_RTN_UNICAST || e->type == PR_RTN_LOCAL || e->type == PR_RTN_ANYCAST ||
+                   e->type == PR_RTN_MULTICAST ? nh->ifindex : PR_LOOPBACK_IFINDEX;
+    if (!fl->oif || dev == fl->oif)
+        m = 2;
+    if (!m && fl->strict_oif)
+        return -1;
+    /* router preference: medium (0) decodes to 2, high (1) to 3, low (3) to 1 */
+    int pref = e->pref == 1 ? 3 : e->pref == 3 ? 1 : 2;
+    m |= pref << 2;
+    return m;
+}
+
+int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *fl, pr_fib_res *res)
+{
+    uint32_t vals[PR_TRIE_MAX_MATCHES];
+    uint8_t lens[PR_TRIE_MAX_MATCHES];
+    size_t n = pr_trie_matches(&t->trie, fl->daddr, vals, lens, PR_TRIE_MAX_MATCHES);
+    for (size_t i = 0; i < n; i++) {
+        const pr_rlist *s = &t->slots[vals[i]];
+        if (s->n == 0)
+            continue;
+        /* first metric group, then (if nothing matched) all the rest */
+        uint32_t head_metric = s->v[0].priority;
+        int best = -1;
+        const pr_route *best_r = NULL;
+        uint32_t best_k = 0;
+        for (int pass = 0; pass < 2 && !best_r; pass++) {
+            for (uint32_t j = 0; j < s->n; j++) {
+                const pr_route *e = &s->v[j];
+                if ((pass == 0) != (e->priority == head_metric))
+                    continue;
+                for (uint32_t k = 0; k < e->nh_count; k++) {
+                    const pr_nh *nh = route_nh_c(e, k);
+                    if (!nh_alive6(p, nh))
+                        continue;
+                    int m = score6(e, nh, fl);
+                    if (m < 0)
+                        continue;
+                    if (m > best) {
+                        best = m;
+                        best_r = e;
+                        best_k = k;
+                    }
+                    break;   /* siblings are scored through the first leg */
+                }
+            }
+        }
+        if (best_r) {
+            res->route = best_r;
+            res->nh_index = best_k;
+            res->table = t->id;
+            res->prefixlen = lens[i];
+            res->type = best_r->type;
+            res->scope = best_r->scope;
+            int err = route_error(best_r->type);
+            return err;
+        }
+    }
+    return -PR_EAGAIN;
+}
+
+void pr_route_magic(pr_policy *p, int add, uint8_t family, uint8_t type, uint32_t table,
+                    const uint8_t *dst, unsigned dst_len, const uint8_t *prefsrc,
+                    uint32_t ifindex, uint32_t metric)
+{
+    if (add) {
+        pr_route r;
+        memset(&r, 0, sizeof(r));
+        r.family = family;
+        r.dst_len = (uint8_t)dst_len;
+        addr_mask(r.dst, dst, dst_len, fam_bytes(family));
+        r.protocol = PR_RTPROT_KERNEL;
+        r.type = type;
+        r.table = table;
+        r.priority = metric;
+        if (family == PR_AF_INET) {
+            r.scope = type == PR_RTN_LOCAL ? PR_SCOPE_HOST : PR_SCOPE_LINK;
+            r.nh0.scope = type == PR_RTN_LOCAL ? PR_SCOPE_NOWHERE : PR_SCOPE_HOST;
+        } else {
+            r.scope = PR_SCOPE_UNIVERSE;
+            r.addrconf = 1;
+        }
+        if (prefsrc) {
+            r.has_prefsrc = 1;
+            memcpy(r.prefsrc, prefsrc, 16);
+        }
+        r.nh_count = 1;
+        r.nh0.ifindex = ifindex;
+        r.nh0.weight = 1;
+        const pr_link *l = pr_link_by_index_c(p, ifindex);
+        if (l && !pr_link_carrier(p, l) && !(family == PR_AF_INET && type == PR_RTN_LOCAL))
+            r.nh0.flags |= PR_RTNH_F_LINKDOWN;
+        char saved[sizeof(p->errmsg)];
+        memcpy(saved, p->errmsg, sizeof(saved));
+        (void)pr_route_insert(p, &r, PR_NLM_F_CREATE | PR_NLM_F_APPEND);
+        memcpy(p->errmsg, saved, sizeof(saved));
+        return;
+    }
+    pr_route_req q;
+    memset(&q, 0, sizeof(q));
+    q.family = family;
+    q.dst_len = (uint8_t)dst_len;
+    addr_mask(q.dst, dst, dst_len, fam_bytes(family));
+    q.type = type;
+    q.table = table;
+    q.scope = PR_SCOPE_NOWHERE;
+    q.protocol = PR_RTPROT_KERNEL;
+    q.present = (1u << PR_RTA_OIF) | (1u << PR_RTA_PRIORITY);
+    q.oif = ifindex;
+    q.priority = metric;
+    if (prefsrc && family == PR_AF_INET) {
+        q.present |= 1u << PR_RTA_PREFSRC;
+        memcpy(q.prefsrc, prefsrc, 16);
+    }
+    char saved[sizeof(p->errmsg)];
+    memcpy(saved, p->errmsg, sizeof(saved));
+    (void)pr_route_delete_req(p, &q);
+    memcpy(p->errmsg, saved, sizeof(saved));
+}

@@ -1,0 +1,674 @@
+/*
+ * rules.c - the routing policy database: rule add/delete with the kernel's
+ * validation, default priority, duplicate and delete matching
+ * (net/core/fib_rules.c, fib4_rules.c, fib6_rules.c), and the rule walk
+ * (fib_rules_lookup) with an optional trace for explanations.
+ *
+ * The list is an array sorted by priority, insertion order within a priority,
+ * which is the kernel's list order.  A goto points at "the first rule whose
+ * priority is the target": the kernel resolves to that rule on add, resolves
+ * dangling gotos when such a rule appears, and on deleting the target re-points
+ * to the next rule only if it has the same priority - which is again the first
+ * one with that priority.  So the target is found by binary search at lookup
+ * time and never stored.
+ *
+ * Rule selection is behind pr_rule_next_match() so that an index can replace
+ * the linear scan without touching the walk.
+ */
+#include <string.h>
+
+#include "core.h"
+
+#define BIT(x) (1u << (x))
+
+static const pr_rule_req *req_of(const pr_rule *r) { return &r->r; }
+
+void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err,
+                   uint8_t mlen)
+{
+    if (!tr)
+        return;
+    if (tr->len >= tr->cap || !tr->steps) {
+        tr->dropped++;
+        return;
+    }
+    pr_trace_step *s = &tr->steps[tr->len++];
+    s->rule_index = idx;
+    s->priority = prio;
+    s->table = table;
+    s->kind = kind;
+    s->matched_len = mlen;
+    s->pad = 0;
+    s->error = err;
+}
+
+static void default_rule(pr_family *f, uint32_t prio, uint32_t table)
+{
+    pr_rule *r = &f->rules[f->nrules++];
+    memset(r, 0, sizeof(*r));
+    r->r.family = f->family;
+    r->r.action = PR_FR_ACT_TO_TBL;
+    r->r.table = table;
+    r->r.priority = prio;
+    r->r.present = BIT(PR_FRA_PRIORITY) | BIT(PR_FRA_TABLE);
+    r->r.protocol = PR_RTPROT_KERNEL;
+    r->r.suppress_prefixlen = -1;
+    r->r.suppress_ifgroup = -1;
+    r->r.uid_start = 0;
+    r->r.uid_end = 0xFFFFFFFFu;
+}
+
+void pr_rules_init_defaults(pr_policy *p)
+{
+    p->v4.rules = pr_grow(NULL, &p->v4.caprules, 8, sizeof(pr_rule));
+    p->v6.rules = pr_grow(NULL, &p->v6.caprules, 8, sizeof(pr_rule));
+    if (!p->v4.rules || !p->v6.rules)
+        return;
+    default_rule(&p->v4, 0, PR_TABLE_LOCAL);
+    default_rule(&p->v4, 32766, PR_TABLE_MAIN);
+    default_rule(&p->v4, 32767, PR_TABLE_DEFAULT);
+    default_rule(&p->v6, 0, PR_TABLE_LOCAL);
+    default_rule(&p->v6, 32766, PR_TABLE_MAIN);
+}
+
+static void bind_rule(const pr_policy *p, pr_rule *r)
+{
+    r->iif_index = 0;
+    r->oif_index = 0;
+    if (r->r.present & BIT(PR_FRA_IIFNAME)) {
+        const pr_link *l = pr_link_by_name_c(p, r->r.iifname);
+        r->iif_index = l ? (int32_t)l->ifindex : -1;
+    }
+    if (r->r.present & BIT(PR_FRA_OIFNAME)) {
+        const pr_link *l = pr_link_by_name_c(p, r->r.oifname);
+        r->oif_index = l ? (int32_t)l->ifindex : -1;
+    }
+}
+
+void pr_rules_rebind(pr_policy *p)
+{
+    for (size_t i = 0; i < p->v4.nrules; i++)
+        bind_rule(p, &p->v4.rules[i]);
+    for (size_t i = 0; i < p->v6.nrules; i++)
+        bind_rule(p, &p->v6.rules[i]);
+}
+
+size_t pr_rule_count(const pr_policy *p, int family)
+{
+    if (family != PR_AF_INET && family != PR_AF_INET6)
+        return 0;
+    return pr_fam_c(p, (uint8_t)family)->nrules;
+}
+
+/* index of the first rule with priority >= prio */
+static size_t lower_bound(const pr_family *f, uint32_t prio)
+{
+    size_t lo = 0, hi = f->nrules;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->rules[mid].r.priority < prio)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool goto_resolved(const pr_family *f, const pr_rule *r, size_t *target)
+{
+    size_t t = lower_bound(f, r->r.goto_target);
+    if (t < f->nrules && f->rules[t].r.priority == r->r.goto_target) {
+        if (target)
+            *target = t;
+        return true;
+    }
+    return false;
+}
+
+int pr_rule_get(const pr_policy *p, int family, size_t i, pr_rule_info *out)
+{
+    if (family != PR_AF_INET && family != PR_AF_INET6)
+        return -PR_EAFNOSUPPORT;
+    const pr_family *f = pr_fam_c(p, (uint8_t)family);
+    if (i >= f->nrules)
+        return -PR_ENOENT;
+    const pr_rule *r = &f->rules[i];
+    out->r = r->r;
+    if (r->r.action == PR_FR_ACT_GOTO && !goto_resolved(f, r, NULL))
+        out->r.flags |= PR_FIB_RULE_UNRESOLVED;
+    if (r->iif_index == -1)
+        out->r.flags |= PR_FIB_RULE_IIF_DETACHED;
+    if (r->oif_index == -1)
+        out->r.flags |= PR_FIB_RULE_OIF_DETACHED;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* The rule as the kernel stores it, from a request (fib_nl2rule + configure). */
+static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out, bool is_new)
+{
+    uint8_t fam = q->family;
+    unsigned bits = fam_bits(fam);
+    if (q->src_len && (!(q->present & BIT(PR_FRA_SRC)) || q->src_len > bits))
+        return pr_fail(p, PR_EINVAL, "Invalid source address");
+    if (q->dst_len && (!(q->present & BIT(PR_FRA_DST)) || q->dst_len > bits))
+        return pr_fail(p, PR_EINVAL, "Invalid dst address");
+    memset(out, 0, sizeof(*out));
+    pr_rule_req *r = &out->r;
+    r->family = fam;
+    r->src_len = q->src_len;
+    r->dst_len = q->dst_len;
+    if (q->src_len) {
+        memcpy(r->src, q->src, 16);
+        r->present |= BIT(PR_FRA_SRC);
+    }
+    if (q->dst_len) {
+        memcpy(r->dst, q->dst, 16);
+        r->present |= BIT(PR_FRA_DST);
+    }
+    r->priority = q->priority;
+    r->present |= q->present & BIT(PR_FRA_PRIORITY);
+    r->protocol = (q->present & BIT(PR_FRA_PROTOCOL)) ? q->protocol : 0;
+    if (q->present & BIT(PR_FRA_IIFNAME)) {
+        memcpy(r->iifname, q->iifname, PR_IFNAMSIZ);
+        r->iifname[PR_IFNAMSIZ - 1] = 0;
+        if (r->iifname[0])
+            r->present |= BIT(PR_FRA_IIFNAME);
+    }
+    if (q->present & BIT(PR_FRA_OIFNAME)) {
+        memcpy(r->oifname, q->oifname, PR_IFNAMSIZ);
+        r->oifname[PR_IFNAMSIZ - 1] = 0;
+        if (r->oifname[0])
+            r->present |= BIT(PR_FRA_OIFNAME);
+    }
+    if (q->present & BIT(PR_FRA_FWMARK)) {
+        r->fwmark = q->fwmark;
+        if (r->fwmark)
+            r->fwmask = 0xFFFFFFFFu;
+    }
+    if (q->present & BIT(PR_FRA_FWMASK))
+        r->fwmask = q->fwmask;
+    if (q->present & BIT(PR_FRA_TUN_ID))
+        r->tun_id = q->tun_id;
+    if (q->present & BIT(PR_FRA_L3MDEV)) {
+        if (q->l3mdev != 1)
+            return pr_fail(p, PR_EINVAL, "Invalid l3mdev attribute");
+        r->l3mdev = 1;
+    }
+    r->action = q->action;
+    r->flags = q->flags & PR_FIB_RULE_INVERT;
+    r->table = q->table;
+    r->suppress_prefixlen = (q->present & BIT(PR_FRA_SUPPRESS_PREFIXLEN)) ? q->suppress_prefixlen : -1;
+    r->suppress_ifgroup = (q->present & BIT(PR_FRA_SUPPRESS_IFGROUP)) ? q->suppress_ifgroup : -1;
+    if (q->present & BIT(PR_FRA_GOTO)) {
+        if (r->action != PR_FR_ACT_GOTO)
+            return pr_fail(p, PR_EINVAL, "Unexpected goto");
+        r->goto_target = q->goto_target;
+        r->present |= BIT(PR_FRA_GOTO);
+    } else if (r->action == PR_FR_ACT_GOTO) {
+        return pr_fail(p, PR_EINVAL, "Missing goto target for action goto");
+    }
+    if (r->l3mdev && r->table)
+        return pr_fail(p, PR_EINVAL, "l3mdev and table are mutually exclusive");
+    r->uid_start = 0;
+    r->uid_end = 0xFFFFFFFFu;
+    if (q->present & BIT(PR_FRA_UID_RANGE)) {
+        if (q->uid_start == 0xFFFFFFFFu || q->uid_end == 0xFFFFFFFFu || q->uid_start > q->uid_end)
+            return pr_fail(p, PR_EINVAL, "Invalid uid range");
+        r->uid_start = q->uid_start;
+        r->uid_end = q->uid_end;
+        r->present |= BIT(PR_FRA_UID_RANGE);
+    }
+    if (q->present & BIT(PR_FRA_IP_PROTO))
+        r->ip_proto = q->ip_proto;
+    if (q->present & BIT(PR_FRA_SPORT_RANGE)) {
+        if (q->sport_start == 0 || q->sport_end == 0 || q->sport_end >= 0xFFFF || q->sport_start > q->sport_end)
+            return pr_fail(p, PR_EINVAL, "Invalid sport range");
+        r->sport_start = q->sport_start;
+        r->sport_end = q->sport_end;
+    }
+    if (q->present & BIT(PR_FRA_DPORT_RANGE)) {
+        if (q->dport_start == 0 || q->dport_end == 0 || q->dport_end >= 0xFFFF || q->dport_start > q->dport_end)
+            return pr_fail(p, PR_EINVAL, "Invalid dport range");
+        r->dport_start = q->dport_start;
+        r->dport_end = q->dport_end;
+    }
+    for (int d = 0; d < 2; d++) {
+        unsigned attr = d ? PR_FRA_DPORT_MASK : PR_FRA_SPORT_MASK;
+        if (!(q->present & BIT(attr)))
+            continue;
+        uint16_t start = d ? r->dport_start : r->sport_start, end = d ? r->dport_end : r->sport_end;
+        uint16_t mask = d ? q->dport_mask : q->sport_mask;
+        if (!start)
+            return pr_fail(p, PR_EINVAL, "Cannot specify port mask without port value");
+        if (start != end)
+            return pr_fail(p, PR_EINVAL, "Cannot specify port mask for port range");
+        if (start & (uint16_t)~mask)
+            return pr_fail(p, PR_EINVAL, "Invalid port mask");
+        if (d)
+            r->dport_mask = mask;
+        else
+            r->sport_mask = mask;
+    }
+    /* ops->configure */
+    if (q->tos & 0x03)
+        return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
+    if (fam == PR_AF_INET && (q->tos & ~0x1Eu))
+        return pr_fail(p, PR_EINVAL, "Invalid tos");
+    r->tos = q->tos;
+    if (q->present & BIT(PR_FRA_DSCP)) {
+        if (q->tos)
+            return pr_fail(p, PR_EINVAL, "Cannot specify both TOS and DSCP");
+        if (q->dscp > 63)
+            return pr_fail(p, PR_EINVAL, "Invalid dscp value");
+        r->dscp = q->dscp;
+        r->dscp_mask = 0x3F;
+        r->present |= BIT(PR_FRA_DSCP);
+    }
+    if (q->present & BIT(PR_FRA_DSCP_MASK)) {
+        if (!(q->present & BIT(PR_FRA_DSCP)))
+            return pr_fail(p, PR_EINVAL, "Missing DSCP");
+        if (q->dscp_mask > 63 || (r->dscp & ~q->dscp_mask))
+            return pr_fail(p, PR_EINVAL, "Invalid DSCP mask");
+        r->dscp_mask = q->dscp_mask;
+        r->present |= BIT(PR_FRA_DSCP_MASK);
+    }
+    if (q->present & (BIT(PR_FRA_FLOWLABEL) | BIT(PR_FRA_FLOWLABEL_MASK))) {
+        if (fam == PR_AF_INET)
+            return pr_fail(p, PR_EINVAL, "Flow label cannot be specified for IPv4 FIB rules");
+        if (!(q->present & BIT(PR_FRA_FLOWLABEL)) || !(q->present & BIT(PR_FRA_FLOWLABEL_MASK)))
+            return pr_fail(p, PR_EINVAL, "Flow label and mask must be specified together");
+        if (q->flowlabel & ~q->flowlabel_mask)
+            return pr_fail(p, PR_EINVAL, "Invalid flow label");
+        r->flowlabel = q->flowlabel;
+        r->flowlabel_mask = q->flowlabel_mask;
+        r->present |= BIT(PR_FRA_FLOWLABEL) | BIT(PR_FRA_FLOWLABEL_MASK);
+    }
+    if (q->present & BIT(PR_FRA_FLOW))
+        r->realm = q->realm;
+    if (fam == PR_AF_INET) {
+        /* fib_unmerge: the first IPv4 rule request splits local from main */
+        p->v4_custom_rules = true;
+        if (is_new && r->table == 0 && !r->l3mdev && r->action == PR_FR_ACT_TO_TBL) {
+            uint32_t id;
+            for (id = 1; id != 0; id++)
+                if (!pr_table_get(&p->v4, id))
+                    break;
+            if (id == 0 || !pr_table_new(&p->v4, id))
+                return pr_fail(p, PR_ENOBUFS, "");
+            r->table = id;
+        }
+    } else if (is_new && r->action == PR_FR_ACT_TO_TBL && !r->l3mdev) {
+        if (r->table == 0)
+            return pr_fail(p, PR_EINVAL, "Invalid table");
+        if (!pr_table_new(&p->v6, r->table))
+            return -PR_ENOMEM;
+    }
+    r->present |= BIT(PR_FRA_TABLE);
+    return 0;
+}
+
+/* ops->compare: the family fields, compared only when the request sets them */
+static bool family_compare(const pr_rule_req *r, const pr_rule_req *q)
+{
+    unsigned nb = fam_bytes(r->family);
+    if (q->src_len && r->src_len != q->src_len)
+        return false;
+    if (q->dst_len && r->dst_len != q->dst_len)
+        return false;
+    if (q->tos && (r->tos != q->tos || (r->present & BIT(PR_FRA_DSCP))))
+        return false;
+    if ((q->present & BIT(PR_FRA_DSCP)) && (!(r->present & BIT(PR_FRA_DSCP)) || r->dscp != q->dscp))
+        return false;
+    if ((q->present & BIT(PR_FRA_DSCP_MASK)) && r->dscp_mask != q->dscp_mask)
+        return false;
+    if ((q->present & BIT(PR_FRA_FLOW)) && r->realm != q->realm)
+        return false;
+    if ((q->present & BIT(PR_FRA_FLOWLABEL)) && r->flowlabel != q->flowlabel)
+        return false;
+    if ((q->present & BIT(PR_FRA_FLOWLABEL_MASK)) && r->flowlabel_mask != q->flowlabel_mask)
+        return false;
+    if (q->src_len && memcmp(r->src, q->src, nb) != 0)
+        return false;
+    if (q->dst_len && memcmp(r->dst, q->dst, nb) != 0)
+        return false;
+    return true;
+}
+
+static bool rule_exists(const pr_family *f, const pr_rule_req *n, const pr_rule_req *q)
+{
+    for (size_t i = 0; i < f->nrules; i++) {
+        const pr_rule_req *r = req_of(&f->rules[i]);
+        if (r->action != n->action || r->table != n->table || r->priority != n->priority)
+            continue;
+        if (memcmp(r->iifname, n->iifname, PR_IFNAMSIZ) || memcmp(r->oifname, n->oifname, PR_IFNAMSIZ))
+            continue;
+        if (r->fwmark != n->fwmark || r->fwmask != n->fwmask)
+            continue;
+        if (r->suppress_ifgroup != n->suppress_ifgroup || r->suppress_prefixlen != n->suppress_prefixlen)
+            continue;
+        if (r->tun_id != n->tun_id || r->l3mdev != n->l3mdev)
+            continue;
+        if (r->uid_start != n->uid_start || r->uid_end != n->uid_end)
+            continue;
+        if (r->ip_proto != n->ip_proto || r->protocol != n->protocol)
+            continue;
+        if (r->sport_start != n->sport_start || r->sport_end != n->sport_end ||
+            r->dport_start != n->dport_start || r->dport_end != n->dport_end ||
+            r->sport_mask != n->sport_mask || r->dport_mask != n->dport_mask)
+            continue;
+        if (!family_compare(r, q))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static int rule_find(const pr_family *f, const pr_rule_req *n, const pr_rule_req *q)
+{
+    bool user_prio = (q->present & BIT(PR_FRA_PRIORITY)) != 0;
+    for (size_t i = 0; i < f->nrules; i++) {
+        const pr_rule_req *r = req_of(&f->rules[i]);
+        if (n->action && r->action != n->action)
+            continue;
+        if (n->table && r->table != n->table)
+            continue;
+        if (user_prio && r->priority != n->priority)
+            continue;
+        if (n->iifname[0] && memcmp(r->iifname, n->iifname, PR_IFNAMSIZ))
+            continue;
+        if (n->oifname[0] && memcmp(r->oifname, n->oifname, PR_IFNAMSIZ))
+            continue;
+        if (n->fwmark && r->fwmark != n->fwmark)
+            continue;
+        if (n->suppress_ifgroup != -1 && r->suppress_ifgroup != n->suppress_ifgroup)
+            continue;
+        if (n->suppress_prefixlen != -1 && r->suppress_prefixlen != n->suppress_prefixlen)
+            continue;
+        if (n->fwmask && r->fwmask != n->fwmask)
+            continue;
+        if (n->tun_id && r->tun_id != n->tun_id)
+            continue;
+        if (n->l3mdev && r->l3mdev != n->l3mdev)
+            continue;
+        if ((n->present & BIT(PR_FRA_UID_RANGE)) && (r->uid_start != n->uid_start || r->uid_end != n->uid_end))
+            continue;
+        if (n->ip_proto && r->ip_proto != n->ip_proto)
+            continue;
+        if (n->protocol && r->protocol != n->protocol)
+            continue;
+        if (n->sport_start && (r->sport_start != n->sport_start || r->sport_end != n->sport_end))
+            continue;
+        if (n->dport_start && (r->dport_start != n->dport_start || r->dport_end != n->dport_end))
+            continue;
+        if (n->sport_mask && r->sport_mask != n->sport_mask)
+            continue;
+        if (n->dport_mask && r->dport_mask != n->dport_mask)
+            continue;
+        if (!family_compare(r, q))
+            continue;
+        return (int)i;
+    }
+    return -1;
+}
+
+static uint32_t default_pref(const pr_family *f)
+{
+    if (f->nrules >= 2 && f->rules[1].r.priority)
+        return f->rules[1].r.priority - 1;
+    return 0;
+}
+
+int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_req *q)
+{
+    pr_set_err(p, "");
+    if (q->family != PR_AF_INET && q->family != PR_AF_INET6)
+        return pr_fail(p, PR_EAFNOSUPPORT, "Rule family not supported");
+    pr_family *f = pr_fam(p, q->family);
+    pr_rule nr;
+    int rc = rule_from_req(p, q, &nr, msg_type == PR_RTM_NEWRULE);
+    if (rc < 0)
+        return rc;
+    if (!(q->present & BIT(PR_FRA_PRIORITY)))
+        nr.r.priority = default_pref(f);
+    nr.r.present |= BIT(PR_FRA_PRIORITY);
+    if (q->present & BIT(PR_FRA_GOTO) && nr.r.goto_target <= nr.r.priority)
+        return pr_fail(p, PR_EINVAL, "Backward goto not supported");
+    if (msg_type == PR_RTM_DELRULE) {
+        int idx = rule_find(f, &nr.r, q);
+        if (idx < 0)
+            return pr_fail(p, PR_ENOENT, "");
+        memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
+        f->nrules--;
+        return 0;
+    }
+    if (msg_type != PR_RTM_NEWRULE)
+        return pr_fail(p, PR_EINVAL, "");
+    if ((nlmsg_flags & PR_NLM_F_EXCL) && rule_exists(f, &nr.r, q))
+        return pr_fail(p, PR_EEXIST, "");
+    pr_rule *nv = pr_grow(f->rules, &f->caprules, f->nrules + 1, sizeof(pr_rule));
+    if (!nv)
+        return -PR_ENOMEM;
+    f->rules = nv;
+    /* after the last rule whose priority <= the new one */
+    size_t pos = lower_bound(f, nr.r.priority);
+    while (pos < f->nrules && f->rules[pos].r.priority <= nr.r.priority)
+        pos++;
+    memmove(&f->rules[pos + 1], &f->rules[pos], (f->nrules - pos) * sizeof(pr_rule));
+    bind_rule(p, &nr);
+    f->rules[pos] = nr;
+    f->nrules++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- matching */
+
+static bool port_match(uint16_t start, uint16_t end, uint16_t mask, uint16_t port)
+{
+    if (!start && !end && !mask)
+        return true;
+    if (mask)
+        return ((start ^ port) & mask) == 0;
+    return port >= start && port <= end;
+}
+
+typedef struct {
+    uint8_t family;
+    const uint8_t *daddr, *saddr;
+    bool has_saddr;
+    uint32_t iif, oif, mark, uid;
+    uint8_t tos, proto;
+    uint16_t sport, dport;
+} rule_flow;
+
+static bool rule_match(const pr_rule *rule, const rule_flow *fl)
+{
+    const pr_rule_req *r = &rule->r;
+    bool ret = false;
+    if (rule->iif_index && (uint32_t)rule->iif_index != fl->iif)
+        goto out;
+    if (rule->oif_index && (uint32_t)rule->oif_index != fl->oif)
+        goto out;
+    if ((r->fwmark ^ fl->mark) & r->fwmask)
+        goto out;
+    if (r->tun_id)
+        goto out;   /* no tunnel metadata on a route get flow */
+    if (r->l3mdev)
+        goto out;   /* no VRF in the model: the flow never carries an l3mdev */
+    if (fl->uid < r->uid_start || fl->uid > r->uid_end)
+        goto out;
+    if (fl->family == PR_AF_INET) {
+        if (r->src_len && !addr_prefix_match(fl->saddr, r->src, r->src_len))
+            goto out;
+        if (r->dst_len && !addr_prefix_match(fl->daddr, r->dst, r->dst_len))
+            goto out;
+        if (r->present & BIT(PR_FRA_DSCP)) {
+            if (((r->dscp ^ (fl->tos >> 2)) & r->dscp_mask) != 0)
+                goto out;
+        } else if (r->tos && r->tos != (fl->tos & 0x1C)) {
+            goto out;
+        }
+    } else {
+        if (r->dst_len && !addr_prefix_match(fl->daddr, r->dst, r->dst_len))
+            goto out;
+        if (r->src_len) {
+            if (!fl->has_saddr || !addr_prefix_match(fl->saddr, r->src, r->src_len))
+                goto out;
+        }
+        if (r->present & BIT(PR_FRA_DSCP)) {
+            if (((r->dscp ^ (fl->tos >> 2)) & r->dscp_mask) != 0)
+                goto out;
+        } else if (r->tos && r->tos != (fl->tos & 0xFC)) {
+            goto out;
+        }
+        if (r->flowlabel_mask && (r->flowlabel & r->flowlabel_mask))
+            goto out;   /* route get carries no flow label here */
+    }
+    if (r->ip_proto && r->ip_proto != fl->proto)
+        goto out;
+    if (!port_match(r->sport_start, r->sport_end, r->sport_mask, fl->sport))
+        goto out;
+    if (!port_match(r->dport_start, r->dport_end, r->dport_mask, fl->dport))
+        goto out;
+    ret = true;
+out:
+    return (r->flags & PR_FIB_RULE_INVERT) ? !ret : ret;
+}
+
+/* First matching rule at or after position i; f->nrules when none. */
+static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *fl, pr_trace *tr)
+{
+    for (; i < f->nrules; i++) {
+        if (rule_match(&f->rules[i], fl))
+            return i;
+        pr_trace_push(tr, (int32_t)i, f->rules[i].r.priority, f->rules[i].r.table, PR_STEP_NO_MATCH, 0, 0);
+    }
+    return i;
+}
+
+static int action_error(uint8_t action)
+{
+    switch (action) {
+    case PR_FR_ACT_UNREACHABLE: return -PR_ENETUNREACH;
+    case PR_FR_ACT_PROHIBIT: return -PR_EACCES;
+    default: return -PR_EINVAL;
+    }
+}
+
+typedef int (*table_lookup_fn)(const pr_policy *p, const pr_table *t, const void *fl, pr_fib_res *res);
+
+static int lookup4_adapter(const pr_policy *p, const pr_table *t, const void *fl, pr_fib_res *res)
+{
+    return pr_fib4_table_lookup(p, t, fl, res);
+}
+
+static int lookup6_adapter(const pr_policy *p, const pr_table *t, const void *fl, pr_fib_res *res)
+{
+    return pr_fib6_table_lookup(p, t, fl, res);
+}
+
+static bool suppressed(const pr_policy *p, const pr_rule_req *r, const pr_fib_res *res)
+{
+    if ((int)res->prefixlen <= r->suppress_prefixlen)
+        return true;
+    if (r->suppress_ifgroup != -1 && res->route && res->route->nh_count) {
+        const pr_link *l = pr_link_by_index_c(p, res->route->nh0.ifindex);
+        if (l && (int32_t)l->group == r->suppress_ifgroup)
+            return true;
+    }
+    return false;
+}
+
+static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *rf, const void *tfl,
+                      table_lookup_fn lookup, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
+{
+    size_t i = 0;
+    *rule_index = -1;
+    while ((i = pr_rule_next_match(f, i, rf, tr)) < f->nrules) {
+        const pr_rule_req *r = &f->rules[i].r;
+        for (;;) {
+            if (r->action == PR_FR_ACT_GOTO) {
+                size_t t;
+                if (!goto_resolved(f, &f->rules[i], &t)) {
+                    pr_trace_push(tr, (int32_t)i, r->priority, 0, PR_STEP_GOTO_UNRESOLVED, 0, 0);
+                    i++;
+                    break;
+                }
+                pr_trace_push(tr, (int32_t)i, r->priority, 0, PR_STEP_GOTO, 0, 0);
+                /* the target must match too; if not, go on after it */
+                i = t;
+                if (!rule_match(&f->rules[i], rf)) {
+                    pr_trace_push(tr, (int32_t)i, f->rules[i].r.priority, f->rules[i].r.table, PR_STEP_NO_MATCH,
+                                  0, 0);
+                    i++;
+                    break;
+                }
+                r = &f->rules[i].r;
+                continue;
+            }
+            if (r->action == PR_FR_ACT_NOP) {
+                pr_trace_push(tr, (int32_t)i, r->priority, 0, PR_STEP_NOP, 0, 0);
+                i++;
+                break;
+            }
+            if (r->action != PR_FR_ACT_TO_TBL) {
+                int err = action_error(r->action);
+                pr_trace_push(tr, (int32_t)i, r->priority, 0, PR_STEP_ACTION_ERROR, -err, 0);
+                *rule_index = (int32_t)i;
+                memset(res, 0, sizeof(*res));
+                return err;
+            }
+            const pr_table *t = pr_table_get_c(f, r->table);
+            if (!t) {
+                pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_NO_TABLE, 0, 0);
+                i++;
+                break;
+            }
+            int err = lookup(p, t, tfl, res);
+            if (err == 0 && suppressed(p, r, res)) {
+                pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_SUPPRESSED, 0, res->prefixlen);
+                i++;
+                break;
+            }
+            if (err == -PR_EAGAIN) {
+                bool throw = res->route && res->route->type == PR_RTN_THROW && res->table == r->table;
+                pr_trace_push(tr, (int32_t)i, r->priority, r->table, throw ? PR_STEP_THROW : PR_STEP_TABLE_MISS,
+                              0, throw ? res->prefixlen : 0);
+                memset(res, 0, sizeof(*res));
+                i++;
+                break;
+            }
+            pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_DECIDED, -err, res->prefixlen);
+            *rule_index = (int32_t)i;
+            return err;
+        }
+    }
+    memset(res, 0, sizeof(*res));
+    return -PR_ENETUNREACH;
+}
+
+int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
+{
+    memset(res, 0, sizeof(*res));
+    if (!p->v4_custom_rules) {
+        *rule_index = -1;
+        int err = pr_fib4_merged_lookup(p, fl, res);
+        pr_trace_push(tr, -1, 0, res->table, PR_STEP_MERGED, -err, res->prefixlen);
+        return err;
+    }
+    uint8_t d[16] = {0}, s[16] = {0};
+    v4_put(d, fl->daddr);
+    v4_put(s, fl->saddr);
+    rule_flow rf = {PR_AF_INET, d, s, true, fl->iif, fl->oif, fl->mark, fl->uid, fl->tos, fl->proto,
+                    fl->sport, fl->dport};
+    return rules_walk(p, &p->v4, &rf, fl, lookup4_adapter, res, tr, rule_index);
+}
+
+int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
+{
+    memset(res, 0, sizeof(*res));
+    rule_flow rf = {PR_AF_INET6, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark, fl->uid,
+                    fl->tclass, fl->proto, fl->sport, fl->dport};
+    return rules_walk(p, &p->v6, &rf, fl, lookup6_adapter, res, tr, rule_index);
+}

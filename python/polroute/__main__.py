@@ -1,0 +1,5 @@
+"""`python -m polroute` is the `polroute` command."""
+from polroute.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

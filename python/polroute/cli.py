@@ -1,0 +1,208 @@
+"""The polroute command line.
+
+    polroute get  [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... ARGS [--json] [--explain]
+    polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... --flows FILE [--json]
+    polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
+    polroute demo
+
+ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
+got an error answer (as `ip` prints it), 1 bad input (file, line and token
+named, nothing applied).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+from .errors import PolicyError
+from .iproute import BatchError, ParseError, apply_batch, parse_route_get, split_args, batch_lines
+from .policy import Policy
+from .query import ask, explain_text, to_json, to_text
+from .requests import AF_INET, AF_INET6
+from .rt_tables import RtTables, load_rt_tables
+
+USAGE = __doc__
+
+
+class UsageError(Exception):
+    pass
+
+
+def _take_options(argv: list[str], with_value: set[str], flags: set[str]):
+    """Pull --options out of argv wherever they stand; the rest are ARGS."""
+    opts: dict[str, list[str]] = {k: [] for k in with_value}
+    seen = {k: False for k in flags}
+    rest = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        key, eq, val = a.partition("=")
+        if key in with_value:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"{key} needs a value")
+                val = argv[i + 1]
+                i += 1
+            opts[key].append(val)
+        elif a in flags:
+            seen[a] = True
+        elif a.startswith("--"):
+            raise UsageError(f"unknown option {a!r}")
+        else:
+            rest.append(a)
+        i += 1
+    return opts, seen, rest
+
+
+def build_policy(batches: list[str], sysctls: list[str], tables: RtTables) -> Policy:
+    """A fresh namespace with the batch files applied, then the sysctls."""
+    policy = Policy()
+    for path in batches:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        apply_batch(policy, text, path, tables)
+    for item in sysctls:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--sysctl {item!r}: expected KEY=VALUE")
+        try:
+            policy.sysctl(key.strip(), int(value.strip(), 0))
+        except ValueError:
+            raise UsageError(f"--sysctl {item!r}: value is not an integer") from None
+        except PolicyError as e:
+            raise UsageError(f"--sysctl {item!r}: {'unknown key' if e.errno == 2 else e.strerror}") from None
+    return policy
+
+
+def _print_answer(policy: Policy, result, tables: RtTables, as_json: bool, explain: bool, one_line: bool):
+    if as_json:
+        print(json.dumps(to_json(result, tables), separators=(",", ":")))
+    else:
+        text = to_text(result, tables)
+        if one_line:
+            text = " ".join(part.strip() for part in text.split("\n"))
+        if result.error:
+            print(text, file=sys.stderr if not one_line else sys.stdout)
+        else:
+            print(text)
+    if explain:
+        print(explain_text(policy, result, tables))
+
+
+def cmd_get(argv: list[str]) -> int:
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl"}, {"--json", "--explain"})
+    tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    if not rest:
+        raise UsageError("get needs an address (the arguments of `ip route get`)")
+    try:
+        args = parse_route_get(rest, tables)
+    except ParseError as e:
+        raise UsageError(f"get: {e}") from None
+    try:
+        result = ask(policy, args, tables, explain=flags["--explain"])
+    except PolicyError as e:
+        # an unknown iif/oif: ip itself refuses before asking the kernel
+        msg = e.context or e.iproute2_text()
+        if flags["--json"]:
+            print(json.dumps({"error": msg, "errno": e.errno_name}))
+        else:
+            print(msg, file=sys.stderr)
+        return 1
+    _print_answer(policy, result, tables, flags["--json"], flags["--explain"], one_line=False)
+    return 2 if result.error else 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--flows"}, {"--json"})
+    if rest:
+        raise UsageError(f"eval: unexpected argument {rest[0]!r}")
+    if len(opts["--flows"]) != 1:
+        raise UsageError("eval needs exactly one --flows FILE")
+    tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    path = opts["--flows"][0]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    questions = []
+    for lineno, line in batch_lines(text):
+        words = split_args(line)
+        if not words:
+            continue
+        if words[:3] == ["ip", "route", "get"]:
+            words = words[3:]
+        try:
+            args = parse_route_get(words, tables)
+            for name in (args.iif, args.oif):
+                if name and not policy.has_link(name):
+                    raise ParseError(f'Cannot find device "{name}"')
+        except ParseError as e:
+            raise UsageError(f"{path}:{lineno}: {e}") from None
+        questions.append(args)
+    for args in questions:
+        _print_answer(policy, ask(policy, args, tables), tables, flags["--json"], False, one_line=True)
+    return 0
+
+
+def cmd_show(argv: list[str]) -> int:
+    from .show import format_routes, format_rules
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl"}, {"-4", "-6"})
+    tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    family = AF_INET6 if flags["-6"] else AF_INET
+    if not rest or rest[0] not in ("rules", "routes", "rule", "route"):
+        raise UsageError("show rules|routes [table ID|all]")
+    names = {link.ifindex: link.name for link in policy.links()}
+    ifname = lambda i: names.get(i, f"if{i}")  # noqa: E731
+    if rest[0].startswith("rule"):
+        if len(rest) > 1:
+            raise UsageError(f"show rules: unexpected argument {rest[1]!r}")
+        lines = format_rules(policy.rules(family), tables)
+    else:
+        table_filter: Optional[object] = None
+        if len(rest) >= 3 and rest[1] in ("table", "tab"):
+            table_filter = rest[2]
+        elif len(rest) > 1:
+            raise UsageError(f"show routes: unexpected argument {rest[1]!r}")
+        lines = format_routes(policy.routes(family), tables, ifname, table_filter)
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from .demo import run_demo
+    return run_demo(argv)
+
+
+COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE.strip())
+        return 0 if argv else 1
+    cmd = COMMANDS.get(argv[0])
+    if cmd is None:
+        print(f"polroute: unknown command {argv[0]!r}\n\n{USAGE.strip()}", file=sys.stderr)
+        return 1
+    try:
+        return cmd(argv[1:])
+    except BatchError as e:
+        print(f"polroute: {e}", file=sys.stderr)
+        return 1
+    except UsageError as e:
+        print(f"polroute: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if isinstance(e, PolicyError):
+            print(f"polroute: {e}", file=sys.stderr)
+        else:
+            print(f"polroute: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""What the model dumps: links, addresses, rules, routes.
+
+A dumped rule is a :class:`~polroute.requests.RuleRequest` (msg_type
+RTM_NEWRULE, priority always present), a dumped route a
+:class:`~polroute.requests.RouteRequest` (msg_type RTM_NEWROUTE): the same
+shape as the kernel's dump messages, so what is read back can be sent again.
+Links and addresses get their own small records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .requests import IPAddress
+
+IFA_F_SECONDARY = 0x01
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    ifindex: int
+    name: str
+    kind: str          # "loopback" | "veth" | "bridge" | "ifb" | "other"
+    up: bool
+    carrier: bool
+    group: int = 0
+
+
+@dataclass(frozen=True)
+class AddrInfo:
+    ifindex: int
+    family: int
+    local: IPAddress
+    prefixlen: int
+    scope: int
+    secondary: bool
+    flags: int = 0
+    metric: int = 0
+    broadcast: IPAddress | None = None

@@ -1,0 +1,271 @@
+"""Policy: one network namespace's routing state, modelled by the C core.
+
+Every change is a request shaped like the rtnetlink message ``ip`` would send
+(:mod:`polroute.requests`); a refused request raises
+:class:`~polroute.errors.PolicyError` with the kernel's errno and message and
+changes nothing.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable, Optional
+
+from ._polroute_cffi import ffi, lib
+from .errors import PolicyError
+from .infos import AddrInfo, LinkInfo
+from .requests import (
+    AF_INET, AF_INET6, AddrRequest, IPAddress, LinkRequest, NexthopRequest,
+    RouteRequest, RuleRequest, RTM_NEWROUTE, RTM_NEWRULE, bit, RTA_GATEWAY,
+    RTA_OIF, RTA_MULTIPATH, RTA_PREFSRC, RTA_PRIORITY, RTA_DST, RTA_TABLE,
+    RTA_NH_ID, RTA_METRICS, FRA_PRIORITY, FRA_SRC, FRA_DST, FRA_TABLE,
+    FRA_IIFNAME, FRA_OIFNAME, FRA_GOTO,
+)
+
+_KINDS = {"loopback": lib.PR_LINK_LOOPBACK, "veth": lib.PR_LINK_VETH,
+          "bridge": lib.PR_LINK_BRIDGE, "ifb": lib.PR_LINK_IFB}
+_KIND_NAMES = {v: k for k, v in _KINDS.items()}
+_KIND_NAMES[lib.PR_LINK_OTHER] = "other"
+
+_RULE_INT_FIELDS = (
+    "family", "dst_len", "src_len", "tos", "action", "protocol", "ip_proto", "l3mdev",
+    "dscp", "dscp_mask", "sport_start", "sport_end", "dport_start", "dport_end",
+    "sport_mask", "dport_mask", "table", "flags", "present", "priority", "goto_target",
+    "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup", "uid_start",
+    "uid_end", "flowlabel", "flowlabel_mask", "tun_id",
+)
+
+
+def _addr_bytes(addr: Optional[IPAddress]) -> bytes:
+    if addr is None:
+        return bytes(16)
+    return addr.packed.ljust(16, b"\0")
+
+
+def _addr_from(family: int, raw) -> IPAddress:
+    b = bytes(ffi.buffer(raw, 16))
+    if family == AF_INET:
+        return ipaddress.IPv4Address(b[:4])
+    return ipaddress.IPv6Address(b)
+
+
+def _family_of(addr: IPAddress) -> int:
+    return AF_INET if addr.version == 4 else AF_INET6
+
+
+class Policy:
+    """The routing state of one namespace, starting as a fresh one: ``lo``
+    (ifindex 1, down, no addresses), the default rules, no routes."""
+
+    def __init__(self, _handle=None):
+        h = _handle if _handle is not None else lib.pr_policy_new()
+        if h == ffi.NULL:
+            raise MemoryError("pr_policy_new")
+        self._h = ffi.gc(h, lib.pr_policy_free)
+
+    # ---- lifetime -------------------------------------------------------
+    def clone(self) -> "Policy":
+        h = lib.pr_policy_clone(self._h)
+        if h == ffi.NULL:
+            raise MemoryError("pr_policy_clone")
+        return Policy(h)
+
+    def _swap(self, other: "Policy") -> None:
+        """Take over other's state (used to commit an all-or-nothing batch)."""
+        self._h, other._h = other._h, self._h
+
+    def _check(self, rc: int) -> int:
+        if rc < 0:
+            raise PolicyError(-rc, ffi.string(lib.pr_errmsg(self._h)).decode())
+        return rc
+
+    # ---- links ------------------------------------------------------------
+    def ifindex(self, name: str) -> int:
+        """The ifindex of a link; PolicyError(ENODEV) when there is none."""
+        idx = lib.pr_link_index(self._h, name.encode())
+        if idx == 0:
+            import errno
+            raise PolicyError(errno.ENODEV, "", f'Cannot find device "{name}"')
+        return idx
+
+    def has_link(self, name: str) -> bool:
+        return lib.pr_link_index(self._h, name.encode()) != 0
+
+    def ifname(self, ifindex: int) -> str:
+        for link in self.links():
+            if link.ifindex == ifindex:
+                return link.name
+        return f"if{ifindex}"
+
+    def link(self, req: LinkRequest) -> None:
+        """Apply a LinkRequest (add / del / set)."""
+        if req.op == "add":
+            if req.kind == "veth":
+                if not req.peer:
+                    raise PolicyError(22, "", "veth needs a peer name")
+                self._check(lib.pr_link_add_veth(self._h, req.name.encode(), req.peer.encode()))
+            else:
+                kind = _KINDS.get(req.kind, lib.PR_LINK_OTHER)
+                self._check(lib.pr_link_add(self._h, req.name.encode(), kind, 0))
+        elif req.op == "del":
+            self._check(lib.pr_link_del(self._h, self.ifindex(req.name)))
+        elif req.op == "set":
+            idx = self.ifindex(req.name)
+            if req.newname:
+                self._check(lib.pr_link_rename(self._h, idx, req.newname.encode()))
+            if req.group is not None:
+                self._check(lib.pr_link_set_group(self._h, idx, req.group))
+            if req.up is not None:
+                self._check(lib.pr_link_set_up(self._h, idx, 1 if req.up else 0))
+        else:
+            raise ValueError(f"unknown link op {req.op!r}")
+
+    def links(self) -> list[LinkInfo]:
+        out = []
+        info = ffi.new("pr_link_info *")
+        for i in range(lib.pr_link_count(self._h)):
+            self._check(lib.pr_link_get(self._h, i, info))
+            out.append(LinkInfo(info.ifindex, ffi.string(info.name).decode(),
+                                _KIND_NAMES.get(info.kind, "other"), bool(info.up),
+                                bool(info.carrier), info.group))
+        return out
+
+    # ---- addresses --------------------------------------------------------
+    def addr(self, req: AddrRequest) -> None:
+        c = ffi.new("pr_addr_req *")
+        c.family = req.family
+        c.prefixlen = req.prefixlen
+        c.scope = req.scope
+        c.ifindex = req.ifindex
+        c.flags = req.flags
+        c.metric = req.metric
+        ffi.memmove(c.local, _addr_bytes(req.local), 16)
+        if req.broadcast is not None:
+            c.has_broadcast = 1
+            ffi.memmove(c.broadcast, _addr_bytes(req.broadcast), 16)
+        self._check(lib.pr_addr_request(self._h, req.msg_type, c))
+
+    def addresses(self) -> list[AddrInfo]:
+        out = []
+        info = ffi.new("pr_addr_info *")
+        for i in range(lib.pr_addr_count(self._h)):
+            self._check(lib.pr_addr_get(self._h, i, info))
+            a = info.a
+            out.append(AddrInfo(a.ifindex, a.family, _addr_from(a.family, a.local), a.prefixlen,
+                                a.scope, bool(info.secondary), a.flags, a.metric,
+                                _addr_from(a.family, a.broadcast) if a.has_broadcast else None))
+        return out
+
+    # ---- sysctls ----------------------------------------------------------
+    def sysctl(self, key: str, value: int) -> None:
+        rc = lib.pr_sysctl_set(self._h, key.encode(), int(value))
+        if rc < 0:
+            raise PolicyError(-rc, ffi.string(lib.pr_errmsg(self._h)).decode(), f"sysctl {key}")
+
+    def sysctl_get(self, key: str) -> int:
+        v = ffi.new("int64_t *")
+        self._check(lib.pr_sysctl_get(self._h, key.encode(), v))
+        return int(v[0])
+
+    # ---- rules ------------------------------------------------------------
+    def rule(self, req: RuleRequest) -> None:
+        c = ffi.new("pr_rule_req *")
+        for name in _RULE_INT_FIELDS:
+            setattr(c, name, getattr(req, name))
+        ffi.memmove(c.src, _addr_bytes(req.src), 16)
+        ffi.memmove(c.dst, _addr_bytes(req.dst), 16)
+        c.iifname = req.iifname.encode()[:15]
+        c.oifname = req.oifname.encode()[:15]
+        self._check(lib.pr_rule_request(self._h, req.msg_type, req.nlmsg_flags, c))
+
+    def rules(self, family: int = AF_INET) -> list[RuleRequest]:
+        out = []
+        info = ffi.new("pr_rule_info *")
+        for i in range(lib.pr_rule_count(self._h, family)):
+            self._check(lib.pr_rule_get(self._h, family, i, info))
+            r = info.r
+            req = RuleRequest(RTM_NEWRULE, 0)
+            for name in _RULE_INT_FIELDS:
+                setattr(req, name, getattr(r, name))
+            req.src = _addr_from(family, r.src) if r.present & bit(FRA_SRC) else None
+            req.dst = _addr_from(family, r.dst) if r.present & bit(FRA_DST) else None
+            req.iifname = ffi.string(r.iifname).decode() if r.present & bit(FRA_IIFNAME) else ""
+            req.oifname = ffi.string(r.oifname).decode() if r.present & bit(FRA_OIFNAME) else ""
+            out.append(req)
+        return out
+
+    # ---- routes -----------------------------------------------------------
+    def route(self, req: RouteRequest) -> None:
+        c = ffi.new("pr_route_req *")
+        for name in ("family", "dst_len", "tos", "protocol", "scope", "type", "table",
+                     "rtm_flags", "present", "priority", "oif", "nh_id", "realm"):
+            setattr(c, name, getattr(req, name))
+        ffi.memmove(c.dst, _addr_bytes(req.dst), 16)
+        ffi.memmove(c.prefsrc, _addr_bytes(req.prefsrc), 16)
+        if req.gateway is not None:
+            c.gw_family = _family_of(req.gateway)
+            ffi.memmove(c.gw, _addr_bytes(req.gateway), 16)
+        nh = None
+        if req.nexthops:
+            nh = ffi.new("pr_nexthop_req[]", len(req.nexthops))
+            for i, leg in enumerate(req.nexthops):
+                nh[i].ifindex = leg.ifindex
+                nh[i].weight = leg.weight
+                nh[i].flags = leg.flags
+                if leg.gateway is not None:
+                    nh[i].gw_family = _family_of(leg.gateway)
+                    ffi.memmove(nh[i].gw, _addr_bytes(leg.gateway), 16)
+            c.nh = nh
+            c.nh_count = len(req.nexthops)
+        for k, v in req.metrics.items():
+            c.metrics_present |= 1 << k
+            c.metrics[k] = v
+        self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
+
+    def routes(self, family: int = AF_INET, table: int = 0) -> list[RouteRequest]:
+        """Routes of one family (all tables when table is 0), in dump order."""
+        n = lib.pr_route_dump(self._h, family, table)
+        info = ffi.new("pr_route_info *")
+        nh = ffi.new("pr_nexthop_info[]", 32)
+        out = []
+        for i in range(n):
+            self._check(lib.pr_route_get_dumped(self._h, i, info, nh, 32))
+            req = RouteRequest(RTM_NEWROUTE, 0, family=info.family, dst_len=info.dst_len,
+                               tos=info.tos, protocol=info.protocol, scope=info.scope,
+                               type=info.type, table=info.table, rtm_flags=info.rtm_flags,
+                               priority=info.priority, nh_id=info.nh_id)
+            req.present = bit(RTA_TABLE) | bit(RTA_PRIORITY)
+            req.dst = _addr_from(info.family, info.dst)
+            if info.dst_len:
+                req.present |= bit(RTA_DST)
+            if info.has_prefsrc:
+                req.prefsrc = _addr_from(info.family, info.prefsrc)
+                req.present |= bit(RTA_PREFSRC)
+            if info.nh_id:
+                req.present |= bit(RTA_NH_ID)
+            legs = []
+            for j in range(min(info.nh_count, 32)):
+                leg = nh[j]
+                legs.append(NexthopRequest(
+                    _addr_from(leg.gw_family, leg.gw) if leg.gw_family else None,
+                    leg.ifindex, leg.weight, leg.flags))
+            if len(legs) == 1:
+                req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
+                req.rtm_flags |= legs[0].flags
+                if req.gateway is not None:
+                    req.present |= bit(RTA_GATEWAY)
+                if req.oif:
+                    req.present |= bit(RTA_OIF)
+            elif legs:
+                req.nexthops = legs
+                req.present |= bit(RTA_MULTIPATH)
+            for k in range(18):
+                if info.metrics_present & (1 << k):
+                    req.metrics[k] = info.metrics[k]
+            if req.metrics:
+                req.present |= bit(RTA_METRICS)
+            out.append(req)
+        return out
+
+    def v4_merged(self) -> bool:
+        """True while no IPv4 rule was ever added or deleted (local/main merged)."""
+        return bool(lib.pr_policy_v4_merged(self._h))

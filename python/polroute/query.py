@@ -1,0 +1,308 @@
+"""`ip route get` against a Policy: build the question, ask the core, and print
+the answer exactly as iproute2 6.1 prints the kernel's (text and ``-j``)."""
+from __future__ import annotations
+
+import errno as _errno
+import ipaddress
+import os
+from typing import Optional
+
+from ._polroute_cffi import ffi, lib
+from .iproute import GetArgs, parse_route_get
+from .policy import Policy
+from .requests import AF_INET, AF_INET6
+from .result import Candidate, RouteGetResult, TraceStep
+from .rt_tables import RtTables
+
+_TYPE_NAMES = {0: "none", 1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
+               6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat", 11: "xresolve"}
+_STEP_NAMES = {0: "no-match", 1: "goto", 2: "goto-unresolved", 3: "nop", 4: "table-miss",
+               5: "no-table", 6: "throw", 7: "suppressed", 8: "decided", 9: "action-error",
+               10: "merged", 11: "find-saddr-skip"}
+_NOT_MODELLED = {1: "multipath hash", 2: "nexthop object", 4: "l3mdev/VRF",
+                 8: "default gateway rotation (fib_select_default)", 16: "IPv6 neighbour state",
+                 32: "tunnel metadata", 64: "multicast group membership", 128: "other"}
+# iproute2 print_cache_flags order
+_CACHE_WORDS = [(0x80000000, "local"), (0x40000000, "reject"), (0x20000000, "mc"),
+                (0x10000000, "brd"), (0x08000000, "dst-nat"), (0x00800000, "snat"),
+                (0x00400000, "masq"), (0x00020000, "dst-direct"), (0x04000000, "src-direct"),
+                (0x00040000, "redirected"), (0x01000000, "redirect"), (0x00200000, "fastroute"),
+                (0x00010000, "notify"), (0x00080000, "tproxy")]
+_PREF_NAMES = {0: "medium", 1: "high", 3: "low"}
+_DEFAULT_TABLES: Optional[RtTables] = None
+
+
+def _tables(tables: Optional[RtTables]) -> RtTables:
+    global _DEFAULT_TABLES
+    if tables is not None:
+        return tables
+    if _DEFAULT_TABLES is None:
+        _DEFAULT_TABLES = RtTables()
+    return _DEFAULT_TABLES
+
+
+def _addr(family: int, raw) -> str:
+    b = bytes(ffi.buffer(raw, 16))
+    if family == AF_INET:
+        return str(ipaddress.IPv4Address(b[:4]))
+    return str(ipaddress.IPv6Address(b))
+
+
+def flow_from_args(policy: Policy, args: GetArgs, caller_uid: Optional[int] = None):
+    """The pr_flow for parsed `ip route get` arguments (names resolved)."""
+    q = ffi.new("pr_flow *")
+    q.family = args.family
+    q.tos = args.tos
+    q.lookup_table = 1 if args.family == AF_INET else 0
+    q.fibmatch = 1 if args.fibmatch else 0
+    ffi.memmove(q.dst, args.dst.packed.ljust(16, b"\0"), 16)
+    if args.src is not None:
+        q.has_src = 1
+        ffi.memmove(q.src, args.src.packed.ljust(16, b"\0"), 16)
+    if args.iif:
+        q.iif = policy.ifindex(args.iif)
+    if args.oif:
+        q.oif = policy.ifindex(args.oif)
+    q.mark = args.mark
+    if args.uid is not None:
+        q.has_uid = 1
+        q.uid = args.uid
+    elif caller_uid is not None and not args.iif:
+        q.has_uid = 1
+        q.uid = caller_uid
+    if args.ip_proto is not None:
+        q.has_ipproto = 1
+        q.ipproto = args.ip_proto
+    q.sport = args.sport or 0
+    q.dport = args.dport or 0
+    return q
+
+
+def route_get(policy: Policy, argv: list[str], tables: Optional[RtTables] = None,
+              explain: bool = False) -> RouteGetResult:
+    """Answer `ip route get ARGV` on the model.  Bad arguments raise ValueError
+    (naming the token); an unknown device raises PolicyError(ENODEV)."""
+    tables = _tables(tables)
+    args = parse_route_get(list(argv), tables)
+    return ask(policy, args, tables, explain)
+
+
+def ask(policy: Policy, args: GetArgs, tables: Optional[RtTables] = None,
+        explain: bool = False) -> RouteGetResult:
+    tables = _tables(tables)
+    q = flow_from_args(policy, args, caller_uid=os.getuid() if hasattr(os, "getuid") else 0)
+    res = ffi.new("pr_result *")
+    trace = ffi.NULL
+    steps = None
+    if explain:
+        trace = ffi.new("pr_trace *")
+        cap = max(64, 2 * (len(policy.rules(args.family)) + 8))
+        steps = ffi.new("pr_trace_step[]", cap)
+        trace.cap = cap
+        trace.steps = steps
+    rc = lib.pr_route_get(policy._h, q, res, trace)
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+    return _convert(policy, args, res, tables, trace if explain else None)
+
+
+def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> RouteGetResult:
+    fam = res.family
+    out = RouteGetResult(family=fam, error=res.error)
+    out.not_modelled = [name for bit, name in _NOT_MODELLED.items() if res.not_modelled & bit]
+    out.rule_index = res.rule_index
+    if res.rule_index >= 0:
+        out.rule_priority = res.rule_priority
+    if trace is not None:
+        for i in range(trace.len):
+            s = trace.steps[i]
+            out.trace.append(TraceStep(s.rule_index, s.priority, s.table, _STEP_NAMES.get(s.kind, str(s.kind)),
+                                       s.error, s.matched_len))
+    if res.error:
+        return out
+    out.type = _TYPE_NAMES.get(res.type, str(res.type))
+    out.dst = _addr(fam, res.dst)
+    if res.has_from:
+        out.from_ = _addr(fam, getattr(res, "from"))
+    out.tos = res.tos
+    names = {link.ifindex: link.name for link in policy.links()}
+    for i in range(res.nh_count):
+        nh = res.nh[i]
+        out.candidates.append(Candidate(
+            dev=names.get(nh.oif, f"if{nh.oif}"),
+            gateway=_addr(nh.gw_family, nh.gw) if nh.gw_family else None,
+            prefsrc=_addr(fam, nh.prefsrc) if fam == AF_INET else None,
+            weight=nh.weight or 1))
+    if res.nh_count == 1:
+        out.dev = out.candidates[0].dev
+        out.gateway = out.candidates[0].gateway
+    out.table_id = res.table
+    if res.table and res.table != 254:
+        out.table = tables.name(res.table)
+    if fam == AF_INET6 and res.protocol != 3:
+        out.protocol = tables.protos.name(res.protocol)
+    if res.has_prefsrc:
+        out.prefsrc = _addr(fam, res.prefsrc)
+    if res.has_metric:
+        out.metric = res.metric
+    if res.rtm_flags & 0x20000000:
+        out.flags.append("rt_offload_failed")
+    out.mark = res.mark
+    if res.has_uid:
+        out.uid = res.uid
+    if fam == AF_INET:
+        out.cache = [w for bit, w in _CACHE_WORDS if res.cache_flags & bit]
+    if res.input:
+        out.iif = names.get(res.iif, f"if{res.iif}")
+    if fam == AF_INET6:
+        out.pref = _PREF_NAMES.get(res.pref, str(res.pref))
+    return out
+
+
+# ---------------------------------------------------------------- printing
+
+def _mark_text(mark: int) -> str:
+    return str(mark) if mark < 16 else f"0x{mark:x}"
+
+
+def error_text(err: int) -> str:
+    return f"RTNETLINK answers: {os.strerror(err)}"
+
+
+def to_json(r: RouteGetResult, tables: Optional[RtTables] = None) -> dict:
+    """The object `ip -j route get` prints (the first element of its list),
+    or {"error": ..., "errno": ...} for an error."""
+    tables = _tables(tables)
+    if r.error:
+        d = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
+        if r.not_modelled:
+            d["not_modelled"] = list(r.not_modelled)
+        return d
+    d: dict = {}
+    if r.type != "unicast":
+        d["type"] = r.type
+    d["dst"] = r.dst
+    if r.from_ is not None:
+        d["from"] = r.from_
+    if r.tos:
+        d["tos"] = tables.dsfield.name(r.tos)
+    if r.gateway is not None:
+        d["gateway"] = r.gateway
+    if r.dev is not None:
+        d["dev"] = r.dev
+    if r.table is not None:
+        d["table"] = r.table
+    if r.protocol is not None:
+        d["protocol"] = r.protocol
+    if r.prefsrc is not None:
+        d["prefsrc"] = r.prefsrc
+    if r.metric is not None:
+        d["metric"] = r.metric
+    d["flags"] = list(r.flags)
+    if r.mark:
+        d["mark"] = r.mark
+    if r.uid is not None:
+        d["uid"] = r.uid
+    if r.family == AF_INET:
+        d["cache"] = list(r.cache)
+    if r.iif is not None:
+        d["iif"] = r.iif
+    if r.pref is not None:
+        d["pref"] = r.pref
+    if r.not_modelled:
+        d["not_modelled"] = list(r.not_modelled)
+        d["candidates"] = [{"dev": c.dev, **({"gateway": c.gateway} if c.gateway else {}),
+                            "weight": c.weight} for c in r.candidates]
+    return d
+
+
+def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
+    """What `ip route get` prints (without the trailing newline)."""
+    tables = _tables(tables)
+    if r.error:
+        return error_text(r.error)
+    parts = []
+    if r.type != "unicast":
+        parts.append(r.type)
+    parts.append(r.dst)
+    if r.from_ is not None:
+        parts += ["from", r.from_]
+    if r.tos:
+        parts += ["tos", tables.dsfield.name(r.tos)]
+    if r.gateway is not None:
+        parts += ["via", r.gateway]
+    if r.dev is not None:
+        parts += ["dev", r.dev]
+    if r.table is not None:
+        parts += ["table", r.table]
+    if r.protocol is not None:
+        parts += ["proto", r.protocol]
+    if r.prefsrc is not None:
+        parts += ["src", r.prefsrc]
+    if r.metric is not None:
+        parts += ["metric", str(r.metric)]
+    parts += r.flags
+    if r.mark:
+        parts += ["mark", _mark_text(r.mark)]
+    if r.uid is not None:
+        parts += ["uid", str(r.uid)]
+    line = " ".join(parts) + " "
+    if r.family == AF_INET:
+        line += "\n    cache "
+        if r.cache:
+            line += "<" + ",".join(r.cache) + "> "
+        if r.iif is not None:
+            line += f"iif {r.iif} "
+    else:
+        if r.iif is not None:
+            line += f"iif {r.iif} "
+        if r.pref is not None:
+            line += f"pref {r.pref} "
+    if r.not_modelled:
+        line += "\n    not modelled: " + ", ".join(r.not_modelled)
+        if len(r.candidates) > 1:
+            line += "\n    candidates: " + "; ".join(
+                (f"via {c.gateway} " if c.gateway else "") + f"dev {c.dev} weight {c.weight}"
+                for c in r.candidates)
+    return line.rstrip(" ")
+
+
+def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
+    """The rule walk behind an answer, one line per rule tried."""
+    from .show import format_rule
+    tables = _tables(tables)
+    rules = policy.rules(r.family)
+    lines = []
+    for s in r.trace:
+        if s.rule_index < 0:
+            what = "local/main merged lookup (no rule was ever changed)"
+        else:
+            what = format_rule(rules[s.rule_index], tables)
+        verdict = {
+            "no-match": "selectors do not match: passed",
+            "goto": "matched: goto",
+            "goto-unresolved": "matched: goto target missing, continue",
+            "nop": "matched: nop, continue",
+            "table-miss": "matched: no route in the table, continue",
+            "no-table": "matched: table does not exist, continue",
+            "throw": f"matched: throw route /{s.matched_len}, continue",
+            "suppressed": f"matched: result /{s.matched_len} suppressed, continue",
+            "decided": ("matched: decided" + (f" (/{s.matched_len})" if not s.error else
+                                             f": {os.strerror(s.error)}")),
+            "action-error": f"matched: {os.strerror(s.error)}",
+            "merged": ("decided" if not s.error else os.strerror(s.error)),
+        }.get(s.kind, s.kind)
+        lines.append(f"  {what.strip().replace(chr(9), " "):<58} {verdict}")
+    return "\n".join(lines)
+
+
+def get_json(policy: Policy, argv: list[str], tables: Optional[RtTables] = None) -> dict:
+    """`ip -j route get ARGV` on the model (the dict, or an error dict)."""
+    from .errors import PolicyError
+    try:
+        return to_json(route_get(policy, argv, tables), tables)
+    except PolicyError as e:
+        if e.errno == _errno.ENODEV:
+            return {"error": f'Cannot find device "{argv[argv.index("iif") + 1] if "iif" in argv else ""}"',
+                    "errno": "ENODEV"}
+        return {"error": e.iproute2_text(), "errno": e.errno_name}

@@ -1,0 +1,60 @@
+"""The answer to one route question, printed as iproute2 prints it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class TraceStep:
+    """One rule of the walk and what it did (for --explain)."""
+    rule_index: int        # position in the rule list, -1 for the merged fast path
+    priority: int
+    table: int
+    kind: str              # no-match | goto | goto-unresolved | nop | table-miss | no-table |
+                           # throw | suppressed | decided | action-error | merged
+    error: int = 0         # errno for decided/action-error
+    matched_len: int = 0
+
+
+@dataclass
+class Candidate:
+    """One nexthop the answer may use (several only for multipath)."""
+    dev: str
+    gateway: Optional[str] = None
+    prefsrc: Optional[str] = None
+    weight: int = 1
+
+
+@dataclass
+class RouteGetResult:
+    """Fields named as `ip -j route get` names them (``from_`` for "from").
+
+    ``error`` is the errno (0 on success); ``not_modelled`` lists the kernel
+    features this answer depends on that the model does not reproduce: when it
+    is non-empty the answer must not be trusted.
+    """
+    family: int
+    error: int = 0
+    type: str = "unicast"
+    dst: str = ""
+    from_: Optional[str] = None
+    tos: int = 0
+    gateway: Optional[str] = None
+    dev: Optional[str] = None
+    table: Optional[str] = None          # name as iproute2 prints it; None when main or no table
+    table_id: int = 0
+    protocol: Optional[str] = None       # IPv6
+    prefsrc: Optional[str] = None
+    metric: Optional[int] = None         # IPv6
+    flags: list[str] = field(default_factory=list)
+    mark: int = 0
+    uid: Optional[int] = None
+    cache: list[str] = field(default_factory=list)   # IPv4 only
+    iif: Optional[str] = None
+    pref: Optional[str] = None           # IPv6
+    rule_priority: Optional[int] = None  # deciding rule; None for the merged path / no rule
+    rule_index: int = -1
+    candidates: list[Candidate] = field(default_factory=list)
+    not_modelled: list[str] = field(default_factory=list)
+    trace: list[TraceStep] = field(default_factory=list)

@@ -1,0 +1,444 @@
+"""Run a scenario on the kernel and on the model, compare, shrink, reproduce.
+
+Two *sides* execute the same :class:`Run` (batch lines, sysctls, flows):
+
+* :class:`KernelSide`: a fresh private namespace, ``ip -force -batch``,
+  ``sysctl -w``, ``ip -j route get`` (tests/kernel/netns.py);
+* :class:`ModelSide`: a fresh ``polroute.Policy``; the batch is applied
+  **line by line** with ``apply_batch`` (one line per call), which mirrors
+  ``ip -force -batch``: a refused line changes nothing and the next line runs.
+
+Both give a :class:`SideResult`: the refused lines with their messages, the
+failing sysctls and one answer per flow.  :func:`compare_results` compares
+them; on a mismatch :func:`shrink` removes sysctls and batch lines greedily
+while the mismatch persists (re-running both sides each time) and
+:func:`write_reproducer` writes a self-contained shell script.
+
+Compared fields of an answer: type (missing = unicast), dst, from, gateway,
+dev, prefsrc, table, iif; for errors only the error text.  Model answers that
+carry a ``not_modelled`` key are counted and skipped, never counted as equal.
+"""
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import json
+import os
+import re
+import shlex
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+try:                                   # as a package module (pytest) or a plain script
+    from .netns import Netns
+    from .scenario import Scenario
+except ImportError:                    # pragma: no cover
+    from netns import Netns            # type: ignore
+    from scenario import Scenario      # type: ignore
+
+FIELDS = ("type", "dst", "from", "gateway", "dev", "prefsrc", "table", "iif")
+ADDR_FIELDS = ("dst", "from", "gateway", "prefsrc")
+
+
+# ---------------------------------------------------------------------------
+# what runs, and what comes back
+
+@dataclass
+class Run:
+    lines: list[str]
+    sysctls: list[tuple[str, int]] = field(default_factory=list)
+    flows: list[list[str]] = field(default_factory=list)
+    batch_family: int = 0                 # 6: `ip -6 -batch`
+    stop_after: Optional[int] = None      # apply only lines 1..stop_after (ip exited there)
+
+    @classmethod
+    def of(cls, sc: Scenario) -> "Run":
+        return cls(list(sc.lines), list(sc.sysctls), [list(f) for f in sc.flows], sc.batch_family)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+@dataclass
+class SideResult:
+    refused: dict[int, str] = field(default_factory=dict)       # 1-based line -> message
+    fatal: Optional[int] = None                                   # kernel: ip exited at this line
+    sysctl_errors: dict[int, str] = field(default_factory=dict)  # index into sysctls -> message
+    answers: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class KernelSide:
+    name = "kernel"
+
+    def run(self, run: Run) -> SideResult:
+        t0 = time.monotonic()
+        res = SideResult()
+        with Netns() as ns:
+            lines = run.lines if run.stop_after is None else run.lines[:run.stop_after]
+            br = ns.batch("\n".join(lines) + "\n", family=run.batch_family)
+            res.refused = br.refused()
+            res.fatal = br.fatal
+            for i, (k, v) in enumerate(run.sysctls):
+                err = ns.sysctl(k, v)
+                if err is not None:
+                    res.sysctl_errors[i] = err
+            res.answers = [ns.route_get_json(f) for f in run.flows]
+        res.seconds = time.monotonic() - t0
+        return res
+
+
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+class ModelSide:
+    """The polroute model.  Imports lazily so the kernel side works without it."""
+    name = "model"
+    FILENAME = "scenario.batch"
+
+    def __init__(self):
+        try:
+            from polroute import Policy
+            from polroute.iproute import BatchError, apply_batch
+            from polroute.query import get_json
+        except ImportError as exc:      # the model is not built / not written yet
+            raise ModelUnavailable(f"polroute model not importable: {exc!r}") from exc
+        self.Policy, self.apply_batch, self.BatchError, self.get_json = Policy, apply_batch, BatchError, get_json
+        params = inspect.signature(apply_batch).parameters
+        self.family_kw = next((p for p in ("family", "preferred_family") if p in params), None)
+
+    def _apply(self, policy, text: str, family: int) -> None:
+        if family == 6:
+            if self.family_kw is None:
+                raise ModelUnavailable(
+                    "IPv6 scenarios run as `ip -6 -batch` (a batch line cannot give a rule a "
+                    "family); polroute.iproute.apply_batch needs a `family` parameter "
+                    "(family=socket.AF_INET6 meaning `ip -6 -batch`)")
+            self.apply_batch(policy, text, self.FILENAME, **{self.family_kw: socket.AF_INET6})
+        else:
+            self.apply_batch(policy, text, self.FILENAME)
+
+    @staticmethod
+    def batch_error_message(exc: BaseException) -> str:
+        """``FILE:LINE: msg`` -> ``msg``."""
+        text = str(exc)
+        m = re.match(r"^[^\n]*?:\d+: ?(.*)$", text, re.S)
+        return (m.group(1) if m else text).strip()
+
+    def run(self, run: Run) -> SideResult:
+        t0 = time.monotonic()
+        res = SideResult()
+        policy = self.Policy()
+        n = len(run.lines) if run.stop_after is None else run.stop_after
+        for i, line in enumerate(run.lines[:n], 1):
+            try:
+                self._apply(policy, line + "\n", run.batch_family)
+            except self.BatchError as exc:
+                res.refused[i] = self.batch_error_message(exc)
+        for i, (k, v) in enumerate(run.sysctls):
+            try:
+                policy.sysctl(k, v)
+            except Exception as exc:            # PolicyError or KeyError/ValueError
+                res.sysctl_errors[i] = str(exc) or type(exc).__name__
+        for f in run.flows:
+            try:
+                res.answers.append(self.get_json(policy, list(f)))
+            except Exception as exc:            # a crash of the model is a mismatch too
+                res.answers.append({"error": f"model raised {type(exc).__name__}: {exc}",
+                                    "errno": "EMODEL"})
+        res.seconds = time.monotonic() - t0
+        return res
+
+
+# ---------------------------------------------------------------------------
+# normalisation and comparison
+
+def _norm_addr(v: str) -> str:
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        try:
+            return str(ipaddress.ip_network(v, strict=False))
+        except ValueError:
+            return v
+
+
+def normalise_message(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def normalise(ans: dict) -> dict:
+    """The compared view of an answer."""
+    if "error" in ans:
+        return {"error": normalise_message(ans["error"])}
+    out = {}
+    for f in FIELDS:
+        v = ans.get(f)
+        if f == "type" and v is None:
+            v = "unicast"
+        if v is None:
+            continue
+        v = str(v)
+        if f in ADDR_FIELDS:
+            v = _norm_addr(v)
+        out[f] = v
+    return out
+
+
+def diff_answers(kernel: dict, model: dict) -> list[tuple[str, Optional[str], Optional[str]]]:
+    """[(field, kernel value, model value)] for every differing field."""
+    k, m = normalise(kernel), normalise(model)
+    if k == m:
+        return []
+    if "error" in k or "error" in m:
+        return [("error", k.get("error"), m.get("error"))] + \
+            [(f, k.get(f), m.get(f)) for f in FIELDS if k.get(f) != m.get(f) and (f in k or f in m)]
+    return [(f, k.get(f), m.get(f)) for f in FIELDS if k.get(f) != m.get(f)]
+
+
+@dataclass
+class Mismatch:
+    kind: str                       # "answer" | "refusal" | "sysctl"
+    index: int                      # flow index, 1-based line number, or sysctl index
+    detail: str
+    fields: tuple = ()              # differing field names (answers)
+    kernel: object = None
+    model: object = None
+
+
+@dataclass
+class Comparison:
+    compared: int = 0
+    equal: int = 0
+    not_modelled: int = 0
+    kernel_refused: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    def answer_mismatches(self) -> list[Mismatch]:
+        return [m for m in self.mismatches if m.kind == "answer"]
+
+    def refusal_mismatches(self) -> list[Mismatch]:
+        return [m for m in self.mismatches if m.kind in ("refusal", "sysctl")]
+
+
+def is_not_modelled(ans: dict) -> bool:
+    return isinstance(ans, dict) and bool(ans.get("not_modelled"))
+
+
+def compare_results(run: Run, k: SideResult, m: SideResult) -> Comparison:
+    c = Comparison()
+    c.kernel_refused = len(k.refused)
+    # refused lines: same set, same message
+    for line in sorted(set(k.refused) | set(m.refused)):
+        km, mm = k.refused.get(line), m.refused.get(line)
+        if km is None or mm is None or normalise_message(km) != normalise_message(mm):
+            text = run.lines[line - 1] if 0 < line <= len(run.lines) else "?"
+            c.mismatches.append(Mismatch(
+                "refusal", line, f"line {line} `{text}`: kernel {_q(km)} / model {_q(mm)}",
+                kernel=km, model=mm))
+    for i in sorted(set(k.sysctl_errors) | set(m.sysctl_errors)):
+        if (i in k.sysctl_errors) != (i in m.sysctl_errors):
+            key = "%s=%s" % run.sysctls[i]
+            c.mismatches.append(Mismatch(
+                "sysctl", i, f"sysctl {key}: kernel {_q(k.sysctl_errors.get(i))} / model "
+                f"{_q(m.sysctl_errors.get(i))}", kernel=k.sysctl_errors.get(i), model=m.sysctl_errors.get(i)))
+    for i, (flow, ka, ma) in enumerate(zip(run.flows, k.answers, m.answers)):
+        if is_not_modelled(ma):
+            c.not_modelled += 1
+            continue
+        c.compared += 1
+        d = diff_answers(ka, ma)
+        if not d:
+            c.equal += 1
+            continue
+        c.mismatches.append(Mismatch(
+            "answer", i, f"route get {' '.join(flow)}: " + ", ".join(
+                f"{f}: kernel {_q(kv)} / model {_q(mv)}" for f, kv, mv in d),
+            fields=tuple(f for f, _, _ in d), kernel=ka, model=ma))
+    return c
+
+
+def run_both(run: Run, kernel, model) -> tuple[Run, SideResult, SideResult, Comparison]:
+    """Kernel first; when ip exited at a line (usage error), the model gets the
+    lines up to that one only, like ip."""
+    k = kernel.run(run)
+    if k.fatal is not None:
+        run = replace(run, stop_after=k.fatal)
+    m = model.run(run)
+    return run, k, m, compare_results(run, k, m)
+
+
+def _q(v) -> str:
+    return "(none)" if v is None else json.dumps(v)
+
+
+# ---------------------------------------------------------------------------
+# shrinking
+
+def _answer_predicate(kernel: KernelSide, model, flow: list[str], fields: tuple) -> Callable[[Run], bool]:
+    def still(run: Run) -> bool:
+        _, k, m, _ = run_both(replace(run, flows=[flow], stop_after=None), kernel, model)
+        if is_not_modelled(m.answers[0]):
+            return False
+        d = diff_answers(k.answers[0], m.answers[0])
+        return bool(d) and tuple(f for f, _, _ in d) == fields
+    return still
+
+
+def _refusal_predicate(kernel: KernelSide, model, target_text: str) -> Callable[[Run], bool]:
+    def still(run: Run) -> bool:
+        try:
+            idx = run.lines.index(target_text) + 1
+        except ValueError:
+            return False
+        _, k, m, _ = run_both(replace(run, flows=[], stop_after=None), kernel, model)
+        if k.fatal is not None and k.fatal < idx:
+            return False
+        km, mm = k.refused.get(idx), m.refused.get(idx)
+        return (km is None) != (mm is None) or (km is not None and normalise_message(km) != normalise_message(mm))
+    return still
+
+
+def shrink(run: Run, still_fails: Callable[[Run], bool], keep: Optional[str] = None,
+           budget_s: float = 60.0, max_tries: int = 600) -> tuple[Run, int]:
+    """Greedy reduction: drop sysctls one by one, then batch lines in chunks
+    of halving size down to single lines, keeping each removal after which the
+    mismatch persists.  ``keep`` is a line that must stay (the refused line).
+    Returns (smaller run, number of re-runs)."""
+    deadline = time.monotonic() + budget_s
+    tries = 0
+
+    def ok(r: Run) -> bool:
+        nonlocal tries
+        tries += 1
+        return still_fails(r)
+
+    cur = replace(run, lines=list(run.lines), sysctls=list(run.sysctls), stop_after=None)
+    # sysctls
+    i = len(cur.sysctls) - 1
+    while i >= 0 and time.monotonic() < deadline and tries < max_tries:
+        cand = replace(cur, sysctls=cur.sysctls[:i] + cur.sysctls[i + 1:])
+        if ok(cand):
+            cur = cand
+        i -= 1
+    # lines: chunks, then singles, repeated until nothing more goes
+    changed = True
+    while changed and time.monotonic() < deadline and tries < max_tries:
+        changed = False
+        size = max(1, len(cur.lines) // 2)
+        while size >= 1 and time.monotonic() < deadline and tries < max_tries:
+            start = len(cur.lines) - size
+            while start >= 0 and time.monotonic() < deadline and tries < max_tries:
+                chunk = cur.lines[start:start + size]
+                if keep is not None and keep in chunk:
+                    start -= size
+                    continue
+                cand = replace(cur, lines=cur.lines[:start] + cur.lines[start + size:])
+                if cand.lines and ok(cand):
+                    cur = cand
+                    changed = True
+                start -= size
+            size //= 2
+    return cur, tries
+
+
+def shrink_mismatch(run: Run, mm: Mismatch, kernel: KernelSide, model, budget_s: float = 60.0) -> tuple[Run, int]:
+    """Shrink ``run`` keeping mismatch ``mm``; the result's flows are the one flow (answers)."""
+    if mm.kind == "answer":
+        flow = run.flows[mm.index]
+        pred = _answer_predicate(kernel, model, flow, mm.fields)
+        small, tries = shrink(replace(run, flows=[flow]), pred, budget_s=budget_s)
+        return replace(small, flows=[flow]), tries
+    if mm.kind == "refusal":
+        stop = run.stop_after
+        lines = run.lines[:mm.index] if stop is None else run.lines[:min(mm.index, stop)]
+        target = run.lines[mm.index - 1]
+        pred = _refusal_predicate(kernel, model, target)
+        small, tries = shrink(replace(run, lines=lines, flows=[]), pred, keep=target, budget_s=budget_s)
+        return small, tries
+    return replace(run, flows=[]), 0
+
+
+# ---------------------------------------------------------------------------
+# reproducers
+
+def repro_dir() -> str:
+    d = os.environ.get("POLROUTE_REPRO_DIR") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "polroute-repro")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[SideResult] = None,
+                     model_res: Optional[SideResult] = None) -> str:
+    """Write a self-contained shell script that replays ``run`` on the kernel
+    (in a throwaway namespace) and on the model, and prints both answers.
+    Returns its path."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", title)[:80]
+    path = os.path.join(repro_dir(), f"{name}.sh")
+    opts = "-6 " if run.batch_family == 6 else ""
+    flows = run.flows
+    lines = ["#!/bin/sh",
+             f"# polroute differential reproducer: {title}",
+             f"# mismatch: {mm.detail}"]
+    if mm.kind == "answer":
+        lines.append(f"# kernel: {json.dumps(mm.kernel, sort_keys=True)}")
+        lines.append(f"# model:  {json.dumps(mm.model, sort_keys=True)}")
+    lines += [
+        "# Kernel side: needs root; only configures a private namespace and asks `ip route get`.",
+        'NS="prt-repro-$$"',
+        'ip netns add "$NS" || exit 1',
+        "trap 'ip netns del \"$NS\"' EXIT",
+        "cat > \"/tmp/$NS.batch\" <<'POLROUTE_BATCH'",
+        *run.lines,
+        "POLROUTE_BATCH",
+        f'ip -n "$NS" {opts}-force -batch "/tmp/$NS.batch"',
+        "sleep 0.2   # let linkwatch settle (the test harness cuts the batch after link changes)",
+    ]
+    for k, v in run.sysctls:
+        lines.append(f'ip netns exec "$NS" sysctl -qw {shlex.quote(f"{k}={v}")}')
+    for f in flows:
+        lines.append(f'echo "kernel: ip route get {" ".join(f)}"')
+        lines.append(f'ip -n "$NS" -j route get {" ".join(shlex.quote(a) for a in f)}; echo')
+    fam = "socket.AF_INET6" if run.batch_family == 6 else "None"
+    py = [
+        "import socket, sys, json",
+        "from polroute import Policy",
+        "from polroute.iproute import apply_batch, BatchError",
+        "from polroute.query import get_json",
+        f"lines = {run.lines!r}",
+        f"sysctls = {run.sysctls!r}",
+        f"flows = {flows!r}",
+        f"family = {fam}",
+        "p = Policy()",
+        "for i, line in enumerate(lines, 1):",
+        "    try:",
+        "        if family: apply_batch(p, line + '\\n', 'repro.batch', family=family)",
+        "        else: apply_batch(p, line + '\\n', 'repro.batch')",
+        "    except BatchError as e:",
+        "        print(f'model refused line {i}: {e}')",
+        "for k, v in sysctls:",
+        "    p.sysctl(k, v)",
+        "for f in flows:",
+        "    print('model: ip route get', ' '.join(f))",
+        "    print(json.dumps(get_json(p, f)))",
+    ]
+    lines += ["# Model side:", "python3 - <<'POLROUTE_PY'", *py, "POLROUTE_PY", ""]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines))
+    os.chmod(path, 0o755)
+    return path
+
+
+def format_run(run: Run) -> str:
+    out = [f"    ip {'-6 ' if run.batch_family == 6 else ''}-force -batch:"]
+    out += [f"      {i:3d}  {l}" for i, l in enumerate(run.lines, 1)]
+    if run.sysctls:
+        out += ["    sysctls: " + ", ".join(f"{k}={v}" for k, v in run.sysctls)]
+    for f in run.flows:
+        out += [f"    ip route get {' '.join(f)}"]
+    return "\n".join(out)
