@@ -104,6 +104,9 @@ typedef struct pr_rule {
     pr_rule_req r;            /* priority always set; present has FRA_PRIORITY */
     int32_t iif_index;        /* bound ifindex, -1 when detached, 0 when no iif selector */
     int32_t oif_index;
+    int32_t tab_idx;          /* index of r.table in the family's tables, -1 if it does not exist */
+    uint32_t src4, srcmask4;  /* IPv4 selectors as host-order words (derived) */
+    uint32_t dst4, dstmask4;
 } pr_rule;
 
 typedef struct pr_family {
@@ -161,6 +164,8 @@ struct pr_policy {
     pr_family v4, v6;
     bool v4_custom_rules;     /* sticky: first IPv4 rule add/del unmerges local/main */
     bool v4_custom_local_routes;
+    uint32_t *local4;         /* sorted multiset of local IPv4 addresses (__ip_dev_find) */
+    size_t nlocal4, caplocal4;
     pr_devconf conf_all, conf_default;
     int32_t ip_nonlocal_bind;
     /* Snapshot for pr_route_dump(). */
@@ -229,6 +234,7 @@ void pr_route_magic(pr_policy *p, int add, uint8_t family, uint8_t type, uint32_
 /* One table lookup result (fib_result). */
 typedef struct pr_fib_res {
     const pr_route *route;
+    const pr_rlist *slot;     /* all routes of the matched prefix (tb_num_default for /0) */
     uint32_t nh_index;        /* chosen nexthop (first usable) */
     uint32_t table;
     uint8_t prefixlen;
@@ -258,6 +264,7 @@ int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_t
 int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *fl, pr_fib_res *res);
 void pr_rules_init_defaults(pr_policy *p);
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
+void pr_rules_relink(pr_family *f);   /* after a table is created */
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);
 
 /* derived-route maintenance (policy.c) */

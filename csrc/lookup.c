@@ -4,6 +4,7 @@
  * inet6_rtm_getroute, ipv6_dev_get_saddr) and filling what rt_fill_info /
  * rt6_fill_node would report.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "core.h"
@@ -225,13 +226,14 @@ static int route_get4_output(const pr_policy *p, const pr_flow *q, pr_result *ou
                 out->not_modelled |= PR_NM_MULTIPATH_HASH;
             } else if (res.prefixlen == 0 && res.type == PR_RTN_UNICAST) {
                 /* fib_select_default rotates among several default gateways */
-                const pr_table *t = pr_table_get_c(&p->v4, res.table);
-                uint8_t zero[16] = {0};
                 size_t ndef = 0;
-                if (t) {
-                    uint32_t *slot = pr_trie_find(&t->trie, zero, 0);
-                    if (slot)
-                        ndef = t->slots[*slot].n;
+                for (uint32_t i = 0; res.slot && i < res.slot->n; i++) {
+                    const pr_route *e = &res.slot->v[i];
+                    /* only same-metric gateway defaults are rotated among */
+                    if (e->priority == res.route->priority && e->tos == res.route->tos &&
+                        e->nh_count && e->nh0.gw_family && e->nh0.scope == PR_SCOPE_LINK &&
+                        !(e->nh0.flags & PR_RTNH_F_DEAD))
+                        ndef++;
                 }
                 if (ndef > 1)
                     out->not_modelled |= PR_NM_DEFAULT_ROTATION;
@@ -622,9 +624,16 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     return 0;
 }
 
+/* Zero the answer but not the nexthop array: only nh[0..nh_count) is valid,
+ * and clearing 32 nexthops per flow would dominate bulk evaluation. */
+static void result_clear(pr_result *res)
+{
+    memset(res, 0, offsetof(pr_result, nh));
+}
+
 int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace *trace)
 {
-    memset(res, 0, sizeof(*res));
+    result_clear(res);
     res->rule_index = -1;
     res->family = q->family;
     if (trace) {
@@ -643,7 +652,7 @@ int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace 
     if (err < 0) {
         uint32_t nm = res->not_modelled;
         int32_t ri = res->rule_index;
-        memset(res, 0, sizeof(*res));
+        result_clear(res);
         res->family = q->family;
         res->error = -err;
         res->not_modelled = nm;

@@ -113,6 +113,7 @@ void pr_policy_free(pr_policy *p)
     pr_family_free(&p->v6);
     free(p->links);
     free(p->addrs);
+    free(p->local4);
     free((void *)p->dump);
     free(p);
 }
@@ -125,6 +126,8 @@ pr_policy *pr_policy_clone(const pr_policy *src)
     *p = *src;
     p->links = NULL;
     p->addrs = NULL;
+    p->local4 = NULL;
+    p->nlocal4 = p->caplocal4 = 0;
     p->dump = NULL;
     p->ndump = p->capdump = 0;
     memset(&p->v4, 0, sizeof(p->v4));
@@ -142,6 +145,13 @@ pr_policy *pr_policy_clone(const pr_policy *src)
             goto fail;
         memcpy(p->addrs, src->addrs, src->naddrs * sizeof(pr_ifaddr));
         p->capaddrs = src->naddrs;
+    }
+    if (src->nlocal4) {
+        p->local4 = malloc(src->nlocal4 * sizeof(uint32_t));
+        if (!p->local4)
+            goto fail;
+        memcpy(p->local4, src->local4, src->nlocal4 * sizeof(uint32_t));
+        p->nlocal4 = p->caplocal4 = src->nlocal4;
     }
     if (pr_family_clone(&p->v4, &src->v4) < 0 || pr_family_clone(&p->v6, &src->v6) < 0)
         goto fail;
@@ -258,8 +268,45 @@ int pr_link_add_veth(pr_policy *p, const char *name, const char *peer)
     return a;
 }
 
+static size_t local4_pos(const pr_policy *p, uint32_t a)
+{
+    size_t lo = 0, hi = p->nlocal4;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->local4[mid] < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int local4_add(pr_policy *p, uint32_t a)
+{
+    uint32_t *nv = pr_grow(p->local4, &p->caplocal4, p->nlocal4 + 1, sizeof(uint32_t));
+    if (!nv)
+        return -PR_ENOMEM;
+    p->local4 = nv;
+    size_t pos = local4_pos(p, a);
+    memmove(&p->local4[pos + 1], &p->local4[pos], (p->nlocal4 - pos) * sizeof(uint32_t));
+    p->local4[pos] = a;
+    p->nlocal4++;
+    return 0;
+}
+
+static void local4_del(pr_policy *p, uint32_t a)
+{
+    size_t pos = local4_pos(p, a);
+    if (pos < p->nlocal4 && p->local4[pos] == a) {
+        memmove(&p->local4[pos], &p->local4[pos + 1], (p->nlocal4 - pos - 1) * sizeof(uint32_t));
+        p->nlocal4--;
+    }
+}
+
 static void addr_remove_at(pr_policy *p, size_t i)
 {
+    if (p->addrs[i].family == PR_AF_INET)
+        local4_del(p, v4_get(p->addrs[i].local));
     memmove(&p->addrs[i], &p->addrs[i + 1], (p->naddrs - i - 1) * sizeof(pr_ifaddr));
     p->naddrs--;
 }
@@ -335,10 +382,8 @@ int pr_link_set_group(pr_policy *p, uint32_t ifindex, uint32_t group)
 
 bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr)
 {
-    for (size_t i = 0; i < p->naddrs; i++)
-        if (p->addrs[i].family == PR_AF_INET && v4_get(p->addrs[i].local) == addr)
-            return true;
-    return false;
+    size_t pos = local4_pos(p, addr);
+    return pos < p->nlocal4 && p->local4[pos] == addr;
 }
 
 const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr)
@@ -658,6 +703,8 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
     if (!na)
         return -PR_ENOMEM;
     p->addrs = na;
+    if (a.family == PR_AF_INET && local4_add(p, v4_get(a.local)) < 0)
+        return -PR_ENOMEM;
     size_t pos = addr_insert_pos(p, &a);
     memmove(&p->addrs[pos + 1], &p->addrs[pos], (p->naddrs - pos) * sizeof(pr_ifaddr));
     p->addrs[pos] = a;

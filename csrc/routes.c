@@ -61,6 +61,7 @@ pr_table *pr_table_new(pr_family *f, uint32_t id)
     t->free_slot = SLOT_NONE;
     pr_trie_init(&t->trie, fam_bits(f->family));
     f->ntables++;
+    pr_rules_relink(f);
     return t;
 }
 
@@ -689,6 +690,7 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
             continue;
         int err = route_error(e->type);
         if (err) {
+            res->slot = s;
             res->route = e;
             res->table = t->id;
             res->prefixlen = (uint8_t)plen;
@@ -700,6 +702,7 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
         for (uint32_t k = 0; k < e->nh_count; k++) {
             if (!nh_usable4(p, route_nh_c(e, k), fl))
                 continue;
+            res->slot = s;
             res->route = e;
             res->table = t->id;
             res->prefixlen = (uint8_t)plen;
@@ -838,6 +841,7 @@ int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *
             }
         }
         if (best_r) {
+            res->slot = s;
             res->route = best_r;
             res->nh_index = best_k;
             res->table = t->id;

@@ -71,8 +71,30 @@ void pr_rules_init_defaults(pr_policy *p)
     default_rule(&p->v6, 32766, PR_TABLE_MAIN);
 }
 
+static uint32_t mask_of(unsigned len) { return len == 0 ? 0 : (uint32_t)(0xFFFFFFFFu << (32 - len)); }
+
+static void link_table(const pr_family *f, pr_rule *r)
+{
+    const pr_table *t = pr_table_get_c(f, r->r.table);
+    r->tab_idx = t ? (int32_t)(t - f->tables) : -1;
+}
+
+void pr_rules_relink(pr_family *f)
+{
+    for (size_t i = 0; i < f->nrules; i++)
+        link_table(f, &f->rules[i]);
+}
+
 static void bind_rule(const pr_policy *p, pr_rule *r)
 {
+    const pr_family *f = pr_fam_c(p, r->r.family);
+    link_table(f, r);
+    if (r->r.family == PR_AF_INET) {
+        r->srcmask4 = mask_of(r->r.src_len);
+        r->dstmask4 = mask_of(r->r.dst_len);
+        r->src4 = v4_get(r->r.src) & r->srcmask4;
+        r->dst4 = v4_get(r->r.dst) & r->dstmask4;
+    }
     r->iif_index = 0;
     r->oif_index = 0;
     if (r->r.present & BIT(PR_FRA_IIFNAME)) {
@@ -475,6 +497,7 @@ static bool port_match(uint16_t start, uint16_t end, uint16_t mask, uint16_t por
 
 typedef struct {
     uint8_t family;
+    uint32_t daddr4, saddr4;  /* IPv4 only */
     const uint8_t *daddr, *saddr;
     bool has_saddr;
     uint32_t iif, oif, mark, uid;
@@ -499,9 +522,7 @@ static bool rule_match(const pr_rule *rule, const rule_flow *fl)
     if (fl->uid < r->uid_start || fl->uid > r->uid_end)
         goto out;
     if (fl->family == PR_AF_INET) {
-        if (r->src_len && !addr_prefix_match(fl->saddr, r->src, r->src_len))
-            goto out;
-        if (r->dst_len && !addr_prefix_match(fl->daddr, r->dst, r->dst_len))
+        if (((fl->saddr4 & rule->srcmask4) != rule->src4) || ((fl->daddr4 & rule->dstmask4) != rule->dst4))
             goto out;
         if (r->present & BIT(PR_FRA_DSCP)) {
             if (((r->dscp ^ (fl->tos >> 2)) & r->dscp_mask) != 0)
@@ -619,7 +640,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 memset(res, 0, sizeof(*res));
                 return err;
             }
-            const pr_table *t = pr_table_get_c(f, r->table);
+            const pr_table *t = f->rules[i].tab_idx >= 0 ? &f->tables[f->rules[i].tab_idx] : NULL;
             if (!t) {
                 pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_NO_TABLE, 0, 0);
                 i++;
@@ -660,15 +681,15 @@ int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_t
     uint8_t d[16] = {0}, s[16] = {0};
     v4_put(d, fl->daddr);
     v4_put(s, fl->saddr);
-    rule_flow rf = {PR_AF_INET, d, s, true, fl->iif, fl->oif, fl->mark, fl->uid, fl->tos, fl->proto,
-                    fl->sport, fl->dport};
+    rule_flow rf = {PR_AF_INET, fl->daddr, fl->saddr, d, s, true, fl->iif, fl->oif, fl->mark, fl->uid,
+                    fl->tos, fl->proto, fl->sport, fl->dport};
     return rules_walk(p, &p->v4, &rf, fl, lookup4_adapter, res, tr, rule_index);
 }
 
 int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
 {
     memset(res, 0, sizeof(*res));
-    rule_flow rf = {PR_AF_INET6, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark, fl->uid,
+    rule_flow rf = {PR_AF_INET6, 0, 0, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark, fl->uid,
                     fl->tclass, fl->proto, fl->sport, fl->dport};
     return rules_walk(p, &p->v6, &rf, fl, lookup6_adapter, res, tr, rule_index);
 }

@@ -24,7 +24,7 @@ import errno as _errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from .errors import PolicyError
 from .requests import (
@@ -52,7 +52,6 @@ from .rt_tables import (
 from .show import PROTO_BY_NAME
 
 AF_UNSPEC = 0
-RTM_F_NOTIFY = 0x100
 PREFIXLEN_SPECIFIED = 1
 IFNAMSIZ = 16
 
@@ -419,7 +418,6 @@ class Context:
     policy: object
     tables: RtTables
     family: int = AF_UNSPEC
-    warnings: list = field(default_factory=list)
 
     def ifindex(self, name: str) -> int:
         """ll_name_to_index(): a known name, else "ifN" means ifindex N."""
@@ -460,7 +458,7 @@ _ROUTE_CMDS = (  # do_iproute() order
     ("delete", RTM_DELROUTE, 0),
 )
 
-# metrics taking an optional "lock": keyword -> (exact?, RTAX id)
+# exact-match metric keywords that take an optional "lock": keyword -> RTAX id
 _LOCKABLE = {"mtu": RTAX_MTU, "hoplimit": RTAX_HOPLIMIT, "advmss": RTAX_ADVMSS}
 
 
@@ -1302,7 +1300,9 @@ def _rule_flush(a: _Args, ctx: Context) -> Command:
         elif tok == "uidrange":
             v = a.next()
             got = scan_uint(v, 0)
-            got2 = scan_uint(v, got[1] + 1) if got and got[1] < len(v) and v[got[1]] == "-" else None
+            got2 = None
+            if got is not None and got[1] < len(v) and v[got[1]] == "-":
+                got2 = scan_uint(v, got[1] + 1)
             if got2 is None:
                 raise _bad("uid range", v)
             f.uidrange = (got[0] & 0xFFFFFFFF, got2[0] & 0xFFFFFFFF)
@@ -1403,7 +1403,9 @@ def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
         a.advance()
     if dev is None:
         raise ParseError('Not enough information: "dev" argument is required.')
-    if label is not None and not (label.startswith(dev) and label[len(dev):len(dev) + 1] in ("", ":")):
+    # is_valid_label(): the device name, alone or followed by ":..."
+    if label is not None and not (label.startswith(dev)
+                                  and label[len(dev):len(dev) + 1] in ("", ":")):
         raise _bad("label", label)
     if lcl is None or lcl.addr is None:
         raise ParseError("missing local address")

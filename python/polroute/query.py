@@ -292,7 +292,8 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] =
             "action-error": f"matched: {os.strerror(s.error)}",
             "merged": ("decided" if not s.error else os.strerror(s.error)),
         }.get(s.kind, s.kind)
-        lines.append(f"  {what.strip().replace(chr(9), " "):<58} {verdict}")
+        what = what.strip().replace("\t", " ")
+        lines.append(f"  {what:<58} {verdict}")
     return "\n".join(lines)
 
 

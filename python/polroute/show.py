@@ -130,9 +130,10 @@ def format_rule(r: RuleRequest, tables: Optional[RtTables] = None) -> str:
         out.append(f" tun_id {r.tun_id}")
     if r.table:
         out.append(" lookup " + t.name(r.table))
-        if r.suppress_prefixlen != -1:
+        # the C side may hand these back as u32: 0xFFFFFFFF is "unset" too
+        if _s32(r.suppress_prefixlen) != -1:
             out.append(f" suppress_prefixlength {_s32(r.suppress_prefixlen)}")
-        if r.suppress_ifgroup != -1:
+        if _s32(r.suppress_ifgroup) != -1:
             out.append(" suppress_ifgroup " + t.group_name(_s32(r.suppress_ifgroup)))
     if r.realm:
         frm, to = (r.realm >> 16) & 0xFFFF, r.realm & 0xFFFF

@@ -14,7 +14,7 @@ from polroute.requests import (
     FR_ACT_PROHIBIT, FR_ACT_TO_TBL, FR_ACT_UNREACHABLE, NexthopRequest, RouteRequest,
     RuleRequest, RTM_NEWROUTE, RTM_NEWRULE, RTN_BLACKHOLE, RTN_BROADCAST, RTN_LOCAL,
     RTN_MULTICAST, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST, RTN_UNREACHABLE,
-    RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE,
+    RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK,
 )
 from polroute.rt_tables import RtTables
 from polroute.show import format_routes, format_rules, inet_ntop, ipproto_name
@@ -307,3 +307,9 @@ def test_inet_ntop_and_protocols():
     assert inet_ntop(ip("10.1.2.3")) == "10.1.2.3"
     assert ipproto_name(6) == "tcp" and ipproto_name(58) == "ipv6-icmp"
     assert ipproto_name(0) == "ip" and ipproto_name(250) == "ipproto-250"
+
+
+def test_unset_suppressors_as_u32():
+    # a core returning the s32 -1 as 0xFFFFFFFF must print the same
+    r = rule(5, table=254, suppress_prefixlen=0xFFFFFFFF, suppress_ifgroup=0xFFFFFFFF)
+    assert format_rules([r]) == ["5:\tfrom all lookup main"]
