@@ -202,7 +202,7 @@ def diff_answers(kernel: dict, model: dict) -> list[tuple[str, Optional[str], Op
 
 @dataclass
 class Mismatch:
-    kind: str                       # "answer" | "refusal" | "sysctl"
+    kind: str                       # "answer" | "refusal" | "sysctl" | "not_modelled"
     index: int                      # flow index, 1-based line number, or sysctl index
     detail: str
     fields: tuple = ()              # differing field names (answers)
@@ -219,7 +219,7 @@ class Comparison:
     mismatches: list[Mismatch] = field(default_factory=list)
 
     def answer_mismatches(self) -> list[Mismatch]:
-        return [m for m in self.mismatches if m.kind == "answer"]
+        return [m for m in self.mismatches if m.kind in ("answer", "not_modelled")]
 
     def refusal_mismatches(self) -> list[Mismatch]:
         return [m for m in self.mismatches if m.kind in ("refusal", "sysctl")]
@@ -262,14 +262,30 @@ def compare_results(run: Run, k: SideResult, m: SideResult) -> Comparison:
     return c
 
 
-def run_both(run: Run, kernel, model) -> tuple[Run, SideResult, SideResult, Comparison]:
+def run_both(run: Run, kernel, model, verify_not_modelled: bool = False
+             ) -> tuple[Run, SideResult, SideResult, Comparison]:
     """Kernel first; when ip exited at a line (usage error), the model gets the
-    lines up to that one only, like ip."""
+    lines up to that one only, like ip.  With ``verify_not_modelled`` the flows
+    the model flagged are asked again with ``fibmatch`` on the kernel: the flag
+    is justified only when the kernel's FIB entry is multipath (``nexthops``)
+    or the lookup fails; otherwise it is a mismatch of kind "not_modelled"."""
     k = kernel.run(run)
     if k.fatal is not None:
         run = replace(run, stop_after=k.fatal)
     m = model.run(run)
-    return run, k, m, compare_results(run, k, m)
+    c = compare_results(run, k, m)
+    if verify_not_modelled and c.not_modelled and isinstance(kernel, KernelSide):
+        idx = [i for i, a in enumerate(m.answers) if is_not_modelled(a)]
+        fib = kernel.run(replace(run, flows=[run.flows[i] + ["fibmatch"] for i in idx]))
+        for i, entry in zip(idx, fib.answers):
+            if "error" in entry or len(entry.get("nexthops", [])) > 1:
+                continue
+            c.mismatches.append(Mismatch(
+                "not_modelled", i, f"route get {' '.join(run.flows[i])}: model says not modelled "
+                f"({m.answers[i].get('not_modelled')!r}) but the kernel's FIB entry is single-path: "
+                f"{json.dumps(entry, sort_keys=True)}; kernel answer {json.dumps(k.answers[i], sort_keys=True)}",
+                kernel=k.answers[i], model=m.answers[i]))
+    return run, k, m, c
 
 
 def _q(v) -> str:
@@ -360,6 +376,8 @@ def shrink_mismatch(run: Run, mm: Mismatch, kernel: KernelSide, model, budget_s:
         pred = _refusal_predicate(kernel, model, target)
         small, tries = shrink(replace(run, lines=lines, flows=[]), pred, keep=target, budget_s=budget_s)
         return small, tries
+    if mm.kind == "not_modelled":
+        return replace(run, flows=[run.flows[mm.index]]), 0
     return replace(run, flows=[]), 0
 
 

@@ -114,7 +114,7 @@ def _family_run(family: int, capsys) -> FamilyRun:
     def one(sf):
         seed, fam = sf
         sc = generate(seed, fam)
-        run, k, m, c = run_both(Run.of(sc), kernel, model)
+        run, k, m, c = run_both(Run.of(sc), kernel, model, verify_not_modelled=True)
         return sc, run, k, m, c
 
     t0 = time.monotonic()
@@ -181,7 +181,7 @@ def test_answers_match_kernel(kernel_ok, family, capsys):
         pytest.fail(fr.error)
     if not fr.items:
         pytest.skip("no scenario of this family selected")
-    msg = _report(fr, ("answer",), capsys)
+    msg = _report(fr, ("answer", "not_modelled"), capsys)
     if msg:
         pytest.fail(msg, pytrace=False)
 
