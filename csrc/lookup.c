@@ -645,6 +645,17 @@ int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace 
     if (q->fibmatch)
         res->not_modelled |= PR_NM_OTHER;
     int err;
+    if (q->has_ipproto) {
+        /* rtm_getroute_parse_ip_proto */
+        bool ok = q->ipproto == 6 || q->ipproto == IPPROTO_UDP_ ||
+                  (q->family == PR_AF_INET && q->ipproto == IPPROTO_ICMP_) ||
+                  (q->family == PR_AF_INET6 && q->ipproto == 58);
+        if (!ok) {
+            res->error = PR_EOPNOTSUPP;
+            res->errmsg = "Unsupported ip proto";
+            return 0;
+        }
+    }
     if (q->family == PR_AF_INET)
         err = q->iif ? route_get4_input(p, q, res, trace) : route_get4_output(p, q, res, trace);
     else

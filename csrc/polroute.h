@@ -252,6 +252,7 @@ typedef struct pr_result {
     int32_t rule_index;      /* index in the rule list of the deciding rule; -1 = none */
     uint32_t rule_priority;  /* its priority */
     uint32_t nh_count;       /* candidate nexthops in nh[]; > 1 only with PR_NM_MULTIPATH_HASH */
+    const char *errmsg;      /* the kernel's extended-ack text for error, or NULL (static storage) */
     uint8_t dst[16];
     uint8_t from[16];
     uint8_t prefsrc[16];

@@ -90,6 +90,12 @@ def route_get(policy: Policy, argv: list[str], tables: Optional[RtTables] = None
 def ask(policy: Policy, args: GetArgs, tables: Optional[RtTables] = None,
         explain: bool = False) -> RouteGetResult:
     tables = _tables(tables)
+    full = 32 if args.family == AF_INET else 128
+    if args.src is not None and args.src_len not in (0, full):
+        # inet_rtm_valid_getroute_req: iproute2 sends the length as written
+        fam = "ipv4" if args.family == AF_INET else "ipv6"
+        return RouteGetResult(family=args.family, error=_errno.EINVAL,
+                              error_message=f"{fam}: Invalid values in header for route get request")
     q = flow_from_args(policy, args, caller_uid=os.getuid() if hasattr(os, "getuid") else 0)
     res = ffi.new("pr_result *")
     trace = ffi.NULL
@@ -119,6 +125,8 @@ def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> Rou
             out.trace.append(TraceStep(s.rule_index, s.priority, s.table, _STEP_NAMES.get(s.kind, str(s.kind)),
                                        s.error, s.matched_len))
     if res.error:
+        if res.errmsg != ffi.NULL:
+            out.error_message = ffi.string(res.errmsg).decode()
         return out
     out.type = _TYPE_NAMES.get(res.type, str(res.type))
     out.dst = _addr(fam, res.dst)
@@ -165,7 +173,10 @@ def _mark_text(mark: int) -> str:
     return str(mark) if mark < 16 else f"0x{mark:x}"
 
 
-def error_text(err: int) -> str:
+def error_text(err: int, message: str = "") -> str:
+    """What ip prints for an error answer."""
+    if message:
+        return f"Error: {message}" + ("" if message.endswith(".") else ".")
     return f"RTNETLINK answers: {os.strerror(err)}"
 
 
@@ -175,6 +186,8 @@ def to_json(r: RouteGetResult, tables: Optional[RtTables] = None) -> dict:
     tables = _tables(tables)
     if r.error:
         d = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
+        if r.error_message:
+            d["message"] = r.error_message
         if r.not_modelled:
             d["not_modelled"] = list(r.not_modelled)
         return d
@@ -220,7 +233,7 @@ def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
     """What `ip route get` prints (without the trailing newline)."""
     tables = _tables(tables)
     if r.error:
-        return error_text(r.error)
+        return error_text(r.error, r.error_message)
     parts = []
     if r.type != "unicast":
         parts.append(r.type)

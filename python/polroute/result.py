@@ -36,6 +36,7 @@ class RouteGetResult:
     """
     family: int
     error: int = 0
+    error_message: str = ""               # the kernel's extended-ack text, when it gives one
     type: str = "unicast"
     dst: str = ""
     from_: Optional[str] = None

@@ -498,3 +498,27 @@ route add 2001:db8:2::/64 via 2001:db8:1::9
         assert g(["8.8.8.8", "ipproto", "gre"]) == {"error": "Error: Unsupported ip proto.", "errno": "EINVAL"}
         assert g(["8.8.8.8", "oif", "nosuch"]) == {"error": 'Cannot find device "nosuch"', "errno": "ENODEV"}
         assert g(["8.8.8.8", "from", "10.99.0.1"])["error"] == "RTNETLINK answers: Network is unreachable"
+
+
+class _OverFlaggingKernel(KernelSide):
+    """A fake model that calls every answer not modelled."""
+    name = "fake-model"
+
+    def run(self, run: Run) -> SideResult:
+        res = super().run(run)
+        res.answers = [dict(a, not_modelled="multipath") for a in res.answers]
+        return res
+
+
+def test_not_modelled_flags_are_checked(kernel_ok):
+    """A not-modelled flag is accepted only where the kernel's FIB entry is multipath."""
+    lines = ["link set lo up",
+             "link add veth0 type veth peer name veth0p",
+             "addr add 10.1.0.1/24 dev veth0",
+             "link set veth0 up",
+             "route add 198.18.0.0/24 nexthop via 10.1.0.8 nexthop via 10.1.0.9",
+             "route add 198.19.0.0/24 via 10.1.0.9"]
+    run = Run(lines, [], [["198.18.0.5"], ["198.19.0.5"], ["198.20.0.5"]])
+    _, k, m, c = run_both(run, KernelSide(), _OverFlaggingKernel(), verify_not_modelled=True)
+    assert c.not_modelled == 3 and c.compared == 0
+    assert [(x.kind, x.index) for x in c.mismatches] == [("not_modelled", 1)]
