@@ -51,7 +51,7 @@ enum {
     PR_EPERM = 1, PR_ENOENT = 2, PR_ESRCH = 3, PR_EAGAIN = 11, PR_ENOMEM = 12,
     PR_EACCES = 13, PR_EEXIST = 17, PR_ENODEV = 19, PR_EINVAL = 22, PR_ERANGE = 34,
     PR_EOPNOTSUPP = 95, PR_EAFNOSUPPORT = 97, PR_ENETDOWN = 100, PR_ENETUNREACH = 101,
-    PR_ENOBUFS = 105, PR_EHOSTUNREACH = 113, PR_EXDEV = 18, PR_EADDRNOTAVAIL = 99,
+    PR_ENOBUFS = 105, PR_EHOSTUNREACH = 113, PR_EXDEV = 18, PR_EADDRNOTAVAIL = 99, PR_EMSGSIZE = 90,
 };
 
 typedef struct pr_nh {
@@ -151,6 +151,7 @@ typedef struct pr_ifaddr {
     uint8_t has_broadcast;
     uint32_t flags;           /* PR_IFA_F_* */
     uint32_t metric;
+    uint32_t seq;             /* insertion serial: the address hash finds the newest first */
     uint8_t local[16];
     uint8_t broadcast[16];
 } pr_ifaddr;
@@ -164,6 +165,7 @@ struct pr_policy {
     pr_family v4, v6;
     bool v4_custom_rules;     /* sticky: first IPv4 rule add/del unmerges local/main */
     bool v4_custom_local_routes;
+    uint32_t addr_seq;
     uint32_t *local4;         /* sorted multiset of local IPv4 addresses (__ip_dev_find) */
     size_t nlocal4, caplocal4;
     pr_devconf conf_all, conf_default;
@@ -209,7 +211,10 @@ int pr_conf_accept_local(const pr_policy *p, const pr_link *l);
 int pr_conf_ignore_linkdown(const pr_policy *p, const pr_link *l, uint8_t family);
 
 /* addresses */
-bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr);   /* __ip_dev_find */
+bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr);   /* inet_lookup_ifaddr_rcu != NULL */
+/* __ip_dev_find: the device of the newest address, else of a local-table route; 0 if none */
+uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr);
+/* the newest address of that value, or NULL */
 const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr);
 uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst, unsigned scope);
 
@@ -261,6 +266,8 @@ typedef struct pr_flow6 {
 } pr_flow6;
 int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index);
 int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index);
+/* fib6_lookup as nexthop validation uses it: a found route ends the walk, reject ones too */
+int pr_fib6_lookup_alt(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res);
 int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *fl, pr_fib_res *res);
 void pr_rules_init_defaults(pr_policy *p);
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */

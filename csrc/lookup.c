@@ -15,7 +15,8 @@
 
 static bool v4_multicast(uint32_t a) { return (a & 0xF0000000u) == 0xE0000000u; }
 static bool v4_lbcast(uint32_t a) { return a == 0xFFFFFFFFu; }
-static bool v4_zeronet(uint32_t a) { return (a & 0xFF000000u) == 0; }
+/* ipv4_is_zeronet: only 0.0.0.0 since Linux 5.3 (0/8 became routable) */
+static bool v4_zeronet(uint32_t a) { return a == 0; }
 static bool v4_loopback(uint32_t a) { return (a & 0xFF000000u) == 0x7F000000u; }
 static bool v4_local_multicast(uint32_t a) { return (a & 0xFFFFFF00u) == 0xE0000000u; }
 
@@ -139,17 +140,14 @@ static int route_get4_output(const pr_policy *p, const pr_flow *q, pr_result *ou
         if (v4_multicast(saddr) || v4_lbcast(saddr) || v4_zeronet(saddr))
             return -PR_EINVAL;
         if (oif == 0 && (v4_multicast(daddr) || v4_lbcast(daddr))) {
-            const pr_ifaddr *a = NULL;
-            uint8_t b[16] = {0};
-            v4_put(b, saddr);
-            a = pr_addr_find(p, PR_AF_INET, b);
-            if (!a)
+            uint32_t dev = pr_ip_dev_find(p, saddr);
+            if (!dev)
                 return -PR_ENETUNREACH;
-            dev_out = pr_link_by_index_c(p, a->ifindex);
-            oif = a->ifindex;
+            dev_out = pr_link_by_index_c(p, dev);
+            oif = dev;
             goto make_route;
         }
-        if (!pr_addr_is_local_v4(p, saddr))
+        if (!pr_ip_dev_find(p, saddr))
             return -PR_ENETUNREACH;
     }
     if (oif) {
@@ -224,20 +222,11 @@ static int route_get4_output(const pr_policy *p, const pr_flow *q, pr_result *ou
         if (!q->oif) {
             if (res.route->nh_count > 1) {
                 out->not_modelled |= PR_NM_MULTIPATH_HASH;
-            } else if (res.prefixlen == 0 && res.type == PR_RTN_UNICAST) {
-                /* fib_select_default rotates among several default gateways */
-                size_t ndef = 0;
-                for (uint32_t i = 0; res.slot && i < res.slot->n; i++) {
-                    const pr_route *e = &res.slot->v[i];
-                    /* only same-metric gateway defaults are rotated among */
-                    if (e->priority == res.route->priority && e->tos == res.route->tos &&
-                        e->nh_count && e->nh0.gw_family && e->nh0.scope == PR_SCOPE_LINK &&
-                        !(e->nh0.flags & PR_RTNH_F_DEAD))
-                        ndef++;
-                }
-                if (ndef > 1)
-                    out->not_modelled |= PR_NM_DEFAULT_ROTATION;
             }
+            /* Several same-metric default gateways: fib_select_default keeps
+             * the first unless ARP has neighbour entries for them.  The model
+             * has no neighbour state (nothing is ever sent), so it keeps the
+             * first, as the kernel does in that state. */
         }
         if (!saddr)
             saddr = result_prefsrc4(p, res.route, res.nh_index);
@@ -269,6 +258,10 @@ make_route:
             flags &= ~PR_RTCF_LOCAL;
         if (have_res && res.prefixlen < 4)
             with_gw = false;
+        else if (have_res && res.type == PR_RTN_UNICAST && !(flags & PR_RTCF_LOCAL))
+            /* the rtable is cached on the nexthop and shared with unicast
+             * destinations: the kernel's answer depends on earlier lookups */
+            out->not_modelled |= PR_NM_ROUTE_CACHE;
     }
     (void)orig_oif;
     out->type = type;
@@ -277,7 +270,7 @@ make_route:
     out->table = q->lookup_table ? table_id : PR_TABLE_MAIN;
     out->tos = have_res && res.route ? res.route->tos : 0;
     v4_put(out->dst, v4_get(q->dst));   /* the reply names the asked destination */
-    if (q->has_src) {
+    if (given_src) {   /* rt_fill_info: RTA_SRC only when non-zero */
         out->has_from = 1;
         v4_put(out->from, given_src);
     }
@@ -319,7 +312,7 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
     out->input = 1;
     out->iif = q->iif;
     v4_put(out->dst, daddr);
-    out->has_from = 1;
+    out->has_from = saddr != 0;
     v4_put(out->from, saddr);
     out->mark = q->mark;
     out->has_uid = q->has_uid;
@@ -439,8 +432,12 @@ done:
 
 /* ---------------------------------------------------------------- IPv6 */
 
+/* __ipv6_addr_src_scope; the unspecified address has no scope (-1 -> 0 here,
+ * which puts it with link-local: only the outgoing device's addresses count) */
 static unsigned v6_scope(const uint8_t *a)
 {
+    if (addr_is_zero(a, 16))
+        return 0;
     if (a[0] == 0xFF)
         return a[1] & 0x0F;
     if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80)
@@ -449,7 +446,7 @@ static unsigned v6_scope(const uint8_t *a)
         return 0x5;
     static const uint8_t lo[16] = {[15] = 1};
     if (memcmp(a, lo, 16) == 0)
-        return 0x1;
+        return 0x2;   /* __ipv6_addr_type: ::1 counts as link-local for source selection */
     if (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0 && a[4] == 0 && a[5] == 0 && a[6] == 0 &&
         a[7] == 0 && a[8] == 0 && a[9] == 0 && ((a[10] == 0xFF && a[11] == 0xFF) || (a[10] == 0 && a[11] == 0)))
         return 0xE;   /* v4-mapped / compat: global */
@@ -549,6 +546,13 @@ static bool v6_select_saddr(const pr_policy *p, uint32_t dst_dev, const uint8_t 
     return true;
 }
 
+/* rt6_need_strict: multicast, link-local and loopback destinations */
+static bool v6_need_strict(const uint8_t *d)
+{
+    static const uint8_t lo[16] = {[15] = 1};
+    return d[0] == 0xFF || (d[0] == 0xFE && (d[1] & 0xC0) == 0x80) || memcmp(d, lo, 16) == 0;
+}
+
 static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_trace *tr)
 {
     pr_flow6 fl;
@@ -561,25 +565,27 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     fl.sport = q->sport;
     fl.dport = q->dport;
     fl.mark = q->mark;
-    fl.uid = q->has_uid ? q->uid : 0;
     bool input = q->iif != 0;
+    /* inet6_rtm_getroute: no RTA_UID means INVALID_UID on the input path */
+    fl.uid = q->has_uid ? q->uid : (input ? 0xFFFFFFFFu : 0);
     if (input) {
         if (!pr_link_by_index_c(p, q->iif))
             return -PR_ENODEV;
         fl.iif = q->iif;
         fl.oif = q->iif;   /* ip6_pol_route_input scores routes by the input device */
-        fl.strict_oif = (q->dst[0] == 0xFF) || (q->dst[0] == 0xFE && (q->dst[1] & 0xC0) == 0x80);
+        fl.strict_oif = v6_need_strict(q->dst);
     } else {
         fl.iif = PR_LOOPBACK_IFINDEX;
         fl.oif = q->oif;
-        bool need_strict = (q->dst[0] == 0xFF) || (q->dst[0] == 0xFE && (q->dst[1] & 0xC0) == 0x80);
-        fl.strict_oif = need_strict || (q->oif && !fl.has_saddr);
+        fl.strict_oif = v6_need_strict(q->dst) || (q->oif && !fl.has_saddr);
     }
     pr_fib_res res;
     int err = pr_fib6_lookup(p, &fl, &res, tr, &out->rule_index);
     if (err)
         return err;
     const pr_route *r = res.route;
+    if (input && q->dst[0] == 0xFF)
+        return -PR_EMSGSIZE;   /* the reply fill (ip6mr_get_route) fails without multicast routing */
     out->input = input;
     out->type = r->type;
     out->table = r->table;
@@ -609,11 +615,15 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
             continue;
         res_set_nh(out, p, r, idx, cands == 1 ? dev : n->ifindex, n->gw_family != 0);
     }
+    uint8_t src[16];
     if (input) {
         out->iif = q->iif;
+        if (r->has_prefsrc) {   /* the route's own prefsrc is reported on both paths */
+            memcpy(out->prefsrc, r->prefsrc, 16);
+            out->has_prefsrc = 1;
+        }
         return 0;
     }
-    uint8_t src[16];
     if (r->has_prefsrc) {
         memcpy(out->prefsrc, r->prefsrc, 16);
         out->has_prefsrc = 1;

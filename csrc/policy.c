@@ -98,7 +98,9 @@ pr_policy *pr_policy_new(void)
         return NULL;
     }
     pr_rules_init_defaults(p);
-    if (!p->v4.rules || !p->v6.rules) {
+    /* IPv6 has its main and local tables from the start (fib6_tables_init) */
+    if (!p->v4.rules || !p->v6.rules || !pr_table_new(&p->v6, PR_TABLE_MAIN) ||
+        !pr_table_new(&p->v6, PR_TABLE_LOCAL)) {
         pr_policy_free(p);
         return NULL;
     }
@@ -197,7 +199,7 @@ uint32_t pr_link_index(const pr_policy *p, const char *name)
 
 bool pr_link_carrier(const pr_policy *p, const pr_link *l)
 {
-    if (!l->up || l->carrier_forced_off)
+    if (!l->up || l->carrier_forced_off || l->kind == PR_LINK_TAP)
         return false;
     if (l->kind == PR_LINK_VETH) {
         const pr_link *peer = l->peer ? pr_link_by_index_c(p, l->peer) : NULL;
@@ -388,10 +390,47 @@ bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr)
 
 const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr)
 {
+    const pr_ifaddr *best = NULL;
+    if (family == PR_AF_INET && !pr_addr_is_local_v4(p, v4_get(addr)))
+        return NULL;
     for (size_t i = 0; i < p->naddrs; i++)
-        if (p->addrs[i].family == family && memcmp(p->addrs[i].local, addr, fam_bytes(family)) == 0)
-            return &p->addrs[i];
-    return NULL;
+        if (p->addrs[i].family == family && memcmp(p->addrs[i].local, addr, fam_bytes(family)) == 0 &&
+            (!best || p->addrs[i].seq > best->seq))
+            best = &p->addrs[i];
+    return best;
+}
+
+uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr)
+{
+    uint8_t b[16] = {0};
+    v4_put(b, addr);
+    const pr_ifaddr *a = pr_addr_find(p, PR_AF_INET, b);
+    if (a)
+        return a->ifindex;
+    /* fallback to the local table, so that loopback subnets work; while
+     * merged, "local" is main's trie and the lookup sees both */
+    pr_flow4 fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.daddr = addr;
+    pr_fib_res res;
+    int err = -PR_EAGAIN;
+    const pr_table *lt = pr_table_get_c(&p->v4, PR_TABLE_LOCAL);
+    if (!p->v4_custom_rules) {
+        const pr_table *mt = pr_table_get_c(&p->v4, PR_TABLE_MAIN);
+        pr_fib_res r2;
+        int e1 = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
+        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
+        if (e2 != -PR_EAGAIN && (e1 == -PR_EAGAIN || r2.prefixlen > res.prefixlen)) {
+            res = r2;
+            e1 = e2;
+        }
+        err = e1;
+    } else if (lt) {
+        err = pr_fib4_table_lookup(p, lt, &fl, &res);
+    }
+    if (err == 0 && res.type == PR_RTN_LOCAL)
+        return route_nh_c(res.route, res.nh_index)->ifindex;
+    return 0;
 }
 
 static uint32_t mask4(unsigned plen) { return plen == 0 ? 0 : (uint32_t)(0xFFFFFFFFu << (32 - plen)); }
@@ -424,15 +463,14 @@ uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst,
         if (addr)
             return addr;
     }
+    /* in_dev_select_addr over all devices (lo first); no route_localnet here */
     for (size_t li = 0; li < p->nlinks; li++) {
         const pr_link *l = &p->links[li];
-        unsigned localnet = pr_conf_route_localnet(p, l) ? PR_SCOPE_LINK : PR_SCOPE_HOST;
         for (size_t i = 0; i < p->naddrs; i++) {
             const pr_ifaddr *a = &p->addrs[i];
             if (a->ifindex != l->ifindex || a->family != PR_AF_INET || (a->flags & PR_IFA_F_SECONDARY))
                 continue;
-            unsigned s = a->scope < localnet ? a->scope : localnet;
-            if (s <= scope && a->scope != PR_SCOPE_LINK)
+            if (a->scope <= scope && a->scope != PR_SCOPE_LINK)
                 return v4_get(a->local);
         }
     }
@@ -484,26 +522,125 @@ static void fib_add_ifaddr(pr_policy *p, const pr_ifaddr *a)
     }
 }
 
-/* IPv6 addrconf: local route in table local, prefix route metric 256 in main. */
+/* ---- IPv6 addrconf: the routes the kernel derives (docs/kernel-notes.md 3.2) ----
+ * local A (table local, metric 0) as soon as the address exists; the prefix
+ * route (main, metric 256 or the address's) while the device is up; ff00::/8
+ * (table local, metric 256) from the first time the device is up with carrier;
+ * anycast P:: (table local, metric 0) while forwarding is on. */
+static void kernel_route_del(pr_policy *p, uint8_t family, uint8_t type, uint32_t table,
+                             const uint8_t *dst, unsigned len, uint32_t ifindex);
+static const uint8_t v6_loopback[16] = {[15] = 1};
+
+static bool v6_is_lo_loopback(const pr_link *dev, const pr_ifaddr *a)
+{
+    return dev->kind == PR_LINK_LOOPBACK && memcmp(a->local, v6_loopback, 16) == 0;
+}
+
+static void addrconf_prefix_route(pr_policy *p, const pr_ifaddr *a, int add)
+{
+    const pr_link *dev = pr_link_by_index_c(p, a->ifindex);
+    if (!dev || (a->flags & PR_IFA_F_NOPREFIXROUTE) || v6_is_lo_loopback(dev, a))
+        return;
+    pr_route_magic(p, add, PR_AF_INET6, PR_RTN_UNICAST, PR_TABLE_MAIN, a->local, a->prefixlen, NULL,
+                   a->ifindex, a->metric ? a->metric : 256);
+}
+
+/* the subnet-router anycast address P:: is a host route */
+static void addrconf_anycast(pr_policy *p, const pr_ifaddr *a, int add)
+{
+    if (a->prefixlen >= 127)
+        return;
+    uint8_t any[16];
+    addr_mask(any, a->local, a->prefixlen, 16);
+    pr_route_magic(p, add, PR_AF_INET6, PR_RTN_ANYCAST, PR_TABLE_LOCAL, any, 128, NULL, a->ifindex, 0);
+}
+
+static bool has_ff00(pr_policy *p, uint32_t ifindex);
+
+/* addrconf_add_mroute: ff00::/8 for a device that is up (fails when down) */
+static void addrconf_add_mroute(pr_policy *p, const pr_link *l)
+{
+    static const uint8_t ff00[16] = {0xff};
+    if (l->kind == PR_LINK_LOOPBACK || !l->up || has_ff00(p, l->ifindex))
+        return;
+    pr_route_magic(p, 1, PR_AF_INET6, PR_RTN_MULTICAST, PR_TABLE_LOCAL, ff00, 8, NULL, l->ifindex, 256);
+}
+
 static void addrconf_add_routes(pr_policy *p, const pr_ifaddr *a)
 {
     const pr_link *dev = pr_link_by_index_c(p, a->ifindex);
-    if (!dev || !dev->up)
+    if (!dev)
         return;
+    addrconf_add_mroute(p, dev);   /* addrconf_add_dev, before the address's own routes */
     pr_route_magic(p, 1, PR_AF_INET6, PR_RTN_LOCAL, PR_TABLE_LOCAL, a->local, 128, NULL, a->ifindex, 0);
-    if (a->prefixlen < 128 && !(a->flags & PR_IFA_F_NOPREFIXROUTE))
-        pr_route_magic(p, 1, PR_AF_INET6, PR_RTN_UNICAST, PR_TABLE_MAIN, a->local, a->prefixlen, NULL,
-                       a->ifindex, a->metric ? a->metric : 256);
+    if (dev->up)
+        addrconf_prefix_route(p, a, 1);
+    if (dev->conf.v6_forwarding)
+        addrconf_anycast(p, a, 1);
 }
 
-static bool v6_link_has_routes(const pr_link *l) { return l->up; }
+/* Does another IPv6 address of the device still provide this prefix route? */
+static bool v6_prefix_shared(const pr_policy *p, const pr_ifaddr *a)
+{
+    for (size_t i = 0; i < p->naddrs; i++) {
+        const pr_ifaddr *o = &p->addrs[i];
+        if (o != a && o->family == PR_AF_INET6 && o->ifindex == a->ifindex && o->prefixlen == a->prefixlen &&
+            addr_prefix_match(o->local, a->local, a->prefixlen))
+            return true;
+    }
+    return false;
+}
 
-static void addrconf_dev_up(pr_policy *p, const pr_link *l)
+static void addrconf_del_routes(pr_policy *p, const pr_ifaddr *gone)
+{
+    kernel_route_del(p, PR_AF_INET6, PR_RTN_LOCAL, PR_TABLE_LOCAL, gone->local, 128, gone->ifindex);
+    if (!v6_prefix_shared(p, gone)) {
+        if (!(gone->flags & PR_IFA_F_NOPREFIXROUTE))
+            kernel_route_del(p, PR_AF_INET6, PR_RTN_UNICAST, PR_TABLE_MAIN, gone->local, gone->prefixlen,
+                             gone->ifindex);
+        if (gone->prefixlen < 127) {
+            uint8_t any[16];
+            addr_mask(any, gone->local, gone->prefixlen, 16);
+            kernel_route_del(p, PR_AF_INET6, PR_RTN_ANYCAST, PR_TABLE_LOCAL, any, 128, gone->ifindex);
+        }
+    }
+}
+
+static bool has_ff00(pr_policy *p, uint32_t ifindex)
 {
     static const uint8_t ff00[16] = {0xff};
-    if (!v6_link_has_routes(l))
-        return;
-    pr_route_magic(p, 1, PR_AF_INET6, PR_RTN_MULTICAST, PR_TABLE_LOCAL, ff00, 8, NULL, l->ifindex, 256);
+    const pr_table *t = pr_table_get_c(&p->v6, PR_TABLE_LOCAL);
+    if (!t)
+        return false;
+    uint32_t *slot = pr_trie_find(&t->trie, ff00, 8);
+    if (!slot)
+        return false;
+    const pr_rlist *s = &t->slots[*slot];
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->v[i].type == PR_RTN_MULTICAST && s->v[i].nh0.ifindex == ifindex)
+            return true;
+    return false;
+}
+
+/* carrier came on for an up device: ff00::/8 is appended once */
+static void addrconf_carrier_on(pr_policy *p, const pr_link *l)
+{
+    addrconf_add_mroute(p, l);
+}
+
+/* after a change of IPv6 forwarding: anycast routes follow it */
+static void addrconf_sync_anycast(pr_policy *p)
+{
+    /* dev_forward_change walks the devices in list order, then their addresses */
+    for (size_t li = 0; li < p->nlinks; li++) {
+        uint32_t ifindex = p->links[li].ifindex;
+        int fwd = p->links[li].conf.v6_forwarding;
+        for (size_t i = 0; i < p->naddrs; i++) {
+            pr_ifaddr a = p->addrs[i];
+            if (a.family == PR_AF_INET6 && a.ifindex == ifindex)
+                addrconf_anycast(p, &a, fwd);
+        }
+    }
 }
 
 static int rt_prefsrc_is(pr_policy *p, pr_route *r, void *ctx)
@@ -584,6 +721,21 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a)
     }
 }
 
+/* fib_disable_ip(force): every nexthop on the device dies, host routes too */
+static int nh_kill_all(pr_policy *p, pr_route *r, void *ctx)
+{
+    (void)p;
+    uint32_t ifindex = *(uint32_t *)ctx, dead = 0;
+    for (uint32_t k = 0; k < r->nh_count; k++) {
+        pr_nh *nh = route_nh(r, k);
+        if (nh->ifindex == ifindex)
+            nh->flags |= PR_RTNH_F_DEAD | PR_RTNH_F_LINKDOWN;
+        if (nh->flags & PR_RTNH_F_DEAD)
+            dead++;
+    }
+    return r->nh_count > 0 && dead == r->nh_count;
+}
+
 static size_t addr_insert_pos(const pr_policy *p, const pr_ifaddr *a)
 {
     size_t first = SIZE_MAX, last = SIZE_MAX, after_primary = SIZE_MAX;
@@ -653,15 +805,18 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
                 }
                 addr_remove_at(p, i);
                 fib_del_ifaddr(p, &gone);
+                bool any = false;
+                for (size_t j = 0; j < p->naddrs; j++)
+                    any |= p->addrs[j].ifindex == gone.ifindex && p->addrs[j].family == PR_AF_INET;
+                if (!any)
+                    pr_routes_edit(p, PR_AF_INET, nh_kill_all, &gone.ifindex);
             } else {
                 addr_remove_at(p, i);
-                kernel_route_del(p, PR_AF_INET6, PR_RTN_LOCAL, PR_TABLE_LOCAL, gone.local, 128, gone.ifindex);
-                kernel_route_del(p, PR_AF_INET6, PR_RTN_UNICAST, PR_TABLE_MAIN, gone.local, gone.prefixlen,
-                                 gone.ifindex);
+                addrconf_del_routes(p, &gone);
             }
             return 0;
         }
-        return pr_fail(p, PR_EADDRNOTAVAIL, "");
+        return pr_fail(p, PR_EADDRNOTAVAIL, req->family == PR_AF_INET6 ? "ipv6: address not found" : "");
     }
     if (msg_type != PR_RTM_NEWADDR)
         return pr_fail(p, PR_EINVAL, "");
@@ -705,6 +860,7 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
     p->addrs = na;
     if (a.family == PR_AF_INET && local4_add(p, v4_get(a.local)) < 0)
         return -PR_ENOMEM;
+    a.seq = ++p->addr_seq;
     size_t pos = addr_insert_pos(p, &a);
     memmove(&p->addrs[pos + 1], &p->addrs[pos], (p->naddrs - pos) * sizeof(pr_ifaddr));
     p->addrs[pos] = a;
@@ -761,9 +917,26 @@ static int nh_sync_down(pr_policy *p, pr_route *r, void *ctx)
     (void)p;
     uint32_t ifindex = *(uint32_t *)ctx;
     if (r->family == PR_AF_INET6) {
-        /* rt6_sync_down_dev: single-path routes via the device go; legs die */
-        if (r->nh_count <= 1)
-            return r->nh0.ifindex == ifindex;
+        /* rt6_sync_down_dev: routes via the device go; siblings (our legs) go one by one */
+        uint32_t k = 0;
+        while (k < r->nh_count) {
+            if (route_nh_c(r, k)->ifindex != ifindex) {
+                k++;
+                continue;
+            }
+            if (r->nh_count == 1)
+                return 1;
+            if (k == 0)
+                r->nh0 = r->nhx[0];
+            uint32_t from = k == 0 ? 1 : k;
+            memmove(&r->nhx[from - 1], &r->nhx[from], (size_t)(r->nh_count - 1 - from) * sizeof(pr_nh));
+            r->nh_count--;
+            if (r->nh_count == 1) {
+                free(r->nhx);
+                r->nhx = NULL;
+            }
+        }
+        return 0;
     }
     uint32_t dead = 0;
     for (uint32_t k = 0; k < r->nh_count; k++) {
@@ -816,6 +989,8 @@ static int nh_carrier(pr_policy *p, pr_route *r, void *ctx)
             continue;
         if (r->family == PR_AF_INET && nh->scope == PR_SCOPE_NOWHERE)
             continue;
+        if (r->family == PR_AF_INET6 && (r->type == PR_RTN_LOCAL || r->type == PR_RTN_ANYCAST))
+            continue;   /* fib6_nh_init: no LINKDOWN for local and anycast routes */
         if (c->carrier)
             nh->flags &= (uint8_t)~PR_RTNH_F_LINKDOWN;
         else
@@ -867,12 +1042,11 @@ void pr_sync_link_up(pr_policy *p, uint32_t ifindex)
         if (a.family == PR_AF_INET)
             fib_add_ifaddr(p, &a);
         else
-            addrconf_add_routes(p, &a);
+            addrconf_prefix_route(p, &a, 1);
     }
     carrier_ctx c = {ifindex, pr_link_carrier(p, l)};
     pr_routes_edit(p, PR_AF_INET, nh_sync_up, &c);
     pr_routes_edit(p, PR_AF_INET6, nh_sync_up, &c);
-    addrconf_dev_up(p, l);
 }
 
 int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
@@ -883,8 +1057,11 @@ int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
     pr_set_err(p, "");
     if (!!l->up == !!up)
         return 0;
-    l->up = up ? 1 : 0;
     uint32_t peer = l->kind == PR_LINK_VETH ? l->peer : 0;
+    bool self_before = pr_link_carrier(p, l);
+    const pr_link *pl = peer ? pr_link_by_index_c(p, peer) : NULL;
+    bool peer_before = pl && pr_link_carrier(p, pl);
+    l->up = up ? 1 : 0;
     if (up)
         pr_sync_link_up(p, ifindex);
     else
@@ -892,6 +1069,13 @@ int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
     pr_sync_carrier(p, ifindex);
     if (peer)
         pr_sync_carrier(p, peer);
+    /* the device that came up second gets its ff00::/8 first, then its peer */
+    l = pr_link_by_index(p, ifindex);
+    if (l && pr_link_carrier(p, l) && !self_before)
+        addrconf_carrier_on(p, l);
+    pl = peer ? pr_link_by_index_c(p, peer) : NULL;
+    if (pl && pr_link_carrier(p, pl) && !peer_before)
+        addrconf_carrier_on(p, pl);
     return 0;
 }
 
@@ -900,8 +1084,11 @@ int pr_link_set_carrier(pr_policy *p, uint32_t ifindex, int carrier)
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
+    bool before = pr_link_carrier(p, l);
     l->carrier_forced_off = carrier ? 0 : 1;
     pr_sync_carrier(p, ifindex);
+    if (pr_link_carrier(p, l) && !before)
+        addrconf_carrier_on(p, l);
     return 0;
 }
 
@@ -1042,7 +1229,10 @@ static int sysctl_access(pr_policy *p, const char *key, int64_t *value, int set)
 int pr_sysctl_set(pr_policy *p, const char *key, int64_t value)
 {
     pr_set_err(p, "");
-    return sysctl_access(p, key, &value, 1);
+    int rc = sysctl_access(p, key, &value, 1);
+    if (rc == 0 && strncmp(key, "net.ipv6.conf.", 14) == 0)
+        addrconf_sync_anycast(p);
+    return rc;
 }
 
 int pr_sysctl_get(const pr_policy *p, const char *key, int64_t *value)

@@ -53,6 +53,7 @@ enum pr_link_kind {
     PR_LINK_BRIDGE = 2,
     PR_LINK_IFB = 3,
     PR_LINK_OTHER = 4,
+    PR_LINK_TAP = 5,          /* tun/tap without a reader: never has carrier */
 };
 
 /* Route types (rtm_type) and rule actions (frh.action), kernel values. */
@@ -99,6 +100,7 @@ enum {
     PR_NM_TUN_ID = 32,           /* rule on tunnel metadata */
     PR_NM_MULTICAST_GROUP = 64,  /* multicast result depends on group membership */
     PR_NM_OTHER = 128,
+    PR_NM_ROUTE_CACHE = 256,     /* answer depends on the rtable cached on a nexthop by earlier lookups */
 };
 
 /* Bits of pr_rule_req.present: bit (1u << FRA_x) for each attribute sent. */
@@ -115,7 +117,7 @@ enum {
 enum {
     PR_RTA_DST = 1, PR_RTA_OIF = 4, PR_RTA_GATEWAY = 5, PR_RTA_PRIORITY = 6,
     PR_RTA_PREFSRC = 7, PR_RTA_METRICS = 8, PR_RTA_MULTIPATH = 9, PR_RTA_FLOW = 11,
-    PR_RTA_TABLE = 15, PR_RTA_VIA = 18, PR_RTA_NH_ID = 30,
+    PR_RTA_TABLE = 15, PR_RTA_VIA = 18, PR_RTA_PREF = 20, PR_RTA_NH_ID = 30,
 };
 
 /* An RTM_NEWRULE / RTM_DELRULE request: fib_rule_hdr plus FRA_* attributes. */
@@ -167,7 +169,7 @@ typedef struct pr_route_req {
     uint8_t scope;
     uint8_t type;
     uint8_t gw_family;       /* RTA_GATEWAY / RTA_VIA family, 0 = none */
-    uint8_t pad0;
+    uint8_t pref;            /* RTA_PREF (IPv6 router preference) */
     uint32_t table;          /* rtm_table, or RTA_TABLE when present */
     uint32_t rtm_flags;      /* RTNH_F_ONLINK for a single path */
     uint32_t present;        /* which RTA_* attributes were sent */

@@ -61,6 +61,38 @@ static bool v4_addr_is_local_in(const pr_policy *p, uint32_t addr, uint32_t tabl
     return err == 0 && res.type == PR_RTN_LOCAL;
 }
 
+/* __inet_dev_addr_type(dev, addr, local table) */
+static uint8_t v4_addr_type_dev(const pr_policy *p, uint32_t addr, uint32_t ifindex)
+{
+    if (addr == 0 || addr == 0xFFFFFFFFu)
+        return PR_RTN_BROADCAST;
+    if ((addr & 0xF0000000u) == 0xE0000000u)
+        return PR_RTN_MULTICAST;
+    pr_flow4 fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.daddr = addr;
+    pr_fib_res res;
+    int err;
+    const pr_table *lt = pr_table_get_c(&p->v4, PR_TABLE_LOCAL);
+    if (!p->v4_custom_rules) {
+        const pr_table *mt = pr_table_get_c(&p->v4, PR_TABLE_MAIN);
+        pr_fib_res r2;
+        err = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
+        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
+        if (e2 != -PR_EAGAIN && (err == -PR_EAGAIN || r2.prefixlen > res.prefixlen)) {
+            res = r2;
+            err = e2;
+        }
+    } else {
+        err = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
+    }
+    if (err != 0)
+        return PR_RTN_UNICAST;
+    if (ifindex && res.route->nh_count && route_nh_c(res.route, res.nh_index)->ifindex != ifindex)
+        return PR_RTN_UNICAST;
+    return res.type;
+}
+
 static bool valid_prefsrc4(const pr_policy *p, const pr_route *r)
 {
     uint32_t src = v4_get(r->prefsrc);
@@ -86,10 +118,8 @@ static int check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope)
                 return pr_fail(p, PR_ENODEV, "Nexthop device required for onlink");
             if (!dev->up)
                 return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
-            /* inet_addr_type_dev_table(gw) must be unicast */
-            uint32_t tb = table ? table : PR_TABLE_MAIN;
-            if (v4_addr_is_local_in(p, gw, tb == PR_TABLE_MAIN ? PR_TABLE_LOCAL : tb) ||
-                (gw & 0xF0000000u) == 0xE0000000u || gw == 0xFFFFFFFFu || (gw >> 24) == 0)
+            /* inet_addr_type_dev_table(dev, gw) must be unicast */
+            if (v4_addr_type_dev(p, gw, dev->ifindex) != PR_RTN_UNICAST)
                 return pr_fail(p, PR_EINVAL, "Invalid gateway address");
             if (!pr_link_carrier(p, dev))
                 nh->flags |= PR_RTNH_F_LINKDOWN;
@@ -274,57 +304,90 @@ static bool v6_is_local(const pr_policy *p, const uint8_t *a)
     return pr_addr_find(p, PR_AF_INET6, a) != NULL;
 }
 
-/* ip6_validate_gw, simplified: the gateway must be on a connected route. */
+/* fib6_nh_init + ip6_validate_gw, in the kernel's order. */
 static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
 {
     static const uint8_t zero[16] = {0};
-    if (nh->gw_family != PR_AF_INET6) {
-        if (nh->gw_family)
-            return pr_fail(p, PR_EINVAL, "polroute: IPv4 gateways for IPv6 routes are not modelled");
-        const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
+    const pr_link *dev = NULL;
+    if (nh->ifindex) {
+        dev = pr_link_by_index_c(p, nh->ifindex);
         if (!dev)
             return pr_fail(p, PR_ENODEV, "");
+    }
+    if (nh->flags & PR_RTNH_F_ONLINK) {
+        if (!dev)
+            return pr_fail(p, PR_ENODEV, "Nexthop device required for onlink");
         if (!dev->up)
             return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
-        if (!pr_link_carrier(p, dev))
-            nh->flags |= PR_RTNH_F_LINKDOWN;
-        return 0;
     }
-    if (memcmp(nh->gw, zero, 16) == 0 || nh->gw[0] == 0xFF)
-        return pr_fail(p, PR_EINVAL, "Invalid gateway address");
-    if (v6_is_local(p, nh->gw))
-        return pr_fail(p, PR_EINVAL, "Gateway can not be a local address");
-    bool linklocal = nh->gw[0] == 0xFE && (nh->gw[1] & 0xC0) == 0x80;
-    if (!linklocal && !(nh->flags & PR_RTNH_F_ONLINK)) {
-        pr_flow6 fl;
-        memset(&fl, 0, sizeof(fl));
-        memcpy(fl.daddr, nh->gw, 16);
-        fl.oif = nh->ifindex;
-        fl.strict_oif = nh->ifindex != 0;
-        fl.iif = PR_LOOPBACK_IFINDEX;
-        pr_fib_res res;
-        int err = -PR_EAGAIN;
-        const pr_table *t = table ? pr_table_get_c(&p->v6, table) : NULL;
-        if (t)
-            err = pr_fib6_table_lookup(p, t, &fl, &res);
-        if (err) {
-            int32_t ri;
-            err = pr_fib6_lookup(p, &fl, &res, NULL, &ri);
+    if (nh->gw_family == PR_AF_INET) {
+        return pr_fail(p, PR_EINVAL, "polroute: IPv4 gateways for IPv6 routes are not modelled");
+    } else if (nh->gw_family == PR_AF_INET6) {
+        bool linklocal = nh->gw[0] == 0xFE && (nh->gw[1] & 0xC0) == 0x80;
+        const pr_ifaddr *local = pr_addr_find(p, PR_AF_INET6, nh->gw);
+        if (dev && local && (!linklocal || local->ifindex == dev->ifindex))
+            return pr_fail(p, PR_EINVAL, "Gateway can not be a local address");
+        if (!linklocal) {
+            if (memcmp(nh->gw, zero, 16) == 0 || nh->gw[0] == 0xFF)
+                return pr_fail(p, PR_EINVAL, "Invalid gateway address");
+            if (nh->flags & PR_RTNH_F_ONLINK) {
+                /* ip6_route_check_nh_onlink: a matching non-default route in main
+                 * must be unicast through the same device */
+                pr_flow6 fl;
+                memset(&fl, 0, sizeof(fl));
+                memcpy(fl.daddr, nh->gw, 16);
+                fl.oif = nh->ifindex;
+                const pr_table *t = pr_table_get_c(&p->v6, PR_TABLE_MAIN);
+                pr_fib_res res;
+                /* a route whose prefix address is :: counts as "the default" */
+                if (t && pr_fib6_table_lookup(p, t, &fl, &res) == 0 && !addr_is_zero(res.route->dst, 16) &&
+                    (res.type != PR_RTN_UNICAST ||
+                     route_nh_c(res.route, res.nh_index)->ifindex != nh->ifindex))
+                    return pr_fail(p, PR_EINVAL, "Nexthop has invalid gateway or device mismatch");
+            } else {
+                /* ip6_route_check_nh: the route's table first, then a full
+                 * lookup; the gateway must not need a gateway itself nor hit a
+                 * reject route, and must leave through the given device */
+                pr_flow6 fl;
+                memset(&fl, 0, sizeof(fl));
+                memcpy(fl.daddr, nh->gw, 16);
+                fl.oif = nh->ifindex;
+                fl.strict_oif = 1;
+                fl.iif = 0;   /* the flow of ip6_route_check_nh has no iif */
+                pr_fib_res res;
+                bool ok = false;
+                const pr_table *t = table ? pr_table_get_c(&p->v6, table) : NULL;
+                if (t && pr_fib6_table_lookup(p, t, &fl, &res) == 0 && !res.route->nh0.gw_family &&
+                    (!nh->ifindex || route_nh_c(res.route, res.nh_index)->ifindex == nh->ifindex))
+                    ok = true;
+                if (!ok) {
+                    /* fib6_lookup with fib6_table_lookup: any route found, reject
+                     * ones included, ends the rule walk */
+                    if (pr_fib6_lookup_alt(p, &fl, &res) != 0 || res.route->nh0.gw_family ||
+                        (res.type != PR_RTN_UNICAST && res.type != PR_RTN_LOCAL &&
+                         res.type != PR_RTN_ANYCAST && res.type != PR_RTN_MULTICAST))
+                        return pr_fail(p, PR_EHOSTUNREACH, "");
+                }
+                uint32_t via = route_nh_c(res.route, res.nh_index)->ifindex;
+                if (nh->ifindex && via != nh->ifindex)
+                    return pr_fail(p, PR_EHOSTUNREACH, "");
+                nh->ifindex = via;
+                dev = pr_link_by_index_c(p, via);
+            }
         }
-        if (err || res.route->nh0.gw_family || res.type != PR_RTN_UNICAST)
-            return pr_fail(p, PR_EHOSTUNREACH, "Nexthop has invalid gateway");
-        if (nh->ifindex && res.route->nh0.ifindex != nh->ifindex)
-            return pr_fail(p, PR_EHOSTUNREACH, "Nexthop has invalid gateway");
-        if (!nh->ifindex)
-            nh->ifindex = res.route->nh0.ifindex;
+        if (!dev)
+            return pr_fail(p, PR_EINVAL, "Egress device not specified");
+        if (dev->kind == PR_LINK_LOOPBACK)
+            return pr_fail(p, PR_EINVAL, "Egress device can not be loopback device for this route");
+        if (!nh->ifindex || !local) {
+            /* the address check once the egress device is known */
+            const pr_ifaddr *l2 = pr_addr_find(p, PR_AF_INET6, nh->gw);
+            if (l2 && (!linklocal || l2->ifindex == dev->ifindex) && !local)
+                return pr_fail(p, PR_EINVAL, "Gateway can not be a local address");
+        }
     }
-    if (!nh->ifindex)
-        return pr_fail(p, PR_EINVAL, "Egress device not specified");
-    const pr_link *dev = pr_link_by_index_c(p, nh->ifindex);
     if (!dev)
         return pr_fail(p, PR_ENODEV, "");
-    if (dev->kind == PR_LINK_LOOPBACK)
-        return pr_fail(p, PR_EINVAL, "Egress device can not be loopback device for this route");
     if (!dev->up)
         return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
     if (!pr_link_carrier(p, dev))
@@ -351,6 +414,8 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
     r.type = q->type ? q->type : PR_RTN_UNICAST;
     r.table = table;
     r.priority = ((q->present & BIT(PR_RTA_PRIORITY)) && q->priority) ? q->priority : 1024;
+    if (q->present & BIT(PR_RTA_PREF))
+        r.pref = (q->pref == 1 || q->pref == 3) ? q->pref : 0;   /* invalid values mean medium */
     if (q->present & BIT(PR_RTA_METRICS)) {
         r.metrics_present = q->metrics_present;
         memcpy(r.metrics, q->metrics, sizeof(r.metrics));
@@ -367,9 +432,14 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
             return rc;
         }
         if (r.type == PR_RTN_LOCAL || r.type == PR_RTN_ANYCAST) {
-            if (!pr_link_by_index_c(p, r.nh0.ifindex) && r.nh0.ifindex) {
+            const pr_link *dev = pr_link_by_index_c(p, r.nh0.ifindex);
+            if (!dev && r.nh0.ifindex) {
                 pr_route_free_contents(&r);
                 return pr_fail(p, PR_ENODEV, "");
+            }
+            if (dev && !dev->up) {
+                pr_route_free_contents(&r);
+                return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
             }
         } else {
             for (uint32_t i = 0; i < r.nh_count; i++) {
@@ -390,19 +460,52 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
         memcpy(r.prefsrc, q->prefsrc, 16);
     }
     if (r.nh_count > 1) {
-        /* multipath add: each leg is a sibling route */
+        /* multipath add: each leg is a sibling route; ip6_route_info_append
+         * refuses a leg that duplicates another before anything is added */
+        for (uint32_t i = 0; i < r.nh_count; i++)
+            for (uint32_t j = i + 1; j < r.nh_count; j++) {
+                const pr_nh *x = route_nh_c(&r, i), *y = route_nh_c(&r, j);
+                if (x->ifindex == y->ifindex && x->gw_family == y->gw_family && memcmp(x->gw, y->gw, 16) == 0) {
+                    pr_route_free_contents(&r);
+                    return pr_fail(p, PR_EEXIST, "");
+                }
+            }
         pr_route first = r;
         first.nh_count = 1;
         first.nhx = NULL;
         pr_nh *legs = r.nhx;
         uint32_t n = r.nh_count;
         int rc = pr_route_insert(p, &first, nlflags);
+        uint32_t added = rc == 0 ? 1 : 0;
         for (uint32_t i = 1; rc == 0 && i < n; i++) {
             pr_route sib = r;
             sib.nh_count = 1;
             sib.nhx = NULL;
             sib.nh0 = legs[i - 1];
             rc = pr_route_insert(p, &sib, (nlflags & ~(PR_NLM_F_EXCL | PR_NLM_F_REPLACE)) | PR_NLM_F_CREATE);
+            if (rc == 0)
+                added++;
+        }
+        if (rc < 0 && added) {
+            /* the kernel deletes the legs it already added */
+            char saved[sizeof(p->errmsg)];
+            memcpy(saved, p->errmsg, sizeof(saved));
+            for (uint32_t i = 0; i < added; i++) {
+                const pr_nh *leg = i == 0 ? &r.nh0 : &legs[i - 1];
+                pr_route_req d;
+                memset(&d, 0, sizeof(d));
+                d.family = PR_AF_INET6;
+                d.dst_len = r.dst_len;
+                memcpy(d.dst, r.dst, 16);
+                d.table = r.table;
+                d.present = (1u << PR_RTA_PRIORITY) | (1u << PR_RTA_OIF);
+                d.priority = r.priority;
+                d.oif = leg->ifindex;
+                d.gw_family = leg->gw_family;
+                memcpy(d.gw, leg->gw, 16);
+                (void)pr_route_delete_req(p, &d);
+            }
+            memcpy(p->errmsg, saved, sizeof(saved));
         }
         free(legs);
         return rc;

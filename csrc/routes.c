@@ -454,8 +454,15 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
     uint8_t key[16] = {0};
     addr_mask(key, q->dst, q->dst_len, fam_bytes(q->family));
     pr_rlist *s = slot_of(t, key, q->dst_len, 0);
-    if (!s)
+    if (!s) {
+        /* IPv6: the root node holds the null entry, and deleting it is ENOENT
+         * unless a device, gateway or metric filter rules it out */
+        if (q->family == PR_AF_INET6 && q->dst_len == 0 && !q->gw_family &&
+            !((q->present & (1u << PR_RTA_OIF)) && q->oif) &&
+            !((q->present & (1u << PR_RTA_PRIORITY)) && q->priority && q->priority != 0xFFFFFFFFu))
+            return pr_fail(p, PR_ENOENT, "");
         return pr_fail(p, PR_ESRCH, "");
+    }
     for (uint32_t i = 0; i < s->n; i++) {
         pr_route *e = &s->v[i];
         if (q->family == PR_AF_INET && e->tos != q->tos)
@@ -884,7 +891,7 @@ void pr_route_magic(pr_policy *p, int add, uint8_t family, uint8_t type, uint32_
         r.nh0.ifindex = ifindex;
         r.nh0.weight = 1;
         const pr_link *l = pr_link_by_index_c(p, ifindex);
-        if (l && !pr_link_carrier(p, l) && !(family == PR_AF_INET && type == PR_RTN_LOCAL))
+        if (l && !pr_link_carrier(p, l) && type != PR_RTN_LOCAL && !(family == PR_AF_INET6 && type == PR_RTN_ANYCAST))
             r.nh0.flags |= PR_RTNH_F_LINKDOWN;
         char saved[sizeof(p->errmsg)];
         memcpy(saved, p->errmsg, sizeof(saved));

@@ -168,7 +168,8 @@ int pr_rule_get(const pr_policy *p, int family, size_t i, pr_rule_info *out)
 /* ---------------------------------------------------------------- requests */
 
 /* The rule as the kernel stores it, from a request (fib_nl2rule + configure). */
-static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out, bool is_new)
+/* fib_nl2rule: the generic validation, for add and delete alike */
+static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out)
 {
     uint8_t fam = q->family;
     unsigned bits = fam_bits(fam);
@@ -273,7 +274,15 @@ static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out, bool 
         else
             r->sport_mask = mask;
     }
-    /* ops->configure */
+    return 0;
+}
+
+/* ops->configure (fib4_rule_configure / fib6_rule_configure): after the
+ * duplicate check; it unmerges local/main and allocates `lookup 0` tables. */
+static int rule_configure(pr_policy *p, const pr_rule_req *q, pr_rule *out)
+{
+    pr_rule_req *r = &out->r;
+    uint8_t fam = q->family;
     if (q->tos & 0x03)
         return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
     if (fam == PR_AF_INET && (q->tos & ~0x1Eu))
@@ -312,7 +321,7 @@ static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out, bool 
     if (fam == PR_AF_INET) {
         /* fib_unmerge: the first IPv4 rule request splits local from main */
         p->v4_custom_rules = true;
-        if (is_new && r->table == 0 && !r->l3mdev && r->action == PR_FR_ACT_TO_TBL) {
+        if (r->table == 0 && !r->l3mdev && r->action == PR_FR_ACT_TO_TBL) {
             uint32_t id;
             for (id = 1; id != 0; id++)
                 if (!pr_table_get(&p->v4, id))
@@ -321,7 +330,7 @@ static int rule_from_req(pr_policy *p, const pr_rule_req *q, pr_rule *out, bool 
                 return pr_fail(p, PR_ENOBUFS, "");
             r->table = id;
         }
-    } else if (is_new && r->action == PR_FR_ACT_TO_TBL && !r->l3mdev) {
+    } else if (r->action == PR_FR_ACT_TO_TBL && !r->l3mdev) {
         if (r->table == 0)
             return pr_fail(p, PR_EINVAL, "Invalid table");
         if (!pr_table_new(&p->v6, r->table))
@@ -449,7 +458,7 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         return pr_fail(p, PR_EAFNOSUPPORT, "Rule family not supported");
     pr_family *f = pr_fam(p, q->family);
     pr_rule nr;
-    int rc = rule_from_req(p, q, &nr, msg_type == PR_RTM_NEWRULE);
+    int rc = rule_from_req(p, q, &nr);
     if (rc < 0)
         return rc;
     if (!(q->present & BIT(PR_FRA_PRIORITY)))
@@ -463,12 +472,17 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
             return pr_fail(p, PR_ENOENT, "");
         memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
         f->nrules--;
+        if (q->family == PR_AF_INET)
+            p->v4_custom_rules = true;   /* fib4_rule_delete unmerges too */
         return 0;
     }
     if (msg_type != PR_RTM_NEWRULE)
         return pr_fail(p, PR_EINVAL, "");
     if ((nlmsg_flags & PR_NLM_F_EXCL) && rule_exists(f, &nr.r, q))
         return pr_fail(p, PR_EEXIST, "");
+    rc = rule_configure(p, q, &nr);
+    if (rc < 0)
+        return rc;
     pr_rule *nv = pr_grow(f->rules, &f->caprules, f->nrules + 1, sizeof(pr_rule));
     if (!nv)
         return -PR_ENOMEM;
@@ -589,6 +603,18 @@ static int lookup6_adapter(const pr_policy *p, const pr_table *t, const void *fl
     return pr_fib6_table_lookup(p, t, fl, res);
 }
 
+/* fib6_rule_action_alt: a reject route found in the table ends the walk */
+static int lookup6_alt_adapter(const pr_policy *p, const pr_table *t, const void *fl, pr_fib_res *res)
+{
+    memset(res, 0, sizeof(*res));
+    int err = pr_fib6_table_lookup(p, t, fl, res);
+    if (err && err != -PR_EAGAIN)
+        return 0;
+    if (err == -PR_EAGAIN && res->route && res->route->type == PR_RTN_THROW)
+        return 0;
+    return err;
+}
+
 static bool suppressed(const pr_policy *p, const pr_rule_req *r, const pr_fib_res *res)
 {
     if ((int)res->prefixlen <= r->suppress_prefixlen)
@@ -692,4 +718,13 @@ int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_t
     rule_flow rf = {PR_AF_INET6, 0, 0, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark, fl->uid,
                     fl->tclass, fl->proto, fl->sport, fl->dport};
     return rules_walk(p, &p->v6, &rf, fl, lookup6_adapter, res, tr, rule_index);
+}
+
+int pr_fib6_lookup_alt(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res)
+{
+    int32_t ri;
+    memset(res, 0, sizeof(*res));
+    rule_flow rf = {PR_AF_INET6, 0, 0, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark,
+                    fl->uid, fl->tclass, fl->proto, fl->sport, fl->dport};
+    return rules_walk(p, &p->v6, &rf, fl, lookup6_alt_adapter, res, NULL, &ri);
 }

@@ -37,7 +37,7 @@ from .requests import (
     FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_TUN_ID, FRA_UID_RANGE,
     IFA_F_NOPREFIXROUTE, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
     RTA_DST, RTA_FLOW, RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID,
-    RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA,
+    RTA_OIF, RTA_PREF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA,
     RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWROUTE,
     RTM_NEWRULE, RTN_ANYCAST, RTN_BLACKHOLE, RTN_BROADCAST, RTN_LOCAL,
     RTN_MULTICAST, RTN_NAT, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST,
@@ -649,9 +649,10 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     if fam == AF_UNSPEC:
         fam = AF_INET
     req.family = fam
-    if fam == AF_INET6 and router_pref in (1, 3):
-        # RTA_PREF low/high (IPv6 router preference) is not modelled; IPv4 ignores it
-        raise _unsupported("pref")
+    if fam == AF_INET6 and router_pref is not None:
+        # RTA_PREF: the IPv6 router preference (IPv4 ignores it)
+        req.pref = router_pref
+        req.present |= bit(RTA_PREF)
     if not table_ok and req.type in (RTN_LOCAL, RTN_BROADCAST, RTN_NAT, RTN_ANYCAST):
         rtm_table = RT_TABLE_LOCAL
     req.table = rta_table if rta_table is not None else rtm_table
@@ -696,7 +697,11 @@ def _parse_nexthops(a: _Args, req: RouteRequest, fam: int, ctx: Context) -> int:
                 fam = fam or p.family
                 leg.gateway = p.addr
             elif tok == "dev":
-                leg.ifindex = ctx.ifindex(a.next())
+                name = a.next()
+                try:
+                    leg.ifindex = ctx.ifindex(name)
+                except ParseError as e:   # ip: parse_one_nh fails, then "cannot parse nexthop"
+                    raise ParseError(f"{e}\nError: cannot parse nexthop") from None
             elif tok == "weight":
                 v = a.next()
                 w = get_unsigned_max(v, 0xFFFFFFFF)
@@ -1480,6 +1485,12 @@ def _link_args(a: _Args, tables: RtTables, allow_type: bool) -> dict:
                 out["group"] = tables.group_id(v)
             except ValueError:
                 raise _bad('"group" value', v) from None
+        elif tok == "addrgenmode":
+            # the model never creates IPv6 link-local addresses, which is what
+            # `addrgenmode none` asks of the kernel; other modes would need them
+            v = a.next()
+            if v != "none":
+                raise _unsupported(f"addrgenmode {v}")
         elif matches(tok, "type") and allow_type:
             out["kind"] = a.next()
             a.advance()
@@ -1541,6 +1552,37 @@ def _link_cmd(sub: str, a: _Args, ctx: Context) -> Command:
     newname = args["name"] if args["name"] not in (None, dev) else ""
     return Command([("link", LinkRequest("set", dev, up=args["up"], group=args["group"],
                                          newname=newname))])
+
+
+def _tuntap_cmd(sub: str, a: _Args, ctx: Context) -> Command:
+    """`ip tuntap add|del [dev] NAME mode tap|tun`: a device without a reader,
+    so it never has carrier."""
+    name, mode = None, None
+    while a.more():
+        tok = a.cur
+        if tok == "mode":
+            mode = a.next()
+            if mode not in ("tap", "tun"):
+                raise _bad('"mode"', mode)
+        elif tok == "dev" or matches(tok, "name"):
+            name = a.next()
+        elif tok in ("user", "group", "one_queue", "pi", "vnet_hdr", "multi_queue", "persist"):
+            raise _unsupported(tok)
+        elif name is None:
+            name = tok
+        else:
+            raise ParseError(f'unknown keyword "{tok}"')
+        a.advance()
+    if not name:
+        raise ParseError('Not enough information: "dev" argument is required.')
+    if mode is None:
+        raise ParseError("You failed to specify a tunnel mode")
+    if not check_ifname(name):
+        raise _bad('"dev"', name)
+    if sub == "delete":
+        ctx.ifindex(name)
+        return Command([("link", LinkRequest("del", name))])
+    return Command([("link", LinkRequest("add", name, kind="tap" if mode == "tap" else "tun"))])
 
 
 # ---------------------------------------------------------------------------
@@ -1713,7 +1755,9 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
     obj = _first_match(words[0], _OBJECTS)
     if obj is None:
         raise ParseError(f'unknown object "{words[0]}"')
-    if obj not in ("address", "route", "rule", "link"):
+    if obj == "tap":
+        obj = "tuntap"
+    if obj not in ("address", "route", "rule", "link", "tuntap"):
         raise ParseError(f'unsupported object "{obj}"')
     ctx = Context(policy, t, family)
     if len(words) < 2:
@@ -1754,6 +1798,10 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
             return _addr_modify(a, RTM_DELADDR, 0, ctx)
         if sub == "flush":
             raise _unsupported("address flush")
+    elif obj == "tuntap":
+        sub = _first_match(sub_word, ("add", "delete", "list", "show", "lst", "help"))
+        if sub in ("add", "delete"):
+            return _tuntap_cmd(sub, a, ctx)
     else:  # link
         sub = _first_match(sub_word, ("add", "set", "change", "replace", "delete",
                                       "show", "lst", "list", "help"))
@@ -1779,14 +1827,15 @@ def apply_line(policy, line: str, tables: Optional[RtTables] = None,
 
 
 def apply_batch(policy, text: str, filename: str = "<batch>",
-                tables: Optional[RtTables] = None) -> list[str]:
+                tables: Optional[RtTables] = None, family: int = AF_UNSPEC) -> list[str]:
     """Apply an ``ip -batch`` style text, all or nothing.
 
     Lines are parsed and applied in order to ``policy.clone()``, so a name
     created on one line resolves on the next.  On success the clone is
     swapped in and ip's warnings are returned as ``FILE:LINE: text``.  On
     the first failure BatchError(``FILE:LINE: message``) is raised and
-    ``policy`` is unchanged.
+    ``policy`` is unchanged.  ``family`` is ip's -4/-6 (AF_INET6 means
+    ``ip -6 -batch``: a rule gets its family only from that option).
     """
     t = tables if tables is not None else RtTables()
     work = policy.clone()
@@ -1796,7 +1845,7 @@ def apply_batch(policy, text: str, filename: str = "<batch>",
             words = split_args(line)
             if not words:
                 continue
-            cmd = parse_command(words, work, t)
+            cmd = parse_command(words, work, t, family)
             cmd.apply(work)
         except ParseError as e:
             raise BatchError(filename, lineno, str(e), line, e) from None
@@ -1805,4 +1854,25 @@ def apply_batch(policy, text: str, filename: str = "<batch>",
         warnings.extend(f"{filename}:{lineno}: {w}" for w in cmd.warnings)
     policy._swap(work)
     return warnings
+
+
+def apply_batch_force(policy, text: str, filename: str = "<batch>",
+                      tables: Optional[RtTables] = None, family: int = AF_UNSPEC) -> list[BatchError]:
+    """``ip -force -batch``: apply every line directly to ``policy`` and go on
+    after a failure.  A refused request keeps the side effects the kernel keeps
+    (e.g. a route add that fails validation still creates its table).  Returns
+    the refused lines as BatchError, in order."""
+    t = tables if tables is not None else RtTables()
+    errors = []
+    for lineno, line in batch_lines(text):
+        try:
+            words = split_args(line)
+            if not words:
+                continue
+            parse_command(words, policy, t, family).apply(policy)
+        except ParseError as e:
+            errors.append(BatchError(filename, lineno, str(e), line, e))
+        except PolicyError as e:
+            errors.append(BatchError(filename, lineno, e.iproute2_text(), line, e))
+    return errors
 

@@ -22,7 +22,8 @@ from .requests import (
 )
 
 _KINDS = {"loopback": lib.PR_LINK_LOOPBACK, "veth": lib.PR_LINK_VETH,
-          "bridge": lib.PR_LINK_BRIDGE, "ifb": lib.PR_LINK_IFB}
+          "bridge": lib.PR_LINK_BRIDGE, "ifb": lib.PR_LINK_IFB, "tap": lib.PR_LINK_TAP,
+          "tun": lib.PR_LINK_TAP}
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 _KIND_NAMES[lib.PR_LINK_OTHER] = "other"
 
@@ -197,7 +198,7 @@ class Policy:
     def route(self, req: RouteRequest) -> None:
         c = ffi.new("pr_route_req *")
         for name in ("family", "dst_len", "tos", "protocol", "scope", "type", "table",
-                     "rtm_flags", "present", "priority", "oif", "nh_id", "realm"):
+                     "rtm_flags", "present", "priority", "oif", "nh_id", "realm", "pref"):
             setattr(c, name, getattr(req, name))
         ffi.memmove(c.dst, _addr_bytes(req.dst), 16)
         ffi.memmove(c.prefsrc, _addr_bytes(req.prefsrc), 16)
@@ -232,7 +233,7 @@ class Policy:
             req = RouteRequest(RTM_NEWROUTE, 0, family=info.family, dst_len=info.dst_len,
                                tos=info.tos, protocol=info.protocol, scope=info.scope,
                                type=info.type, table=info.table, rtm_flags=info.rtm_flags,
-                               priority=info.priority, nh_id=info.nh_id)
+                               priority=info.priority, nh_id=info.nh_id, pref=info.pref)
             req.present = bit(RTA_TABLE) | bit(RTA_PRIORITY)
             req.dst = _addr_from(info.family, info.dst)
             if info.dst_len:

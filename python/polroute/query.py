@@ -21,7 +21,8 @@ _STEP_NAMES = {0: "no-match", 1: "goto", 2: "goto-unresolved", 3: "nop", 4: "tab
                10: "merged", 11: "find-saddr-skip"}
 _NOT_MODELLED = {1: "multipath hash", 2: "nexthop object", 4: "l3mdev/VRF",
                  8: "default gateway rotation (fib_select_default)", 16: "IPv6 neighbour state",
-                 32: "tunnel metadata", 64: "multicast group membership", 128: "other"}
+                 32: "tunnel metadata", 64: "multicast group membership", 128: "other",
+                 256: "route cache (multicast via a unicast route)"}
 # iproute2 print_cache_flags order
 _CACHE_WORDS = [(0x80000000, "local"), (0x40000000, "reject"), (0x20000000, "mc"),
                 (0x10000000, "brd"), (0x08000000, "dst-nat"), (0x00800000, "snat"),

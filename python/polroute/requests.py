@@ -43,7 +43,7 @@ FRA_FLOWLABEL, FRA_FLOWLABEL_MASK, FRA_SPORT_MASK, FRA_DPORT_MASK, FRA_DSCP_MASK
 
 # RTA_* attribute ids (bit positions in RouteRequest.present)
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 4, 5, 6, 7
-RTA_METRICS, RTA_MULTIPATH, RTA_FLOW, RTA_TABLE, RTA_VIA, RTA_NH_ID = 8, 9, 11, 15, 18, 30
+RTA_METRICS, RTA_MULTIPATH, RTA_FLOW, RTA_TABLE, RTA_VIA, RTA_PREF, RTA_NH_ID = 8, 9, 11, 15, 18, 20, 30
 
 # rule actions
 FR_ACT_UNSPEC, FR_ACT_TO_TBL, FR_ACT_GOTO, FR_ACT_NOP = 0, 1, 2, 3
@@ -147,6 +147,7 @@ class RouteRequest:
     oif: int = 0
     nh_id: int = 0
     realm: int = 0
+    pref: int = 0                 # IPv6 router preference (RTA_PREF): 0 medium, 1 high, 3 low
     nexthops: list[NexthopRequest] = field(default_factory=list)   # RTA_MULTIPATH
     metrics: dict[int, int] = field(default_factory=dict)          # RTAX_x -> value
 

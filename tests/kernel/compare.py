@@ -15,7 +15,9 @@ while the mismatch persists (re-running both sides each time) and
 :func:`write_reproducer` writes a self-contained shell script.
 
 Compared fields of an answer: type (missing = unicast), dst, from, gateway,
-dev, prefsrc, table, iif; for errors only the error text.  Model answers that
+dev, prefsrc, table, iif; for errors only the error text (``RTNETLINK answers: ``
+prefix ignored).  Refused batch lines must have exactly ip's message
+(whitespace-normalised), e.g. ``RTNETLINK answers: File exists``.  Model answers that
 carry a ``not_modelled`` key are counted and skipped, never counted as equal.
 """
 from __future__ import annotations
@@ -32,11 +34,11 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 try:                                   # as a package module (pytest) or a plain script
-    from .netns import Netns
+    from .netns import Netns, _is_link_event
     from .scenario import Scenario
 except ImportError:                    # pragma: no cover
-    from netns import Netns            # type: ignore
-    from scenario import Scenario      # type: ignore
+    from netns import Netns, _is_link_event   # type: ignore
+    from scenario import Scenario             # type: ignore
 
 FIELDS = ("type", "dst", "from", "gateway", "dev", "prefsrc", "table", "iif")
 ADDR_FIELDS = ("dst", "from", "gateway", "prefsrc")
@@ -103,11 +105,12 @@ class ModelSide:
     def __init__(self):
         try:
             from polroute import Policy
-            from polroute.iproute import BatchError, apply_batch
+            from polroute.iproute import BatchError, apply_batch, apply_batch_force
             from polroute.query import get_json
         except ImportError as exc:      # the model is not built / not written yet
             raise ModelUnavailable(f"polroute model not importable: {exc!r}") from exc
         self.Policy, self.apply_batch, self.BatchError, self.get_json = Policy, apply_batch, BatchError, get_json
+        self.apply_batch_force = apply_batch_force
         params = inspect.signature(apply_batch).parameters
         self.family_kw = next((p for p in ("family", "preferred_family") if p in params), None)
 
@@ -125,6 +128,9 @@ class ModelSide:
     @staticmethod
     def batch_error_message(exc: BaseException) -> str:
         """``FILE:LINE: msg`` -> ``msg``."""
+        msg = getattr(exc, "message", None)
+        if isinstance(msg, str):
+            return msg.strip()
         text = str(exc)
         m = re.match(r"^[^\n]*?:\d+: ?(.*)$", text, re.S)
         return (m.group(1) if m else text).strip()
@@ -134,11 +140,11 @@ class ModelSide:
         res = SideResult()
         policy = self.Policy()
         n = len(run.lines) if run.stop_after is None else run.stop_after
-        for i, line in enumerate(run.lines[:n], 1):
-            try:
-                self._apply(policy, line + "\n", run.batch_family)
-            except self.BatchError as exc:
-                res.refused[i] = self.batch_error_message(exc)
+        # `ip -force -batch`: a refused line keeps the kernel's side effects
+        family = socket.AF_INET6 if run.batch_family == 6 else 0
+        text = "".join(line + "\n" for line in run.lines[:n])
+        for exc in self.apply_batch_force(policy, text, self.FILENAME, None, family):
+            res.refused[exc.lineno] = self.batch_error_message(exc)
         for i, (k, v) in enumerate(run.sysctls):
             try:
                 policy.sysctl(k, v)
@@ -171,10 +177,21 @@ def normalise_message(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def normalise_answer_error(text: str) -> str:
+    """An answer's error text without ip's ``RTNETLINK answers: `` prefix: the
+    kernel side records ip's stderr, the model's get_json gives the strerror
+    text (both forms are accepted); ``Error: ….`` extack texts stay as they are."""
+    t = normalise_message(text)
+    return t[len("RTNETLINK answers: "):] if t.startswith("RTNETLINK answers: ") else t
+
+
 def normalise(ans: dict) -> dict:
     """The compared view of an answer."""
     if "error" in ans:
-        return {"error": normalise_message(ans["error"])}
+        msg = ans.get("message")      # the model's extended-ack text, printed as ip does
+        if msg:
+            return {"error": normalise_answer_error("Error: " + msg + ("" if msg.endswith(".") else "."))}
+        return {"error": normalise_answer_error(ans["error"])}
     out = {}
     for f in FIELDS:
         v = ans.get(f)
@@ -305,7 +322,9 @@ def _answer_predicate(kernel: KernelSide, model, flow: list[str], fields: tuple)
     return still
 
 
-def _refusal_predicate(kernel: KernelSide, model, target_text: str) -> Callable[[Run], bool]:
+def _refusal_predicate(kernel: KernelSide, model, target_text: str, pattern: tuple) -> Callable[[Run], bool]:
+    """The target line is still refused differently, in the same way: ``pattern``
+    is (kernel refused, model refused) of the original mismatch."""
     def still(run: Run) -> bool:
         try:
             idx = run.lines.index(target_text) + 1
@@ -315,6 +334,8 @@ def _refusal_predicate(kernel: KernelSide, model, target_text: str) -> Callable[
         if k.fatal is not None and k.fatal < idx:
             return False
         km, mm = k.refused.get(idx), m.refused.get(idx)
+        if (km is not None, mm is not None) != pattern:
+            return False
         return (km is None) != (mm is None) or (km is not None and normalise_message(km) != normalise_message(mm))
     return still
 
@@ -373,7 +394,7 @@ def shrink_mismatch(run: Run, mm: Mismatch, kernel: KernelSide, model, budget_s:
         stop = run.stop_after
         lines = run.lines[:mm.index] if stop is None else run.lines[:min(mm.index, stop)]
         target = run.lines[mm.index - 1]
-        pred = _refusal_predicate(kernel, model, target)
+        pred = _refusal_predicate(kernel, model, target, (mm.kernel is not None, mm.model is not None))
         small, tries = shrink(replace(run, lines=lines, flows=[]), pred, keep=target, budget_s=budget_s)
         return small, tries
     if mm.kind == "not_modelled":
@@ -411,12 +432,17 @@ def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[Si
         'NS="prt-repro-$$"',
         'ip netns add "$NS" || exit 1',
         "trap 'ip netns del \"$NS\"' EXIT",
-        "cat > \"/tmp/$NS.batch\" <<'POLROUTE_BATCH'",
-        *run.lines,
-        "POLROUTE_BATCH",
-        f'ip -n "$NS" {opts}-force -batch "/tmp/$NS.batch"',
-        "sleep 0.2   # let linkwatch settle (the test harness cuts the batch after link changes)",
+        "# The batch is cut after link up/down/del lines, and linkwatch gets time to settle",
+        "# (carrier changes are asynchronous; the test harness waits for them the same way).",
     ]
+    chunk: list[str] = []
+    for i, line in enumerate(run.lines):
+        chunk.append(line)
+        if _is_link_event(line) or i == len(run.lines) - 1:
+            lines += [f'ip -n "$NS" {opts}-force -batch - <<\'POLROUTE_BATCH\'', *chunk, "POLROUTE_BATCH"]
+            if _is_link_event(line):
+                lines.append("sleep 0.1")
+            chunk = []
     for k, v in run.sysctls:
         lines.append(f'ip netns exec "$NS" sysctl -qw {shlex.quote(f"{k}={v}")}')
     for f in flows:
@@ -440,7 +466,10 @@ def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[Si
         "    except BatchError as e:",
         "        print(f'model refused line {i}: {e}')",
         "for k, v in sysctls:",
-        "    p.sysctl(k, v)",
+        "    try:",
+        "        p.sysctl(k, v)",
+        "    except Exception as e:",
+        "        print(f'model refused sysctl {k}={v}: {e}')",
         "for f in flows:",
         "    print('model: ip route get', ' '.join(f))",
         "    print(json.dumps(get_json(p, f)))",

@@ -11,7 +11,7 @@ Environment:
   POLROUTE_DIFF_SCENARIOS=N     scenarios per run, IPv4 + IPv6 together (default 200)
   POLROUTE_DIFF_WORKERS=N       parallel scenarios (default 2 x CPUs, at least 4)
   POLROUTE_SCENARIO=SEED:FAM    run just this one scenario (FAM 4 or 6)
-  POLROUTE_SHRINK_MAX=N         mismatches to shrink per test (default 2)
+  POLROUTE_SHRINK_MAX=N         kinds of mismatch shrunk per test (default 2)
   POLROUTE_SHRINK_SECONDS=S     time budget per shrink (default 40)
   POLROUTE_REPRO_DIR=DIR        where reproducers go (default $TMPDIR/polroute-repro)
   POLROUTE_DETERMINISM_SCENARIOS=N  kernel-vs-kernel scenarios (default 6)
@@ -32,9 +32,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import (  # noqa: E402
-    Comparison, KernelSide, ModelSide, ModelUnavailable, Mismatch, Run, SideResult,
-    compare_results, diff_answers, format_run, normalise, run_both, shrink_mismatch,
-    write_reproducer,
+    Comparison, KernelSide, ModelSide, ModelUnavailable, Run, SideResult,
+    compare_results, diff_answers, format_run, normalise, normalise_message, run_both,
+    shrink_mismatch, write_reproducer,
 )
 from netns import Netns, cleanup_all  # noqa: E402
 from scenario import generate, scenario_seeds  # noqa: E402
@@ -140,31 +140,43 @@ def _family_run(family: int, capsys) -> FamilyRun:
     return fr
 
 
+def _signature(mm) -> tuple:
+    """Mismatches with the same signature are most likely one bug."""
+    if mm.kind == "answer":
+        k, m = normalise(mm.kernel), normalise(mm.model)
+        return (mm.kind, mm.fields, k.get("error"), m.get("error"), k.get("type"), m.get("type"))
+    return (mm.kind, normalise_message(mm.kernel or ""), normalise_message(mm.model or ""))
+
+
 def _report(fr: FamilyRun, kinds: tuple, capsys) -> str:
-    """The failure text: counts, the first mismatches, shrunk reproducers."""
+    """The failure text: counts, one example per kind of mismatch, shrunk reproducers."""
     bad = [(sc, run, k, m, mm) for sc, run, k, m, c in fr.items for mm in c.mismatches if mm.kind in kinds]
     if not bad:
         return ""
+    groups: dict[tuple, list] = {}
+    for item in bad:
+        groups.setdefault(_signature(item[4]), []).append(item)
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    out = [f"{len(bad)} mismatch(es) between kernel and model (IPv{fr.family}, POLROUTE_SEED={MASTER_SEED}, "
+           f"{len({x[0].seed for x in bad})} scenario(s), {len(groups)} kind(s)); one example per kind:"]
+    for items in ordered[:SHOW]:
+        sc, run, k, m, mm = items[0]
+        out.append(f"  {len(items):5d} x  [seed {sc.seed}:{sc.family}] {mm.kind} {mm.detail}")
+    if len(ordered) > SHOW:
+        out.append(f"  ... and {len(ordered) - SHOW} more kind(s)")
     kernel = KernelSide()
     model = ModelSide()
-    out = [f"{len(bad)} mismatch(es) between kernel and model (IPv{fr.family}, POLROUTE_SEED={MASTER_SEED}, "
-           f"{len({id(x[0]) for x in bad})} scenario(s)); first ones:"]
-    for sc, run, k, m, mm in bad[:SHOW]:
-        out.append(f"  [seed {sc.seed}:{sc.family}] {mm.kind} {mm.detail}")
-    shrunk = 0
-    seen = set()
-    for sc, run, k, m, mm in bad:
-        if shrunk >= SHRINK_MAX:
-            break
-        if (sc.seed, mm.kind) in seen:
-            continue
-        seen.add((sc.seed, mm.kind))
-        shrunk += 1
+    for items in ordered[:SHRINK_MAX]:
+        # the smallest scenario of the group shrinks fastest
+        sc, run, k, m, mm = min(items, key=lambda x: len(x[1].lines))
         t0 = time.monotonic()
         small, tries = shrink_mismatch(run, mm, kernel, model, budget_s=SHRINK_SECONDS)
-        # the mismatch as it shows in the small run
         _, ks, ms, cs = run_both(small, kernel, model)
-        mms = [x for x in cs.mismatches if x.kind == mm.kind] or [mm]
+        mms = [x for x in cs.mismatches if x.kind == mm.kind]
+        if mm.kind == "refusal":      # the shrunk run may refuse other lines too: show the target
+            target = run.lines[mm.index - 1]
+            mms = [x for x in mms if 0 < x.index <= len(small.lines) and small.lines[x.index - 1] == target]
+        mms = mms or [mm]
         path = write_reproducer(small, mms[0], f"seed{sc.seed}-ipv{sc.family}-{mm.kind}-{mm.index}", ks, ms)
         out.append(f"\n  shrunk [seed {sc.seed}:{sc.family}] from {len(run.lines)} to {len(small.lines)} lines "
                    f"({tries} re-runs, {time.monotonic() - t0:.1f}s): {mms[0].detail}")
@@ -201,17 +213,29 @@ def test_refused_lines_match_kernel(kernel_ok, family, capsys):
 # ---------------------------------------------------------------------------
 # the harness itself (kernel only)
 
+class _ReversedKernel(KernelSide):
+    """The kernel, asked the flows in reverse order (answers put back in order)."""
+
+    def run(self, run: Run) -> SideResult:
+        res = super().run(replace(run, flows=run.flows[::-1]))
+        res.answers = res.answers[::-1]
+        return res
+
+
 def test_kernel_is_deterministic(kernel_ok, capsys):
-    """The same scenario twice on the kernel gives the same refusals and
-    answers; otherwise the differential test would report noise."""
+    """The same scenario twice on the kernel, the second time with the flows in
+    reverse order, gives the same refusals and answers: no hidden state (no
+    round robin, no caches) and no timing effects, which would show as noise
+    in the differential test."""
     n = _env_int("POLROUTE_DETERMINISM_SCENARIOS", 6)
     kernel = KernelSide()
+    reverse = _ReversedKernel()
     seeds = scenario_seeds(MASTER_SEED ^ 0x5A5A, n)
     _say(capsys, f"[polroute determinism] POLROUTE_SEED={MASTER_SEED} scenarios={n}")
 
     def one(sf):
         sc = generate(*sf)
-        return sc, run_both(Run.of(sc), kernel, kernel)[3]
+        return sc, run_both(Run.of(sc), kernel, reverse)[3]
 
     with ThreadPoolExecutor(max_workers=WORKERS) as ex:
         res = list(ex.map(one, seeds))
@@ -274,7 +298,8 @@ def test_compare_rules():
         {"type": "unicast", "dst": "10.0.0.1", "dev": "a"}
     assert normalise({"dst": "2001:DB8::1", "from": "::"})["dst"] == "2001:db8::1"
     assert normalise({"error": "RTNETLINK answers:  No route to host\n", "errno": "X"}) == \
-        {"error": "RTNETLINK answers: No route to host"}
+        {"error": "No route to host"} == normalise({"error": "No route to host"})
+    assert normalise({"error": "Error: Unsupported ip proto."}) == {"error": "Error: Unsupported ip proto."}
     assert diff_answers({"dst": "1.1.1.1", "table": "100"}, {"dst": "1.1.1.1"}) == [("table", "100", None)]
     assert diff_answers({"dst": "1.1.1.1", "uid": 0}, {"dst": "1.1.1.1", "uid": 5}) == []
     run = Run(["a", "b"], [("k", 1)], [["1.1.1.1"], ["2.2.2.2"], ["3.3.3.3"]])
