@@ -62,6 +62,8 @@ typedef struct pr_nh {
     uint16_t weight;
     uint16_t pad2;
     uint32_t ifindex;
+    uint32_t saddr_cache;     /* IPv4: nh_saddr, the source computed when saddr_genid was current */
+    uint32_t saddr_genid;
     uint8_t gw[16];
 } pr_nh;
 
@@ -166,6 +168,7 @@ struct pr_policy {
     bool v4_custom_rules;     /* sticky: first IPv4 rule add/del unmerges local/main */
     bool v4_custom_local_routes;
     uint32_t addr_seq;
+    uint32_t addr_genid;      /* dev_addr_genid: bumped by every IPv4 address change */
     uint32_t *local4;         /* sorted multiset of local IPv4 addresses (__ip_dev_find) */
     size_t nlocal4, caplocal4;
     pr_devconf conf_all, conf_default;
@@ -217,6 +220,8 @@ uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr);
 /* the newest address of that value, or NULL */
 const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr);
 uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst, unsigned scope);
+/* fib_info_update_nhc_saddr for every nexthop of a new IPv4 route */
+void pr_route_cache_saddr(const pr_policy *p, pr_route *r);
 
 /* tables and routes (routes.c) */
 pr_table *pr_table_get(pr_family *f, uint32_t id);
@@ -256,12 +261,15 @@ typedef struct pr_flow4 {
 } pr_flow4;
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res);
 int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
+/* fib_table_lookup on the local table (main's trie while merged); -EAGAIN also when it does not exist */
+int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
 
 /* The rule walk (rules.c). */
 typedef struct pr_flow6 {
     uint8_t daddr[16], saddr[16];
     uint8_t has_saddr, tclass, proto, strict_oif;
     uint32_t iif, oif, mark, uid;
+    uint32_t score_oif;       /* device routes are scored against (the iif on the input path) */
     uint16_t sport, dport;
 } pr_flow6;
 int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index);

@@ -43,6 +43,10 @@ static uint32_t result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t 
     if (r->has_prefsrc)
         return v4_get(r->prefsrc);
     const pr_nh *nh = route_nh_c(r, k);
+    /* the kernel keeps the source computed at the last address change (or
+     * route creation) until the next one; later sysctl changes do not count */
+    if (nh->saddr_genid == p->addr_genid)
+        return nh->saddr_cache;
     uint32_t gw = nh->gw_family == PR_AF_INET ? v4_get(nh->gw) : 0;
     return pr_inet_select_addr(p, nh->ifindex, gw, r->scope);
 }
@@ -572,11 +576,12 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
         if (!pr_link_by_index_c(p, q->iif))
             return -PR_ENODEV;
         fl.iif = q->iif;
-        fl.oif = q->iif;   /* ip6_pol_route_input scores routes by the input device */
+        fl.score_oif = q->iif;   /* ip6_pol_route_input scores routes by the input device */
         fl.strict_oif = v6_need_strict(q->dst);
     } else {
         fl.iif = PR_LOOPBACK_IFINDEX;
         fl.oif = q->oif;
+        fl.score_oif = q->oif;
         fl.strict_oif = v6_need_strict(q->dst) || (q->oif && !fl.has_saddr);
     }
     pr_fib_res res;
@@ -600,7 +605,8 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     memcpy(out->from, q->src, 16);
     out->mark = 0;
     out->has_uid = 0;
-    if (r->nh_count > 1 && !q->oif)
+    /* fib6_select_path hashes among siblings even with an oif */
+    if (r->nh_count > 1)
         out->not_modelled |= PR_NM_MULTIPATH_HASH;
     const pr_nh *nh = route_nh_c(r, res.nh_index);
     uint32_t dev = nh->ifindex;

@@ -407,27 +407,13 @@ uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr)
     const pr_ifaddr *a = pr_addr_find(p, PR_AF_INET, b);
     if (a)
         return a->ifindex;
-    /* fallback to the local table, so that loopback subnets work; while
-     * merged, "local" is main's trie and the lookup sees both */
+    /* fallback to the local table (main's trie while merged), so that
+     * loopback subnets work */
     pr_flow4 fl;
     memset(&fl, 0, sizeof(fl));
     fl.daddr = addr;
     pr_fib_res res;
-    int err = -PR_EAGAIN;
-    const pr_table *lt = pr_table_get_c(&p->v4, PR_TABLE_LOCAL);
-    if (!p->v4_custom_rules) {
-        const pr_table *mt = pr_table_get_c(&p->v4, PR_TABLE_MAIN);
-        pr_fib_res r2;
-        int e1 = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
-        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
-        if (e2 != -PR_EAGAIN && (e1 == -PR_EAGAIN || r2.prefixlen > res.prefixlen)) {
-            res = r2;
-            e1 = e2;
-        }
-        err = e1;
-    } else if (lt) {
-        err = pr_fib4_table_lookup(p, lt, &fl, &res);
-    }
+    int err = pr_fib4_local_lookup(p, &fl, &res);
     if (err == 0 && res.type == PR_RTN_LOCAL)
         return route_nh_c(res.route, res.nh_index)->ifindex;
     return 0;
@@ -475,6 +461,16 @@ uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst,
         }
     }
     return 0;
+}
+
+void pr_route_cache_saddr(const pr_policy *p, pr_route *r)
+{
+    for (uint32_t k = 0; k < r->nh_count; k++) {
+        pr_nh *nh = route_nh(r, k);
+        nh->saddr_cache = pr_inet_select_addr(p, nh->ifindex, nh->gw_family == PR_AF_INET ? v4_get(nh->gw) : 0,
+                                              r->scope);
+        nh->saddr_genid = p->addr_genid;
+    }
 }
 
 static const pr_ifaddr *primary_for(const pr_policy *p, const pr_ifaddr *a)
@@ -591,8 +587,21 @@ static bool v6_prefix_shared(const pr_policy *p, const pr_ifaddr *a)
     return false;
 }
 
+/* rt6_remove_prefsrc: routes keep going, without the vanished source */
+static int rt6_clear_prefsrc(pr_policy *p, pr_route *r, void *ctx)
+{
+    (void)p;
+    if (r->has_prefsrc && memcmp(r->prefsrc, ctx, 16) == 0) {
+        r->has_prefsrc = 0;
+        memset(r->prefsrc, 0, 16);
+    }
+    return 0;
+}
+
 static void addrconf_del_routes(pr_policy *p, const pr_ifaddr *gone)
 {
+    if (!pr_addr_find(p, PR_AF_INET6, gone->local))
+        pr_routes_edit(p, PR_AF_INET6, rt6_clear_prefsrc, (void *)(uintptr_t)gone->local);
     kernel_route_del(p, PR_AF_INET6, PR_RTN_LOCAL, PR_TABLE_LOCAL, gone->local, 128, gone->ifindex);
     if (!v6_prefix_shared(p, gone)) {
         if (!(gone->flags & PR_IFA_F_NOPREFIXROUTE))
@@ -810,6 +819,7 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
                     any |= p->addrs[j].ifindex == gone.ifindex && p->addrs[j].family == PR_AF_INET;
                 if (!any)
                     pr_routes_edit(p, PR_AF_INET, nh_kill_all, &gone.ifindex);
+                p->addr_genid++;
             } else {
                 addr_remove_at(p, i);
                 addrconf_del_routes(p, &gone);
@@ -865,10 +875,12 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
     memmove(&p->addrs[pos + 1], &p->addrs[pos], (p->naddrs - pos) * sizeof(pr_ifaddr));
     p->addrs[pos] = a;
     p->naddrs++;
-    if (a.family == PR_AF_INET)
+    if (a.family == PR_AF_INET) {
         fib_add_ifaddr(p, &p->addrs[pos]);
-    else
+        p->addr_genid++;
+    } else {
         addrconf_add_routes(p, &p->addrs[pos]);
+    }
     return 0;
 }
 

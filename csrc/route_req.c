@@ -27,68 +27,44 @@ static bool type_is_error(uint8_t type)
            type == PR_RTN_THROW;
 }
 
-/* inet_addr_type_table(addr, table) == RTN_LOCAL */
+/* inet_addr_type_table(addr, table) == RTN_LOCAL; "local" is main's trie while merged */
 static bool v4_addr_is_local_in(const pr_policy *p, uint32_t addr, uint32_t table)
 {
     pr_flow4 fl;
     memset(&fl, 0, sizeof(fl));
     fl.daddr = addr;
     pr_fib_res res;
-    const pr_family *f = &p->v4;
     int err;
-    if (!p->v4_custom_rules && (table == PR_TABLE_LOCAL || table == PR_TABLE_MAIN)) {
-        /* merged: local is an alias of main's trie */
-        const pr_table *lt = pr_table_get_c(f, PR_TABLE_LOCAL);
-        const pr_table *mt = pr_table_get_c(f, PR_TABLE_MAIN);
-        if (!lt && !mt)
+    if (table == PR_TABLE_LOCAL) {
+        if (!pr_table_get_c(&p->v4, PR_TABLE_LOCAL))
             return false;
-        memset(&res, 0, sizeof(res));
-        err = -PR_EAGAIN;
-        if (lt)
-            err = pr_fib4_table_lookup(p, lt, &fl, &res);
-        pr_fib_res r2;
-        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
-        if (err == 0 && (e2 != 0 || res.prefixlen >= r2.prefixlen))
-            return res.type == PR_RTN_LOCAL;
-        if (e2 == 0)
-            return r2.type == PR_RTN_LOCAL;
-        return false;
+        err = pr_fib4_local_lookup(p, &fl, &res);
+    } else if (!p->v4_custom_rules && table == PR_TABLE_MAIN) {
+        err = pr_fib4_local_lookup(p, &fl, &res);
+    } else {
+        const pr_table *t = pr_table_get_c(&p->v4, table);
+        if (!t)
+            return false;
+        err = pr_fib4_table_lookup(p, t, &fl, &res);
     }
-    const pr_table *t = pr_table_get_c(f, table);
-    if (!t)
-        return false;
-    err = pr_fib4_table_lookup(p, t, &fl, &res);
     return err == 0 && res.type == PR_RTN_LOCAL;
 }
 
-/* __inet_dev_addr_type(dev, addr, local table) */
-static uint8_t v4_addr_type_dev(const pr_policy *p, uint32_t addr, uint32_t ifindex)
+/* inet_addr_type_dev_table: the address's type in the local table (the
+ * device only chooses the table, l3mdev aside) */
+static uint8_t v4_addr_type_local(const pr_policy *p, uint32_t addr)
 {
     if (addr == 0 || addr == 0xFFFFFFFFu)
         return PR_RTN_BROADCAST;
     if ((addr & 0xF0000000u) == 0xE0000000u)
         return PR_RTN_MULTICAST;
+    if (!pr_table_get_c(&p->v4, PR_TABLE_LOCAL))
+        return PR_RTN_BROADCAST;   /* no local table yet: the kernel's default answer */
     pr_flow4 fl;
     memset(&fl, 0, sizeof(fl));
     fl.daddr = addr;
     pr_fib_res res;
-    int err;
-    const pr_table *lt = pr_table_get_c(&p->v4, PR_TABLE_LOCAL);
-    if (!p->v4_custom_rules) {
-        const pr_table *mt = pr_table_get_c(&p->v4, PR_TABLE_MAIN);
-        pr_fib_res r2;
-        err = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
-        int e2 = mt ? pr_fib4_table_lookup(p, mt, &fl, &r2) : -PR_EAGAIN;
-        if (e2 != -PR_EAGAIN && (err == -PR_EAGAIN || r2.prefixlen > res.prefixlen)) {
-            res = r2;
-            err = e2;
-        }
-    } else {
-        err = lt ? pr_fib4_table_lookup(p, lt, &fl, &res) : -PR_EAGAIN;
-    }
-    if (err != 0)
-        return PR_RTN_UNICAST;
-    if (ifindex && res.route->nh_count && route_nh_c(res.route, res.nh_index)->ifindex != ifindex)
+    if (pr_fib4_local_lookup(p, &fl, &res) != 0)
         return PR_RTN_UNICAST;
     return res.type;
 }
@@ -119,8 +95,8 @@ static int check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope)
             if (!dev->up)
                 return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
             /* inet_addr_type_dev_table(dev, gw) must be unicast */
-            if (v4_addr_type_dev(p, gw, dev->ifindex) != PR_RTN_UNICAST)
-                return pr_fail(p, PR_EINVAL, "Invalid gateway address");
+            if (v4_addr_type_local(p, gw) != PR_RTN_UNICAST)
+                return pr_fail(p, PR_EINVAL, "Nexthop has invalid gateway");
             if (!pr_link_carrier(p, dev))
                 nh->flags |= PR_RTNH_F_LINKDOWN;
             nh->scope = PR_SCOPE_LINK;
@@ -293,6 +269,7 @@ static int new_route4(pr_policy *p, int nlflags, const pr_route_req *q)
         pr_route_free_contents(&r);
         return pr_fail(p, PR_EINVAL, "Invalid prefsrc address");
     }
+    pr_route_cache_saddr(p, &r);
     int rc = pr_route_insert(p, &r, nlflags);
     if (rc == 0 && r.type == PR_RTN_LOCAL)
         p->v4_custom_local_routes = true;
@@ -337,6 +314,7 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
                 memset(&fl, 0, sizeof(fl));
                 memcpy(fl.daddr, nh->gw, 16);
                 fl.oif = nh->ifindex;
+                fl.score_oif = nh->ifindex;
                 const pr_table *t = pr_table_get_c(&p->v6, PR_TABLE_MAIN);
                 pr_fib_res res;
                 /* a route whose prefix address is :: counts as "the default" */
@@ -352,6 +330,7 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
                 memset(&fl, 0, sizeof(fl));
                 memcpy(fl.daddr, nh->gw, 16);
                 fl.oif = nh->ifindex;
+                fl.score_oif = nh->ifindex;
                 fl.strict_oif = 1;
                 fl.iif = 0;   /* the flow of ip6_route_check_nh has no iif */
                 pr_fib_res res;

@@ -740,7 +740,7 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
 }
 
 /* Local/main merged in one trie: same prefix length, local entries first. */
-int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
+static int merged_walk(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
 {
     const pr_family *f = &p->v4;
     const pr_table *lt = pr_table_get_c(f, PR_TABLE_LOCAL);
@@ -774,6 +774,22 @@ int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *re
             break;
         }
     }
+    return rc;
+}
+
+/* A lookup in the local table; while merged that table is main's trie. */
+int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
+{
+    if (!p->v4_custom_rules)
+        return merged_walk(p, fl, res);
+    const pr_table *lt = pr_table_get_c(&p->v4, PR_TABLE_LOCAL);
+    return lt ? pr_fib4_table_lookup(p, lt, fl, res) : -PR_EAGAIN;
+}
+
+int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
+{
+    const pr_family *f = &p->v4;
+    int rc = merged_walk(p, fl, res);
     if (rc == -PR_EAGAIN) {
         const pr_table *dt = pr_table_get_c(f, PR_TABLE_DEFAULT);
         if (dt)
@@ -802,7 +818,7 @@ static int score6(const pr_route *e, const pr_nh *nh, const pr_flow6 *fl)
     int m = 0;
     uint32_t dev = e->type == PR_RTN_UNICAST || e->type == PR_RTN_LOCAL || e->type == PR_RTN_ANYCAST ||
                    e->type == PR_RTN_MULTICAST ? nh->ifindex : PR_LOOPBACK_IFINDEX;
-    if (!fl->oif || dev == fl->oif)
+    if (!fl->score_oif || dev == fl->score_oif)
         m = 2;
     if (!m && fl->strict_oif)
         return -1;
@@ -890,6 +906,8 @@ void pr_route_magic(pr_policy *p, int add, uint8_t family, uint8_t type, uint32_
         r.nh_count = 1;
         r.nh0.ifindex = ifindex;
         r.nh0.weight = 1;
+        if (family == PR_AF_INET)
+            pr_route_cache_saddr(p, &r);
         const pr_link *l = pr_link_by_index_c(p, ifindex);
         if (l && !pr_link_carrier(p, l) && type != PR_RTN_LOCAL && !(family == PR_AF_INET6 && type == PR_RTN_ANYCAST))
             r.nh0.flags |= PR_RTNH_F_LINKDOWN;

@@ -409,7 +409,10 @@ class _Gen:
         if fam == 4 and kind == "dev" and self.chance(0.06):
             opts += ["scope", r.choice(["link", "host", "global"])]
         if self.chance(0.08):
-            opts += ["proto", r.choice(["static", "kernel", "99"])]
+            # names only: iproute2 6.1's rtnl_rtprot_a2n caches the last name but
+            # overwrites its cached value when it parses a number, so `proto 99`
+            # followed by `protocol static` sends 99 (an ip bug the model does not copy)
+            opts += ["proto", r.choice(["static", "kernel", "openr"])]
         if fam == 6 and kind in ("gw", "gwdev", "dev") and self.chance(0.05):
             opts += ["pref", r.choice(["low", "high"])]
         return f"route {cmd} {tword}{dtxt} " + " ".join(opts + nexthops)
@@ -540,7 +543,7 @@ class _Gen:
         else:
             parts.append(r.choice(["blackhole", "unreachable", "prohibit"]))
         if self.chance(0.05):
-            parts += ["protocol", r.choice(["static", "boot", "99"])]
+            parts += ["protocol", r.choice(["static", "boot", "openr"])]
         return " ".join(parts)
 
     def rule_del_line(self, fam: int) -> str:
