@@ -589,8 +589,8 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     if (err)
         return err;
     const pr_route *r = res.route;
-    if (input && q->dst[0] == 0xFF)
-        return -PR_EMSGSIZE;   /* the reply fill (ip6mr_get_route) fails without multicast routing */
+    if (input && r->dst[0] == 0xFF)
+        return -PR_EMSGSIZE;   /* a multicast prefix: the reply fill (ip6mr_get_route) fails */
     out->input = input;
     out->type = r->type;
     out->table = r->table;

@@ -656,7 +656,9 @@ static int rt_prefsrc_is(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
     const uint8_t *addr = ctx;
-    return r->family == PR_AF_INET && r->has_prefsrc && memcmp(r->prefsrc, addr, 4) == 0;
+    /* fib_sync_down_addr looks at main only (the l3mdev table aside) */
+    return r->family == PR_AF_INET && r->table == PR_TABLE_MAIN && r->has_prefsrc &&
+           memcmp(r->prefsrc, addr, 4) == 0;
 }
 
 typedef struct {

@@ -281,6 +281,18 @@ static bool v6_is_local(const pr_policy *p, const uint8_t *a)
     return pr_addr_find(p, PR_AF_INET6, a) != NULL;
 }
 
+/* fib6_is_reject: reject types, and "true" routes through lo, which the
+ * kernel turns into reject routes rather than loop */
+static bool v6_route_is_reject(const pr_route *r)
+{
+    static const uint8_t lo6[16] = {[15] = 1};
+    if (r->type == PR_RTN_BLACKHOLE || r->type == PR_RTN_UNREACHABLE || r->type == PR_RTN_PROHIBIT ||
+        r->type == PR_RTN_THROW)
+        return true;
+    return r->nh0.ifindex == PR_LOOPBACK_IFINDEX && r->type != PR_RTN_LOCAL && r->type != PR_RTN_ANYCAST &&
+           !(r->dst_len == 128 && memcmp(r->dst, lo6, 16) == 0);
+}
+
 /* fib6_nh_init + ip6_validate_gw, in the kernel's order. */
 static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
 {
@@ -337,14 +349,14 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
                 bool ok = false;
                 const pr_table *t = table ? pr_table_get_c(&p->v6, table) : NULL;
                 if (t && pr_fib6_table_lookup(p, t, &fl, &res) == 0 && !res.route->nh0.gw_family &&
+                    !v6_route_is_reject(res.route) &&
                     (!nh->ifindex || route_nh_c(res.route, res.nh_index)->ifindex == nh->ifindex))
                     ok = true;
                 if (!ok) {
                     /* fib6_lookup with fib6_table_lookup: any route found, reject
                      * ones included, ends the rule walk */
                     if (pr_fib6_lookup_alt(p, &fl, &res) != 0 || res.route->nh0.gw_family ||
-                        (res.type != PR_RTN_UNICAST && res.type != PR_RTN_LOCAL &&
-                         res.type != PR_RTN_ANYCAST && res.type != PR_RTN_MULTICAST))
+                        v6_route_is_reject(res.route))
                         return pr_fail(p, PR_EHOSTUNREACH, "");
                 }
                 uint32_t via = route_nh_c(res.route, res.nh_index)->ifindex;

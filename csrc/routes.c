@@ -336,6 +336,7 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
     pr_rlist *s = slot_of(t, nr->dst, nr->dst_len, 0);
     uint32_t ins = s ? s->n : 0;
     if (s) {
+        uint32_t fallback = UINT32_MAX;
         for (uint32_t i = 0; i < s->n; i++) {
             pr_route *e = &s->v[i];
             if (e->priority == nr->priority) {
@@ -347,6 +348,8 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
                         *e = *nr;
                         return 0;
                     }
+                    if (fallback == UINT32_MAX)
+                        fallback = i;
                     continue;
                 }
                 for (uint32_t k = 0; k < e->nh_count; k++) {
@@ -370,6 +373,12 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
                 ins = i;
                 break;
             }
+        }
+        if (replace && fallback != UINT32_MAX) {
+            /* no same-metric route of the same ECMP-ability: the first one goes */
+            pr_route_free_contents(&s->v[fallback]);
+            s->v[fallback] = *nr;
+            return 0;
         }
         if (replace && !add)
             return pr_fail(p, PR_ENOENT, "");

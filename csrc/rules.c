@@ -628,7 +628,8 @@ static bool suppressed(const pr_policy *p, const pr_rule_req *r, const pr_fib_re
 }
 
 static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *rf, const void *tfl,
-                      table_lookup_fn lookup, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
+                      table_lookup_fn lookup, bool can_suppress, pr_fib_res *res, pr_trace *tr,
+                      int32_t *rule_index)
 {
     size_t i = 0;
     *rule_index = -1;
@@ -673,7 +674,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 break;
             }
             int err = lookup(p, t, tfl, res);
-            if (err == 0 && suppressed(p, r, res)) {
+            if (err == 0 && can_suppress && suppressed(p, r, res)) {
                 pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_SUPPRESSED, 0, res->prefixlen);
                 i++;
                 break;
@@ -709,7 +710,7 @@ int pr_fib4_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res, pr_t
     v4_put(s, fl->saddr);
     rule_flow rf = {PR_AF_INET, fl->daddr, fl->saddr, d, s, true, fl->iif, fl->oif, fl->mark, fl->uid,
                     fl->tos, fl->proto, fl->sport, fl->dport};
-    return rules_walk(p, &p->v4, &rf, fl, lookup4_adapter, res, tr, rule_index);
+    return rules_walk(p, &p->v4, &rf, fl, lookup4_adapter, true, res, tr, rule_index);
 }
 
 int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_trace *tr, int32_t *rule_index)
@@ -717,7 +718,7 @@ int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_t
     memset(res, 0, sizeof(*res));
     rule_flow rf = {PR_AF_INET6, 0, 0, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark, fl->uid,
                     fl->tclass, fl->proto, fl->sport, fl->dport};
-    return rules_walk(p, &p->v6, &rf, fl, lookup6_adapter, res, tr, rule_index);
+    return rules_walk(p, &p->v6, &rf, fl, lookup6_adapter, true, res, tr, rule_index);
 }
 
 int pr_fib6_lookup_alt(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res)
@@ -726,5 +727,6 @@ int pr_fib6_lookup_alt(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res)
     memset(res, 0, sizeof(*res));
     rule_flow rf = {PR_AF_INET6, 0, 0, fl->daddr, fl->saddr, fl->has_saddr != 0, fl->iif, fl->oif, fl->mark,
                     fl->uid, fl->tclass, fl->proto, fl->sport, fl->dport};
-    return rules_walk(p, &p->v6, &rf, fl, lookup6_alt_adapter, res, NULL, &ri);
+    /* fib6_rule_suppress needs the rt6_info this path never makes: no suppression */
+    return rules_walk(p, &p->v6, &rf, fl, lookup6_alt_adapter, false, res, NULL, &ri);
 }

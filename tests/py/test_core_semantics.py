@@ -834,14 +834,17 @@ def test_5_10_only_the_local_route_while_the_device_is_down():
 
 
 def test_5_5_address_removal_link_down_multipath_and_reject_routes():
+    # the prefsrc route is in main: whether other tables are swept too is not
+    # stated by 5.5 (the kernel's fib_sync_down_addr looks at main only)
     p = ns("addr add 172.16.0.1/24 dev vethA\n"
-           "route add 198.51.100.0/24 dev vethA src 172.16.0.1 table 55\n"
+           "route add 198.51.100.0/24 dev vethA src 172.16.0.1\n"
            "route add 198.51.101.0/24 table 55 nexthop via 10.1.0.254 dev vethA "
            "nexthop via 10.4.0.254 dev ifb0\n"
            "route add unreachable 198.51.102.0/24 table 55\n")
     run(p, "addr del 172.16.0.1/24 dev vethA\nlink set ifb0 down\n")
+    assert not [r for r in routes(p, 254) if str(r.dst) == "198.51.100.0"]   # prefsrc route gone
     t55 = {str(r.dst): r for r in routes(p, 55)}
-    assert set(t55) == {"198.51.101.0", "198.51.102.0"}    # prefsrc route gone
+    assert set(t55) == {"198.51.101.0", "198.51.102.0"}
     legs = {p.ifname(n.ifindex): n.flags for n in t55["198.51.101.0"].nexthops}
     assert legs["vethA"] & RTNH_F_DEAD == 0
     assert legs["ifb0"] & (RTNH_F_DEAD | RTNH_F_LINKDOWN) == RTNH_F_DEAD | RTNH_F_LINKDOWN

@@ -401,12 +401,18 @@ def test_route_metrics(pol):
     ("route add dev vethA", "missing destination prefix"),
     ("ip -6 route add 10.0.0.0/8 dev vethA", 'invalid prefix "10.0.0.0/8"'),
     ("route add 10.0.0.0/8 dev vethA congctl cubic", 'unsupported keyword "congctl"'),
-    ("route add 2001:db8::/32 dev vethA pref high", 'unsupported keyword "pref"'),
+    ("route add 2001:db8::/32 dev vethA pref highest", 'invalid "pref" value "highest"'),
     ("route frobnicate 10.0.0.0/8", 'unknown command "frobnicate" for "route"'),
 ])
 def test_route_errors_name_the_token(pol, line, message):
     with pytest.raises(ParseError, match=message.replace("(", r"\(")):
         parse_command(split_args(line), pol)
+
+
+def test_route_ipv6_router_preference(pol):
+    req = one(pol, "route add 2001:db8::/32 dev vethA pref high")
+    assert (req.pref, bool(req.present & (1 << 20))) == (1, True)
+    assert one(pol, "route add 2001:db8::/32 dev vethA pref low").pref == 3
 
 
 def test_route_dev_ifN_fallback(pol):

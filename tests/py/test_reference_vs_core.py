@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from polroute import query
 from polroute.errors import PolicyError
-from polroute.iproute import ParseError, apply_batch, apply_line
+from polroute.iproute import ParseError, apply_line
 from polroute.policy import Policy
 
 
