@@ -81,7 +81,7 @@ def _print_answer(policy: Policy, result, tables: RtTables, as_json: bool, expla
     else:
         text = to_text(result, tables)
         if one_line:
-            text = " ".join(part.strip() for part in text.split("\n"))
+            text = " ".join(part.strip() for part in text.split("\n")).strip()
         if result.error:
             print(text, file=sys.stderr if not one_line else sys.stdout)
         else:

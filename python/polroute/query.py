@@ -260,7 +260,9 @@ def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
         parts += ["mark", _mark_text(r.mark)]
     if r.uid is not None:
         parts += ["uid", str(r.uid)]
-    line = " ".join(parts) + " "
+    # iproute2 prints every token followed by a space; IPv6 ends with
+    # "pref X" and no space
+    line = "".join(p + " " for p in parts)
     if r.family == AF_INET:
         line += "\n    cache "
         if r.cache:
@@ -271,14 +273,14 @@ def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
         if r.iif is not None:
             line += f"iif {r.iif} "
         if r.pref is not None:
-            line += f"pref {r.pref} "
+            line += f"pref {r.pref}"
     if r.not_modelled:
         line += "\n    not modelled: " + ", ".join(r.not_modelled)
         if len(r.candidates) > 1:
             line += "\n    candidates: " + "; ".join(
                 (f"via {c.gateway} " if c.gateway else "") + f"dev {c.dev} weight {c.weight}"
                 for c in r.candidates)
-    return line.rstrip(" ")
+    return line
 
 
 def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] = None) -> str:

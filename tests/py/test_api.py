@@ -125,7 +125,7 @@ def test_bad_question_names_the_token():
 
 def test_text_output_matches_ip_layout():
     p = host()
-    assert to_text(route_get(p, ["8.8.8.8"])) == "8.8.8.8 via 10.1.0.254 dev eth0 src 10.1.0.1 uid 0 \n    cache"
+    assert to_text(route_get(p, ["8.8.8.8"])) == "8.8.8.8 via 10.1.0.254 dev eth0 src 10.1.0.1 uid 0 \n    cache "
     assert get_json(p, ["8.8.8.8", "from", "10.99.0.1"]) == {"error": "Network is unreachable",
                                                            "errno": "ENETUNREACH"}
 

@@ -23,7 +23,7 @@ def run(capsys, *argv):
 def test_get_text(capsys, two_nic):
     rc, out, err = run(capsys, "get", "--batch", two_nic, "8.8.8.8", "from", "192.168.16.21")
     assert rc == 0
-    assert out == "8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1 table 2 uid 0 \n    cache\n"
+    assert out == "8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1 table 2 uid 0 \n    cache \n"
 
 
 def test_get_json_and_options_after_args(capsys, two_nic):
