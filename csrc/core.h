@@ -109,6 +109,7 @@ typedef struct pr_rule {
     int32_t tab_idx;          /* index of r.table in the family's tables, -1 if it does not exist */
     uint32_t src4, srcmask4;  /* IPv4 selectors as host-order words (derived) */
     uint32_t dst4, dstmask4;
+    uint8_t only_prefixes;    /* IPv4 rule selecting on from/to alone (derived): the fast match */
 } pr_rule;
 
 typedef struct pr_family {
@@ -217,6 +218,8 @@ int pr_conf_ignore_linkdown(const pr_policy *p, const pr_link *l, uint8_t family
 bool pr_addr_is_local_v4(const pr_policy *p, uint32_t addr);   /* inet_lookup_ifaddr_rcu != NULL */
 /* __ip_dev_find: the device of the newest address, else of a local-table route; 0 if none */
 uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr);
+/* the __ip_dev_find fallback alone: the device of a local-table route covering addr, or 0 */
+uint32_t pr_ip_local_route_dev(const pr_policy *p, uint32_t addr);
 /* the newest address of that value, or NULL */
 const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t *addr);
 uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst, unsigned scope);

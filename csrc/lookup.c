@@ -151,7 +151,8 @@ static int route_get4_output(const pr_policy *p, const pr_flow *q, pr_result *ou
             oif = dev;
             goto make_route;
         }
-        if (!pr_ip_dev_find(p, saddr))
+        /* __ip_dev_find != NULL; the device itself is not needed here */
+        if (!pr_addr_is_local_v4(p, saddr) && !pr_ip_local_route_dev(p, saddr))
             return -PR_ENETUNREACH;
     }
     if (oif) {

@@ -402,11 +402,16 @@ const pr_ifaddr *pr_addr_find(const pr_policy *p, uint8_t family, const uint8_t 
 
 uint32_t pr_ip_dev_find(const pr_policy *p, uint32_t addr)
 {
-    uint8_t b[16] = {0};
-    v4_put(b, addr);
-    const pr_ifaddr *a = pr_addr_find(p, PR_AF_INET, b);
-    if (a)
-        return a->ifindex;
+    if (pr_addr_is_local_v4(p, addr)) {
+        uint8_t b[16] = {0};
+        v4_put(b, addr);
+        return pr_addr_find(p, PR_AF_INET, b)->ifindex;
+    }
+    return pr_ip_local_route_dev(p, addr);
+}
+
+uint32_t pr_ip_local_route_dev(const pr_policy *p, uint32_t addr)
+{
     /* fallback to the local table (main's trie while merged), so that
      * loopback subnets work */
     pr_flow4 fl;

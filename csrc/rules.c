@@ -90,10 +90,16 @@ static void bind_rule(const pr_policy *p, pr_rule *r)
     const pr_family *f = pr_fam_c(p, r->r.family);
     link_table(f, r);
     if (r->r.family == PR_AF_INET) {
-        r->srcmask4 = mask_of(r->r.src_len);
-        r->dstmask4 = mask_of(r->r.dst_len);
-        r->src4 = v4_get(r->r.src) & r->srcmask4;
-        r->dst4 = v4_get(r->r.dst) & r->dstmask4;
+        const pr_rule_req *q = &r->r;
+        r->srcmask4 = mask_of(q->src_len);
+        r->dstmask4 = mask_of(q->dst_len);
+        r->src4 = v4_get(q->src) & r->srcmask4;
+        r->dst4 = v4_get(q->dst) & r->dstmask4;
+        r->only_prefixes = !(q->present & (BIT(PR_FRA_IIFNAME) | BIT(PR_FRA_OIFNAME) | BIT(PR_FRA_DSCP))) &&
+                           q->fwmask == 0 && q->tun_id == 0 && !q->l3mdev && q->uid_start == 0 &&
+                           q->uid_end == 0xFFFFFFFFu && q->tos == 0 && q->ip_proto == 0 &&
+                           !q->sport_start && !q->sport_end && !q->sport_mask && !q->dport_start &&
+                           !q->dport_end && !q->dport_mask;
     }
     r->iif_index = 0;
     r->oif_index = 0;
@@ -523,6 +529,10 @@ static bool rule_match(const pr_rule *rule, const rule_flow *fl)
 {
     const pr_rule_req *r = &rule->r;
     bool ret = false;
+    if (rule->only_prefixes && fl->family == PR_AF_INET) {
+        ret = ((fl->saddr4 & rule->srcmask4) == rule->src4) && ((fl->daddr4 & rule->dstmask4) == rule->dst4);
+        return (r->flags & PR_FIB_RULE_INVERT) ? !ret : ret;
+    }
     if (rule->iif_index && (uint32_t)rule->iif_index != fl->iif)
         goto out;
     if (rule->oif_index && (uint32_t)rule->oif_index != fl->oif)
