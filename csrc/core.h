@@ -104,6 +104,7 @@ typedef struct pr_table {
 
 typedef struct pr_rule {
     pr_rule_req r;            /* priority always set; present has FRA_PRIORITY */
+    uint64_t okey;            /* order key: (priority << 32) | insertion serial; list order */
     int32_t iif_index;        /* bound ifindex, -1 when detached, 0 when no iif selector */
     int32_t oif_index;
     int32_t tab_idx;          /* index of r.table in the family's tables, -1 if it does not exist */
@@ -112,10 +113,39 @@ typedef struct pr_rule {
     uint8_t only_prefixes;    /* IPv4 rule selecting on from/to alone (derived): the fast match */
 } pr_rule;
 
+/* The rule index (rule_index.c): per selector shape, a hash table from the
+ * masked selector values to the sorted order keys of the rules with them. */
+typedef struct pr_rkey {
+    uint8_t src[16], dst[16];
+    int32_t iif, oif;
+    uint32_t mark;
+} pr_rkey;
+typedef struct pr_rbucket {
+    uint64_t hash;            /* 0 = empty slot */
+    pr_rkey key;
+    uint64_t *keys;           /* order keys, ascending */
+    uint32_t n, capkeys;
+} pr_rbucket;
+typedef struct pr_rshape {
+    uint8_t src_len, dst_len;
+    bool has_iif, has_oif;
+    uint32_t fwmask;
+    pr_rbucket *slots;        /* open addressing, cap a power of two */
+    uint32_t cap, count;
+} pr_rshape;
+typedef struct pr_rindex {
+    pr_rshape *shapes;
+    uint32_t nshapes, capshapes;
+    uint64_t *complex;        /* order keys of rules the full matcher must test */
+    uint32_t ncomplex, capcomplex;
+} pr_rindex;
+
 typedef struct pr_family {
     uint8_t family;
     pr_rule *rules;
     size_t nrules, caprules;
+    uint32_t rule_seq;        /* insertion serial for order keys */
+    pr_rindex index;
     pr_table *tables;
     size_t ntables, captables;
 } pr_family;

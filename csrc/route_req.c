@@ -433,8 +433,18 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
                 return pr_fail(p, PR_ENETDOWN, "Nexthop device is not up");
             }
         } else {
+            /* leg by leg as ip6_route_multipath_add builds its list: validate
+             * the nexthop and the source, then refuse a duplicate of an
+             * earlier leg, before anything is added */
             for (uint32_t i = 0; i < r.nh_count; i++) {
                 rc = check_nh6(p, route_nh(&r, i), table);
+                if (rc == 0 && (q->present & BIT(PR_RTA_PREFSRC)) && !v6_is_local(p, q->prefsrc))
+                    rc = pr_fail(p, PR_EINVAL, "Invalid source address");
+                for (uint32_t j = 0; rc == 0 && j < i; j++) {
+                    const pr_nh *x = route_nh_c(&r, i), *y = route_nh_c(&r, j);
+                    if (x->ifindex == y->ifindex && x->gw_family == y->gw_family && memcmp(x->gw, y->gw, 16) == 0)
+                        rc = pr_fail(p, PR_EEXIST, "");
+                }
                 if (rc < 0) {
                     pr_route_free_contents(&r);
                     return rc;
@@ -451,16 +461,7 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
         memcpy(r.prefsrc, q->prefsrc, 16);
     }
     if (r.nh_count > 1) {
-        /* multipath add: each leg is a sibling route; ip6_route_info_append
-         * refuses a leg that duplicates another before anything is added */
-        for (uint32_t i = 0; i < r.nh_count; i++)
-            for (uint32_t j = i + 1; j < r.nh_count; j++) {
-                const pr_nh *x = route_nh_c(&r, i), *y = route_nh_c(&r, j);
-                if (x->ifindex == y->ifindex && x->gw_family == y->gw_family && memcmp(x->gw, y->gw, 16) == 0) {
-                    pr_route_free_contents(&r);
-                    return pr_fail(p, PR_EEXIST, "");
-                }
-            }
+        /* multipath add: each leg is a sibling route (duplicates were refused above) */
         pr_route first = r;
         first.nh_count = 1;
         first.nhx = NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "rule_index.h"
 
 #define SLOT_NONE UINT32_MAX
 
@@ -85,6 +86,7 @@ void pr_family_free(pr_family *f)
         table_destroy(&f->tables[i]);
     free(f->tables);
     free(f->rules);
+    pr_rindex_free(&f->index);
     f->tables = NULL;
     f->rules = NULL;
     f->ntables = f->captables = f->nrules = f->caprules = 0;
@@ -94,6 +96,7 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->family = src->family;
+    dst->rule_seq = src->rule_seq;
     if (src->nrules) {
         dst->rules = malloc(src->nrules * sizeof(pr_rule));
         if (!dst->rules)
@@ -101,6 +104,8 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
         memcpy(dst->rules, src->rules, src->nrules * sizeof(pr_rule));
         dst->nrules = dst->caprules = src->nrules;
     }
+    if (pr_rindex_rebuild(&dst->index, dst->rules, dst->nrules) < 0)
+        return -PR_ENOMEM;
     if (src->ntables) {
         dst->tables = calloc(src->ntables, sizeof(pr_table));
         if (!dst->tables)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "rule_index.h"
 
 #define BIT(x) (1u << (x))
 
@@ -46,6 +47,7 @@ static void default_rule(pr_family *f, uint32_t prio, uint32_t table)
 {
     pr_rule *r = &f->rules[f->nrules++];
     memset(r, 0, sizeof(*r));
+    r->okey = ((uint64_t)prio << 32) | ++f->rule_seq;
     r->r.family = f->family;
     r->r.action = PR_FR_ACT_TO_TBL;
     r->r.table = table;
@@ -69,6 +71,8 @@ void pr_rules_init_defaults(pr_policy *p)
     default_rule(&p->v4, 32767, PR_TABLE_DEFAULT);
     default_rule(&p->v6, 0, PR_TABLE_LOCAL);
     default_rule(&p->v6, 32766, PR_TABLE_MAIN);
+    pr_rindex_rebuild(&p->v4.index, p->v4.rules, p->v4.nrules);
+    pr_rindex_rebuild(&p->v6.index, p->v6.rules, p->v6.nrules);
 }
 
 static uint32_t mask_of(unsigned len) { return len == 0 ? 0 : (uint32_t)(0xFFFFFFFFu << (32 - len)); }
@@ -119,6 +123,9 @@ void pr_rules_rebind(pr_policy *p)
         bind_rule(p, &p->v4.rules[i]);
     for (size_t i = 0; i < p->v6.nrules; i++)
         bind_rule(p, &p->v6.rules[i]);
+    /* iif/oif bindings are part of the index keys */
+    pr_rindex_rebuild(&p->v4.index, p->v4.rules, p->v4.nrules);
+    pr_rindex_rebuild(&p->v6.index, p->v6.rules, p->v6.nrules);
 }
 
 size_t pr_rule_count(const pr_policy *p, int family)
@@ -476,6 +483,7 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         int idx = rule_find(f, &nr.r, q);
         if (idx < 0)
             return pr_fail(p, PR_ENOENT, "");
+        pr_rindex_del(&f->index, &f->rules[idx]);
         memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
         f->nrules--;
         if (q->family == PR_AF_INET)
@@ -497,8 +505,13 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
     size_t pos = lower_bound(f, nr.r.priority);
     while (pos < f->nrules && f->rules[pos].r.priority <= nr.r.priority)
         pos++;
-    memmove(&f->rules[pos + 1], &f->rules[pos], (f->nrules - pos) * sizeof(pr_rule));
     bind_rule(p, &nr);
+    nr.okey = ((uint64_t)nr.r.priority << 32) | ++f->rule_seq;
+    if (pr_rindex_add(&f->index, &nr) < 0) {
+        pr_rindex_del(&f->index, &nr);
+        return -PR_ENOMEM;
+    }
+    memmove(&f->rules[pos + 1], &f->rules[pos], (f->nrules - pos) * sizeof(pr_rule));
     f->rules[pos] = nr;
     f->nrules++;
     return 0;
@@ -581,9 +594,48 @@ out:
     return (r->flags & PR_FIB_RULE_INVERT) ? !ret : ret;
 }
 
-/* First matching rule at or after position i; f->nrules when none. */
+/* Position of the rule with this order key (it exists). */
+static size_t rule_pos(const pr_family *f, uint64_t okey)
+{
+    size_t lo = 0, hi = f->nrules;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->rules[mid].okey < okey)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Below this many rules a scan beats hashing every shape. */
+#define PR_RULE_SCAN_MAX 16
+
+/* First matching rule at or after position i; f->nrules when none.  With a
+ * trace every rule passed over is recorded, so the walk scans. */
 static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *fl, pr_trace *tr)
 {
+    if (!tr && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
+        uint64_t from = f->rules[i].okey;
+        pr_rflow rf = {fl->family, fl->has_saddr, fl->saddr, fl->daddr, fl->iif, fl->oif, fl->mark};
+        uint64_t best = pr_rindex_first_simple(&f->index, &rf, from);
+        /* complex rules before the best simple candidate get the full matcher */
+        const pr_rindex *ix = &f->index;
+        size_t lo = 0, hi = ix->ncomplex;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ix->complex[mid] < from)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t c = lo; c < ix->ncomplex && ix->complex[c] < best; c++) {
+            size_t pos = rule_pos(f, ix->complex[c]);
+            if (rule_match(&f->rules[pos], fl))
+                return pos;
+        }
+        return best == UINT64_MAX ? f->nrules : rule_pos(f, best);
+    }
     for (; i < f->nrules; i++) {
         if (rule_match(&f->rules[i], fl))
             return i;

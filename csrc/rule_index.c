@@ -1,0 +1,275 @@
+/*
+ * rule_index.c - finding the first matching rule without scanning the list.
+ *
+ * The kernel walks its rule list from the head and every "continue" (a miss,
+ * a throw, a suppressed result, nop, goto) resumes the walk at some position.
+ * So the question the walk asks is "the first rule at or after position i that
+ * matches this flow".  This index answers it in time that grows with the
+ * number of distinct rule *shapes*, not the number of rules - the idea of
+ * tuple space search (Open vSwitch's classifier): rules whose selectors have
+ * the same shape (source length, destination length, iif present, oif
+ * present, fwmark mask) are exact-match lookups once the flow is masked the
+ * same way, so each shape is a hash table from masked values to the rules
+ * with those values.
+ *
+ * Positions move when rules are inserted, so rules are identified by an
+ * order key instead: (priority << 32) | insertion serial.  List order is
+ * exactly ascending order key (equal priorities keep insertion order), keys
+ * never change, and the walk maps a key back to a position by binary search
+ * in the sorted rule array.  Each bucket keeps its keys sorted, so "first at
+ * or after" is a lower bound; the answer is the smallest candidate over all
+ * shapes.
+ *
+ * Rules with selectors that are not exact matches (not, uid ranges, ports,
+ * ipproto, tos/dscp, tunnel ids, l3mdev, flow labels) are "complex": they sit
+ * in one sorted list that the caller tests one by one with the full matcher,
+ * stopping at the best simple candidate.  Their cost is linear in their own
+ * number only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rule_index.h"
+
+#define BIT(x) (1u << (x))
+#define EMPTY UINT64_C(0)
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + UINT64_C(0x9E3779B97F4A7C15) + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t key_hash(const pr_rkey *k)
+{
+    uint64_t h = UINT64_C(0xCBF29CE484222325);
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t a = 0, b = 0;
+        memcpy(&a, k->src + i, 8);
+        memcpy(&b, k->dst + i, 8);
+        h = mix(h, a);
+        h = mix(h, b);
+    }
+    h = mix(h, ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif);
+    h = mix(h, k->mark);
+    return h | 1;   /* never EMPTY */
+}
+
+static bool key_eq(const pr_rkey *a, const pr_rkey *b)
+{
+    return a->iif == b->iif && a->oif == b->oif && a->mark == b->mark && memcmp(a->src, b->src, 16) == 0 &&
+           memcmp(a->dst, b->dst, 16) == 0;
+}
+
+bool pr_rindex_is_simple(const pr_rule_req *r)
+{
+    uint32_t complex_attrs = BIT(PR_FRA_DSCP) | BIT(PR_FRA_DSCP_MASK) | BIT(PR_FRA_FLOWLABEL) |
+                             BIT(PR_FRA_FLOWLABEL_MASK) | BIT(PR_FRA_UID_RANGE);
+    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && r->tos == 0 &&
+           r->ip_proto == 0 && r->tun_id == 0 && !r->l3mdev && !r->sport_start && !r->sport_end &&
+           !r->sport_mask && !r->dport_start && !r->dport_end && !r->dport_mask &&
+           r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
+}
+
+static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index, pr_rkey *k)
+{
+    unsigned nb = r->family == PR_AF_INET ? 4u : 16u;
+    memset(k, 0, sizeof(*k));
+    addr_mask(k->src, r->src, r->src_len, nb);
+    addr_mask(k->dst, r->dst, r->dst_len, nb);
+    k->iif = iif_index;
+    k->oif = oif_index;
+    k->mark = r->fwmark & r->fwmask;
+}
+
+static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, bool has_oif, bool create)
+{
+    for (uint32_t i = 0; i < ix->nshapes; i++) {
+        pr_rshape *s = &ix->shapes[i];
+        if (s->src_len == r->src_len && s->dst_len == r->dst_len && s->has_iif == has_iif &&
+            s->has_oif == has_oif && s->fwmask == r->fwmask)
+            return s;
+    }
+    if (!create)
+        return NULL;
+    if (ix->nshapes == ix->capshapes) {
+        uint32_t ncap = ix->capshapes ? ix->capshapes * 2 : 8;
+        pr_rshape *ns = realloc(ix->shapes, (size_t)ncap * sizeof(pr_rshape));
+        if (!ns)
+            return NULL;
+        ix->shapes = ns;
+        ix->capshapes = ncap;
+    }
+    pr_rshape *s = &ix->shapes[ix->nshapes++];
+    memset(s, 0, sizeof(*s));
+    s->src_len = r->src_len;
+    s->dst_len = r->dst_len;
+    s->has_iif = has_iif;
+    s->has_oif = has_oif;
+    s->fwmask = r->fwmask;
+    return s;
+}
+
+static pr_rbucket *bucket_probe(const pr_rshape *s, const pr_rkey *k, uint64_t h)
+{
+    if (!s->cap)
+        return NULL;
+    uint32_t mask = s->cap - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        pr_rbucket *b = &s->slots[i];
+        if (b->hash == EMPTY)
+            return b;
+        if (b->hash == h && key_eq(&b->key, k))
+            return b;
+    }
+}
+
+static int shape_grow(pr_rshape *s)
+{
+    uint32_t ncap = s->cap ? s->cap * 2 : 16;
+    pr_rbucket *old = s->slots;
+    uint32_t ocap = s->cap;
+    s->slots = calloc(ncap, sizeof(pr_rbucket));
+    if (!s->slots) {
+        s->slots = old;
+        return -1;
+    }
+    s->cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (old[i].hash == EMPTY)
+            continue;
+        pr_rbucket *b = bucket_probe(s, &old[i].key, old[i].hash);
+        *b = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+static size_t keys_lower_bound(const uint64_t *v, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int keys_insert(uint64_t **v, uint32_t *n, uint32_t *cap, uint64_t key)
+{
+    if (*n == *cap) {
+        uint32_t ncap = *cap ? *cap * 2 : 2;
+        uint64_t *nv = realloc(*v, (size_t)ncap * sizeof(uint64_t));
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = ncap;
+    }
+    size_t pos = keys_lower_bound(*v, *n, key);
+    memmove(&(*v)[pos + 1], &(*v)[pos], (*n - pos) * sizeof(uint64_t));
+    (*v)[pos] = key;
+    (*n)++;
+    return 0;
+}
+
+static void keys_remove(uint64_t *v, uint32_t *n, uint64_t key)
+{
+    size_t pos = keys_lower_bound(v, *n, key);
+    if (pos < *n && v[pos] == key) {
+        memmove(&v[pos], &v[pos + 1], (*n - pos - 1) * sizeof(uint64_t));
+        (*n)--;
+    }
+}
+
+int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
+{
+    const pr_rule_req *r = &rule->r;
+    if (!pr_rindex_is_simple(r))
+        return keys_insert(&ix->complex, &ix->ncomplex, &ix->capcomplex, rule->okey);
+    pr_rkey k;
+    rule_key(r, rule->iif_index, rule->oif_index, &k);
+    pr_rshape *s = shape_find(ix, r, rule->iif_index != 0, rule->oif_index != 0, true);
+    if (!s)
+        return -1;
+    if ((s->count + 1) * 4 > s->cap * 3 && shape_grow(s) < 0)
+        return -1;
+    uint64_t h = key_hash(&k);
+    pr_rbucket *b = bucket_probe(s, &k, h);
+    if (b->hash == EMPTY) {
+        b->hash = h;
+        b->key = k;
+        s->count++;
+    }
+    return keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
+}
+
+void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
+{
+    const pr_rule_req *r = &rule->r;
+    if (!pr_rindex_is_simple(r)) {
+        keys_remove(ix->complex, &ix->ncomplex, rule->okey);
+        return;
+    }
+    pr_rkey k;
+    rule_key(r, rule->iif_index, rule->oif_index, &k);
+    pr_rshape *s = shape_find(ix, r, rule->iif_index != 0, rule->oif_index != 0, false);
+    if (!s)
+        return;
+    pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
+    if (b && b->hash != EMPTY)
+        keys_remove(b->keys, &b->n, rule->okey);
+    /* empty buckets stay (tombstone-free probing stays correct) */
+}
+
+void pr_rindex_free(pr_rindex *ix)
+{
+    for (uint32_t i = 0; i < ix->nshapes; i++) {
+        pr_rshape *s = &ix->shapes[i];
+        for (uint32_t j = 0; j < s->cap; j++)
+            free(s->slots[j].keys);
+        free(s->slots);
+    }
+    free(ix->shapes);
+    free(ix->complex);
+    memset(ix, 0, sizeof(*ix));
+}
+
+int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n)
+{
+    pr_rindex_free(ix);
+    for (size_t i = 0; i < n; i++)
+        if (pr_rindex_add(ix, &rules[i]) < 0)
+            return -1;
+    return 0;
+}
+
+uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from)
+{
+    uint64_t best = UINT64_MAX;
+    unsigned nb = fl->family == PR_AF_INET ? 4u : 16u;
+    for (uint32_t i = 0; i < ix->nshapes; i++) {
+        const pr_rshape *s = &ix->shapes[i];
+        if (s->count == 0)
+            continue;
+        /* IPv6: a rule with a source never matches a flow without one */
+        if (fl->family == PR_AF_INET6 && s->src_len && !fl->has_saddr)
+            continue;
+        pr_rkey k;
+        memset(&k, 0, sizeof(k));
+        addr_mask(k.src, fl->saddr, s->src_len, nb);
+        addr_mask(k.dst, fl->daddr, s->dst_len, nb);
+        k.iif = s->has_iif ? (int32_t)fl->iif : 0;
+        k.oif = s->has_oif ? (int32_t)fl->oif : 0;
+        k.mark = fl->mark & s->fwmask;
+        const pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
+        if (!b || b->hash == EMPTY || b->n == 0)
+            continue;
+        size_t pos = keys_lower_bound(b->keys, b->n, from);
+        if (pos < b->n && b->keys[pos] < best)
+            best = b->keys[pos];
+    }
+    return best;
+}

@@ -1,0 +1,32 @@
+/*
+ * rule_index.h - tuple-space index over a family's rule list (internal).
+ * See rule_index.c for the design.
+ */
+#ifndef POLROUTE_RULE_INDEX_H
+#define POLROUTE_RULE_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+
+/* The flow fields the index keys on. */
+typedef struct pr_rflow {
+    uint8_t family;
+    bool has_saddr;
+    const uint8_t *saddr, *daddr;
+    uint32_t iif, oif, mark;
+} pr_rflow;
+
+/* Whether the index can answer for this rule by exact match (else it is
+ * "complex" and listed for the full matcher). */
+bool pr_rindex_is_simple(const pr_rule_req *r);
+int pr_rindex_add(pr_rindex *ix, const pr_rule *rule);          /* 0 or -1 (ENOMEM) */
+void pr_rindex_del(pr_rindex *ix, const pr_rule *rule);
+int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n);
+void pr_rindex_free(pr_rindex *ix);
+/* Smallest order key >= from among the simple rules matching fl, or UINT64_MAX. */
+uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from);
+
+#endif
