@@ -174,6 +174,7 @@ typedef struct pr_link {
     uint8_t pad;
     char name[16];
     pr_devconf conf;
+    uint32_t a4_first, a4_count; /* this device's IPv4 addresses: a contiguous run of addrs[] (derived) */
 } pr_link;
 
 typedef struct pr_ifaddr {

@@ -68,10 +68,7 @@ static int validate_source4(const pr_policy *p, uint32_t src, uint32_t dst, uint
     } else if (!rpf && dev->ifindex == oif) {
         /* send_redirects is 1 by default: the full check runs */
     }
-    bool no_addr = true;
-    for (size_t i = 0; i < p->naddrs; i++)
-        if (p->addrs[i].ifindex == dev->ifindex && p->addrs[i].family == PR_AF_INET)
-            no_addr = false;
+    bool no_addr = dev->a4_count == 0;
     pr_flow4 fl;
     memset(&fl, 0, sizeof(fl));
     fl.daddr = src;
@@ -395,10 +392,8 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
             uint32_t gw = nh->gw_family == PR_AF_INET ? v4_get(nh->gw) : 0;
             /* inet_addr_onlink(out_dev, saddr, gw) */
             bool onlink = false;
-            for (size_t i = 0; i < p->naddrs; i++) {
+            for (size_t i = odev->a4_first; i < (size_t)odev->a4_first + odev->a4_count; i++) {
                 const pr_ifaddr *a = &p->addrs[i];
-                if (a->ifindex != odev->ifindex || a->family != PR_AF_INET)
-                    continue;
                 uint32_t m = a->prefixlen ? (uint32_t)(0xFFFFFFFFu << (32 - a->prefixlen)) : 0;
                 if (((v4_get(a->local) ^ saddr) & m) == 0 && (!gw || ((v4_get(a->local) ^ gw) & m) == 0))
                     onlink = true;

@@ -305,12 +305,36 @@ static void local4_del(pr_policy *p, uint32_t a)
     }
 }
 
+/* Each device's IPv4 addresses form one contiguous run of addrs[] (they
+ * are inserted next to each other); remember where, so that source selection
+ * reads one device's addresses, not all of them. */
+static void addr_ranges(pr_policy *p)
+{
+    for (size_t li = 0; li < p->nlinks; li++)
+        p->links[li].a4_first = p->links[li].a4_count = 0;
+    pr_link *cur = NULL;
+    for (size_t i = 0; i < p->naddrs; i++) {
+        const pr_ifaddr *a = &p->addrs[i];
+        if (a->family != PR_AF_INET)
+            continue;
+        if (!cur || cur->ifindex != a->ifindex) {
+            cur = pr_link_by_index(p, a->ifindex);
+            if (!cur)
+                continue;
+            cur->a4_first = (uint32_t)i;
+            cur->a4_count = 0;
+        }
+        cur->a4_count = (uint32_t)i + 1 - cur->a4_first;
+    }
+}
+
 static void addr_remove_at(pr_policy *p, size_t i)
 {
     if (p->addrs[i].family == PR_AF_INET)
         local4_del(p, v4_get(p->addrs[i].local));
     memmove(&p->addrs[i], &p->addrs[i + 1], (p->naddrs - i - 1) * sizeof(pr_ifaddr));
     p->naddrs--;
+    addr_ranges(p);
 }
 
 static int route_on_dev(pr_policy *p, pr_route *r, void *ctx)
@@ -350,6 +374,7 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
         memmove(&p->links[pos], &p->links[pos + 1], (p->nlinks - pos - 1) * sizeof(pr_link));
         p->nlinks--;
     }
+    addr_ranges(p);
     pr_rules_rebind(p);
     return 0;
 }
@@ -439,9 +464,9 @@ uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst,
     uint32_t addr = 0;
     if (dev) {
         unsigned localnet = pr_conf_route_localnet(p, dev) ? PR_SCOPE_LINK : PR_SCOPE_HOST;
-        for (size_t i = 0; i < p->naddrs; i++) {
+        for (size_t i = dev->a4_first; i < (size_t)dev->a4_first + dev->a4_count; i++) {
             const pr_ifaddr *a = &p->addrs[i];
-            if (a->ifindex != ifindex || a->family != PR_AF_INET || (a->flags & PR_IFA_F_SECONDARY))
+            if (a->flags & PR_IFA_F_SECONDARY)
                 continue;
             unsigned s = a->scope < localnet ? a->scope : localnet;
             if (s > scope)
@@ -457,9 +482,9 @@ uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst,
     /* in_dev_select_addr over all devices (lo first); no route_localnet here */
     for (size_t li = 0; li < p->nlinks; li++) {
         const pr_link *l = &p->links[li];
-        for (size_t i = 0; i < p->naddrs; i++) {
+        for (size_t i = l->a4_first; i < (size_t)l->a4_first + l->a4_count; i++) {
             const pr_ifaddr *a = &p->addrs[i];
-            if (a->ifindex != l->ifindex || a->family != PR_AF_INET || (a->flags & PR_IFA_F_SECONDARY))
+            if (a->flags & PR_IFA_F_SECONDARY)
                 continue;
             if (a->scope <= scope && a->scope != PR_SCOPE_LINK)
                 return v4_get(a->local);
@@ -882,6 +907,7 @@ int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
     memmove(&p->addrs[pos + 1], &p->addrs[pos], (p->naddrs - pos) * sizeof(pr_ifaddr));
     p->addrs[pos] = a;
     p->naddrs++;
+    addr_ranges(p);
     if (a.family == PR_AF_INET) {
         fib_add_ifaddr(p, &p->addrs[pos]);
         p->addr_genid++;

@@ -43,15 +43,23 @@ static uint64_t mix(uint64_t h, uint64_t v)
 static uint64_t key_hash(const pr_rkey *k)
 {
     uint64_t h = UINT64_C(0xCBF29CE484222325);
-    for (int i = 0; i < 16; i += 8) {
-        uint64_t a = 0, b = 0;
-        memcpy(&a, k->src + i, 8);
-        memcpy(&b, k->dst + i, 8);
+    uint64_t a = 0, b = 0;
+    memcpy(&a, k->src, 8);
+    memcpy(&b, k->dst, 8);
+    h = mix(h, a);
+    h = mix(h, b);
+    memcpy(&a, k->src + 8, 8);
+    memcpy(&b, k->dst + 8, 8);
+    if (a | b) {   /* IPv6 keys only: IPv4 ones are zero past byte 4 */
         h = mix(h, a);
         h = mix(h, b);
     }
     h = mix(h, ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif);
     h = mix(h, k->mark);
+    /* splitmix64 finalizer: probing uses the low bits */
+    h = (h ^ (h >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    h = (h ^ (h >> 27)) * UINT64_C(0x94D049BB133111EB);
+    h ^= h >> 31;
     return h | 1;   /* never EMPTY */
 }
 
@@ -259,8 +267,14 @@ uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_
             continue;
         pr_rkey k;
         memset(&k, 0, sizeof(k));
-        addr_mask(k.src, fl->saddr, s->src_len, nb);
-        addr_mask(k.dst, fl->daddr, s->dst_len, nb);
+        if (nb == 4) {
+            /* the same bytes addr_mask would give, without its byte loop */
+            v4_put(k.src, fl->saddr4 & (s->src_len ? (uint32_t)(0xFFFFFFFFu << (32 - s->src_len)) : 0));
+            v4_put(k.dst, fl->daddr4 & (s->dst_len ? (uint32_t)(0xFFFFFFFFu << (32 - s->dst_len)) : 0));
+        } else {
+            addr_mask(k.src, fl->saddr, s->src_len, nb);
+            addr_mask(k.dst, fl->daddr, s->dst_len, nb);
+        }
         k.iif = s->has_iif ? (int32_t)fl->iif : 0;
         k.oif = s->has_oif ? (int32_t)fl->oif : 0;
         k.mark = fl->mark & s->fwmask;

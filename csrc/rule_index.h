@@ -16,6 +16,7 @@ typedef struct pr_rflow {
     uint8_t family;
     bool has_saddr;
     const uint8_t *saddr, *daddr;
+    uint32_t saddr4, daddr4;  /* IPv4: host order */
     uint32_t iif, oif, mark;
 } pr_rflow;
 

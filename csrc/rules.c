@@ -617,7 +617,8 @@ static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *
 {
     if (!tr && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
         uint64_t from = f->rules[i].okey;
-        pr_rflow rf = {fl->family, fl->has_saddr, fl->saddr, fl->daddr, fl->iif, fl->oif, fl->mark};
+        pr_rflow rf = {fl->family, fl->has_saddr, fl->saddr, fl->daddr, fl->saddr4, fl->daddr4,
+                       fl->iif, fl->oif, fl->mark};
         uint64_t best = pr_rindex_first_simple(&f->index, &rf, from);
         /* complex rules before the best simple candidate get the full matcher */
         const pr_rindex *ix = &f->index;
