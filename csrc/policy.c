@@ -734,7 +734,9 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a)
         const pr_ifaddr *o = &p->addrs[i];
         if (o->family != PR_AF_INET || o == a)
             continue;
-        if (v4_get(o->local) == addr)
+        /* LOCAL_OK looks at the same device only: the same address on
+         * another device keeps its own local route */
+        if (o->ifindex == a->ifindex && v4_get(o->local) == addr)
             local_used = true;
         if (o->ifindex == a->ifindex && !(o->flags & PR_IFA_F_SECONDARY) && o->prefixlen == a->prefixlen &&
             (v4_get(o->local) & m) == prefix) {
@@ -757,8 +759,13 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a)
     if (!local_used) {
         v4_put(buf, addr);
         kernel_route_del(p, PR_AF_INET, PR_RTN_LOCAL, PR_TABLE_LOCAL, buf, 32, a->ifindex);
-        /* fib_sync_down_addr: routes using this address as prefsrc go */
-        pr_routes_edit(p, PR_AF_INET, rt_prefsrc_is, buf);
+        /* fib_sync_down_addr, once the address is no longer local anywhere:
+         * routes using it as prefsrc go */
+        bool still_local = false;
+        for (size_t i = 0; i < p->naddrs && !still_local; i++)
+            still_local = &p->addrs[i] != a && p->addrs[i].family == PR_AF_INET && v4_get(p->addrs[i].local) == addr;
+        if (!still_local && !pr_ip_local_route_dev(p, addr))
+            pr_routes_edit(p, PR_AF_INET, rt_prefsrc_is, buf);
     }
 }
 

@@ -475,7 +475,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     mxlock = 0
     dev = None
     gw_ok = dst_ok = nhs_ok = scope_ok = table_ok = False
-    router_pref = 0
+    router_pref = None           # RTA_PREF is sent only when `pref` is given
 
     def metric(tok: str, rtax: int, maximum: int = 0xFFFFFFFF) -> None:
         nonlocal mxlock
