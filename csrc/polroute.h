@@ -435,6 +435,81 @@ int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace 
  * Returns 0 or a negative errno. */
 int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
 
+/* ---- netlink: sending requests to a live kernel ---- */
+
+/* A NETLINK_ROUTE socket with NETLINK_EXT_ACK and NETLINK_CAP_ACK, large
+ * send/receive buffers (SO_*BUFFORCE when allowed) and a kernel-assigned port
+ * id.  netns_path (e.g. "/run/netns/NAME") or NULL/"" for the caller's
+ * namespace: the calling thread enters that namespace only to create the
+ * socket and always returns to its own.  Returns the fd or a negative errno. */
+int pr_nl_open(const char *netns_path);
+int pr_nl_close(int fd);
+
+/* A batch of encoded requests, in order; operation i is the i-th add. */
+typedef struct pr_nl_batch pr_nl_batch;
+/* capacity: expected number of operations (a hint; the batch grows). NULL on ENOMEM. */
+pr_nl_batch *pr_nl_batch_new(size_t capacity);
+void pr_nl_batch_free(pr_nl_batch *b);
+void pr_nl_batch_clear(pr_nl_batch *b);
+size_t pr_nl_batch_count(const pr_nl_batch *b);
+size_t pr_nl_batch_bytes(const pr_nl_batch *b);
+/* Encode one request as iproute2 would (every attribute whose `present` bit
+ * is set; table ids > 255 also through FRA_TABLE / RTA_TABLE with 0 in the
+ * 8-bit field), with NLM_F_REQUEST|NLM_F_ACK added to nlmsg_flags.  Returns
+ * the operation's index or a negative errno (-EINVAL: wrong type, family,
+ * interface name without NUL, > 32 or bad nexthops, congctl metric). */
+int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_rule_req *req);
+int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_route_req *req);
+/* The encoded message of operation i (its seq is the one of the last send,
+ * 0 before); NULL when i is out of range. */
+const uint8_t *pr_nl_batch_message(const pr_nl_batch *b, size_t i, size_t *len);
+
+/* Outcome codes besides 0 (applied) and a positive errno (refused). */
+enum {
+    PR_NL_UNKNOWN = -1,       /* sent, but its ACK was lost (ENOBUFS) or late: may or may not be applied */
+    PR_NL_NOT_SENT = -2,      /* never reached the kernel (a fatal socket error first): not applied */
+};
+
+typedef struct pr_nl_result {
+    int32_t error;            /* 0, a positive errno, PR_NL_UNKNOWN or PR_NL_NOT_SENT */
+    char msg[128];            /* the kernel's extended-ack text (may come with a success), or why not known; "" if none */
+} pr_nl_result;
+
+typedef struct pr_nl_options {
+    uint32_t max_chunk_bytes; /* 0: what the send buffer takes (SO_SNDBUF - 32).  More than that makes
+                                 the kernel answer EMSGSIZE, and the chunk is split (for tests) */
+    uint32_t max_chunk_acks;  /* 0: as many ACKs as the receive buffer holds.  Else that many per
+                                 chunk, even if they overflow it (for tests) */
+    int32_t timeout_ms;       /* wait for the ACKs a sent chunk owes; 0: 5000 */
+} pr_nl_options;
+
+typedef struct pr_nl_stats {
+    uint32_t messages;        /* operations handed to the kernel */
+    uint32_t chunks;          /* sendmsg calls that went through */
+    uint32_t send_calls;      /* sendmsg calls, refused ones included */
+    uint32_t recv_calls;
+    uint32_t acks;            /* ACKs matched to an operation */
+    uint32_t emsgsize_splits;
+    uint32_t enobufs;         /* receive-queue overflows seen */
+    uint32_t foreign;         /* replies not from the kernel (nl_pid != 0): dropped */
+    uint32_t stray;           /* kernel messages matching no owed ACK: dropped */
+    uint32_t stale;           /* messages already queued before sending: dropped */
+    uint32_t max_chunk_ops;   /* largest chunk sent, in operations */
+    uint32_t chunk_bytes_limit;
+    uint32_t sndbuf, rcvbuf;  /* the socket's effective buffer sizes */
+    uint64_t bytes;
+} pr_nl_stats;
+
+/* Sends every operation of the batch on fd, in order, in as few sendmsg
+ * calls as the socket's buffers allow, reading ACKs between chunks.
+ * results[i] (nresults >= count, caller-owned) gets operation i's outcome.
+ * Messages already queued on fd are discarded first.  opt and stats may be
+ * NULL.  Returns the number of operations whose outcome is not 0, or a
+ * negative errno for a socket error (results are still filled: what was
+ * acknowledged, PR_NL_UNKNOWN, PR_NL_NOT_SENT).  Writes each message's seq. */
+int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
+               const pr_nl_options *opt, pr_nl_stats *stats);
+
 /* cdef-end */
 
 #ifdef __cplusplus

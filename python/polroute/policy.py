@@ -11,6 +11,7 @@ import ipaddress
 from typing import Iterable, Optional
 
 from ._polroute_cffi import ffi, lib
+from .convert import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
 from .errors import PolicyError
 from .infos import AddrInfo, LinkInfo
 from .requests import (
@@ -27,30 +28,11 @@ _KINDS = {"loopback": lib.PR_LINK_LOOPBACK, "veth": lib.PR_LINK_VETH,
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 _KIND_NAMES[lib.PR_LINK_OTHER] = "other"
 
-_RULE_INT_FIELDS = (
-    "family", "dst_len", "src_len", "tos", "action", "protocol", "ip_proto", "l3mdev",
-    "dscp", "dscp_mask", "sport_start", "sport_end", "dport_start", "dport_end",
-    "sport_mask", "dport_mask", "table", "flags", "present", "priority", "goto_target",
-    "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup", "uid_start",
-    "uid_end", "flowlabel", "flowlabel_mask", "tun_id",
-)
-
-
-def _addr_bytes(addr: Optional[IPAddress]) -> bytes:
-    if addr is None:
-        return bytes(16)
-    return addr.packed.ljust(16, b"\0")
-
-
 def _addr_from(family: int, raw) -> IPAddress:
     b = bytes(ffi.buffer(raw, 16))
     if family == AF_INET:
         return ipaddress.IPv4Address(b[:4])
     return ipaddress.IPv6Address(b)
-
-
-def _family_of(addr: IPAddress) -> int:
-    return AF_INET if addr.version == 4 else AF_INET6
 
 
 class Policy:
@@ -139,10 +121,10 @@ class Policy:
         c.ifindex = req.ifindex
         c.flags = req.flags
         c.metric = req.metric
-        ffi.memmove(c.local, _addr_bytes(req.local), 16)
+        ffi.memmove(c.local, addr_bytes(req.local), 16)
         if req.broadcast is not None:
             c.has_broadcast = 1
-            ffi.memmove(c.broadcast, _addr_bytes(req.broadcast), 16)
+            ffi.memmove(c.broadcast, addr_bytes(req.broadcast), 16)
         self._check(lib.pr_addr_request(self._h, req.msg_type, c))
 
     def addresses(self) -> list[AddrInfo]:
@@ -169,13 +151,7 @@ class Policy:
 
     # ---- rules ------------------------------------------------------------
     def rule(self, req: RuleRequest) -> None:
-        c = ffi.new("pr_rule_req *")
-        for name in _RULE_INT_FIELDS:
-            setattr(c, name, getattr(req, name))
-        ffi.memmove(c.src, _addr_bytes(req.src), 16)
-        ffi.memmove(c.dst, _addr_bytes(req.dst), 16)
-        c.iifname = req.iifname.encode()[:15]
-        c.oifname = req.oifname.encode()[:15]
+        c = rule_to_c(req)
         self._check(lib.pr_rule_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
     def rules(self, family: int = AF_INET) -> list[RuleRequest]:
@@ -185,7 +161,7 @@ class Policy:
             self._check(lib.pr_rule_get(self._h, family, i, info))
             r = info.r
             req = RuleRequest(RTM_NEWRULE, 0)
-            for name in _RULE_INT_FIELDS:
+            for name in RULE_INT_FIELDS:
                 setattr(req, name, getattr(r, name))
             req.src = _addr_from(family, r.src) if r.present & bit(FRA_SRC) else None
             req.dst = _addr_from(family, r.dst) if r.present & bit(FRA_DST) else None
@@ -196,30 +172,7 @@ class Policy:
 
     # ---- routes -----------------------------------------------------------
     def route(self, req: RouteRequest) -> None:
-        c = ffi.new("pr_route_req *")
-        for name in ("family", "dst_len", "tos", "protocol", "scope", "type", "table",
-                     "rtm_flags", "present", "priority", "oif", "nh_id", "realm", "pref"):
-            setattr(c, name, getattr(req, name))
-        ffi.memmove(c.dst, _addr_bytes(req.dst), 16)
-        ffi.memmove(c.prefsrc, _addr_bytes(req.prefsrc), 16)
-        if req.gateway is not None:
-            c.gw_family = _family_of(req.gateway)
-            ffi.memmove(c.gw, _addr_bytes(req.gateway), 16)
-        nh = None
-        if req.nexthops:
-            nh = ffi.new("pr_nexthop_req[]", len(req.nexthops))
-            for i, leg in enumerate(req.nexthops):
-                nh[i].ifindex = leg.ifindex
-                nh[i].weight = leg.weight
-                nh[i].flags = leg.flags
-                if leg.gateway is not None:
-                    nh[i].gw_family = _family_of(leg.gateway)
-                    ffi.memmove(nh[i].gw, _addr_bytes(leg.gateway), 16)
-            c.nh = nh
-            c.nh_count = len(req.nexthops)
-        for k, v in req.metrics.items():
-            c.metrics_present |= 1 << k
-            c.metrics[k] = v
+        c, _legs = route_to_c(req)   # _legs keeps the nexthop array alive
         self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
     def routes(self, family: int = AF_INET, table: int = 0) -> list[RouteRequest]:

@@ -1,0 +1,853 @@
+/*
+ * netlink.c - sending rule and route requests to a live kernel over rtnetlink.
+ *
+ * The model's requests (pr_rule_req / pr_route_req) already have the shape of
+ * RTM_NEWRULE / RTM_DELRULE / RTM_NEWROUTE / RTM_DELROUTE messages; this file
+ * encodes them the way iproute2 does and sends many of them at once.
+ * Spec: section 8 of shared/docs/kernel-semantics.md.
+ *
+ * Design
+ *  - A batch (pr_nl_batch) is one contiguous buffer of encoded messages plus
+ *    the offset of each, so a chunk of consecutive operations is a single
+ *    iovec: no copy at send time.  Sequence numbers are written at send time:
+ *    operation i gets seq base+i, which is how each ACK maps back to it.
+ *  - Every message asks for an ACK (NLM_F_ACK).  The kernel runs the messages
+ *    of one sendmsg in order, synchronously inside the call, and queues one
+ *    ACK per message on our receive queue; an error does not stop the rest.
+ *  - Chunking: a chunk must fit the send buffer (len <= sk_sndbuf - 32, else
+ *    EMSGSIZE) and its ACKs must fit the receive buffer, because nothing can
+ *    read them while the kernel is still inside sendmsg: when the queue
+ *    overflows the kernel drops ACKs and the next recv fails with ENOBUFS.
+ *    So each chunk is followed by reading all of its ACKs before the next
+ *    one is sent ("read while sending"), and chunks are sized from SO_SNDBUF
+ *    and SO_RCVBUF (an ACK costs about 832 bytes of receive buffer here; we
+ *    count 1024, plus the echoed request when NETLINK_CAP_ACK is off).
+ *  - ACK accounting: results[i].error is PR_NL_NOT_SENT until operation i is
+ *    handed to the kernel, PR_NL_UNKNOWN while its ACK is owed, and the
+ *    final 0 / errno when the ACK arrives.  After ENOBUFS the ACKs still
+ *    queued are read; operations whose ACK was dropped stay PR_NL_UNKNOWN:
+ *    the kernel may well have applied them, so they are never reported as
+ *    done (nor as failed).  The budget is then halved for later chunks.
+ *  - EMSGSIZE on send (the send buffer shrank, or the caller asked for bigger
+ *    chunks than it allows): nothing of that chunk ran, so it is halved and
+ *    sent again; a single message that is still too big fails alone.
+ *  - Only replies whose sender address has nl_pid 0 (the kernel) are
+ *    believed; anything else on the socket is counted and dropped.
+ *
+ * Byte order: netlink headers and integer attributes are host order, and so
+ * are the FRA_*_RANGE ports; addresses are copied as given (network order),
+ * FRA_TUN_ID is big-endian 64-bit and FRA_FLOWLABEL(_MASK) big-endian 32-bit.
+ */
+#define _GNU_SOURCE   /* setns, recvmmsg */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/netlink.h>
+
+#include "polroute.h"
+
+/* ---- wire constants (spec 8.1, 8.4, 8.6) ---- */
+enum {
+    NL_HDRLEN = 16,             /* struct nlmsghdr */
+    NL_ERRLEN = 20,             /* struct nlmsgerr: s32 error + the request's nlmsghdr */
+    NL_FRHLEN = 12,             /* struct fib_rule_hdr */
+    NL_RTMLEN = 12,             /* struct rtmsg */
+    NL_RTNHLEN = 8,             /* struct rtnexthop */
+    NL_MSG_ERROR = 2,
+    NL_F_REQUEST = 0x1,
+    NL_F_ACK = 0x4,
+    NL_F_CAPPED = 0x100,        /* in an ACK: the request was not echoed */
+    NL_F_ACK_TLVS = 0x200,      /* in an ACK: extended-ack attributes follow */
+    NL_ERRATTR_MSG = 1,
+    NL_SOL_NETLINK = 270,
+    NL_OPT_CAP_ACK = 10,
+    NL_OPT_EXT_ACK = 11,
+    NL_RTA_VIA = 18,
+    NL_RTAX_CC_ALGO = 16,       /* a string metric: cannot come from a u32 */
+    NL_RT_TABLE_UNSPEC = 0,
+    NL_MAX_MSG = 4096,          /* bound on one encoded request (a 32-leg IPv6 route is ~1.4 KiB) */
+};
+
+#define NL_SNDBUF_WANT (1 << 20)      /* the kernel doubles it: 2 MiB chunks */
+#define NL_RCVBUF_WANT (16 << 20)     /* 32 MiB: room for ~32k ACKs per chunk */
+#define NL_ACK_COST 1024u             /* receive-buffer bytes charged per queued ACK */
+#define NL_RECV_SLOTS 32
+#define NL_RECV_SLOT_SIZE 4096        /* an ACK is 36 bytes + TLVs (+ echo when not capped) */
+#define NL_DEFAULT_TIMEOUT_MS 5000
+
+static inline size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); }   /* host order */
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
+static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, sizeof v); return v; }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
+
+/* ---- the batch ---------------------------------------------------------- */
+
+struct pr_nl_batch {
+    uint8_t *buf;               /* encoded messages, back to back (each 4-aligned) */
+    size_t len, cap;
+    uint32_t *off;              /* offset of message i in buf */
+    size_t n, capn;
+};
+
+pr_nl_batch *pr_nl_batch_new(size_t capacity)
+{
+    pr_nl_batch *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    if (capacity > 0) {
+        /* a hint: ~64 bytes per rule, more for routes; both grow on demand */
+        size_t bytes = capacity < SIZE_MAX / 128u ? capacity * 96u : 0;
+        b->off = malloc(capacity * sizeof *b->off);
+        b->buf = bytes ? malloc(bytes) : NULL;
+        if (b->off == NULL || (bytes && b->buf == NULL)) {
+            free(b->off);
+            free(b->buf);
+            free(b);
+            return NULL;
+        }
+        b->capn = capacity;
+        b->cap = bytes;
+    }
+    return b;
+}
+
+void pr_nl_batch_free(pr_nl_batch *b)
+{
+    if (b == NULL)
+        return;
+    free(b->buf);
+    free(b->off);
+    free(b);
+}
+
+void pr_nl_batch_clear(pr_nl_batch *b)
+{
+    if (b != NULL)
+        b->len = b->n = 0;
+}
+
+size_t pr_nl_batch_count(const pr_nl_batch *b) { return b ? b->n : 0; }
+size_t pr_nl_batch_bytes(const pr_nl_batch *b) { return b ? b->len : 0; }
+
+const uint8_t *pr_nl_batch_message(const pr_nl_batch *b, size_t i, size_t *len)
+{
+    if (b == NULL || i >= b->n)
+        return NULL;
+    const uint8_t *m = b->buf + b->off[i];
+    if (len != NULL)
+        *len = get32(m);
+    return m;
+}
+
+/* Room for one more message of at most NL_MAX_MSG bytes. */
+static int batch_reserve(pr_nl_batch *b)
+{
+    if (b->n >= (size_t)INT_MAX || b->len > (size_t)UINT32_MAX - NL_MAX_MSG)
+        return -E2BIG;          /* offsets are u32 and the op index is returned as int */
+    if (b->n == b->capn) {
+        size_t nc = b->capn ? b->capn * 2 : 64;
+        uint32_t *no = realloc(b->off, nc * sizeof *no);
+        if (no == NULL)
+            return -ENOMEM;
+        b->off = no;
+        b->capn = nc;
+    }
+    if (b->cap - b->len < NL_MAX_MSG) {
+        size_t nc = b->cap ? b->cap * 2 : 16384;
+        while (nc - b->len < NL_MAX_MSG)
+            nc *= 2;
+        uint8_t *nb = realloc(b->buf, nc);
+        if (nb == NULL)
+            return -ENOMEM;
+        b->buf = nb;
+        b->cap = nc;
+    }
+    return 0;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+/* A bounded writer over the NL_MAX_MSG bytes reserved for one message. */
+typedef struct enc {
+    uint8_t *p;
+    size_t pos;
+    bool full;
+} enc;
+
+static uint8_t *enc_take(enc *e, size_t n)
+{
+    size_t padded = align4(n);
+    if (e->full || padded > NL_MAX_MSG - e->pos) {
+        e->full = true;
+        return NULL;
+    }
+    uint8_t *at = e->p + e->pos;
+    memset(at, 0, padded);      /* padding is zero */
+    e->pos += padded;
+    return at;
+}
+
+static void attr(enc *e, unsigned type, const void *data, size_t len)
+{
+    uint8_t *a = enc_take(e, 4 + len);
+    if (a == NULL)
+        return;
+    put16(a, (uint16_t)(4 + len));          /* nla_len is the unpadded length */
+    put16(a + 2, (uint16_t)type);
+    if (len)
+        memcpy(a + 4, data, len);
+}
+
+static void attr_u8(enc *e, unsigned type, uint8_t v) { attr(e, type, &v, 1); }
+static void attr_u16(enc *e, unsigned type, uint16_t v) { attr(e, type, &v, 2); }
+static void attr_u32(enc *e, unsigned type, uint32_t v) { attr(e, type, &v, 4); }
+
+static void attr_be32(enc *e, unsigned type, uint32_t v)
+{
+    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    attr(e, type, b, sizeof b);
+}
+
+static void attr_be64(enc *e, unsigned type, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (56 - 8 * i));
+    attr(e, type, b, sizeof b);
+}
+
+/* Two host-order halves: fib_rule_uid_range / fib_rule_port_range. */
+static void attr_pair32(enc *e, unsigned type, uint32_t a, uint32_t b)
+{
+    uint32_t v[2] = { a, b };
+    attr(e, type, v, sizeof v);
+}
+
+static void attr_pair16(enc *e, unsigned type, uint16_t a, uint16_t b)
+{
+    uint16_t v[2] = { a, b };
+    attr(e, type, v, sizeof v);
+}
+
+/* Opens a nested attribute; attr_close() writes its length. */
+static size_t attr_open(enc *e, unsigned type)
+{
+    size_t at = e->pos;
+    uint8_t *a = enc_take(e, 4);
+    if (a != NULL)
+        put16(a + 2, (uint16_t)type);
+    return at;
+}
+
+static void attr_close(enc *e, size_t at)
+{
+    if (!e->full)
+        put16(e->p + at, (uint16_t)(e->pos - at));
+}
+
+static unsigned addr_len(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }
+static bool family_ok(uint8_t family) { return family == PR_AF_INET || family == PR_AF_INET6; }
+static bool has(uint32_t present, unsigned attr_id) { return (present >> attr_id) & 1u; }
+
+static void ifname_attr(enc *e, unsigned type, const char name[16], int *err)
+{
+    size_t n = strnlen(name, 16);
+    if (n == 16) {              /* no NUL: IFNAMSIZ is 16 with the terminator */
+        *err = -EINVAL;
+        return;
+    }
+    attr(e, type, name, n + 1);
+}
+
+/* Writes the nlmsghdr; seq is set at send time. */
+static void msg_header(enc *e, int msg_type, int nlmsg_flags)
+{
+    uint8_t *h = enc_take(e, NL_HDRLEN);
+    if (h == NULL)
+        return;
+    put16(h + 4, (uint16_t)msg_type);
+    put16(h + 6, (uint16_t)((unsigned)nlmsg_flags | NL_F_REQUEST | NL_F_ACK));
+    /* seq (h + 8) and pid (h + 12: 0 toward the kernel) stay 0 */
+}
+
+/* Table ids >= 256 only fit in FRA_TABLE / RTA_TABLE; iproute2 then puts
+ * RT_TABLE_UNSPEC in the 8-bit header field. */
+static uint8_t table8(uint32_t table) { return table < 256 ? (uint8_t)table : (uint8_t)NL_RT_TABLE_UNSPEC; }
+
+static int batch_commit(pr_nl_batch *b, enc *e, int err)
+{
+    if (err == 0 && e->full)
+        err = -EMSGSIZE;
+    if (err < 0)
+        return err;
+    put32(e->p, (uint32_t)e->pos);          /* nlmsg_len: header + payload */
+    b->off[b->n] = (uint32_t)b->len;
+    b->len += e->pos;
+    return (int)b->n++;
+}
+
+int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_rule_req *r)
+{
+    if (b == NULL || r == NULL || (msg_type != PR_RTM_NEWRULE && msg_type != PR_RTM_DELRULE)
+        || !family_ok(r->family) || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
+        return -EINVAL;
+    int err = batch_reserve(b);
+    if (err < 0)
+        return err;
+    enc e = { b->buf + b->len, 0, false };
+    msg_header(&e, msg_type, nlmsg_flags);
+
+    const uint32_t p = r->present;
+    const bool table_attr = has(p, PR_FRA_TABLE) || r->table > 255;
+    uint8_t *frh = enc_take(&e, NL_FRHLEN);
+    if (frh == NULL)
+        return -EMSGSIZE;
+    frh[0] = r->family;
+    frh[1] = r->dst_len;
+    frh[2] = r->src_len;
+    frh[3] = r->tos;
+    frh[4] = table8(r->table);
+    frh[7] = r->action;                     /* res1, res2 (5, 6) stay 0 */
+    put32(frh + 8, r->flags);
+
+    const unsigned alen = addr_len(r->family);
+    if (has(p, PR_FRA_DST)) attr(&e, PR_FRA_DST, r->dst, alen);
+    if (has(p, PR_FRA_SRC)) attr(&e, PR_FRA_SRC, r->src, alen);
+    if (has(p, PR_FRA_IIFNAME)) ifname_attr(&e, PR_FRA_IIFNAME, r->iifname, &err);
+    if (has(p, PR_FRA_GOTO)) attr_u32(&e, PR_FRA_GOTO, r->goto_target);
+    if (has(p, PR_FRA_PRIORITY)) attr_u32(&e, PR_FRA_PRIORITY, r->priority);
+    if (has(p, PR_FRA_FWMARK)) attr_u32(&e, PR_FRA_FWMARK, r->fwmark);
+    if (has(p, PR_FRA_FLOW)) attr_u32(&e, PR_FRA_FLOW, r->realm);
+    if (has(p, PR_FRA_TUN_ID)) attr_be64(&e, PR_FRA_TUN_ID, r->tun_id);
+    if (has(p, PR_FRA_SUPPRESS_IFGROUP))
+        attr_u32(&e, PR_FRA_SUPPRESS_IFGROUP, (uint32_t)r->suppress_ifgroup);
+    if (has(p, PR_FRA_SUPPRESS_PREFIXLEN))
+        attr_u32(&e, PR_FRA_SUPPRESS_PREFIXLEN, (uint32_t)r->suppress_prefixlen);
+    if (table_attr) attr_u32(&e, PR_FRA_TABLE, r->table);
+    if (has(p, PR_FRA_FWMASK)) attr_u32(&e, PR_FRA_FWMASK, r->fwmask);
+    if (has(p, PR_FRA_OIFNAME)) ifname_attr(&e, PR_FRA_OIFNAME, r->oifname, &err);
+    if (has(p, PR_FRA_L3MDEV)) attr_u8(&e, PR_FRA_L3MDEV, r->l3mdev);
+    if (has(p, PR_FRA_UID_RANGE)) attr_pair32(&e, PR_FRA_UID_RANGE, r->uid_start, r->uid_end);
+    if (has(p, PR_FRA_PROTOCOL)) attr_u8(&e, PR_FRA_PROTOCOL, r->protocol);
+    if (has(p, PR_FRA_IP_PROTO)) attr_u8(&e, PR_FRA_IP_PROTO, r->ip_proto);
+    if (has(p, PR_FRA_SPORT_RANGE))
+        attr_pair16(&e, PR_FRA_SPORT_RANGE, r->sport_start, r->sport_end);
+    if (has(p, PR_FRA_DPORT_RANGE))
+        attr_pair16(&e, PR_FRA_DPORT_RANGE, r->dport_start, r->dport_end);
+    if (has(p, PR_FRA_DSCP)) attr_u8(&e, PR_FRA_DSCP, r->dscp);
+    if (has(p, PR_FRA_FLOWLABEL)) attr_be32(&e, PR_FRA_FLOWLABEL, r->flowlabel);
+    if (has(p, PR_FRA_FLOWLABEL_MASK)) attr_be32(&e, PR_FRA_FLOWLABEL_MASK, r->flowlabel_mask);
+    if (has(p, PR_FRA_SPORT_MASK)) attr_u16(&e, PR_FRA_SPORT_MASK, r->sport_mask);
+    if (has(p, PR_FRA_DPORT_MASK)) attr_u16(&e, PR_FRA_DPORT_MASK, r->dport_mask);
+    if (has(p, PR_FRA_DSCP_MASK)) attr_u8(&e, PR_FRA_DSCP_MASK, r->dscp_mask);
+    return batch_commit(b, &e, err);
+}
+
+/* RTA_GATEWAY for a gateway of the route's family, else RTA_VIA (struct rtvia). */
+static void gateway_attr(enc *e, uint8_t route_family, uint8_t gw_family, const uint8_t gw[16],
+                         bool as_via)
+{
+    if (!as_via) {
+        attr(e, PR_RTA_GATEWAY, gw, addr_len(route_family));
+        return;
+    }
+    uint8_t via[2 + 16];
+    uint16_t fam = gw_family;
+    memcpy(via, &fam, 2);                   /* __kernel_sa_family_t, host order */
+    memcpy(via + 2, gw, addr_len(gw_family));
+    attr(e, NL_RTA_VIA, via, 2u + addr_len(gw_family));
+}
+
+int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_route_req *r)
+{
+    if (b == NULL || r == NULL || (msg_type != PR_RTM_NEWROUTE && msg_type != PR_RTM_DELROUTE)
+        || !family_ok(r->family) || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
+        return -EINVAL;
+    const uint32_t p = r->present;
+    if (has(p, PR_RTA_MULTIPATH)
+        && (r->nh_count > PR_MAX_NEXTHOPS || (r->nh_count > 0 && r->nh == NULL)))
+        return -EINVAL;
+    if (has(p, PR_RTA_VIA) && !family_ok(r->gw_family))
+        return -EINVAL;
+    if (has(p, PR_RTA_METRICS) && ((r->metrics_present >> NL_RTAX_CC_ALGO) & 1u))
+        return -EINVAL;
+    int err = batch_reserve(b);
+    if (err < 0)
+        return err;
+    enc e = { b->buf + b->len, 0, false };
+    msg_header(&e, msg_type, nlmsg_flags);
+
+    const bool table_attr = has(p, PR_RTA_TABLE) || r->table > 255;
+    uint8_t *rtm = enc_take(&e, NL_RTMLEN);
+    if (rtm == NULL)
+        return -EMSGSIZE;
+    rtm[0] = r->family;
+    rtm[1] = r->dst_len;
+    rtm[2] = 0;                             /* rtm_src_len: no source-specific routes */
+    rtm[3] = r->tos;
+    rtm[4] = table8(r->table);
+    rtm[5] = r->protocol;
+    rtm[6] = r->scope;
+    rtm[7] = r->type;
+    put32(rtm + 8, r->rtm_flags);
+
+    const unsigned alen = addr_len(r->family);
+    if (has(p, PR_RTA_DST)) attr(&e, PR_RTA_DST, r->dst, alen);
+    if (has(p, PR_RTA_OIF)) attr_u32(&e, PR_RTA_OIF, r->oif);
+    if (has(p, PR_RTA_GATEWAY)) gateway_attr(&e, r->family, r->family, r->gw, false);
+    if (has(p, PR_RTA_VIA)) gateway_attr(&e, r->family, r->gw_family, r->gw, true);
+    if (has(p, PR_RTA_PRIORITY)) attr_u32(&e, PR_RTA_PRIORITY, r->priority);
+    if (has(p, PR_RTA_PREFSRC)) attr(&e, PR_RTA_PREFSRC, r->prefsrc, alen);
+    if (has(p, PR_RTA_METRICS)) {
+        size_t at = attr_open(&e, PR_RTA_METRICS);   /* plain, not NLA_F_NESTED, as iproute2 */
+        for (unsigned x = 1; x <= PR_RTAX_MAX; x++)
+            if ((r->metrics_present >> x) & 1u)
+                attr_u32(&e, x, r->metrics[x]);
+        attr_close(&e, at);
+    }
+    if (has(p, PR_RTA_MULTIPATH)) {
+        size_t at = attr_open(&e, PR_RTA_MULTIPATH);
+        for (uint32_t i = 0; i < r->nh_count; i++) {
+            const pr_nexthop_req *nh = &r->nh[i];
+            if (nh->weight > 256 || (nh->gw_family != 0 && !family_ok(nh->gw_family))) {
+                err = -EINVAL;
+                break;
+            }
+            size_t leg = e.pos;
+            uint8_t *rtnh = enc_take(&e, NL_RTNHLEN);
+            if (rtnh == NULL)
+                break;
+            rtnh[2] = nh->flags;
+            rtnh[3] = (uint8_t)(nh->weight ? nh->weight - 1u : 0u);   /* rtnh_hops = weight - 1 */
+            put32(rtnh + 4, nh->ifindex);
+            if (nh->gw_family != 0)
+                gateway_attr(&e, r->family, nh->gw_family, nh->gw, nh->gw_family != r->family);
+            if (!e.full)
+                put16(e.p + leg, (uint16_t)(e.pos - leg));       /* rtnh_len */
+        }
+        attr_close(&e, at);
+    }
+    if (has(p, PR_RTA_FLOW)) attr_u32(&e, PR_RTA_FLOW, r->realm);
+    if (table_attr) attr_u32(&e, PR_RTA_TABLE, r->table);
+    if (has(p, PR_RTA_PREF)) attr_u8(&e, PR_RTA_PREF, r->pref);
+    if (has(p, PR_RTA_NH_ID)) attr_u32(&e, PR_RTA_NH_ID, r->nh_id);
+    return batch_commit(b, &e, err);
+}
+
+/* ---- the socket ------------------------------------------------------------ */
+
+static void set_buffer(int fd, int force_opt, int opt, int bytes)
+{
+    /* *BUFFORCE (CAP_NET_ADMIN) passes net.core.[rw]mem_max; otherwise take what the cap allows */
+    if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
+}
+
+static int socket_in_current_ns(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    for (int i = 0; i < 2; i++) {
+        int opt = i == 0 ? NL_OPT_EXT_ACK : NL_OPT_CAP_ACK;
+        if (setsockopt(fd, NL_SOL_NETLINK, opt, &one, sizeof one) < 0 && errno != ENOPROTOOPT) {
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+    }
+    set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, NL_SNDBUF_WANT);
+    set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, NL_RCVBUF_WANT);
+    struct sockaddr_nl sa;
+    memset(&sa, 0, sizeof sa);
+    sa.nl_family = AF_NETLINK;                      /* nl_pid 0: the kernel assigns the port id */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static int open_own_netns(void)
+{
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {                                   /* before Linux 3.17 */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    return fd < 0 ? -errno : fd;
+}
+
+int pr_nl_open(const char *netns_path)
+{
+    if (netns_path == NULL || netns_path[0] == '\0')
+        return socket_in_current_ns();
+
+    /* A socket belongs to the namespace of the thread that creates it, so
+     * this thread visits the target namespace just for socket(). */
+    int home = open_own_netns();
+    if (home < 0)
+        return home;
+    int target = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+        int err = -errno;
+        close(home);
+        return err;
+    }
+    int fd = setns(target, CLONE_NEWNET) < 0 ? -errno : socket_in_current_ns();
+    close(target);
+    if (setns(home, CLONE_NEWNET) < 0) {            /* always go home, also after errors */
+        int err = -errno;
+        if (fd >= 0)
+            close(fd);
+        fd = err;
+    }
+    close(home);
+    return fd;
+}
+
+int pr_nl_close(int fd)
+{
+    return close(fd) < 0 ? -errno : 0;
+}
+
+/* ---- sending and ACK accounting ------------------------------------------ */
+
+typedef struct recv_ctx {
+    int fd;
+    uint32_t seq_base;
+    size_t n;                   /* operations in the batch */
+    pr_nl_result *res;
+    pr_nl_stats *st;
+    struct mmsghdr mm[NL_RECV_SLOTS];
+    struct iovec iov[NL_RECV_SLOTS];
+    struct sockaddr_nl from[NL_RECV_SLOTS];
+    uint8_t *bufs;
+} recv_ctx;
+
+static void set_msg(pr_nl_result *r, const char *text)
+{
+    snprintf(r->msg, sizeof r->msg, "%s", text);
+}
+
+/* NLMSGERR_ATTR_MSG from the TLVs after the nlmsgerr (and the echoed request unless capped). */
+static void ack_message(const uint8_t *m, size_t len, uint16_t flags, pr_nl_result *r)
+{
+    r->msg[0] = '\0';
+    if (!(flags & NL_F_ACK_TLVS))
+        return;
+    size_t off = NL_HDRLEN + NL_ERRLEN;
+    if (!(flags & NL_F_CAPPED)) {
+        uint32_t req_len = get32(m + NL_HDRLEN + 4);
+        if (req_len < NL_HDRLEN)
+            return;
+        off = NL_HDRLEN + align4(NL_ERRLEN + (size_t)(req_len - NL_HDRLEN));
+    }
+    while (off + 4 <= len) {
+        uint16_t alen = get16(m + off);
+        uint16_t type = (uint16_t)(get16(m + off + 2) & 0x3FFFu);   /* drop NESTED/BYTEORDER */
+        if (alen < 4 || alen > len - off)
+            return;
+        if (type == NL_ERRATTR_MSG) {
+            size_t slen = strnlen((const char *)m + off + 4, alen - 4u);
+            if (slen > sizeof r->msg - 1)
+                slen = sizeof r->msg - 1;
+            memcpy(r->msg, m + off + 4, slen);
+            r->msg[slen] = '\0';
+            return;
+        }
+        off += align4(alen);
+    }
+}
+
+/* One datagram from the kernel: may hold several messages. Returns how many
+ * owed ACKs of operations in [lo, hi) it settled. */
+static size_t parse_datagram(recv_ctx *c, const uint8_t *d, size_t len, size_t lo, size_t hi,
+                             bool stale)
+{
+    size_t settled = 0, off = 0;
+    while (len - off >= NL_HDRLEN) {
+        const uint8_t *m = d + off;
+        uint32_t mlen = get32(m);
+        if (mlen < NL_HDRLEN)
+            break;
+        size_t avail = mlen <= len - off ? mlen : len - off;   /* truncated: use what came */
+        uint16_t type = get16(m + 4), flags = get16(m + 6);
+        uint32_t seq = get32(m + 8);
+        size_t idx = (size_t)(uint32_t)(seq - c->seq_base);
+        if (stale) {
+            c->st->stale++;
+        } else if (type != NL_MSG_ERROR || avail < NL_HDRLEN + NL_ERRLEN) {
+            c->st->stray++;                         /* nothing else is expected here */
+        } else if (idx >= c->n || c->res[idx].error != PR_NL_UNKNOWN) {
+            c->st->stray++;                         /* not ours, or a second ACK */
+        } else {
+            int32_t e;
+            memcpy(&e, m + NL_HDRLEN, sizeof e);
+            pr_nl_result *r = &c->res[idx];
+            r->error = e < 0 && e > INT32_MIN ? -e : (e == 0 ? 0 : EPROTO);
+            ack_message(m, avail, flags, r);
+            c->st->acks++;
+            if (idx >= lo && idx < hi)
+                settled++;
+        }
+        if (mlen > len - off)
+            break;
+        off += align4(mlen);
+        if (off > len)
+            break;
+    }
+    return settled;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads replies until the `owed` ACKs of operations [lo, hi) have come, the
+ * queue is empty after an overflow, or timeout_ms have passed (a deadline, so
+ * that a stream of foreign messages cannot keep us here).  stale: discard
+ * what is queued until the queue is empty (before sending; bounded too).
+ * Returns 0, or a negative errno for a socket error other than ENOBUFS. */
+static int collect(recv_ctx *c, size_t lo, size_t hi, size_t owed, bool stale,
+                   int timeout_ms, bool *overflow, bool *timed_out)
+{
+    const int64_t deadline = now_ms() + timeout_ms;
+    unsigned rounds = 0;
+    while (owed > 0 || (stale && rounds++ < 1024)) {
+        if (owed > 0 && now_ms() > deadline) {
+            *timed_out = true;
+            return 0;
+        }
+        for (int i = 0; i < NL_RECV_SLOTS; i++) {
+            c->iov[i].iov_base = c->bufs + (size_t)i * NL_RECV_SLOT_SIZE;
+            c->iov[i].iov_len = NL_RECV_SLOT_SIZE;
+            memset(&c->mm[i], 0, sizeof c->mm[i]);
+            c->mm[i].msg_hdr.msg_name = &c->from[i];
+            c->mm[i].msg_hdr.msg_namelen = sizeof c->from[i];
+            c->mm[i].msg_hdr.msg_iov = &c->iov[i];
+            c->mm[i].msg_hdr.msg_iovlen = 1;
+        }
+        int k = recvmmsg(c->fd, c->mm, NL_RECV_SLOTS, MSG_DONTWAIT, NULL);
+        c->st->recv_calls++;
+        if (k < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e == ENOBUFS) {                 /* ACKs were dropped; read those that were kept */
+                *overflow = true;
+                c->st->enobufs++;
+                continue;
+            }
+            if (e != EAGAIN && e != EWOULDBLOCK)
+                return -e;
+            if (stale || *overflow)
+                return 0;                       /* the kernel sends nothing more for this chunk */
+            int64_t left = deadline - now_ms();
+            struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+            int pr = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+            if (pr == 0) {
+                *timed_out = true;
+                return 0;
+            }
+            if (pr < 0 && errno != EINTR)
+                return -errno;
+            continue;
+        }
+        for (int i = 0; i < k; i++) {
+            const struct msghdr *h = &c->mm[i].msg_hdr;
+            if (h->msg_namelen < sizeof(struct sockaddr_nl) || c->from[i].nl_family != AF_NETLINK
+                || c->from[i].nl_pid != 0) {
+                c->st->foreign++;               /* only the kernel answers requests */
+                continue;
+            }
+            size_t got = c->mm[i].msg_len < NL_RECV_SLOT_SIZE ? c->mm[i].msg_len : NL_RECV_SLOT_SIZE;
+            size_t s = parse_datagram(c, (const uint8_t *)c->iov[i].iov_base, got, lo, hi, stale);
+            owed = s < owed ? owed - s : 0;
+        }
+    }
+    return 0;
+}
+
+static int sockopt_int(int fd, int level, int opt, int dflt)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    return getsockopt(fd, level, opt, &v, &l) < 0 ? dflt : v;
+}
+
+static uint32_t pick_seq_base(void)
+{
+    static atomic_uint calls;               /* two calls in the same nanosecond still differ */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned k = atomic_fetch_add(&calls, 1u) + 1u;
+    return (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 20) ^ (uint32_t)(k * 0x9E3779B9u);
+}
+
+int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
+               const pr_nl_options *opt, pr_nl_stats *stats)
+{
+    pr_nl_stats st_local;
+    pr_nl_stats *st = stats != NULL ? stats : &st_local;
+    memset(st, 0, sizeof *st);
+    if (fd < 0 || b == NULL || nresults < b->n || (b->n > 0 && results == NULL))
+        return -EINVAL;
+    const size_t n = b->n;
+    for (size_t i = 0; i < n; i++) {
+        results[i].error = PR_NL_NOT_SENT;
+        set_msg(&results[i], "not sent");
+    }
+    if (n == 0)
+        return 0;
+
+    const int sndbuf = sockopt_int(fd, SOL_SOCKET, SO_SNDBUF, 212992 * 2);
+    const int rcvbuf = sockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 212992 * 2);
+    const bool capped = sockopt_int(fd, NL_SOL_NETLINK, NL_OPT_CAP_ACK, 0) != 0;
+    st->sndbuf = (uint32_t)(sndbuf > 0 ? sndbuf : 0);
+    st->rcvbuf = (uint32_t)(rcvbuf > 0 ? rcvbuf : 0);
+    /* netlink_sendmsg refuses len > sk_sndbuf - 32 with EMSGSIZE */
+    size_t max_bytes = opt && opt->max_chunk_bytes ? opt->max_chunk_bytes
+                       : (sndbuf > 64 ? (size_t)sndbuf - 32u : 32u);
+    /* ACK budget in receive-buffer bytes, or a fixed ACK count if the caller asked */
+    size_t max_acks = opt && opt->max_chunk_acks ? opt->max_chunk_acks : 0;
+    size_t ack_cost = NL_ACK_COST;
+    const size_t rcv_budget = rcvbuf > 0 ? (size_t)rcvbuf : 1u;
+    const int timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms : NL_DEFAULT_TIMEOUT_MS;
+
+    recv_ctx *c = calloc(1, sizeof *c);
+    uint8_t *bufs = malloc((size_t)NL_RECV_SLOTS * NL_RECV_SLOT_SIZE);
+    if (c == NULL || bufs == NULL) {
+        free(c);
+        free(bufs);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    c->bufs = bufs;
+    c->n = n;
+    c->res = results;
+    c->st = st;
+
+    /* Whatever an earlier call left on the socket (late ACKs, a pending
+     * ENOBUFS) must not be taken for this call's answers. */
+    bool overflow = false, timed_out = false;
+    int rc = collect(c, 0, 0, 0, true, 0, &overflow, &timed_out);
+    st->enobufs = 0;
+
+    c->seq_base = pick_seq_base();
+    for (size_t i = 0; i < n; i++)
+        put32(b->buf + b->off[i] + 8, c->seq_base + (uint32_t)i);
+
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof kernel);
+    kernel.nl_family = AF_NETLINK;
+
+    size_t i = 0;
+    while (rc == 0 && i < n) {
+        /* the chunk [i, j): contiguous in the buffer, so one iovec */
+        size_t j = i, bytes = 0, cost = 0;
+        while (j < n) {
+            size_t end = j + 1 < n ? b->off[j + 1] : b->len;
+            size_t mlen = end - b->off[j];
+            size_t c_ack = ack_cost + (capped ? 0 : mlen);
+            if (j > i && (bytes + mlen > max_bytes
+                          || (max_acks ? j - i >= max_acks : cost + c_ack > rcv_budget)))
+                break;
+            bytes += mlen;
+            cost += c_ack;
+            j++;
+        }
+        st->chunk_bytes_limit = (uint32_t)(max_bytes < UINT32_MAX ? max_bytes : UINT32_MAX);
+        for (size_t k = i; k < j; k++)
+            results[k].error = PR_NL_UNKNOWN;
+
+        struct iovec iov = { .iov_base = b->buf + b->off[i], .iov_len = bytes };
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        mh.msg_name = &kernel;
+        mh.msg_namelen = sizeof kernel;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        ssize_t sent = sendmsg(fd, &mh, 0);
+        st->send_calls++;
+        if (sent < 0) {
+            int e = errno;
+            for (size_t k = i; k < j; k++)  /* a refused sendmsg ran none of the chunk */
+                results[k].error = PR_NL_NOT_SENT;
+            if (e == EINTR)
+                continue;
+            if (e == EMSGSIZE && j - i > 1) {
+                max_bytes = bytes / 2;          /* split and try again */
+                st->emsgsize_splits++;
+                continue;
+            }
+            if (e == EMSGSIZE) {                /* one message alone is too big for this socket */
+                results[i].error = EMSGSIZE;
+                set_msg(&results[i], "message larger than the socket's send buffer allows");
+                i = j;
+                continue;
+            }
+            rc = -e;
+            break;
+        }
+        st->chunks++;
+        st->messages += (uint32_t)(j - i);
+        st->bytes += (uint64_t)sent;
+        if (j - i > st->max_chunk_ops)
+            st->max_chunk_ops = (uint32_t)(j - i);
+
+        overflow = timed_out = false;
+        rc = collect(c, i, j, j - i, false, timeout_ms, &overflow, &timed_out);
+        for (size_t k = i; k < j; k++) {
+            if (results[k].error != PR_NL_UNKNOWN)
+                continue;
+            set_msg(&results[k], overflow
+                    ? "outcome unknown: its ACK was dropped (receive queue overflow, ENOBUFS)"
+                    : timed_out ? "outcome unknown: no ACK before the timeout"
+                                : "outcome unknown: socket error while reading ACKs");
+        }
+        if (overflow) {                         /* smaller chunks from now on */
+            if (max_acks)
+                max_acks = max_acks > 1 ? max_acks / 2 : 1;
+            else
+                ack_cost *= 2;
+        }
+        i = j;
+    }
+    if (rc < 0) {
+        for (size_t k = i; k < n; k++)
+            if (results[k].error == PR_NL_NOT_SENT)
+                snprintf(results[k].msg, sizeof results[k].msg, "not sent: %s", strerror(-rc));
+    }
+    free(bufs);
+    free(c);
+
+    size_t failed = 0;
+    for (size_t k = 0; k < n; k++)
+        failed += results[k].error != 0;
+    if (rc < 0)
+        return rc;
+    return failed > (size_t)INT_MAX ? INT_MAX : (int)failed;
+}

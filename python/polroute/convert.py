@@ -1,0 +1,81 @@
+"""Request dataclasses to the C request structs of ``csrc/polroute.h``.
+
+Shared by :class:`polroute.policy.Policy` (the model) and
+:class:`polroute.netlink.KernelSocket` (the live kernel), so that both see
+exactly the same struct for the same request.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from ._polroute_cffi import ffi
+from .requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
+
+RULE_INT_FIELDS = (
+    "family", "dst_len", "src_len", "tos", "action", "protocol", "ip_proto", "l3mdev",
+    "dscp", "dscp_mask", "sport_start", "sport_end", "dport_start", "dport_end",
+    "sport_mask", "dport_mask", "table", "flags", "present", "priority", "goto_target",
+    "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup", "uid_start",
+    "uid_end", "flowlabel", "flowlabel_mask", "tun_id",
+)
+ROUTE_INT_FIELDS = (
+    "family", "dst_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
+    "present", "priority", "oif", "nh_id", "realm", "pref",
+)
+
+
+def addr_bytes(addr: Optional[IPAddress]) -> bytes:
+    """16 bytes in network order (IPv4 in the first 4); zeros for None."""
+    if addr is None:
+        return bytes(16)
+    return addr.packed.ljust(16, b"\0")
+
+
+def family_of(addr: IPAddress) -> int:
+    return AF_INET if addr.version == 4 else AF_INET6
+
+
+def fill_rule(c, req: RuleRequest) -> None:
+    """Fill a ``pr_rule_req *`` (all fields) from a RuleRequest."""
+    for name in RULE_INT_FIELDS:
+        setattr(c, name, getattr(req, name))
+    ffi.memmove(c.src, addr_bytes(req.src), 16)
+    ffi.memmove(c.dst, addr_bytes(req.dst), 16)
+    c.iifname = req.iifname.encode()[:15]
+    c.oifname = req.oifname.encode()[:15]
+
+
+def rule_to_c(req: RuleRequest):
+    """A new ``pr_rule_req *`` for req."""
+    c = ffi.new("pr_rule_req *")
+    fill_rule(c, req)
+    return c
+
+
+def route_to_c(req: RouteRequest):
+    """A new ``pr_route_req *`` for req, and the nexthop array it points to
+    (keep both alive while the struct is in use)."""
+    c = ffi.new("pr_route_req *")
+    for name in ROUTE_INT_FIELDS:
+        setattr(c, name, getattr(req, name))
+    ffi.memmove(c.dst, addr_bytes(req.dst), 16)
+    ffi.memmove(c.prefsrc, addr_bytes(req.prefsrc), 16)
+    if req.gateway is not None:
+        c.gw_family = family_of(req.gateway)
+        ffi.memmove(c.gw, addr_bytes(req.gateway), 16)
+    nh = None
+    if req.nexthops:
+        nh = ffi.new("pr_nexthop_req[]", len(req.nexthops))
+        for i, leg in enumerate(req.nexthops):
+            nh[i].ifindex = leg.ifindex
+            nh[i].weight = leg.weight
+            nh[i].flags = leg.flags
+            if leg.gateway is not None:
+                nh[i].gw_family = family_of(leg.gateway)
+                ffi.memmove(nh[i].gw, addr_bytes(leg.gateway), 16)
+        c.nh = nh
+        c.nh_count = len(req.nexthops)
+    for k, v in req.metrics.items():
+        c.metrics_present |= 1 << k
+        c.metrics[k] = v
+    return c, nh
