@@ -95,7 +95,7 @@ def test_bulk_releases_the_gil(policy):
         done.set()
 
     t = threading.Thread(target=work)
-    last = time.perf_counter()
+    start = last = time.perf_counter()
     t.start()
     ticks = 0
     while not done.is_set():
@@ -104,5 +104,8 @@ def test_bulk_releases_the_gil(policy):
         last = now
         ticks += 1
     t.join()
+    duration = time.perf_counter() - start
     assert ticks > 100, "main thread did not run while C evaluated"
-    assert worst < 0.25, f"main thread stalled {worst:.3f}s: GIL held during the C call?"
+    # with the GIL held the main thread would stall for the whole call; on a
+    # loaded machine it may still wait a while for a CPU, hence the margin
+    assert worst < 0.6 * duration, f"main thread stalled {worst:.3f}s of {duration:.3f}s: GIL held?"
