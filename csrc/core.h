@@ -264,6 +264,8 @@ pr_table *pr_table_new(pr_family *f, uint32_t id);  /* get or create; NULL on EN
 int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags);
 int pr_route_delete_req(pr_policy *p, const pr_route_req *req);
 void pr_route_free_contents(pr_route *r);
+/* Remove nexthop k of a multipath route (an IPv6 sibling going away). */
+void pr_route_drop_leg(pr_route *r, uint32_t k);
 int pr_route_copy(pr_route *dst, const pr_route *src);
 void pr_family_free(pr_family *f);
 int pr_family_clone(pr_family *dst, const pr_family *src);

@@ -978,15 +978,7 @@ static int nh_sync_down(pr_policy *p, pr_route *r, void *ctx)
             }
             if (r->nh_count == 1)
                 return 1;
-            if (k == 0)
-                r->nh0 = r->nhx[0];
-            uint32_t from = k == 0 ? 1 : k;
-            memmove(&r->nhx[from - 1], &r->nhx[from], (size_t)(r->nh_count - 1 - from) * sizeof(pr_nh));
-            r->nh_count--;
-            if (r->nh_count == 1) {
-                free(r->nhx);
-                r->nhx = NULL;
-            }
+            pr_route_drop_leg(r, k);
         }
         return 0;
     }

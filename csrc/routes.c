@@ -234,6 +234,36 @@ static void rlist_remove_at(pr_rlist *s, uint32_t pos)
     s->n--;
 }
 
+/* Store nr at pos of its prefix's slot (s, or a new slot when NULL). */
+static int table_insert_at(pr_table *t, pr_rlist *s, uint32_t pos, const pr_route *nr)
+{
+    if (!s) {
+        s = slot_of(t, nr->dst, nr->dst_len, 1);
+        if (!s)
+            return -PR_ENOMEM;
+        pos = 0;
+    }
+    if (rlist_insert_at(s, pos, nr) < 0)
+        return -PR_ENOMEM;
+    t->nroutes++;
+    return 0;
+}
+
+void pr_route_drop_leg(pr_route *r, uint32_t k)
+{
+    if (r->nh_count <= 1)
+        return;
+    if (k == 0)
+        r->nh0 = r->nhx[0];
+    uint32_t from = k == 0 ? 1 : k;
+    memmove(&r->nhx[from - 1], &r->nhx[from], (size_t)(r->nh_count - 1 - from) * sizeof(pr_nh));
+    r->nh_count--;
+    if (r->nh_count == 1) {
+        free(r->nhx);
+        r->nhx = NULL;
+    }
+}
+
 static bool nh_equal(const pr_nh *a, const pr_nh *b)
 {
     /* nh_comp: device, gateway, weight, flags except DEAD/LINKDOWN */
@@ -321,16 +351,7 @@ static int insert_v4(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
     }
     if (!(nlflags & PR_NLM_F_CREATE))
         return pr_fail(p, PR_ENOENT, "");
-    if (!s) {
-        s = slot_of(t, nr->dst, nr->dst_len, 1);
-        if (!s)
-            return -PR_ENOMEM;
-        pos = 0;
-    }
-    if (rlist_insert_at(s, pos, nr) < 0)
-        return -PR_ENOMEM;
-    t->nroutes++;
-    return 0;
+    return table_insert_at(t, s, pos, nr);
 }
 
 static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
@@ -390,16 +411,7 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
     } else if (replace && !add) {
         return pr_fail(p, PR_ENOENT, "");
     }
-    if (!s) {
-        s = slot_of(t, nr->dst, nr->dst_len, 1);
-        if (!s)
-            return -PR_ENOMEM;
-        ins = 0;
-    }
-    if (rlist_insert_at(s, ins, nr) < 0)
-        return -PR_ENOMEM;
-    t->nroutes++;
-    return 0;
+    return table_insert_at(t, s, ins, nr);
 }
 
 /* Takes ownership of nr->nhx on success (and on failure frees it). */
@@ -506,15 +518,7 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
                 if (q->protocol && e->protocol != q->protocol)
                     continue;
                 if (e->nh_count > 1) {
-                    if (k == 0)
-                        e->nh0 = e->nhx[0];
-                    uint32_t from = k == 0 ? 1 : k;
-                    memmove(&e->nhx[from - 1], &e->nhx[from], (size_t)(e->nh_count - 1 - from) * sizeof(pr_nh));
-                    e->nh_count--;
-                    if (e->nh_count == 1) {
-                        free(e->nhx);
-                        e->nhx = NULL;
-                    }
+                    pr_route_drop_leg(e, k);   /* only that sibling goes */
                     return 0;
                 }
             }
