@@ -53,8 +53,15 @@ static uint32_t result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t 
 
 /* __fib_validate_source and the fast path in fib_validate_source.
  * Returns <0 error, 0 ok, 1 ok and the source is directly connected. */
+/* The packet's L4 fields, as the early flow dissection sees them: the
+ * reverse lookup of source validation swaps the ports. */
+typedef struct {
+    uint8_t proto;
+    uint16_t sport, dport;
+} l4_keys;
+
 static int validate_source4(const pr_policy *p, uint32_t src, uint32_t dst, uint8_t tos, uint32_t oif,
-                            const pr_link *dev, uint32_t mark)
+                            const pr_link *dev, uint32_t mark, const l4_keys *l4)
 {
     int rpf = pr_conf_rp_filter(p, dev);
     if (!rpf && dev->ifindex != oif) {
@@ -75,7 +82,12 @@ static int validate_source4(const pr_policy *p, uint32_t src, uint32_t dst, uint
     fl.saddr = dst;
     fl.iif = oif ? oif : PR_LOOPBACK_IFINDEX;
     fl.tos = tos;
-    fl.mark = pr_conf_forwarding(p, dev) >= 0 && (p->conf_all.src_valid_mark || dev->conf.src_valid_mark) ? mark : 0;
+    fl.mark = (p->conf_all.src_valid_mark || dev->conf.src_valid_mark) ? mark : 0;
+    /* only rules with L4 selectors look at these, and only they make the
+     * kernel dissect the packet: setting them always gives the same answers */
+    fl.proto = l4->proto;
+    fl.sport = l4->dport;
+    fl.dport = l4->sport;
     pr_fib_res res;
     int32_t ri;
     if (pr_fib4_lookup(p, &fl, &res, NULL, &ri) != 0)
@@ -311,6 +323,7 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
     uint32_t out_oif = PR_LOOPBACK_IFINDEX;
     bool with_gw = false;
 
+    const l4_keys l4 = {q->has_ipproto ? q->ipproto : IPPROTO_UDP_, q->sport, q->dport};
     out->input = 1;
     out->iif = q->iif;
     v4_put(out->dst, daddr);
@@ -367,7 +380,7 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
         if (res.type == PR_RTN_BROADCAST)
             goto brd_input;
         if (res.type == PR_RTN_LOCAL) {
-            int v = validate_source4(p, saddr, daddr, tos, 0, dev, q->mark);
+            int v = validate_source4(p, saddr, daddr, tos, 0, dev, q->mark, &l4);
             if (v < 0)
                 return v;
             type = PR_RTN_LOCAL;
@@ -385,7 +398,7 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
         const pr_link *odev = pr_link_by_index_c(p, nh->ifindex);
         if (!odev)
             return -PR_EINVAL;
-        int v = validate_source4(p, saddr, daddr, tos, nh->ifindex, dev, q->mark);
+        int v = validate_source4(p, saddr, daddr, tos, nh->ifindex, dev, q->mark, &l4);
         if (v < 0)
             return v;
         if (odev == dev && v > 0) {
@@ -409,7 +422,7 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
     }
 brd_input:
     if (saddr) {
-        int v = validate_source4(p, saddr, 0, tos, 0, dev, q->mark);
+        int v = validate_source4(p, saddr, 0, tos, 0, dev, q->mark, &l4);
         if (v < 0)
             return v;
     }

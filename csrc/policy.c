@@ -364,9 +364,13 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
             continue;
         if (cl->up)
             pr_link_set_up(p, idx, 0);
-        for (size_t i = p->naddrs; i-- > 0;)
-            if (p->addrs[i].ifindex == idx)
-                addr_remove_at(p, i);
+        for (size_t i = p->naddrs; i-- > 0;) {
+            if (p->addrs[i].ifindex != idx)
+                continue;
+            if (p->addrs[i].family == PR_AF_INET)
+                p->addr_genid++;   /* the addresses' removal bumps dev_addr_genid */
+            addr_remove_at(p, i);
+        }
         pr_routes_edit(p, PR_AF_INET, route_on_dev, &idx);
         pr_routes_edit(p, PR_AF_INET6, route_on_dev, &idx);
         pr_link *cur = pr_link_by_index(p, idx);

@@ -3,6 +3,7 @@
     polroute get  [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... ARGS [--json] [--explain]
     polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... --flows FILE [--json]
     polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
+    polroute snapshot [--netns NS] [-4|-6]    (the live state as an ip batch text; needs root)
     polroute demo
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
@@ -171,12 +172,33 @@ def cmd_show(argv: list[str]) -> int:
     return 0
 
 
+def cmd_snapshot(argv: list[str]) -> int:
+    """polroute snapshot [--netns NS] [-4|-6]: the live state as an ip batch text."""
+    from .kernel_state import read_state, snapshot_text
+    opts, flags, rest = _take_options(argv, {"--netns"}, {"-4", "-6"})
+    if rest:
+        raise UsageError(f"snapshot: unexpected argument {rest[0]!r}")
+    if flags["-4"] and flags["-6"]:
+        raise UsageError("snapshot: -4 and -6 exclude each other (neither: both families)")
+    family = AF_INET if flags["-4"] else AF_INET6 if flags["-6"] else None
+    try:
+        state = read_state(opts["--netns"][-1] if opts["--netns"] else None,
+                           families=(family,) if family else (AF_INET, AF_INET6))
+    except (OSError, RuntimeError) as e:
+        print(f"polroute: snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}",
+              file=sys.stderr)
+        return 1
+    sys.stdout.write(snapshot_text(state, family))
+    return 0
+
+
 def cmd_demo(argv: list[str]) -> int:
     from .demo import run_demo
     return run_demo(argv)
 
 
-COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo}
+COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
+            "snapshot": cmd_snapshot}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
