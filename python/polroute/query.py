@@ -319,7 +319,5 @@ def get_json(policy: Policy, argv: list[str], tables: Optional[RtTables] = None)
     try:
         return to_json(route_get(policy, argv, tables), tables)
     except PolicyError as e:
-        if e.errno == _errno.ENODEV:
-            return {"error": f'Cannot find device "{argv[argv.index("iif") + 1] if "iif" in argv else ""}"',
-                    "errno": "ENODEV"}
-        return {"error": e.iproute2_text(), "errno": e.errno_name}
+        # an unknown device is refused by ip itself, before the kernel is asked
+        return {"error": e.context or e.iproute2_text(), "errno": e.errno_name}
