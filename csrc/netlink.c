@@ -290,6 +290,17 @@ static void msg_header(enc *e, int msg_type, int nlmsg_flags)
  * RT_TABLE_UNSPEC in the 8-bit header field. */
 static uint8_t table8(uint32_t table) { return table < 256 ? (uint8_t)table : (uint8_t)NL_RT_TABLE_UNSPEC; }
 
+/* Opens the next message of the batch; batch_commit closes it. */
+static int batch_begin(pr_nl_batch *b, enc *e, int msg_type, int nlmsg_flags)
+{
+    int err = batch_reserve(b);
+    if (err < 0)
+        return err;
+    *e = (enc){ b->buf + b->len, 0, false };
+    msg_header(e, msg_type, nlmsg_flags);
+    return 0;
+}
+
 static int batch_commit(pr_nl_batch *b, enc *e, int err)
 {
     if (err == 0 && e->full)
@@ -307,11 +318,10 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     if (b == NULL || r == NULL || (msg_type != PR_RTM_NEWRULE && msg_type != PR_RTM_DELRULE)
         || !family_ok(r->family) || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
         return -EINVAL;
-    int err = batch_reserve(b);
+    enc e;
+    int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
-    enc e = { b->buf + b->len, 0, false };
-    msg_header(&e, msg_type, nlmsg_flags);
 
     const uint32_t p = r->present;
     const bool table_attr = has(p, PR_FRA_TABLE) || r->table > 255;
@@ -387,11 +397,10 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
         return -EINVAL;
     if (has(p, PR_RTA_METRICS) && ((r->metrics_present >> NL_RTAX_CC_ALGO) & 1u))
         return -EINVAL;
-    int err = batch_reserve(b);
+    enc e;
+    int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
-    enc e = { b->buf + b->len, 0, false };
-    msg_header(&e, msg_type, nlmsg_flags);
 
     const bool table_attr = has(p, PR_RTA_TABLE) || r->table > 255;
     uint8_t *rtm = enc_take(&e, NL_RTMLEN);
