@@ -238,11 +238,13 @@ class _HashDB:
 
     def __init__(self, builtins: dict[int, str]):
         self.buckets: list[list[tuple[int, str]]] = [[] for _ in range(256)]
+        self._first_id: Optional[dict[str, int]] = None   # a2n's answers, built on first use
         for i, name in builtins.items():
             self.buckets[i & 255].insert(0, (i, name))
 
     def add(self, ident: int, name: str) -> None:
         self.buckets[ident & 255].insert(0, (ident, name))   # bucket head
+        self._first_id = None
 
     def n2a(self, ident: int) -> Optional[str]:
         for i, name in self.buckets[ident & 255]:
@@ -259,11 +261,16 @@ class _HashDB:
         return None
 
     def a2n(self, arg: str) -> Optional[int]:
-        for bucket in self.buckets:
-            for i, name in bucket:
-                if name == arg:
-                    return i
-        return None
+        # iproute2 scans every bucket in order and takes the first name that
+        # matches; a table of those first matches gives the same answer
+        # without a 256-bucket scan per `table N` argument.
+        if self._first_id is None:
+            first: dict[str, int] = {}
+            for bucket in self.buckets:
+                for i, name in bucket:
+                    first.setdefault(name, i)
+            self._first_id = first
+        return self._first_id.get(arg)
 
 
 class NameTab:

@@ -147,3 +147,53 @@ def test_c_number_parsers():
     assert get_u32("-1") is None and get_u32("") is None and get_u32(" 5") == 5
     assert get_u16("65536") is None and get_u8("0xff") == 255
     assert get_s32("-5") == -5 and get_s32("2147483648") is None
+
+
+def _ref_strtoul(s, base):
+    """glibc strtoul, written again from the C standard: the reference for strtoul()."""
+    i = 0
+    while i < len(s) and s[i] in " \t\n\v\f\r":
+        i += 1
+    neg = i < len(s) and s[i] == "-"
+    if i < len(s) and s[i] in "+-":
+        i += 1
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+    def val(c):
+        d = digits.find(c.lower()) if c.isascii() else -1
+        return d if d >= 0 else 99
+
+    if base in (0, 16) and s[i:i + 2].lower() == "0x" and i + 2 < len(s) and val(s[i + 2]) < 16:
+        i, base = i + 2, 16
+    elif base == 0:
+        base = 8 if s[i:i + 1] == "0" else 10
+    start, value = i, 0
+    while i < len(s) and val(s[i]) < base:
+        value, i = value * base + val(s[i]), i + 1
+    if i == start:
+        return 0, 0, False
+    if value > 2 ** 64 - 1:
+        return 2 ** 64 - 1, i, True
+    return (-value) & (2 ** 64 - 1) if neg else value, i, False
+
+
+def test_strtoul_matches_char_by_char_reference():
+    import random
+    rng = random.Random(20261126)
+    alphabet = "0123456789789abcdefxX_-+ \t\u0663Zz"   # \u0663: a non-ASCII digit
+    for _ in range(20000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        for base in (0, 2, 8, 10, 16, 36):
+            assert strtoul(s, base) == _ref_strtoul(s, base), (s, base)
+
+
+def test_name_lookup_follows_later_adds():
+    from polroute.rt_tables import _HashDB
+    db = _HashDB({254: "main"})
+    assert db.a2n("main") == 254 and db.a2n("x") is None
+    db.add(300, "x")          # bucket 44
+    assert db.a2n("x") == 300
+    db.add(20, "x")           # a lower bucket: scanned first, so it wins
+    assert db.a2n("x") == 20
+    db.add(276, "x")          # same bucket as 20 and at its head: wins again
+    assert db.a2n("x") == 276
