@@ -323,7 +323,11 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
     uint32_t out_oif = PR_LOOPBACK_IFINDEX;
     bool with_gw = false;
 
-    const l4_keys l4 = {q->has_ipproto ? q->ipproto : IPPROTO_UDP_, q->sport, q->dport};
+    /* The input path dissects the skb inet_rtm_getroute built: an ICMP
+     * header has no ports (proto_ports_offset), so port rules see 0. */
+    const uint8_t l4_proto = q->has_ipproto ? q->ipproto : IPPROTO_UDP_;
+    const bool l4_ports = l4_proto != IPPROTO_ICMP_;
+    const l4_keys l4 = {l4_proto, l4_ports ? q->sport : 0, l4_ports ? q->dport : 0};
     out->input = 1;
     out->iif = q->iif;
     v4_put(out->dst, daddr);
@@ -364,9 +368,9 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
         fl.mark = q->mark;
         fl.tos = tos;
         fl.uid = 0;
-        fl.proto = q->has_ipproto ? q->ipproto : IPPROTO_UDP_;
-        fl.sport = q->sport;
-        fl.dport = q->dport;
+        fl.proto = l4.proto;
+        fl.sport = l4.sport;
+        fl.dport = l4.dport;
         int err = pr_fib4_lookup(p, &fl, &res, tr, &out->rule_index);
         if (err) {
             if (!pr_conf_forwarding(p, dev))

@@ -364,6 +364,26 @@ def test_E24_ipproto_and_ports():
     assert table_of(p, "198.24.1.1 ipproto icmp sport 2001") is None
 
 
+def test_input_path_icmp_has_no_ports():
+    """Found by the differential suite (seed 219896177306785:4): on the input
+    path the kernel dissects the skb inet_rtm_getroute built, and an ICMP
+    header has no ports, so `sport` rules see 0 there; the output path takes
+    RTA_SPORT into the flow whatever the protocol."""
+    p = Policy()
+    run(p, "link add veth0 type veth peer name veth0p\n"
+           "addr add 10.1.0.1/16 dev veth0\n"
+           "link set dev veth0 up\n"
+           "route add 0.0.0.0/0 table 1000 via 10.1.228.104\n"
+           "route add 0.0.0.0/0 via 10.1.0.9\n"
+           "rule add priority 32765 sport 1000-2000 table 1000\n")
+    p.sysctl("net.ipv4.conf.all.forwarding", 1)
+    flow = "144.203.163.194 iif veth0 from 10.1.167.107"
+    assert get(p, flow + " ipproto icmp sport 1500")["gateway"] == "10.1.0.9"
+    assert get(p, flow + " ipproto udp sport 1500")["gateway"] == "10.1.228.104"
+    assert get(p, flow + " ipproto tcp sport 1500")["gateway"] == "10.1.228.104"
+    assert get(p, "144.203.163.194 ipproto icmp sport 1500")["gateway"] == "10.1.228.104"
+
+
 @pytest.mark.parametrize("ports", ["65535", "0", "10-5"])
 def test_E25_invalid_port_ranges(ports):
     p = ns()
