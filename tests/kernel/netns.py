@@ -30,7 +30,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 IP = os.environ.get("POLROUTE_IP", "ip")
-PREFIX = "prt-"
+# CI sets POLROUTE_NETNS_PREFIX (prt-ci<pid>-) so that its cleanup deletes
+# only the namespaces of its own run, never those of a run beside it.
+PREFIX = os.environ.get("POLROUTE_NETNS_PREFIX", "prt-")
+if not PREFIX.startswith("prt-"):
+    raise ValueError("POLROUTE_NETNS_PREFIX must start with prt-")
 _counter = itertools.count(1)
 _lock = threading.Lock()
 _live: set[str] = set()
@@ -125,8 +129,8 @@ class Netns:
 
     def __init__(self, name: Optional[str] = None):
         self.name = name or f"{PREFIX}{os.getpid()}-{next(_counter)}"
-        if not self.name.startswith(PREFIX):
-            raise ValueError("namespace names must start with " + PREFIX)
+        if not self.name.startswith("prt-"):
+            raise ValueError("namespace names must start with prt-")
         self.created = False
 
     # ---- lifetime ---------------------------------------------------------
