@@ -3,7 +3,12 @@
     polroute get  [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... ARGS [--json] [--explain]
     polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... --flows FILE [--json]
     polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
-    polroute snapshot [--netns NS] [-4|-6]    (the live state as an ip batch text; needs root)
+    polroute snapshot [--netns NS] [-4|-6] [--owned [--owner P]]
+                                              (the live state as an ip batch text; needs root)
+    polroute plan  --batch DESIRED... [--netns NS] [--owner P] [--prune] [--adopt] [--json]
+    polroute apply --batch DESIRED... [--netns NS] [--owner P] [--prune] [--adopt]
+                   [--dry-run] [--confirm SECONDS] [--json]
+    polroute confirm [--netns NS]             (keep what a waiting `apply --confirm` did)
     polroute demo
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
@@ -22,6 +27,7 @@ from .policy import Policy
 from .query import ask, explain_text, to_json, to_text
 from .requests import AF_INET, AF_INET6
 from .rt_tables import RtTables, load_rt_tables
+from . import provision_cli
 
 USAGE = __doc__
 
@@ -175,9 +181,11 @@ def cmd_show(argv: list[str]) -> int:
 def cmd_snapshot(argv: list[str]) -> int:
     """polroute snapshot [--netns NS] [-4|-6]: the live state as an ip batch text."""
     from .kernel_state import read_state, snapshot_text
-    opts, flags, rest = _take_options(argv, {"--netns"}, {"-4", "-6"})
+    opts, flags, rest = _take_options(argv, {"--netns", "--owner"}, {"-4", "-6", "--owned"})
     if rest:
         raise UsageError(f"snapshot: unexpected argument {rest[0]!r}")
+    if opts["--owner"] and not flags["--owned"]:
+        raise UsageError("snapshot: --owner goes with --owned")
     if flags["-4"] and flags["-6"]:
         raise UsageError("snapshot: -4 and -6 exclude each other (neither: both families)")
     family = AF_INET if flags["-4"] else AF_INET6 if flags["-6"] else None
@@ -188,6 +196,15 @@ def cmd_snapshot(argv: list[str]) -> int:
         print(f"polroute: snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}",
               file=sys.stderr)
         return 1
+    if flags["--owned"]:
+        # only what the owner protocol marks, as a desired-state file for plan/apply
+        from .kernel import owned_text
+        try:
+            owner = provision_cli.owner_protocol(opts["--owner"][-1] if opts["--owner"] else None)
+        except provision_cli.UsageProblem as e:
+            raise UsageError(f"snapshot: {e}") from None
+        sys.stdout.write(owned_text(state, owner))
+        return 0
     sys.stdout.write(snapshot_text(state, family))
     return 0
 
@@ -199,6 +216,7 @@ def cmd_demo(argv: list[str]) -> int:
 
 COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
             "snapshot": cmd_snapshot}
+COMMANDS.update(provision_cli.COMMANDS)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

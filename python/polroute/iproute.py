@@ -418,6 +418,7 @@ class Context:
     policy: object
     tables: RtTables
     family: int = AF_UNSPEC
+    route_proto: int = RTPROT_BOOT    # what a route add gets without `proto` (ip: boot)
 
     def ifindex(self, name: str) -> int:
         """ll_name_to_index(): a known name, else "ifN" means ifindex N."""
@@ -470,7 +471,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     if msg_type == RTM_DELROUTE:
         req.protocol, req.scope, req.type = 0, RT_SCOPE_NOWHERE, RTN_UNSPEC
     else:
-        req.protocol, req.scope, req.type = RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST
+        req.protocol, req.scope, req.type = ctx.route_proto, RT_SCOPE_UNIVERSE, RTN_UNICAST
     mx: dict[int, int] = {}
     mxlock = 0
     dev = None
@@ -1744,9 +1745,11 @@ def _strip_prefix(words: list[str], family: int) -> tuple[list[str], int]:
 
 
 def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
-                  family: int = AF_UNSPEC) -> Command:
+                  family: int = AF_UNSPEC, route_proto: int = RTPROT_BOOT) -> Command:
     """Parse one ``ip`` command (words as makeargs splits them; a leading
     ``ip`` and -4/-6 are allowed).  Device names resolve against ``policy``.
+    ``route_proto`` is the protocol of a route added without ``proto`` (ip's
+    is boot; provisioning uses its owner protocol).
     Raises ParseError, or PolicyError for the few refusals decided client-side."""
     t = tables if tables is not None else RtTables()
     words, family = _strip_prefix(list(words), family)
@@ -1759,7 +1762,7 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
         obj = "tuntap"
     if obj not in ("address", "route", "rule", "link", "tuntap"):
         raise ParseError(f'unsupported object "{obj}"')
-    ctx = Context(policy, t, family)
+    ctx = Context(policy, t, family, route_proto)
     if len(words) < 2:
         raise _not_a_change(obj, "show")
     sub_word = words[1]
