@@ -51,6 +51,7 @@ meanwhile cannot make polroute delete it.  ``confirm`` rolls back unless
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import errno as _errno
 import fcntl
@@ -70,7 +71,7 @@ from .kernel_state import (
 from .netlink import KernelSocket, NetlinkError, Outcome
 from .policy import Policy
 from .requests import (
-    AF_INET, AF_INET6, FRA_PRIORITY, FRA_PROTOCOL, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
+    AF_INET, AF_INET6, FR_ACT_GOTO, FRA_PRIORITY, FRA_PROTOCOL, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REPLACE, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWRULE,
     RTN_ANYCAST, RTN_BLACKHOLE, RTN_LOCAL, RTN_PROHIBIT, RTN_UNREACHABLE, RT_SCOPE_UNIVERSE,
     AddrRequest, LinkRequest, NexthopRequest, RouteRequest, RuleRequest, bit,
@@ -238,13 +239,17 @@ def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
     """The route as the kernel dumps it after adding ``r``: the prefix masked,
     one-leg multipath as a plain nexthop, and for IPv6 metric 0 as 1024,
     scope universe, and reject routes on lo."""
-    n = dataclasses.replace(r, nexthops=[dataclasses.replace(l) for l in r.nexthops],
-                            metrics=dict(r.metrics))
+    n = _as_request(r)
     if n.dst is not None:
         bits = 32 if n.family == AF_INET else 128
-        net = ipaddress.ip_network((int(n.dst), n.dst_len), strict=False) if n.dst_len <= bits \
-            else None
-        n.dst = net.network_address if net is not None and n.dst_len else None
+        if not n.dst_len:
+            n.dst = None
+        elif n.dst_len < bits:
+            host = (1 << (bits - n.dst_len)) - 1
+            v = int(n.dst)
+            if v & host:
+                n.dst = ipaddress.ip_address(v & ~host) if bits == 32 else \
+                    ipaddress.IPv6Address(v & ~host)
     if len(n.nexthops) == 1:
         leg = n.nexthops[0]
         n.gateway, n.oif, n.rtm_flags = leg.gateway, leg.ifindex, n.rtm_flags | leg.flags
@@ -258,44 +263,87 @@ def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
     return n
 
 
+_VARYING = ("src", "dst", "priority", "table", "msg_type", "nlmsg_flags")
+
+
+def _shape(r: RuleRequest) -> tuple:
+    """A rule's fields but the ones the kernel stores as given (addresses,
+    priority, a non-zero table): rules of one shape normalise alike."""
+    d = dict(r.__dict__)
+    for k in _VARYING:
+        d.pop(k, None)
+    return tuple(sorted(d.items()))
+
+
+def _kernel_rule(r: RuleRequest) -> Union[RuleRequest, PolicyError]:
+    """The rule the kernel stores for request ``r`` (through a scratch model:
+    it applies the kernel's defaults and refusals), or why it refuses it."""
+    scratch = Policy()
+    try:
+        scratch.rule(_as_request(r, nlmsg_flags=NLM_F_CREATE, protocol=255,
+                                 present=r.present | bit(FRA_PROTOCOL)))
+    except PolicyError as e:
+        return e
+    got = [x for x in scratch.rules(r.family) if x.protocol == 255]
+    if len(got) != 1:
+        raise RuntimeError(f"internal: scratch model gave {len(got)} rules for one")
+    got[0].protocol = r.protocol
+    return got[0]
+
+
 def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest]]:
-    """Each declared rule with its kernel form, read back from a scratch model
-    (which applies the kernel's defaults: masks, fwmask, table attribute...).
-    The model also refuses what the kernel would (duplicates among the
-    declared rules, invalid combinations)."""
+    """Each declared rule with its kernel form, in kernel order (priority,
+    then declared order).  The form comes from the model, once per rule shape
+    (see _shape; a 50,000-tenant policy has a handful); duplicates among the
+    declared rules are refused as the kernel would."""
     out = []
-    for fam in (AF_INET, AF_INET6):
-        mine = [d for d in declared if d.req.family == fam]
-        if not mine:
+    forms: dict[tuple, Union[RuleRequest, PolicyError]] = {}
+    for d in sorted(declared, key=lambda d: d.req.priority & 0xFFFFFFFF):
+        q = d.req
+        if q.family == AF_INET and q.table == 0:
+            form = _kernel_rule(q)          # the kernel picks a table: no sharing
+        else:
+            shape = _shape(q)
+            form = forms.get(shape)
+            if form is None:
+                form = forms[shape] = _kernel_rule(q)
+        if isinstance(form, PolicyError):
+            errors.append(f"{d.source}: {form.iproute2_text()}")
             continue
-        scratch = Policy()
-        defaults = len(scratch.rules(fam))
-        ok = []
-        for d in mine:
-            try:
-                scratch.rule(d.req)
-                ok.append(d)
-            except PolicyError as e:
-                errors.append(f"{d.source}: {e.iproute2_text()}")
-        got = scratch.rules(fam)
-        protos = [r.protocol for r in got]
-        # the model orders rules by priority, keeping the declared order within one
-        ok_sorted = sorted(ok, key=lambda d: d.req.priority & 0xFFFFFFFF)
-        kernel_form = [r for r in got if r.protocol == d_proto(ok_sorted)] if ok_sorted else []
-        if len(kernel_form) != len(ok_sorted) or len(got) != defaults + len(ok):
-            raise RuntimeError(f"internal: scratch model gave {len(got)} rules for "
-                               f"{len(ok)} declared ({protos})")
-        out.extend(zip(ok_sorted, kernel_form))
-    return out
-
-
-def d_proto(ds: list[Declared]) -> int:
-    return ds[0].req.protocol
+        if q.action == FR_ACT_GOTO and q.goto_target <= q.priority:   # depends on the priority
+            errors.append(f"{d.source}: Error: Backward goto not supported.")
+            continue
+        n = _as_request(form)
+        if q.src_len:
+            n.src = q.src
+        if q.dst_len:
+            n.dst = q.dst
+        n.priority = q.priority
+        if q.table:
+            n.table = q.table
+        out.append((d, n))
+    seen: dict[tuple, Declared] = {}
+    uniq = []
+    for d, n in out:
+        k = _ukey(n)
+        if k in seen:
+            errors.append(f"{d.source}: the same rule as {seen[k].source} (the kernel keeps "
+                          "one: RTNETLINK answers: File exists)")
+            continue
+        seen[k] = d
+        uniq.append((d, n))
+    return uniq
 
 
 # ---------------------------------------------------------------------------
 # the plan
 # ---------------------------------------------------------------------------
+
+def _lazy(fn, *args, **kw):
+    """Made only when needed: lines when printed, undos when rolling back
+    (a 50,000-object plan needs neither)."""
+    return lambda: fn(*args, **kw)
+
 
 @dataclass
 class Op:
@@ -303,9 +351,21 @@ class Op:
     phase: int
     verb: str                 # add | replace | append | del
     req: Request
-    undo: Optional[Request]
+    undo: object              # the request that undoes it, or a function making it
     why: str                  # "FILE:LINE" of the declaration, or what is pruned
-    text: str = ""            # the ip batch line
+    render: object = ""       # the ip batch line, or a function that makes it
+
+    def undo_request(self) -> Optional[Request]:
+        """The undo (made only when a rollback needs it)."""
+        if callable(self.undo):
+            self.undo = self.undo()
+        return self.undo
+
+    @property
+    def text(self) -> str:
+        if callable(self.render):
+            self.render = self.render()
+        return self.render
 
     @property
     def kind(self) -> str:
@@ -370,14 +430,16 @@ def _group_key(r: RouteRequest) -> tuple:
 
 
 def _as_request(r, **changes):
-    """A plain request (not the K* record) with ``changes``."""
-    base = RouteRequest if isinstance(r, RouteRequest) else RuleRequest
-    fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(base)}
+    """A copy of request ``r`` (nexthops and metrics copied too) with
+    ``changes``.  (copy.copy is several times slower for these dataclasses.)"""
+    n = object.__new__(type(r))
+    d = n.__dict__
+    d.update(r.__dict__)
     if isinstance(r, RouteRequest):
-        fields["nexthops"] = [dataclasses.replace(l) for l in r.nexthops]
-        fields["metrics"] = dict(r.metrics)
-    fields.update(changes)
-    return base(**fields)
+        d["nexthops"] = [_as_request(l) for l in r.nexthops] if r.nexthops else []
+        d["metrics"] = dict(r.metrics)
+    d.update(changes)
+    return n
 
 
 def _route_del(r: RouteRequest) -> RouteRequest:
@@ -446,7 +508,7 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                 undo = _as_request(f, msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
                 route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo,
                                      f"{d0.source} (adopts: {rline(f, 'add')})",
-                                     rline(des[0][1], "replace")))
+                                     _lazy(rline, des[0][1], "replace")))
                 continue
             errors.append(f"{d0.source}: the kernel already has {rline(f, 'add')!r} with the same "
                           f"table, prefix, tos and metric, not owned by polroute (protocol "
@@ -470,7 +532,7 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             req = _as_request(d0.req, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
             undo = _as_request(owned[0], msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
             route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo, d0.source,
-                                 rline(des[0][1], "replace")))
+                                 _lazy(rline, des[0][1], "replace")))
             continue
         # several routes under one key (IPv4 append): add the missing ones,
         # delete (with prune) the extra ones; order inside the key is the kernel's append order
@@ -483,8 +545,8 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             first = not owned and d is d0
             flags = NLM_F_CREATE | (NLM_F_EXCL if first else NLM_F_APPEND)
             req = _as_request(d.req, nlmsg_flags=flags)
-            route_adds.append(Op(PHASE_ROUTE_ADD, "add" if first else "append", req, _route_del(n),
-                                 d.source, rline(n, "add" if first else "append")))
+            route_adds.append(Op(PHASE_ROUTE_ADD, "add" if first else "append", req, _lazy(_route_del, n),
+                                 d.source, _lazy(rline, n, "add" if first else "append")))
         for c in owned:
             k = _rkey(c, ifname)
             if k in have:
@@ -493,7 +555,7 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                     route_dels.append(Op(PHASE_ROUTE_DEL, "del", _route_del(c),
                                          _as_request(c, msg_type=RTM_NEWROUTE,
                                                      nlmsg_flags=NLM_F_CREATE | NLM_F_APPEND),
-                                         "not declared (prune)", rline(c, "del")))
+                                         "not declared (prune)", _lazy(rline, c, "del")))
                 else:
                     notes.append(f"kept, not declared (no --prune): {rline(c, 'add')}")
     if prune:
@@ -509,8 +571,8 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                     continue
                 flags = NLM_F_CREATE | (NLM_F_APPEND if c.family == AF_INET else NLM_F_EXCL)
                 route_dels.append(Op(PHASE_ROUTE_DEL, "del", _route_del(c),
-                                     _as_request(c, msg_type=RTM_NEWROUTE, nlmsg_flags=flags),
-                                     "not declared (prune)", rline(c, "del")))
+                                     _lazy(_as_request, c, msg_type=RTM_NEWROUTE, nlmsg_flags=flags),
+                                     "not declared (prune)", _lazy(rline, c, "del")))
 
     # ---- rules ----------------------------------------------------------------
     rule_adds: list[Op] = []
@@ -541,8 +603,11 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             by_prio.setdefault(n.priority & 0xFFFFFFFF, []).append((d, n))
         add_list: list[tuple[Declared, RuleRequest]] = []
         readd: list[KRule] = []
+        owned_by_prio: dict[int, list[KRule]] = {}
+        for r in owned:
+            owned_by_prio.setdefault(r.priority & 0xFFFFFFFF, []).append(r)
         for prio, group in by_prio.items():
-            kept_here = [r for r in owned if id(r) in kept and (r.priority & 0xFFFFFFFF) == prio]
+            kept_here = [r for r in owned_by_prio.get(prio, ()) if id(r) in kept]
             new_here = [(d, n) for d, n in group if id(n) in unmatched]
             final = [_ukey(r) for r in kept_here] + [_ukey(n) for _, n in new_here]
             want = [_ukey(n) for _, n in group]
@@ -559,12 +624,12 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         unchanged += len(kept)
         for d, n in add_list:
             req = _as_request(d.req, nlmsg_flags=NLM_F_CREATE)
-            rule_adds.append(Op(PHASE_RULE_ADD, "add", req, _rule_del(n), d.source, ruline(n, "add")))
+            rule_adds.append(Op(PHASE_RULE_ADD, "add", req, _lazy(_rule_del, n), d.source, _lazy(ruline, n, "add")))
         readd_ids = {id(r) for r in readd}
         for r in readd:
             rule_dels.append(Op(PHASE_RULE_DEL, "del", _rule_del(r),
                                 _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
-                                "added again above to keep the declared order", ruline(r, "del")))
+                                "added again above to keep the declared order", _lazy(ruline, r, "del")))
         for r in owned:
             if id(r) in kept or id(r) in readd_ids:
                 continue
@@ -574,8 +639,8 @@ def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                                   f"restore ({', '.join(r.unsupported)}); delete it by hand")
                     continue
                 rule_dels.append(Op(PHASE_RULE_DEL, "del", _rule_del(r),
-                                    _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
-                                    "not declared (prune)", ruline(r, "del")))
+                                    _lazy(_as_request, r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
+                                    "not declared (prune)", _lazy(ruline, r, "del")))
             else:
                 notes.append(f"kept, not declared (no --prune): {ruline(r, 'add')}")
     if errors:
@@ -665,19 +730,52 @@ def _send_phase(ks: KernelSocket, ops: list[Op]) -> list[Outcome]:
 
 
 def _undo(ks: KernelSocket, done: list[Op]) -> list[str]:
-    """Undo ``done`` (applied, or of unknown outcome) in reverse order.  A
-    delete that finds nothing is fine (the operation may never have been
-    applied)."""
+    """Undo ``done`` (applied, or of unknown outcome) in reverse order, as one
+    batch (the kernel handles a batch's messages in order).  A delete that
+    finds nothing is fine: the operation may never have been applied."""
+    undo_ops = [op for op in reversed(done) if op.undo_request() is not None]
+    outcomes = _send_phase(ks, [dataclasses.replace(op, req=op.undo_request()) for op in undo_ops])
     problems = []
-    undo_ops = [op for op in reversed(done) if op.undo is not None]
-    for op in undo_ops:            # one at a time: each undo depends on the ones before
-        out = _send_phase(ks, [dataclasses.replace(op, req=op.undo)])[0]
+    for op, out in zip(undo_ops, outcomes):
         if out.ok:
             continue
-        if out.error in (_errno.ENOENT, _errno.ESRCH) and op.undo.msg_type in (RTM_DELROUTE, RTM_DELRULE):
+        if out.error in (_errno.ENOENT, _errno.ESRCH) and \
+                op.undo_request().msg_type in (RTM_DELROUTE, RTM_DELRULE):
             continue
         problems.append(f"undo of {op.text!r}: {out.iproute2_text()}")
     return problems
+
+
+def _repair_rule_order(ks: KernelSocket, before: KernelState, netns: Optional[str]) -> list[str]:
+    """After an undo, rules that were deleted and added back sit at the end
+    of their priority.  Where a priority's rules are the same as before but
+    in another order, its rules from the first difference on are deleted and
+    added again in the old order (each with its own protocol)."""
+    after = read_state(netns, families=tuple(before.rules) or (AF_INET, AF_INET6), sysctls=False)
+    fix: list[Request] = []
+    for fam, old in before.rules.items():
+        new = after.rules.get(fam, [])
+        by_old: dict[int, list[KRule]] = {}
+        by_new: dict[int, list[KRule]] = {}
+        for r in old:
+            by_old.setdefault(r.priority & 0xFFFFFFFF, []).append(r)
+        for r in new:
+            by_new.setdefault(r.priority & 0xFFFFFFFF, []).append(r)
+        for prio, o in by_old.items():
+            n = by_new.get(prio, [])
+            ko, kn = [_ukey(r) for r in o], [_ukey(r) for r in n]
+            if ko == kn or sorted(map(repr, ko)) != sorted(map(repr, kn)):
+                continue              # same, or not just an order difference
+            i = 0
+            while ko[i] == kn[i]:
+                i += 1
+            fix += [_rule_del(r) for r in n[i:]]
+            fix += [_as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE,
+                                present=r.present | bit(FRA_PRIORITY)) for r in o[i:]]
+    if not fix:
+        return []
+    outcomes = ks.send(fix)
+    return [f"order repair: {o.iproute2_text()}" for o in outcomes if not o.ok]
 
 
 def state_differences(before: KernelState, after: KernelState) -> list[str]:
@@ -832,6 +930,8 @@ def apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] = 
                 os.unlink(pending)
         if rep.failures or rep.confirmed is False:
             problems = _undo(ks, done)
+            if any(op.kind == "rule" for op in done):
+                problems += _repair_rule_order(ks, p.state, p.netns)
             rep.rolled_back = True
             rep.leftover = problems
             if check_restore:
