@@ -233,6 +233,12 @@ def _zero(family: int) -> Optional[IPAddress]:
 
 def _ipv4_legacy(s: str) -> Optional[bytes]:
     """get_addr_ipv4(): up to 4 strtoul(base 0) parts, "10.8" = 10.8.0.0."""
+    parts = s.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and (p[0] != "0" or len(p) == 1)
+                               and len(p) <= 3 for p in parts):
+        values = [int(p) for p in parts]        # the common case: plain dotted decimal
+        if max(values) <= 255:
+            return bytes(values)
     out = bytearray(4)
     pos = 0
     for i in range(4):

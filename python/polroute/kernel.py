@@ -54,7 +54,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import errno as _errno
+import contextlib
 import fcntl
+import gc
 import ipaddress
 import os
 import select
@@ -133,11 +135,16 @@ class _LiveNames:
         return []
 
 
-def parse_desired(text: str, state: KernelState, *, filename: str = "<desired>",
-                  owner: int = DEFAULT_OWNER_PROTO, tables: Optional[RtTables] = None) -> Desired:
+def parse_desired(text: str, state: KernelState, **kw) -> Desired:
     """Read a desired-state text against the live ``state``.  Every error is
     collected (``FILE:LINE: message``) and raised together as
-    DesiredStateError."""
+    DesiredStateError.  Options: filename, owner, tables."""
+    with _gc_paused():
+        return _parse_desired(text, state, **kw)
+
+
+def _parse_desired(text: str, state: KernelState, *, filename: str = "<desired>",
+                   owner: int = DEFAULT_OWNER_PROTO, tables: Optional[RtTables] = None) -> Desired:
     tables = tables if tables is not None else RtTables()
     names = _LiveNames(state)
     addrs = {(a.ifindex, a.local, a.prefixlen) for a in state.addrs}
@@ -453,7 +460,28 @@ def _rule_del(r: RuleRequest) -> RuleRequest:
                        present=r.present | bit(FRA_PRIORITY) | bit(FRA_PROTOCOL))
 
 
-def plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic GC while tens of thousands of request objects are made: its
+    full passes would walk them all again and again (measured: half the
+    planning time at 10,000 tenants).  Nothing made here forms cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def plan(desired: Union[Desired, str], netns: Optional[str] = None, **kw) -> Plan:
+    """The ordered operations that make the live namespace hold ``desired``
+    (a Desired, or desired-state text); see _plan for the options."""
+    with _gc_paused():
+        return _plan(desired, netns, **kw)
+
+
+def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
          owner: int = DEFAULT_OWNER_PROTO, prune: bool = False, adopt: bool = False,
          filename: str = "<desired>", state: Optional[KernelState] = None,
          tables: Optional[RtTables] = None) -> Plan:

@@ -11,6 +11,8 @@ import errno
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polroute.errors import PolicyError
 from polroute.infos import AddrInfo
@@ -879,3 +881,31 @@ def test_batch_warnings_carry_file_and_line(pol):
     out = apply_batch(pol, "link set vethA up\naddr del 10.9.0.1 dev vethA\n", "w.ip")
     assert len(out) == 1 and out[0].startswith("w.ip:2: Warning: Executing wildcard deletion")
     assert pol.sent[1][1].prefixlen == 24
+
+
+def _ipv4_legacy_reference(s: str):
+    """get_addr_ipv4() step by step (strtoul base 0 per part), no fast path."""
+    from polroute.rt_tables import strtoul as _strtoul
+    out = bytearray(4)
+    pos = 0
+    for i in range(4):
+        value, end, _ = _strtoul(s, 0, pos)
+        if value > 255 or end == pos:
+            return None
+        out[i] = value
+        if end == len(s):
+            return bytes(out)
+        if i == 3 or s[end] != ".":
+            return None
+        pos = end + 1
+    return bytes(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["0", "1", "7", "8", "9", "25", "255", "256", "010", "0x1f", "00",
+                                 "300", "1000", "", "+1", "-1", "a"]),
+                min_size=1, max_size=5))
+def test_ipv4_legacy_fast_path_equals_reference(parts):
+    from polroute.iproute import _ipv4_legacy
+    s = ".".join(parts)
+    assert _ipv4_legacy(s) == _ipv4_legacy_reference(s)
