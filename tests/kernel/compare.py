@@ -88,6 +88,7 @@ class KernelSide:
                 err = ns.sysctl(k, v)
                 if err is not None:
                     res.sysctl_errors[i] = err
+            ns.settle_addresses()
             res.answers = [ns.route_get_json(f) for f in run.flows]
         res.seconds = time.monotonic() - t0
         return res

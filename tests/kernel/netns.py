@@ -239,6 +239,27 @@ class Netns:
                 return
             time.sleep(0.003)
 
+    def settle_addresses(self, timeout: float = 2.0) -> None:
+        """Wait until no IPv6 address on a link with carrier is tentative.
+
+        Even with ``nodad`` the kernel finishes an address (and inserts its
+        local route) from a workqueue, so on a busy machine a lookup right
+        after ``addr add`` can miss the address's local route.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.ip("-6", "-j", "addr", "show")
+            try:
+                links = json.loads(r.stdout or "[]")
+            except ValueError:
+                links = None
+            if links is not None and not any(
+                    "LOWER_UP" in l.get("flags", []) and "UP" in l.get("flags", [])
+                    and any(a.get("tentative") for a in l.get("addr_info", []))
+                    for l in links):
+                return
+            time.sleep(0.003)
+
     def _settled(self) -> bool:
         r = self.ip("-j", "link", "show")
         try:

@@ -168,6 +168,7 @@ def round_trip(seed: int, family: int) -> dict:
         for k, v in sc.sysctls:
             a.sysctl(k, v)
         a.settle()
+        a.settle_addresses()
         t0 = time.monotonic()
         state = read_state(a.name)
         res["read_s"] = time.monotonic() - t0
@@ -180,6 +181,7 @@ def round_trip(seed: int, family: int) -> dict:
         b.create()
         res["problems"] += restore(b, batches, state.sysctl_lines)
         b.settle()
+        b.settle_addresses()
         res["problems"] += diff_dumps(dump_a, dump(b))
         # the model from the same snapshot, against A's answers
         policy = policy_from_state(state)
