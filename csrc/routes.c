@@ -872,12 +872,14 @@ int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *
                     int m = score6(e, nh, fl);
                     if (m < 0)
                         continue;
+                    /* each leg is a sibling fib6_info of its own in the kernel's
+                     * leaf list (__find_rr_leaf scores every one): with an oif to
+                     * score by, the leg on that device wins over an earlier leg */
                     if (m > best) {
                         best = m;
                         best_r = e;
                         best_k = k;
                     }
-                    break;   /* siblings are scored through the first leg */
                 }
             }
         }

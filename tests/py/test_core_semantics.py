@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 
+import socket
+
 import pytest
 
 from polroute import query
@@ -382,6 +384,28 @@ def test_input_path_icmp_has_no_ports():
     assert get(p, flow + " ipproto udp sport 1500")["gateway"] == "10.1.228.104"
     assert get(p, flow + " ipproto tcp sport 1500")["gateway"] == "10.1.228.104"
     assert get(p, "144.203.163.194 ipproto icmp sport 1500")["gateway"] == "10.1.228.104"
+
+
+def test_ipv6_onlink_check_scores_every_multipath_leg():
+    """Found by the differential suite (seed 196805912242001:6): the IPv6
+    onlink check looks the gateway up in main with the new route's device as
+    oif; each leg of a multipath route is a sibling route of its own in the
+    kernel, so the leg on that device wins over the first leg."""
+    p = Policy()
+    setup = ("link add veth0 type veth peer name veth0p\n"
+             "addr add 2001:db8:1::1/112 dev veth0 nodad\n"
+             "link set veth0 up\nlink set veth0p up\n"
+             "addr add 2001:db8:1::2/120 dev veth0p nodad\n"
+             "route add 2001:db8::/32 nexthop via 2001:db8:1::5 dev veth0p "
+             "nexthop via 2001:db8:1::5 dev veth0\n")
+    apply_batch(p, setup, family=socket.AF_INET6)
+    apply_batch(p, "route add ::/0 table 253 via 2001:db8:77::1 dev veth0 onlink\n",
+                family=socket.AF_INET6)
+    with pytest.raises(BatchError) as ei:     # no leg on br0: the first leg's device differs
+        apply_batch(p, "link add br0 type bridge\nlink set br0 up\n"
+                       "route add ::/0 table 254 via 2001:db8:77::1 dev br0 onlink\n",
+                    family=socket.AF_INET6)
+    assert "Nexthop has invalid gateway or device mismatch" in str(ei.value)
 
 
 @pytest.mark.parametrize("ports", ["65535", "0", "10-5"])
