@@ -298,6 +298,7 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
 {
     static const uint8_t zero[16] = {0};
     const pr_link *dev = NULL;
+    const bool need_addr_check = nh->ifindex == 0;
     if (nh->ifindex) {
         dev = pr_link_by_index_c(p, nh->ifindex);
         if (!dev)
@@ -370,10 +371,11 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
             return pr_fail(p, PR_EINVAL, "Egress device not specified");
         if (dev->kind == PR_LINK_LOOPBACK)
             return pr_fail(p, PR_EINVAL, "Egress device can not be loopback device for this route");
-        if (!nh->ifindex || !local) {
-            /* the address check once the egress device is known */
+        if (need_addr_check) {
+            /* ip6_validate_gw: without a device the address check waits until
+             * the lookup has resolved one (POLROUTE_SCENARIO=79015325570131:6) */
             const pr_ifaddr *l2 = pr_addr_find(p, PR_AF_INET6, nh->gw);
-            if (l2 && (!linklocal || l2->ifindex == dev->ifindex) && !local)
+            if (l2 && (!linklocal || l2->ifindex == dev->ifindex))
                 return pr_fail(p, PR_EINVAL, "Gateway can not be a local address");
         }
     }

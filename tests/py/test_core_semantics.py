@@ -386,6 +386,23 @@ def test_input_path_icmp_has_no_ports():
     assert get(p, "144.203.163.194 ipproto icmp sport 1500")["gateway"] == "10.1.228.104"
 
 
+def test_ipv6_gateway_local_address_checked_after_the_device_is_resolved():
+    """Found by the differential suite (seed 79015325570131:6): without `dev`,
+    ip6_validate_gw checks "is the gateway a local address" once the lookup
+    has resolved the device (here through the connected route of a link
+    without carrier, whose address is still tentative)."""
+    p = Policy()
+    apply_batch(p, "link add veth0 type veth peer name veth0p\n"
+                   "addr add 2001:db8:1::2/112 dev veth0p nodad\n"
+                   "link set dev veth0p up\n", family=socket.AF_INET6)
+    with pytest.raises(BatchError) as ei:
+        apply_batch(p, "route add 2001:db8:100:3::/64 table 254 via 2001:db8:1::2\n",
+                    family=socket.AF_INET6)
+    assert str(ei.value).endswith("Error: Gateway can not be a local address.")
+    apply_batch(p, "route add 2001:db8:100:3::/64 table 254 via 2001:db8:1::5\n",
+                family=socket.AF_INET6)
+
+
 def test_ipv6_onlink_check_scores_every_multipath_leg():
     """Found by the differential suite (seed 196805912242001:6): the IPv6
     onlink check looks the gateway up in main with the new route's device as
