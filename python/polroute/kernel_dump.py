@@ -1,0 +1,413 @@
+"""Live state through the C dump reader (csrc/nl_dump.c).
+
+:class:`LiveDump` opens one NETLINK_ROUTE socket in a namespace, runs the
+RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps in C (the GIL is released
+meanwhile) and turns the flat record arrays into the records of
+:mod:`polroute.kernel_state` (KLink, KAddr, KRule, KRoute), field for field
+what the pyroute2 reader makes from the same messages.
+
+The records are read column by column: a numpy structured view over each C
+array (its layout taken from the cffi struct, so it cannot drift from the
+header), one ``tolist()`` per field, then one constructor call per record.
+No per-message Python object exists besides the final records; address
+objects are shared between records that carry the same address.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Optional
+
+import numpy as np
+
+from ._polroute_cffi import ffi, lib
+from .netlink import netns_path
+from .requests import (
+    AF_INET, AF_INET6, FRA_DPORT_RANGE, FRA_L3MDEV, FRA_PRIORITY, FRA_SPORT_RANGE,
+    FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_PREFIXLEN, NexthopRequest, RTA_DST, RTA_FLOW,
+    RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREF, RTA_PREFSRC,
+    RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_NEWROUTE, RTM_NEWRULE,
+)
+
+# attribute ids as the C records' `seen` bits
+_IFLA_LINK_NETNSID = 37
+_IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST, _IFA_FLAGS = 1, 2, 4, 8
+_RTA_SRC, _RTA_IIF, _RTA_NEWDST, _RTA_ENCAP_TYPE, _RTA_ENCAP = 2, 3, 19, 21, 22
+_RTA_EXPIRES, _RTA_TTL_PROPAGATE = 23, 26
+_ARPHRD_LOOPBACK = 772
+_IFF_UP, _IFF_LOWER_UP = 0x1, 0x10000
+
+# FRA_* ids 1..24 (those pyroute2 0.9 names) whose `present` bit the reader keeps
+_RULE_PRESENT_MASK = sum(1 << i for i in range(1, 25))
+# route attributes whose presence sets their `present` bit
+_ROUTE_PRESENT_MASK = sum(1 << a for a in (RTA_DST, RTA_PREFSRC, RTA_GATEWAY, RTA_OIF, RTA_FLOW,
+                                           RTA_PREF, RTA_NH_ID, RTA_MULTIPATH))
+_ROUTE_NOTE_TEXT = {_RTA_ENCAP_TYPE: "RTA_ENCAP_TYPE", _RTA_ENCAP: "RTA_ENCAP", _RTA_SRC: "RTA_SRC",
+                    _RTA_IIF: "RTA_IIF", _RTA_NEWDST: "RTA_NEWDST",
+                    _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE"}
+
+
+class DumpError(OSError):
+    """A dump the kernel refused, or a reply that did not decode."""
+
+
+# ---------------------------------------------------------------------------
+# numpy views of the C arrays
+# ---------------------------------------------------------------------------
+
+_PRIM = {"uint8_t": "u1", "uint16_t": "u2", "uint32_t": "u4", "uint64_t": "u8",
+         "int32_t": "i4", "int64_t": "i8", "char": "S1"}
+_dtypes: dict[str, np.dtype] = {}
+
+
+def _dtype_of(ctype) -> np.dtype:
+    names, formats, offsets = [], [], []
+    for name, f in ctype.fields:
+        t = f.type
+        if t.kind == "primitive":
+            fmt = _PRIM[t.cname]
+        elif t.kind == "array" and t.item.cname == "char":
+            fmt = f"S{t.length}"             # NUL-padded names: bytes without the padding
+        elif t.kind == "array" and t.item.cname == "uint8_t":
+            fmt = f"V{t.length}"             # raw bytes (addresses: trailing zeros kept)
+        elif t.kind == "array":
+            fmt = (_PRIM[t.item.cname], (t.length,))
+        elif t.kind == "struct":
+            fmt = _dtype_of(t)
+        else:                                # pointers: never read from a dump record
+            fmt = f"V{ffi.sizeof(t)}"
+        names.append(name)
+        formats.append(fmt)
+        offsets.append(f.offset)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                     "itemsize": ffi.sizeof(ctype)})
+
+
+def _dtype(cname: str) -> np.dtype:
+    dt = _dtypes.get(cname)
+    if dt is None:
+        dt = _dtypes[cname] = _dtype_of(ffi.typeof(cname))
+    return dt
+
+
+def _array(ptr, n: int, cname: str) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, _dtype(cname))
+    return np.frombuffer(ffi.buffer(ptr, n * ffi.sizeof(cname)), _dtype(cname))
+
+
+class _Addrs:
+    """bytes -> shared ipaddress object (many routes share gateways)."""
+
+    def __init__(self):
+        self.cache: dict[bytes, object] = {}
+
+    def get(self, raw: bytes, family: int):
+        key = raw[:4] if family == AF_INET else raw
+        a = self.cache.get(key)
+        if a is None:
+            a = self.cache[key] = (ipaddress.IPv4Address(key) if family == AF_INET
+                                   else ipaddress.IPv6Address(key))
+        return a
+
+
+# ---------------------------------------------------------------------------
+# the reader
+# ---------------------------------------------------------------------------
+
+class LiveDump:
+    """One NETLINK_ROUTE socket in ``netns`` (an ``ip netns`` name, a path, or
+    None) and the C dump handle its replies are decoded into."""
+
+    def __init__(self, netns: Optional[str] = None):
+        path = netns_path(netns)
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": '
+                                       "No such file or directory")
+        fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
+        if fd < 0:
+            raise OSError(-fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}'
+                          if path else os.strerror(-fd))
+        self._fd: Optional[int] = fd
+        d = lib.pr_dump_new()
+        if d == ffi.NULL:
+            lib.pr_nl_close(fd)
+            self._fd = None
+            raise MemoryError("pr_dump_new")
+        self._d = ffi.gc(d, lib.pr_dump_free)
+        self._addrs = _Addrs()
+
+    def close(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            lib.pr_nl_close(fd)
+
+    def __enter__(self) -> "LiveDump":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    # ---- C calls ------------------------------------------------------------
+    def _run(self, msg_type: int, family: int) -> None:
+        """Empties the handle and runs one dump into it."""
+        if self._fd is None:
+            raise ValueError("the dump socket is closed")
+        lib.pr_dump_clear(self._d)
+        rc = lib.pr_dump_run(self._d, self._fd, msg_type, family)
+        if rc < 0:
+            text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
+            raise DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+
+    def _view(self):
+        v = ffi.new("pr_dump_view *")
+        lib.pr_dump_get_view(self._d, v)
+        return v
+
+    def stats(self) -> dict[str, int]:
+        st = ffi.new("pr_dump_stats *")
+        lib.pr_dump_get_stats(self._d, st)
+        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields
+                if name != "pad"}
+
+    def route_table(self, dst) -> int:
+        """The table the kernel reports for ``ip route get DST`` (as pyroute2
+        asks it: RTA_DST only)."""
+        fam = AF_INET if dst.version == 4 else AF_INET6
+        out = ffi.new("uint32_t *")
+        rc = lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out)
+        if rc < 0:
+            raise DumpError(-rc, os.strerror(-rc))
+        return out[0]
+
+    # ---- records --------------------------------------------------------------
+    def links(self) -> list:
+        self._run(lib.PR_RTM_GETLINK, 0)
+        return links_from_view(self._view())
+
+    def addrs(self) -> list:
+        self._run(lib.PR_RTM_GETADDR, 0)
+        return addrs_from_view(self._view(), self._addrs)
+
+    def rules(self, family: int) -> list:
+        self._run(lib.PR_RTM_GETRULE, family)
+        return rules_from_view(self._view(), self._addrs)
+
+    def routes(self, family: int) -> list:
+        self._run(lib.PR_RTM_GETROUTE, family)
+        return routes_from_view(self._view(), self._addrs)
+
+
+def decode_messages(buf: bytes) -> dict[str, list]:
+    """Decode a buffer of netlink messages (as a dump delivers them) with the
+    C decoder into records: {"links", "addrs", "rules", "routes"}.  Raises
+    DumpError (EBADMSG with the decoder's text) for a malformed buffer."""
+    d = ffi.gc(lib.pr_dump_new(), lib.pr_dump_free)
+    rc = lib.pr_dump_decode(d, buf, len(buf))
+    if rc < 0:
+        raise DumpError(-rc, f"{os.strerror(-rc)}: "
+                             f"{ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
+    v = ffi.new("pr_dump_view *")
+    lib.pr_dump_get_view(d, v)
+    addrs = _Addrs()
+    return {"links": links_from_view(v), "addrs": addrs_from_view(v, addrs),
+            "rules": rules_from_view(v, addrs), "routes": routes_from_view(v, addrs)}
+
+
+# ---------------------------------------------------------------------------
+# records from the arrays (what kernel_state's pyroute2 functions make)
+# ---------------------------------------------------------------------------
+
+def _strings(v) -> bytes:
+    return ffi.buffer(v.strings, v.strings_len)[:] if v.strings_len else b""
+
+
+def _text(strings: bytes, off: int, length: int) -> str:
+    return strings[off:off + length].decode("utf-8", "replace")
+
+
+def links_from_view(v) -> list:
+    from .kernel_state import KLink
+    a = _array(v.links, v.n_links, "pr_dump_link")
+    strings = _strings(v)
+    out = []
+    for (ifindex, flags, ifi_type, gen_mode, has_gen_mode, tun_type, group, master, link, seen,
+         name, kind) in zip(*(a[f].tolist() for f in (
+            "ifindex", "flags", "ifi_type", "addr_gen_mode", "has_addr_gen_mode", "tun_type",
+            "group", "master", "link", "seen", "name", "kind"))):
+        info_kind = _text(strings, kind[0], kind[1])
+        k = "other"
+        if ifi_type == _ARPHRD_LOOPBACK:
+            k = "loopback"
+        elif info_kind in ("veth", "bridge", "ifb"):
+            k = info_kind
+        elif info_kind == "tun":
+            k = "tap" if tun_type == 2 else "tun"
+        lk = KLink(ifindex, _text(strings, name[0], name[1]), k, info_kind, bool(flags & _IFF_UP),
+                   bool(flags & _IFF_LOWER_UP), group=group, master=master,
+                   addr_gen_mode=gen_mode if has_gen_mode else None)
+        if k == "veth":
+            if seen >> _IFLA_LINK_NETNSID & 1:
+                lk.peer_elsewhere = True
+            else:
+                lk.peer = link
+        out.append(lk)
+    out.sort(key=lambda l: l.ifindex)
+    return out
+
+
+def addrs_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KAddr
+    a = _array(v.addrs, v.n_addrs, "pr_dump_addr")
+    strings = _strings(v)
+    get = addrs.get
+    out = []
+    for (fam, ifindex, plen, scope, flags, label, bcast, address, local, metric, valid, pref,
+         proto, seen) in zip(*(a[f].tolist() for f in (
+            "family", "ifindex", "prefixlen", "scope", "flags", "label", "broadcast", "address",
+            "local", "metric", "valid_lft", "preferred_lft", "proto", "seen"))):
+        has_local, has_address = seen >> _IFA_LOCAL & 1, seen >> _IFA_ADDRESS & 1
+        if not has_local:
+            local, has_local, has_address = address, has_address, 0
+        peer = None
+        if has_address and address != local:
+            peer = get(address, fam)
+        out.append(KAddr(fam, ifindex, get(local, fam) if has_local else None, plen, scope, flags,
+                         _text(strings, label[0], label[1]),
+                         get(bcast, fam) if seen >> _IFA_BROADCAST & 1 else None, peer, metric,
+                         valid, pref, proto))
+    return out
+
+
+_RULE_UNSUPPORTED = {25: "dscp", 26: "flowlabel", 27: "flowlabel mask", 28: "sport mask",
+                     29: "dport mask", 30: "dscp mask"}
+
+
+def rules_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KRule
+    a = _array(v.rules, v.n_rules, "pr_dump_rule")
+    r = a["r"]
+    get = addrs.get
+    notes = _array(v.notes, v.n_notes, "uint16_t") if v.n_notes else None
+    cols = [r[f].tolist() for f in (
+        "family", "dst_len", "src_len", "tos", "action", "table", "flags", "present", "priority",
+        "goto_target", "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup",
+        "uid_start", "uid_end", "protocol", "ip_proto", "l3mdev", "sport_start", "sport_end",
+        "dport_start", "dport_end", "tun_id", "src", "dst", "iifname", "oifname")]
+    cols += [a["note_off"].tolist(), a["note_count"].tolist()]
+    out = []
+    for (fam, dst_len, src_len, tos, action, table, flags, present, priority, goto, fwmark,
+         fwmask, realm, spl, sig, uid_start, uid_end, protocol, ip_proto, l3mdev, sport_start,
+         sport_end, dport_start, dport_end, tun_id, src, dst, iif, oif, note_off,
+         note_count) in zip(*cols):
+        present = (present & _RULE_PRESENT_MASK) | (1 << FRA_PRIORITY)
+        # the kernel sends 0xFFFFFFFF for "no suppress_*", as if absent
+        if spl == -1:
+            present &= ~(1 << FRA_SUPPRESS_PREFIXLEN)
+        else:
+            spl &= 0xFFFFFFFF
+        if sig == -1:
+            present &= ~(1 << FRA_SUPPRESS_IFGROUP)
+        else:
+            sig &= 0xFFFFFFFF
+        if not l3mdev:
+            present &= ~(1 << FRA_L3MDEV)
+        unsupported = []
+        if note_count:
+            for t in notes[note_off:note_off + note_count].tolist():
+                # a single port gets an implicit all-ones mask, which newer kernels
+                # dump: that is what `sport N` makes, not extra
+                if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or \
+                        (t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1):
+                    continue
+                unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
+        out.append(KRule(RTM_NEWRULE, 0, fam, dst_len, src_len, tos, action, table, flags,
+                         present, priority, goto, fwmark, fwmask, realm, spl, sig, uid_start,
+                         uid_end, protocol, ip_proto, l3mdev, 0, 0, sport_start, sport_end,
+                         dport_start, dport_end, 0, 0, 0, 0, tun_id,
+                         get(src, fam) if present >> 2 & 1 else None,
+                         get(dst, fam) if present >> 1 & 1 else None,
+                         iif.decode("utf-8", "replace"), oif.decode("utf-8", "replace"),
+                         unsupported))
+    return out
+
+
+def routes_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KRoute
+    a = _array(v.routes, v.n_routes, "pr_dump_route")
+    n = len(a)
+    get = addrs.get
+    strings = _strings(v) if v.strings_len else b""
+    legs = _array(v.nexthops, v.n_nexthops, "pr_dump_nexthop") if v.n_nexthops else None
+    if legs is not None:
+        leg_cols = [legs[f].tolist() for f in ("gw_family", "gw", "ifindex", "hops", "flags", "realm")]
+    notes = _array(v.notes, v.n_notes, "uint16_t").tolist() if v.n_notes else []
+    cols = [a[f].tolist() for f in (
+        "family", "dst_len", "src_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
+        "priority", "oif", "nh_id", "realm", "pref", "gw_family", "seen", "metrics_present",
+        "nh_count", "note_count", "dst", "prefsrc", "gw")]
+    mx_present = cols[16]
+    metrics = a["metrics"] if any(mx_present) else None
+    nh_off = a["nh_off"].tolist() if legs is not None else [0] * n
+    note_off = a["note_off"].tolist() if notes else [0] * n
+    base_present = (1 << RTA_TABLE) | (1 << RTA_PRIORITY)
+    out = []
+    append = out.append
+    for i, (fam, dst_len, src_len, tos, proto, scope, rtype, table, rflags, prio, oif, nh_id,
+            realm, pref, gw_fam, seen, mxp, nh_count, note_count, dst, prefsrc,
+            gw) in enumerate(zip(*cols)):
+        present = base_present | (seen & _ROUTE_PRESENT_MASK)
+        gateway = None
+        if seen >> RTA_VIA & 1:
+            present |= 1 << RTA_GATEWAY
+        if gw_fam:
+            gateway = get(gw, gw_fam)
+        mx = {}
+        if mxp:
+            row = metrics[i].tolist()
+            for k in range(1, 18):
+                if mxp >> k & 1 and k != 16:
+                    mx[k] = row[k]
+            if mx:
+                present |= 1 << RTA_METRICS
+        nhs = []
+        if nh_count:
+            o = nh_off[i]
+            for j in range(o, o + nh_count):
+                lf = leg_cols[0][j]
+                nhs.append(NexthopRequest(get(leg_cols[1][j], lf) if lf else None, leg_cols[2][j],
+                                          leg_cols[3][j] + 1, leg_cols[4][j]))
+        unsupported = ["from (source-specific route)"] if src_len else []
+        r = KRoute(RTM_NEWROUTE, 0, fam, dst_len, tos, proto, scope, rtype, table, rflags,
+                   present, get(dst, fam) if seen >> RTA_DST & 1 else None, prio,
+                   get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None, gateway, oif, nh_id,
+                   realm, pref, nhs, mx, 0, "", unsupported)
+        if note_count:
+            _route_notes(r, a[i], notes[note_off[i]:note_off[i] + note_count], strings,
+                         legs, unsupported)
+        append(r)
+    return out
+
+
+def _route_notes(r, rec, notes: list[int], strings: bytes, legs, unsupported: list) -> None:
+    """The attributes a route carries that the model cannot (in message order)."""
+    for t in notes:
+        if t == RTA_NH_ID:
+            unsupported.append("nhid (nexthop objects)")
+        elif t == _RTA_EXPIRES:
+            r.expires = int(rec["expires"])
+            if r.expires:
+                unsupported.append(f"expires {r.expires}")
+        elif t == RTA_METRICS:
+            off, length = rec["congctl"].tolist()
+            r.congctl = _text(strings, off, length)
+            unsupported.append(f"congctl {r.congctl}")
+        elif t == RTA_MULTIPATH:
+            o, n = int(rec["nh_off"]), int(rec["nh_count"])
+            unsupported.extend("nexthop realms" for realm in legs["realm"][o:o + n].tolist()
+                               if realm)
+        elif t in _ROUTE_NOTE_TEXT:
+            unsupported.append(_ROUTE_NOTE_TEXT[t])
