@@ -61,6 +61,8 @@ _dtypes: dict[str, np.dtype] = {}
 
 
 def _dtype_of(ctype) -> np.dtype:
+    if ctype.kind == "primitive":
+        return np.dtype(_PRIM[ctype.cname])
     names, formats, offsets = [], [], []
     for name, f in ctype.fields:
         t = f.type
