@@ -118,35 +118,37 @@ static void *vec_push(vec *v, size_t count)
 /* ---- the handle --------------------------------------------------------- */
 
 struct pr_dump {
-    vec links, addrs, rules, routes, nexthops, notes, strings;
+    vec links, addrs, rules, routes, nexthops, notes, strings, metrics;
     pr_dump_stats st;
     uint8_t *buf;               /* receive buffer */
     size_t buf_size;
     char err[256];
 };
 
+enum { NVECS = 8 };
+
 typedef struct marks {
-    size_t n[7];
+    size_t n[NVECS];
 } marks;
 
 static vec *vecs(pr_dump *d, int i)
 {
-    vec *all[7] = { &d->links, &d->addrs, &d->rules, &d->routes, &d->nexthops, &d->notes,
-                    &d->strings };
+    vec *all[NVECS] = { &d->links, &d->addrs, &d->rules, &d->routes, &d->nexthops, &d->notes,
+                        &d->strings, &d->metrics };
     return all[i];
 }
 
 static marks mark(pr_dump *d)
 {
     marks m;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < NVECS; i++)
         m.n[i] = vecs(d, i)->n;
     return m;
 }
 
 static void rollback(pr_dump *d, const marks *m)
 {
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < NVECS; i++)
         vecs(d, i)->n = m->n[i];
 }
 
@@ -167,6 +169,7 @@ pr_dump *pr_dump_new(void)
     d->nexthops.size = sizeof(pr_dump_nexthop);
     d->notes.size = sizeof(uint16_t);
     d->strings.size = 1;
+    d->metrics.size = sizeof(uint32_t);
     return d;
 }
 
@@ -174,7 +177,7 @@ void pr_dump_free(pr_dump *d)
 {
     if (d == NULL)
         return;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < NVECS; i++)
         free(vecs(d, i)->p);
     free(d->buf);
     free(d);
@@ -184,7 +187,7 @@ void pr_dump_clear(pr_dump *d)
 {
     if (d == NULL)
         return;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < NVECS; i++)
         vecs(d, i)->n = 0;
     memset(&d->st, 0, sizeof d->st);
     d->err[0] = '\0';
@@ -209,6 +212,8 @@ void pr_dump_get_view(const pr_dump *d, pr_dump_view *v)
     v->n_nexthops = d->nexthops.n;
     v->notes = (const uint16_t *)(const void *)d->notes.p;
     v->n_notes = d->notes.n;
+    v->metric_values = (const uint32_t *)(const void *)d->metrics.p;
+    v->n_metric_values = d->metrics.n;
     v->strings = (const char *)d->strings.p;
     v->strings_len = d->strings.n;
 }
@@ -820,7 +825,17 @@ static bool route_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, s
                 fail(c, -EBADMSG, "RTA_METRICS: RTAX %u of %zu bytes, 4 expected", t, plen);
                 return false;
             }
-            r->metrics[t] = get32(pl);
+            if (r->metrics_present == 0) {      /* this route's 18 slots */
+                if (c->d->metrics.n + 18 > UINT32_MAX) {
+                    fail(c, -E2BIG, "metric array past 4 G entries");
+                    return false;
+                }
+                if (vec_push(&c->d->metrics, 18) == NULL)
+                    return oom(c);
+                r->metrics_off = (uint32_t)(c->d->metrics.n - 18);
+            }
+            uint32_t v = get32(pl);
+            memcpy(c->d->metrics.p + ((size_t)r->metrics_off + t) * sizeof v, &v, sizeof v);
             r->metrics_present |= UINT32_C(1) << t;
         }
         off += align4(l);

@@ -617,8 +617,8 @@ typedef struct pr_dump_route {
     int32_t cache_expires;    /* RTA_CACHEINFO rta_expires (jiffies; IPv6 route lifetime) */
     uint64_t expires;         /* RTA_EXPIRES */
     uint64_t seen;
-    uint32_t metrics_present; /* bit RTAX_x for each u32 metric in metrics[] */
-    uint32_t metrics[18];
+    uint32_t metrics_present; /* bit RTAX_x for each u32 metric present */
+    uint32_t metrics_off;     /* metric_values[metrics_off + x] is RTAX_x (18 slots), when metrics_present */
     pr_dump_str congctl;      /* RTAX_CC_ALGO, len 0 = none */
     uint32_t nh_off;          /* legs in the nexthop array */
     uint32_t nh_count;
@@ -644,6 +644,8 @@ typedef struct pr_dump_view {
     size_t n_nexthops;
     const uint16_t *notes;
     size_t n_notes;
+    const uint32_t *metric_values;   /* 18 per route that has metrics, indexed by RTAX_x */
+    size_t n_metric_values;
     const char *strings;
     size_t strings_len;
 } pr_dump_view;

@@ -6,19 +6,20 @@ meanwhile) and turns the flat record arrays into the records of
 :mod:`polroute.kernel_state` (KLink, KAddr, KRule, KRoute), field for field
 what the pyroute2 reader makes from the same messages.
 
-The records are read column by column: a numpy structured view over each C
-array (its layout taken from the cffi struct, so it cannot drift from the
-header), one ``tolist()`` per field, then one constructor call per record.
-No per-message Python object exists besides the final records; address
-objects are shared between records that carry the same address.
+The C arrays are read record by record with ``struct.iter_unpack`` (the
+layout taken from the cffi struct, so it cannot drift from the header), one
+constructor call per record: besides the final records only one record's
+values exist at a time, and address objects are shared between records
+that carry the same address.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
+import struct
+from operator import itemgetter
 from typing import Optional
 
-import numpy as np
 
 from ._polroute_cffi import ffi, lib
 from .netlink import netns_path
@@ -52,50 +53,79 @@ class DumpError(OSError):
 
 
 # ---------------------------------------------------------------------------
-# numpy views of the C arrays
+# the C arrays, record by record
 # ---------------------------------------------------------------------------
 
-_PRIM = {"uint8_t": "u1", "uint16_t": "u2", "uint32_t": "u4", "uint64_t": "u8",
-         "int32_t": "i4", "int64_t": "i8", "char": "S1"}
-_dtypes: dict[str, np.dtype] = {}
+_CODES = {"uint8_t": "B", "uint16_t": "H", "uint32_t": "I", "uint64_t": "Q", "int32_t": "i",
+          "int64_t": "q", "char": "c"}
+_layouts: dict[str, tuple[struct.Struct, dict[str, int]]] = {}
 
 
-def _dtype_of(ctype) -> np.dtype:
-    if ctype.kind == "primitive":
-        return np.dtype(_PRIM[ctype.cname])
-    names, formats, offsets = [], [], []
-    for name, f in ctype.fields:
-        t = f.type
-        if t.kind == "primitive":
-            fmt = _PRIM[t.cname]
-        elif t.kind == "array" and t.item.cname == "char":
-            fmt = f"S{t.length}"             # NUL-padded names: bytes without the padding
-        elif t.kind == "array" and t.item.cname == "uint8_t":
-            fmt = f"V{t.length}"             # raw bytes (addresses: trailing zeros kept)
-        elif t.kind == "array":
-            fmt = (_PRIM[t.item.cname], (t.length,))
-        elif t.kind == "struct":
-            fmt = _dtype_of(t)
-        else:                                # pointers: never read from a dump record
-            fmt = f"V{ffi.sizeof(t)}"
-        names.append(name)
-        formats.append(fmt)
-        offsets.append(f.offset)
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                     "itemsize": ffi.sizeof(ctype)})
+def _layout(cname: str) -> tuple[struct.Struct, dict[str, int]]:
+    """A struct.Struct that unpacks one C record (layout read from the cffi
+    type, padding included, so it cannot drift from the header) and the
+    position of each field in the unpacked tuple ("r.family" for nested
+    fields; a pr_dump_str is two values, "name" and "name+1"; uint8_t/char
+    arrays are one bytes value)."""
+    got = _layouts.get(cname)
+    if got is not None:
+        return got
+    fmt: list[str] = []
+    index: dict[str, int] = {}
+    pos = 0
+    count = 0
+
+    def walk(ctype, base: int, prefix: str) -> None:
+        nonlocal pos, count
+        for name, f in ctype.fields:
+            off, t = base + f.offset, f.type
+            if off > pos:
+                fmt.append(f"{off - pos}x")
+                pos = off
+            key = prefix + name
+            if t.kind == "struct":
+                walk(t, off, key + ".")
+                continue
+            index[key] = count
+            if t.kind == "primitive":
+                fmt.append(_CODES[t.cname])
+                count += 1
+            elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
+                fmt.append(f"{t.length}s")
+                count += 1
+            elif t.kind == "array":
+                fmt.append(f"{t.length}{_CODES[t.item.cname]}")
+                count += t.length
+            else:                               # a pointer: never read from a dump record
+                fmt.append(f"{ffi.sizeof(t)}x")
+                del index[key]
+            pos = off + ffi.sizeof(t)
+    ctype = ffi.typeof(cname)
+    walk(ctype, 0, "")
+    if ffi.sizeof(ctype) > pos:
+        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
+    st = struct.Struct("=" + "".join(fmt))
+    assert st.size == ffi.sizeof(ctype), cname
+    _layouts[cname] = (st, index)
+    return st, index
 
 
-def _dtype(cname: str) -> np.dtype:
-    dt = _dtypes.get(cname)
-    if dt is None:
-        dt = _dtypes[cname] = _dtype_of(ffi.typeof(cname))
-    return dt
-
-
-def _array(ptr, n: int, cname: str) -> np.ndarray:
+def _records(ptr, n: int, cname: str, fields: tuple[str, ...]):
+    """The named fields of each of the n records at ptr, as tuples (one at a
+    time: nothing per record is kept but what the caller builds)."""
+    st, index = _layout(cname)
     if n == 0:
-        return np.zeros(0, _dtype(cname))
-    return np.frombuffer(ffi.buffer(ptr, n * ffi.sizeof(cname)), _dtype(cname))
+        return iter(())
+    pick = itemgetter(*(index[f] for f in fields))
+    return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
+
+
+def _u16s(ptr, n: int) -> list[int]:
+    return list(struct.unpack(f"={n}H", ffi.buffer(ptr, 2 * n))) if n else []
+
+
+def _u32s(ptr, n: int) -> list[int]:
+    return list(struct.unpack(f"={n}I", ffi.buffer(ptr, 4 * n))) if n else []
 
 
 class _Addrs:
@@ -231,16 +261,19 @@ def _text(strings: bytes, off: int, length: int) -> str:
     return strings[off:off + length].decode("utf-8", "replace")
 
 
+def _name(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
 def links_from_view(v) -> list:
     from .kernel_state import KLink
-    a = _array(v.links, v.n_links, "pr_dump_link")
     strings = _strings(v)
     out = []
     for (ifindex, flags, ifi_type, gen_mode, has_gen_mode, tun_type, group, master, link, seen,
-         name, kind) in zip(*(a[f].tolist() for f in (
+         name_off, name_len, kind_off, kind_len) in _records(v.links, v.n_links, "pr_dump_link", (
             "ifindex", "flags", "ifi_type", "addr_gen_mode", "has_addr_gen_mode", "tun_type",
-            "group", "master", "link", "seen", "name", "kind"))):
-        info_kind = _text(strings, kind[0], kind[1])
+            "group", "master", "link", "seen", "name.off", "name.len", "kind.off", "kind.len")):
+        info_kind = _text(strings, kind_off, kind_len)
         k = "other"
         if ifi_type == _ARPHRD_LOOPBACK:
             k = "loopback"
@@ -248,7 +281,7 @@ def links_from_view(v) -> list:
             k = info_kind
         elif info_kind == "tun":
             k = "tap" if tun_type == 2 else "tun"
-        lk = KLink(ifindex, _text(strings, name[0], name[1]), k, info_kind, bool(flags & _IFF_UP),
+        lk = KLink(ifindex, _text(strings, name_off, name_len), k, info_kind, bool(flags & _IFF_UP),
                    bool(flags & _IFF_LOWER_UP), group=group, master=master,
                    addr_gen_mode=gen_mode if has_gen_mode else None)
         if k == "veth":
@@ -263,14 +296,14 @@ def links_from_view(v) -> list:
 
 def addrs_from_view(v, addrs: _Addrs) -> list:
     from .kernel_state import KAddr
-    a = _array(v.addrs, v.n_addrs, "pr_dump_addr")
     strings = _strings(v)
     get = addrs.get
     out = []
-    for (fam, ifindex, plen, scope, flags, label, bcast, address, local, metric, valid, pref,
-         proto, seen) in zip(*(a[f].tolist() for f in (
-            "family", "ifindex", "prefixlen", "scope", "flags", "label", "broadcast", "address",
-            "local", "metric", "valid_lft", "preferred_lft", "proto", "seen"))):
+    for (fam, ifindex, plen, scope, flags, label_off, label_len, bcast, address, local, metric,
+         valid, pref, proto, seen) in _records(v.addrs, v.n_addrs, "pr_dump_addr", (
+            "family", "ifindex", "prefixlen", "scope", "flags", "label.off", "label.len",
+            "broadcast", "address", "local", "metric", "valid_lft", "preferred_lft", "proto",
+            "seen")):
         has_local, has_address = seen >> _IFA_LOCAL & 1, seen >> _IFA_ADDRESS & 1
         if not has_local:
             local, has_local, has_address = address, has_address, 0
@@ -278,7 +311,7 @@ def addrs_from_view(v, addrs: _Addrs) -> list:
         if has_address and address != local:
             peer = get(address, fam)
         out.append(KAddr(fam, ifindex, get(local, fam) if has_local else None, plen, scope, flags,
-                         _text(strings, label[0], label[1]),
+                         _text(strings, label_off, label_len),
                          get(bcast, fam) if seen >> _IFA_BROADCAST & 1 else None, peer, metric,
                          valid, pref, proto))
     return out
@@ -290,21 +323,19 @@ _RULE_UNSUPPORTED = {25: "dscp", 26: "flowlabel", 27: "flowlabel mask", 28: "spo
 
 def rules_from_view(v, addrs: _Addrs) -> list:
     from .kernel_state import KRule
-    a = _array(v.rules, v.n_rules, "pr_dump_rule")
-    r = a["r"]
     get = addrs.get
-    notes = _array(v.notes, v.n_notes, "uint16_t") if v.n_notes else None
-    cols = [r[f].tolist() for f in (
-        "family", "dst_len", "src_len", "tos", "action", "table", "flags", "present", "priority",
-        "goto_target", "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup",
-        "uid_start", "uid_end", "protocol", "ip_proto", "l3mdev", "sport_start", "sport_end",
-        "dport_start", "dport_end", "tun_id", "src", "dst", "iifname", "oifname")]
-    cols += [a["note_off"].tolist(), a["note_count"].tolist()]
+    notes = _u16s(v.notes, v.n_notes)
     out = []
     for (fam, dst_len, src_len, tos, action, table, flags, present, priority, goto, fwmark,
          fwmask, realm, spl, sig, uid_start, uid_end, protocol, ip_proto, l3mdev, sport_start,
          sport_end, dport_start, dport_end, tun_id, src, dst, iif, oif, note_off,
-         note_count) in zip(*cols):
+         note_count) in _records(v.rules, v.n_rules, "pr_dump_rule", tuple(
+            "r." + f for f in (
+                "family", "dst_len", "src_len", "tos", "action", "table", "flags", "present",
+                "priority", "goto_target", "fwmark", "fwmask", "realm", "suppress_prefixlen",
+                "suppress_ifgroup", "uid_start", "uid_end", "protocol", "ip_proto", "l3mdev",
+                "sport_start", "sport_end", "dport_start", "dport_end", "tun_id", "src", "dst",
+                "iifname", "oifname")) + ("note_off", "note_count")):
         present = (present & _RULE_PRESENT_MASK) | (1 << FRA_PRIORITY)
         # the kernel sends 0xFFFFFFFF for "no suppress_*", as if absent
         if spl == -1:
@@ -318,98 +349,79 @@ def rules_from_view(v, addrs: _Addrs) -> list:
         if not l3mdev:
             present &= ~(1 << FRA_L3MDEV)
         unsupported = []
-        if note_count:
-            for t in notes[note_off:note_off + note_count].tolist():
-                # a single port gets an implicit all-ones mask, which newer kernels
-                # dump: that is what `sport N` makes, not extra
-                if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or \
-                        (t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1):
-                    continue
-                unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
+        for t in notes[note_off:note_off + note_count] if note_count else ():
+            # a single port gets an implicit all-ones mask, which newer kernels
+            # dump: that is what `sport N` makes, not extra
+            if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or \
+                    (t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1):
+                continue
+            unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
         out.append(KRule(RTM_NEWRULE, 0, fam, dst_len, src_len, tos, action, table, flags,
                          present, priority, goto, fwmark, fwmask, realm, spl, sig, uid_start,
                          uid_end, protocol, ip_proto, l3mdev, 0, 0, sport_start, sport_end,
                          dport_start, dport_end, 0, 0, 0, 0, tun_id,
                          get(src, fam) if present >> 2 & 1 else None,
                          get(dst, fam) if present >> 1 & 1 else None,
-                         iif.decode("utf-8", "replace"), oif.decode("utf-8", "replace"),
-                         unsupported))
+                         _name(iif), _name(oif), unsupported))
     return out
+
+
+_ROUTE_FIELDS = (
+    "family", "dst_len", "src_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
+    "priority", "oif", "nh_id", "realm", "pref", "gw_family", "seen", "metrics_present",
+    "metrics_off", "nh_off", "nh_count", "note_off", "note_count", "dst", "prefsrc", "gw",
+    "expires", "congctl.off", "congctl.len")
 
 
 def routes_from_view(v, addrs: _Addrs) -> list:
     from .kernel_state import KRoute
-    a = _array(v.routes, v.n_routes, "pr_dump_route")
-    n = len(a)
     get = addrs.get
-    strings = _strings(v) if v.strings_len else b""
-    legs = _array(v.nexthops, v.n_nexthops, "pr_dump_nexthop") if v.n_nexthops else None
-    if legs is not None:
-        leg_cols = [legs[f].tolist() for f in ("gw_family", "gw", "ifindex", "hops", "flags", "realm")]
-    notes = _array(v.notes, v.n_notes, "uint16_t").tolist() if v.n_notes else []
-    cols = [a[f].tolist() for f in (
-        "family", "dst_len", "src_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
-        "priority", "oif", "nh_id", "realm", "pref", "gw_family", "seen", "metrics_present",
-        "nh_count", "note_count", "dst", "prefsrc", "gw")]
-    mx_present = cols[16]
-    metrics = a["metrics"] if any(mx_present) else None
-    nh_off = a["nh_off"].tolist() if legs is not None else [0] * n
-    note_off = a["note_off"].tolist() if notes else [0] * n
+    strings = _strings(v)
+    legs = list(_records(v.nexthops, v.n_nexthops, "pr_dump_nexthop",
+                         ("gw_family", "gw", "ifindex", "hops", "flags", "realm")))
+    notes = _u16s(v.notes, v.n_notes)
+    mvals = _u32s(v.metric_values, v.n_metric_values)
     base_present = (1 << RTA_TABLE) | (1 << RTA_PRIORITY)
     out = []
     append = out.append
-    for i, (fam, dst_len, src_len, tos, proto, scope, rtype, table, rflags, prio, oif, nh_id,
-            realm, pref, gw_fam, seen, mxp, nh_count, note_count, dst, prefsrc,
-            gw) in enumerate(zip(*cols)):
+    for (fam, dst_len, src_len, tos, proto, scope, rtype, table, rflags, prio, oif, nh_id,
+         realm, pref, gw_fam, seen, mxp, mx_off, nh_off, nh_count, note_off, note_count, dst,
+         prefsrc, gw, expires, cc_off, cc_len) in _records(v.routes, v.n_routes, "pr_dump_route",
+                                                           _ROUTE_FIELDS):
         present = base_present | (seen & _ROUTE_PRESENT_MASK)
-        gateway = None
         if seen >> RTA_VIA & 1:
             present |= 1 << RTA_GATEWAY
-        if gw_fam:
-            gateway = get(gw, gw_fam)
         mx = {}
         if mxp:
-            row = metrics[i].tolist()
             for k in range(1, 18):
                 if mxp >> k & 1 and k != 16:
-                    mx[k] = row[k]
+                    mx[k] = mvals[mx_off + k]
             if mx:
                 present |= 1 << RTA_METRICS
         nhs = []
-        if nh_count:
-            o = nh_off[i]
-            for j in range(o, o + nh_count):
-                lf = leg_cols[0][j]
-                nhs.append(NexthopRequest(get(leg_cols[1][j], lf) if lf else None, leg_cols[2][j],
-                                          leg_cols[3][j] + 1, leg_cols[4][j]))
+        for lf, lgw, ifindex, hops, lflags, _ in legs[nh_off:nh_off + nh_count] if nh_count else ():
+            nhs.append(NexthopRequest(get(lgw, lf) if lf else None, ifindex, hops + 1, lflags))
         unsupported = ["from (source-specific route)"] if src_len else []
         r = KRoute(RTM_NEWROUTE, 0, fam, dst_len, tos, proto, scope, rtype, table, rflags,
                    present, get(dst, fam) if seen >> RTA_DST & 1 else None, prio,
-                   get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None, gateway, oif, nh_id,
-                   realm, pref, nhs, mx, 0, "", unsupported)
-        if note_count:
-            _route_notes(r, a[i], notes[note_off[i]:note_off[i] + note_count], strings,
-                         legs, unsupported)
+                   get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None,
+                   get(gw, gw_fam) if gw_fam else None, oif, nh_id, realm, pref, nhs, mx, 0, "",
+                   unsupported)
+        for t in notes[note_off:note_off + note_count] if note_count else ():
+            # what the model cannot carry, in message order
+            if t == RTA_NH_ID:
+                unsupported.append("nhid (nexthop objects)")
+            elif t == _RTA_EXPIRES:
+                r.expires = expires
+                if expires:
+                    unsupported.append(f"expires {expires}")
+            elif t == RTA_METRICS:
+                r.congctl = _text(strings, cc_off, cc_len)
+                unsupported.append(f"congctl {r.congctl}")
+            elif t == RTA_MULTIPATH:
+                unsupported.extend("nexthop realms" for leg in legs[nh_off:nh_off + nh_count]
+                                   if leg[5])
+            elif t in _ROUTE_NOTE_TEXT:
+                unsupported.append(_ROUTE_NOTE_TEXT[t])
         append(r)
     return out
-
-
-def _route_notes(r, rec, notes: list[int], strings: bytes, legs, unsupported: list) -> None:
-    """The attributes a route carries that the model cannot (in message order)."""
-    for t in notes:
-        if t == RTA_NH_ID:
-            unsupported.append("nhid (nexthop objects)")
-        elif t == _RTA_EXPIRES:
-            r.expires = int(rec["expires"])
-            if r.expires:
-                unsupported.append(f"expires {r.expires}")
-        elif t == RTA_METRICS:
-            off, length = rec["congctl"].tolist()
-            r.congctl = _text(strings, off, length)
-            unsupported.append(f"congctl {r.congctl}")
-        elif t == RTA_MULTIPATH:
-            o, n = int(rec["nh_off"]), int(rec["nh_count"])
-            unsupported.extend("nexthop realms" for realm in legs["realm"][o:o + n].tolist()
-                               if realm)
-        elif t in _ROUTE_NOTE_TEXT:
-            unsupported.append(_ROUTE_NOTE_TEXT[t])
