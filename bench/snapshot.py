@@ -19,8 +19,9 @@ Each measurement runs in a fresh ``python`` child: ``read`` is
 ``read_state(ns, reader=...)`` (sysctls included), ``snapshot`` is what
 ``polroute snapshot --netns NS`` does (read_state + snapshot_text).  The
 child reports wall and CPU time (process_time) per phase and its peak RSS
-(``ru_maxrss``), and the peak RSS right after ``import polroute.kernel_state``
-(the interpreter + numpy + cffi floor).  Medians over ``--runs``.
+(VmHWM of /proc/self/status: ``ru_maxrss`` is not used because Linux carries
+the parent's pre-exec peak over into it), and the peak right after the
+imports (the interpreter + cffi floor).  Medians over ``--runs``.
 """
 from __future__ import annotations
 
@@ -36,11 +37,21 @@ import time
 CHILD = r"""
 import json, resource, sys, time
 reader, ns, what = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def hwm_mb():
+    # VmHWM: this process image's own peak.  ru_maxrss is not used: Linux keeps
+    # the parent's (pre-exec) peak in it across fork+exec.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+
 import polroute.kernel_state as ks
 import polroute.kernel_dump  # noqa: F401  (cffi module: import cost outside the timing)
 if reader == "pyroute2":
     import pyroute2  # noqa: F401  (import cost outside the timing, as for numpy/cffi)
-floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+floor = hwm_mb()
 w0, c0 = time.perf_counter(), time.process_time()
 state = ks.read_state(ns, reader=reader)
 w1, c1 = time.perf_counter(), time.process_time()
@@ -60,8 +71,9 @@ if what == "snapshot":
     if len(sys.argv) > 4:
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
-out["floor_rss_mb"] = floor / 1024
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["floor_rss_mb"] = floor
+out["peak_rss_mb"] = hwm_mb()
+out["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
 
