@@ -123,6 +123,12 @@ struct pr_dump {
     uint8_t *buf;               /* receive buffer */
     size_t buf_size;
     char err[256];
+    /* the dump session (pr_dump_start / pr_dump_step) */
+    bool active;
+    int fd, msg_type, family;
+    uint32_t seq, port;
+    unsigned attempts;
+    size_t msg_index;
 };
 
 enum { NVECS = 8 };
@@ -189,8 +195,6 @@ void pr_dump_clear(pr_dump *d)
         return;
     for (int i = 0; i < NVECS; i++)
         vecs(d, i)->n = 0;
-    memset(&d->st, 0, sizeof d->st);
-    d->err[0] = '\0';
 }
 
 const char *pr_dump_error(const pr_dump *d) { return d ? d->err : "no handle"; }
@@ -1108,7 +1112,19 @@ static size_t request_header(int msg_type, int family, uint32_t seq, uint8_t *ms
     return len;
 }
 
-int pr_dump_run(pr_dump *d, int fd, int msg_type, int family)
+/* Sends the dump request of the session (again after a restart). */
+static int session_send(pr_dump *d)
+{
+    drain(d, d->fd);
+    uint8_t req[64];
+    d->seq = next_seq();
+    size_t rl = request_header(d->msg_type, d->family, d->seq, req);
+    d->msg_index = 0;
+    d->active = true;
+    return send_request(d->fd, req, rl);
+}
+
+int pr_dump_start(pr_dump *d, int fd, int msg_type, int family)
 {
     if (d == NULL || fd < 0)
         return -EINVAL;
@@ -1118,83 +1134,114 @@ int pr_dump_run(pr_dump *d, int fd, int msg_type, int family)
     if (family < 0 || family > 255)
         return -EINVAL;
     d->err[0] = '\0';
+    d->active = false;
     int rc = ensure_buf(d, D_BUF_INITIAL);
+    if (rc == 0)
+        rc = port_id(fd, &d->port);
     if (rc < 0)
         return rc;
-    uint32_t port;
-    rc = port_id(fd, &port);
-    if (rc < 0)
-        return rc;
+    d->fd = fd;
+    d->msg_type = msg_type;
+    d->family = family;
+    d->attempts = 0;
+    return session_send(d);
+}
+
+/* Ends the session with an error: what this step appended is taken back. */
+static int step_fail(pr_dump *d, const marks *m, int err)
+{
+    rollback(d, m);
+    d->active = false;
+    return err;
+}
+
+int pr_dump_step(pr_dump *d, size_t min_records)
+{
+    if (d == NULL)
+        return -EINVAL;
+    if (!d->active)
+        return 0;
     marks m = mark(d);
     size_t before = records(d);
-
-    for (unsigned attempt = 0; attempt < D_MAX_RESTARTS; attempt++) {
-        if (attempt > 0) {
-            d->st.restarts++;
-            rollback(d, &m);
+    int64_t started = now_ms();
+    for (;;) {
+        ssize_t k = recv_kernel(d, d->fd);
+        bool restart = false;
+        if (k == -ENOBUFS) {                /* a reply was lost */
+            restart = true;
+        } else if (k == -EMSGSIZE) {        /* a datagram bigger than the buffer */
+            if (d->buf_size >= D_BUF_MAX || ensure_buf(d, d->buf_size * 2) < 0) {
+                snprintf(d->err, sizeof d->err, "a dump datagram is larger than %zu bytes", d->buf_size);
+                return step_fail(d, &m, -EMSGSIZE);
+            }
+            restart = true;
+        } else if (k < 0) {
+            snprintf(d->err, sizeof d->err, "receiving the dump: %s", strerror((int)-k));
+            return step_fail(d, &m, (int)k);
+        } else if (k == 0) {
+            if (now_ms() - started > D_TIMEOUT_MS) {
+                snprintf(d->err, sizeof d->err, "no end of dump from the kernel");
+                return step_fail(d, &m, -ETIMEDOUT);
+            }
+            continue;
+        } else {
+            dgram_res res = { false, false, 0 };
+            decode_buffer(d, d->buf, (size_t)k, true, d->seq, d->port, &d->msg_index, &res);
+            if (res.interrupted || res.error == -EINTR) {
+                /* NLM_F_DUMP_INTR: the set changed while it was walked */
+                restart = true;
+            } else if (res.error < 0) {
+                return step_fail(d, &m, res.error);
+            } else if (res.done) {
+                d->active = false;
+                size_t n = records(d) - before;
+                return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+            }
         }
-        drain(d, fd);
-        uint8_t req[64];
-        uint32_t seq = next_seq();
-        size_t rl = request_header(msg_type, family, seq, req);
-        rc = send_request(fd, req, rl);
+        if (restart) {
+            rollback(d, &m);
+            d->st.restarts++;
+            if (++d->attempts >= D_MAX_RESTARTS) {
+                snprintf(d->err, sizeof d->err, "the dump was interrupted %d times in a row",
+                         D_MAX_RESTARTS);
+                d->active = false;
+                return -EAGAIN;
+            }
+            d->err[0] = '\0';
+            int rc = session_send(d);
+            if (rc < 0) {
+                d->active = false;
+                return rc;
+            }
+            return PR_DUMP_RESTARTED;
+        }
+        size_t n = records(d) - before;
+        if (n >= min_records && n > 0)
+            return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
+    }
+}
+
+int pr_dump_run(pr_dump *d, int fd, int msg_type, int family)
+{
+    if (d == NULL)
+        return -EINVAL;
+    marks m = mark(d);
+    size_t before = records(d);
+    int rc = pr_dump_start(d, fd, msg_type, family);
+    if (rc < 0)
+        return rc;
+    while ((rc = pr_dump_step(d, SIZE_MAX)) != 0) {
+        if (rc == PR_DUMP_RESTARTED) {
+            rollback(d, &m);            /* what earlier steps took is stale too */
+            continue;
+        }
         if (rc < 0) {
             rollback(d, &m);
             return rc;
         }
-        dgram_res res = { false, false, 0 };
-        size_t idx = 0;
-        bool again = false;
-        int64_t started = now_ms();
-        while (!res.done) {
-            ssize_t k = recv_kernel(d, fd);
-            if (k == -ENOBUFS) {            /* a reply was lost: start over */
-                again = true;
-                break;
-            }
-            if (k == -EMSGSIZE) {           /* a datagram bigger than the buffer */
-                if (d->buf_size >= D_BUF_MAX || ensure_buf(d, d->buf_size * 2) < 0) {
-                    rollback(d, &m);
-                    snprintf(d->err, sizeof d->err, "a dump datagram is larger than %zu bytes", d->buf_size);
-                    return -EMSGSIZE;
-                }
-                again = true;
-                break;
-            }
-            if (k < 0) {
-                rollback(d, &m);
-                if (!d->err[0])
-                    snprintf(d->err, sizeof d->err, "receiving the dump: %s", strerror((int)-k));
-                return (int)k;
-            }
-            if (k == 0) {
-                if (now_ms() - started > D_TIMEOUT_MS) {
-                    rollback(d, &m);
-                    snprintf(d->err, sizeof d->err, "no end of dump from the kernel");
-                    return -ETIMEDOUT;
-                }
-                continue;
-            }
-            decode_buffer(d, d->buf, (size_t)k, true, seq, port, &idx, &res);
-        }
-        if (again)
-            continue;
-        if (res.error == -EINTR || res.interrupted) {
-            /* the kernel's "dump inconsistent" (NLM_F_DUMP_INTR) or an
-             * interrupted walk: take the whole dump again */
-            d->err[0] = '\0';
-            continue;
-        }
-        if (res.error < 0) {
-            rollback(d, &m);
-            return res.error;
-        }
-        size_t n = records(d) - before;
-        return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
     }
-    rollback(d, &m);
-    snprintf(d->err, sizeof d->err, "the dump was interrupted %d times in a row", D_MAX_RESTARTS);
-    return -EAGAIN;
+    size_t n = records(d) - before;
+    return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
 }
 
 int pr_dump_route_table(pr_dump *d, int fd, int family, const uint8_t *dst, uint32_t *table)

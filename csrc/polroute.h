@@ -668,7 +668,7 @@ enum {
 /* NULL on ENOMEM. */
 pr_dump *pr_dump_new(void);
 void pr_dump_free(pr_dump *d);
-/* Empties the arrays (keeps their memory). */
+/* Empties the arrays (keeps their memory; not the statistics, nor a running session). */
 void pr_dump_clear(pr_dump *d);
 /* One NLM_F_DUMP request (PR_RTM_GET*; family PR_AF_INET / PR_AF_INET6, or 0
  * for links and addresses of every family; routes of every table) on fd (from
@@ -681,6 +681,17 @@ void pr_dump_clear(pr_dump *d);
  * -EAGAIN when the dump never came through whole); on error nothing stays
  * appended. */
 int pr_dump_run(pr_dump *d, int fd, int msg_type, int family);
+/* The same dump in steps, so that a caller can take the records a chunk at a
+ * time (and memory stays one chunk): pr_dump_start sends the request (0 or a
+ * negative errno); each pr_dump_step appends the records of whole datagrams
+ * until at least min_records came or the dump ended, and returns how many
+ * (0: the dump is complete), PR_DUMP_RESTARTED (the dump had to start again:
+ * what earlier steps gave is void; this step appended nothing) or a negative
+ * errno (nothing of this step appended; the session is over).  The caller
+ * may pr_dump_clear between steps. */
+enum { PR_DUMP_RESTARTED = -10000 };
+int pr_dump_start(pr_dump *d, int fd, int msg_type, int family);
+int pr_dump_step(pr_dump *d, size_t min_records);
 /* Decodes a buffer of netlink messages as a dump delivers them (RTM_NEWLINK /
  * NEWADDR / NEWROUTE / NEWRULE; NLMSG_DONE ends it; other types are
  * skipped).  Returns the records appended, or -EBADMSG with nothing appended

@@ -226,15 +226,39 @@ class LiveDump:
         self.close()
 
     # ---- C calls ------------------------------------------------------------
-    def _run(self, msg_type: int, family: int) -> None:
-        """Empties the handle and runs one dump into it."""
+    def _error(self, rc: int) -> DumpError:
+        text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
+        return DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+
+    def _dump(self, msg_type: int, family: int, convert, *args) -> list:
+        """One dump, converted a chunk of records at a time (the C arrays
+        then hold one chunk, not the whole dump); a dump the kernel had to
+        start again (it changed meanwhile) is taken again from scratch."""
         if self._fd is None:
             raise ValueError("the dump socket is closed")
         lib.pr_dump_clear(self._d)
-        rc = lib.pr_dump_run(self._d, self._fd, msg_type, family)
+        rc = lib.pr_dump_start(self._d, self._fd, msg_type, family)
         if rc < 0:
-            text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
-            raise DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+            raise self._error(rc)
+        out: list = []
+        was = gc.isenabled()
+        gc.disable()            # 100k records hold no cycles: the collector only costs here
+        try:
+            while True:
+                lib.pr_dump_clear(self._d)
+                rc = lib.pr_dump_step(self._d, _CHUNK)
+                if rc == lib.PR_DUMP_RESTARTED:
+                    out = []
+                    continue
+                if rc < 0:
+                    raise self._error(rc)
+                if rc == 0:
+                    return out
+                out += convert(self._view(), *args)
+        finally:
+            lib.pr_dump_clear(self._d)
+            if was:
+                gc.enable()
 
     def _view(self):
         v = ffi.new("pr_dump_view *")
@@ -259,34 +283,19 @@ class LiveDump:
 
     # ---- records --------------------------------------------------------------
     def links(self) -> list:
-        self._run(lib.PR_RTM_GETLINK, 0)
-        return _no_gc(links_from_view, self._view())
+        return sorted(self._dump(lib.PR_RTM_GETLINK, 0, links_from_view), key=lambda l: l.ifindex)
 
     def addrs(self) -> list:
-        self._run(lib.PR_RTM_GETADDR, 0)
-        return _no_gc(addrs_from_view, self._view(), self._addrs)
+        return self._dump(lib.PR_RTM_GETADDR, 0, addrs_from_view, self._addrs)
 
     def rules(self, family: int) -> list:
-        self._run(lib.PR_RTM_GETRULE, family)
-        return _no_gc(rules_from_view, self._view(), self._addrs)
+        return self._dump(lib.PR_RTM_GETRULE, family, rules_from_view, self._addrs)
 
     def routes(self, family: int) -> list:
-        self._run(lib.PR_RTM_GETROUTE, family)
-        out = _no_gc(routes_from_view, self._view(), self._addrs)
-        lib.pr_dump_clear(self._d)
-        return out
+        return self._dump(lib.PR_RTM_GETROUTE, family, routes_from_view, self._addrs)
 
 
-def _no_gc(fn, *args):
-    """Building 100k records makes the cyclic collector walk the growing
-    list again and again (half the time); they hold no cycles."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        return fn(*args)
-    finally:
-        if was:
-            gc.enable()
+_CHUNK = 4096       # records per step
 
 
 def decode_messages(buf: bytes) -> dict[str, list]:
