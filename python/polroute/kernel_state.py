@@ -726,6 +726,12 @@ def _group_key(r: RouteRequest) -> tuple:
     return (r.table, dst, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
 
 
+def _key_sig(r: RouteRequest) -> tuple:
+    """Parts of route_key (table, dst_len, tos, metric) that are cheap to get:
+    routes whose signatures differ cannot have equal keys."""
+    return (r.table, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
+
+
 def _default_route_table(rtype: int) -> int:
     return RT_TABLE_LOCAL if rtype in (RTN_LOCAL, RTN_BROADCAST, RTN_NAT, RTN_ANYCAST) else RT_TABLE_MAIN
 
@@ -1204,12 +1210,17 @@ class _Builder:
         derived routes' keys that stay (in the model's order)."""
         kept: dict[int, list] = {}
         for fam in self.families:
-            have = {}
+            model_routes = self.model.routes(fam)
+            # only source routes that can share a key with a model route are keyed
+            # (route_key is the costly part at 100k routes; the model has few)
+            sigs = {_key_sig(r) for r in model_routes}
+            have: dict[tuple, int] = {}
             for r in self.state.routes.get(fam, []):
-                have.setdefault(route_key(r, self.ifname, False), 0)
-                have[route_key(r, self.ifname, False)] += 1
+                if _key_sig(r) in sigs:
+                    k = route_key(r, self.ifname, False)
+                    have[k] = have.get(k, 0) + 1
             kept[fam] = []
-            for r in self.model.routes(fam):
+            for r in model_routes:
                 k = route_key(r, self.model_ifname, False)
                 if have.get(k, 0) > 0:
                     have[k] -= 1
@@ -1226,8 +1237,13 @@ class _Builder:
         pool: dict[tuple, int] = {}
         for k in derived:
             pool[k] = pool.get(k, 0) + 1
+        # a route whose table/length/tos/metric no derived key has is not derived
+        sigs = {(k[1], k[4], k[5], k[6]) for k in derived}
         todo: list[tuple[KRoute, bool]] = []        # (route, is_derived)
         for r in st.routes.get(fam, []):
+            if _key_sig(r) not in sigs:
+                todo.append((r, False))
+                continue
             k = route_key(r, self.ifname, False)
             if pool.get(k, 0) > 0:
                 pool[k] -= 1
@@ -1475,13 +1491,27 @@ class _Builder:
         group is put right by deleting its members from the first difference on
         and appending them again in the source's order (a route re-added with
         ``proto kernel`` dumps exactly as the kernel's own)."""
-        def grouped(routes, ifname):
+        def grouped(routes, ifname, only):
             out: dict[tuple, list] = {}
             for r in routes:
-                out.setdefault(_group_key(r), []).append((route_key(r, ifname, False), r))
+                g = _group_key(r)
+                if g in only:
+                    out.setdefault(g, []).append((route_key(r, ifname, False), r))
             return out
-        want = grouped(self.state.routes.get(fam, []), self.ifname)
-        have = grouped(self.model.routes(fam), self.model_ifname)
+        # a group can only need putting back if both sides have the same number
+        # (>= 2) of routes in it: key only those (most groups are single routes)
+        src_routes, model_routes = self.state.routes.get(fam, []), self.model.routes(fam)
+        n_want: dict[tuple, int] = {}
+        for r in src_routes:
+            g = _group_key(r)
+            n_want[g] = n_want.get(g, 0) + 1
+        n_have: dict[tuple, int] = {}
+        for r in model_routes:
+            g = _group_key(r)
+            n_have[g] = n_have.get(g, 0) + 1
+        multi = {g for g, n in n_want.items() if n >= 2 and n_have.get(g) == n}
+        want = grouped(src_routes, self.ifname, multi)
+        have = grouped(model_routes, self.model_ifname, multi)
         for gkey, a in want.items():
             m = have.get(gkey, [])
             ka, km = [k for k, _ in a], [k for k, _ in m]
@@ -1496,7 +1526,8 @@ class _Builder:
             ok = ok and all(self.emit(route_line(r, "append", self.ifname, self.names), fam, v6_batch)
                             for _, r in a[i:])
             if ok:
-                now = [k for k, _ in grouped(self.model.routes(fam), self.model_ifname).get(gkey, [])]
+                now = [k for k, _ in grouped(self.model.routes(fam), self.model_ifname,
+                                             {gkey}).get(gkey, [])]
                 ok = now == ka
             if not ok:
                 self.model, self.model_names = probe, {}
