@@ -351,3 +351,31 @@ def test_chunked_steps_give_the_whole_dump(kernel_ok, monkeypatch):
             assert ffi.string(lib.pr_dump_error(live._d)) == b""
             st = live.stats()
             assert st["foreign"] == 0 and st["restarts"] == 0 and st["messages"] > 0
+
+
+def test_dump_changed_midway_is_taken_again(kernel_ok, monkeypatch):
+    """An address added between two steps of an address dump: the kernel
+    flags the rest of the dump NLM_F_DUMP_INTR, the reader drops what it had
+    and dumps again, and the result has every address exactly once."""
+    import polroute.kernel_dump as kd
+    with Netns() as ns:
+        lines = ["link add d0 type veth peer name d0p"]
+        lines += [f"addr add 10.{i // 250}.{i % 250}.1/32 dev d0" for i in range(3000)]
+        r = ns.batch("\n".join(lines) + "\n", settle=False)
+        assert not r.refused()
+        monkeypatch.setattr(kd, "_CHUNK", 1)
+        calls = []
+        convert = kd.addrs_from_view
+
+        def add_one_after_the_first_step(v, addrs):
+            calls.append(1)
+            if len(calls) == 1:
+                res = ns.ip("addr", "add", "10.250.0.1/32", "dev", "d0")
+                assert res.returncode == 0, res.stderr
+            return convert(v, addrs)
+        monkeypatch.setattr(kd, "addrs_from_view", add_one_after_the_first_step)
+        with kd.LiveDump(ns.name) as live:
+            got = [str(a.local) for a in live.addrs() if a.ifindex != 1]
+            assert live.stats()["restarts"] >= 1
+        want = sorted([f"10.{i // 250}.{i % 250}.1" for i in range(3000)] + ["10.250.0.1"])
+        assert sorted(x for x in got if x.startswith("10.")) == want
