@@ -510,6 +510,201 @@ typedef struct pr_nl_stats {
 int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
                const pr_nl_options *opt, pr_nl_stats *stats);
 
+/* ---- netlink: reading live state (nl_dump.c) ----
+ *
+ * RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps decoded into flat arrays
+ * of fixed-size records.  Strings (names, link kinds, congctl) live in one
+ * byte arena (pr_dump_str: offset and length, NUL-terminated there), and
+ * multipath legs and "notes" (attribute types in message order that a reader
+ * must look at: unknown ones, ones no request can carry) in shared arrays
+ * that records index.  Everything belongs to one pr_dump handle and is freed
+ * by pr_dump_free.  Integers are host order; addresses 16 bytes, network
+ * order (IPv4 in the first 4).  `seen` has bit x for each attribute type x
+ * (< 64) that was present at the record's top level. */
+
+typedef struct pr_dump pr_dump;
+
+typedef struct pr_dump_str {
+    uint32_t off;             /* into the string arena */
+    uint32_t len;             /* bytes, without the NUL */
+} pr_dump_str;
+
+/* RTM_NEWLINK: ifinfomsg + IFLA_*. */
+typedef struct pr_dump_link {
+    uint32_t ifindex;
+    uint32_t flags;           /* ifi_flags: IFF_UP 0x1, IFF_LOWER_UP 0x10000 */
+    uint16_t ifi_type;        /* ARPHRD_*: 772 loopback */
+    uint8_t operstate;        /* IFLA_OPERSTATE */
+    uint8_t addr_gen_mode;    /* IFLA_AF_SPEC/AF_INET6/IFLA_INET6_ADDR_GEN_MODE (has_addr_gen_mode) */
+    uint8_t has_addr_gen_mode;
+    uint8_t tun_type;         /* IFLA_LINKINFO/IFLA_INFO_DATA/IFLA_TUN_TYPE of a tun (1 tun, 2 tap), 0 = none */
+    uint8_t pad[2];
+    uint32_t mtu;             /* IFLA_MTU */
+    uint32_t group;           /* IFLA_GROUP */
+    uint32_t master;          /* IFLA_MASTER */
+    uint32_t link;            /* IFLA_LINK: a veth's peer ifindex */
+    int32_t link_netnsid;     /* IFLA_LINK_NETNSID (seen bit 37): the peer is in another namespace */
+    uint32_t pad1;
+    uint64_t seen;
+    pr_dump_str name;         /* IFLA_IFNAME */
+    pr_dump_str kind;         /* IFLA_LINKINFO/IFLA_INFO_KIND, len 0 = none */
+} pr_dump_link;
+
+/* RTM_NEWADDR: ifaddrmsg + IFA_*. */
+typedef struct pr_dump_addr {
+    uint8_t family;
+    uint8_t prefixlen;
+    uint8_t ifa_flags;        /* the 8-bit header field */
+    uint8_t scope;
+    uint32_t ifindex;
+    uint32_t flags;           /* IFA_FLAGS, else ifa_flags */
+    uint32_t metric;          /* IFA_RT_PRIORITY */
+    uint32_t preferred_lft;   /* IFA_CACHEINFO; 0xFFFFFFFF when absent */
+    uint32_t valid_lft;
+    uint32_t cstamp, tstamp;  /* IFA_CACHEINFO, 0 when absent */
+    uint8_t proto;            /* IFA_PROTO */
+    uint8_t pad[7];
+    uint64_t seen;
+    pr_dump_str label;        /* IFA_LABEL */
+    uint8_t local[16];        /* IFA_LOCAL (seen bit 2) */
+    uint8_t address[16];      /* IFA_ADDRESS (seen bit 1): the peer of a point-to-point address */
+    uint8_t broadcast[16];    /* IFA_BROADCAST (seen bit 4) */
+} pr_dump_addr;
+
+/* RTM_NEWRULE: the request struct, filled as the kernel dumps it.  r.present
+ * has bit FRA_x for each FRA_* attribute pr_rule_req has a field for (FRA_PRIORITY
+ * included); r.table is FRA_TABLE when present, else the header's. */
+typedef struct pr_dump_rule {
+    pr_rule_req r;
+    uint64_t seen;
+    uint32_t note_off;        /* attribute types pyroute2 0.9 has no name for (5, 7-9, >= 25), in order */
+    uint32_t note_count;
+} pr_dump_rule;
+
+/* One RTA_MULTIPATH leg: struct rtnexthop + its attributes. */
+typedef struct pr_dump_nexthop {
+    uint8_t flags;            /* rtnh_flags: RTNH_F_DEAD / ONLINK / LINKDOWN ... */
+    uint8_t hops;             /* rtnh_hops: weight - 1 */
+    uint8_t gw_family;        /* RTA_GATEWAY (the route's family) or RTA_VIA's; 0 = none */
+    uint8_t pad;
+    uint32_t ifindex;
+    uint32_t realm;           /* RTA_FLOW */
+    uint32_t seen;            /* bit RTA_x of the leg's attributes (x < 32) */
+    uint8_t gw[16];
+} pr_dump_nexthop;
+
+/* RTM_NEWROUTE: rtmsg + RTA_*. */
+typedef struct pr_dump_route {
+    uint8_t family;
+    uint8_t dst_len;
+    uint8_t src_len;
+    uint8_t tos;
+    uint8_t table8;           /* rtm_table */
+    uint8_t protocol;
+    uint8_t scope;
+    uint8_t type;
+    uint32_t rtm_flags;
+    uint32_t table;           /* RTA_TABLE, else rtm_table */
+    uint32_t priority;        /* RTA_PRIORITY */
+    uint32_t oif;             /* RTA_OIF */
+    uint32_t iif;             /* RTA_IIF */
+    uint32_t nh_id;           /* RTA_NH_ID */
+    uint32_t realm;           /* RTA_FLOW */
+    uint32_t mark;            /* RTA_MARK */
+    uint8_t pref;             /* RTA_PREF */
+    uint8_t gw_family;        /* RTA_GATEWAY (the route's family) or RTA_VIA's; 0 = none */
+    uint16_t encap_type;      /* RTA_ENCAP_TYPE */
+    int32_t cache_expires;    /* RTA_CACHEINFO rta_expires (jiffies; IPv6 route lifetime) */
+    uint64_t expires;         /* RTA_EXPIRES */
+    uint64_t seen;
+    uint32_t metrics_present; /* bit RTAX_x for each u32 metric present */
+    uint32_t metrics_off;     /* metric_values[metrics_off + x] is RTAX_x (18 slots), when metrics_present */
+    pr_dump_str congctl;      /* RTAX_CC_ALGO, len 0 = none */
+    uint32_t nh_off;          /* legs in the nexthop array */
+    uint32_t nh_count;
+    uint32_t note_off;        /* attribute types a reader must look at, in message order */
+    uint32_t note_count;
+    uint8_t dst[16];
+    uint8_t src[16];
+    uint8_t prefsrc[16];
+    uint8_t gw[16];
+} pr_dump_route;
+
+/* The handle's arrays; valid until the next call that adds to or frees it. */
+typedef struct pr_dump_view {
+    const pr_dump_link *links;
+    size_t n_links;
+    const pr_dump_addr *addrs;
+    size_t n_addrs;
+    const pr_dump_rule *rules;
+    size_t n_rules;
+    const pr_dump_route *routes;
+    size_t n_routes;
+    const pr_dump_nexthop *nexthops;
+    size_t n_nexthops;
+    const uint16_t *notes;
+    size_t n_notes;
+    const uint32_t *metric_values;   /* 18 per route that has metrics, indexed by RTAX_x */
+    size_t n_metric_values;
+    const char *strings;
+    size_t strings_len;
+} pr_dump_view;
+
+typedef struct pr_dump_stats {
+    uint32_t messages;        /* records decoded */
+    uint32_t datagrams;
+    uint32_t restarts;        /* dumps started again (NLM_F_DUMP_INTR, ENOBUFS, a truncated datagram) */
+    uint32_t foreign;         /* datagrams not from the kernel: dropped */
+    uint32_t stray;           /* messages of another sequence number or type: dropped */
+    uint32_t pad;
+    uint64_t bytes;
+} pr_dump_stats;
+
+enum {
+    PR_RTM_GETLINK = 18, PR_RTM_GETADDR = 22, PR_RTM_GETROUTE = 26, PR_RTM_GETRULE = 34,
+    PR_RTM_NEWLINK = 16,
+};
+
+/* NULL on ENOMEM. */
+pr_dump *pr_dump_new(void);
+void pr_dump_free(pr_dump *d);
+/* Empties the arrays (keeps their memory; not the statistics, nor a running session). */
+void pr_dump_clear(pr_dump *d);
+/* One NLM_F_DUMP request (PR_RTM_GET*; family PR_AF_INET / PR_AF_INET6, or 0
+ * for links and addresses of every family; routes of every table) on fd (from
+ * pr_nl_open), every reply decoded and appended.  Only datagrams from the
+ * kernel (nl_pid 0) with this request's seq count.  An interrupted dump
+ * (NLM_F_DUMP_INTR) or a lost reply (ENOBUFS, a datagram larger than the
+ * buffer) drops what this call appended and dumps again (up to 8 times).
+ * Returns the number of records appended or a negative errno (the kernel's
+ * NLMSG_ERROR, -EBADMSG for a malformed reply: pr_dump_error() names it,
+ * -EAGAIN when the dump never came through whole); on error nothing stays
+ * appended. */
+int pr_dump_run(pr_dump *d, int fd, int msg_type, int family);
+/* The same dump in steps, so that a caller can take the records a chunk at a
+ * time (and memory stays one chunk): pr_dump_start sends the request (0 or a
+ * negative errno); each pr_dump_step appends the records of whole datagrams
+ * until at least min_records came or the dump ended, and returns how many
+ * (0: the dump is complete), PR_DUMP_RESTARTED (the dump had to start again:
+ * what earlier steps gave is void; this step appended nothing) or a negative
+ * errno (nothing of this step appended; the session is over).  The caller
+ * may pr_dump_clear between steps. */
+enum { PR_DUMP_RESTARTED = -10000 };
+int pr_dump_start(pr_dump *d, int fd, int msg_type, int family);
+int pr_dump_step(pr_dump *d, size_t min_records);
+/* Decodes a buffer of netlink messages as a dump delivers them (RTM_NEWLINK /
+ * NEWADDR / NEWROUTE / NEWRULE; NLMSG_DONE ends it; other types are
+ * skipped).  Returns the records appended, or -EBADMSG with nothing appended
+ * (pr_dump_error() says which message and attribute). */
+int pr_dump_decode(pr_dump *d, const uint8_t *buf, size_t len);
+/* "" when the last call succeeded. */
+const char *pr_dump_error(const pr_dump *d);
+void pr_dump_get_view(const pr_dump *d, pr_dump_view *v);
+void pr_dump_get_stats(const pr_dump *d, pr_dump_stats *st);
+/* One RTM_GETROUTE question (RTA_DST, no flags, as pyroute2 asks it) on fd;
+ * *table gets the answer's RTA_TABLE (else rtm_table).  0 or a negative errno. */
+int pr_dump_route_table(pr_dump *d, int fd, int family, const uint8_t *dst, uint32_t *table);
+
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -2,8 +2,9 @@
 routes, as records, as ``ip -batch`` text that recreates them, and as a
 :class:`~polroute.Policy`.
 
-* :func:`read_state` dumps the current namespace (or ``netns=NAME``) with
-  pyroute2 (RTM_GETLINK/GETADDR/GETRULE/GETROUTE, both families, every table)
+* :func:`read_state` dumps the current namespace (or ``netns=NAME``) in C
+  (:mod:`polroute.kernel_dump`: RTM_GETLINK/GETADDR/GETRULE/GETROUTE, both
+  families, every table; pyroute2 stays as the tests' reference reader)
   and reads the sysctls the model knows from ``/proc/sys/net`` inside it.
   Rules and routes become the dataclasses of :mod:`polroute.requests`
   (:class:`KRule`, :class:`KRoute`: the same shape as
@@ -226,7 +227,7 @@ class KernelState:
 
 
 # ---------------------------------------------------------------------------
-# reading (pyroute2)
+# reading: the pyroute2 reference reader (the C reader is kernel_dump.py)
 # ---------------------------------------------------------------------------
 
 def _pyroute2_iproute():
@@ -515,12 +516,50 @@ def _open_iproute(netns: Optional[str]):
 
 
 def read_state(netns: Optional[str] = None, families: Iterable[int] = (AF_INET, AF_INET6),
-               sysctls: bool = True) -> KernelState:
-    """Dump the current namespace, or the named one (``ip netns`` name), with
-    pyroute2: links, addresses (both families), the rules and the routes of
-    every table of each family in ``families``, the model's sysctls, and
-    whether IPv4's local and main tables are still merged (when observable)."""
+               sysctls: bool = True, reader: str = "c") -> KernelState:
+    """Dump the current namespace, or the named one (``ip netns`` name):
+    links, addresses (both families), the rules and the routes of every table
+    of each family in ``families``, the model's sysctls, and whether IPv4's
+    local and main tables are still merged (when observable).
+
+    ``reader`` "c" (the default) decodes the dumps in C
+    (:mod:`polroute.kernel_dump`); "pyroute2" is the reference reader the
+    tests cross-check it against (it needs pyroute2 and is ~20x slower)."""
     families = tuple(families)
+    if reader == "c":
+        state = _read_state_c(netns, families)
+    elif reader == "pyroute2":
+        state = _read_state_pyroute2(netns, families)
+    else:
+        raise ValueError(f"read_state: unknown reader {reader!r} (c or pyroute2)")
+    if sysctls:
+        t4 = time.perf_counter()
+        state.sysctls = _read_sysctls(netns, [l.name for l in state.links])
+        state.timings["sysctls"] = time.perf_counter() - t4
+    return state
+
+
+def _read_state_c(netns: Optional[str], families: tuple[int, ...]) -> KernelState:
+    from .kernel_dump import LiveDump
+    state = KernelState(netns)
+    with LiveDump(netns) as live:
+        t0 = time.perf_counter()
+        state.links = live.links()
+        state.addrs = live.addrs()
+        t1 = time.perf_counter()
+        for fam in families:
+            state.rules[fam] = live.rules(fam)
+        t2 = time.perf_counter()
+        for fam in families:
+            state.routes[fam] = live.routes(fam)
+        t3 = time.perf_counter()
+        if AF_INET in families:
+            state.v4_merged = _v4_merged(live.route_table, state)
+    state.timings = {"links+addrs": t1 - t0, "rules": t2 - t1, "routes": t3 - t2}
+    return state
+
+
+def _read_state_pyroute2(netns: Optional[str], families: tuple[int, ...]) -> KernelState:
     state = KernelState(netns)
     ipr = _open_iproute(netns)
     try:
@@ -535,15 +574,17 @@ def read_state(netns: Optional[str] = None, families: Iterable[int] = (AF_INET, 
             state.routes[fam] = [_route_from_msg(m) for m in ipr.route("dump", family=fam)]
         t3 = time.perf_counter()
         if AF_INET in families:
-            state.v4_merged = _v4_merged(ipr, state)
+            state.v4_merged = _v4_merged(lambda dst: _pyroute2_table(ipr, dst), state)
         state.timings = {"links+addrs": t1 - t0, "rules": t2 - t1, "routes": t3 - t2}
     finally:
         ipr.close()
-    if sysctls:
-        t4 = time.perf_counter()
-        state.sysctls = _read_sysctls(netns, [l.name for l in state.links])
-        state.timings["sysctls"] = time.perf_counter() - t4
     return state
+
+
+def _pyroute2_table(ipr, dst) -> Optional[int]:
+    for msg in ipr.route("get", dst=str(dst)):
+        return _attr(msg, "RTA_TABLE", msg.get("table"))
+    return None
 
 
 def _is_default_rule(r: RuleRequest) -> bool:
@@ -551,10 +592,11 @@ def _is_default_rule(r: RuleRequest) -> bool:
     return any(_matches_default(r, pref, table) for pref, table in defaults)
 
 
-def _v4_merged(ipr, state: KernelState) -> Optional[bool]:
+def _v4_merged(route_table: Callable[[IPAddress], Optional[int]], state: KernelState) -> Optional[bool]:
     """IPv4 keeps local and main in one trie until the first rule change; the
     dump cannot tell, a lookup can: a local address answers from table 254
-    while merged, 255 after.  None when there is no local route to ask for."""
+    while merged, 255 after.  None when there is no local route to ask for.
+    ``route_table(dst)``: the table the kernel reports for ``route get dst``."""
     rules = state.rules.get(AF_INET, [])
     if [(_rule_sig(r)) for r in rules] != [(p, t) for p, t in _DEFAULT_RULES[AF_INET]] \
             or not all(_is_default_rule(r) for r in rules):
@@ -562,13 +604,10 @@ def _v4_merged(ipr, state: KernelState) -> Optional[bool]:
     for r in state.routes.get(AF_INET, []):
         if r.type == RTN_LOCAL and r.table == RT_TABLE_LOCAL and r.dst is not None and r.dst_len == 32:
             try:
-                ans = ipr.route("get", dst=str(r.dst))
+                tb = route_table(r.dst)
             except Exception:               # noqa: BLE001 - best effort
                 return None
-            for msg in ans:
-                tb = _attr(msg, "RTA_TABLE", msg.get("table"))
-                return tb != RT_TABLE_LOCAL
-            return None
+            return None if tb is None else tb != RT_TABLE_LOCAL
     return None
 
 
@@ -685,6 +724,12 @@ def _group_key(r: RouteRequest) -> tuple:
     and tos and metric (IPv4) / metric (IPv6)."""
     dst = _a(r.dst) if r.dst_len else None
     return (r.table, dst, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
+
+
+def _key_sig(r: RouteRequest) -> tuple:
+    """Parts of route_key (table, dst_len, tos, metric) that are cheap to get:
+    routes whose signatures differ cannot have equal keys."""
+    return (r.table, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
 
 
 def _default_route_table(rtype: int) -> int:
@@ -1165,12 +1210,17 @@ class _Builder:
         derived routes' keys that stay (in the model's order)."""
         kept: dict[int, list] = {}
         for fam in self.families:
-            have = {}
+            model_routes = self.model.routes(fam)
+            # only source routes that can share a key with a model route are keyed
+            # (route_key is the costly part at 100k routes; the model has few)
+            sigs = {_key_sig(r) for r in model_routes}
+            have: dict[tuple, int] = {}
             for r in self.state.routes.get(fam, []):
-                have.setdefault(route_key(r, self.ifname, False), 0)
-                have[route_key(r, self.ifname, False)] += 1
+                if _key_sig(r) in sigs:
+                    k = route_key(r, self.ifname, False)
+                    have[k] = have.get(k, 0) + 1
             kept[fam] = []
-            for r in self.model.routes(fam):
+            for r in model_routes:
                 k = route_key(r, self.model_ifname, False)
                 if have.get(k, 0) > 0:
                     have[k] -= 1
@@ -1187,8 +1237,13 @@ class _Builder:
         pool: dict[tuple, int] = {}
         for k in derived:
             pool[k] = pool.get(k, 0) + 1
+        # a route whose table/length/tos/metric no derived key has is not derived
+        sigs = {(k[1], k[4], k[5], k[6]) for k in derived}
         todo: list[tuple[KRoute, bool]] = []        # (route, is_derived)
         for r in st.routes.get(fam, []):
+            if _key_sig(r) not in sigs:
+                todo.append((r, False))
+                continue
             k = route_key(r, self.ifname, False)
             if pool.get(k, 0) > 0:
                 pool[k] -= 1
@@ -1436,13 +1491,27 @@ class _Builder:
         group is put right by deleting its members from the first difference on
         and appending them again in the source's order (a route re-added with
         ``proto kernel`` dumps exactly as the kernel's own)."""
-        def grouped(routes, ifname):
+        def grouped(routes, ifname, only):
             out: dict[tuple, list] = {}
             for r in routes:
-                out.setdefault(_group_key(r), []).append((route_key(r, ifname, False), r))
+                g = _group_key(r)
+                if g in only:
+                    out.setdefault(g, []).append((route_key(r, ifname, False), r))
             return out
-        want = grouped(self.state.routes.get(fam, []), self.ifname)
-        have = grouped(self.model.routes(fam), self.model_ifname)
+        # a group can only need putting back if both sides have the same number
+        # (>= 2) of routes in it: key only those (most groups are single routes)
+        src_routes, model_routes = self.state.routes.get(fam, []), self.model.routes(fam)
+        n_want: dict[tuple, int] = {}
+        for r in src_routes:
+            g = _group_key(r)
+            n_want[g] = n_want.get(g, 0) + 1
+        n_have: dict[tuple, int] = {}
+        for r in model_routes:
+            g = _group_key(r)
+            n_have[g] = n_have.get(g, 0) + 1
+        multi = {g for g, n in n_want.items() if n >= 2 and n_have.get(g) == n}
+        want = grouped(src_routes, self.ifname, multi)
+        have = grouped(model_routes, self.model_ifname, multi)
         for gkey, a in want.items():
             m = have.get(gkey, [])
             ka, km = [k for k, _ in a], [k for k, _ in m]
@@ -1457,7 +1526,8 @@ class _Builder:
             ok = ok and all(self.emit(route_line(r, "append", self.ifname, self.names), fam, v6_batch)
                             for _, r in a[i:])
             if ok:
-                now = [k for k, _ in grouped(self.model.routes(fam), self.model_ifname).get(gkey, [])]
+                now = [k for k, _ in grouped(self.model.routes(fam), self.model_ifname,
+                                             {gkey}).get(gkey, [])]
                 ok = now == ka
             if not ok:
                 self.model, self.model_names = probe, {}

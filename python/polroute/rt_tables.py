@@ -67,11 +67,13 @@ def strtoul(s: str, base: int = 0, pos: int = 0) -> tuple[int, int, bool]:
     end == pos means "no digits" (C's endptr == nptr).  A leading '-' negates
     modulo 2**64, as in C.
     """
-    if pos == 0 and base in (0, 10) and s.isascii() and s.isdigit() \
-            and (base == 10 or s[0] != "0" or len(s) == 1):
-        value = int(s)                  # the common case: a plain decimal number
-        if value <= ULONG_MAX:
-            return value, len(s), False
+    if base in (0, 10) and pos < len(s):
+        # fast path (most arguments): plain decimal digits to the end and no
+        # leading 0 (octal under base 0) - what the general path gives
+        rest = s[pos:] if pos else s
+        if rest.isascii() and rest.isdigit() and (base == 10 or rest[0] != "0" or len(rest) == 1):
+            value = int(rest)
+            return (ULONG_MAX, len(s), True) if value > ULONG_MAX else (value, len(s), False)
     i, neg = _skip_space_sign(s, pos)
     value, end, start = _parse_digits(s, base, i)
     if end == start:

@@ -1,0 +1,493 @@
+"""Live state through the C dump reader (csrc/nl_dump.c).
+
+:class:`LiveDump` opens one NETLINK_ROUTE socket in a namespace, runs the
+RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps in C (the GIL is released
+meanwhile) and turns the flat record arrays into the records of
+:mod:`polroute.kernel_state` (KLink, KAddr, KRule, KRoute), field for field
+what the pyroute2 reader makes from the same messages.
+
+The C arrays are read record by record with ``struct.iter_unpack`` (the
+layout taken from the cffi struct, so it cannot drift from the header), one
+constructor call per record: besides the final records only one record's
+values exist at a time, and address objects are shared between records
+that carry the same address.
+"""
+from __future__ import annotations
+
+import gc
+import ipaddress
+import os
+import struct
+from operator import itemgetter
+from typing import Optional
+
+
+from ._polroute_cffi import ffi, lib
+from .netlink import netns_path
+from .requests import (
+    AF_INET, AF_INET6, FRA_DPORT_RANGE, FRA_L3MDEV, FRA_PRIORITY, FRA_SPORT_RANGE,
+    FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_PREFIXLEN, NexthopRequest, RTA_DST, RTA_FLOW,
+    RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREF, RTA_PREFSRC,
+    RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_NEWROUTE, RTM_NEWRULE,
+)
+
+# attribute ids as the C records' `seen` bits
+_IFLA_LINK_NETNSID = 37
+_IFA_ADDRESS, _IFA_LOCAL, _IFA_BROADCAST, _IFA_FLAGS = 1, 2, 4, 8
+_RTA_SRC, _RTA_IIF, _RTA_NEWDST, _RTA_ENCAP_TYPE, _RTA_ENCAP = 2, 3, 19, 21, 22
+_RTA_EXPIRES, _RTA_TTL_PROPAGATE = 23, 26
+_ARPHRD_LOOPBACK = 772
+_IFF_UP, _IFF_LOWER_UP = 0x1, 0x10000
+
+# FRA_* ids 1..24 (those pyroute2 0.9 names) whose `present` bit the reader keeps
+_RULE_PRESENT_MASK = sum(1 << i for i in range(1, 25))
+# route attributes whose presence sets their `present` bit
+_ROUTE_PRESENT_MASK = sum(1 << a for a in (RTA_DST, RTA_PREFSRC, RTA_GATEWAY, RTA_OIF, RTA_FLOW,
+                                           RTA_PREF, RTA_NH_ID, RTA_MULTIPATH))
+_ROUTE_NOTE_TEXT = {_RTA_ENCAP_TYPE: "RTA_ENCAP_TYPE", _RTA_ENCAP: "RTA_ENCAP", _RTA_SRC: "RTA_SRC",
+                    _RTA_IIF: "RTA_IIF", _RTA_NEWDST: "RTA_NEWDST",
+                    _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE"}
+
+
+class DumpError(OSError):
+    """A dump the kernel refused, or a reply that did not decode."""
+
+
+# ---------------------------------------------------------------------------
+# the C arrays, record by record
+# ---------------------------------------------------------------------------
+
+_CODES = {"uint8_t": "B", "uint16_t": "H", "uint32_t": "I", "uint64_t": "Q", "int32_t": "i",
+          "int64_t": "q", "char": "c"}
+_layouts: dict[str, tuple[struct.Struct, dict[str, int]]] = {}
+
+
+def _layout(cname: str) -> tuple[struct.Struct, dict[str, int]]:
+    """A struct.Struct that unpacks one C record (layout read from the cffi
+    type, padding included, so it cannot drift from the header) and the
+    position of each field in the unpacked tuple ("r.family" for nested
+    fields; a pr_dump_str is two values, "name" and "name+1"; uint8_t/char
+    arrays are one bytes value)."""
+    got = _layouts.get(cname)
+    if got is not None:
+        return got
+    fmt: list[str] = []
+    index: dict[str, int] = {}
+    pos = 0
+    count = 0
+
+    def walk(ctype, base: int, prefix: str) -> None:
+        nonlocal pos, count
+        for name, f in ctype.fields:
+            off, t = base + f.offset, f.type
+            if off > pos:
+                fmt.append(f"{off - pos}x")
+                pos = off
+            key = prefix + name
+            if t.kind == "struct":
+                walk(t, off, key + ".")
+                continue
+            index[key] = count
+            if t.kind == "primitive":
+                fmt.append(_CODES[t.cname])
+                count += 1
+            elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
+                fmt.append(f"{t.length}s")
+                count += 1
+            elif t.kind == "array":
+                fmt.append(f"{t.length}{_CODES[t.item.cname]}")
+                count += t.length
+            else:                               # a pointer: never read from a dump record
+                fmt.append(f"{ffi.sizeof(t)}x")
+                del index[key]
+            pos = off + ffi.sizeof(t)
+    ctype = ffi.typeof(cname)
+    walk(ctype, 0, "")
+    if ffi.sizeof(ctype) > pos:
+        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
+    st = struct.Struct("=" + "".join(fmt))
+    assert st.size == ffi.sizeof(ctype), cname
+    _layouts[cname] = (st, index)
+    return st, index
+
+
+def _records(ptr, n: int, cname: str, fields: tuple[str, ...]):
+    """The named fields of each of the n records at ptr, as tuples (one at a
+    time: nothing per record is kept but what the caller builds)."""
+    st, index = _layout(cname)
+    if n == 0:
+        return iter(())
+    pick = itemgetter(*(index[f] for f in fields))
+    return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
+
+
+def _u16s(ptr, n: int) -> list[int]:
+    return list(struct.unpack(f"={n}H", ffi.buffer(ptr, 2 * n))) if n else []
+
+
+def _u32s(ptr, n: int) -> list[int]:
+    return list(struct.unpack(f"={n}I", ffi.buffer(ptr, 4 * n))) if n else []
+
+
+def _fast_address_makers():
+    """int -> IPv4Address / IPv6Address without the constructors' argument
+    checks (the value comes from a fixed-size field, so it is in range): 3-4x
+    cheaper, which matters at 100k routes.  Checked against the constructors
+    once; the constructors are used if this CPython's layout differs."""
+    v4, v6 = ipaddress.IPv4Address, ipaddress.IPv6Address
+    new = object.__new__
+
+    def mk4(n: int):
+        a = new(v4)
+        a._ip = n
+        return a
+
+    def mk6(n: int):
+        a = new(v6)
+        a._ip = n
+        a._scope_id = None
+        return a
+    try:
+        for n4, n6 in ((0x0A000001, 1), (0xFFFFFFFF, (1 << 128) - 1)):
+            a, b = mk4(n4), mk6(n6)
+            if (a, hash(a), str(a), b, hash(b), str(b)) != \
+                    (v4(n4), hash(v4(n4)), str(v4(n4)), v6(n6), hash(v6(n6)), str(v6(n6))):
+                raise ValueError
+        return mk4, mk6
+    except (AttributeError, TypeError, ValueError):     # pragma: no cover - other Pythons
+        return v4, v6
+
+
+_mk4, _mk6 = _fast_address_makers()
+_from_bytes = int.from_bytes
+
+
+def _new_addr(raw: bytes, family: int):
+    """A fresh address object from a 16-byte field (IPv4 in the first 4)."""
+    if family == AF_INET:
+        return _mk4(_from_bytes(raw[:4], "big"))
+    return _mk6(_from_bytes(raw, "big"))
+
+
+class _Addrs:
+    """Shared address objects for values that repeat (gateways, prefsrcs,
+    rule selectors); destinations are mostly unique and are not cached."""
+
+    def __init__(self):
+        self.v4: dict[bytes, object] = {}
+        self.v6: dict[bytes, object] = {}
+
+    def get(self, raw: bytes, family: int):
+        cache = self.v4 if family == AF_INET else self.v6
+        a = cache.get(raw)
+        if a is None:
+            a = cache[raw] = _new_addr(raw, family)
+        return a
+
+
+# ---------------------------------------------------------------------------
+# the reader
+# ---------------------------------------------------------------------------
+
+class LiveDump:
+    """One NETLINK_ROUTE socket in ``netns`` (an ``ip netns`` name, a path, or
+    None) and the C dump handle its replies are decoded into."""
+
+    def __init__(self, netns: Optional[str] = None):
+        path = netns_path(netns)
+        if path is not None and not os.path.exists(path):
+            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": '
+                                       "No such file or directory")
+        fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
+        if fd < 0:
+            raise OSError(-fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}'
+                          if path else os.strerror(-fd))
+        self._fd: Optional[int] = fd
+        d = lib.pr_dump_new()
+        if d == ffi.NULL:
+            lib.pr_nl_close(fd)
+            self._fd = None
+            raise MemoryError("pr_dump_new")
+        self._d = ffi.gc(d, lib.pr_dump_free)
+        self._addrs = _Addrs()
+
+    def close(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            lib.pr_nl_close(fd)
+
+    def __enter__(self) -> "LiveDump":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    # ---- C calls ------------------------------------------------------------
+    def _error(self, rc: int) -> DumpError:
+        text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
+        return DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+
+    def _dump(self, msg_type: int, family: int, convert, *args) -> list:
+        """One dump, converted a chunk of records at a time (the C arrays
+        then hold one chunk, not the whole dump); a dump the kernel had to
+        start again (it changed meanwhile) is taken again from scratch."""
+        if self._fd is None:
+            raise ValueError("the dump socket is closed")
+        lib.pr_dump_clear(self._d)
+        rc = lib.pr_dump_start(self._d, self._fd, msg_type, family)
+        if rc < 0:
+            raise self._error(rc)
+        out: list = []
+        was = gc.isenabled()
+        gc.disable()            # 100k records hold no cycles: the collector only costs here
+        try:
+            while True:
+                lib.pr_dump_clear(self._d)
+                rc = lib.pr_dump_step(self._d, _CHUNK)
+                if rc == lib.PR_DUMP_RESTARTED:
+                    out = []
+                    continue
+                if rc < 0:
+                    raise self._error(rc)
+                if rc == 0:
+                    return out
+                out += convert(self._view(), *args)
+        finally:
+            lib.pr_dump_clear(self._d)
+            if was:
+                gc.enable()
+
+    def _view(self):
+        v = ffi.new("pr_dump_view *")
+        lib.pr_dump_get_view(self._d, v)
+        return v
+
+    def stats(self) -> dict[str, int]:
+        st = ffi.new("pr_dump_stats *")
+        lib.pr_dump_get_stats(self._d, st)
+        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields
+                if name != "pad"}
+
+    def route_table(self, dst) -> int:
+        """The table the kernel reports for ``ip route get DST`` (as pyroute2
+        asks it: RTA_DST only)."""
+        fam = AF_INET if dst.version == 4 else AF_INET6
+        out = ffi.new("uint32_t *")
+        rc = lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out)
+        if rc < 0:
+            raise DumpError(-rc, os.strerror(-rc))
+        return out[0]
+
+    # ---- records --------------------------------------------------------------
+    def links(self) -> list:
+        return sorted(self._dump(lib.PR_RTM_GETLINK, 0, links_from_view), key=lambda l: l.ifindex)
+
+    def addrs(self) -> list:
+        return self._dump(lib.PR_RTM_GETADDR, 0, addrs_from_view, self._addrs)
+
+    def rules(self, family: int) -> list:
+        return self._dump(lib.PR_RTM_GETRULE, family, rules_from_view, self._addrs)
+
+    def routes(self, family: int) -> list:
+        return self._dump(lib.PR_RTM_GETROUTE, family, routes_from_view, self._addrs)
+
+
+_CHUNK = 4096       # records per step
+
+
+def decode_messages(buf: bytes) -> dict[str, list]:
+    """Decode a buffer of netlink messages (as a dump delivers them) with the
+    C decoder into records: {"links", "addrs", "rules", "routes"}.  Raises
+    DumpError (EBADMSG with the decoder's text) for a malformed buffer."""
+    d = ffi.gc(lib.pr_dump_new(), lib.pr_dump_free)
+    rc = lib.pr_dump_decode(d, buf, len(buf))
+    if rc < 0:
+        raise DumpError(-rc, f"{os.strerror(-rc)}: "
+                             f"{ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
+    v = ffi.new("pr_dump_view *")
+    lib.pr_dump_get_view(d, v)
+    addrs = _Addrs()
+    return {"links": links_from_view(v), "addrs": addrs_from_view(v, addrs),
+            "rules": rules_from_view(v, addrs), "routes": routes_from_view(v, addrs)}
+
+
+# ---------------------------------------------------------------------------
+# records from the arrays (what kernel_state's pyroute2 functions make)
+# ---------------------------------------------------------------------------
+
+def _strings(v) -> bytes:
+    return ffi.buffer(v.strings, v.strings_len)[:] if v.strings_len else b""
+
+
+def _text(strings: bytes, off: int, length: int) -> str:
+    return strings[off:off + length].decode("utf-8", "replace")
+
+
+def _name(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def links_from_view(v) -> list:
+    from .kernel_state import KLink
+    strings = _strings(v)
+    out = []
+    for (ifindex, flags, ifi_type, gen_mode, has_gen_mode, tun_type, group, master, link, seen,
+         name_off, name_len, kind_off, kind_len) in _records(v.links, v.n_links, "pr_dump_link", (
+            "ifindex", "flags", "ifi_type", "addr_gen_mode", "has_addr_gen_mode", "tun_type",
+            "group", "master", "link", "seen", "name.off", "name.len", "kind.off", "kind.len")):
+        info_kind = _text(strings, kind_off, kind_len)
+        k = "other"
+        if ifi_type == _ARPHRD_LOOPBACK:
+            k = "loopback"
+        elif info_kind in ("veth", "bridge", "ifb"):
+            k = info_kind
+        elif info_kind == "tun":
+            k = "tap" if tun_type == 2 else "tun"
+        lk = KLink(ifindex, _text(strings, name_off, name_len), k, info_kind, bool(flags & _IFF_UP),
+                   bool(flags & _IFF_LOWER_UP), group=group, master=master,
+                   addr_gen_mode=gen_mode if has_gen_mode else None)
+        if k == "veth":
+            if seen >> _IFLA_LINK_NETNSID & 1:
+                lk.peer_elsewhere = True
+            else:
+                lk.peer = link
+        out.append(lk)
+    out.sort(key=lambda l: l.ifindex)
+    return out
+
+
+def addrs_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KAddr
+    strings = _strings(v)
+    get = addrs.get
+    out = []
+    for (fam, ifindex, plen, scope, flags, label_off, label_len, bcast, address, local, metric,
+         valid, pref, proto, seen) in _records(v.addrs, v.n_addrs, "pr_dump_addr", (
+            "family", "ifindex", "prefixlen", "scope", "flags", "label.off", "label.len",
+            "broadcast", "address", "local", "metric", "valid_lft", "preferred_lft", "proto",
+            "seen")):
+        has_local, has_address = seen >> _IFA_LOCAL & 1, seen >> _IFA_ADDRESS & 1
+        if not has_local:
+            local, has_local, has_address = address, has_address, 0
+        peer = None
+        if has_address and address != local:
+            peer = get(address, fam)
+        out.append(KAddr(fam, ifindex, get(local, fam) if has_local else None, plen, scope, flags,
+                         _text(strings, label_off, label_len),
+                         get(bcast, fam) if seen >> _IFA_BROADCAST & 1 else None, peer, metric,
+                         valid, pref, proto))
+    return out
+
+
+_RULE_UNSUPPORTED = {25: "dscp", 26: "flowlabel", 27: "flowlabel mask", 28: "sport mask",
+                     29: "dport mask", 30: "dscp mask"}
+
+
+def rules_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KRule
+    get = addrs.get
+    notes = _u16s(v.notes, v.n_notes)
+    out = []
+    for (fam, dst_len, src_len, tos, action, table, flags, present, priority, goto, fwmark,
+         fwmask, realm, spl, sig, uid_start, uid_end, protocol, ip_proto, l3mdev, sport_start,
+         sport_end, dport_start, dport_end, tun_id, src, dst, iif, oif, note_off,
+         note_count) in _records(v.rules, v.n_rules, "pr_dump_rule", tuple(
+            "r." + f for f in (
+                "family", "dst_len", "src_len", "tos", "action", "table", "flags", "present",
+                "priority", "goto_target", "fwmark", "fwmask", "realm", "suppress_prefixlen",
+                "suppress_ifgroup", "uid_start", "uid_end", "protocol", "ip_proto", "l3mdev",
+                "sport_start", "sport_end", "dport_start", "dport_end", "tun_id", "src", "dst",
+                "iifname", "oifname")) + ("note_off", "note_count")):
+        present = (present & _RULE_PRESENT_MASK) | (1 << FRA_PRIORITY)
+        # the kernel sends 0xFFFFFFFF for "no suppress_*", as if absent
+        if spl == -1:
+            present &= ~(1 << FRA_SUPPRESS_PREFIXLEN)
+        else:
+            spl &= 0xFFFFFFFF
+        if sig == -1:
+            present &= ~(1 << FRA_SUPPRESS_IFGROUP)
+        else:
+            sig &= 0xFFFFFFFF
+        if not l3mdev:
+            present &= ~(1 << FRA_L3MDEV)
+        unsupported = []
+        for t in notes[note_off:note_off + note_count] if note_count else ():
+            # a single port gets an implicit all-ones mask, which newer kernels
+            # dump: that is what `sport N` makes, not extra
+            if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or \
+                    (t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1):
+                continue
+            unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
+        out.append(KRule(RTM_NEWRULE, 0, fam, dst_len, src_len, tos, action, table, flags,
+                         present, priority, goto, fwmark, fwmask, realm, spl, sig, uid_start,
+                         uid_end, protocol, ip_proto, l3mdev, 0, 0, sport_start, sport_end,
+                         dport_start, dport_end, 0, 0, 0, 0, tun_id,
+                         get(src, fam) if present >> 2 & 1 else None,
+                         get(dst, fam) if present >> 1 & 1 else None,
+                         _name(iif), _name(oif), unsupported))
+    return out
+
+
+_ROUTE_FIELDS = (
+    "family", "dst_len", "src_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
+    "priority", "oif", "nh_id", "realm", "pref", "gw_family", "seen", "metrics_present",
+    "metrics_off", "nh_off", "nh_count", "note_off", "note_count", "dst", "prefsrc", "gw",
+    "expires", "congctl.off", "congctl.len")
+
+
+def routes_from_view(v, addrs: _Addrs) -> list:
+    from .kernel_state import KRoute
+    get = addrs.get
+    strings = _strings(v)
+    legs = list(_records(v.nexthops, v.n_nexthops, "pr_dump_nexthop",
+                         ("gw_family", "gw", "ifindex", "hops", "flags", "realm")))
+    notes = _u16s(v.notes, v.n_notes)
+    mvals = _u32s(v.metric_values, v.n_metric_values)
+    base_present = (1 << RTA_TABLE) | (1 << RTA_PRIORITY)
+    out = []
+    append = out.append
+    for (fam, dst_len, src_len, tos, proto, scope, rtype, table, rflags, prio, oif, nh_id,
+         realm, pref, gw_fam, seen, mxp, mx_off, nh_off, nh_count, note_off, note_count, dst,
+         prefsrc, gw, expires, cc_off, cc_len) in _records(v.routes, v.n_routes, "pr_dump_route",
+                                                           _ROUTE_FIELDS):
+        present = base_present | (seen & _ROUTE_PRESENT_MASK)
+        if seen >> RTA_VIA & 1:
+            present |= 1 << RTA_GATEWAY
+        mx = {}
+        if mxp:
+            for k in range(1, 18):
+                if mxp >> k & 1 and k != 16:
+                    mx[k] = mvals[mx_off + k]
+            if mx:
+                present |= 1 << RTA_METRICS
+        nhs = []
+        for lf, lgw, ifindex, hops, lflags, _ in legs[nh_off:nh_off + nh_count] if nh_count else ():
+            nhs.append(NexthopRequest(get(lgw, lf) if lf else None, ifindex, hops + 1, lflags))
+        unsupported = ["from (source-specific route)"] if src_len else []
+        r = KRoute(RTM_NEWROUTE, 0, fam, dst_len, tos, proto, scope, rtype, table, rflags,
+                   present, (_mk4(_from_bytes(dst[:4], "big")) if fam == AF_INET else
+                             _mk6(_from_bytes(dst, "big"))) if seen >> RTA_DST & 1 else None, prio,
+                   get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None,
+                   get(gw, gw_fam) if gw_fam else None, oif, nh_id, realm, pref, nhs, mx, 0, "",
+                   unsupported)
+        for t in notes[note_off:note_off + note_count] if note_count else ():
+            # what the model cannot carry, in message order
+            if t == RTA_NH_ID:
+                unsupported.append("nhid (nexthop objects)")
+            elif t == _RTA_EXPIRES:
+                r.expires = expires
+                if expires:
+                    unsupported.append(f"expires {expires}")
+            elif t == RTA_METRICS:
+                r.congctl = _text(strings, cc_off, cc_len)
+                unsupported.append(f"congctl {r.congctl}")
+            elif t == RTA_MULTIPATH:
+                unsupported.extend("nexthop realms" for leg in legs[nh_off:nh_off + nh_count]
+                                   if leg[5])
+            elif t in _ROUTE_NOTE_TEXT:
+                unsupported.append(_ROUTE_NOTE_TEXT[t])
+        append(r)
+    return out
