@@ -606,17 +606,20 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
     rule_adds: list[Op] = []
     rule_dels: list[Op] = []
     normal = _normal_rules(desired.rules, errors)
+    normal_keys = {id(n): _ukey(n) for _, n in normal}
     for fam in (AF_INET, AF_INET6):
         cur = state.rules.get(fam, [])
         owned = [r for r in cur if r.protocol == owner]
         mine = [(d, n) for d, n in normal if n.family == fam]
+        key = normal_keys
+        okey = {id(r): _ukey(r) for r in owned}       # each key made once
         avail: dict[tuple, list[KRule]] = {}
         for r in owned:
-            avail.setdefault(_ukey(r), []).append(r)
+            avail.setdefault(okey[id(r)], []).append(r)
         kept: set[int] = set()          # id() of current owned rules that stay
         unmatched: set[int] = set()     # id() of declared kernel forms not present
         for d, n in mine:
-            k = _ukey(n)
+            k = key[id(n)]
             if avail.get(k):
                 kept.add(id(avail[k].pop(0)))
             else:
@@ -637,8 +640,8 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         for prio, group in by_prio.items():
             kept_here = [r for r in owned_by_prio.get(prio, ()) if id(r) in kept]
             new_here = [(d, n) for d, n in group if id(n) in unmatched]
-            final = [_ukey(r) for r in kept_here] + [_ukey(n) for _, n in new_here]
-            want = [_ukey(n) for _, n in group]
+            final = [okey[id(r)] for r in kept_here] + [key[id(n)] for _, n in new_here]
+            want = [key[id(n)] for _, n in group]
             if final == want:
                 add_list.extend(new_here)
                 continue
