@@ -124,6 +124,11 @@ def _is_link_event(line: str) -> bool:
     return False
 
 
+def _is_addr_line(line: str) -> bool:
+    w = line.split("#", 1)[0].split()
+    return len(w) >= 2 and "address".startswith(w[0]) and w[0].startswith("a")
+
+
 class Netns:
     """A private network namespace, created on enter and deleted on exit."""
 
@@ -193,6 +198,8 @@ class Netns:
                 break
             if settle and _is_link_event(chunk[-1]):
                 self.settle()
+        if settle and any(_is_addr_line(l) for l in lines):
+            self.settle_addresses()
         return res
 
     def _batch_chunk(self, lines: list[str], offset: int, res: BatchResult, opts: list[str]) -> None:
@@ -239,26 +246,48 @@ class Netns:
                 return
             time.sleep(0.003)
 
-    def settle_addresses(self, timeout: float = 2.0) -> None:
-        """Wait until no IPv6 address on a link with carrier is tentative.
+    def settle_addresses(self, timeout: float = 2.0) -> bool:
+        """Wait until the kernel has finished every IPv6 address: none on a
+        link with carrier is tentative, and every address that is not
+        tentative has its local route.
 
         Even with ``nodad`` the kernel finishes an address (and inserts its
-        local route) from a workqueue, so on a busy machine a lookup right
-        after ``addr add`` can miss the address's local route.
+        local route) from a workqueue, so on a busy machine a lookup or a dump
+        right after ``addr add`` can miss the address's local route.  Returns
+        False on timeout.
         """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = self.ip("-6", "-j", "addr", "show")
-            try:
-                links = json.loads(r.stdout or "[]")
-            except ValueError:
-                links = None
-            if links is not None and not any(
-                    "LOWER_UP" in l.get("flags", []) and "UP" in l.get("flags", [])
-                    and any(a.get("tentative") for a in l.get("addr_info", []))
-                    for l in links):
-                return
+        while True:
+            if self._addresses_settled():
+                return True
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.003)
+
+    def _addresses_settled(self) -> bool:
+        r = self.ip("-6", "-j", "addr", "show")
+        try:
+            links = json.loads(r.stdout or "[]")
+        except ValueError:
+            return False
+        want = set()
+        for l in links:
+            carrier = "LOWER_UP" in l.get("flags", []) and "UP" in l.get("flags", [])
+            for a in l.get("addr_info", []):
+                if a.get("tentative"):
+                    if carrier and not a.get("dadfailed"):
+                        return False
+                    continue
+                if not a.get("dadfailed") and a.get("local"):
+                    want.add(a["local"])
+        if not want:
+            return True
+        r = self.ip("-6", "-j", "route", "show", "table", "local", "type", "local")
+        try:
+            have = {x.get("dst") for x in json.loads(r.stdout or "[]")}
+        except ValueError:
+            return False
+        return want <= have
 
     def _settled(self) -> bool:
         r = self.ip("-j", "link", "show")
