@@ -5,6 +5,8 @@
     polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
     polroute snapshot [--netns NS] [-4|-6]    (the live state as an ip batch text; needs root)
     polroute demo
+    polroute audit [--batch FILE]... | [--netns NS] [--json]   (reply symmetry per local address)
+    polroute multihome render|discover|apply ...               (`polroute multihome --help`)
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
 got an error answer (as `ip` prints it), 1 bad input (file, line and token
@@ -199,6 +201,8 @@ def cmd_demo(argv: list[str]) -> int:
 
 COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
             "snapshot": cmd_snapshot}
+COMMANDS["audit"] = lambda argv: __import__("polroute.audit", fromlist=["main"]).main(argv)
+COMMANDS["multihome"] = lambda argv: __import__("polroute.multihome.cli", fromlist=["main"]).main(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
