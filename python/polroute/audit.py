@@ -1,7 +1,7 @@
 """`polroute audit`: does every local address answer through its own interface?
 
-For every local address (universe scope; lo and host/link-scope addresses
-are skipped) the model is asked the reply question ``ip route get DST from
+For every local address (universe scope; lo, host/link-scope and link-local
+addresses are skipped: a reply from those never leaves the link) the model is asked the reply question ``ip route get DST from
 ADDR`` for a remote address of the address's family and for one peer on
 every subnet that holds a default-route gateway.  The reply is symmetric when
 it leaves through the interface that owns ADDR, and either via a gateway on
@@ -79,7 +79,7 @@ def _local_addresses(policy: Policy, names: dict[int, str], report: AuditReport)
     out = []
     for a in addrs:
         name = names.get(a.ifindex, f"if{a.ifindex}")
-        if a.scope != SCOPE_UNIVERSE or name == "lo" or a.local.is_loopback:
+        if a.scope != SCOPE_UNIVERSE or name == "lo" or a.local.is_loopback or a.local.is_link_local:
             report.skipped.append(f"{a.local} dev {name} (scope {a.scope})")
             continue
         out.append((a.local, name, nets[a.ifindex]))
@@ -105,7 +105,7 @@ def _peers(policy: Policy, family: int, addrs) -> list:
     local = {a.local for a in addrs}
     subnets = []
     for a in addrs:
-        if a.family != family or a.scope != SCOPE_UNIVERSE:
+        if a.family != family or a.scope != SCOPE_UNIVERSE or a.local.is_link_local:
             continue
         net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
         if net not in subnets and any(g in net for g in gws):
