@@ -16,6 +16,7 @@ answer the model cannot give: listed as "not modelled"), 2 bad input.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import sys
@@ -144,11 +145,54 @@ def _judge(r, ifname: str, nets: list, dst) -> Optional[str]:
     return None
 
 
+class _RulesCached:
+    """The policy with its rule dumps kept: the explanation of each finding
+    re-reads every rule, which is quadratic on a host with thousands."""
+
+    def __init__(self, policy: Policy):
+        self._policy = policy
+        self._rules: dict[int, list] = {}
+
+    def rules(self, family: int = AF_INET):
+        if family not in self._rules:
+            self._rules[family] = self._policy.rules(family)
+        return self._rules[family]
+
+    def __getattr__(self, name):
+        return getattr(self._policy, name)
+
+
+def _trail(policy, r, tables) -> list[str]:
+    """The rule walk, runs of rules whose selectors did not match folded into
+    one line (thousands of per-address rules would bury the decision)."""
+    out: list[str] = []
+    run = 0
+    keep = []
+    for step in r.trace + [None]:
+        if step is not None and step.kind == "no-match":
+            run += 1
+            continue
+        if run:
+            if keep:
+                out += explain_text(policy, dataclasses.replace(r, trace=keep), tables).splitlines()
+                keep = []
+            out.append(f"  ... {run} rule{'s' if run > 1 else ''}: selectors do not match: passed")
+            run = 0
+        if step is not None:
+            keep.append(step)
+    if keep:
+        out += explain_text(policy, dataclasses.replace(r, trace=keep), tables).splitlines()
+    return out
+
+
 def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
-                 remotes: Iterable = DEFAULT_REMOTES) -> AuditReport:
-    """Ask every local address's reply questions; collect the asymmetric ones."""
+                 remotes: Iterable = DEFAULT_REMOTES, max_explained: int = 200) -> AuditReport:
+    """Ask every local address's reply questions; collect the asymmetric ones
+    (the first ``max_explained`` with their rule walk)."""
     tables = tables or RtTables()
     report = AuditReport()
+    cached = _RulesCached(policy)
+    explained = 0
     names = {link.ifindex: link.name for link in policy.links()}
     locals_, addrs = _local_addresses(policy, names, report)
     remotes = list(remotes)
@@ -172,11 +216,16 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
                 problem, kind = _judge(r, ifname, nets, dst), "asymmetric"
                 if problem is None:
                     continue
-            r = ask(policy, args, tables, explain=True)     # again, with the walk
+            explained += 1
+            if explained <= max_explained:
+                r = ask(cached, args, tables, explain=True)     # again, with the walk
+                trail = _trail(cached, r, tables)
+            else:
+                trail = [f"(walk not shown past {max_explained} findings: "
+                         f"polroute get --explain {dst} from {local})"]
             report.findings.append(Finding(
                 str(local), ifname, str(dst), problem, r.dev, r.gateway,
-                r.table_id or None, r.rule_priority,
-                explain_text(policy, r, tables).splitlines(), kind))
+                r.table_id or None, r.rule_priority, trail, kind))
     return report
 
 
