@@ -506,3 +506,30 @@ def test_apply_without_engine_says_so(tmp_path, capsys):
     host.write_text(TWO_NIC_HOST)
     assert cli.main(["multihome", "apply", str(host), "--dry-run"]) == 1
     assert ENGINE_MISSING in capsys.readouterr().err
+
+
+def test_demo_without_root_tells_the_offline_story(capsys, monkeypatch):
+    from polroute import demo_live
+    monkeypatch.setattr(demo_live, "live_unavailable", lambda: "root")
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "asymmetric before the recipe: yes; fixed after: yes" in out
+    assert "needs root; this was the offline model only" in out
+    assert cli.main(["demo", "--live"]) == 1
+
+
+def test_shipped_example_host_file_matches_the_two_nic_batch():
+    """examples/two-nic.yaml renders exactly the recipe of examples/two-nic.ip
+    (same tables and priorities), as the model sees it."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "examples", "two-nic.yaml")) as f:
+        cfg = parse_host_text(f.read(), "two-nic.yaml", RtTables())
+    base, recipe = split_recipe(two_nic_batch())
+    ours, theirs = Policy(), Policy()
+    apply_batch(ours, base + batch_text(cfg), "ours")
+    apply_batch(theirs, base + recipe, "theirs")
+    for q in (["8.8.8.8", "from", "192.168.16.20"], ["8.8.8.8", "from", "192.168.16.21"],
+              ["192.168.16.7", "from", "192.168.16.21"], ["8.8.8.8"]):
+        a, b = route_get(ours, q), route_get(theirs, q)
+        assert (a.dev, a.gateway, a.table_id, a.prefsrc, a.rule_priority) == \
+            (b.dev, b.gateway, b.table_id, b.prefsrc, b.rule_priority), q
