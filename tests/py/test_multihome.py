@@ -533,3 +533,9 @@ def test_shipped_example_host_file_matches_the_two_nic_batch():
         a, b = route_get(ours, q), route_get(theirs, q)
         assert (a.dev, a.gateway, a.table_id, a.prefsrc, a.rule_priority) == \
             (b.dev, b.gateway, b.table_id, b.prefsrc, b.rule_priority), q
+
+
+def test_shipped_base_example_is_the_two_nic_host_without_recipe():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "examples", "two-nic-base.ip")) as f:
+        assert f.read().strip() == split_recipe(two_nic_batch())[0].strip()
