@@ -122,6 +122,20 @@ def test_rich_host_batch_through_ip_and_model():
         assert (k["dev"], k["gateway"]) in legs and len(legs) == 2
         assert audit_policy(policy_from_netns(ns.name)).asymmetric_addresses() == ["172.16.0.1"]
 
+        # discover with the recipe's owner: the same uplinks, tables reused, IPv6 found,
+        # the served addresses (local /32 and /128) listed
+        from polroute.kernel_state import read_state
+        from polroute.multihome.discover import discover_text
+        found = parse_host_text(discover_text(read_state(ns.name), owner=201), "found.yaml", RtTables())
+        assert found.owner == 201 and found.priority_base == 3000
+        assert [(u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
+                for u in found.uplinks] == \
+            [(u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
+             for u in cfg.uplinks]
+        for u, f in zip(cfg.uplinks, found.uplinks):
+            assert {str(s.net) for s in f.serves} == \
+                {f"{T._probe(s.net)}/{s.net.max_prefixlen}" for s in u.serves}
+
 
 def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
     host, base, owner = big_host(5000, 4)

@@ -539,3 +539,25 @@ def test_shipped_base_example_is_the_two_nic_host_without_recipe():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     with open(os.path.join(root, "examples", "two-nic-base.ip")) as f:
         assert f.read().strip() == split_recipe(two_nic_batch())[0].strip()
+
+
+def test_table_by_name_from_rt_tables():
+    tables = RtTables().load_text("100 isp_a\n")
+    text = TWO_NIC_HOST.replace("    gateway: 192.168.16.1\n  - interface: eth1",
+                                "    gateway: 192.168.16.1\n    table: isp_a\n  - interface: eth1")
+    cfg = parse_host_text(text, "h.yaml", tables)
+    assert [u.table for u in cfg.uplinks] == [100, 2]
+    assert "lookup 100 priority 500" in batch_text(cfg)
+    with pytest.raises(HostFileError) as ei:
+        parse_host_text(text, "h.yaml", RtTables())
+    assert (ei.value.line, ei.value.key) == (9, "uplinks[0].table")
+
+
+def test_render_batch_one_family(tmp_path, capsys):
+    host = tmp_path / "rich.yaml"
+    host.write_text(RICH_HOST)
+    assert cli.main(["multihome", "render", str(host), "--to", "batch", "--family", "6"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if not line.startswith("#")]
+    assert lines and all("2001:db8" in line or "nexthop" in line for line in lines), lines
+    assert not any(line.startswith("-6") for line in lines)

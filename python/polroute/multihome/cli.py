@@ -104,7 +104,8 @@ def cmd_check(ns) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="polroute multihome", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="polroute multihome", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("render", help="the recipe for one target")
     p.add_argument("file")

@@ -49,6 +49,22 @@ def _default_gateways(state, family: int) -> list[tuple[int, object, int, int]]:
     return out
 
 
+def _net(a) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
+
+
+def _uplink_address(addrs: list, own_gws: list, any_gws: list):
+    """The interface's address that faces its gateway: the one whose subnet
+    holds the interface's own default gateway, else any default gateway, else
+    the primary with the shortest prefix (served /32s are primaries too)."""
+    def rank(item):
+        i, a = item
+        net = _net(a)
+        return (not any(g in net for g in own_gws), not any(g in net for g in any_gws),
+                a.secondary, a.prefixlen, i)
+    return min(enumerate(addrs), key=rank)[1]
+
+
 def discover_text(state, owner: Optional[int] = None) -> str:
     owner = default_owner_proto() if owner is None else owner
     where = f"namespace {state.netns}" if state.netns else "this host"
@@ -78,8 +94,9 @@ def discover_text(state, owner: Optional[int] = None) -> str:
                 comments.append(f"# {link.name}: IPv6 only ({v6[0].local}/{v6[0].prefixlen}); "
                                 "an uplink needs an IPv4 address")
             continue
-        primary = next((a for a in v4 if not a.secondary), v4[0])
-        net = ipaddress.ip_network(f"{primary.local}/{primary.prefixlen}", strict=False)
+        primary = _uplink_address(v4, [g[1] for g in gws4 if g[0] == link.ifindex],
+                                  [g[1] for g in gws4])
+        net = _net(primary)
         own = [g for g in gws4 if g[0] == link.ifindex and g[1] in net]
         note = ""
         if not own:
@@ -102,10 +119,12 @@ def discover_text(state, owner: Optional[int] = None) -> str:
             lines.append(f"    table: {max(used_tables | {TABLE_BASE_DEFAULT + n}) + 1}")
         six = [a for a in v6 if not a.local.is_link_local]
         gw6 = [g for g in gws6 if g[0] == link.ifindex]
+        rest6 = []
         if six and gw6:
-            lines += [f"    address6: {six[0].local}/{six[0].prefixlen}", f"    gateway6: {gw6[0][1]}"]
+            p6 = _uplink_address(six, [g[1] for g in gw6], [])
+            lines += [f"    address6: {p6.local}/{p6.prefixlen}", f"    gateway6: {gw6[0][1]}"]
+            rest6 = [a.local for a in six if a is not p6]
         rest4 = [a.local for a in v4 if a is not primary]
-        rest6 = [a.local for a in six[1:]] if six and gw6 else []
         if rest4 or rest6:
             lines.append("    serves:")
             lines += [f"      - {r}" for r in _ranges(rest4) + _ranges(rest6)]
