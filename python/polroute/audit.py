@@ -9,7 +9,11 @@ one of that interface's subnets or directly to a destination on one of them.
 Every other answer is listed with the rule walk that explains it.
 
     polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
-    polroute audit --netns NS [--remote ADDR]... [--json]
+    polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
+
+With --kernel every question is also asked to the live kernel (one
+``ip -j -batch`` of `route get` lines) and any difference from the model is
+listed ("model-differs").
 
 Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
 answer the model cannot give: listed as "not modelled"), 2 bad input.
@@ -21,7 +25,7 @@ import ipaddress
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from .errors import PolicyError
 from .iproute import BatchError, parse_route_get
@@ -61,6 +65,7 @@ class AuditReport:
     questions: int = 0
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    kernel_checked: int = 0         # questions also asked to the live kernel
 
     @property
     def ok(self) -> bool:
@@ -186,9 +191,13 @@ def _trail(policy, r, tables) -> list[str]:
 
 
 def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
-                 remotes: Iterable = DEFAULT_REMOTES, max_explained: int = 200) -> AuditReport:
+                 remotes: Iterable = DEFAULT_REMOTES, max_explained: int = 200,
+                 kernel: Optional[Callable[[list], list]] = None) -> AuditReport:
     """Ask every local address's reply questions; collect the asymmetric ones
-    (the first ``max_explained`` with their rule walk)."""
+    (the first ``max_explained`` with their rule walk).  ``kernel``, given a
+    list of `ip route get` argument lists, returns the live kernel's answers
+    (``ip -j route get`` objects, or {"error": text}): each is compared with
+    the model's and a difference is a finding of its own ("model-differs")."""
     tables = tables or RtTables()
     report = AuditReport()
     cached = _RulesCached(policy)
@@ -199,14 +208,17 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
     dsts = {}
     for fam, v in ((AF_INET, 4), (AF_INET6, 6)):
         dsts[v] = [x for x in remotes if x.version == v] + _peers(policy, fam, addrs)
+    asked = []
     for local, ifname, nets in locals_:
         report.addresses += 1
         for dst in dsts[local.version]:
             if dst == local:
                 continue
-            args = parse_route_get([str(dst), "from", str(local)], tables)
+            argv = [str(dst), "from", str(local)]
+            args = parse_route_get(argv, tables)
             report.questions += 1
             r = ask(policy, args, tables)
+            asked.append((local, ifname, dst, argv, r))
             not_modelled = [n for n in r.not_modelled if n not in _JUDGED_PER_LEG]
             if r.error:
                 problem, kind = f"no reply route: {r.error_message or _strerror(r.error)}", "unreachable"
@@ -226,7 +238,66 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
             report.findings.append(Finding(
                 str(local), ifname, str(dst), problem, r.dev, r.gateway,
                 r.table_id or None, r.rule_priority, trail, kind))
+    if kernel is not None:
+        answers = kernel([a[3] for a in asked])
+        report.kernel_checked = len(answers)
+        for (local, ifname, dst, argv, r), k in zip(asked, answers):
+            diff = _differs(r, k)
+            if diff:
+                report.findings.append(Finding(
+                    str(local), ifname, str(dst), f"model and kernel differ: {diff}", r.dev, r.gateway,
+                    r.table_id or None, r.rule_priority,
+                    [f"kernel: {json.dumps(k, sort_keys=True)}"], "model-differs"))
     return report
+
+
+def _differs(r, k: dict) -> Optional[str]:
+    """What the kernel's answer says differently (device, gateway, error);
+    a multipath answer of the model holds when the kernel's leg is one of its legs."""
+    if "error" in k or r.error:
+        if ("error" in k) != bool(r.error):
+            model = _strerror(r.error) if r.error else f"dev {r.dev}"
+            return f"kernel {k.get('error', 'dev ' + str(k.get('dev')))!r}, model {model!r}"
+        return None
+    legs = {(c.dev, c.gateway) for c in r.candidates}
+    if (k.get("dev"), k.get("gateway")) not in legs:
+        model = ", ".join(f"dev {d}" + (f" via {g}" if g else "") for d, g in sorted(legs, key=str))
+        kern = f"dev {k.get('dev')}" + (f" via {k['gateway']}" if k.get("gateway") else "")
+        return f"kernel {kern}, model {model}"
+    return None
+
+
+def kernel_route_get(netns: Optional[str]) -> Callable[[list], list]:
+    """Ask the live kernel many `ip route get` questions through one
+    ``ip -j -force -batch`` (asking is all it does: nothing is sent)."""
+    import re
+    import subprocess
+
+    def answer(questions: list) -> list:
+        out: list = []
+        for start in range(0, len(questions), 5000):
+            chunk = questions[start:start + 5000]
+            text = "".join("route get " + " ".join(q) + "\n" for q in chunk)
+            cmd = ["ip"] + (["-n", netns] if netns else []) + ["-j", "-force", "-batch", "-"]
+            r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=600)
+            failed: dict[int, str] = {}
+            msg: list[str] = []
+            for line in r.stderr.splitlines():
+                m = re.match(r"^Command failed -:(\d+)$", line.strip())
+                if m:
+                    failed[int(m.group(1))] = " ".join(msg).strip()
+                    msg = []
+                else:
+                    msg.append(line.strip())
+            ok = iter(line for line in r.stdout.splitlines() if line.strip())
+            for i in range(1, len(chunk) + 1):
+                if i in failed:
+                    out.append({"error": failed[i]})
+                else:
+                    data = json.loads(next(ok, "[]") or "[]")
+                    out.append(data[0] if data else {"error": "no answer"})
+        return out
+    return answer
 
 
 def _strerror(err: int) -> str:
@@ -251,12 +322,15 @@ def format_report(report: AuditReport) -> str:
             lines.extend("    " + t.strip() for t in f.trail)
     verdict = "all replies symmetric" if report.ok else \
         f"{len(by_addr)} of {report.addresses} addresses answer asymmetrically"
-    lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions: {verdict}")
+    checked = f" (each also asked to the kernel)" if report.kernel_checked else ""
+    lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}: "
+                 f"{verdict}")
     return "\n".join(lines)
 
 
 def report_json(report: AuditReport) -> dict:
     return {"ok": report.ok, "addresses": report.addresses, "questions": report.questions,
+            "kernel_checked": report.kernel_checked,
             "asymmetric": report.asymmetric_addresses(),
             "findings": [f.to_json() for f in report.findings], "skipped": report.skipped}
 
@@ -278,6 +352,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--remote", action="append", default=[], metavar="ADDR",
                     help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--kernel", action="store_true",
+                    help="with --netns: also ask the live kernel every question (one ip -batch) "
+                         "and report where it answers differently from the model")
     try:
         ns = ap.parse_args(argv)
     except SystemExit as e:
@@ -312,7 +389,10 @@ def main(argv: list[str]) -> int:
     except (OSError, PolicyError) as e:
         print(f"polroute audit: {getattr(e, 'filename', '') or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
-    report = audit_policy(policy, tables, remotes)
+    if ns.kernel and not ns.netns:
+        print("polroute audit: --kernel needs --netns NS (the kernel to ask)", file=sys.stderr)
+        return 2
+    report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
     if ns.json:
         print(json.dumps(report_json(report), indent=1))
     else:

@@ -97,7 +97,7 @@ def _pick(d: dict) -> dict:
 
 
 def run_live() -> bool:
-    from .audit import audit_policy, format_report
+    from .audit import audit_policy, format_report, kernel_route_get
     from .demo import split_recipe, two_nic_batch
     from .kernel_state import policy_from_state, read_state
     from .multihome.discover import discover_text
@@ -128,8 +128,8 @@ def run_live() -> bool:
 
         state = read_state(name)
         model = policy_from_state(state)
-        after = audit_policy(model)
-        print("\n== polroute audit --netns, again")
+        after = audit_policy(model, kernel=kernel_route_get(name))
+        print(f"\n== polroute audit --netns {name} --kernel (each question also asked to the kernel)")
         print(format_report(after))
 
         print("\n== the model and the kernel (`ip -j route get`) on sample questions")
@@ -143,7 +143,8 @@ def run_live() -> bool:
             m, k = _pick(get_json(model, q)), _pick(ns.route_get(q))
             same = m == k
             agree &= same
-            shown = "error" if "error" in k else f"dev {k['dev']} via {k['gateway']} table {k['table']}"
+            via = f"via {k['gateway']}" if k.get("gateway") else "directly"
+            shown = "error" if "error" in k else f"dev {k['dev']} {via}, table {k['table']}"
             print(f"  {'agree   ' if same else 'DISAGREE'} ip route get {' '.join(q):<36} kernel: {shown}"
                   + ("" if same else f"  model: {m}"))
     holds = (not before.ok) and after.ok and agree

@@ -19,7 +19,7 @@ from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
 from netns import Netns  # noqa: E402
 
 from polroute import Policy, cli  # noqa: E402
-from polroute.audit import audit_policy, policy_from_netns  # noqa: E402
+from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
 from polroute.demo import split_recipe, two_nic_batch  # noqa: E402
 from polroute.iproute import apply_batch  # noqa: E402
 from polroute.multihome.cli import apply_engine  # noqa: E402
@@ -57,6 +57,10 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
         assert not res.refused()
         rc, rep = _audit_cli(capsys, ns)
         assert rc == 1 and rep["asymmetric"] == ["192.168.16.21"], rep
+        assert cli.main(["audit", "--netns", ns.name, "--kernel", "--json"]) == 1
+        krep = json.loads(capsys.readouterr().out)
+        assert krep["kernel_checked"] == krep["questions"] and \
+            {f["kind"] for f in krep["findings"]} == {"asymmetric"}, krep
 
         out = tmp_path / "host.yaml"
         assert cli.main(["multihome", "discover", "--netns", ns.name, "-o", str(out)]) == 0
@@ -69,6 +73,10 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
         _apply_ip(ns, recipe)
         rc, rep = _audit_cli(capsys, ns)
         assert rc == 0 and rep["ok"] and rep["addresses"] == 2, rep
+        # every question asked to the kernel too: it answers as the model does
+        assert cli.main(["audit", "--netns", ns.name, "--kernel", "--json"]) == 0
+        rep = json.loads(capsys.readouterr().out)
+        assert rep["ok"] and rep["kernel_checked"] == rep["questions"] == 4
 
         # discover again: the owned tables are reused, the file is the same
         again = parse_host_text(_discover(ns), "again.yaml", RtTables())
@@ -158,7 +166,8 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
         else:
             _apply_ip(ns, recipe)
         live = policy_from_netns(ns.name)      # what `audit --netns` reads (once: ~5k addresses)
-        rep = audit_policy(live)
+        rep = audit_policy(live, kernel=kernel_route_get(ns.name))     # every question to the kernel too
+        assert rep.kernel_checked == rep.questions
         assert rep.ok and rep.addresses == 5004 and rep.questions == 5004 * 5, rep.asymmetric_addresses()[:5]
         rnd = random.Random(5000)
         for a in rnd.sample(sorted(owner), 150):

@@ -561,3 +561,32 @@ def test_render_batch_one_family(tmp_path, capsys):
     lines = [line for line in out.splitlines() if not line.startswith("#")]
     assert lines and all("2001:db8" in line or "nexthop" in line for line in lines), lines
     assert not any(line.startswith("-6") for line in lines)
+
+
+def test_audit_reports_where_the_kernel_answers_differently():
+    """The kernel cross-check (audit --kernel) with a stand-in kernel: an
+    answer that differs from the model's is a finding of its own."""
+    base, _ = split_recipe(two_nic_batch())
+    cfg = parse_host_text(TWO_NIC_HOST, "two-nic.yaml", RtTables())
+    p = Policy()
+    apply_batch(p, base + batch_text(cfg), "two-nic")
+    asked = []
+
+    def kernel(questions):
+        asked.extend(questions)
+        out = []
+        for q in questions:
+            r = route_get(p, q)
+            ans = {"dst": q[0], "dev": r.dev, "gateway": r.gateway}
+            if q == ["8.8.8.8", "from", "192.168.16.21"]:
+                ans = {"dst": q[0], "dev": "eth0", "gateway": "192.168.16.1"}
+            if q == ["192.168.16.2", "from", "192.168.16.20"]:
+                ans = {"error": "RTNETLINK answers: Network is unreachable"}
+            out.append(ans if ans.get("gateway") else {k: v for k, v in ans.items() if k != "gateway"})
+        return out
+    rep = audit_policy(p, kernel=kernel)
+    assert rep.kernel_checked == rep.questions == len(asked) == 4
+    assert sorted((f.address, f.dst, f.kind) for f in rep.findings) == [
+        ("192.168.16.20", "192.168.16.2", "model-differs"), ("192.168.16.21", "8.8.8.8", "model-differs")]
+    assert "kernel dev eth0 via 192.168.16.1, model dev eth1 via 192.168.16.1" in \
+        [f.problem for f in rep.findings if f.dst == "8.8.8.8"][0]
