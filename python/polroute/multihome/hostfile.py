@@ -285,7 +285,8 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         rt_tables = RtTables.system()
     r = _Reader(filename)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's parser when present (same marks, ~10x faster on 5,000-line files)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise HostFileError(filename, mark.line + 1 if mark else 0, "",

@@ -171,7 +171,8 @@ def netplan_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
             "# `polroute multihome render --to networkd` to keep rules it did not create.\n")
     if cfg.multipath_default:
         head += "# NOT RENDERED: multipath-default (netplan has no nexthop legs).\n"
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    body = yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+                     default_flow_style=False)
     return {"90-polroute-multihome.yaml": head + body}, warnings
 
 
