@@ -192,7 +192,7 @@ def _trail(policy, r, tables) -> list[str]:
 
 def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
                  remotes: Iterable = DEFAULT_REMOTES, max_explained: int = 200,
-                 kernel: Optional[Callable[[list], list]] = None) -> AuditReport:
+                 kernel: Optional[Callable[[list], list]] = None, bulk: bool = True) -> AuditReport:
     """Ask every local address's reply questions; collect the asymmetric ones
     (the first ``max_explained`` with their rule walk).  ``kernel``, given a
     list of `ip route get` argument lists, returns the live kernel's answers
@@ -209,35 +209,41 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
     for fam, v in ((AF_INET, 4), (AF_INET6, 6)):
         dsts[v] = [x for x in remotes if x.version == v] + _peers(policy, fam, addrs)
     asked = []
+    index = {name: i for i, name in names.items()}
+    todo = []
     for local, ifname, nets in locals_:
         report.addresses += 1
-        for dst in dsts[local.version]:
-            if dst == local:
+        todo.extend((local, ifname, nets, dst) for dst in dsts[local.version] if dst != local)
+    report.questions = len(todo)
+    # First pass over IPv4 in one bulk C call: a symmetric answer needs no more.
+    # Everything else (and every question when the kernel is asked too) is
+    # asked one by one below, where it is judged and explained.
+    if kernel is None and bulk:
+        todo = _not_plainly_symmetric(policy, todo, index)
+    for local, ifname, nets, dst in todo:
+        argv = [str(dst), "from", str(local)]
+        args = parse_route_get(argv, tables)
+        r = ask(policy, args, tables)
+        asked.append((local, ifname, dst, argv, r))
+        not_modelled = [n for n in r.not_modelled if n not in _JUDGED_PER_LEG]
+        if r.error:
+            problem, kind = f"no reply route: {r.error_message or _strerror(r.error)}", "unreachable"
+        elif not_modelled:
+            problem, kind = f"not modelled: {', '.join(not_modelled)}", "not-modelled"
+        else:
+            problem, kind = _judge(r, ifname, nets, dst), "asymmetric"
+            if problem is None:
                 continue
-            argv = [str(dst), "from", str(local)]
-            args = parse_route_get(argv, tables)
-            report.questions += 1
-            r = ask(policy, args, tables)
-            asked.append((local, ifname, dst, argv, r))
-            not_modelled = [n for n in r.not_modelled if n not in _JUDGED_PER_LEG]
-            if r.error:
-                problem, kind = f"no reply route: {r.error_message or _strerror(r.error)}", "unreachable"
-            elif not_modelled:
-                problem, kind = f"not modelled: {', '.join(not_modelled)}", "not-modelled"
-            else:
-                problem, kind = _judge(r, ifname, nets, dst), "asymmetric"
-                if problem is None:
-                    continue
-            explained += 1
-            if explained <= max_explained:
-                r = ask(cached, args, tables, explain=True)     # again, with the walk
-                trail = _trail(cached, r, tables)
-            else:
-                trail = [f"(walk not shown past {max_explained} findings: "
-                         f"polroute get --explain {dst} from {local})"]
-            report.findings.append(Finding(
-                str(local), ifname, str(dst), problem, r.dev, r.gateway,
-                r.table_id or None, r.rule_priority, trail, kind))
+        explained += 1
+        if explained <= max_explained:
+            r = ask(cached, args, tables, explain=True)     # again, with the walk
+            trail = _trail(cached, r, tables)
+        else:
+            trail = [f"(walk not shown past {max_explained} findings: "
+                     f"polroute get --explain {dst} from {local})"]
+        report.findings.append(Finding(
+            str(local), ifname, str(dst), problem, r.dev, r.gateway,
+            r.table_id or None, r.rule_priority, trail, kind))
     if kernel is not None:
         answers = kernel([a[3] for a in asked])
         report.kernel_checked = len(answers)
@@ -249,6 +255,33 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
                     r.table_id or None, r.rule_priority,
                     [f"kernel: {json.dumps(k, sort_keys=True)}"], "model-differs"))
     return report
+
+
+def _not_plainly_symmetric(policy: Policy, todo: list, index: dict) -> list:
+    """The questions that the bulk IPv4 lookup does not show to be symmetric
+    (single nexthop on the owner's interface, gateway or destination on its
+    subnets, nothing not modelled); IPv6 ones are all kept."""
+    v4 = [q for q in todo if q[0].version == 4]
+    if not v4:
+        return todo
+    import numpy as np
+    from .bulk import lookup_bulk
+    out = lookup_bulk(policy, np.fromiter((int(q[3]) for q in v4), dtype=np.uint32, count=len(v4)),
+                      src=np.fromiter((int(q[0]) for q in v4), dtype=np.uint32, count=len(v4)))
+    err, oif, gw, flags = (out.error.tolist(), out.oif.tolist(), out.gateway.tolist(), out.flags.tolist())
+    spans: dict[int, list] = {}
+    symmetric = set()
+    for i, (local, ifname, nets, dst) in enumerate(v4):
+        idx = index.get(ifname)
+        if err[i] or flags[i] or oif[i] != idx:
+            continue
+        sp = spans.get(idx)
+        if sp is None:
+            sp = spans[idx] = [(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4]
+        target = gw[i] or int(dst)
+        if any(lo <= target <= hi for lo, hi in sp):
+            symmetric.add(id(v4[i]))
+    return [q for q in todo if id(q) not in symmetric]
 
 
 def _differs(r, k: dict) -> Optional[str]:
