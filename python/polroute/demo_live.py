@@ -80,8 +80,12 @@ def apply_recipe(ns: LiveNetns, cfg, text: str) -> str:
     from .multihome.render import split_for_ip
     apply_text = apply_engine()
     if apply_text is not None:
-        apply_text(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner, prune=False, dry_run=False)
-        return "polroute.kernel.apply_text (plan, ownership, rollback)"
+        from .multihome.cli import report_text
+        report = apply_text(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner,
+                            prune=False, dry_run=False)
+        if not getattr(report, "ok", True):
+            raise RuntimeError(f"apply failed:\n{report_text(report)}")
+        return f"polroute.kernel.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
     v4, v6 = split_for_ip(text)
     ns.batch(v4)
     ns.batch(v6, family=6)

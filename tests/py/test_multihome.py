@@ -611,3 +611,34 @@ def test_audit_bulk_first_pass_changes_nothing(seed):
     key = lambda rep: [(f.address, f.dst, f.problem, f.kind, f.trail) for f in rep.findings]  # noqa: E731
     assert key(fast) == key(slow) and fast.questions == slow.questions
     assert fast.findings     # 15% of the recipe lost: some replies go astray
+
+
+def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
+    """multihome apply passes the rendered text and the options to
+    polroute.kernel.apply_text and prints its report (a stand-in engine)."""
+    from polroute.multihome import cli as mcli
+    seen = {}
+
+    class Report:
+        ok = True
+
+        def text(self):
+            return "applied to namespace x: 6 operations"
+
+    def engine(text, **kw):
+        seen.update(kw, text=text)
+        return Report()
+    monkeypatch.setattr(mcli, "apply_engine", lambda: engine)
+    host = tmp_path / "host.yaml"
+    host.write_text(TWO_NIC_HOST)
+    assert cli.main(["multihome", "apply", str(host), "--netns", "x", "--prune", "--dry-run"]) == 0
+    assert capsys.readouterr().out == "applied to namespace x: 6 operations\n"
+    cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
+    assert seen == {"text": batch_text(cfg), "filename": str(host), "netns": "x", "owner": 245,
+                    "prune": True, "dry_run": True}
+
+    def refusing(text, **kw):
+        raise ValueError("host.yaml:3: nope")
+    monkeypatch.setattr(mcli, "apply_engine", lambda: refusing)
+    assert cli.main(["multihome", "apply", str(host)]) == 1
+    assert "host.yaml:3: nope" in capsys.readouterr().err

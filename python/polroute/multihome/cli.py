@@ -88,12 +88,20 @@ def cmd_apply(ns) -> int:
     if apply_text is None:
         return _err(f"apply: {ENGINE_MISSING}; `polroute multihome render {ns.file} --to batch` "
                     "gives the ip batch text")
-    report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner,
-                        prune=ns.prune, dry_run=ns.dry_run)
-    out = report if isinstance(report, str) else getattr(report, "text", None) or str(report)
-    print(out)
-    ok = getattr(report, "ok", True)
-    return 0 if ok else 1
+    try:
+        report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner,
+                            prune=ns.prune, dry_run=ns.dry_run)
+    except ValueError as e:     # the engine's DesiredStateError: nothing was sent
+        return _err(f"apply: {e}")
+    sys.stdout.write(report_text(report))
+    return 0 if getattr(report, "ok", True) else 1
+
+
+def report_text(report) -> str:
+    """The engine's ApplyReport.text() (a method), or whatever it gives."""
+    text = getattr(report, "text", None)
+    text = text() if callable(text) else text if text is not None else str(report)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def cmd_check(ns) -> int:
