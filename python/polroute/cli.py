@@ -10,6 +10,8 @@
                    [--dry-run] [--confirm SECONDS] [--json]
     polroute confirm [--netns NS]             (keep what a waiting `apply --confirm` did)
     polroute demo
+    polroute audit [--batch FILE]... | [--netns NS] [--json]   (reply symmetry per local address)
+    polroute multihome render|discover|apply ...               (`polroute multihome --help`)
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
 got an error answer (as `ip` prints it), 1 bad input (file, line and token
@@ -217,6 +219,8 @@ def cmd_demo(argv: list[str]) -> int:
 COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
             "snapshot": cmd_snapshot}
 COMMANDS.update(provision_cli.COMMANDS)
+COMMANDS["audit"] = lambda argv: __import__("polroute.audit", fromlist=["main"]).main(argv)
+COMMANDS["multihome"] = lambda argv: __import__("polroute.multihome.cli", fromlist=["main"]).main(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

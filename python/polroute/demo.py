@@ -5,6 +5,12 @@ second NIC's address leaves through the first NIC (the kernel picks the
 route by destination alone): asymmetric routing.  The recipe - one table per
 NIC and a `from <addr>` rule per address - fixes it.  The demo shows the rules,
 the tables and a few decisions with the rule walk behind each.
+
+As root (``ip netns`` available) the story goes on live (demo_live.py): the
+host in a private namespace, `polroute audit` finds the asymmetric reply,
+`multihome discover` writes the host file, its recipe is rendered and
+applied, the audit passes, and the model and the kernel agree.
+`polroute demo --offline` stops after the model; `--live` skips it.
 """
 from __future__ import annotations
 
@@ -45,8 +51,24 @@ def _decision(policy: Policy, tables: RtTables, args: str, why: str) -> None:
 
 
 def run_demo(argv: list[str]) -> int:
-    if argv:
-        raise SystemExit("polroute demo takes no arguments")
+    """The offline story; then, as root, the same host live in a private namespace."""
+    if argv not in ([], ["--offline"], ["--live"]):
+        raise SystemExit("usage: polroute demo [--offline|--live]")
+    ok = True
+    if argv != ["--live"]:
+        ok = run_offline()
+    if argv == ["--offline"]:
+        return 0 if ok else 1
+    from .demo_live import live_unavailable, run_live
+    why = live_unavailable()
+    if why:
+        print(f"\n(the live part - the same host in a private network namespace - needs {why}; "
+              "this was the offline model only)")
+        return (0 if ok else 1) if argv != ["--live"] else 1
+    return 0 if run_live() and ok else 1
+
+
+def run_offline() -> bool:
     tables = RtTables()
     base, recipe = split_recipe(two_nic_batch())
     before = Policy()
@@ -86,4 +108,4 @@ def run_demo(argv: list[str]) -> int:
     print()
     print(f"asymmetric before the recipe: {'yes' if asymmetric else 'no'}; "
           f"fixed after: {'yes' if fixed else 'no'}")
-    return 0 if asymmetric and fixed else 1
+    return asymmetric and fixed
