@@ -75,21 +75,13 @@ class LiveNetns:
 
 
 def apply_recipe(ns: LiveNetns, cfg, text: str) -> str:
-    """Through polroute.kernel when this build has it, else ``ip -batch``; says which."""
-    from .multihome.cli import apply_engine
-    from .multihome.render import split_for_ip
-    apply_text = apply_engine()
-    if apply_text is not None:
-        from .multihome.cli import report_text
-        report = apply_text(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner,
+    """Through polroute.kernel (plan, ownership, rollback); says what it did."""
+    from .multihome.cli import apply_engine, report_text
+    report = apply_engine()(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner,
                             prune=False, dry_run=False)
-        if not getattr(report, "ok", True):
-            raise RuntimeError(f"apply failed:\n{report_text(report)}")
-        return f"polroute.kernel.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
-    v4, v6 = split_for_ip(text)
-    ns.batch(v4)
-    ns.batch(v6, family=6)
-    return "ip -batch (the provisioning engine is not in this build)"
+    if not report.ok:
+        raise RuntimeError(f"apply failed:\n{report_text(report)}")
+    return f"polroute.kernel.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
 
 
 def _pick(d: dict) -> dict:

@@ -22,7 +22,6 @@ from polroute import Policy, cli  # noqa: E402
 from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
 from polroute.demo import split_recipe, two_nic_batch  # noqa: E402
 from polroute.iproute import apply_batch  # noqa: E402
-from polroute.multihome.cli import apply_engine  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.render import batch_text, split_for_ip  # noqa: E402
 from polroute.query import get_json  # noqa: E402
@@ -159,12 +158,8 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
         assert cli.main(["multihome", "render", str(path), "--to", "batch"]) == 0
         recipe = capsys.readouterr().out
         assert recipe.count("\nrule add ") == 5004
-        engine = apply_engine()
-        if engine is not None:
-            assert cli.main(["multihome", "apply", str(path), "--netns", ns.name]) == 0
-            capsys.readouterr()
-        else:
-            _apply_ip(ns, recipe)
+        assert cli.main(["multihome", "apply", str(path), "--netns", ns.name]) == 0
+        capsys.readouterr()
         live = policy_from_netns(ns.name)      # what `audit --netns` reads (once: ~5k addresses)
         rep = audit_policy(live, kernel=kernel_route_get(ns.name))     # every question to the kernel too
         assert rep.kernel_checked == rep.questions
@@ -179,10 +174,7 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
 
 
 def test_apply_through_the_engine():
-    """`multihome apply` through polroute.kernel.apply_text: skipped only
-    while this build has no provisioning engine."""
-    if apply_engine() is None:
-        pytest.skip("polroute.kernel.apply_text is not in this build (the lead's provisioning engine)")
+    """`multihome apply` through polroute.kernel.apply_text."""
     import tempfile
     base, _ = split_recipe(two_nic_batch())
     with Netns() as ns, tempfile.TemporaryDirectory() as d:

@@ -498,16 +498,6 @@ def test_render_cli_out_dir(tmp_path, capsys):
     assert "-6" not in v6
 
 
-def test_apply_without_engine_says_so(tmp_path, capsys):
-    from polroute.multihome.cli import ENGINE_MISSING, apply_engine
-    if apply_engine() is not None:
-        pytest.skip("this build has polroute.kernel.apply_text")
-    host = tmp_path / "host.yaml"
-    host.write_text(TWO_NIC_HOST)
-    assert cli.main(["multihome", "apply", str(host), "--dry-run"]) == 1
-    assert ENGINE_MISSING in capsys.readouterr().err
-
-
 def test_demo_without_root_tells_the_offline_story(capsys, monkeypatch):
     from polroute import demo_live
     monkeypatch.setattr(demo_live, "live_unavailable", lambda: "root")

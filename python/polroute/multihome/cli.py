@@ -17,9 +17,6 @@ import sys
 from .hostfile import HostFileError, load_host_file
 from .render import TARGETS, batch_text, render
 
-ENGINE_MISSING = "provisioning engine not available in this build (polroute.kernel.apply_text)"
-
-
 def _err(msg: str) -> int:
     print(f"polroute multihome: {msg}", file=sys.stderr)
     return 1
@@ -73,21 +70,15 @@ def cmd_discover(ns) -> int:
 
 
 def apply_engine():
-    """polroute.kernel.apply_text, or None while this build has no engine."""
-    try:
-        from .. import kernel  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(kernel, "apply_text", None)
+    """The provisioning engine's entry point (a function, so tests can stand one in)."""
+    from ..kernel import apply_text
+    return apply_text
 
 
 def cmd_apply(ns) -> int:
     cfg = load_host_file(ns.file)
     text = batch_text(cfg)
     apply_text = apply_engine()
-    if apply_text is None:
-        return _err(f"apply: {ENGINE_MISSING}; `polroute multihome render {ns.file} --to batch` "
-                    "gives the ip batch text")
     try:
         report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner,
                             prune=ns.prune, dry_run=ns.dry_run)
