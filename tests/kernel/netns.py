@@ -124,6 +124,16 @@ def _is_link_event(line: str) -> bool:
     return False
 
 
+def _poll(done, timeout: float) -> bool:
+    """Call done() every few ms until it is true (True) or timeout s passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.003)
+    return True
+
+
 def _is_addr_line(line: str) -> bool:
     w = line.split("#", 1)[0].split()
     return len(w) >= 2 and "address".startswith(w[0]) and w[0].startswith("a")
@@ -237,14 +247,8 @@ class Netns:
         and every up link with carrier (other than lo) has its IPv6 ff00::/8
         route, which addrconf adds in the same linkwatch pass.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._settled():
-                time.sleep(0.002)
-                return
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.003)
+        if _poll(self._settled, timeout):
+            time.sleep(0.002)
 
     def settle_addresses(self, timeout: float = 2.0) -> bool:
         """Wait until the kernel has finished every IPv6 address: none on a
@@ -256,19 +260,18 @@ class Netns:
         right after ``addr add`` can miss the address's local route.  Returns
         False on timeout.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._addresses_settled():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.003)
+        return _poll(self._addresses_settled, timeout)
+
+    def _ip_json(self, *args: str) -> Optional[list]:
+        """``ip -j ARGS`` parsed, or None when the output is not JSON."""
+        try:
+            return json.loads(self.ip("-j", *args).stdout or "[]")
+        except ValueError:
+            return None
 
     def _addresses_settled(self) -> bool:
-        r = self.ip("-6", "-j", "addr", "show")
-        try:
-            links = json.loads(r.stdout or "[]")
-        except ValueError:
+        links = self._ip_json("-6", "addr", "show")
+        if links is None:
             return False
         want = set()
         for l in links:
@@ -282,18 +285,12 @@ class Netns:
                     want.add(a["local"])
         if not want:
             return True
-        r = self.ip("-6", "-j", "route", "show", "table", "local", "type", "local")
-        try:
-            have = {x.get("dst") for x in json.loads(r.stdout or "[]")}
-        except ValueError:
-            return False
-        return want <= have
+        routes = self._ip_json("-6", "route", "show", "table", "local", "type", "local")
+        return routes is not None and want <= {x.get("dst") for x in routes}
 
     def _settled(self) -> bool:
-        r = self.ip("-j", "link", "show")
-        try:
-            links = json.loads(r.stdout or "[]")
-        except ValueError:
+        links = self._ip_json("link", "show")
+        if links is None:
             return False
         ready = set()
         for l in links:
@@ -308,11 +305,10 @@ class Netns:
                 ready.add(l.get("ifname"))
         if not ready:
             return True
-        r = self.ip("-6", "-j", "route", "show", "table", "local", "type", "multicast")
-        try:
-            mroutes = {x.get("dev") for x in json.loads(r.stdout or "[]") if x.get("dst") == "ff00::/8"}
-        except ValueError:
+        routes = self._ip_json("-6", "route", "show", "table", "local", "type", "multicast")
+        if routes is None:
             return False
+        mroutes = {x.get("dev") for x in routes if x.get("dst") == "ff00::/8"}
         # a link whose IPv6 is disabled never gets one; only wait for the others
         return all(dev in mroutes or self._ipv6_disabled(dev) for dev in ready)
 
