@@ -648,6 +648,46 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def route_variants(n: int, log) -> str:
+    """Why N routes cost what they cost: the raw floor's route install (no
+    rules present) in three shapes, each in a fresh namespace.  Sys CPU is
+    the kernel's work.  See the README for the kernel source behind it."""
+    import dataclasses
+    from polroute.netlink import KernelSocket
+    rows = []
+    shapes = {
+        "tenant routes: 1 default route per table, same (dev, gw, proto, metric) pattern":
+            lambda rs: rs,
+        "same, but metric = i (distinct fib_info hash per route)":
+            lambda rs: [dataclasses.replace(r, priority=1 + i, present=r.present | (1 << 6))
+                        for i, r in enumerate(rs)],
+        "same gateways/devs, all in ONE table (10.64.0.0+i/32 routes)":
+            lambda rs: [dataclasses.replace(r, table=TABLE_BASE, dst_len=32, present=r.present | (1 << 1),
+                                            dst=ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.64.0.0")) + i))
+                        for i, r in enumerate(rs)],
+    }
+    for label, shape in shapes.items():
+        ns = new_ns()
+        try:
+            _rules, routes = build_requests(n, ns_ifindex(ns), OWNER)
+            reqs = shape(routes)
+            with KernelSocket(ns) as ks:
+                ks.set_buffers(1 << 22, 1 << 22, force=True)
+                c = SelfClock()
+                outs = ks.send(reqs)
+                ph = c.stop(Phase())
+                kern = ks.timing["kernel"]
+            bad = sum(not o.ok for o in outs)
+            rows.append(f"| {n:,} | {label} | {ph.wall:.3f} | {kern:.3f} | {ph.sys:.3f} | "
+                        f"{n / kern:,.0f} | {bad} |")
+            log(rows[-1])
+        finally:
+            del_ns(ns)
+    return "\n".join(["", f"Kernel cost of {n:,} route adds (raw floor, no rules installed):", "",
+                      "| N | routes | send wall s | kernel s | sys CPU s | routes/s (kernel) | refused |",
+                      "|---:|---|---:|---:|---:|---:|---:|"] + rows) + "\n"
+
+
 def load_results(path: str) -> list[Result]:
     data = json.loads(Path(path).read_text())
     out = []
@@ -683,6 +723,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     ap.add_argument("--skip-slow", action="store_true", help="no pyroute2 at N >= 50,000 (minutes)")
     ap.add_argument("--json", help="write the raw numbers here")
+    ap.add_argument("--route-variants", type=int, metavar="N",
+                    help="only measure the kernel's cost of N route adds in three shapes (see README)")
     ap.add_argument("--include", action="append", default=[],
                     help="also report the results of an earlier --json file (e.g. pyroute2 at 50k, "
                          "run once); its methods and sizes are not run again")
@@ -700,6 +742,10 @@ def main(argv=None) -> int:
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
+
+    if args.route_variants:
+        sys.stdout.write(route_variants(args.route_variants, log))
+        return 0
 
     results: list[Result] = []
     for path in args.include:
