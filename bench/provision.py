@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import ipaddress
 import json
 import os
@@ -216,7 +217,7 @@ def check_installed(name: str, n: int) -> tuple[str, str]:
     rules, routes = dump(name)
     nr = sum(map(_is_tenant_rule, rules))
     nt = sum(map(_is_tenant_route, routes))
-    digest = str(hash((tuple(_norm(rules)), tuple(_norm(routes)))))
+    digest = hashlib.sha256("\n".join(_norm(rules) + ["--"] + _norm(routes)).encode()).hexdigest()
     if nr != n or nt != n:
         return f"after install: {nr} tenant rules, {nt} tenant routes (want {n} each)", digest
     return "", digest
@@ -611,10 +612,23 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
     out += ["", "Installed state (rules + IPv4 routes of all tables, protocol removed) compared between "
             "methods at each N:"]
     for n in sorted({r.n for r in results}):
-        ds = {r.method: r.digest for r in results if r.n == n and r.digest}
-        same = len(set(ds.values())) == 1
-        out.append(f"* N={n:,}: " + ("identical in " + ", ".join(ds) if same else
-                                     "DIFFERENT: " + ", ".join(f"{k}={v[-6:]}" for k, v in ds.items())))
+        groups: dict[str, list[str]] = {}
+        legacy = False
+        for r in results:
+            if r.n == n and r.digest:
+                # results of older runs kept Python's per-process str hash: comparable
+                # only with results of the same file
+                key = r.digest if len(r.digest) == 64 else f"{r.note}:{r.digest}"
+                legacy |= len(r.digest) != 64
+                groups.setdefault(key, []).append(r.method)
+        if len(groups) == 1:
+            out.append(f"* N={n:,}: identical in " + ", ".join(next(iter(groups.values()))))
+        elif legacy and not any(len(k) == 64 for k in groups):
+            out.append(f"* N={n:,}: identical within each run: " +
+                       "; ".join(", ".join(g) for g in groups.values()) +
+                       " (these runs' digests are not comparable across runs; see the smaller N)")
+        else:
+            out.append(f"* N={n:,}: DIFFERENT: " + "; ".join(", ".join(g) for g in groups.values()))
     # api split
     out += ["", "polroute API split (median s): install = desired / read / plan / kernel; "
             "remove = read / plan / kernel", ""]
@@ -720,7 +734,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="N = 1,000 and 10,000 only")
     ap.add_argument("--sizes", help="comma-separated N (default 1000,10000,50000)")
     ap.add_argument("--runs", type=int, help="runs per point (default 3 below 50k, 1 at 50k)")
-    ap.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)} ('' with --include: only report)")
     ap.add_argument("--skip-slow", action="store_true", help="no pyroute2 at N >= 50,000 (minutes)")
     ap.add_argument("--json", help="write the raw numbers here")
     ap.add_argument("--route-variants", type=int, metavar="N",
@@ -753,7 +767,8 @@ def main(argv=None) -> int:
     done = {(r.method, r.n) for r in results}
     tmp = Path(tempfile.mkdtemp(prefix="prt-pbench-"))
     try:
-        warm_up()
+        if methods:
+            warm_up()
         for n in sizes:
             reps = args.runs or (1 if n >= 50000 else 3)
             for m in methods:
