@@ -645,20 +645,38 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
                        f"kernel {_f(r.med_split(1, 'kernel'))}")
     # targets
     by = {(r.method, r.n): r for r in results if r.runs}
-    out += ["", "Targets (issue 3): ratios of medians, wall (CPU)", ""]
+    out += ["", "Targets (issue 3), from the medians above; CPU first (the steadier figure on this "
+            "shared machine), wall in brackets:", ""]
+
+    def cmp(slow: Optional[Result], fast: Optional[Result], which) -> str:
+        if not slow or not fast:
+            return "–"
+        if which == "total":
+            return (f"{_ratio(slow.total('cpu'), fast.total('cpu'))} "
+                    f"[{_ratio(slow.total('wall'), fast.total('wall'))}]")
+        return (f"{_ratio(slow.med(which, 'cpu'), fast.med(which, 'cpu'))} "
+                f"[{_ratio(slow.med(which, 'wall'), fast.med(which, 'wall'))}]")
+
     for n in sorted({r.n for r in results}):
-        api = by.get(("api", n))
-        if not api:
-            continue
-        for other in ("pyroute2", "ipbatch", "raw", "cli"):
+        api, raw = by.get(("api", n)), by.get(("raw", n))
+        for other, want in (("pyroute2", "≥ 20x"), ("ipbatch", "≥ 3x")):
             o = by.get((other, n))
-            if not o:
-                continue
-            out.append(f"* N={n:,} {other} / api: install {_ratio(o.med(0, 'wall'), api.med(0, 'wall'))} "
-                       f"({_ratio(o.med(0, 'cpu'), api.med(0, 'cpu'))}), remove "
-                       f"{_ratio(o.med(1, 'wall'), api.med(1, 'wall'))} ({_ratio(o.med(1, 'cpu'), api.med(1, 'cpu'))}), "
-                       f"install+remove {_ratio(o.total('wall'), api.total('wall'))} "
-                       f"({_ratio(o.total('cpu'), api.total('cpu'))})")
+            if api and o:
+                out.append(f"* N={n:,}: {METHOD_NAMES[other]} / polroute API (want {want} at 10k): install "
+                           f"{cmp(o, api, 0)}, remove {cmp(o, api, 1)}, install+remove {cmp(o, api, 'total')}")
+        if api and raw:
+            out.append(f"* N={n:,}: polroute API / raw floor (want ≤ 1.3x): install {cmp(api, raw, 0)}, "
+                       f"remove {cmp(api, raw, 1)}, install+remove {cmp(api, raw, 'total')}")
+        cli = by.get(("cli", n))
+        if cli and raw:
+            out.append(f"* N={n:,}: polroute CLI / raw floor: install+remove {cmp(cli, raw, 'total')}")
+        if n >= 50000:
+            for m in ("api", "cli", "raw"):
+                r = by.get((m, n))
+                if r:
+                    out.append(f"* N={n:,}: {METHOD_NAMES[m]} install (rules + routes; want < 2 s): "
+                               f"{_f(r.med(0, 'wall'))} s wall, {_f(r.med(0, 'cpu'))} s CPU"
+                               + (f", kernel {_f(r.med(0, 'kernel'))} s" if r.med(0, 'kernel') else ""))
     return "\n".join(out) + "\n"
 
 
