@@ -510,6 +510,26 @@ typedef struct pr_nl_stats {
 int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
                const pr_nl_options *opt, pr_nl_stats *stats);
 
+/* ---- compiled IPv4 longest-prefix match (lpm4.c) ----
+ * A read-only structure built once from a prefix list (poptrie-like: a
+ * 2^18-entry direct table, then 64-way nodes of two bitmaps).  Lookups
+ * neither allocate nor write: any number of threads may share one.  Values
+ * are caller-chosen, below PR_LPM4_NONE; addresses are host-order uint32. */
+typedef struct pr_lpm4 pr_lpm4;
+enum { PR_LPM4_NONE = 0x7FFFFFFF, PR_LPM4_EINVAL = 22, PR_LPM4_ENOMEM = 12 };
+/* n prefixes (addr[i] masked to plen[i] <= 32) with their values; for a
+ * repeated (addr, plen) the last one wins.  0, -PR_LPM4_EINVAL or
+ * -PR_LPM4_ENOMEM; *out NULL on error.  Free with pr_lpm4_free. */
+int pr_lpm4_build(pr_lpm4 **out, size_t n, const uint32_t *addr, const uint8_t *plen, const uint32_t *value);
+void pr_lpm4_free(pr_lpm4 *t);
+/* The value of the longest prefix covering addr, or PR_LPM4_NONE. */
+uint32_t pr_lpm4_lookup(const pr_lpm4 *t, uint32_t addr);
+/* values[i] = pr_lpm4_lookup(t, addrs[i]); groups of lookups overlap their
+ * memory accesses.  Caller-owned buffers. */
+void pr_lpm4_lookup_bulk(const pr_lpm4 *t, size_t n, const uint32_t *addrs, uint32_t *values);
+size_t pr_lpm4_memory(const pr_lpm4 *t);   /* bytes held */
+size_t pr_lpm4_count(const pr_lpm4 *t);    /* distinct prefixes */
+
 /* cdef-end */
 
 #ifdef __cplusplus
