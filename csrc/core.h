@@ -138,6 +138,8 @@ typedef struct pr_rindex {
     uint32_t nshapes, capshapes;
     uint64_t *complex;        /* order keys of rules the full matcher must test */
     uint32_t ncomplex, capcomplex;
+    uint64_t *all;            /* order keys of every rule, ascending: key -> list position */
+    uint32_t nall, capall;
 } pr_rindex;
 
 typedef struct pr_family {

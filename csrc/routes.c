@@ -744,10 +744,21 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
 {
     uint8_t key[16] = {0};
     v4_put(key, fl->daddr);
+    /* The longest match decides almost always: one pass down the trie, and
+     * the full list of covering prefixes only when its routes are unusable. */
+    uint32_t v0;
+    uint8_t l0;
+    if (!pr_trie_lpm(&t->trie, key, &v0, &l0))
+        return -PR_EAGAIN;
+    int rc0 = try_slot4(p, t, &t->slots[v0], l0, fl, res);
+    if (rc0 > 0)
+        return 0;
+    if (rc0 < 0)
+        return rc0;
     uint32_t vals[PR_TRIE_MAX_MATCHES];
     uint8_t lens[PR_TRIE_MAX_MATCHES];
     size_t n = pr_trie_matches(&t->trie, key, vals, lens, PR_TRIE_MAX_MATCHES);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 1; i < n; i++) {
         int rc = try_slot4(p, t, &t->slots[vals[i]], lens[i], fl, res);
         if (rc > 0)
             return 0;

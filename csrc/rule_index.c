@@ -195,6 +195,8 @@ static void keys_remove(uint64_t *v, uint32_t *n, uint64_t key)
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
+    if (keys_insert(&ix->all, &ix->nall, &ix->capall, rule->okey) < 0)
+        return -1;
     if (!pr_rindex_is_simple(r))
         return keys_insert(&ix->complex, &ix->ncomplex, &ix->capcomplex, rule->okey);
     pr_rkey k;
@@ -217,6 +219,7 @@ int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
+    keys_remove(ix->all, &ix->nall, rule->okey);
     if (!pr_rindex_is_simple(r)) {
         keys_remove(ix->complex, &ix->ncomplex, rule->okey);
         return;
@@ -242,6 +245,7 @@ void pr_rindex_free(pr_rindex *ix)
     }
     free(ix->shapes);
     free(ix->complex);
+    free(ix->all);
     memset(ix, 0, sizeof(*ix));
 }
 
@@ -252,6 +256,11 @@ int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n)
         if (pr_rindex_add(ix, &rules[i]) < 0)
             return -1;
     return 0;
+}
+
+size_t pr_rindex_position(const pr_rindex *ix, uint64_t okey)
+{
+    return keys_lower_bound(ix->all, ix->nall, okey);
 }
 
 uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from)

@@ -30,4 +30,8 @@ void pr_rindex_free(pr_rindex *ix);
 /* Smallest order key >= from among the simple rules matching fl, or UINT64_MAX. */
 uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from);
 
+/* Position in the rule list of the rule with this order key (which exists):
+ * a lower bound in a dense key array instead of the 184-byte rules. */
+size_t pr_rindex_position(const pr_rindex *ix, uint64_t okey);
+
 #endif
