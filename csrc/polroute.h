@@ -434,6 +434,9 @@ int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace 
  * No allocation; safe from several threads on an unchanged policy.
  * Returns 0 or a negative errno. */
 int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
+/* The same answers with the rule index switched off for this call (every
+ * rule walk scans the list, as the kernel does): the benchmark's baseline. */
+int pr_lookup_bulk_v4_linear(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
 
 /* ---- netlink: sending requests to a live kernel ---- */
 

@@ -77,13 +77,15 @@ def _as_column(name: str, value, n: Optional[int]):
 
 def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
                 uid=None, ipproto=None, sport=None, dport=None,
-                out: Optional[BulkResult] = None) -> BulkResult:
+                out: Optional[BulkResult] = None, linear: bool = False) -> BulkResult:
     """Answer len(dst) IPv4 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
     ``Policy.ifindex``); ``src`` 0 means no source given; ``ipproto`` 0 the
     default (UDP); ``uid`` None the caller's uid (0 as root).  Pass ``out``
-    to reuse output arrays.
+    to reuse output arrays.  ``linear=True`` gives the same answers with
+    the rule index switched off (each walk scans the rule list, as the
+    kernel does): a baseline for benchmarks.
     """
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
@@ -109,7 +111,7 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
         keep.append(c)
         setattr(cout, name, c)
-    rc = lib.pr_lookup_bulk_v4(policy._h, n, cin, cout)
+    rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v4")
     del keep

@@ -5,6 +5,7 @@
     polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
     polroute snapshot [--netns NS] [-4|-6]    (the live state as an ip batch text; needs root)
     polroute demo
+    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]   (throughput; bench.py)
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
 got an error answer (as `ip` prints it), 1 bad input (file, line and token
@@ -199,6 +200,7 @@ def cmd_demo(argv: list[str]) -> int:
 
 COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
             "snapshot": cmd_snapshot}
+COMMANDS["bench"] = lambda argv: __import__("polroute.bench", fromlist=["run"]).run(argv)  # bench.py
 
 
 def main(argv: Optional[list[str]] = None) -> int:
