@@ -100,6 +100,7 @@ typedef struct pr_table {
     uint32_t nslots, capslots;
     uint32_t free_slot;       /* head of the free-slot chain (slot.cap holds next), UINT32_MAX = none */
     size_t nroutes;
+    pr_lpm4 *lpm;             /* IPv4: compiled copy of the trie (prefix -> slot), NULL = none or stale */
 } pr_table;
 
 typedef struct pr_rule {
@@ -298,6 +299,8 @@ typedef struct pr_flow4 {
     uint16_t sport, dport;
 } pr_flow4;
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res);
+/* compile.c: a table's trie changed, its compiled copy is stale */
+void pr_table_lpm_drop(pr_table *t);
 int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
 /* fib_table_lookup on the local table (main's trie while merged); -EAGAIN also when it does not exist */
 int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);

@@ -532,6 +532,14 @@ uint32_t pr_lpm4_lookup(const pr_lpm4 *t, uint32_t addr);
 void pr_lpm4_lookup_bulk(const pr_lpm4 *t, size_t n, const uint32_t *addrs, uint32_t *values);
 size_t pr_lpm4_memory(const pr_lpm4 *t);   /* bytes held */
 size_t pr_lpm4_count(const pr_lpm4 *t);    /* distinct prefixes */
+/* Compiles every IPv4 table of at least min_prefixes prefixes whose compiled
+ * copy is missing or stale (a route add/delete that changes the table's
+ * prefixes drops the copy; lookups then use the trie until the next
+ * compile).  Same answers, faster lookups.  A writer operation, but safe to
+ * call from several threads at once on a policy nobody is changing (it
+ * serialises itself and does nothing when all copies are current): the
+ * Python bulk call runs it first.  0 or -PR_LPM4_ENOMEM. */
+int pr_policy_compile(pr_policy *p, size_t min_prefixes);
 
 /* cdef-end */
 

@@ -31,6 +31,9 @@ _OUT_COLUMNS = {
     "prefsrc": ("uint32_t[]", np.uint32), "flags": ("uint32_t[]", np.uint32),
 }
 NO_RULE = 0xFFFFFFFF
+# Tables with at least this many prefixes are compiled (lpm4.c) before a bulk
+# call; smaller ones are quick enough as tries and a compiled copy costs ~2 MB.
+COMPILE_MIN_PREFIXES = 256
 
 
 @dataclass
@@ -100,6 +103,9 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
             a = getattr(out, name)
             if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
                 raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}[{n}]")
+    # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
+    if lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES) < 0:
+        raise MemoryError("pr_policy_compile")
     cin = ffi.new("pr_bulk_in *")
     cout = ffi.new("pr_bulk_out *")
     keep = []
