@@ -15,6 +15,7 @@
 #ifndef POLROUTE_CORE_H
 #define POLROUTE_CORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -321,6 +322,7 @@ int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *
 void pr_rules_init_defaults(pr_policy *p);
 /* While true on a thread, its rule walks scan the list instead of asking the index. */
 extern _Thread_local bool pr_rules_force_linear;
+extern atomic_uint pr_linear_users;   /* threads with pr_rules_force_linear set */
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
 void pr_rules_relink(pr_family *f);   /* after a table is created */
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);

@@ -617,12 +617,20 @@ static size_t rule_pos(const pr_family *f, uint64_t okey)
 
 /* First matching rule at or after position i; f->nrules when none.  With a
  * trace every rule passed over is recorded, so the walk scans. */
-/* Set by pr_lookup_bulk_v4_linear for the duration of one call on one thread. */
+/* Set by pr_lookup_bulk_v4_linear for the duration of one call on one
+ * thread.  A thread-local costs a __tls_get_addr call in a shared module, so
+ * the walk reads it only while some thread has it set (pr_linear_users). */
 _Thread_local bool pr_rules_force_linear;
+atomic_uint pr_linear_users;
+
+static inline bool force_linear(void)
+{
+    return atomic_load_explicit(&pr_linear_users, memory_order_relaxed) && pr_rules_force_linear;
+}
 
 static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *fl, pr_trace *tr)
 {
-    if (!tr && !pr_rules_force_linear && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
+    if (!tr && !force_linear() && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
         /* the next rules often decide (the local rule, a catch-all): testing
          * them directly is cheaper than hashing every shape */
         for (size_t stop = i + PR_RULE_PEEK; i < stop; i++)
