@@ -129,3 +129,25 @@ def test_index_compiled_and_linear_walks_agree(monkeypatch):
         assert np.array_equal(getattr(fast, f), getattr(slow, f)), f
         assert np.array_equal(getattr(fast, f), getattr(plain, f)), f
     assert len(set(fast.table.tolist())) > 100   # many tenants' tables were hit
+
+
+def test_compiled_snapshot_is_immutable_and_answers_the_same():
+    """A snapshot answers as its policy did when it was taken, whatever the
+    writer does to the policy afterwards; the next publish sees the change."""
+    from polroute.bench import build_tenants, tenant_flows
+    from polroute.compiled import Published
+    from polroute.iproute import apply_batch
+    p = build_tenants(50)
+    flows = tenant_flows(2000, 60).cols          # tenants 50..59 do not exist yet
+    pub = Published(p)
+    snap = pub.current
+    before = lookup_bulk(p, **flows)
+    apply_batch(p, "addr add 172.16.0.55/32 dev v0\nroute add default via 10.200.0.254 dev v0 table 1055\n"
+                   "rule add from 172.16.0.55/32 lookup 1055 priority 5\nroute del default\n")
+    after = lookup_bulk(p, **flows)
+    old = snap.lookup_bulk(**flows)
+    assert np.array_equal(old.table, before.table) and np.array_equal(old.error, before.error)
+    assert not np.array_equal(after.table, before.table)
+    new = pub.publish(p).lookup_bulk(**flows)
+    assert np.array_equal(new.table, after.table) and np.array_equal(new.error, after.error)
+    assert pub.current is not snap
