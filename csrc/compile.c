@@ -6,6 +6,7 @@
  * by pr_policy_compile() and dropped by any trie insert or delete (slot
  * contents may change freely: the copy only maps prefixes to slots).
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -59,7 +60,7 @@ int pr_policy_compile(pr_policy *p, size_t min_prefixes)
     if (!p)
         return -PR_LPM4_EINVAL;
     while (atomic_flag_test_and_set_explicit(&compile_lock, memory_order_acquire))
-        ;
+        sched_yield();   /* another thread is compiling (rare, up to ~0.2 s for 500k prefixes) */
     int rc = 0;
     pr_family *f = &p->v4;
     for (size_t i = 0; i < f->ntables && rc == 0; i++) {
