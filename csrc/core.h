@@ -124,6 +124,7 @@ typedef struct pr_rkey {
 } pr_rkey;
 typedef struct pr_rbucket {
     uint64_t hash;            /* 0 = empty slot */
+    uint64_t k0, k1;          /* keys[0], keys[1] copied (UINT64_MAX when absent): most probes stop here */
     pr_rkey key;
     uint64_t *keys;           /* order keys, ascending */
     uint32_t n, capkeys;

@@ -192,6 +192,13 @@ static void keys_remove(uint64_t *v, uint32_t *n, uint64_t key)
     }
 }
 
+/* Refreshes the inline copies of a bucket's first two keys. */
+static void bucket_sync(pr_rbucket *b)
+{
+    b->k0 = b->n > 0 ? b->keys[0] : UINT64_MAX;
+    b->k1 = b->n > 1 ? b->keys[1] : UINT64_MAX;
+}
+
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
@@ -213,7 +220,9 @@ int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
         b->key = k;
         s->count++;
     }
-    return keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
+    int rc = keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
+    bucket_sync(b);
+    return rc;
 }
 
 void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
@@ -230,8 +239,10 @@ void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
     if (!s)
         return;
     pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
-    if (b && b->hash != EMPTY)
+    if (b && b->hash != EMPTY) {
         keys_remove(b->keys, &b->n, rule->okey);
+        bucket_sync(b);
+    }
     /* empty buckets stay (tombstone-free probing stays correct) */
 }
 
@@ -290,9 +301,17 @@ uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_
         const pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
         if (!b || b->hash == EMPTY || b->n == 0)
             continue;
-        size_t pos = keys_lower_bound(b->keys, b->n, from);
-        if (pos < b->n && b->keys[pos] < best)
-            best = b->keys[pos];
+        uint64_t cand;
+        if (from <= b->k0) {
+            cand = b->k0;
+        } else if (from <= b->k1) {
+            cand = b->k1;
+        } else {
+            size_t pos = keys_lower_bound(b->keys, b->n, from);
+            cand = pos < b->n ? b->keys[pos] : UINT64_MAX;
+        }
+        if (cand < best)
+            best = cand;
     }
     return best;
 }
