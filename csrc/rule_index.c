@@ -34,32 +34,20 @@
 #define BIT(x) (1u << (x))
 #define EMPTY UINT64_C(0)
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + UINT64_C(0x9E3779B97F4A7C15) + (h << 6) + (h >> 2);
-    return h;
-}
-
 static uint64_t key_hash(const pr_rkey *k)
 {
-    uint64_t h = UINT64_C(0xCBF29CE484222325);
-    uint64_t a = 0, b = 0;
+    /* every key word in, two multiplies and a finalizer: probing hashes one
+     * key per shape per walk step, so this is on the per-flow path */
+    uint64_t a, b, c, d;
     memcpy(&a, k->src, 8);
-    memcpy(&b, k->dst, 8);
-    h = mix(h, a);
-    h = mix(h, b);
-    memcpy(&a, k->src + 8, 8);
-    memcpy(&b, k->dst + 8, 8);
-    if (a | b) {   /* IPv6 keys only: IPv4 ones are zero past byte 4 */
-        h = mix(h, a);
-        h = mix(h, b);
-    }
-    h = mix(h, ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif);
-    h = mix(h, k->mark);
-    /* splitmix64 finalizer: probing uses the low bits */
-    h = (h ^ (h >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    h = (h ^ (h >> 27)) * UINT64_C(0x94D049BB133111EB);
-    h ^= h >> 31;
+    memcpy(&b, k->src + 8, 8);
+    memcpy(&c, k->dst, 8);
+    memcpy(&d, k->dst + 8, 8);
+    uint64_t e = ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif;
+    uint64_t h = (a ^ (b << 17 | b >> 47) ^ e) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= (c ^ (d << 29 | d >> 35) ^ k->mark) * UINT64_C(0xC2B2AE3D27D4EB4F);
+    h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 29;
     return h | 1;   /* never EMPTY */
 }
 
