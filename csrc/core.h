@@ -121,6 +121,9 @@ typedef struct pr_rkey {
     uint8_t src[16], dst[16];
     int32_t iif, oif;
     uint32_t mark;
+    uint16_t dport;           /* exact destination port (shapes with has_dport) */
+    uint8_t tos;              /* IPv4 tos & 0x1C / IPv6 tclass & 0xFC (shapes with has_tos) */
+    uint8_t pad;
 } pr_rkey;
 typedef struct pr_rbucket {
     uint64_t hash;            /* 0 = empty slot */
@@ -131,7 +134,7 @@ typedef struct pr_rbucket {
 } pr_rbucket;
 typedef struct pr_rshape {
     uint8_t src_len, dst_len;
-    bool has_iif, has_oif;
+    bool has_iif, has_oif, has_dport, has_tos;
     uint32_t fwmask;
     pr_rbucket *slots;        /* open addressing, cap a power of two */
     uint32_t cap, count;

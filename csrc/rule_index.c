@@ -20,8 +20,10 @@
  * or after" is a lower bound; the answer is the smallest candidate over all
  * shapes.
  *
- * Rules with selectors that are not exact matches (not, uid ranges, ports,
- * ipproto, tos/dscp, tunnel ids, l3mdev, flow labels) are "complex": they sit
+ * An exact destination port and a tos (without DSCP) are exact matches too:
+ * they are shape dimensions.  Rules with selectors that are not exact matches
+ * (not, uid ranges, source ports, port ranges or masks, ipproto, dscp, tunnel
+ * ids, l3mdev, flow labels) are "complex": they sit
  * in one sorted list that the caller tests one by one with the full matcher,
  * stopping at the best simple candidate.  Their cost is linear in their own
  * number only.
@@ -44,6 +46,7 @@ static uint64_t key_hash(const pr_rkey *k)
     memcpy(&c, k->dst, 8);
     memcpy(&d, k->dst + 8, 8);
     uint64_t e = ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif;
+    e ^= ((uint64_t)k->dport << 8 | k->tos) * UINT64_C(0xD6E8FEB86659FD93);
     uint64_t h = (a ^ (b << 17 | b >> 47) ^ e) * UINT64_C(0x9E3779B97F4A7C15);
     h ^= (c ^ (d << 29 | d >> 35) ^ k->mark) * UINT64_C(0xC2B2AE3D27D4EB4F);
     h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
@@ -53,18 +56,26 @@ static uint64_t key_hash(const pr_rkey *k)
 
 static bool key_eq(const pr_rkey *a, const pr_rkey *b)
 {
-    return a->iif == b->iif && a->oif == b->oif && a->mark == b->mark && memcmp(a->src, b->src, 16) == 0 &&
+    return a->iif == b->iif && a->oif == b->oif && a->mark == b->mark && a->dport == b->dport &&
+           a->tos == b->tos && memcmp(a->src, b->src, 16) == 0 &&
            memcmp(a->dst, b->dst, 16) == 0;
+}
+
+/* A destination port selector that is one exact port (no mask, start == end). */
+static bool exact_dport(const pr_rule_req *r)
+{
+    return !r->dport_mask && r->dport_start == r->dport_end && r->dport_start != 0;
 }
 
 bool pr_rindex_is_simple(const pr_rule_req *r)
 {
     uint32_t complex_attrs = BIT(PR_FRA_DSCP) | BIT(PR_FRA_DSCP_MASK) | BIT(PR_FRA_FLOWLABEL) |
                              BIT(PR_FRA_FLOWLABEL_MASK) | BIT(PR_FRA_UID_RANGE);
-    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && r->tos == 0 &&
+    bool dport_ok = (!r->dport_start && !r->dport_end && !r->dport_mask) || exact_dport(r);
+    /* tos without DSCP is an exact compare of the flow's masked tos (rule_match) */
+    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && dport_ok &&
            r->ip_proto == 0 && r->tun_id == 0 && !r->l3mdev && !r->sport_start && !r->sport_end &&
-           !r->sport_mask && !r->dport_start && !r->dport_end && !r->dport_mask &&
-           r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
+           !r->sport_mask && r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
 }
 
 static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index, pr_rkey *k)
@@ -76,14 +87,17 @@ static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index,
     k->iif = iif_index;
     k->oif = oif_index;
     k->mark = r->fwmark & r->fwmask;
+    k->dport = exact_dport(r) ? r->dport_start : 0;
+    k->tos = r->tos;
 }
 
 static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, bool has_oif, bool create)
 {
+    bool has_dport = exact_dport(r), has_tos = r->tos != 0;
     for (uint32_t i = 0; i < ix->nshapes; i++) {
         pr_rshape *s = &ix->shapes[i];
         if (s->src_len == r->src_len && s->dst_len == r->dst_len && s->has_iif == has_iif &&
-            s->has_oif == has_oif && s->fwmask == r->fwmask)
+            s->has_oif == has_oif && s->fwmask == r->fwmask && s->has_dport == has_dport && s->has_tos == has_tos)
             return s;
     }
     if (!create)
@@ -102,6 +116,8 @@ static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, 
     s->dst_len = r->dst_len;
     s->has_iif = has_iif;
     s->has_oif = has_oif;
+    s->has_dport = has_dport;
+    s->has_tos = has_tos;
     s->fwmask = r->fwmask;
     return s;
 }
@@ -286,6 +302,8 @@ uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_
         k.iif = s->has_iif ? (int32_t)fl->iif : 0;
         k.oif = s->has_oif ? (int32_t)fl->oif : 0;
         k.mark = fl->mark & s->fwmask;
+        k.dport = s->has_dport ? fl->dport : 0;
+        k.tos = s->has_tos ? (uint8_t)(fl->tos & (nb == 4 ? 0x1Cu : 0xFCu)) : 0;
         const pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
         if (!b || b->hash == EMPTY || b->n == 0)
             continue;

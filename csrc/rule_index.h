@@ -18,6 +18,8 @@ typedef struct pr_rflow {
     const uint8_t *saddr, *daddr;
     uint32_t saddr4, daddr4;  /* IPv4: host order */
     uint32_t iif, oif, mark;
+    uint16_t dport;
+    uint8_t tos;
 } pr_rflow;
 
 /* Whether the index can answer for this rule by exact match (else it is

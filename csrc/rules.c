@@ -638,7 +638,7 @@ static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *
                 return i;
         uint64_t from = f->rules[i].okey;
         pr_rflow rf = {fl->family, fl->has_saddr, fl->saddr, fl->daddr, fl->saddr4, fl->daddr4,
-                       fl->iif, fl->oif, fl->mark};
+                       fl->iif, fl->oif, fl->mark, fl->dport, fl->tos};
         uint64_t best = pr_rindex_first_simple(&f->index, &rf, from);
         /* complex rules before the best simple candidate get the full matcher */
         const pr_rindex *ix = &f->index;
