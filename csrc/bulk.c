@@ -52,3 +52,13 @@ int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bul
     }
     return 0;
 }
+
+int pr_lookup_bulk_v4_linear(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out)
+{
+    atomic_fetch_add(&pr_linear_users, 1u);
+    pr_rules_force_linear = true;
+    int rc = pr_lookup_bulk_v4(p, n, in, out);
+    pr_rules_force_linear = false;
+    atomic_fetch_sub(&pr_linear_users, 1u);
+    return rc;
+}

@@ -15,6 +15,7 @@
 #ifndef POLROUTE_CORE_H
 #define POLROUTE_CORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,7 @@ typedef struct pr_table {
     uint32_t nslots, capslots;
     uint32_t free_slot;       /* head of the free-slot chain (slot.cap holds next), UINT32_MAX = none */
     size_t nroutes;
+    pr_lpm4 *lpm;             /* IPv4: compiled copy of the trie (prefix -> slot), NULL = none or stale */
 } pr_table;
 
 typedef struct pr_rule {
@@ -119,16 +121,20 @@ typedef struct pr_rkey {
     uint8_t src[16], dst[16];
     int32_t iif, oif;
     uint32_t mark;
+    uint16_t dport;           /* exact destination port (shapes with has_dport) */
+    uint8_t tos;              /* IPv4 tos & 0x1C / IPv6 tclass & 0xFC (shapes with has_tos) */
+    uint8_t pad;
 } pr_rkey;
 typedef struct pr_rbucket {
     uint64_t hash;            /* 0 = empty slot */
+    uint64_t k0, k1;          /* keys[0], keys[1] copied (UINT64_MAX when absent): most probes stop here */
     pr_rkey key;
     uint64_t *keys;           /* order keys, ascending */
     uint32_t n, capkeys;
 } pr_rbucket;
 typedef struct pr_rshape {
     uint8_t src_len, dst_len;
-    bool has_iif, has_oif;
+    bool has_iif, has_oif, has_dport, has_tos;
     uint32_t fwmask;
     pr_rbucket *slots;        /* open addressing, cap a power of two */
     uint32_t cap, count;
@@ -138,6 +144,8 @@ typedef struct pr_rindex {
     uint32_t nshapes, capshapes;
     uint64_t *complex;        /* order keys of rules the full matcher must test */
     uint32_t ncomplex, capcomplex;
+    uint64_t *all;            /* order keys of every rule, ascending: key -> list position */
+    uint32_t nall, capall;
 } pr_rindex;
 
 typedef struct pr_family {
@@ -296,6 +304,8 @@ typedef struct pr_flow4 {
     uint16_t sport, dport;
 } pr_flow4;
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res);
+/* compile.c: a table's trie changed, its compiled copy is stale */
+void pr_table_lpm_drop(pr_table *t);
 int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
 /* fib_table_lookup on the local table (main's trie while merged); -EAGAIN also when it does not exist */
 int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
@@ -314,6 +324,9 @@ int pr_fib6_lookup(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res, pr_t
 int pr_fib6_lookup_alt(const pr_policy *p, const pr_flow6 *fl, pr_fib_res *res);
 int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *fl, pr_fib_res *res);
 void pr_rules_init_defaults(pr_policy *p);
+/* While true on a thread, its rule walks scan the list instead of asking the index. */
+extern _Thread_local bool pr_rules_force_linear;
+extern atomic_uint pr_linear_users;   /* threads with pr_rules_force_linear set */
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
 void pr_rules_relink(pr_family *f);   /* after a table is created */
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);

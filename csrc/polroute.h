@@ -434,6 +434,9 @@ int pr_route_get(const pr_policy *p, const pr_flow *q, pr_result *res, pr_trace 
  * No allocation; safe from several threads on an unchanged policy.
  * Returns 0 or a negative errno. */
 int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
+/* The same answers with the rule index switched off for this call (every
+ * rule walk scans the list, as the kernel does): the benchmark's baseline. */
+int pr_lookup_bulk_v4_linear(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out);
 
 /* ---- netlink: sending requests to a live kernel ---- */
 
@@ -704,6 +707,33 @@ void pr_dump_get_stats(const pr_dump *d, pr_dump_stats *st);
 /* One RTM_GETROUTE question (RTA_DST, no flags, as pyroute2 asks it) on fd;
  * *table gets the answer's RTA_TABLE (else rtm_table).  0 or a negative errno. */
 int pr_dump_route_table(pr_dump *d, int fd, int family, const uint8_t *dst, uint32_t *table);
+/* ---- compiled IPv4 longest-prefix match (lpm4.c) ----
+ * A read-only structure built once from a prefix list (poptrie-like: a
+ * 2^18-entry direct table, then 64-way nodes of two bitmaps).  Lookups
+ * neither allocate nor write: any number of threads may share one.  Values
+ * are caller-chosen, below PR_LPM4_NONE; addresses are host-order uint32. */
+typedef struct pr_lpm4 pr_lpm4;
+enum { PR_LPM4_NONE = 0x7FFFFFFF, PR_LPM4_EINVAL = 22, PR_LPM4_ENOMEM = 12 };
+/* n prefixes (addr[i] masked to plen[i] <= 32) with their values; for a
+ * repeated (addr, plen) the last one wins.  0, -PR_LPM4_EINVAL or
+ * -PR_LPM4_ENOMEM; *out NULL on error.  Free with pr_lpm4_free. */
+int pr_lpm4_build(pr_lpm4 **out, size_t n, const uint32_t *addr, const uint8_t *plen, const uint32_t *value);
+void pr_lpm4_free(pr_lpm4 *t);
+/* The value of the longest prefix covering addr, or PR_LPM4_NONE. */
+uint32_t pr_lpm4_lookup(const pr_lpm4 *t, uint32_t addr);
+/* values[i] = pr_lpm4_lookup(t, addrs[i]); groups of lookups overlap their
+ * memory accesses.  Caller-owned buffers. */
+void pr_lpm4_lookup_bulk(const pr_lpm4 *t, size_t n, const uint32_t *addrs, uint32_t *values);
+size_t pr_lpm4_memory(const pr_lpm4 *t);   /* bytes held */
+size_t pr_lpm4_count(const pr_lpm4 *t);    /* distinct prefixes */
+/* Compiles every IPv4 table of at least min_prefixes prefixes whose compiled
+ * copy is missing or stale (a route add/delete that changes the table's
+ * prefixes drops the copy; lookups then use the trie until the next
+ * compile).  Same answers, faster lookups.  A writer operation, but safe to
+ * call from several threads at once on a policy nobody is changing (it
+ * serialises itself and does nothing when all copies are current): the
+ * Python bulk call runs it first.  0 or -PR_LPM4_ENOMEM. */
+int pr_policy_compile(pr_policy *p, size_t min_prefixes);
 
 /* cdef-end */
 

@@ -78,6 +78,7 @@ static void table_destroy(pr_table *t)
     }
     free(t->slots);
     pr_trie_destroy(&t->trie);
+    pr_table_lpm_drop(t);
 }
 
 void pr_family_free(pr_family *f)
@@ -197,6 +198,7 @@ static pr_rlist *slot_of(pr_table *t, const uint8_t *dst, unsigned len, int crea
         t->free_slot = idx;
         return NULL;
     }
+    pr_table_lpm_drop(t);
     return &t->slots[idx];
 }
 
@@ -209,6 +211,7 @@ static void slot_release(pr_table *t, pr_rlist *s, const uint8_t *dst, unsigned 
     s->cap = t->free_slot;
     t->free_slot = idx;
     pr_trie_delete(&t->trie, dst, len);
+    pr_table_lpm_drop(t);
 }
 
 static int rlist_insert_at(pr_rlist *s, uint32_t pos, const pr_route *r)
@@ -744,10 +747,27 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
 {
     uint8_t key[16] = {0};
     v4_put(key, fl->daddr);
+    /* The longest match decides almost always: one pass down the trie (or
+     * three loads in the compiled copy), and the full list of covering
+     * prefixes only when its routes are unusable. */
+    uint32_t v0;
+    uint8_t l0;
+    if (t->lpm && (v0 = pr_lpm4_lookup(t->lpm, fl->daddr)) != PR_LPM4_NONE && t->slots[v0].n) {
+        l0 = t->slots[v0].v[0].dst_len;
+    } else if (t->lpm && v0 == PR_LPM4_NONE) {
+        return -PR_EAGAIN;
+    } else if (!pr_trie_lpm(&t->trie, key, &v0, &l0)) {
+        return -PR_EAGAIN;
+    }
+    int rc0 = try_slot4(p, t, &t->slots[v0], l0, fl, res);
+    if (rc0 > 0)
+        return 0;
+    if (rc0 < 0)
+        return rc0;
     uint32_t vals[PR_TRIE_MAX_MATCHES];
     uint8_t lens[PR_TRIE_MAX_MATCHES];
     size_t n = pr_trie_matches(&t->trie, key, vals, lens, PR_TRIE_MAX_MATCHES);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 1; i < n; i++) {
         int rc = try_slot4(p, t, &t->slots[vals[i]], lens[i], fl, res);
         if (rc > 0)
             return 0;

@@ -20,8 +20,10 @@
  * or after" is a lower bound; the answer is the smallest candidate over all
  * shapes.
  *
- * Rules with selectors that are not exact matches (not, uid ranges, ports,
- * ipproto, tos/dscp, tunnel ids, l3mdev, flow labels) are "complex": they sit
+ * An exact destination port and a tos (without DSCP) are exact matches too:
+ * they are shape dimensions.  Rules with selectors that are not exact matches
+ * (not, uid ranges, source ports, port ranges or masks, ipproto, dscp, tunnel
+ * ids, l3mdev, flow labels) are "complex": they sit
  * in one sorted list that the caller tests one by one with the full matcher,
  * stopping at the best simple candidate.  Their cost is linear in their own
  * number only.
@@ -34,49 +36,46 @@
 #define BIT(x) (1u << (x))
 #define EMPTY UINT64_C(0)
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + UINT64_C(0x9E3779B97F4A7C15) + (h << 6) + (h >> 2);
-    return h;
-}
-
 static uint64_t key_hash(const pr_rkey *k)
 {
-    uint64_t h = UINT64_C(0xCBF29CE484222325);
-    uint64_t a = 0, b = 0;
+    /* every key word in, two multiplies and a finalizer: probing hashes one
+     * key per shape per walk step, so this is on the per-flow path */
+    uint64_t a, b, c, d;
     memcpy(&a, k->src, 8);
-    memcpy(&b, k->dst, 8);
-    h = mix(h, a);
-    h = mix(h, b);
-    memcpy(&a, k->src + 8, 8);
-    memcpy(&b, k->dst + 8, 8);
-    if (a | b) {   /* IPv6 keys only: IPv4 ones are zero past byte 4 */
-        h = mix(h, a);
-        h = mix(h, b);
-    }
-    h = mix(h, ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif);
-    h = mix(h, k->mark);
-    /* splitmix64 finalizer: probing uses the low bits */
-    h = (h ^ (h >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    h = (h ^ (h >> 27)) * UINT64_C(0x94D049BB133111EB);
-    h ^= h >> 31;
+    memcpy(&b, k->src + 8, 8);
+    memcpy(&c, k->dst, 8);
+    memcpy(&d, k->dst + 8, 8);
+    uint64_t e = ((uint64_t)(uint32_t)k->iif << 32) | (uint32_t)k->oif;
+    e ^= ((uint64_t)k->dport << 8 | k->tos) * UINT64_C(0xD6E8FEB86659FD93);
+    uint64_t h = (a ^ (b << 17 | b >> 47) ^ e) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= (c ^ (d << 29 | d >> 35) ^ k->mark) * UINT64_C(0xC2B2AE3D27D4EB4F);
+    h = (h ^ (h >> 31)) * UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 29;
     return h | 1;   /* never EMPTY */
 }
 
 static bool key_eq(const pr_rkey *a, const pr_rkey *b)
 {
-    return a->iif == b->iif && a->oif == b->oif && a->mark == b->mark && memcmp(a->src, b->src, 16) == 0 &&
+    return a->iif == b->iif && a->oif == b->oif && a->mark == b->mark && a->dport == b->dport &&
+           a->tos == b->tos && memcmp(a->src, b->src, 16) == 0 &&
            memcmp(a->dst, b->dst, 16) == 0;
+}
+
+/* A destination port selector that is one exact port (no mask, start == end). */
+static bool exact_dport(const pr_rule_req *r)
+{
+    return !r->dport_mask && r->dport_start == r->dport_end && r->dport_start != 0;
 }
 
 bool pr_rindex_is_simple(const pr_rule_req *r)
 {
     uint32_t complex_attrs = BIT(PR_FRA_DSCP) | BIT(PR_FRA_DSCP_MASK) | BIT(PR_FRA_FLOWLABEL) |
                              BIT(PR_FRA_FLOWLABEL_MASK) | BIT(PR_FRA_UID_RANGE);
-    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && r->tos == 0 &&
+    bool dport_ok = (!r->dport_start && !r->dport_end && !r->dport_mask) || exact_dport(r);
+    /* tos without DSCP is an exact compare of the flow's masked tos (rule_match) */
+    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && dport_ok &&
            r->ip_proto == 0 && r->tun_id == 0 && !r->l3mdev && !r->sport_start && !r->sport_end &&
-           !r->sport_mask && !r->dport_start && !r->dport_end && !r->dport_mask &&
-           r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
+           !r->sport_mask && r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
 }
 
 static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index, pr_rkey *k)
@@ -88,14 +87,17 @@ static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index,
     k->iif = iif_index;
     k->oif = oif_index;
     k->mark = r->fwmark & r->fwmask;
+    k->dport = exact_dport(r) ? r->dport_start : 0;
+    k->tos = r->tos;
 }
 
 static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, bool has_oif, bool create)
 {
+    bool has_dport = exact_dport(r), has_tos = r->tos != 0;
     for (uint32_t i = 0; i < ix->nshapes; i++) {
         pr_rshape *s = &ix->shapes[i];
         if (s->src_len == r->src_len && s->dst_len == r->dst_len && s->has_iif == has_iif &&
-            s->has_oif == has_oif && s->fwmask == r->fwmask)
+            s->has_oif == has_oif && s->fwmask == r->fwmask && s->has_dport == has_dport && s->has_tos == has_tos)
             return s;
     }
     if (!create)
@@ -114,6 +116,8 @@ static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, 
     s->dst_len = r->dst_len;
     s->has_iif = has_iif;
     s->has_oif = has_oif;
+    s->has_dport = has_dport;
+    s->has_tos = has_tos;
     s->fwmask = r->fwmask;
     return s;
 }
@@ -192,9 +196,18 @@ static void keys_remove(uint64_t *v, uint32_t *n, uint64_t key)
     }
 }
 
+/* Refreshes the inline copies of a bucket's first two keys. */
+static void bucket_sync(pr_rbucket *b)
+{
+    b->k0 = b->n > 0 ? b->keys[0] : UINT64_MAX;
+    b->k1 = b->n > 1 ? b->keys[1] : UINT64_MAX;
+}
+
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
+    if (keys_insert(&ix->all, &ix->nall, &ix->capall, rule->okey) < 0)
+        return -1;
     if (!pr_rindex_is_simple(r))
         return keys_insert(&ix->complex, &ix->ncomplex, &ix->capcomplex, rule->okey);
     pr_rkey k;
@@ -211,12 +224,15 @@ int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
         b->key = k;
         s->count++;
     }
-    return keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
+    int rc = keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
+    bucket_sync(b);
+    return rc;
 }
 
 void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
+    keys_remove(ix->all, &ix->nall, rule->okey);
     if (!pr_rindex_is_simple(r)) {
         keys_remove(ix->complex, &ix->ncomplex, rule->okey);
         return;
@@ -227,8 +243,10 @@ void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
     if (!s)
         return;
     pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
-    if (b && b->hash != EMPTY)
+    if (b && b->hash != EMPTY) {
         keys_remove(b->keys, &b->n, rule->okey);
+        bucket_sync(b);
+    }
     /* empty buckets stay (tombstone-free probing stays correct) */
 }
 
@@ -242,6 +260,7 @@ void pr_rindex_free(pr_rindex *ix)
     }
     free(ix->shapes);
     free(ix->complex);
+    free(ix->all);
     memset(ix, 0, sizeof(*ix));
 }
 
@@ -252,6 +271,11 @@ int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n)
         if (pr_rindex_add(ix, &rules[i]) < 0)
             return -1;
     return 0;
+}
+
+size_t pr_rindex_position(const pr_rindex *ix, uint64_t okey)
+{
+    return keys_lower_bound(ix->all, ix->nall, okey);
 }
 
 uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from)
@@ -278,12 +302,22 @@ uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_
         k.iif = s->has_iif ? (int32_t)fl->iif : 0;
         k.oif = s->has_oif ? (int32_t)fl->oif : 0;
         k.mark = fl->mark & s->fwmask;
+        k.dport = s->has_dport ? fl->dport : 0;
+        k.tos = s->has_tos ? (uint8_t)(fl->tos & (nb == 4 ? 0x1Cu : 0xFCu)) : 0;
         const pr_rbucket *b = bucket_probe(s, &k, key_hash(&k));
         if (!b || b->hash == EMPTY || b->n == 0)
             continue;
-        size_t pos = keys_lower_bound(b->keys, b->n, from);
-        if (pos < b->n && b->keys[pos] < best)
-            best = b->keys[pos];
+        uint64_t cand;
+        if (from <= b->k0) {
+            cand = b->k0;
+        } else if (from <= b->k1) {
+            cand = b->k1;
+        } else {
+            size_t pos = keys_lower_bound(b->keys, b->n, from);
+            cand = pos < b->n ? b->keys[pos] : UINT64_MAX;
+        }
+        if (cand < best)
+            best = cand;
     }
     return best;
 }

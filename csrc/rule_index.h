@@ -18,6 +18,8 @@ typedef struct pr_rflow {
     const uint8_t *saddr, *daddr;
     uint32_t saddr4, daddr4;  /* IPv4: host order */
     uint32_t iif, oif, mark;
+    uint16_t dport;
+    uint8_t tos;
 } pr_rflow;
 
 /* Whether the index can answer for this rule by exact match (else it is
@@ -29,5 +31,9 @@ int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n);
 void pr_rindex_free(pr_rindex *ix);
 /* Smallest order key >= from among the simple rules matching fl, or UINT64_MAX. */
 uint64_t pr_rindex_first_simple(const pr_rindex *ix, const pr_rflow *fl, uint64_t from);
+
+/* Position in the rule list of the rule with this order key (which exists):
+ * a lower bound in a dense key array instead of the 184-byte rules. */
+size_t pr_rindex_position(const pr_rindex *ix, uint64_t okey);
 
 #endif

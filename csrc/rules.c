@@ -597,6 +597,8 @@ out:
 /* Position of the rule with this order key (it exists). */
 static size_t rule_pos(const pr_family *f, uint64_t okey)
 {
+    if (f->index.nall == f->nrules)
+        return pr_rindex_position(&f->index, okey);
     size_t lo = 0, hi = f->nrules;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -610,15 +612,33 @@ static size_t rule_pos(const pr_family *f, uint64_t okey)
 
 /* Below this many rules a scan beats hashing every shape. */
 #define PR_RULE_SCAN_MAX 16
+/* Rules tested one by one before the index is asked (< PR_RULE_SCAN_MAX). */
+#define PR_RULE_PEEK 2
 
 /* First matching rule at or after position i; f->nrules when none.  With a
  * trace every rule passed over is recorded, so the walk scans. */
+/* Set by pr_lookup_bulk_v4_linear for the duration of one call on one
+ * thread.  A thread-local costs a __tls_get_addr call in a shared module, so
+ * the walk reads it only while some thread has it set (pr_linear_users). */
+_Thread_local bool pr_rules_force_linear;
+atomic_uint pr_linear_users;
+
+static inline bool force_linear(void)
+{
+    return atomic_load_explicit(&pr_linear_users, memory_order_relaxed) && pr_rules_force_linear;
+}
+
 static size_t pr_rule_next_match(const pr_family *f, size_t i, const rule_flow *fl, pr_trace *tr)
 {
-    if (!tr && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
+    if (!tr && !force_linear() && i < f->nrules && f->nrules - i > PR_RULE_SCAN_MAX) {
+        /* the next rules often decide (the local rule, a catch-all): testing
+         * them directly is cheaper than hashing every shape */
+        for (size_t stop = i + PR_RULE_PEEK; i < stop; i++)
+            if (rule_match(&f->rules[i], fl))
+                return i;
         uint64_t from = f->rules[i].okey;
         pr_rflow rf = {fl->family, fl->has_saddr, fl->saddr, fl->daddr, fl->saddr4, fl->daddr4,
-                       fl->iif, fl->oif, fl->mark};
+                       fl->iif, fl->oif, fl->mark, fl->dport, fl->tos};
         uint64_t best = pr_rindex_first_simple(&f->index, &rf, from);
         /* complex rules before the best simple candidate get the full matcher */
         const pr_rindex *ix = &f->index;

@@ -31,6 +31,9 @@ _OUT_COLUMNS = {
     "prefsrc": ("uint32_t[]", np.uint32), "flags": ("uint32_t[]", np.uint32),
 }
 NO_RULE = 0xFFFFFFFF
+# Tables with at least this many prefixes are compiled (lpm4.c) before a bulk
+# call; smaller ones are quick enough as tries and a compiled copy costs ~2 MB.
+COMPILE_MIN_PREFIXES = 256
 
 
 @dataclass
@@ -77,13 +80,15 @@ def _as_column(name: str, value, n: Optional[int]):
 
 def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
                 uid=None, ipproto=None, sport=None, dport=None,
-                out: Optional[BulkResult] = None) -> BulkResult:
+                out: Optional[BulkResult] = None, linear: bool = False) -> BulkResult:
     """Answer len(dst) IPv4 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
     ``Policy.ifindex``); ``src`` 0 means no source given; ``ipproto`` 0 the
     default (UDP); ``uid`` None the caller's uid (0 as root).  Pass ``out``
-    to reuse output arrays.
+    to reuse output arrays.  ``linear=True`` gives the same answers with
+    the rule index switched off (each walk scans the rule list, as the
+    kernel does): a baseline for benchmarks.
     """
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
@@ -98,6 +103,9 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
             a = getattr(out, name)
             if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
                 raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}[{n}]")
+    # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
+    if lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES) < 0:
+        raise MemoryError("pr_policy_compile")
     cin = ffi.new("pr_bulk_in *")
     cout = ffi.new("pr_bulk_out *")
     keep = []
@@ -109,7 +117,7 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
         keep.append(c)
         setattr(cout, name, c)
-    rc = lib.pr_lookup_bulk_v4(policy._h, n, cin, cout)
+    rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v4")
     del keep

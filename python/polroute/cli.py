@@ -12,6 +12,7 @@
     polroute demo
     polroute audit [--batch FILE]... | [--netns NS] [--json]   (reply symmetry per local address)
     polroute multihome render|discover|apply ...               (`polroute multihome --help`)
+    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]   (throughput; bench.py)
 
 ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
 got an error answer (as `ip` prints it), 1 bad input (file, line and token
@@ -221,6 +222,7 @@ COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo
 COMMANDS.update(provision_cli.COMMANDS)
 COMMANDS["audit"] = lambda argv: __import__("polroute.audit", fromlist=["main"]).main(argv)
 COMMANDS["multihome"] = lambda argv: __import__("polroute.multihome.cli", fromlist=["main"]).main(argv)
+COMMANDS["bench"] = lambda argv: __import__("polroute.bench", fromlist=["run"]).run(argv)  # bench.py
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -52,6 +52,11 @@ class Policy:
             raise MemoryError("pr_policy_clone")
         return Policy(h)
 
+    def compile(self):
+        """An immutable snapshot with compiled tables (polroute.compiled.CompiledPolicy)."""
+        from .compiled import CompiledPolicy
+        return CompiledPolicy(self)
+
     def _swap(self, other: "Policy") -> None:
         """Take over other's state (used to commit an all-or-nothing batch)."""
         self._h, other._h = other._h, self._h

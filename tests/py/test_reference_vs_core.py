@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from polroute._polroute_cffi import lib
 from polroute import query
 from polroute.errors import PolicyError
 from polroute.iproute import ParseError, apply_line
@@ -539,6 +540,12 @@ def check(sc: Scenario, min_compared: int = 1) -> Outcome:
         f"{len(out.mismatches)} answer(s) differ between the core and the reference "
         f"(compared {out.compared}, skipped {out.skipped}):\n\n" + "\n\n".join(out.mismatches))
     assert out.compared >= min_compared, f"only {out.compared} flows compared ({out.skipped} skipped)"
+    # Again with every IPv4 table compiled (lpm4.c copies, normally only for
+    # tables of >= 256 prefixes): the copies must give the same answers.
+    assert lib.pr_policy_compile(policy._h, 1) == 0
+    again = compare(sc, policy)
+    assert not again.mismatches, (
+        "with compiled tables: " + "\n\n".join(again.mismatches))
     return out
 
 

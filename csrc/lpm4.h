@@ -1,0 +1,14 @@
+/*
+ * lpm4.h - compiled IPv4 longest-prefix match (internal header; the API is
+ * declared in polroute.h).  See lpm4.c for the layout.
+ */
+#ifndef POLROUTE_LPM4_H
+#define POLROUTE_LPM4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polroute.h"
+
+#endif

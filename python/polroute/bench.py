@@ -1,0 +1,433 @@
+"""polroute bench: bulk-evaluation throughput on standard workloads.
+
+    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]
+
+Workloads (all seeded, flows already in numpy columns):
+  * two-NIC: the shipped demo batch; src 45 % / 45 % one NIC's address, 10 % none;
+  * N tenants (1,000 / 10,000 / 100,000; --quick stops at 10,000): tenant i owns
+    172.16.0.0+i/32 on one of 4 veths, table 1000+i with a default route, and
+    ``from <addr>/32 lookup 1000+i``; main has 1,000 BGP-like prefixes;
+    90 % of flows come from a random tenant, 10 % have no source;
+  * mixed: the 10,000-tenant policy with a fwmark, iif, dport, tos or ``to``
+    rule before every 10th tenant (flows carry marks, ports and tos);
+  * LPM: 500,000 prefixes with a BGP-like length mix (60 % /24, /16-/23,
+    ~1.5 % longer) compiled into ``polroute.lpm.Lpm4``.
+Anchors measured in the same run: polroute's own linear rule selection
+(``lookup_bulk(..., linear=True)``), pytricia and py-radix on the same
+prefixes (when installed).  The kernel's RTM_GETROUTE needs root and a
+namespace: bench/compare.py measures it.  IPv6 bulk lookups are not
+implemented yet: that row says so.
+
+Times are CPU time of the calling thread (time.thread_time), median of the
+repetitions [best]: the machine is usually shared.  --plot needs matplotlib
+(the ``bench`` extra).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import json
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+SEED = 20261126
+TENANT_BASE = int(ipaddress.IPv4Address("172.16.0.0"))
+TABLE_BASE = 1000
+N_LINKS = 4
+MARK_BASE = 0x100
+
+# BGP-like length mix (anchors' j2_gen.py weights, /8-/24) plus ~1.5 % longer than /24
+_LEN_WEIGHTS = {24: 60, 23: 10, 22: 13, 21: 4.5, 20: 4.5, 19: 2.5, 18: 0.9, 17: 0.6, 16: 1.4,
+                15: 0.05, 14: 0.05, 13: 0.05, 12: 0.05, 11: 0.04, 10: 0.03, 9: 0.02, 8: 0.01,
+                25: 0.4, 26: 0.3, 27: 0.2, 28: 0.3, 29: 0.2, 30: 0.1, 32: 0.3}
+_PUBLIC_LO = int(ipaddress.IPv4Address("1.0.0.0"))
+_PUBLIC_HI = int(ipaddress.IPv4Address("224.0.0.0"))
+_EXCLUDED = [(int(n.network_address), int(n.netmask)) for n in map(ipaddress.IPv4Network, (
+    "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15"))]
+
+
+def public_dsts(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n uniform public-ish unicast addresses (uint32, host order)."""
+    out = rng.integers(_PUBLIC_LO, _PUBLIC_HI, size=n, dtype=np.uint32)
+    while True:
+        bad = np.zeros(n, dtype=bool)
+        for net, mask in _EXCLUDED:
+            bad |= (out & np.uint32(mask)) == np.uint32(net)
+        if not bad.any():
+            return out
+        out[bad] = rng.integers(_PUBLIC_LO, _PUBLIC_HI, size=int(bad.sum()), dtype=np.uint32)
+
+
+def lpm_prefixes(n: int, seed: int = SEED, max_len: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """About n distinct public-ish (network, plen) pairs with the BGP-like mix."""
+    rng = np.random.default_rng(seed + 1)
+    lens = np.array([x for x in sorted(_LEN_WEIGHTS) if x <= max_len], dtype=np.int64)
+    w = np.array([_LEN_WEIGHTS[x] for x in lens], dtype=float)
+    w /= w.sum()
+    addr = public_dsts(n + n // 8, rng)
+    plen = rng.choice(lens, size=addr.shape[0], p=w).astype(np.uint8)
+    mask = np.where(plen == 0, 0, (0xFFFFFFFF << (32 - plen.astype(np.uint64))) & 0xFFFFFFFF).astype(np.uint32)
+    key = (addr & mask).astype(np.uint64) << np.uint64(8) | plen.astype(np.uint64)
+    _, first = np.unique(key, return_index=True)
+    first = np.sort(first)[:n]
+    return (addr & mask)[first], plen[first]
+
+
+# ---------------------------------------------------------------------------
+# policies
+# ---------------------------------------------------------------------------
+
+def _ip(a: int) -> str:
+    return str(ipaddress.IPv4Address(int(a)))
+
+
+def _template(policy, line: str):
+    from .iproute import parse_command
+    reqs = parse_command(line.split(), policy).requests
+    return reqs[0][1]
+
+
+def build_two_nic():
+    from .demo import two_nic_batch
+    from .iproute import apply_batch
+    from .policy import Policy
+    p = Policy()
+    apply_batch(p, two_nic_batch(), "two-nic.ip")
+    return p
+
+
+MIXED_KINDS = ("fwmark", "iif", "dport", "tos", "to")
+
+
+def build_tenants(n: int, mixed: bool = False, n_main: int = 1000):
+    """The tenant policy through request templates (one parse per line shape).
+    Tenant i's rule has priority 2+2i; with mixed, every 10th tenant gets one
+    extra rule at 1+2i of kind MIXED_KINDS[(i // 10) % 5]."""
+    from .iproute import apply_batch
+    from .policy import Policy
+    p = Policy()
+    setup = ["link set lo up"]
+    for k in range(N_LINKS):
+        setup += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up",
+                  f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}"]
+    apply_batch(p, "\n".join(setup) + "\n", "setup.ip")
+    ifidx = [p.ifindex(f"v{k}") for k in range(N_LINKS)]
+    V4 = ipaddress.IPv4Address
+    rep = dataclasses.replace
+    gws = [V4(f"10.200.{k}.254") for k in range(N_LINKS)]
+    addr_t = _template(p, "addr add 172.16.0.0/32 dev v0")
+    for i in range(n):
+        p.addr(rep(addr_t, local=V4(TENANT_BASE + i), ifindex=ifidx[i % N_LINKS]))
+    main_t = _template(p, "route add 1.0.0.0/8 via 10.200.0.254 dev v0")
+    nets, plens = lpm_prefixes(n_main - 1, max_len=24)
+    for j, (net, plen) in enumerate(zip(nets.tolist(), plens.tolist())):
+        p.route(rep(main_t, dst=V4(net), dst_len=plen, gateway=gws[j % N_LINKS], oif=ifidx[j % N_LINKS]))
+    p.route(rep(_template(p, "route add default via 10.200.0.254 dev v0"), gateway=gws[0], oif=ifidx[0]))
+    troute_t = _template(p, f"route add default via 10.200.0.254 dev v0 table {TABLE_BASE}")
+    for i in range(n):
+        k = i % N_LINKS
+        p.route(rep(troute_t, table=TABLE_BASE + i, gateway=gws[k], oif=ifidx[k]))
+    rule_t = _template(p, f"rule add from 172.16.0.0/32 lookup {TABLE_BASE} priority 2")
+    extra = {
+        "fwmark": _template(p, f"rule add fwmark 0x100 lookup {TABLE_BASE} priority 1"),
+        "iif": _template(p, f"rule add iif v0 lookup {TABLE_BASE} priority 1"),
+        "dport": _template(p, f"rule add dport 1000 lookup {TABLE_BASE} priority 1"),
+        "tos": _template(p, f"rule add tos 0x10 lookup {TABLE_BASE} priority 1"),
+        "to": _template(p, f"rule add to 198.51.0.0/24 lookup {TABLE_BASE} priority 1"),
+    }
+    for i in range(n):
+        if mixed and i % 10 == 0:
+            kind = MIXED_KINDS[(i // 10) % 5]
+            t, prio = extra[kind], 1 + 2 * i
+            tab = TABLE_BASE + i
+            if kind == "fwmark":
+                p.rule(rep(t, fwmark=MARK_BASE + i, table=tab, priority=prio))
+            elif kind == "iif":
+                p.rule(rep(t, table=tab, priority=prio))
+            elif kind == "dport":
+                p.rule(rep(t, dport_start=1000 + i % 60000, dport_end=1000 + i % 60000, table=tab, priority=prio))
+            elif kind == "tos":
+                p.rule(rep(t, table=tab, priority=prio))
+            else:
+                p.rule(rep(t, dst=V4(int(V4("198.51.0.0")) + ((i // 10) % 256) * 256), table=tab, priority=prio))
+        p.rule(rep(rule_t, src=V4(TENANT_BASE + i), table=TABLE_BASE + i, priority=2 + 2 * i))
+    return p
+
+
+@dataclass
+class Flows:
+    cols: dict            # lookup_bulk keyword -> numpy column (dst first)
+
+    def __len__(self):
+        return int(self.cols["dst"].shape[0])
+
+
+def two_nic_flows(n: int) -> Flows:
+    rng = np.random.default_rng(SEED + 2)
+    src = np.asarray([0xC0A81014, 0xC0A81015], dtype=np.uint32)[rng.integers(0, 2, size=n)]
+    src[rng.random(n) < 0.10] = 0
+    return Flows({"dst": public_dsts(n, rng), "src": src})
+
+
+def tenant_flows(n: int, n_tenants: int, mixed: bool = False) -> Flows:
+    rng = np.random.default_rng(SEED + 3)
+    tenant = rng.integers(0, n_tenants, size=n)
+    src = (TENANT_BASE + tenant).astype(np.uint32)
+    src[rng.random(n) < 0.10] = 0
+    cols = {"dst": public_dsts(n, rng), "src": src}
+    if mixed:
+        cols["mark"] = np.where(rng.random(n) < 0.2, MARK_BASE + tenant, 0).astype(np.uint32)
+        cols["dport"] = np.where(rng.random(n) < 0.2, 1000 + tenant % 60000, 443).astype(np.uint16)
+        cols["tos"] = np.where(rng.random(n) < 0.1, 0x10, 0).astype(np.uint8)
+    return Flows(cols)
+
+
+# ---------------------------------------------------------------------------
+# measuring
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    workload: str
+    method: str
+    size: int                 # rules or prefixes
+    n: int                    # flows per repetition
+    cpu: list                 # seconds per repetition (thread CPU)
+    memory: str = ""
+    notes: str = ""
+    anchor: Optional[str] = None   # method this row's ratio is taken against
+    skipped: bool = False          # a "not installed / not implemented" row: no numbers
+
+    @property
+    def rate(self) -> float:
+        return self.n / float(np.median(self.cpu))
+
+    @property
+    def best(self) -> float:
+        return self.n / min(self.cpu)
+
+
+def timed(fn: Callable[[], object], reps: int) -> list:
+    out = []
+    for _ in range(reps):
+        c = time.thread_time()
+        fn()
+        out.append(time.thread_time() - c)
+    return out
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _same(a, b) -> bool:
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in
+               ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags"))
+
+
+def bench_policy(rows: list, workload: str, policy, flows: Flows, size: int, reps: int,
+                 linear_n: int, memory: str = "", with_single: bool = False) -> None:
+    from .bulk import lookup_bulk
+    cols = flows.cols
+    out = lookup_bulk(policy, **cols)
+    rows.append(Row(workload, "polroute lookup_bulk (rule index)", size, len(flows),
+                    timed(lambda: lookup_bulk(policy, **cols, out=out), reps), memory))
+    if linear_n:
+        sub = {k: v[:linear_n].copy() for k, v in cols.items()}
+        lin = lookup_bulk(policy, **sub, linear=True)
+        agree = _same(lin, lookup_bulk(policy, **sub))
+        rows.append(Row(workload, "polroute lookup_bulk, linear rule walk", size, linear_n,
+                        timed(lambda: lookup_bulk(policy, **sub, linear=True, out=lin), max(1, reps // 2)),
+                        notes=f"answers == index: {agree} ({linear_n:,} flows)"))
+        rows[-2].anchor = rows[-1].method
+
+
+def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool) -> None:
+    from .lpm import Lpm4
+    addr, plen = lpm_prefixes(n_prefixes)
+    values = np.arange(addr.shape[0], dtype=np.uint32)
+    c = time.thread_time()
+    t = Lpm4(addr, plen, values)
+    build = time.thread_time() - c
+    rng = np.random.default_rng(SEED + 5)
+    q = public_dsts(n_flows, rng)
+    out = t.lookup_bulk(q)
+    label = f"{addr.shape[0]:,} prefixes"
+    rows.append(Row("LPM", "polroute Lpm4.lookup_bulk", int(addr.shape[0]), n_flows,
+                    timed(lambda: t.lookup_bulk(q, out=out), reps), f"{t.memory / 1e6:.1f} MB",
+                    f"build {build:.3f} s CPU; {label}"))
+    lpm_row = rows[-1]
+    nq = min(n_flows, 200_000)
+    qs = q[:nq].tolist()
+    try:
+        import pytricia
+    except ImportError:
+        rows.append(Row("LPM", "pytricia: not installed", 0, 1, [1.0], skipped=True))
+    else:
+        pt = pytricia.PyTricia(32)
+        for a, pl, v in zip(addr.tolist(), plen.tolist(), values.tolist()):
+            pt[f"{_ip(a)}/{pl}"] = v
+        get = pt.get
+        mism = sum(1 for a, v in zip(qs[:20000], out[:20000].tolist())
+                   if (get(a) if get(a) is not None else Lpm4.NONE) != v)
+        rows.append(Row("LPM", "pytricia get(int), one call per lookup", int(addr.shape[0]), nq,
+                        timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
+                        notes=f"answers vs Lpm4: {20000 - mism:,}/20,000 agree"))
+        lpm_row.anchor = rows[-1].method
+    if not quick:
+        try:
+            import radix
+        except ImportError:
+            rows.append(Row("LPM", "py-radix: not installed", 0, 1, [1.0], skipped=True))
+        else:
+            rt = radix.Radix()
+            for a, pl in zip(addr.tolist(), plen.tolist()):
+                rt.add(_ip(a), pl)
+            strs = [_ip(a) for a in qs]
+            sb = rt.search_best
+            rows.append(Row("LPM", "py-radix search_best(str)", int(addr.shape[0]), nq,
+                            timed(lambda: [sb(s) for s in strs], 1)))
+
+
+def bench_threads(rows: list, policy, flows: Flows, reps: int) -> None:
+    """One thread vs two threads, each evaluating the whole array (GIL released in C)."""
+    from .bulk import lookup_bulk
+    cols = flows.cols
+    outs = [lookup_bulk(policy, **cols) for _ in range(2)]
+
+    def work(k):
+        for _ in range(reps):
+            lookup_bulk(policy, **cols, out=outs[k])
+
+    def run(nthreads):
+        ts = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
+        w, c = time.perf_counter(), time.process_time()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return time.perf_counter() - w, time.process_time() - c
+
+    w1, c1 = run(1)
+    w2, c2 = run(2)
+    n = len(flows) * reps
+    rows.append(Row("10k tenants", "threads: 1 (wall)", 0, n, [w1], notes=f"process CPU {c1:.2f} s"))
+    rows.append(Row("10k tenants", "threads: 2 (wall, 2x the flows)", 0, 2 * n, [w2],
+                    notes=f"process CPU {c2:.2f} s; speed-up {2 * w1 / w2:.2f}x (shared 2-vCPU box: noisy)"))
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+def _fmt(rows: list) -> str:
+    by_method = {(r.workload, r.method): r for r in rows}
+    lines = ["| workload | method | rules / prefixes | flows x reps | flows/s (CPU, median) | best | ns/flow | memory | vs anchor | notes |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
+    for r in rows:
+        if r.skipped:
+            lines.append(f"| {r.workload} | {r.method} | | | | | | | | |")
+            continue
+        ratio = ""
+        if r.anchor and (r.workload, r.anchor) in by_method:
+            a = by_method[(r.workload, r.anchor)]
+            ratio = f"{r.rate / a.rate:,.1f}x {a.method.split(' ')[0]}{' linear' if 'linear' in a.method else ''}"
+        lines.append(f"| {r.workload} | {r.method} | {r.size:,} | {r.n:,} x {len(r.cpu)} | {r.rate:,.0f} | "
+                     f"{r.best:,.0f} | {1e9 / r.rate:,.1f} | {r.memory} | {ratio} | {r.notes} |")
+    return "\n".join(lines)
+
+
+def _plot(rows: list, path: str) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("polroute bench: --plot needs matplotlib (pip install 'polroute[bench]')") from None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series: dict[str, list] = {}
+    for r in rows:
+        if r.workload.endswith("tenants") and r.size:
+            series.setdefault(r.method, []).append((r.size, r.rate))
+    for method, pts in series.items():
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rules")
+    ax.set_ylabel("flows/s (one core, CPU time)")
+    ax.set_title("polroute bulk evaluation, tenant policies")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def run(argv: list) -> int:
+    ap = argparse.ArgumentParser(prog="polroute bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs, 1,000 and 10,000 tenants only (~1 min)")
+    ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
+    ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
+    ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    reps = 3 if quick else 5
+    nflows = 200_000 if quick else 1_000_000
+    rows: list = []
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True))
+
+    say("two-NIC ...")
+    p = build_two_nic()
+    bench_policy(rows, "two-NIC", p, two_nic_flows(nflows), 4 + 3, reps, 0)
+    rows[-1].size = len(p.rules())
+
+    tenant_sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    ten10k = None
+    for nt in tenant_sizes:
+        say(f"{nt:,} tenants: building ...")
+        rss, c = _rss_mb(), time.process_time()
+        p = build_tenants(nt)
+        build = time.process_time() - c
+        say(f"  built in {build:.1f} s CPU; evaluating ...")
+        name = f"{nt // 1000}k tenants"
+        bench_policy(rows, name, p, tenant_flows(nflows, nt), nt + 3, reps,
+                     linear_n=max(200, min(20_000, 20_000_000 // nt // (4 if quick else 1))),
+                     memory=f"RSS +{_rss_mb() - rss:,.0f} MB (peak)")
+        rows[-2].notes = f"build {build:.1f} s CPU (Python requests)"
+        if nt == 10_000:
+            ten10k = p
+    if args.threads and ten10k is not None:
+        say("threads ...")
+        bench_threads(rows, ten10k, tenant_flows(nflows, 10_000), reps)
+    say("mixed ...")
+    nm = 2_000 if quick else 10_000
+    p = build_tenants(nm, mixed=True)
+    bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
+                 nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
+    del p
+    say("LPM 500k ...")
+    bench_lpm(rows, 500_000, 4_000_000 if not quick else 2_000_000, reps, quick)
+    rows.append(Row("IPv6 100k prefixes", "not implemented: no IPv6 bulk call yet", 0, 1, [1.0], skipped=True))
+
+    print(f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
+          f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print(_fmt(rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([dict(dataclasses.asdict(r), rate=r.rate) for r in rows], fh, indent=1)
+    if args.plot:
+        _plot(rows, args.plot)
+        say(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
