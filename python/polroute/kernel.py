@@ -223,15 +223,15 @@ def desired_from_requests(rules: Iterable[RuleRequest] = (), routes: Iterable[Ro
     rule needs FRA_PRIORITY; the owner protocol is set on all."""
     out = Desired()
     for i, r in enumerate(rules):
-        r = dataclasses.replace(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
-                                protocol=owner, present=r.present | bit(FRA_PROTOCOL))
+        r = _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
+                        protocol=owner, present=r.present | bit(FRA_PROTOCOL))
         if not r.present & bit(FRA_PRIORITY):
             raise DesiredStateError([f"rule #{i}: a declared rule needs an explicit priority"])
         out.rules.append(Declared(r, f"rule #{i}"))
     for i, r in enumerate(routes):
         flags = r.nlmsg_flags if r.nlmsg_flags & NLM_F_CREATE else NLM_F_CREATE | NLM_F_EXCL
-        out.routes.append(Declared(dataclasses.replace(r, msg_type=RTM_NEWROUTE, nlmsg_flags=flags,
-                                                       protocol=owner), f"route #{i}"))
+        out.routes.append(Declared(_as_request(r, msg_type=RTM_NEWROUTE, nlmsg_flags=flags,
+                                               protocol=owner), f"route #{i}"))
     return out
 
 
@@ -914,11 +914,16 @@ class _Lock:
         os.close(self.fd)
 
 
-def apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] = None,
-          ask: Optional[Callable[[float], bool]] = None, check_restore: bool = True) -> ApplyReport:
+def apply(p: Plan, **kw) -> ApplyReport:
     """Carry out a plan.  All or nothing: on any failure (or no confirmation
     in time) what was applied is undone and the kernel re-read to check it
-    is as before."""
+    is as before.  Options: dry_run, confirm_seconds, ask, check_restore."""
+    with _gc_paused():
+        return _apply(p, **kw)
+
+
+def _apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] = None,
+           ask: Optional[Callable[[float], bool]] = None, check_restore: bool = True) -> ApplyReport:
     rep = ApplyReport(p, dry_run=dry_run)
     rep.seconds = dict(p.seconds)
     if dry_run or not p.ops:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Optional
 
 from .kernel import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
@@ -63,7 +64,9 @@ def _plan_from(opts, flags):
     # one text, but every line keeps its own FILE:LINE in messages
     from .kernel import Desired, parse_desired
     from .kernel_state import read_state
+    t0 = time.perf_counter()
     state = read_state(netns, sysctls=False)
+    read_s = time.perf_counter() - t0
     desired = Desired()
     errors: list[str] = []
     for path in paths:
@@ -78,8 +81,10 @@ def _plan_from(opts, flags):
         desired.routes += d.routes
     if errors:
         raise DesiredStateError(errors)
-    return plan(desired, netns, owner=owner, prune=flags["--prune"], adopt=flags["--adopt"],
-                state=state)
+    p = plan(desired, netns, owner=owner, prune=flags["--prune"], adopt=flags["--adopt"],
+             state=state)
+    p.seconds["read"] = read_s          # read here, before parsing, not inside plan()
+    return p
 
 
 _VALUE_OPTS = {"--batch", "--netns", "--owner", "--rt-tables"}
