@@ -347,6 +347,8 @@ static int route_on_dev(pr_policy *p, pr_route *r, void *ctx)
     return 0;
 }
 
+static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a);
+
 int pr_link_del(pr_policy *p, uint32_t ifindex)
 {
     pr_link *l = pr_link_by_index(p, ifindex);
@@ -367,8 +369,13 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
         for (size_t i = p->naddrs; i-- > 0;) {
             if (p->addrs[i].ifindex != idx)
                 continue;
-            if (p->addrs[i].family == PR_AF_INET)
+            if (p->addrs[i].family == PR_AF_INET) {
                 p->addr_genid++;   /* the addresses' removal bumps dev_addr_genid */
+                /* inetdev_destroy deletes each address as `addr del` would:
+                 * fib_del_ifaddr, and with it the prefsrc sweep of main
+                 * (POLROUTE_SCENARIO=156604225831335:4) */
+                fib_del_ifaddr(p, &p->addrs[i]);
+            }
             addr_remove_at(p, i);
         }
         pr_routes_edit(p, PR_AF_INET, route_on_dev, &idx);

@@ -386,6 +386,21 @@ def test_input_path_icmp_has_no_ports():
     assert get(p, "144.203.163.194 ipproto icmp sport 1500")["gateway"] == "10.1.228.104"
 
 
+def test_link_del_sweeps_routes_using_its_addresses_as_prefsrc():
+    """Found by the differential suite (seed 156604225831335:4): deleting a
+    link deletes its addresses one by one (inetdev_destroy), each with the
+    prefsrc sweep of main that `addr del` does."""
+    p = Policy()
+    run(p, "link add veth0 type veth peer name veth0p\nlink add ifb0 type ifb\n"
+           "addr add 10.1.0.0/31 dev veth0p noprefixroute\nlink set dev ifb0 up\n"
+           "addr add 10.0.0.1/8 dev ifb0 noprefixroute\n"
+           "route add 142.36.0.0/17 table 254 dev ifb0 src 10.1.0.0\n"
+           "route add 142.37.0.0/17 table 254 dev ifb0 src 10.0.0.1\n")
+    run(p, "link del veth0p\n")
+    assert [(str(r.dst), r.dst_len) for r in p.routes(2, 254)] == [("142.37.0.0", 17)]
+    assert get(p, "142.36.0.1")["errno"] == "ENETUNREACH"
+
+
 def test_ipv6_gateway_local_address_checked_after_the_device_is_resolved():
     """Found by the differential suite (seed 79015325570131:6): without `dev`,
     ip6_validate_gw checks "is the gateway a local address" once the lookup
