@@ -304,15 +304,16 @@ def kernel_route_get(netns: Optional[str]) -> Callable[[list], list]:
     """Ask the live kernel many `ip route get` questions through one
     ``ip -j -force -batch`` (asking is all it does: nothing is sent)."""
     import re
-    import subprocess
+
+    from .ip_command import run_ip
 
     def answer(questions: list) -> list:
         out: list = []
         for start in range(0, len(questions), 5000):
             chunk = questions[start:start + 5000]
             text = "".join("route get " + " ".join(q) + "\n" for q in chunk)
-            cmd = ["ip"] + (["-n", netns] if netns else []) + ["-j", "-force", "-batch", "-"]
-            r = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=600)
+            cmd = (["-n", netns] if netns else []) + ["-j", "-force", "-batch", "-"]
+            r = run_ip(cmd, stdin=text, timeout=600)
             failed: dict[int, str] = {}
             msg: list[str] = []
             for line in r.stderr.splitlines():

@@ -12,7 +12,8 @@ import subprocess
 import time
 from typing import Optional
 
-IP = os.environ.get("POLROUTE_IP", "ip")
+from .ip_command import IP, run_ip
+
 _FIELDS = ("dev", "gateway", "prefsrc", "table", "error")
 
 
@@ -26,7 +27,7 @@ def live_unavailable() -> Optional[str]:
 
 
 def _ip(*args: str, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
-    return subprocess.run([IP, *args], input=stdin, capture_output=True, text=True, timeout=120)
+    return run_ip(list(args), stdin=stdin)
 
 
 class LiveNetns:
