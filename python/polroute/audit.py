@@ -356,7 +356,7 @@ def format_report(report: AuditReport) -> str:
             lines.extend("    " + t.strip() for t in f.trail)
     verdict = "all replies symmetric" if report.ok else \
         f"{len(by_addr)} of {report.addresses} addresses answer asymmetrically"
-    checked = f" (each also asked to the kernel)" if report.kernel_checked else ""
+    checked = " (each also asked to the kernel)" if report.kernel_checked else ""
     lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}: "
                  f"{verdict}")
     return "\n".join(lines)

@@ -51,7 +51,6 @@ meanwhile cannot make polroute delete it.  ``confirm`` rolls back unless
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import errno as _errno
 import contextlib
@@ -63,10 +62,10 @@ import select
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Union
 
 from .errors import PolicyError
-from .iproute import BatchError, ParseError, batch_lines, parse_command, split_args
+from .iproute import ParseError, batch_lines, parse_command, split_args
 from .kernel_state import (
     KernelState, KRoute, KRule, _Names, read_state, route_key, route_line, rule_key, rule_line,
 )
@@ -76,7 +75,7 @@ from .requests import (
     AF_INET, AF_INET6, FR_ACT_GOTO, FRA_PRIORITY, FRA_PROTOCOL, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REPLACE, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWRULE,
     RTN_ANYCAST, RTN_BLACKHOLE, RTN_LOCAL, RTN_PROHIBIT, RTN_UNREACHABLE, RT_SCOPE_UNIVERSE,
-    AddrRequest, LinkRequest, NexthopRequest, RouteRequest, RuleRequest, bit,
+    AddrRequest, LinkRequest, RouteRequest, RuleRequest, bit,
 )
 from .rt_tables import RtTables
 
@@ -530,8 +529,7 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         if foreign:
             f = foreign[0]
             if adopt and not owned and len(foreign) == 1 and len(des) == 1 and not f.unsupported:
-                if _rkey(f, ifname) == _rkey(_as_request(des[0][1], protocol=f.protocol), ifname):
-                    pass      # same content: still a replace, to take ownership
+                # a replace even when the content is the same: it takes ownership
                 req = _as_request(d0.req, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
                 undo = _as_request(f, msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
                 route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo,
@@ -611,15 +609,17 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         cur = state.rules.get(fam, [])
         owned = [r for r in cur if r.protocol == owner]
         mine = [(d, n) for d, n in normal if n.family == fam]
-        key = normal_keys
-        okey = {id(r): _ukey(r) for r in owned}       # each key made once
+        # keys (each made once) only where a declared rule can match: same priority
+        prios = {n.priority & 0xFFFFFFFF for _, n in mine}
+        okey = {id(r): _ukey(r) for r in owned if (r.priority & 0xFFFFFFFF) in prios}
         avail: dict[tuple, list[KRule]] = {}
         for r in owned:
-            avail.setdefault(okey[id(r)], []).append(r)
+            if id(r) in okey:
+                avail.setdefault(okey[id(r)], []).append(r)
         kept: set[int] = set()          # id() of current owned rules that stay
         unmatched: set[int] = set()     # id() of declared kernel forms not present
         for d, n in mine:
-            k = key[id(n)]
+            k = normal_keys[id(n)]
             if avail.get(k):
                 kept.add(id(avail[k].pop(0)))
             else:
@@ -640,8 +640,8 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         for prio, group in by_prio.items():
             kept_here = [r for r in owned_by_prio.get(prio, ()) if id(r) in kept]
             new_here = [(d, n) for d, n in group if id(n) in unmatched]
-            final = [okey[id(r)] for r in kept_here] + [key[id(n)] for _, n in new_here]
-            want = [key[id(n)] for _, n in group]
+            final = [okey[id(r)] for r in kept_here] + [normal_keys[id(n)] for _, n in new_here]
+            want = [normal_keys[id(n)] for _, n in group]
             if final == want:
                 add_list.extend(new_here)
                 continue

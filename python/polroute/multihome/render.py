@@ -10,13 +10,12 @@ silently).
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import shlex
 import sys
 from typing import Optional
 
-from .hostfile import HostConfig, Uplink
+from .hostfile import HostConfig
 
 TARGETS = ("batch", "networkd", "netplan", "nm", "systemd-unit")
 UNIT_NAME = "polroute-multihome.service"
