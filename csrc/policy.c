@@ -980,16 +980,30 @@ static int nh_sync_down(pr_policy *p, pr_route *r, void *ctx)
     (void)p;
     uint32_t ifindex = *(uint32_t *)ctx;
     if (r->family == PR_AF_INET6) {
-        /* rt6_sync_down_dev: routes via the device go; siblings (our legs) go one by one */
-        uint32_t k = 0;
-        while (k < r->nh_count) {
-            if (route_nh_c(r, k)->ifindex != ifindex) {
-                k++;
-                continue;
+        /* fib6_ifdown (NETDEV_DOWN): a single-path route via the device goes;
+         * a multipath route (our legs are the kernel's siblings) goes only
+         * when every leg would be dead (rt6_multipath_dead_count), otherwise
+         * its legs via the device are marked dead + linkdown and kept - they
+         * come back with the device (POLROUTE_SCENARIO=218599973981958:6) */
+        uint32_t dead = 0;
+        bool uses = false;
+        for (uint32_t k = 0; k < r->nh_count; k++) {
+            const pr_nh *nh = route_nh_c(r, k);
+            if (nh->ifindex == ifindex) {
+                uses = true;
+                dead++;
+            } else if (nh->flags & PR_RTNH_F_DEAD) {
+                dead++;
             }
-            if (r->nh_count == 1)
-                return 1;
-            pr_route_drop_leg(r, k);
+        }
+        if (!uses)
+            return 0;
+        if (r->nh_count == 1 || dead == r->nh_count)
+            return 1;
+        for (uint32_t k = 0; k < r->nh_count; k++) {
+            pr_nh *nh = route_nh(r, k);
+            if (nh->ifindex == ifindex)
+                nh->flags |= PR_RTNH_F_DEAD | PR_RTNH_F_LINKDOWN;
         }
         return 0;
     }

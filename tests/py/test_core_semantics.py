@@ -386,6 +386,30 @@ def test_input_path_icmp_has_no_ports():
     assert get(p, "144.203.163.194 ipproto icmp sport 1500")["gateway"] == "10.1.228.104"
 
 
+def test_ipv6_multipath_leg_on_a_downed_link_stays_dead():
+    """Found by the snapshot round trip (seed 218599973981958:6): on link
+    down, fib6_ifdown marks the multipath legs via the device dead + linkdown
+    and keeps them (the route goes only when every leg would be dead); they
+    come back with the link."""
+    p = Policy()
+    apply_batch(p, "link add veth0 type veth peer name veth0p\nlink add br0 type bridge\n"
+                   "tuntap add tap0 mode tap\n"
+                   "addr add 2001:db8:12::1/64 dev tap0 nodad\nlink set br0 up\nlink set tap0 up\n"
+                   "addr add 2001:db8:10::1/112 dev br0 nodad\n"
+                   "route add 2001:db8:10::/96 table 300 metric 1 nexthop via 2001:db8:12::9 dev tap0 "
+                   "nexthop via 2001:db8:10::5 dev br0\n", family=socket.AF_INET6)
+    br0, tap0 = p.ifindex("br0"), p.ifindex("tap0")
+
+    def legs():
+        return [(n.ifindex, n.flags) for r in p.routes(socket.AF_INET6, 300) for n in r.nexthops]
+    apply_batch(p, "link set br0 down\n", family=socket.AF_INET6)
+    assert legs() == [(tap0, RTNH_F_LINKDOWN), (br0, RTNH_F_DEAD | RTNH_F_LINKDOWN)]
+    apply_batch(p, "link set br0 up\n", family=socket.AF_INET6)
+    assert legs() == [(tap0, RTNH_F_LINKDOWN), (br0, 0)]
+    apply_batch(p, "link set br0 down\nlink set tap0 down\n", family=socket.AF_INET6)
+    assert legs() == []
+
+
 def test_link_del_sweeps_routes_using_its_addresses_as_prefsrc():
     """Found by the differential suite (seed 156604225831335:4): deleting a
     link deletes its addresses one by one (inetdev_destroy), each with the
