@@ -341,6 +341,22 @@ static int route_on_dev(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
     uint32_t ifindex = *(uint32_t *)ctx;
+    if (r->family == PR_AF_INET6) {
+        /* fib6_ifdown (NETDEV_UNREGISTER) looks at each sibling alone: only
+         * the legs via the device go (POLROUTE_SCENARIO=194808169236093:6) */
+        uint32_t k = 0;
+        while (k < r->nh_count) {
+            if (route_nh_c(r, k)->ifindex != ifindex) {
+                k++;
+                continue;
+            }
+            if (r->nh_count == 1)
+                return 1;
+            pr_route_drop_leg(r, k);
+        }
+        return 0;
+    }
+    /* fib_sync_down_dev(force): every nexthop of the route is dead */
     for (uint32_t k = 0; k < r->nh_count; k++)
         if (route_nh_c(r, k)->ifindex == ifindex)
             return 1;

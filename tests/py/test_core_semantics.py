@@ -410,6 +410,22 @@ def test_ipv6_multipath_leg_on_a_downed_link_stays_dead():
     assert legs() == []
 
 
+def test_ipv6_link_del_drops_only_its_multipath_legs():
+    """Found by the differential suite (seed 194808169236093:6): on
+    NETDEV_UNREGISTER fib6_ifdown looks at each sibling alone, so deleting a
+    link removes only the legs via it; the route keeps its other legs."""
+    p = Policy()
+    apply_batch(p, "link add veth1 type veth peer name veth1p\nlink add veth2 type veth peer name veth2p\n"
+                   "addr add 2001:db8:3::2/64 dev veth2p nodad\nlink set veth1p up\nlink set veth2p up\n"
+                   "addr add fd00:2::1/64 dev veth1p nodad\n"
+                   "route add 2001:db8:100::/40 nexthop via 2001:db8:3::9 dev veth2p "
+                   "nexthop via fd00:2::fffe dev veth1p\n"
+                   "link del veth1\n", family=socket.AF_INET6)
+    got = [(str(r.dst), r.gateway and str(r.gateway), p.ifname(r.oif) if r.oif else None,
+            len(r.nexthops)) for r in p.routes(socket.AF_INET6, 254) if r.dst_len == 40]
+    assert got == [("2001:db8:100::", "2001:db8:3::9", "veth2p", 0)]
+
+
 def test_link_del_sweeps_routes_using_its_addresses_as_prefsrc():
     """Found by the differential suite (seed 156604225831335:4): deleting a
     link deletes its addresses one by one (inetdev_destroy), each with the
