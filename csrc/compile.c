@@ -12,11 +12,13 @@
 
 #include "core.h"
 
+/* Only on a table this thread owns alone (refs 1) or is freeing. */
 void pr_table_lpm_drop(pr_table *t)
 {
-    if (t->lpm) {
-        pr_lpm4_free(t->lpm);
-        t->lpm = NULL;
+    pr_lpm4 *l = atomic_load_explicit(&t->lpm, memory_order_relaxed);
+    if (l) {
+        atomic_store_explicit(&t->lpm, NULL, memory_order_relaxed);
+        pr_lpm4_free(l);
     }
 }
 
@@ -43,7 +45,11 @@ static int table_compile(pr_table *t)
     int rc = -PR_LPM4_ENOMEM;
     if (c.addr && c.value && c.plen) {
         pr_trie_walk(&t->trie, collect_entry, &c);
-        rc = pr_lpm4_build(&t->lpm, c.n, c.addr, c.plen, c.value);
+        pr_lpm4 *l = NULL;
+        rc = pr_lpm4_build(&l, c.n, c.addr, c.plen, c.value);
+        /* release: readers of snapshots sharing this table see it built */
+        if (rc == 0)
+            atomic_store_explicit(&t->lpm, l, memory_order_release);
     }
     free(c.addr);
     free(c.value);
@@ -64,8 +70,8 @@ int pr_policy_compile(pr_policy *p, size_t min_prefixes)
     int rc = 0;
     pr_family *f = &p->v4;
     for (size_t i = 0; i < f->ntables && rc == 0; i++) {
-        pr_table *t = &f->tables[i];
-        if (!t->lpm && pr_trie_count(&t->trie) >= (min_prefixes ? min_prefixes : 1))
+        pr_table *t = f->tables[i].t;   /* possibly shared: only its lpm is set, once */
+        if (!atomic_load_explicit(&t->lpm, memory_order_relaxed) && pr_trie_count(&t->trie) >= (min_prefixes ? min_prefixes : 1))
             rc = table_compile(t);
     }
     atomic_flag_clear_explicit(&compile_lock, memory_order_release);

@@ -94,15 +94,27 @@ typedef struct pr_rlist {
     pr_route *v;
 } pr_rlist;
 
+/* A table is its own heap object, shared by every snapshot that has not
+ * changed it (copy-on-write, see pr_table_mut in routes.c): refs counts the
+ * families pointing at it.  A table with refs > 1 is never written, except
+ * that its compiled copy (lpm) may go from NULL to built once (atomically). */
 typedef struct pr_table {
+    atomic_uint refs;
     uint32_t id;
     pr_trie trie;             /* (prefix, len) -> slot index in slots[] */
     pr_rlist *slots;
     uint32_t nslots, capslots;
     uint32_t free_slot;       /* head of the free-slot chain (slot.cap holds next), UINT32_MAX = none */
     size_t nroutes;
-    pr_lpm4 *lpm;             /* IPv4: compiled copy of the trie (prefix -> slot), NULL = none or stale */
+    pr_lpm4 *_Atomic lpm;     /* IPv4: compiled copy of the trie (prefix -> slot), NULL = none or stale */
 } pr_table;
+
+/* One entry of a family's table list: the id next to the pointer keeps the
+ * binary search inside one array. */
+typedef struct pr_table_ref {
+    uint32_t id;
+    pr_table *t;
+} pr_table_ref;
 
 typedef struct pr_rule {
     pr_rule_req r;            /* priority always set; present has FRA_PRIORITY */
@@ -129,7 +141,7 @@ typedef struct pr_rbucket {
     uint64_t hash;            /* 0 = empty slot */
     uint64_t k0, k1;          /* keys[0], keys[1] copied (UINT64_MAX when absent): most probes stop here */
     pr_rkey key;
-    uint64_t *keys;           /* order keys, ascending */
+    uint64_t *keys;           /* order keys, ascending; inside the index's pool when capkeys is 0 */
     uint32_t n, capkeys;
 } pr_rbucket;
 typedef struct pr_rshape {
@@ -146,15 +158,27 @@ typedef struct pr_rindex {
     uint32_t ncomplex, capcomplex;
     uint64_t *all;            /* order keys of every rule, ascending: key -> list position */
     uint32_t nall, capall;
+    uint64_t *pool;           /* a clone's bucket key arrays, in one block (pr_rindex_clone) */
 } pr_rindex;
+
+/* Shared rule storage (copy-on-write): the rules array and its index as a
+ * family held them when a snapshot was taken; every family pointing here has
+ * the same rules/index field values and may not write them (rules.c,
+ * pr_rules_own). */
+typedef struct pr_rshare {
+    atomic_uint refs;
+    pr_rule *rules;
+    pr_rindex index;
+} pr_rshare;
 
 typedef struct pr_family {
     uint8_t family;
+    pr_rshare *rshare;        /* non-NULL: rules/index below are shared, read-only */
     pr_rule *rules;
     size_t nrules, caprules;
     uint32_t rule_seq;        /* insertion serial for order keys */
     pr_rindex index;
-    pr_table *tables;
+    pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots */
     size_t ntables, captables;
 } pr_family;
 
@@ -266,9 +290,23 @@ uint32_t pr_inet_select_addr(const pr_policy *p, uint32_t ifindex, uint32_t dst,
 void pr_route_cache_saddr(const pr_policy *p, pr_route *r);
 
 /* tables and routes (routes.c) */
+/* Writable table (copied first when a snapshot shares it): NULL when it does
+ * not exist or on ENOMEM (then *oom is set when oom is not NULL). */
 pr_table *pr_table_get(pr_family *f, uint32_t id);
+pr_table *pr_table_get_oom(pr_family *f, uint32_t id, int *oom);
 const pr_table *pr_table_get_c(const pr_family *f, uint32_t id);
-pr_table *pr_table_new(pr_family *f, uint32_t id);  /* get or create; NULL on ENOMEM */
+pr_table *pr_table_new(pr_family *f, uint32_t id);  /* get or create, writable; NULL on ENOMEM */
+/* Position of table id in f->tables, or -1. */
+int32_t pr_table_pos(const pr_family *f, uint32_t id);
+/* Drop one reference (frees the table with the last). */
+void pr_table_unref(pr_table *t);
+/* Make every table and the rules of both families writable (copies what
+ * snapshots share): 0 or -ENOMEM (nothing changed meaning-wise). */
+int pr_policy_own(pr_policy *p);
+/* The rules/index of f writable: 0 or -ENOMEM. */
+int pr_rules_own(pr_family *f);
+void pr_rshare_unref(pr_rshare *s);
+int pr_rindex_clone(pr_rindex *dst, const pr_rindex *src);
 int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags);
 int pr_route_delete_req(pr_policy *p, const pr_route_req *req);
 void pr_route_free_contents(pr_route *r);
@@ -277,6 +315,8 @@ void pr_route_drop_leg(pr_route *r, uint32_t k);
 int pr_route_copy(pr_route *dst, const pr_route *src);
 void pr_family_free(pr_family *f);
 int pr_family_clone(pr_family *dst, const pr_family *src);
+/* dst shares src's tables and rules (src then treats them as shared too). */
+int pr_family_share(pr_family *dst, pr_family *src);
 /* Apply fn to every route of a family; fn returns 1 to delete the route. */
 typedef int (*pr_route_edit_fn)(pr_policy *p, pr_route *r, void *ctx);
 void pr_routes_edit(pr_policy *p, uint8_t family, pr_route_edit_fn fn, void *ctx);
@@ -329,6 +369,8 @@ extern _Thread_local bool pr_rules_force_linear;
 extern atomic_uint pr_linear_users;   /* threads with pr_rules_force_linear set */
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
 void pr_rules_relink(pr_family *f);   /* after a table is created */
+/* the same after table id was inserted at position pos (O(rules), no searches) */
+void pr_rules_relink_insert(pr_family *f, size_t pos, uint32_t id);
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);
 
 /* derived-route maintenance (policy.c) */

@@ -163,6 +163,72 @@ fail:
     return NULL;
 }
 
+/*
+ * Snapshots share the tables and the rule storage of their source (see
+ * routes.c for the reference-count rules); links, addresses and the local
+ * address set are small and copied.  The source stays the writer: its next
+ * write to a shared table or rule list copies that one first.
+ */
+pr_policy *pr_policy_snapshot(pr_policy *src)
+{
+    if (!src)
+        return NULL;
+    pr_policy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    *p = *src;
+    p->links = NULL;
+    p->addrs = NULL;
+    p->local4 = NULL;
+    p->nlinks = p->caplinks = p->naddrs = p->capaddrs = 0;
+    p->nlocal4 = p->caplocal4 = 0;
+    p->dump = NULL;
+    p->ndump = p->capdump = 0;
+    memset(&p->v4, 0, sizeof(p->v4));
+    memset(&p->v6, 0, sizeof(p->v6));
+    if (src->nlinks) {
+        p->links = malloc(src->nlinks * sizeof(pr_link));
+        if (!p->links)
+            goto fail;
+        memcpy(p->links, src->links, src->nlinks * sizeof(pr_link));
+        p->nlinks = p->caplinks = src->nlinks;
+    }
+    if (src->naddrs) {
+        p->addrs = malloc(src->naddrs * sizeof(pr_ifaddr));
+        if (!p->addrs)
+            goto fail;
+        memcpy(p->addrs, src->addrs, src->naddrs * sizeof(pr_ifaddr));
+        p->naddrs = p->capaddrs = src->naddrs;
+    }
+    if (src->nlocal4) {
+        p->local4 = malloc(src->nlocal4 * sizeof(uint32_t));
+        if (!p->local4)
+            goto fail;
+        memcpy(p->local4, src->local4, src->nlocal4 * sizeof(uint32_t));
+        p->nlocal4 = p->caplocal4 = src->nlocal4;
+    }
+    if (pr_family_share(&p->v4, &src->v4) < 0 || pr_family_share(&p->v6, &src->v6) < 0)
+        goto fail;
+    return p;
+fail:
+    pr_policy_free(p);
+    return NULL;
+}
+
+int pr_policy_own(pr_policy *p)
+{
+    pr_family *fams[2] = {&p->v4, &p->v6};
+    for (int k = 0; k < 2; k++) {
+        pr_family *f = fams[k];
+        if (pr_rules_own(f) < 0)
+            return -PR_ENOMEM;
+        for (size_t i = 0; i < f->ntables; i++)
+            if (!pr_table_get(f, f->tables[i].id))
+                return -PR_ENOMEM;
+    }
+    return 0;
+}
+
 int pr_policy_v4_merged(const pr_policy *p) { return !p->v4_custom_rules; }
 
 /* ---------------------------------------------------------------- links */
@@ -223,6 +289,9 @@ static bool valid_ifname(const char *name)
 
 int pr_link_add(pr_policy *p, const char *name, int kind, uint32_t ifindex)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     if (!valid_ifname(name))
         return pr_fail(p, PR_EINVAL, "Invalid interface name");
     if (pr_link_by_name_c(p, name))
@@ -367,6 +436,9 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a);
 
 int pr_link_del(pr_policy *p, uint32_t ifindex)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
@@ -408,6 +480,9 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
 
 int pr_link_rename(pr_policy *p, uint32_t ifindex, const char *name)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
@@ -842,6 +917,9 @@ static size_t addr_insert_pos(const pr_policy *p, const pr_ifaddr *a)
 
 int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_set_err(p, "");
     if (req->family != PR_AF_INET && req->family != PR_AF_INET6)
         return pr_fail(p, PR_EAFNOSUPPORT, "");
@@ -1136,6 +1214,9 @@ void pr_sync_link_up(pr_policy *p, uint32_t ifindex)
 
 int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
@@ -1166,6 +1247,9 @@ int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
 
 int pr_link_set_carrier(pr_policy *p, uint32_t ifindex, int carrier)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
@@ -1313,6 +1397,9 @@ static int sysctl_access(pr_policy *p, const char *key, int64_t *value, int set)
 
 int pr_sysctl_set(pr_policy *p, const char *key, int64_t value)
 {
+    /* these edit routes/rules in place: nothing may be shared with a snapshot */
+    if (pr_policy_own(p) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_set_err(p, "");
     int rc = sysctl_access(p, key, &value, 1);
     if (rc == 0 && strncmp(key, "net.ipv6.conf.", 14) == 0)

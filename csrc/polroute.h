@@ -734,6 +734,16 @@ size_t pr_lpm4_count(const pr_lpm4 *t);    /* distinct prefixes */
  * serialises itself and does nothing when all copies are current): the
  * Python bulk call runs it first.  0 or -PR_LPM4_ENOMEM. */
 int pr_policy_compile(pr_policy *p, size_t min_prefixes);
+/* ---- snapshots (copy-on-write publishing) ----
+ * An immutable view of p as it is now, sharing p's tables and rule storage
+ * with reference counts (C11 atomics); p keeps being the writer and copies a
+ * shared table or its rule list before its next write to it.  Costs O(tables)
+ * pointer copies plus the (small) link and address arrays, not a deep copy.
+ * Call it from p's writer thread; the snapshot may then be read (lookups,
+ * bulk calls, pr_policy_compile) from any number of threads and freed with
+ * pr_policy_free from any one of them.  Never pass a snapshot to a function
+ * that changes a policy.  NULL on ENOMEM. */
+pr_policy *pr_policy_snapshot(pr_policy *p);
 
 /* cdef-end */
 

@@ -10,6 +10,7 @@
  * length, walking the trie's matches longest-first visits exactly the order in
  * which fib_table_lookup backtracks.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,17 @@
 #define SLOT_NONE UINT32_MAX
 
 /* ---------------------------------------------------------------- tables */
+
+/*
+ * Tables are shared between a policy and its snapshots (pr_policy_snapshot)
+ * and copied when written: every writer path gets its table through
+ * pr_table_get / pr_table_new / pr_routes_edit, which replace a shared table
+ * (refs > 1) with a private copy first.  Reference counts: increments are
+ * relaxed (the incrementer already holds a reference); decrements are
+ * acq_rel, so a reader's last reads of a table happen before whoever frees
+ * it; the writer's "refs == 1" test is an acquire load, so reads done by a
+ * snapshot that has just let go happen before the writer's next write.
+ */
 
 static int table_cmp_id(const pr_family *f, uint32_t id, size_t *pos)
 {
@@ -34,36 +46,10 @@ static int table_cmp_id(const pr_family *f, uint32_t id, size_t *pos)
     return lo < f->ntables && f->tables[lo].id == id;
 }
 
-pr_table *pr_table_get(pr_family *f, uint32_t id)
+int32_t pr_table_pos(const pr_family *f, uint32_t id)
 {
     size_t pos;
-    return table_cmp_id(f, id, &pos) ? &f->tables[pos] : NULL;
-}
-
-const pr_table *pr_table_get_c(const pr_family *f, uint32_t id)
-{
-    size_t pos;
-    return table_cmp_id(f, id, &pos) ? &f->tables[pos] : NULL;
-}
-
-pr_table *pr_table_new(pr_family *f, uint32_t id)
-{
-    size_t pos;
-    if (table_cmp_id(f, id, &pos))
-        return &f->tables[pos];
-    pr_table *nt = pr_grow(f->tables, &f->captables, f->ntables + 1, sizeof(pr_table));
-    if (!nt)
-        return NULL;
-    f->tables = nt;
-    memmove(&f->tables[pos + 1], &f->tables[pos], (f->ntables - pos) * sizeof(pr_table));
-    pr_table *t = &f->tables[pos];
-    memset(t, 0, sizeof(*t));
-    t->id = id;
-    t->free_slot = SLOT_NONE;
-    pr_trie_init(&t->trie, fam_bits(f->family));
-    f->ntables++;
-    pr_rules_relink(f);
-    return t;
+    return table_cmp_id(f, id, &pos) ? (int32_t)pos : -1;
 }
 
 static void table_destroy(pr_table *t)
@@ -81,15 +67,133 @@ static void table_destroy(pr_table *t)
     pr_table_lpm_drop(t);
 }
 
+void pr_table_unref(pr_table *t)
+{
+    if (t && atomic_fetch_sub_explicit(&t->refs, 1u, memory_order_acq_rel) == 1u) {
+        table_destroy(t);
+        free(t);
+    }
+}
+
+/* A private deep copy of s (refs 1, no compiled copy), or NULL on ENOMEM. */
+static pr_table *table_copy(const pr_table *s)
+{
+    pr_table *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    atomic_init(&d->refs, 1u);
+    d->id = s->id;
+    d->free_slot = s->free_slot;
+    d->nroutes = s->nroutes;
+    if (pr_trie_clone(&d->trie, &s->trie) < 0)
+        goto fail;
+    if (s->nslots) {
+        d->slots = calloc(s->nslots, sizeof(pr_rlist));
+        if (!d->slots)
+            goto fail;
+        d->capslots = s->nslots;
+    }
+    d->nslots = s->nslots;
+    for (uint32_t j = 0; j < s->nslots; j++) {
+        const pr_rlist *sl = &s->slots[j];
+        pr_rlist *dl = &d->slots[j];
+        dl->cap = sl->cap;
+        dl->n = 0;
+        if (!sl->v)
+            continue;
+        dl->v = calloc(sl->cap ? sl->cap : 1, sizeof(pr_route));
+        if (!dl->v)
+            goto fail;
+        for (uint32_t k = 0; k < sl->n; k++) {
+            if (pr_route_copy(&dl->v[k], &sl->v[k]) < 0)
+                goto fail;
+            dl->n = k + 1;
+        }
+    }
+    return d;
+fail:
+    table_destroy(d);
+    free(d);
+    return NULL;
+}
+
+/* f->tables[pos] made private: 0 or -ENOMEM (then unchanged). */
+static int table_own(pr_family *f, size_t pos)
+{
+    pr_table *t = f->tables[pos].t;
+    if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1u)
+        return 0;
+    pr_table *c = table_copy(t);
+    if (!c)
+        return -PR_ENOMEM;
+    f->tables[pos].t = c;
+    pr_table_unref(t);
+    return 0;
+}
+
+pr_table *pr_table_get_oom(pr_family *f, uint32_t id, int *oom)
+{
+    size_t pos;
+    if (!table_cmp_id(f, id, &pos))
+        return NULL;
+    if (table_own(f, pos) < 0) {
+        if (oom)
+            *oom = 1;
+        return NULL;
+    }
+    return f->tables[pos].t;
+}
+
+pr_table *pr_table_get(pr_family *f, uint32_t id) { return pr_table_get_oom(f, id, NULL); }
+
+const pr_table *pr_table_get_c(const pr_family *f, uint32_t id)
+{
+    size_t pos;
+    return table_cmp_id(f, id, &pos) ? f->tables[pos].t : NULL;
+}
+
+pr_table *pr_table_new(pr_family *f, uint32_t id)
+{
+    size_t pos;
+    if (table_cmp_id(f, id, &pos))
+        return table_own(f, pos) < 0 ? NULL : f->tables[pos].t;
+    /* the rules' table positions change: they must be writable */
+    if (pr_rules_own(f) < 0)
+        return NULL;
+    pr_table_ref *nt = pr_grow(f->tables, &f->captables, f->ntables + 1, sizeof(pr_table_ref));
+    if (!nt)
+        return NULL;
+    f->tables = nt;
+    pr_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    atomic_init(&t->refs, 1u);
+    t->id = id;
+    t->free_slot = SLOT_NONE;
+    pr_trie_init(&t->trie, fam_bits(f->family));
+    memmove(&f->tables[pos + 1], &f->tables[pos], (f->ntables - pos) * sizeof(pr_table_ref));
+    f->tables[pos].id = id;
+    f->tables[pos].t = t;
+    f->ntables++;
+    pr_rules_relink_insert(f, pos, id);
+    return t;
+}
+
 void pr_family_free(pr_family *f)
 {
     for (size_t i = 0; i < f->ntables; i++)
-        table_destroy(&f->tables[i]);
+        pr_table_unref(f->tables[i].t);
     free(f->tables);
-    free(f->rules);
-    pr_rindex_free(&f->index);
+    if (f->rshare) {
+        pr_rshare_unref(f->rshare);
+        f->rshare = NULL;
+    } else {
+        free(f->rules);
+        pr_rindex_free(&f->index);
+    }
     f->tables = NULL;
     f->rules = NULL;
+    memset(&f->index, 0, sizeof(f->index));
     f->ntables = f->captables = f->nrules = f->caprules = 0;
 }
 
@@ -108,44 +212,53 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
     if (pr_rindex_rebuild(&dst->index, dst->rules, dst->nrules) < 0)
         return -PR_ENOMEM;
     if (src->ntables) {
-        dst->tables = calloc(src->ntables, sizeof(pr_table));
+        dst->tables = calloc(src->ntables, sizeof(pr_table_ref));
         if (!dst->tables)
             return -PR_ENOMEM;
         dst->captables = src->ntables;
     }
     for (size_t i = 0; i < src->ntables; i++) {
-        const pr_table *s = &src->tables[i];
-        pr_table *d = &dst->tables[i];
-        dst->ntables = i + 1;
-        d->id = s->id;
-        d->free_slot = s->free_slot;
-        d->nroutes = s->nroutes;
-        if (pr_trie_clone(&d->trie, &s->trie) < 0)
+        pr_table *d = table_copy(src->tables[i].t);
+        if (!d)
             return -PR_ENOMEM;
-        if (s->nslots) {
-            d->slots = calloc(s->nslots, sizeof(pr_rlist));
-            if (!d->slots)
-                return -PR_ENOMEM;
-            d->capslots = s->nslots;
-        }
-        d->nslots = s->nslots;
-        for (uint32_t j = 0; j < s->nslots; j++) {
-            const pr_rlist *sl = &s->slots[j];
-            pr_rlist *dl = &d->slots[j];
-            dl->cap = sl->cap;
-            dl->n = 0;
-            if (!sl->v)
-                continue;
-            dl->v = calloc(sl->cap ? sl->cap : 1, sizeof(pr_route));
-            if (!dl->v)
-                return -PR_ENOMEM;
-            for (uint32_t k = 0; k < sl->n; k++) {
-                if (pr_route_copy(&dl->v[k], &sl->v[k]) < 0)
-                    return -PR_ENOMEM;
-                dl->n = k + 1;
-            }
-        }
+        dst->tables[i].id = d->id;
+        dst->tables[i].t = d;
+        dst->ntables = i + 1;
     }
+    return 0;
+}
+
+int pr_family_share(pr_family *dst, pr_family *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->family = src->family;
+    if (!src->rshare) {
+        pr_rshare *sh = malloc(sizeof(*sh));
+        if (!sh)
+            return -PR_ENOMEM;
+        atomic_init(&sh->refs, 1u);
+        sh->rules = src->rules;
+        sh->index = src->index;
+        src->rshare = sh;
+        src->caprules = src->nrules;   /* the array is no longer src's to grow in place */
+    }
+    atomic_fetch_add_explicit(&src->rshare->refs, 1u, memory_order_relaxed);
+    dst->rshare = src->rshare;
+    dst->rules = src->rules;
+    dst->nrules = dst->caprules = src->nrules;
+    dst->rule_seq = src->rule_seq;
+    dst->index = src->index;
+    if (src->ntables) {
+        dst->tables = malloc(src->ntables * sizeof(pr_table_ref));
+        if (!dst->tables)
+            return -PR_ENOMEM;   /* dst's rules reference is dropped by pr_family_free */
+        dst->captables = src->ntables;
+    }
+    for (size_t i = 0; i < src->ntables; i++) {
+        atomic_fetch_add_explicit(&src->tables[i].t->refs, 1u, memory_order_relaxed);
+        dst->tables[i] = src->tables[i];
+    }
+    dst->ntables = src->ntables;
     return 0;
 }
 
@@ -477,7 +590,10 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
 {
     pr_family *f = pr_fam(p, q->family);
     uint32_t tid = q->table ? q->table : PR_TABLE_MAIN;
-    pr_table *t = pr_table_get(f, tid);
+    int oom = 0;
+    pr_table *t = pr_table_get_oom(f, tid, &oom);
+    if (oom)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     if (!t)
         return pr_fail(p, PR_ESRCH, "FIB table does not exist");
     uint8_t key[16] = {0};
@@ -581,7 +697,11 @@ void pr_routes_edit(pr_policy *p, uint8_t family, pr_route_edit_fn fn, void *ctx
 {
     pr_family *f = pr_fam(p, family);
     for (size_t ti = 0; ti < f->ntables; ti++) {
-        pr_table *t = &f->tables[ti];
+        /* callers made every table writable first (pr_policy_own); a table
+         * still shared here (ENOMEM then) is left alone rather than written */
+        if (table_own(f, ti) < 0)
+            continue;
+        pr_table *t = f->tables[ti].t;
         slot_vec v = {0};
         pr_trie_walk(&t->trie, slotvec_cb, &v);
         for (size_t i = 0; i < v.n; i++) {
@@ -636,7 +756,7 @@ size_t pr_route_dump(pr_policy *p, int family, uint32_t table)
         return 0;
     const pr_family *f = pr_fam_c(p, (uint8_t)family);
     for (size_t i = 0; i < f->ntables; i++) {
-        const pr_table *t = &f->tables[i];
+        const pr_table *t = f->tables[i].t;
         if (table && t->id != table)
             continue;
         dump_ctx d = {p, t, 0};
@@ -752,9 +872,12 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
      * prefixes only when its routes are unusable. */
     uint32_t v0;
     uint8_t l0;
-    if (t->lpm && (v0 = pr_lpm4_lookup(t->lpm, fl->daddr)) != PR_LPM4_NONE && t->slots[v0].n) {
+    /* acquire: a compiled copy published by pr_policy_compile while this
+     * (shared) table is being read is seen whole */
+    const pr_lpm4 *lpm = atomic_load_explicit(&t->lpm, memory_order_acquire);
+    if (lpm && (v0 = pr_lpm4_lookup(lpm, fl->daddr)) != PR_LPM4_NONE && t->slots[v0].n) {
         l0 = t->slots[v0].v[0].dst_len;
-    } else if (t->lpm && v0 == PR_LPM4_NONE) {
+    } else if (lpm && v0 == PR_LPM4_NONE) {
         return -PR_EAGAIN;
     } else if (!pr_trie_lpm(&t->trie, key, &v0, &l0)) {
         return -PR_EAGAIN;

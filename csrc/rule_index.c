@@ -203,6 +203,19 @@ static void bucket_sync(pr_rbucket *b)
     b->k1 = b->n > 1 ? b->keys[1] : UINT64_MAX;
 }
 
+/* A bucket whose keys live in the pool gets its own array before it grows. */
+static int bucket_unpool(pr_rbucket *b)
+{
+    uint32_t cap = b->n ? b->n * 2 : 2;
+    uint64_t *v = malloc((size_t)cap * sizeof(uint64_t));
+    if (!v)
+        return -1;
+    memcpy(v, b->keys, (size_t)b->n * sizeof(uint64_t));
+    b->keys = v;
+    b->capkeys = cap;
+    return 0;
+}
+
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
@@ -224,6 +237,8 @@ int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
         b->key = k;
         s->count++;
     }
+    if (b->keys && b->capkeys == 0 && bucket_unpool(b) < 0)
+        return -1;
     int rc = keys_insert(&b->keys, &b->n, &b->capkeys, rule->okey);
     bucket_sync(b);
     return rc;
@@ -255,13 +270,81 @@ void pr_rindex_free(pr_rindex *ix)
     for (uint32_t i = 0; i < ix->nshapes; i++) {
         pr_rshape *s = &ix->shapes[i];
         for (uint32_t j = 0; j < s->cap; j++)
-            free(s->slots[j].keys);
+            if (s->slots[j].capkeys)   /* else NULL or inside the pool */
+                free(s->slots[j].keys);
         free(s->slots);
     }
+    free(ix->pool);
     free(ix->shapes);
     free(ix->complex);
     free(ix->all);
     memset(ix, 0, sizeof(*ix));
+}
+
+int pr_rindex_clone(pr_rindex *dst, const pr_rindex *src)
+{
+    /* one block for every bucket's keys: a clone of a 10,000-rule index is a
+     * few memcpys and four mallocs, not one malloc per bucket */
+    memset(dst, 0, sizeof(*dst));
+    size_t nkeys = 0;
+    for (uint32_t i = 0; i < src->nshapes; i++)
+        for (uint32_t j = 0; j < src->shapes[i].cap; j++)
+            nkeys += src->shapes[i].slots[j].n;
+    if (nkeys) {
+        dst->pool = malloc(nkeys * sizeof(uint64_t));
+        if (!dst->pool)
+            return -1;
+    }
+    if (src->nshapes) {
+        dst->shapes = calloc(src->nshapes, sizeof(pr_rshape));
+        if (!dst->shapes)
+            goto fail;
+        dst->capshapes = src->nshapes;
+    }
+    size_t used = 0;
+    for (uint32_t i = 0; i < src->nshapes; i++) {
+        const pr_rshape *s = &src->shapes[i];
+        pr_rshape *d = &dst->shapes[i];
+        *d = *s;
+        d->slots = NULL;
+        d->cap = d->count = 0;
+        dst->nshapes = i + 1;
+        if (!s->cap)
+            continue;
+        d->slots = malloc((size_t)s->cap * sizeof(pr_rbucket));
+        if (!d->slots)
+            goto fail;
+        memcpy(d->slots, s->slots, (size_t)s->cap * sizeof(pr_rbucket));
+        d->cap = s->cap;
+        d->count = s->count;
+        for (uint32_t j = 0; j < s->cap; j++) {
+            pr_rbucket *b = &d->slots[j];
+            uint64_t *k = b->n ? dst->pool + used : NULL;
+            if (b->n)
+                memcpy(k, b->keys, (size_t)b->n * sizeof(uint64_t));
+            used += b->n;
+            b->keys = k;
+            b->capkeys = 0;   /* pooled (or none) */
+        }
+    }
+    if (src->ncomplex) {
+        dst->complex = malloc((size_t)src->ncomplex * sizeof(uint64_t));
+        if (!dst->complex)
+            goto fail;
+        memcpy(dst->complex, src->complex, (size_t)src->ncomplex * sizeof(uint64_t));
+        dst->ncomplex = dst->capcomplex = src->ncomplex;
+    }
+    if (src->nall) {
+        dst->all = malloc((size_t)src->nall * sizeof(uint64_t));
+        if (!dst->all)
+            goto fail;
+        memcpy(dst->all, src->all, (size_t)src->nall * sizeof(uint64_t));
+        dst->nall = dst->capall = src->nall;
+    }
+    return 0;
+fail:
+    pr_rindex_free(dst);
+    return -1;
 }
 
 int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n)

@@ -15,6 +15,7 @@
  * Rule selection is behind pr_rule_next_match() so that an index can replace
  * the linear scan without touching the walk.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -79,12 +80,67 @@ static uint32_t mask_of(unsigned len) { return len == 0 ? 0 : (uint32_t)(0xFFFFF
 
 static void link_table(const pr_family *f, pr_rule *r)
 {
-    const pr_table *t = pr_table_get_c(f, r->r.table);
-    r->tab_idx = t ? (int32_t)(t - f->tables) : -1;
+    r->tab_idx = pr_table_pos(f, r->r.table);
+}
+
+/* ---------------------------------------------------------------- sharing */
+
+void pr_rshare_unref(pr_rshare *sh)
+{
+    /* acq_rel: see the reference-count notes in routes.c */
+    if (sh && atomic_fetch_sub_explicit(&sh->refs, 1u, memory_order_acq_rel) == 1u) {
+        free(sh->rules);
+        pr_rindex_free(&sh->index);
+        free(sh);
+    }
+}
+
+int pr_rules_own(pr_family *f)
+{
+    pr_rshare *sh = f->rshare;
+    if (!sh)
+        return 0;
+    if (atomic_load_explicit(&sh->refs, memory_order_acquire) == 1u) {
+        /* every snapshot let go: take the storage back */
+        f->rshare = NULL;
+        free(sh);
+        return 0;
+    }
+    size_t cap = f->nrules + 1;
+    pr_rule *nv = malloc(cap * sizeof(pr_rule));
+    if (!nv)
+        return -PR_ENOMEM;
+    memcpy(nv, f->rules, f->nrules * sizeof(pr_rule));
+    pr_rindex ix;
+    if (pr_rindex_clone(&ix, &f->index) < 0) {
+        free(nv);
+        return -PR_ENOMEM;
+    }
+    f->rules = nv;
+    f->caprules = cap;
+    f->index = ix;
+    f->rshare = NULL;
+    pr_rshare_unref(sh);
+    return 0;
+}
+
+void pr_rules_relink_insert(pr_family *f, size_t pos, uint32_t id)
+{
+    if (pr_rules_own(f) < 0)   /* pr_table_new owned them already */
+        return;
+    for (size_t i = 0; i < f->nrules; i++) {
+        pr_rule *r = &f->rules[i];
+        if (r->tab_idx >= (int32_t)pos)
+            r->tab_idx++;
+        else if (r->tab_idx < 0 && r->r.table == id)
+            r->tab_idx = (int32_t)pos;
+    }
 }
 
 void pr_rules_relink(pr_family *f)
 {
+    if (pr_rules_own(f) < 0)   /* pr_table_new owned them already */
+        return;
     for (size_t i = 0; i < f->nrules; i++)
         link_table(f, &f->rules[i]);
 }
@@ -119,6 +175,10 @@ static void bind_rule(const pr_policy *p, pr_rule *r)
 
 void pr_rules_rebind(pr_policy *p)
 {
+    /* callers made the rules writable (pr_policy_own); on ENOMEM there the
+     * shared rules are left as they are rather than written */
+    if (pr_rules_own(&p->v4) < 0 || pr_rules_own(&p->v6) < 0)
+        return;
     for (size_t i = 0; i < p->v4.nrules; i++)
         bind_rule(p, &p->v4.rules[i]);
     for (size_t i = 0; i < p->v6.nrules; i++)
@@ -483,6 +543,8 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         int idx = rule_find(f, &nr.r, q);
         if (idx < 0)
             return pr_fail(p, PR_ENOENT, "");
+        if (pr_rules_own(f) < 0)
+            return pr_fail(p, PR_ENOMEM, "out of memory");
         pr_rindex_del(&f->index, &f->rules[idx]);
         memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
         f->nrules--;
@@ -497,6 +559,8 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
     rc = rule_configure(p, q, &nr);
     if (rc < 0)
         return rc;
+    if (pr_rules_own(f) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     pr_rule *nv = pr_grow(f->rules, &f->caprules, f->nrules + 1, sizeof(pr_rule));
     if (!nv)
         return -PR_ENOMEM;
@@ -750,7 +814,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 memset(res, 0, sizeof(*res));
                 return err;
             }
-            const pr_table *t = f->rules[i].tab_idx >= 0 ? &f->tables[f->rules[i].tab_idx] : NULL;
+            const pr_table *t = f->rules[i].tab_idx >= 0 ? f->tables[f->rules[i].tab_idx].t : NULL;
             if (!t) {
                 pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_NO_TABLE, 0, 0);
                 i++;

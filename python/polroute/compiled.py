@@ -10,8 +10,12 @@ hold the reference.  A snapshot is never changed after it is built, so no
 reader sees half an update, and it is freed when the last reader drops it
 (Python's reference count is the snapshot's reference count).
 
-Cost: publishing copies the whole policy (pr_policy_clone) and compiles its
-big tables, i.e. it grows with the policy's size; bench: ``polroute bench``.
+Cost: a snapshot shares the policy's tables and rule list (pr_policy_snapshot,
+copy-on-write with atomic reference counts in C): publishing costs a pointer
+per table plus the small link/address arrays, and the writer's next edit of
+a shared table or of the rule list copies that one.  Big tables are compiled
+once and the compiled copy is shared by every snapshot until the table
+changes.  Bench: bench/publish.py and bench/c_publish.c.
 """
 from __future__ import annotations
 
@@ -26,9 +30,10 @@ class CompiledPolicy:
     """A read-only copy of a Policy with its tables compiled (lpm4.c)."""
 
     def __init__(self, policy, min_prefixes: int = COMPILE_MIN_PREFIXES):
-        h = lib.pr_policy_clone(policy._h)
+        # the writer's thread calls this (Published.publish / Policy.compile)
+        h = lib.pr_policy_snapshot(policy._h)
         if h == ffi.NULL:
-            raise MemoryError("pr_policy_clone")
+            raise MemoryError("pr_policy_snapshot")
         self._h = ffi.gc(h, lib.pr_policy_free)
         if lib.pr_policy_compile(self._h, min_prefixes) < 0:
             raise MemoryError("pr_policy_compile")
