@@ -1,6 +1,6 @@
 """polroute bench: bulk-evaluation throughput on standard workloads.
 
-    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]
+    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads] [--only WORKLOAD ...]
 
 Workloads (all seeded, flows already in numpy columns):
   * two-NIC: the shipped demo batch; src 45 % / 45 % one NIC's address, 10 % none;
@@ -501,25 +501,32 @@ def _plot(rows: list, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+WORKLOADS = ("two-nic", "tenants", "mixed", "lpm", "ipv6")
+
+
 def run(argv: list) -> int:
     ap = argparse.ArgumentParser(prog="polroute bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs, 1,000 and 10,000 tenants only (~1 min)")
     ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
+    ap.add_argument("--only", nargs="+", choices=WORKLOADS, metavar="WORKLOAD",
+                    help=f"run only these workloads ({', '.join(WORKLOADS)}); default all")
     args = ap.parse_args(argv)
+    only = set(args.only or WORKLOADS)
     quick = args.quick
     reps = 3 if quick else 5
     nflows = 200_000 if quick else 1_000_000
     rows: list = []
     say = (lambda *a: print(*a, file=sys.stderr, flush=True))
 
-    say("two-NIC ...")
-    p = build_two_nic()
-    bench_policy(rows, "two-NIC", p, two_nic_flows(nflows), 4 + 3, reps, 0)
-    rows[-1].size = len(p.rules())
+    if "two-nic" in only:
+        say("two-NIC ...")
+        p = build_two_nic()
+        bench_policy(rows, "two-NIC", p, two_nic_flows(nflows), 4 + 3, reps, 0)
+        rows[-1].size = len(p.rules())
 
-    tenant_sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    tenant_sizes = ((1_000, 10_000) if quick else (1_000, 10_000, 100_000)) if "tenants" in only else ()
     ten10k = None
     for nt in tenant_sizes:
         say(f"{nt:,} tenants: building ...")
@@ -537,16 +544,19 @@ def run(argv: list) -> int:
     if args.threads and ten10k is not None:
         say("threads ...")
         bench_threads(rows, ten10k, tenant_flows(nflows, 10_000), reps)
-    say("mixed ...")
-    nm = 2_000 if quick else 10_000
-    p = build_tenants(nm, mixed=True)
-    bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
-                 nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
-    del p
-    say("LPM 500k ...")
-    bench_lpm(rows, 500_000, 4_000_000 if not quick else 2_000_000, reps, quick)
-    say("IPv6 ...")
-    bench_v6(rows, 20_000 if quick else 100_000, 500_000 if quick else 2_000_000, reps)
+    if "mixed" in only:
+        say("mixed ...")
+        nm = 2_000 if quick else 10_000
+        p = build_tenants(nm, mixed=True)
+        bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
+                     nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
+        del p
+    if "lpm" in only:
+        say("LPM 500k ...")
+        bench_lpm(rows, 500_000, 4_000_000 if not quick else 2_000_000, reps, quick)
+    if "ipv6" in only:
+        say("IPv6 ...")
+        bench_v6(rows, 20_000 if quick else 100_000, 500_000 if quick else 2_000_000, reps)
 
     print(f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
           f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
