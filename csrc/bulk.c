@@ -72,12 +72,19 @@ int pr_lookup_bulk_v6(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bu
 {
     if (!p || (n && (!in || !out || !in->dst)))
         return -PR_EINVAL;
+    const uint32_t *order = n ? in->order : NULL;
+    if (order) {
+        for (size_t k = 0; k < n; k++)
+            if (order[k] >= n)
+                return -PR_EINVAL;   /* checked before any row is written */
+    }
     pr_flow q;
     pr_result res;
     memset(&q, 0, sizeof(q));
     q.family = PR_AF_INET6;
     q.has_uid = in && in->uid != NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order ? order[k] : k;
         memcpy(q.dst, in->dst + 16 * i, 16);
         const uint8_t *src = in->src ? in->src + 16 * i : zero16;
         memcpy(q.src, src, 16);
@@ -122,6 +129,45 @@ int pr_lookup_bulk_v6(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bu
         if (out->flags)
             out->flags[i] = res.not_modelled;
     }
+    return 0;
+}
+
+static uint32_t top32(const uint8_t *a)
+{
+    return ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | (uint32_t)a[3];
+}
+
+/* LSD radix sort of (top 32 bits << 32 | row) pairs: 3 stable passes of 11,
+ * 11 and 10 bits over the key half, so equal keys keep row order. */
+int pr_bulk6_order(size_t n, const uint8_t *dst, uint32_t *order, uint64_t *scratch)
+{
+    if (n && (!dst || !order || !scratch))
+        return -PR_EINVAL;
+    if (n > (size_t)UINT32_MAX)
+        return -PR_EINVAL;
+    uint64_t *a = scratch, *b = scratch + n;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (uint64_t)top32(dst + 16 * i) << 32 | (uint64_t)i;
+    static const unsigned shift[3] = {32, 43, 54};
+    for (unsigned pass = 0; pass < 3; pass++) {
+        size_t pos[2048];
+        memset(pos, 0, sizeof(pos));
+        for (size_t i = 0; i < n; i++)
+            pos[(a[i] >> shift[pass]) & 2047u]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < 2048; d++) {
+            size_t c = pos[d];
+            pos[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            b[pos[(a[i] >> shift[pass]) & 2047u]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint32_t)a[i];
     return 0;
 }
 

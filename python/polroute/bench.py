@@ -16,7 +16,8 @@ Workloads (all seeded, flows already in numpy columns):
     /48 and /64, some /32-/44, /56 and /128, over 4 veths; 90 % of the
     destinations fall inside a random prefix, 10 % are random in 2000::/3;
     evaluated with ``lookup_bulk`` on (n, 16) uint8 columns (the full
-    ``ip -6 route get`` answer per flow, the trie walk of lookup.c).
+    ``ip -6 route get`` answer per flow, the trie walk of lookup.c), rows in
+    address order (the default for big batches) and as given.
 Anchors measured in the same run: polroute's own linear rule selection
 (``lookup_bulk(..., linear=True)``), pytricia and py-radix on the same
 prefixes (when installed).  The kernel's RTM_GETROUTE needs root and a
@@ -285,8 +286,12 @@ def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
     out = lookup_bulk(p, dst)
     rows.append(Row(name, "polroute lookup_bulk (IPv6, full route get)", n_prefixes, n_flows,
                     timed(lambda: lookup_bulk(p, dst, out=out), reps), mem,
-                    f"build {build:.1f} s CPU (Python requests)"))
+                    f"build {build:.1f} s CPU (Python requests); rows in address order (incl. the sort)"))
     main_row = rows[-1]
+    plain = lookup_bulk(p, dst, order=False)
+    rows.append(Row(name, "polroute lookup_bulk (IPv6), rows as given (order=False)", n_prefixes, n_flows,
+                    timed(lambda: lookup_bulk(p, dst, out=plain, order=False), max(1, reps // 2)),
+                    notes=f"answers == ordered: {_same(plain, out)}"))
     nets, plens = v6_prefixes(n_prefixes)
     strs = [f"{ipaddress.IPv6Address((h << 64) | l)}/{pl}" for (h, l), pl in zip(nets.tolist(), plens.tolist())]
     nq = min(n_flows, 200_000)

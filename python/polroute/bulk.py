@@ -42,6 +42,10 @@ _OUT_COLUMNS = {
 _IN6_COLUMNS = dict(_IN_COLUMNS, dst=("uint8_t[]", np.uint8), src=("uint8_t[]", np.uint8))
 _OUT6_COLUMNS = dict(_OUT_COLUMNS, gateway=("uint8_t[]", np.uint8), prefsrc=("uint8_t[]", np.uint8))
 _C6_FIELD = {"tos": "tclass"}
+# From this many IPv6 rows on, lookup_bulk evaluates them in address order
+# (radix sort by the top 32 bits, ~10-30 ns/row): big tables' trie paths then
+# stay in cache (bench/README.md, IPv6).
+ORDER_MIN_ROWS = 8192
 NO_RULE = 0xFFFFFFFF
 # Tables with at least this many prefixes are compiled (lpm4.c) before a bulk
 # call; smaller ones are quick enough as tries and a compiled copy costs ~2 MB.
@@ -148,7 +152,7 @@ def _v4_list(value):
 def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
                 uid=None, ipproto=None, sport=None, dport=None,
                 out: Optional[BulkResult] = None, linear: bool = False,
-                family: Optional[int] = None) -> BulkResult:
+                family: Optional[int] = None, order: Optional[bool] = None) -> BulkResult:
     """Answer len(dst) IPv4 or IPv6 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
@@ -159,14 +163,19 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     kernel does): a baseline for benchmarks.  ``family`` (4 or 6) is
     taken from ``dst`` when not given: 16-byte rows mean IPv6; for IPv6
     ``src`` rows of all zero mean no source and ``tos`` is the traffic class.
+    ``order`` (IPv6): evaluate the rows sorted by their top 32 bits
+    (pr_bulk6_order) so that neighbours share trie paths in cache; the
+    answers and their positions are unchanged.  None: when n >= ORDER_MIN_ROWS.
     """
     if family is None:
         family = 6 if _is_v6(dst) else 4
     if family == 6:
         return _lookup_bulk_v6(policy, dst, dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid,
-                                                 ipproto=ipproto, sport=sport, dport=dport), out, linear)
+                                                 ipproto=ipproto, sport=sport, dport=dport), out, linear, order)
     if family != 4:
         raise ValueError(f"family: {family!r}, expected 4 or 6")
+    if order:
+        raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
     dst, src = _v4_list(dst), _v4_list(src)
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
@@ -202,7 +211,8 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     return out
 
 
-def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult], linear: bool) -> BulkResult:
+def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult], linear: bool,
+                    order: Optional[bool]) -> BulkResult:
     cols = {"dst": v6_column(dst, "dst")}
     n = cols["dst"].shape[0]
     for name, value in extra.items():
@@ -236,6 +246,15 @@ def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult],
         c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
         keep.append(c)
         setattr(cout, name, c)
+    if order or (order is None and n >= ORDER_MIN_ROWS):
+        perm = np.empty(n, dtype=np.uint32)
+        scratch = np.empty(2 * n, dtype=np.uint64)
+        c_perm = ffi.from_buffer("uint32_t[]", perm, require_writable=True)
+        c_scratch = ffi.from_buffer("uint64_t[]", scratch, require_writable=True)
+        keep += [c_perm, c_scratch]
+        if lib.pr_bulk6_order(n, cin.dst, c_perm, c_scratch) < 0:
+            raise ValueError(f"dst: {n} rows: too many to order")
+        cin.order = c_perm
     rc = (lib.pr_lookup_bulk_v6_linear if linear else lib.pr_lookup_bulk_v6)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v6")

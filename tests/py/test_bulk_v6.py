@@ -41,6 +41,7 @@ rvc = _load("polroute_tests_reference_vs_core", Path(__file__).resolve().parent 
 Flow = rvc.Flow
 TYPE_IDS = {v: k for k, v in _TYPE_NAMES.items()}
 NM_BITS = {v: k for k, v in _NOT_MODELLED.items()}
+FIELDS = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
 
 
 def random_v6_routes(r: random.Random, links: list, n: int) -> tuple[list, list]:
@@ -145,12 +146,13 @@ def check_seed(seed: int, n_ops: int, n_routes: int, n_flows: int, rules: bool =
             continue
         sub = [flows[k] for k in rows]
         cols = columns(p, sub, with_uid)
-        res = lookup_bulk(p, **cols)
+        res = lookup_bulk(p, **cols, order=False)
         assert res.family == 6
         answered += assert_rows_equal_single(p, flows, res, rows)
-        lin = lookup_bulk(p, **cols, linear=True)
-        for name in ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags"):
-            assert np.array_equal(getattr(lin, name), getattr(res, name)), name
+        # the linear rule walk and the address-ordered evaluation give the same rows
+        for other in (lookup_bulk(p, **cols, linear=True), lookup_bulk(p, **cols, order=True)):
+            for name in FIELDS:
+                assert np.array_equal(getattr(other, name), getattr(res, name)), name
     return answered
 
 
@@ -219,6 +221,8 @@ def test_bad_columns_are_refused(small):
         lookup_bulk(small, b"\0" * 20, family=6)
     with pytest.raises(ValueError, match="family"):
         lookup_bulk(small, np.zeros(2, dtype=np.uint32), family=5)
+    with pytest.raises(ValueError, match="order: only for IPv6"):
+        lookup_bulk(small, np.zeros(2, dtype=np.uint32), order=True)
 
 
 def test_empty_batch(small):
@@ -261,3 +265,39 @@ def test_bulk_v6_releases_the_gil():
     duration = time.perf_counter() - start
     assert ticks > 100, "main thread did not run while C evaluated"
     assert worst < 0.6 * duration, f"main thread stalled {worst:.3f}s of {duration:.3f}s: GIL held?"
+
+
+def test_order_is_a_stable_sort_by_the_top_32_bits():
+    from polroute._polroute_cffi import ffi, lib
+    rng = np.random.default_rng(5)
+    dst = rng.integers(0, 256, size=(5000, 16), dtype=np.uint8)
+    dst[:, :3] = rng.integers(0, 3, size=(5000, 3), dtype=np.uint8)   # many equal keys
+    order = np.empty(5000, dtype=np.uint32)
+    scratch = np.empty(10000, dtype=np.uint64)
+    assert lib.pr_bulk6_order(5000, ffi.from_buffer("uint8_t[]", dst), ffi.from_buffer("uint32_t[]", order),
+                              ffi.from_buffer("uint64_t[]", scratch)) == 0
+    key = dst[:, :4].copy().view(">u4").ravel()
+    assert np.array_equal(order, np.argsort(key, kind="stable"))
+
+
+def test_big_batch_ordered_equals_unordered():
+    """The automatic ordering (n >= ORDER_MIN_ROWS) on a 20k-prefix table."""
+    from polroute.bench import build_v6, v6_flows
+    p = build_v6(20_000)
+    dst = v6_flows(50_000, 20_000)
+    a, b = lookup_bulk(p, dst), lookup_bulk(p, dst, order=False)
+    for name in FIELDS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert (a.error == 0).all() and len(np.unique(a.oif)) == 4
+
+
+def test_bad_order_is_refused(small):
+    from polroute._polroute_cffi import ffi, lib
+    dst = v6_column(["2001:db8::1"] * 2)
+    cin, cout = ffi.new("pr_bulk6_in *"), ffi.new("pr_bulk6_out *")
+    err = np.full(2, -7, dtype=np.int32)
+    bad = np.array([0, 2], dtype=np.uint32)
+    keep = [ffi.from_buffer("uint8_t[]", dst), ffi.from_buffer("uint32_t[]", bad), ffi.from_buffer("int32_t[]", err)]
+    cin.dst, cin.order, cout.error = keep
+    assert lib.pr_lookup_bulk_v6(small._h, 2, cin, cout) == -22
+    assert list(err) == [-7, -7]          # nothing written
