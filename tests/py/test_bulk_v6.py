@@ -301,3 +301,24 @@ def test_bad_order_is_refused(small):
     cin.dst, cin.order, cout.error = keep
     assert lib.pr_lookup_bulk_v6(small._h, 2, cin, cout) == -22
     assert list(err) == [-7, -7]          # nothing written
+
+
+def test_threads_share_one_policy():
+    """Several threads evaluating (ordered and not) on one unchanged policy get the one-thread answers."""
+    from polroute.bench import build_v6, v6_flows
+    p = build_v6(5_000)
+    dst = v6_flows(30_000, 5_000)
+    want = lookup_bulk(p, dst, order=False)
+    got = [None] * 4
+
+    def work(k):
+        got[k] = lookup_bulk(p, dst, order=bool(k % 2))
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for r in got:
+        for name in FIELDS:
+            assert np.array_equal(getattr(r, name), getattr(want, name)), name
