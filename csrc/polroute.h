@@ -745,6 +745,54 @@ int pr_policy_compile(pr_policy *p, size_t min_prefixes);
  * that changes a policy.  NULL on ENOMEM. */
 pr_policy *pr_policy_snapshot(pr_policy *p);
 
+/* ---- IPv6 bulk evaluation (bulk.c) ----
+ * As pr_lookup_bulk_v4, for IPv6: each row is answered exactly as
+ * pr_route_get() answers the same family-6 question (`ip -6 route get`).
+ * Addresses are 16-byte columns: row i is bytes [16*i, 16*i+16), network
+ * order (a numpy uint8 array of shape (n, 16), C-contiguous).  Input pointers
+ * may be NULL (all zero); any output pointer may be NULL (column skipped). */
+typedef struct pr_bulk6_in {
+    const uint8_t *dst;      /* n x 16 */
+    const uint8_t *src;      /* n x 16; all zero (::) = no source given */
+    const uint32_t *iif;     /* ifindex; 0 = output path */
+    const uint32_t *oif;
+    const uint8_t *tclass;   /* traffic class (rtm_tos) */
+    const uint32_t *mark;
+    const uint32_t *uid;     /* NULL = no RTA_UID (the caller's uid as root) */
+    const uint8_t *ipproto;  /* 0 = not given */
+    const uint16_t *sport;
+    const uint16_t *dport;
+    /* NULL: rows 0..n-1 in sequence.  Else the rows to evaluate, in this
+     * order (each < n; rows not listed are not written): answers are the
+     * same, but rows near each other in address space share trie paths in
+     * cache.  pr_bulk6_order() makes one. */
+    const uint32_t *order;
+} pr_bulk6_in;
+
+typedef struct pr_bulk6_out {
+    int32_t *error;          /* 0 or positive errno */
+    uint8_t *type;
+    uint32_t *table;
+    uint32_t *rule_priority; /* deciding rule's priority; 0xFFFFFFFF = none */
+    uint32_t *oif;
+    uint8_t *gateway;        /* n x 16; all zero = none; an IPv4 gateway is ::ffff:a.b.c.d */
+    uint8_t *prefsrc;        /* n x 16; all zero = none */
+    uint32_t *flags;         /* not_modelled bits */
+} pr_bulk6_out;
+
+/* Evaluates n IPv6 output/input questions from columns into columns.  No
+ * allocation; safe from several threads on an unchanged policy.  0 or a
+ * negative errno (-EINVAL for a NULL policy, or NULL dst/in/out with n > 0). */
+int pr_lookup_bulk_v6(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bulk6_out *out);
+/* order[0..n) = the row indices 0..n-1 sorted (stably) by the top 32 bits of
+ * dst[i]: an evaluation order for pr_bulk6_in.order.  Random destinations
+ * over a big table then walk the trie with warm caches (about 2x faster at
+ * 100k prefixes, bench/README.md).  scratch: 2n caller-owned uint64.  0, or
+ * -EINVAL for NULL buffers with n > 0 or n >= 2^32. */
+int pr_bulk6_order(size_t n, const uint8_t *dst, uint32_t *order, uint64_t *scratch);
+/* The same answers with the rule index switched off (linear rule walk). */
+int pr_lookup_bulk_v6_linear(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bulk6_out *out);
+
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
 """polroute bench: bulk-evaluation throughput on standard workloads.
 
-    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]
+    polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads] [--only WORKLOAD ...]
 
 Workloads (all seeded, flows already in numpy columns):
   * two-NIC: the shipped demo batch; src 45 % / 45 % one NIC's address, 10 % none;
@@ -11,12 +11,19 @@ Workloads (all seeded, flows already in numpy columns):
   * mixed: the 10,000-tenant policy with a fwmark, iif, dport, tos or ``to``
     rule before every 10th tenant (flows carry marks, ports and tos);
   * LPM: 500,000 prefixes with a BGP-like length mix (60 % /24, /16-/23,
-    ~1.5 % longer) compiled into ``polroute.lpm.Lpm4``.
+    ~1.5 % longer) compiled into ``polroute.lpm.Lpm4``;
+  * IPv6: main has 100,000 prefixes (--quick: 20,000) in 2000::/3, mostly
+    /48 and /64, some /32-/44, /56 and /128, over 4 veths; 90 % of the
+    destinations fall inside a random prefix, 10 % are random in 2000::/3;
+    evaluated with ``lookup_bulk`` on (n, 16) uint8 columns (the full
+    ``ip -6 route get`` answer per flow, the trie walk of lookup.c), rows in
+    address order (the default for big batches) and as given.
 Anchors measured in the same run: polroute's own linear rule selection
 (``lookup_bulk(..., linear=True)``), pytricia and py-radix on the same
 prefixes (when installed).  The kernel's RTM_GETROUTE needs root and a
-namespace: bench/compare.py measures it.  IPv6 bulk lookups are not
-implemented yet: that row says so.
+namespace: bench/compare.py measures it.  pytricia (PyTricia(128)) and
+py-radix are the IPv6 anchors on the same prefixes (prefix lookup only, one
+call per flow).
 
 Times are CPU time of the calling thread (time.thread_time), median of the
 repetitions [best]: the machine is usually shared.  --plot needs matplotlib
@@ -188,6 +195,134 @@ def tenant_flows(n: int, n_tenants: int, mixed: bool = False) -> Flows:
         cols["dport"] = np.where(rng.random(n) < 0.2, 1000 + tenant % 60000, 443).astype(np.uint16)
         cols["tos"] = np.where(rng.random(n) < 0.1, 0x10, 0).astype(np.uint8)
     return Flows(cols)
+
+
+# IPv6 prefix-length mix for a 100k-prefix table: mostly /48 (end sites) and
+# /64 (subnets), some provider blocks /32-/44, /56 and host routes
+_V6_LEN_WEIGHTS = {32: 4, 36: 2, 40: 4, 44: 5, 48: 40, 56: 8, 60: 2, 64: 30, 128: 5}
+
+
+def v6_prefixes(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """n distinct (network, plen) pairs in 2000::/3: networks as (n, 2) uint64
+    (high, low halves, host order), plen uint8."""
+    rng = np.random.default_rng(seed + 11)
+    lens = np.array(sorted(_V6_LEN_WEIGHTS), dtype=np.int64)
+    w = np.array([_V6_LEN_WEIGHTS[x] for x in lens], dtype=float)
+    w /= w.sum()
+    m = n + n // 8
+    hi = (rng.integers(0, 2**61, size=m, dtype=np.uint64) | np.uint64(1 << 61))   # 2000::/3
+    lo = rng.integers(0, 2**63, size=m, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, size=m, dtype=np.uint64)
+    plen = rng.choice(lens, size=m, p=w).astype(np.uint8)
+    mhi, mlo = _v6_masks(plen)
+    hi, lo = hi & mhi, lo & mlo
+    key = np.stack([hi, lo, plen.astype(np.uint64)], axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)[:n]
+    return np.stack([hi[first], lo[first]], axis=1), plen[first]
+
+
+def _v6_masks(plen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pl = plen.astype(np.int64)
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    hi_bits, lo_bits = np.clip(pl, 0, 64), np.clip(pl - 64, 0, 64)
+    # shift by 64 is undefined: plen 0 of a half gives mask 0 explicitly
+    mhi = np.where(hi_bits == 0, np.uint64(0), ones << (64 - hi_bits).astype(np.uint64) % np.uint64(64))
+    mhi = np.where(hi_bits == 64, ones, mhi).astype(np.uint64)
+    mlo = np.where(lo_bits == 0, np.uint64(0), ones << (64 - lo_bits).astype(np.uint64) % np.uint64(64))
+    mlo = np.where(lo_bits == 64, ones, mlo).astype(np.uint64)
+    return mhi, mlo
+
+
+def _v6_rows(halves: np.ndarray) -> np.ndarray:
+    """(n, 2) uint64 host-order halves -> (n, 16) uint8 network order."""
+    return np.ascontiguousarray(halves.astype(">u8")).view(np.uint8).reshape(-1, 16)
+
+
+def build_v6(n: int):
+    """Main holds n IPv6 prefixes (v6_prefixes) via gateways on 4 veths."""
+    from .iproute import apply_batch
+    from .policy import Policy
+    p = Policy()
+    setup = ["link set lo up"]
+    for k in range(N_LINKS):
+        setup += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up", f"link set v{k}p up",
+                  f"addr add 2001:db8:{k}::1/64 dev v{k} nodad"]
+    setup.append("-6 route add default via 2001:db8:0::ff dev v0")
+    apply_batch(p, "\n".join(setup) + "\n", "setup6.ip")
+    ifidx = [p.ifindex(f"v{k}") for k in range(N_LINKS)]
+    gws = [ipaddress.IPv6Address(f"2001:db8:{k}::ff") for k in range(N_LINKS)]
+    t = _template(p, "-6 route add 2400::/32 via 2001:db8:0::ff dev v0")
+    rep = dataclasses.replace
+    nets, plens = v6_prefixes(n)
+    V6 = ipaddress.IPv6Address
+    for j, ((h, l), plen) in enumerate(zip(nets.tolist(), plens.tolist())):
+        p.route(rep(t, dst=V6((h << 64) | l), dst_len=plen, gateway=gws[j % N_LINKS], oif=ifidx[j % N_LINKS]))
+    return p
+
+
+def v6_flows(n: int, n_prefixes: int = 100_000) -> np.ndarray:
+    """(n, 16) uint8 destinations: 90 % inside a random prefix of v6_prefixes(n_prefixes)."""
+    rng = np.random.default_rng(SEED + 12)
+    nets, plens = v6_prefixes(n_prefixes)
+    pick = rng.integers(0, nets.shape[0], size=n)
+    mhi, mlo = _v6_masks(plens[pick])
+    rhi = rng.integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    rlo = rng.integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    hi = (nets[pick, 0] & mhi) | (rhi & ~mhi)
+    lo = (nets[pick, 1] & mlo) | (rlo & ~mlo)
+    wild = rng.random(n) < 0.10
+    hi[wild] = rng.integers(0, 2**61, size=int(wild.sum()), dtype=np.uint64) | np.uint64(1 << 61)
+    return _v6_rows(np.stack([hi, lo], axis=1))
+
+
+def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
+    from .bulk import lookup_bulk, v6_addresses
+    name = f"IPv6 {n_prefixes // 1000}k prefixes"
+    rss, c = _rss_mb(), time.process_time()
+    p = build_v6(n_prefixes)
+    build = time.process_time() - c
+    mem = f"RSS +{_rss_mb() - rss:,.0f} MB (peak)"
+    dst = v6_flows(n_flows, n_prefixes)
+    out = lookup_bulk(p, dst)
+    rows.append(Row(name, "polroute lookup_bulk (IPv6, full route get)", n_prefixes, n_flows,
+                    timed(lambda: lookup_bulk(p, dst, out=out), reps), mem,
+                    f"build {build:.1f} s CPU (Python requests); rows in address order (incl. the sort)"))
+    main_row = rows[-1]
+    plain = lookup_bulk(p, dst, order=False)
+    rows.append(Row(name, "polroute lookup_bulk (IPv6), rows as given (order=False)", n_prefixes, n_flows,
+                    timed(lambda: lookup_bulk(p, dst, out=plain, order=False), max(1, reps // 2)),
+                    notes=f"answers == ordered: {_same(plain, out)}"))
+    nets, plens = v6_prefixes(n_prefixes)
+    strs = [f"{ipaddress.IPv6Address((h << 64) | l)}/{pl}" for (h, l), pl in zip(nets.tolist(), plens.tolist())]
+    nq = min(n_flows, 200_000)
+    qs = [str(a) for a in v6_addresses(dst[:nq])]
+    # which prefix answered, to check the anchors agree with polroute: the gateway
+    # tells the link (j % 4), enough to catch a wrong prefix most of the time
+    try:
+        import pytricia
+    except ImportError:
+        rows.append(Row(name, "pytricia: not installed", 0, 1, [1.0], skipped=True))
+    else:
+        pt = pytricia.PyTricia(128)
+        for j, s in enumerate(strs):
+            pt[s] = j % N_LINKS
+        get = pt.get
+        gw_link = [int(str(g).split(":")[2] or 0) if g else None for g in v6_addresses(out.gateway[:20000])]
+        agree = sum(1 for a, g in zip(qs[:20000], gw_link) if (get(a) if get(a) is not None else 0) == g)
+        rows.append(Row(name, "pytricia get(str), one call per lookup", n_prefixes, nq,
+                        timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
+                        notes=f"answers vs polroute (link of the prefix): {agree:,}/{len(gw_link):,} agree"))
+        main_row.anchor = rows[-1].method
+    try:
+        import radix
+    except ImportError:
+        rows.append(Row(name, "py-radix: not installed", 0, 1, [1.0], skipped=True))
+    else:
+        rt = radix.Radix()
+        for s in strs:
+            rt.add(s)
+        sb = rt.search_best
+        rows.append(Row(name, "py-radix search_best(str)", n_prefixes, nq, timed(lambda: [sb(a) for a in qs], 1)))
 
 
 # ---------------------------------------------------------------------------
@@ -371,25 +506,32 @@ def _plot(rows: list, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+WORKLOADS = ("two-nic", "tenants", "mixed", "lpm", "ipv6")
+
+
 def run(argv: list) -> int:
     ap = argparse.ArgumentParser(prog="polroute bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs, 1,000 and 10,000 tenants only (~1 min)")
     ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
+    ap.add_argument("--only", nargs="+", choices=WORKLOADS, metavar="WORKLOAD",
+                    help=f"run only these workloads ({', '.join(WORKLOADS)}); default all")
     args = ap.parse_args(argv)
+    only = set(args.only or WORKLOADS)
     quick = args.quick
     reps = 3 if quick else 5
     nflows = 200_000 if quick else 1_000_000
     rows: list = []
     say = (lambda *a: print(*a, file=sys.stderr, flush=True))
 
-    say("two-NIC ...")
-    p = build_two_nic()
-    bench_policy(rows, "two-NIC", p, two_nic_flows(nflows), 4 + 3, reps, 0)
-    rows[-1].size = len(p.rules())
+    if "two-nic" in only:
+        say("two-NIC ...")
+        p = build_two_nic()
+        bench_policy(rows, "two-NIC", p, two_nic_flows(nflows), 4 + 3, reps, 0)
+        rows[-1].size = len(p.rules())
 
-    tenant_sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000)
+    tenant_sizes = ((1_000, 10_000) if quick else (1_000, 10_000, 100_000)) if "tenants" in only else ()
     ten10k = None
     for nt in tenant_sizes:
         say(f"{nt:,} tenants: building ...")
@@ -407,15 +549,19 @@ def run(argv: list) -> int:
     if args.threads and ten10k is not None:
         say("threads ...")
         bench_threads(rows, ten10k, tenant_flows(nflows, 10_000), reps)
-    say("mixed ...")
-    nm = 2_000 if quick else 10_000
-    p = build_tenants(nm, mixed=True)
-    bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
-                 nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
-    del p
-    say("LPM 500k ...")
-    bench_lpm(rows, 500_000, 4_000_000 if not quick else 2_000_000, reps, quick)
-    rows.append(Row("IPv6 100k prefixes", "not implemented: no IPv6 bulk call yet", 0, 1, [1.0], skipped=True))
+    if "mixed" in only:
+        say("mixed ...")
+        nm = 2_000 if quick else 10_000
+        p = build_tenants(nm, mixed=True)
+        bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
+                     nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
+        del p
+    if "lpm" in only:
+        say("LPM 500k ...")
+        bench_lpm(rows, 500_000, 4_000_000 if not quick else 2_000_000, reps, quick)
+    if "ipv6" in only:
+        say("IPv6 ...")
+        bench_v6(rows, 20_000 if quick else 100_000, 500_000 if quick else 2_000_000, reps)
 
     print(f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
           f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")

@@ -1,15 +1,23 @@
-"""Bulk evaluation: many IPv4 questions from columns into columns.
+"""Bulk evaluation: many IPv4 or IPv6 questions from columns into columns.
 
 Inputs are numpy arrays or any C-contiguous buffers (array.array, memoryview)
 of the right item size; they are passed to C without copying.  IPv4
-addresses are uint32 in host order (``int(ipaddress.IPv4Address(s))``).  The C
-call releases the GIL, so several threads can evaluate on one Policy at once
-(as long as nobody changes it meanwhile).  No Python object is made per flow.
+addresses are uint32 in host order (``int(ipaddress.IPv4Address(s))``).
+IPv6 addresses are rows of 16 bytes in network order: a uint8 array of shape
+(n, 16) (``np.dtype("V16")`` / ``"S16"`` arrays of shape (n,) are viewed as
+that); :func:`v6_column` makes one from ipaddress objects, strings or ints.
+A 16-byte ``dst`` (or ``family=6``) selects IPv6; the answer's ``gateway``
+and ``prefsrc`` are then (n, 16) uint8 too (all zero = none;
+:func:`v6_addresses` turns them back into ipaddress objects).  The C call
+releases the GIL, so several threads can evaluate on one Policy at once (as
+long as nobody changes it meanwhile).  No Python object is made per flow.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+
+import ipaddress
 
 import numpy as np
 
@@ -30,6 +38,14 @@ _OUT_COLUMNS = {
     "oif": ("uint32_t[]", np.uint32), "gateway": ("uint32_t[]", np.uint32),
     "prefsrc": ("uint32_t[]", np.uint32), "flags": ("uint32_t[]", np.uint32),
 }
+# IPv6: the same columns except 16-byte addresses; ``tos`` is the traffic class
+_IN6_COLUMNS = dict(_IN_COLUMNS, dst=("uint8_t[]", np.uint8), src=("uint8_t[]", np.uint8))
+_OUT6_COLUMNS = dict(_OUT_COLUMNS, gateway=("uint8_t[]", np.uint8), prefsrc=("uint8_t[]", np.uint8))
+_C6_FIELD = {"tos": "tclass"}
+# From this many IPv6 rows on, lookup_bulk evaluates them in address order
+# (radix sort by the top 32 bits, ~10-30 ns/row): big tables' trie paths then
+# stay in cache (bench/README.md, IPv6).
+ORDER_MIN_ROWS = 8192
 NO_RULE = 0xFFFFFFFF
 # Tables with at least this many prefixes are compiled (lpm4.c) before a bulk
 # call; smaller ones are quick enough as tries and a compiled copy costs ~2 MB.
@@ -41,7 +57,8 @@ class BulkResult:
     """Output columns (numpy arrays of length n).  ``error`` is 0 or an errno;
     ``rule_priority`` is NO_RULE when no rule decided (merged fast path or an
     error before the walk); ``flags`` has the not-modelled bits (non-zero
-    means: do not trust that row)."""
+    means: do not trust that row).  For IPv6 (``family == 6``) ``gateway``
+    and ``prefsrc`` have shape (n, 16), network byte order."""
     error: np.ndarray
     type: np.ndarray
     table: np.ndarray
@@ -50,6 +67,7 @@ class BulkResult:
     gateway: np.ndarray
     prefsrc: np.ndarray
     flags: np.ndarray
+    family: int = 4
 
 
 def _as_column(name: str, value, n: Optional[int]):
@@ -78,18 +96,87 @@ def _as_column(name: str, value, n: Optional[int]):
     return arr
 
 
+def v6_column(values, name: str = "dst") -> np.ndarray:
+    """IPv6 addresses as a C-contiguous uint8 array of shape (n, 16).
+
+    Accepts such an array (returned as is), a 1-D ``V16``/``S16`` array, a
+    bytes-like object of 16*n bytes, or an iterable of ipaddress.IPv6Address,
+    strings or ints (each converted with ipaddress.IPv6Address)."""
+    if isinstance(values, np.ndarray):
+        arr = values
+        if arr.ndim == 1 and arr.dtype.kind in "VS" and arr.dtype.itemsize == 16:
+            arr = np.ascontiguousarray(arr).view(np.uint8).reshape(-1, 16)
+        if arr.dtype != np.uint8:
+            raise TypeError(f"{name}: dtype {arr.dtype}, expected uint8 rows of 16 bytes (IPv6)")
+        if arr.ndim != 2 or arr.shape[1] != 16:
+            raise ValueError(f"{name}: expected shape (n, 16) for IPv6 addresses, got {arr.shape}")
+        return np.ascontiguousarray(arr)
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        raw = memoryview(values).cast("B")
+        if len(raw) % 16:
+            raise ValueError(f"{name}: {len(raw)} bytes is not a multiple of 16 (IPv6 rows)")
+        return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
+    packed = bytearray()
+    for k, v in enumerate(values):
+        try:
+            packed += ipaddress.IPv6Address(v).packed
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name}[{k}]: {v!r} is not an IPv6 address ({e})") from None
+    return np.frombuffer(bytes(packed), dtype=np.uint8).reshape(-1, 16)
+
+
+def v6_addresses(column: np.ndarray) -> list:
+    """Rows of a (n, 16) uint8 column as ipaddress.IPv6Address, None for all-zero rows."""
+    raw = np.ascontiguousarray(column, dtype=np.uint8).reshape(-1, 16)
+    zero = ~raw.any(axis=1)
+    return [None if zero[i] else ipaddress.IPv6Address(raw[i].tobytes()) for i in range(raw.shape[0])]
+
+
+def _is_v6(dst) -> bool:
+    """A dst column that can only be IPv6: 16-byte rows, or IPv6 objects/strings."""
+    if isinstance(dst, np.ndarray):
+        return (dst.ndim == 2 and dst.shape[-1] == 16) or (dst.dtype.kind in "VS" and dst.dtype.itemsize == 16)
+    if isinstance(dst, (list, tuple)) and dst:
+        first = dst[0]
+        return isinstance(first, ipaddress.IPv6Address) or (isinstance(first, str) and ":" in first)
+    return False
+
+
+def _v4_list(value):
+    """A list of IPv4Address objects or dotted strings as uint32 (other values unchanged)."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, ipaddress.IPv4Address)):
+        return np.fromiter((int(ipaddress.IPv4Address(v)) for v in value), dtype=np.uint32, count=len(value))
+    return value
+
+
 def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
                 uid=None, ipproto=None, sport=None, dport=None,
-                out: Optional[BulkResult] = None, linear: bool = False) -> BulkResult:
-    """Answer len(dst) IPv4 route questions; see the module docstring.
+                out: Optional[BulkResult] = None, linear: bool = False,
+                family: Optional[int] = None, order: Optional[bool] = None) -> BulkResult:
+    """Answer len(dst) IPv4 or IPv6 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
     ``Policy.ifindex``); ``src`` 0 means no source given; ``ipproto`` 0 the
     default (UDP); ``uid`` None the caller's uid (0 as root).  Pass ``out``
     to reuse output arrays.  ``linear=True`` gives the same answers with
     the rule index switched off (each walk scans the rule list, as the
-    kernel does): a baseline for benchmarks.
+    kernel does): a baseline for benchmarks.  ``family`` (4 or 6) is
+    taken from ``dst`` when not given: 16-byte rows mean IPv6; for IPv6
+    ``src`` rows of all zero mean no source and ``tos`` is the traffic class.
+    ``order`` (IPv6): evaluate the rows sorted by their top 32 bits
+    (pr_bulk6_order) so that neighbours share trie paths in cache; the
+    answers and their positions are unchanged.  None: when n >= ORDER_MIN_ROWS.
     """
+    if family is None:
+        family = 6 if _is_v6(dst) else 4
+    if family == 6:
+        return _lookup_bulk_v6(policy, dst, dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid,
+                                                 ipproto=ipproto, sport=sport, dport=dport), out, linear, order)
+    if family != 4:
+        raise ValueError(f"family: {family!r}, expected 4 or 6")
+    if order:
+        raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
+    dst, src = _v4_list(dst), _v4_list(src)
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
     for name, value in (("src", src), ("iif", iif), ("oif", oif), ("tos", tos), ("mark", mark),
@@ -120,5 +207,56 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v4")
+    del keep
+    return out
+
+
+def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult], linear: bool,
+                    order: Optional[bool]) -> BulkResult:
+    cols = {"dst": v6_column(dst, "dst")}
+    n = cols["dst"].shape[0]
+    for name, value in extra.items():
+        if value is None:
+            continue
+        if name == "src":
+            col = v6_column(value, "src")
+            if col.shape[0] != n:
+                raise ValueError(f"src: length {col.shape[0]} != {n}")
+            cols[name] = col
+        else:
+            cols[name] = _as_column(name, value, n)
+    shapes = {name: (n, 16) if name in ("gateway", "prefsrc") else (n,) for name in _OUT6_COLUMNS}
+    if out is None:
+        out = BulkResult(**{name: np.empty(shapes[name], dtype=dt) for name, (_, dt) in _OUT6_COLUMNS.items()},
+                         family=6)
+    else:
+        for name, (_, dt) in _OUT6_COLUMNS.items():
+            a = getattr(out, name)
+            if a.dtype != dt or a.shape != shapes[name] or not a.flags.c_contiguous or not a.flags.writeable:
+                raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}{list(shapes[name])}")
+        out.family = 6
+    cin = ffi.new("pr_bulk6_in *")
+    cout = ffi.new("pr_bulk6_out *")
+    keep = []
+    for name, arr in cols.items():
+        c = ffi.from_buffer(_IN6_COLUMNS[name][0], arr)
+        keep.append(c)
+        setattr(cin, _C6_FIELD.get(name, name), c)
+    for name, (ctype, _) in _OUT6_COLUMNS.items():
+        c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
+        keep.append(c)
+        setattr(cout, name, c)
+    if order or (order is None and n >= ORDER_MIN_ROWS):
+        perm = np.empty(n, dtype=np.uint32)
+        scratch = np.empty(2 * n, dtype=np.uint64)
+        c_perm = ffi.from_buffer("uint32_t[]", perm, require_writable=True)
+        c_scratch = ffi.from_buffer("uint64_t[]", scratch, require_writable=True)
+        keep += [c_perm, c_scratch]
+        if lib.pr_bulk6_order(n, cin.dst, c_perm, c_scratch) < 0:
+            raise ValueError(f"dst: {n} rows: too many to order")
+        cin.order = c_perm
+    rc = (lib.pr_lookup_bulk_v6_linear if linear else lib.pr_lookup_bulk_v6)(policy._h, n, cin, cout)
+    if rc < 0:
+        raise OSError(-rc, "pr_lookup_bulk_v6")
     del keep
     return out
