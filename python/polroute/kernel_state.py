@@ -727,6 +727,15 @@ def _group_key(r: RouteRequest) -> tuple:
     return (r.table, dst, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
 
 
+def _gkey(r: RouteRequest) -> tuple:
+    """_group_key with the destination as its int: the builder's dict key
+    (an ipaddress object hashes through hex() in Python, once per dict
+    operation; routes of one family only are compared)."""
+    dst = r.dst
+    return (r.table, dst._ip if r.dst_len and dst is not None else None, r.dst_len, r.tos,
+            r.priority & 0xFFFFFFFF)
+
+
 def _key_sig(r: RouteRequest) -> tuple:
     """Parts of route_key (table, dst_len, tos, metric) that are cheap to get:
     routes whose signatures differ cannot have equal keys."""
@@ -1442,7 +1451,7 @@ class _Builder:
         # multipath group).  Derived routes exist before any of these lines.
         groups: dict[tuple, list[tuple[KRoute, bool]]] = {}
         for item in todo:
-            groups.setdefault(_group_key(item[0]), []).append(item)
+            groups.setdefault(_gkey(item[0]), []).append(item)
         refused: list[tuple[KRoute, str]] = []
         verbs: dict[int, str] = {}
         front: dict[tuple, list[KRoute]] = {}
@@ -1465,7 +1474,7 @@ class _Builder:
                 r.gateway is not None or any(l.gateway is not None for l in r.nexthops)
                 for r, d in items if not d) for gkey, items in groups.items()}
             want = which == "first"
-            todo = [(r, d) for r, d in todo if first[_group_key(r)] == want]
+            todo = [(r, d) for r, d in todo if first[_gkey(r)] == want]
         written_front: set[tuple] = set()
         done: set[int] = set()
         if fam == AF_INET:
@@ -1480,7 +1489,7 @@ class _Builder:
                 continue
             verb = verbs.get(id(r), "add")
             if verb == "prepend":
-                gkey = _group_key(r)
+                gkey = _gkey(r)
                 if gkey in written_front:
                     continue
                 written_front.add(gkey)
@@ -1665,7 +1674,7 @@ class _Builder:
             pending = left
         for r, verb in pending:
             if early:
-                self.needs_early.add(_group_key(r))
+                self.needs_early.add(_gkey(r))
             self.emit_route(r, verb, fam, v6_batch)         # sets last_error
             self.comment(f"not restorable ({' '.join(self.last_error.split())}): "
                          f"{route_line(r, verb, self.ifname, self.names)}", fam, v6_batch)
@@ -1680,22 +1689,28 @@ class _Builder:
         def grouped(routes, ifname, only):
             out: dict[tuple, list] = {}
             for r in routes:
-                g = _group_key(r)
+                g = _gkey(r)
                 if g in only:
                     out.setdefault(g, []).append((route_key(r, ifname, False), r))
             return out
         # a group can only need putting back if both sides have the same number
         # (>= 2) of routes in it: key only those (most groups are single routes)
-        src_routes, model_routes = self.state.routes.get(fam, []), self.model.routes(fam)
+        src_routes = self.state.routes.get(fam, [])
         n_want: dict[tuple, int] = {}
         for r in src_routes:
-            g = _group_key(r)
+            g = _gkey(r)
             n_want[g] = n_want.get(g, 0) + 1
+        cand = {g for g, n in n_want.items() if n >= 2}
+        if not cand:
+            return
+        # only the tables that hold such groups are read back from the model
+        model_routes = self._model_routes(fam, {g[0] for g in cand})
         n_have: dict[tuple, int] = {}
         for r in model_routes:
-            g = _group_key(r)
-            n_have[g] = n_have.get(g, 0) + 1
-        multi = {g for g, n in n_want.items() if n >= 2 and n_have.get(g) == n}
+            g = _gkey(r)
+            if g in cand:
+                n_have[g] = n_have.get(g, 0) + 1
+        multi = {g for g in cand if n_have.get(g) == n_want[g]}
         want = grouped(src_routes, self.ifname, multi)
         have = grouped(model_routes, self.model_ifname, multi)
         for gkey, a in want.items():
@@ -1712,7 +1727,7 @@ class _Builder:
             ok = ok and all(self.emit(route_line(r, "append", self.ifname, self.names), fam, v6_batch)
                             for _, r in a[i:])
             if ok:
-                now = [k for k, _ in grouped(self.model.routes(fam), self.model_ifname,
+                now = [k for k, _ in grouped(self.model.routes(fam, gkey[0] or 0), self.model_ifname,
                                              {gkey}).get(gkey, [])]
                 ok = now == ka
             if not ok:
@@ -1722,6 +1737,13 @@ class _Builder:
             self.lines.insert(mark, _Line(f"# {route_line(a[0][1], 'add', self.ifname, self.names).split()[2 if a[0][1].type == RTN_UNICAST else 3]}"
                                           f" (table {names_table(gkey[0])}): put back in the source's order",
                                           fam, v6_batch, comment=True))
+
+    def _model_routes(self, fam: int, tables: set) -> list[RouteRequest]:
+        """The model's routes of these tables, each table's in dump order
+        (all of them when that is fewer calls)."""
+        if 0 in tables or len(tables) > 16:
+            return self.model.routes(fam)
+        return [r for t in sorted(tables) for r in self.model.routes(fam, t)]
 
     def sysctls_for_model(self) -> None:
         for key, value in self.state.sysctl_lines:
