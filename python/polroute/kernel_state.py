@@ -1939,8 +1939,15 @@ def snapshot_text(state: KernelState, family: Optional[int] = None, header: bool
 def policy_from_state(state: KernelState, sysctls: bool = True) -> Policy:
     """A Policy built by applying the snapshot batches (and the sysctls)."""
     p = Policy()
-    for opts, text in snapshot_batches(state):
-        apply_batch(p, text, "snapshot", family=AF_INET6 if "-6" in opts else 0)
+    if FAST_ROUTES:
+        lines = _build(state, (AF_INET, AF_INET6))
+        for v6 in (False, True):
+            batch = [l for l in lines if l.v6_batch == v6]
+            if batch or not v6:
+                _apply_lines(p, state, batch, v6)
+    else:
+        for opts, text in snapshot_batches(state):
+            apply_batch(p, text, "snapshot", family=AF_INET6 if "-6" in opts else 0)
     if sysctls:
         for key, value in state.sysctl_lines:
             try:
@@ -1948,6 +1955,40 @@ def policy_from_state(state: KernelState, sysctls: bool = True) -> Policy:
             except PolicyError:
                 pass
     return p
+
+
+def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batch: bool) -> None:
+    """apply_batch(policy, the lines' batch text, "snapshot") with the route
+    lines applied as route_line_request (what parsing them gives; see
+    _Builder.emit_route_line) and the others parsed: all or nothing, the
+    same BatchError on a refused line."""
+    from .iproute import BatchError, parse_command, split_args
+    work, tables = policy.clone(), RtTables()
+    names = {l.ifindex: l.name for l in state.links}
+    index: dict[str, int] = {}
+
+    def model_ifindex(src: int) -> int:
+        if not index:
+            index.update((l.name, l.ifindex) for l in work.links())
+        return index.get(names.get(src, f"if{src}"), 0)
+
+    for lineno, line in enumerate(lines, 1):
+        if line.comment:
+            continue
+        try:
+            req = route_line_request(line.route[0], line.route[1], model_ifindex, v6_batch) \
+                if line.route is not None else None
+            if req is not None:
+                work.route(req)
+            else:
+                parse_command(split_args(line.text), work, tables,
+                              AF_INET6 if v6_batch else 0).apply(work)
+                index.clear()           # links may have changed
+        except ParseError as e:
+            raise BatchError("snapshot", lineno, str(e), line.text, e) from None
+        except PolicyError as e:
+            raise BatchError("snapshot", lineno, e.iproute2_text(), line.text, e) from None
+    policy._swap(work)
 
 
 def compare_with_policy(state: KernelState, policy: Policy,
