@@ -680,7 +680,7 @@ def _matches_default(r: RuleRequest, pref: int, table: int) -> bool:
 
 def _ntop(addr: IPAddress) -> str:
     if addr.version == 4:
-        return str(addr)
+        return socket.inet_ntoa(addr._ip.to_bytes(4, "big"))    # str(addr), in C
     return socket.inet_ntop(socket.AF_INET6, addr.packed)
 
 
