@@ -952,6 +952,9 @@ _B_GATEWAY, _B_OIF = bit(RTA_GATEWAY), bit(RTA_OIF)
 
 
 def _route_unrepresentable(r: KRoute) -> list[str]:
+    if not r.metrics and not getattr(r, "unsupported", None) and (
+            r.priority or r.family != AF_INET6 or r.type in (RTN_LOCAL, RTN_ANYCAST)):
+        return []                       # the common case, without building anything
     out = list(getattr(r, "unsupported", []))
     mx = r.metrics
     if mx.get(RTAX_FEATURES, 0) & ~1:
@@ -1137,6 +1140,7 @@ class _Builder:
         self._src_names = {l.ifindex: l.name for l in state.links}
         self._model_index: dict[str, int] = {}
         self._index_for: Optional[dict] = None
+        self._plans: dict[int, tuple] = {}
         self.spare: Optional[tuple[str, str]] = None
         self.early: set[tuple] = set()          # IPv4 gateway groups to add before the rules
         self.needs_early: set[tuple] = set()
@@ -1428,53 +1432,11 @@ class _Builder:
         """Write the source's non-derived routes (``which``: "first", the groups
         without a gateway and the ``early`` ones; "second", the others; None,
         all); return the refused ones."""
-        st = self.state
-        pool: dict[tuple, int] = {}
-        for k in derived:
-            pool[k] = pool.get(k, 0) + 1
-        # a route whose table/length/tos/metric no derived key has is not derived
-        sigs = {(k[1], k[4], k[5], k[6]) for k in derived}
-        todo: list[tuple[KRoute, bool]] = []        # (route, is_derived)
-        for r in st.routes.get(fam, []):
-            if _key_sig(r) not in sigs:
-                todo.append((r, False))
-                continue
-            k = route_key(r, self.ifname, False)
-            if pool.get(k, 0) > 0:
-                pool[k] -= 1
-                todo.append((r, True))
-            else:
-                todo.append((r, False))
-        # Routes with the same table/prefix/tos/metric stay in insertion order:
-        # IPv4 `append`/`prepend` put a route after/before those already there;
-        # IPv6 puts any non-exclusive add after them (a gateway route joins the
-        # multipath group).  Derived routes exist before any of these lines.
-        groups: dict[tuple, list[tuple[KRoute, bool]]] = {}
-        for item in todo:
-            groups.setdefault(_gkey(item[0]), []).append(item)
+        todo, gks, verbs, front, first = self._route_plan(fam, derived)
         refused: list[tuple[KRoute, str]] = []
-        verbs: dict[int, str] = {}
-        front: dict[tuple, list[KRoute]] = {}
-        for gkey, items in groups.items():
-            first_derived = next((i for i, (_, d) in enumerate(items) if d), None)
-            if first_derived is None:
-                for i, (r, _) in enumerate(items):
-                    verbs[id(r)] = "add" if i == 0 else "append"
-                continue
-            for i, (r, d) in enumerate(items):
-                if d:
-                    continue
-                if i < first_derived and fam == AF_INET:
-                    verbs[id(r)] = "prepend"
-                    front.setdefault(gkey, []).append(r)
-                else:
-                    verbs[id(r)] = "append"
         if which is not None:
-            first = {gkey: gkey in self.early or not any(
-                r.gateway is not None or any(l.gateway is not None for l in r.nexthops)
-                for r, d in items if not d) for gkey, items in groups.items()}
             want = which == "first"
-            todo = [(r, d) for r, d in todo if first[_gkey(r)] == want]
+            todo = [item for item, g in zip(todo, gks) if first[g] == want]
         written_front: set[tuple] = set()
         done: set[int] = set()
         if fam == AF_INET:
@@ -1501,6 +1463,68 @@ class _Builder:
             if not self.emit_route(r, verb, fam):
                 refused.append((r, verb))
         return refused
+
+    def _route_plan(self, fam: int, derived: list) -> tuple:
+        """(todo, group key per todo item, verbs, front, first) for routes();
+        computed once per family (both IPv4 passes share it)."""
+        memo = self._plans.get(fam)
+        if memo is not None and memo[0] is derived:
+            return memo[1]
+        pool: dict[tuple, int] = {}
+        for k in derived:
+            pool[k] = pool.get(k, 0) + 1
+        # a route whose table/length/tos/metric no derived key has is not derived
+        sigs = {(k[1], k[4], k[5], k[6]) for k in derived}
+        todo: list[tuple[KRoute, bool]] = []        # (route, is_derived)
+        for r in self.state.routes.get(fam, []):
+            if (r.table, r.dst_len, r.tos, r.priority & 0xFFFFFFFF) not in sigs:
+                todo.append((r, False))
+                continue
+            k = route_key(r, self.ifname, False)
+            if pool.get(k, 0) > 0:
+                pool[k] -= 1
+                todo.append((r, True))
+            else:
+                todo.append((r, False))
+        # Routes with the same table/prefix/tos/metric stay in insertion order:
+        # IPv4 `append`/`prepend` put a route after/before those already there;
+        # IPv6 puts any non-exclusive add after them (a gateway route joins the
+        # multipath group).  Derived routes exist before any of these lines.
+        gks = [_gkey(r) for r, _ in todo]
+        groups: dict[tuple, list[tuple[KRoute, bool]]] = {}
+        for item, g in zip(todo, gks):
+            items = groups.get(g)
+            if items is None:
+                groups[g] = [item]
+            else:
+                items.append(item)
+        verbs: dict[int, str] = {}                  # absent: "add"
+        front: dict[tuple, list[KRoute]] = {}
+        first: dict[tuple, bool] = {}
+        early = self.early
+        for gkey, items in groups.items():
+            # the groups without a gateway (and the early ones) go before the IPv4 rules
+            first[gkey] = gkey in early or not any(
+                r.gateway is not None or any(l.gateway is not None for l in r.nexthops)
+                for r, d in items if not d)
+            if len(items) == 1:
+                continue                            # (not derived: "add"; derived: skipped)
+            first_derived = next((i for i, (_, d) in enumerate(items) if d), None)
+            if first_derived is None:
+                for r, _ in items[1:]:
+                    verbs[id(r)] = "append"
+                continue
+            for i, (r, d) in enumerate(items):
+                if d:
+                    continue
+                if i < first_derived and fam == AF_INET:
+                    verbs[id(r)] = "prepend"
+                    front.setdefault(gkey, []).append(r)
+                else:
+                    verbs[id(r)] = "append"
+        plan = (todo, gks, verbs, front, first)
+        self._plans[fam] = (derived, plan)
+        return plan
 
     def _disabled_legs(self, todo, verbs, refused) -> set[int]:
         """Removing a device's last IPv4 address disables IPv4 on it: routes
