@@ -65,6 +65,7 @@ import ctypes
 import ipaddress
 import os
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -944,6 +945,83 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
     return req
 
 
+# pr_route_req (csrc/polroute.h) as bytes, for requests without nexthops or
+# metrics: the 8 u8 fields, table .. realm, then nh_count, nh, metrics (zero),
+# dst, prefsrc, gw.  Checked against the cffi layout on first use.
+_ROUTE_REQ = struct.Struct("=8B7I88x16s16s16s4x")
+_ROUTE_REQ_OK: Optional[bool] = None
+
+
+def _route_req_layout_ok() -> bool:
+    global _ROUTE_REQ_OK
+    if _ROUTE_REQ_OK is None:
+        from ._polroute_cffi import ffi
+        off = lambda f: ffi.offsetof("pr_route_req", f)  # noqa: E731
+        _ROUTE_REQ_OK = (ffi.sizeof("pr_route_req") == _ROUTE_REQ.size
+                         and (off("pref"), off("table"), off("realm"), off("nh_count"))
+                         == (7, 8, 32, 36) and (off("dst"), off("prefsrc"), off("gw")) == (124, 140, 156))
+    return _ROUTE_REQ_OK
+
+
+def route_line_packed(r: RouteRequest, verb: str, ifindex: Callable[[int], int],
+                      v6_batch: bool = False) -> Optional[bytes]:
+    """route_line_request(...) already as the bytes of its ``pr_route_req``
+    (what convert.route_to_c makes of it), for the shapes without nexthops or
+    metrics; None otherwise (use route_line_request)."""
+    fam = r.family
+    rtype = r.type
+    if (r.nexthops or r.metrics or r.nh_id or verb not in _VERB_FLAGS or rtype not in _FAST_TYPES
+            or (v6_batch and fam != AF_INET6) or not _route_req_layout_ok()):
+        return None
+    dst = r.dst
+    present = 0
+    if fam == AF_INET6 or r.dst_len:
+        present = _B_DST
+        dst_b = dst.packed if dst is not None else b""
+    elif fam == AF_INET:
+        dst_b = b""
+    else:
+        return None
+    table = r.table
+    if table >= 256:
+        present |= _B_TABLE
+    src = r.prefsrc
+    src_b = b""
+    if src is not None:
+        if src.version != _VERSION[fam]:
+            return None
+        src_b = src.packed
+        present |= _B_PREFSRC
+    priority = 0
+    if fam == AF_INET6 or r.priority:
+        priority = r.priority & 0xFFFFFFFF
+        present |= _B_PRIORITY
+    realm = 0
+    if r.realm:
+        realm = r.realm & 0xFFFFFFFF
+        present |= _B_FLOW
+    pref = 0
+    if fam == AF_INET6 and r.pref in (1, 3):
+        pref = r.pref
+        present |= _B_PREF
+    gw = r.gateway
+    gw_b, gw_fam = b"", 0
+    if gw is not None:
+        if gw.version != _VERSION[fam]:
+            return None
+        gw_b, gw_fam = gw.packed, fam
+        present |= _B_GATEWAY
+    oif = 0
+    if r.oif:
+        oif = ifindex(r.oif)
+        if not oif:
+            return None
+        present |= _B_OIF
+    return _ROUTE_REQ.pack(fam, r.dst_len, r.tos, r.protocol, r.scope, rtype, gw_fam, pref,
+                           table, r.rtm_flags & RTNH_F_ONLINK, present, priority, oif, 0, realm,
+                           dst_b, src_b, gw_b)
+
+
 _ZERO = {AF_INET: ipaddress.IPv4Address(0), AF_INET6: ipaddress.IPv6Address(0)}
 _VERSION = {AF_INET: 4, AF_INET6: 6}
 _B_DST, _B_TABLE, _B_PREFSRC, _B_PRIORITY = bit(RTA_DST), bit(RTA_TABLE), bit(RTA_PREFSRC), bit(RTA_PRIORITY)
@@ -1104,8 +1182,21 @@ FAST_CHECK_COUNTS = {"fast": 0, "fallback": 0}
 
 
 def _check_route_request(model: Policy, tables: RtTables, text: str, req: Optional[RouteRequest],
-                         v6_batch: bool) -> None:
+                         v6_batch: bool, packed: Optional[bytes] = None,
+                         full: Optional[RouteRequest] = None) -> None:
+    """``packed``: route_line_packed's bytes, then ``full`` (route_line_request)
+    is checked as req and the bytes against route_to_c of the parsed request."""
+    from .convert import route_to_c
+    from ._polroute_cffi import ffi
     from .iproute import parse_command, split_args
+    if packed is not None:
+        _check_route_request(model, tables, text, full, v6_batch)
+        cmd = parse_command(split_args(text), model, tables, AF_INET6 if v6_batch else 0)
+        want, _ = route_to_c(cmd.requests[0][1])
+        assert bytes(ffi.buffer(want)) == packed, \
+            f"{text!r}: packed request differs from route_to_c of the parsed one"
+        FAST_CHECK_COUNTS["packed"] = FAST_CHECK_COUNTS.get("packed", 0) + 1
+        return
     try:
         cmd = parse_command(split_args(text), model, tables, AF_INET6 if v6_batch else 0)
     except (ParseError, PolicyError) as e:
@@ -1164,15 +1255,23 @@ class _Builder:
     def emit_route_line(self, r: KRoute, verb: str, text: str, fam: int, v6_batch: bool) -> bool:
         """emit(text) for ``text = route_line(r, verb, ...)``, applying the
         request it makes directly when route_line_request covers it."""
-        req = route_line_request(r, verb, self._model_ifindex, v6_batch) if FAST_ROUTES else None
+        packed = req = None
+        if FAST_ROUTES:
+            packed = route_line_packed(r, verb, self._model_ifindex, v6_batch)
+            if packed is None:
+                req = route_line_request(r, verb, self._model_ifindex, v6_batch)
         if FAST_CHECK:
-            _check_route_request(self.model, self.tables, text, req, v6_batch)
-        if req is None:
+            _check_route_request(self.model, self.tables, text, req, v6_batch, packed,
+                                 route_line_request(r, verb, self._model_ifindex, v6_batch))
+        if req is None and packed is None:
             if not self.emit(text, fam, v6_batch):
                 return False
         else:
             try:
-                self.model.route(req)
+                if packed is not None:
+                    self.model.route_packed(RTM_NEWROUTE, _VERB_FLAGS[verb], packed)
+                else:
+                    self.model.route(req)
             except PolicyError as e:
                 self.last_error = e.iproute2_text()
                 return False
@@ -2000,9 +2099,15 @@ def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batc
         if line.comment:
             continue
         try:
-            req = route_line_request(line.route[0], line.route[1], model_ifindex, v6_batch) \
-                if line.route is not None else None
-            if req is not None:
+            packed = req = None
+            if line.route is not None:
+                r, verb = line.route
+                packed = route_line_packed(r, verb, model_ifindex, v6_batch)
+                if packed is None:
+                    req = route_line_request(r, verb, model_ifindex, v6_batch)
+            if packed is not None:
+                work.route_packed(RTM_NEWROUTE, _VERB_FLAGS[verb], packed)
+            elif req is not None:
                 work.route(req)
             else:
                 parse_command(split_args(line.text), work, tables,

@@ -8,7 +8,9 @@ weights, metrics and locks, prefsrc, realms, IPv6 pref, nexthop objects...):
 1. with ``FAST_CHECK``, every route line the builder writes is also parsed
    by ``iproute.parse_command`` against the model as it stands, and the
    parsed request must equal the fast one field by field (or the fast path
-   must have declined the shape: it then parses);
+   must have declined the shape: it then parses); for the shapes applied
+   as packed ``pr_route_req`` bytes (``route_line_packed``), the bytes must
+   equal ``convert.route_to_c`` of the parsed request;
 2. ``snapshot_text`` (whole state and per family) and ``snapshot_batches``
    are byte-identical with ``FAST_ROUTES`` on and off;
 3. ``policy_from_state`` gives the same links, addresses, rules and routes
@@ -91,7 +93,7 @@ def test_fast_path_equals_parsing(kernel_ok, monkeypatch, capsys):
         states += list(ex.map(_focused_state, [SEED + i for i in range(8)]))
     states = [s for s in states if s is not None]
     assert len(states) >= COUNT // 2 + 8
-    ks.FAST_CHECK_COUNTS.update(fast=0, fallback=0)
+    ks.FAST_CHECK_COUNTS.update(fast=0, fallback=0, packed=0)
     for where, state in states:
         monkeypatch.setattr(ks, "FAST_CHECK", True)
         monkeypatch.setattr(ks, "FAST_ROUTES", True)
@@ -109,3 +111,4 @@ def test_fast_path_equals_parsing(kernel_ok, monkeypatch, capsys):
               f"route lines {counts}")
     # the fast path is the common case, and was compared on many lines
     assert counts["fast"] >= 200 and counts["fast"] > 4 * counts["fallback"], counts
+    assert counts.get("packed", 0) >= 100, counts
