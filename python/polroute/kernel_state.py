@@ -69,6 +69,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from socket import inet_ntoa
 from typing import Callable, Iterable, Optional
 
 from .errors import PolicyError
@@ -743,8 +744,11 @@ def _key_sig(r: RouteRequest) -> tuple:
     return (r.table, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
 
 
+_LOCAL_TABLE_TYPES = frozenset((RTN_LOCAL, RTN_BROADCAST, RTN_NAT, RTN_ANYCAST))
+
+
 def _default_route_table(rtype: int) -> int:
-    return RT_TABLE_LOCAL if rtype in (RTN_LOCAL, RTN_BROADCAST, RTN_NAT, RTN_ANYCAST) else RT_TABLE_MAIN
+    return RT_TABLE_LOCAL if rtype in _LOCAL_TABLE_TYPES else RT_TABLE_MAIN
 
 
 def _default_route_scope(r: RouteRequest) -> int:
@@ -762,22 +766,31 @@ def _default_route_scope(r: RouteRequest) -> int:
 def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: _Names) -> str:
     """``route VERB ...`` recreating (or, with ``del``, naming exactly) ``r``."""
     fam = r.family
-    w = ["route", verb]
-    if r.type != RTN_UNICAST:
-        w.append(_RTN_NAMES[r.type] if 0 <= r.type < len(_RTN_NAMES) else str(r.type))
+    rtype = r.type
+    if rtype == RTN_UNICAST:
+        w = ["route", verb]
+    else:
+        w = ["route", verb, _RTN_NAMES[rtype] if 0 <= rtype < len(_RTN_NAMES) else str(rtype)]
     if fam == AF_INET and not r.dst_len:
         w.append("default")
+    elif fam == AF_INET and r.dst is not None:
+        w.append(f"{inet_ntoa(r.dst._ip.to_bytes(4, 'big'))}/{r.dst_len}")    # _prefix, inlined
     else:
         w.append(_prefix(fam, r.dst, r.dst_len))
     if r.tos:
         w += ["tos", f"{r.tos:#x}"]
-    if r.table != _default_route_table(r.type) or verb == "del":
-        w += ["table", names.table(r.table)]
+    table = r.table
+    if verb == "del" or table != (RT_TABLE_LOCAL if rtype in _LOCAL_TABLE_TYPES else RT_TABLE_MAIN):
+        w += ["table", _TABLE_NAMES.get(table) or str(table)]
     if not r.nexthops:
-        if r.gateway is not None:
-            gfam = AF_INET if r.gateway.version == 4 else AF_INET6
-            w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) \
-                + [_ntop(r.gateway)]
+        gw = r.gateway
+        if gw is not None:
+            if gw.version == 4 and fam == AF_INET:
+                w += ["via", inet_ntoa(gw._ip.to_bytes(4, "big"))]
+            else:
+                gfam = AF_INET if gw.version == 4 else AF_INET6
+                w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) \
+                    + [_ntop(gw)]
         if r.oif:
             w += ["dev", ifname(r.oif)]
         if r.rtm_flags & RTNH_F_ONLINK:
@@ -795,7 +808,7 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
         w += ["scope", names.scope(r.scope)]
     if r.realm:
         w += ["realms", str(r.realm)]
-    if verb != "del":
+    if verb != "del" and r.metrics:
         lock = r.metrics.get(RTAX_LOCK, 0)
         for k in sorted(r.metrics):
             if k == RTAX_LOCK or k not in _MX_WORDS:
@@ -812,8 +825,8 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
             if lock & (1 << k) and k not in _MX_NO_LOCK:
                 w.append("lock")
             w.append(str(v))
-        if fam == AF_INET6 and r.pref in (1, 3):
-            w += ["pref", "high" if r.pref == 1 else "low"]
+    if verb != "del" and fam == AF_INET6 and r.pref in (1, 3):
+        w += ["pref", "high" if r.pref == 1 else "low"]
     for leg in r.nexthops:
         w.append("nexthop")
         if leg.gateway is not None:
