@@ -2,7 +2,8 @@
 """Reading live state at 100,000 routes: read_state and snapshot_text, C reader vs pyroute2.
 
     python bench/snapshot.py [--routes 100000] [--tables 1000] [--runs 3]
-                             [--readers c,pyroute2] [--what read,snapshot] [--json FILE]
+                             [--readers c,pyroute2] [--what read,snapshot,policy] [--parse]
+                             [--json FILE]
 
 Builds the namespace ``prt-bench-snap-<pid>`` (deleted in a ``finally``): 4
 veth pairs v0..v3 (both ends inside, IPv4 10.200.k.1/24 and IPv6
@@ -17,7 +18,10 @@ is sent.
 
 Each measurement runs in a fresh ``python`` child: ``read`` is
 ``read_state(ns, reader=...)`` (sysctls included), ``snapshot`` is what
-``polroute snapshot --netns NS`` does (read_state + snapshot_text).  The
+``polroute snapshot --netns NS`` does (read_state + snapshot_text), ``policy``
+is read_state + policy_from_state.  ``--parse`` sets
+``kernel_state.FAST_ROUTES = False`` in the child: every written route line is
+parsed back (the path before route_line_request / route_line_packed).  The
 child reports wall and CPU time (process_time) per phase and its peak RSS
 (VmHWM of /proc/self/status: ``ru_maxrss`` is not used because Linux carries
 the parent's pre-exec peak over into it), and the peak right after the
@@ -36,7 +40,7 @@ import time
 
 CHILD = r"""
 import json, resource, sys, time
-reader, ns, what = sys.argv[1], sys.argv[2], sys.argv[3]
+reader, ns, what, parse = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "parse"
 
 
 def hwm_mb():
@@ -48,6 +52,7 @@ def hwm_mb():
                 return int(line.split()[1]) / 1024
 
 import polroute.kernel_state as ks
+ks.FAST_ROUTES = not parse      # --parse: every written line parsed back (the old path)
 import polroute.kernel_dump  # noqa: F401  (cffi module: import cost outside the timing)
 if reader == "pyroute2":
     import pyroute2  # noqa: F401  (import cost outside the timing, as for numpy/cffi)
@@ -59,8 +64,13 @@ out = {"read_wall": w1 - w0, "read_cpu": c1 - c0, "timings": state.timings,
        "routes": sum(len(v) for v in state.routes.values()),
        "rules": sum(len(v) for v in state.rules.values()),
        "links": len(state.links), "addrs": len(state.addrs)}
+if what == "policy":
+    policy = ks.policy_from_state(state)
+    w2, c2 = time.perf_counter(), time.process_time()
+    out.update(snap_wall=w2 - w1, snap_cpu=c2 - c1, lines=sum(len(policy.routes(f)) for f in (2, 10)),
+               not_restorable=0)
 if what == "snapshot":
-    if len(sys.argv) > 4:
+    if len(sys.argv) > 5:
         import cProfile, pstats
         prof = cProfile.Profile()
         prof.enable()
@@ -68,7 +78,7 @@ if what == "snapshot":
     w2, c2 = time.perf_counter(), time.process_time()
     out.update(snap_wall=w2 - w1, snap_cpu=c2 - c1, lines=text.count("\n"),
                not_restorable=text.count("# not restorable"))
-    if len(sys.argv) > 4:
+    if len(sys.argv) > 5:
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
 out["floor_rss_mb"] = floor
@@ -123,8 +133,9 @@ def build(ns: str, nroutes: int, ntables: int) -> dict:
     return {"setup_s": time.perf_counter() - t0, "lines": len(lines), "routes_added": n}
 
 
-def child(reader: str, ns: str, what: str, profile: bool = False) -> dict:
-    argv = [sys.executable, "-c", CHILD, reader, ns, what] + (["profile"] if profile else [])
+def child(reader: str, ns: str, what: str, profile: bool = False, parse: bool = False) -> dict:
+    argv = [sys.executable, "-c", CHILD, reader, ns, what, "parse" if parse else "fast"] + (
+        ["profile"] if profile else [])
     r = subprocess.run(argv, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"child {reader} {what} failed:\n{r.stderr[-3000:]}")
@@ -141,6 +152,8 @@ def main() -> int:
     ap.add_argument("--readers", default="c,pyroute2")
     ap.add_argument("--what", default="read,snapshot")
     ap.add_argument("--profile", action="store_true", help="cProfile snapshot_text once (C reader)")
+    ap.add_argument("--parse", action="store_true",
+                    help="kernel_state.FAST_ROUTES = False: parse every written line back (the old path)")
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -156,12 +169,12 @@ def main() -> int:
         results["setup"] = build(ns, args.routes, args.tables)
         print(f"namespace {ns}: {results['setup']}", flush=True)
         if args.profile:
-            child("c", ns, "snapshot", profile=True)
+            child("c", ns, "snapshot", profile=True, parse=args.parse)
         for what in args.what.split(","):
             for reader in args.readers.split(","):
                 runs = []
                 for _ in range(args.runs):
-                    runs.append(child(reader, ns, what))
+                    runs.append(child(reader, ns, what, parse=args.parse))
                     print(f"  {what:8} {reader:8} {json.dumps(runs[-1])}", flush=True)
                 results["runs"][f"{what}/{reader}"] = runs
     finally:
@@ -175,9 +188,10 @@ def main() -> int:
         objs = f"{runs[0]['routes']} routes, {runs[0]['rules']} rules"
         print(f"| read_state | {reader} | {med('read_wall'):.3f} | {med('read_cpu'):.3f} | "
               f"{med('peak_rss_mb'):.0f} ({med('floor_rss_mb'):.0f}) | {objs} |" if what == "read" else
-              f"| read_state + snapshot_text | {reader} | {med('read_wall'):.3f} + {med('snap_wall'):.3f} | "
+              f"| read_state + {'policy_from_state' if what == 'policy' else 'snapshot_text'}"
+              f"{' (--parse)' if args.parse else ''} | {reader} | {med('read_wall'):.3f} + {med('snap_wall'):.3f} | "
               f"{med('read_cpu'):.3f} + {med('snap_cpu'):.3f} | {med('peak_rss_mb'):.0f} "
-              f"({med('floor_rss_mb'):.0f}) | {runs[0]['lines']} lines |")
+              f"({med('floor_rss_mb'):.0f}) | {runs[0]['lines']} {'routes' if what == 'policy' else 'lines'} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -180,6 +180,13 @@ class Policy:
         c, _legs = route_to_c(req)   # _legs keeps the nexthop array alive
         self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
+    def route_packed(self, msg_type: int, nlmsg_flags: int, packed: bytes) -> None:
+        """Apply a route request given as the bytes of a ``pr_route_req``
+        without nexthops (``nh`` NULL): what route() sends for such a request,
+        without building it field by field (kernel_state's snapshot path)."""
+        self._check(lib.pr_route_request(self._h, msg_type, nlmsg_flags,
+                                         ffi.from_buffer("pr_route_req *", packed)))
+
     def routes(self, family: int = AF_INET, table: int = 0) -> list[RouteRequest]:
         """Routes of one family (all tables when table is 0), in dump order."""
         n = lib.pr_route_dump(self._h, family, table)
