@@ -331,7 +331,10 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
                 const pr_table *t = pr_table_get_c(&p->v6, PR_TABLE_MAIN);
                 pr_fib_res res;
                 /* a route whose prefix address is :: counts as "the default" */
+                /* a reject route (a route via lo is one: fib6_is_reject) is no objection
+                 * (POLROUTE_SCENARIO=213667567676761:6) */
                 if (t && pr_fib6_table_lookup(p, t, &fl, &res) == 0 && !addr_is_zero(res.route->dst, 16) &&
+                    !v6_route_is_reject(res.route) &&
                     (res.type != PR_RTN_UNICAST ||
                      route_nh_c(res.route, res.nh_index)->ifindex != nh->ifindex))
                     return pr_fail(p, PR_EINVAL, "Nexthop has invalid gateway or device mismatch");

@@ -441,6 +441,18 @@ def test_link_del_sweeps_routes_using_its_addresses_as_prefsrc():
     assert get(p, "142.36.0.1")["errno"] == "ENETUNREACH"
 
 
+def test_ipv6_onlink_check_ignores_a_reject_route():
+    """Found by the differential suite (seed 213667567676761:6): the onlink
+    check objects only to a non-reject route; a route via lo is a reject
+    route in IPv6 (fib6_is_reject)."""
+    p = Policy()
+    apply_batch(p, "link add veth0 type veth peer name veth0p\nlink set lo up\nlink set veth0p up\n"
+                   "route add 2001:db8::/32 dev lo\n"
+                   "route add 2001:db8:106::/56 table main via 2001:db8:1:ffff::1 dev veth0p onlink\n",
+                family=socket.AF_INET6)
+    assert any(r.dst_len == 56 for r in p.routes(socket.AF_INET6, 254))
+
+
 def test_ipv6_gateway_local_address_checked_after_the_device_is_resolved():
     """Found by the differential suite (seed 79015325570131:6): without `dev`,
     ip6_validate_gw checks "is the gateway a local address" once the lookup
