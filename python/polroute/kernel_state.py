@@ -1744,8 +1744,16 @@ class _Builder:
             if not with4:
                 return None
             dev = with4[0].name
+            dels = [f"addr del {src}/32 dev {dev}"]
+            if r.table == RT_TABLE_MAIN:
+                # `addr del` sweeps main's routes using the address as src unless it is
+                # still a local address; a second local route (not proto kernel, so
+                # fib_del_ifaddr leaves it) keeps it local for the delete
+                # (POLROUTE_SCENARIO=9520407219778:4)
+                guard = f"local {src}/32 dev {dev} table local metric {_HELPER_METRIC}"
+                dels = [f"route add {guard}"] + dels + [f"route del {guard}"]
             return {"setup": lambda v6: True, "add": lambda: [f"addr add {src}/32 dev {dev}"],
-                    "del": [f"addr del {src}/32 dev {dev}"], "why": why}
+                    "del": dels, "why": why}
 
         def setup(v6_batch: bool) -> bool:
             if self.spare:
