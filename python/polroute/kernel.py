@@ -269,16 +269,14 @@ def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
     return n
 
 
-_VARYING = ("src", "dst", "priority", "table", "msg_type", "nlmsg_flags")
+_VARYING = frozenset(("src", "dst", "priority", "table", "msg_type", "nlmsg_flags"))
 
 
 def _shape(r: RuleRequest) -> tuple:
     """A rule's fields but the ones the kernel stores as given (addresses,
-    priority, a non-zero table): rules of one shape normalise alike."""
-    d = dict(r.__dict__)
-    for k in _VARYING:
-        d.pop(k, None)
-    return tuple(sorted(d.items()))
+    priority, a non-zero table): rules of one shape normalise alike.  (The
+    class is part of it: its fields come in declaration order.)"""
+    return (type(r),) + tuple(v for k, v in r.__dict__.items() if k not in _VARYING)
 
 
 def _kernel_rule(r: RuleRequest) -> Union[RuleRequest, PolicyError]:
@@ -297,8 +295,8 @@ def _kernel_rule(r: RuleRequest) -> Union[RuleRequest, PolicyError]:
     return got[0]
 
 
-def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest]]:
-    """Each declared rule with its kernel form, in kernel order (priority,
+def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest, tuple]]:
+    """Each declared rule with its kernel form and key, in kernel order (priority,
     then declared order).  The form comes from the model, once per rule shape
     (see _shape; a 50,000-tenant policy has a handful); duplicates among the
     declared rules are refused as the kernel would."""
@@ -337,7 +335,7 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
                           "one: RTNETLINK answers: File exists)")
             continue
         seen[k] = d
-        uniq.append((d, n))
+        uniq.append((d, n, k))
     return uniq
 
 
@@ -570,7 +568,8 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                 continue
             first = not owned and d is d0
             flags = NLM_F_CREATE | (NLM_F_EXCL if first else NLM_F_APPEND)
-            req = _as_request(d.req, nlmsg_flags=flags)
+            req = d.req
+            req.nlmsg_flags = flags       # the Desired holds its own copies: no copy here
             route_adds.append(Op(PHASE_ROUTE_ADD, "add" if first else "append", req, _lazy(_route_del, n),
                                  d.source, _lazy(rline, n, "add" if first else "append")))
         for c in owned:
@@ -603,8 +602,9 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
     # ---- rules ----------------------------------------------------------------
     rule_adds: list[Op] = []
     rule_dels: list[Op] = []
-    normal = _normal_rules(desired.rules, errors)
-    normal_keys = {id(n): _ukey(n) for _, n in normal}
+    normal3 = _normal_rules(desired.rules, errors)
+    normal = [(d, n) for d, n, _ in normal3]
+    normal_keys = {id(n): k for _, n, k in normal3}
     for fam in (AF_INET, AF_INET6):
         cur = state.rules.get(fam, [])
         owned = [r for r in cur if r.protocol == owner]
@@ -654,7 +654,8 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                 readd.append(r)
         unchanged += len(kept)
         for d, n in add_list:
-            req = _as_request(d.req, nlmsg_flags=NLM_F_CREATE)
+            req = d.req
+            req.nlmsg_flags = NLM_F_CREATE
             rule_adds.append(Op(PHASE_RULE_ADD, "add", req, _lazy(_rule_del, n), d.source, _lazy(ruline, n, "add")))
         readd_ids = {id(r) for r in readd}
         for r in readd:
