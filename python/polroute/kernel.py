@@ -219,7 +219,13 @@ def _declaration_error(method: str, req, owner: int, names: _LiveNames, addrs) -
 def desired_from_requests(rules: Iterable[RuleRequest] = (), routes: Iterable[RouteRequest] = (),
                           owner: int = DEFAULT_OWNER_PROTO) -> Desired:
     """A desired state built in code (ifindexes of the live namespace): every
-    rule needs FRA_PRIORITY; the owner protocol is set on all."""
+    rule needs FRA_PRIORITY; the owner protocol is set on all.  The requests
+    are copied (the caller's objects are not changed)."""
+    with _gc_paused():
+        return _desired_from_requests(rules, routes, owner)
+
+
+def _desired_from_requests(rules, routes, owner: int) -> Desired:
     out = Desired()
     for i, r in enumerate(rules):
         r = _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
