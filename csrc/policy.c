@@ -457,14 +457,17 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
         for (size_t i = p->naddrs; i-- > 0;) {
             if (p->addrs[i].ifindex != idx)
                 continue;
-            if (p->addrs[i].family == PR_AF_INET) {
+            /* a copy: fib_del_ifaddr runs once the address is gone (as for
+             * `addr del`) and may edit what p->addrs points into */
+            const pr_ifaddr gone = p->addrs[i];
+            addr_remove_at(p, i);
+            if (gone.family == PR_AF_INET) {
                 p->addr_genid++;   /* the addresses' removal bumps dev_addr_genid */
                 /* inetdev_destroy deletes each address as `addr del` would:
                  * fib_del_ifaddr, and with it the prefsrc sweep of main
                  * (POLROUTE_SCENARIO=156604225831335:4) */
-                fib_del_ifaddr(p, &p->addrs[i]);
+                fib_del_ifaddr(p, &gone);
             }
-            addr_remove_at(p, i);
         }
         pr_routes_edit(p, PR_AF_INET, route_on_dev, &idx);
         pr_routes_edit(p, PR_AF_INET6, route_on_dev, &idx);
