@@ -7,6 +7,27 @@
 
 #include "core.h"
 
+/* The columns v4 and v6 share (NULL columns are not wanted); true when the
+ * answer has a nexthop whose gateway/oif the caller may read. */
+static bool store_common(const pr_result *res, size_t i, int32_t *error, uint8_t *type,
+                         uint32_t *table, uint32_t *rule_priority, uint32_t *oif, uint32_t *flags)
+{
+    bool ok = !res->error && res->nh_count > 0;
+    if (error)
+        error[i] = res->error;
+    if (type)
+        type[i] = res->error ? 0 : res->type;
+    if (table)
+        table[i] = res->error ? 0 : res->table;
+    if (rule_priority)
+        rule_priority[i] = res->rule_index >= 0 ? res->rule_priority : 0xFFFFFFFFu;
+    if (oif)
+        oif[i] = ok ? res->nh[0].oif : 0;
+    if (flags)
+        flags[i] = res->not_modelled;
+    return ok;
+}
+
 int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out)
 {
     if (!p || (n && (!in || !out || !in->dst)))
@@ -32,23 +53,12 @@ int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bul
         q.sport = in->sport ? in->sport[i] : 0;
         q.dport = in->dport ? in->dport[i] : 0;
         pr_route_get(p, &q, &res, NULL);
-        if (out->error)
-            out->error[i] = res.error;
-        if (out->type)
-            out->type[i] = res.error ? 0 : res.type;
-        if (out->table)
-            out->table[i] = res.error ? 0 : res.table;
-        if (out->rule_priority)
-            out->rule_priority[i] = res.rule_index >= 0 ? res.rule_priority : 0xFFFFFFFFu;
-        bool ok = !res.error && res.nh_count > 0;
-        if (out->oif)
-            out->oif[i] = ok ? res.nh[0].oif : 0;
+        bool ok = store_common(&res, i, out->error, out->type, out->table, out->rule_priority,
+                               out->oif, out->flags);
         if (out->gateway)
             out->gateway[i] = ok && res.nh[0].gw_family == PR_AF_INET ? v4_get(res.nh[0].gw) : 0;
         if (out->prefsrc)
             out->prefsrc[i] = !res.error && res.has_prefsrc ? v4_get(res.prefsrc) : 0;
-        if (out->flags)
-            out->flags[i] = res.not_modelled;
     }
     return 0;
 }
@@ -99,17 +109,8 @@ int pr_lookup_bulk_v6(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bu
         q.sport = in->sport ? in->sport[i] : 0;
         q.dport = in->dport ? in->dport[i] : 0;
         pr_route_get(p, &q, &res, NULL);
-        if (out->error)
-            out->error[i] = res.error;
-        if (out->type)
-            out->type[i] = res.error ? 0 : res.type;
-        if (out->table)
-            out->table[i] = res.error ? 0 : res.table;
-        if (out->rule_priority)
-            out->rule_priority[i] = res.rule_index >= 0 ? res.rule_priority : 0xFFFFFFFFu;
-        bool ok = !res.error && res.nh_count > 0;
-        if (out->oif)
-            out->oif[i] = ok ? res.nh[0].oif : 0;
+        bool ok = store_common(&res, i, out->error, out->type, out->table, out->rule_priority,
+                               out->oif, out->flags);
         if (out->gateway) {
             uint8_t *g = out->gateway + 16 * i;
             memset(g, 0, 16);
@@ -126,8 +127,6 @@ int pr_lookup_bulk_v6(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bu
             else
                 memset(out->prefsrc + 16 * i, 0, 16);
         }
-        if (out->flags)
-            out->flags[i] = res.not_modelled;
     }
     return 0;
 }

@@ -12,6 +12,16 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A malloc'd copy of n elements of size bytes (NULL on ENOMEM). */
+static void *dup_array(const void *src, size_t n, size_t size)
+{
+    void *d = malloc(n * size);
+    if (d)
+        memcpy(d, src, n * size);
+    return d;
+}
+
+
 void pr_set_err(pr_policy *p, const char *msg)
 {
     snprintf(p->errmsg, sizeof(p->errmsg), "%s", msg ? msg : "");
@@ -135,24 +145,18 @@ pr_policy *pr_policy_clone(const pr_policy *src)
     memset(&p->v4, 0, sizeof(p->v4));
     memset(&p->v6, 0, sizeof(p->v6));
     if (src->nlinks) {
-        p->links = malloc(src->nlinks * sizeof(pr_link));
-        if (!p->links)
+        if (!(p->links = dup_array(src->links, src->nlinks, sizeof(pr_link))))
             goto fail;
-        memcpy(p->links, src->links, src->nlinks * sizeof(pr_link));
         p->caplinks = src->nlinks;
     }
     if (src->naddrs) {
-        p->addrs = malloc(src->naddrs * sizeof(pr_ifaddr));
-        if (!p->addrs)
+        if (!(p->addrs = dup_array(src->addrs, src->naddrs, sizeof(pr_ifaddr))))
             goto fail;
-        memcpy(p->addrs, src->addrs, src->naddrs * sizeof(pr_ifaddr));
         p->capaddrs = src->naddrs;
     }
     if (src->nlocal4) {
-        p->local4 = malloc(src->nlocal4 * sizeof(uint32_t));
-        if (!p->local4)
+        if (!(p->local4 = dup_array(src->local4, src->nlocal4, sizeof(uint32_t))))
             goto fail;
-        memcpy(p->local4, src->local4, src->nlocal4 * sizeof(uint32_t));
         p->nlocal4 = p->caplocal4 = src->nlocal4;
     }
     if (pr_family_clone(&p->v4, &src->v4) < 0 || pr_family_clone(&p->v6, &src->v6) < 0)
@@ -187,17 +191,13 @@ pr_policy *pr_policy_snapshot(pr_policy *src)
     memset(&p->v4, 0, sizeof(p->v4));
     memset(&p->v6, 0, sizeof(p->v6));
     if (src->nlinks) {
-        p->links = malloc(src->nlinks * sizeof(pr_link));
-        if (!p->links)
+        if (!(p->links = dup_array(src->links, src->nlinks, sizeof(pr_link))))
             goto fail;
-        memcpy(p->links, src->links, src->nlinks * sizeof(pr_link));
         p->nlinks = p->caplinks = src->nlinks;
     }
     if (src->naddrs) {
-        p->addrs = malloc(src->naddrs * sizeof(pr_ifaddr));
-        if (!p->addrs)
+        if (!(p->addrs = dup_array(src->addrs, src->naddrs, sizeof(pr_ifaddr))))
             goto fail;
-        memcpy(p->addrs, src->addrs, src->naddrs * sizeof(pr_ifaddr));
         p->naddrs = p->capaddrs = src->naddrs;
     }
     if (src->nlocal4) {
