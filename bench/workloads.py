@@ -11,7 +11,9 @@ Policies
     (``addr add A/32 dev v(i%4)``: a ``from`` source must be a local address
     for an output lookup, in the kernel as in the model), the table
     ``1000 + i`` holding ``default via 10.200.(i%4).254 dev v(i%4)``, and the
-    rule ``from A/32 lookup 1000+i priority 1+i``;
+    rule ``from A/32 lookup 1000+i priority 1+i`` (beyond 32,000 tenants
+    priorities are shared, ``TenantSpec.tenant_priority``, so that every
+    tenant rule comes before main's 32766);
   - the main table gets 1,000 routes: 999 distinct public-ish prefixes
     (/8../24, BGP-like length mix, seeded) via ``10.200.(k%4).254`` plus a
     default route via ``10.200.0.254`` (and the kernel's 4 connected /24s).
@@ -52,6 +54,7 @@ N_LINKS = 4
 TENANT_BASE = int(ipaddress.IPv4Address("172.16.0.0"))
 TABLE_BASE = 1000
 PRIO_BASE = 1
+PRIO_SPREAD = 32000            # tenant rules stay below main's (32766)
 
 TWO_NIC_ADDRS = (int(ipaddress.IPv4Address("192.168.16.20")),
                  int(ipaddress.IPv4Address("192.168.16.21")))
@@ -147,6 +150,14 @@ class TenantSpec:
     def tenant_link(self, i):
         return i % self.n_links
 
+    def tenant_priority(self, i):
+        """1 + i while that stays below main's rule (32766); beyond 32,000
+        tenants several share a priority (the kernel keeps their insertion
+        order), so that every tenant rule still comes before main."""
+        if self.n_tenants <= PRIO_SPREAD:
+            return PRIO_BASE + i
+        return PRIO_BASE + i * PRIO_SPREAD // self.n_tenants
+
     def gateway(self, k):
         return int(ipaddress.IPv4Address(f"10.200.{k}.254"))
 
@@ -179,7 +190,7 @@ def tenant_batch_lines(spec: TenantSpec = TenantSpec()) -> list[str]:
     lines += [f"route add default via 10.200.{spec.tenant_link(i)}.254 dev v{spec.tenant_link(i)}"
               f" table {spec.tenant_table(i)}" for i in range(n)]
     lines += [f"rule add from {ip4(spec.tenant_addr(i))}/32 lookup {spec.tenant_table(i)}"
-              f" priority {PRIO_BASE + i}" for i in range(n)]
+              f" priority {spec.tenant_priority(i)}" for i in range(n)]
     return lines
 
 
@@ -237,7 +248,7 @@ def build_tenants_requests(spec: TenantSpec = TenantSpec(), timings: Optional[di
     _, rule_t = _template(p, f"rule add from 172.16.0.0/32 lookup {TABLE_BASE} priority {PRIO_BASE}")
     for i in range(n):
         p.rule(replace(rule_t, src=V4(spec.tenant_addr(i)), table=spec.tenant_table(i),
-                       priority=PRIO_BASE + i))
+                       priority=spec.tenant_priority(i)))
     t5 = time.perf_counter()
     if timings is not None:
         timings.update(setup=t1 - t0, addrs=t2 - t1, main_routes=t3 - t2,

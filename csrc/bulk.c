@@ -28,38 +28,49 @@ static bool store_common(const pr_result *res, size_t i, int32_t *error, uint8_t
     return ok;
 }
 
+/* Row i of a v4 bulk call through the exact path; q holds the fields every
+ * row shares (family, lookup_table) and res is scratch. */
+void pr_bulk4_row(const pr_policy *p, const pr_bulk_in *in, pr_bulk_out *out, size_t i, pr_flow *q,
+                  pr_result *res)
+{
+    v4_put(q->dst, in->dst[i]);
+    uint32_t src = in->src ? in->src[i] : 0;
+    q->has_src = src != 0;
+    v4_put(q->src, src);
+    q->iif = in->iif ? in->iif[i] : 0;
+    q->oif = in->oif ? in->oif[i] : 0;
+    q->tos = in->tos ? in->tos[i] : 0;
+    q->mark = in->mark ? in->mark[i] : 0;
+    q->has_uid = in->uid != NULL;
+    q->uid = in->uid ? in->uid[i] : 0;
+    q->has_ipproto = in->ipproto && in->ipproto[i];
+    q->ipproto = in->ipproto ? in->ipproto[i] : 0;
+    q->sport = in->sport ? in->sport[i] : 0;
+    q->dport = in->dport ? in->dport[i] : 0;
+    pr_route_get(p, q, res, NULL);
+    bool ok = store_common(res, i, out->error, out->type, out->table, out->rule_priority, out->oif, out->flags);
+    if (out->gateway)
+        out->gateway[i] = ok && res->nh[0].gw_family == PR_AF_INET ? v4_get(res->nh[0].gw) : 0;
+    if (out->prefsrc)
+        out->prefsrc[i] = !res->error && res->has_prefsrc ? v4_get(res->prefsrc) : 0;
+}
+
+void pr_bulk4_flow_init(pr_flow *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->family = PR_AF_INET;
+    q->lookup_table = 1;
+}
+
 int pr_lookup_bulk_v4(const pr_policy *p, size_t n, const pr_bulk_in *in, pr_bulk_out *out)
 {
     if (!p || (n && (!in || !out || !in->dst)))
         return -PR_EINVAL;
     pr_flow q;
     pr_result res;
-    memset(&q, 0, sizeof(q));
-    q.family = PR_AF_INET;
-    q.lookup_table = 1;
-    for (size_t i = 0; i < n; i++) {
-        v4_put(q.dst, in->dst[i]);
-        uint32_t src = in->src ? in->src[i] : 0;
-        q.has_src = src != 0;
-        v4_put(q.src, src);
-        q.iif = in->iif ? in->iif[i] : 0;
-        q.oif = in->oif ? in->oif[i] : 0;
-        q.tos = in->tos ? in->tos[i] : 0;
-        q.mark = in->mark ? in->mark[i] : 0;
-        q.has_uid = in->uid != NULL;
-        q.uid = in->uid ? in->uid[i] : 0;
-        q.has_ipproto = in->ipproto && in->ipproto[i];
-        q.ipproto = in->ipproto ? in->ipproto[i] : 0;
-        q.sport = in->sport ? in->sport[i] : 0;
-        q.dport = in->dport ? in->dport[i] : 0;
-        pr_route_get(p, &q, &res, NULL);
-        bool ok = store_common(&res, i, out->error, out->type, out->table, out->rule_priority,
-                               out->oif, out->flags);
-        if (out->gateway)
-            out->gateway[i] = ok && res.nh[0].gw_family == PR_AF_INET ? v4_get(res.nh[0].gw) : 0;
-        if (out->prefsrc)
-            out->prefsrc[i] = !res.error && res.has_prefsrc ? v4_get(res.prefsrc) : 0;
-    }
+    pr_bulk4_flow_init(&q);
+    for (size_t i = 0; i < n; i++)
+        pr_bulk4_row(p, in, out, i, &q, &res);
     return 0;
 }
 

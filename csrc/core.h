@@ -350,6 +350,16 @@ int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *re
 /* fib_table_lookup on the local table (main's trie while merged); -EAGAIN also when it does not exist */
 int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
 
+/* fast4.c's views of the exact path (routes.c, rules.c, lookup.c, bulk.c) */
+int pr_fib4_try_slot(const pr_policy *p, const pr_table *t, uint32_t slot, unsigned plen, const pr_flow4 *fl,
+                     pr_fib_res *res);
+enum { PR_RULE4_NEVER = 0, PR_RULE4_LOOKUP = 1, PR_RULE4_COMPLEX = 2 };
+int pr_rule4_fast_kind(const pr_family *f, size_t i);
+uint32_t pr_result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t k);
+void pr_bulk4_flow_init(pr_flow *q);
+void pr_bulk4_row(const pr_policy *p, const pr_bulk_in *in, pr_bulk_out *out, size_t i, pr_flow *q,
+                  pr_result *res);
+
 /* The rule walk (rules.c). */
 typedef struct pr_flow6 {
     uint8_t daddr[16], saddr[16];

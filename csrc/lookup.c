@@ -51,6 +51,11 @@ static uint32_t result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t 
     return pr_inet_select_addr(p, nh->ifindex, gw, r->scope);
 }
 
+uint32_t pr_result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t k)
+{
+    return result_prefsrc4(p, r, k);
+}
+
 /* __fib_validate_source and the fast path in fib_validate_source.
  * Returns <0 error, 0 ok, 1 ok and the source is directly connected. */
 /* The packet's L4 fields, as the early flow dissection sees them: the

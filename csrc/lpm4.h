@@ -11,4 +11,6 @@
 
 #include "polroute.h"
 
+void pr_lpm4_prefetch(const pr_lpm4 *t, uint32_t addr);
+
 #endif

@@ -793,6 +793,35 @@ int pr_bulk6_order(size_t n, const uint8_t *dst, uint32_t *order, uint64_t *scra
 /* The same answers with the rule index switched off (linear rule walk). */
 int pr_lookup_bulk_v6_linear(const pr_policy *p, size_t n, const pr_bulk6_in *in, pr_bulk6_out *out);
 
+/* ---- specialised IPv4 evaluation (fast4.c) ----
+ * A read-only evaluator compiled from one policy for the bulk question whose
+ * only varying fields are destination and source (pr_bulk_in with every
+ * column but dst and src NULL): rule chains per source class and interned
+ * table outcomes, so that a flow costs a few table reads.  Answers are
+ * exactly pr_lookup_bulk_v4's; rows it does not cover (see fast4.c) go
+ * through the exact path, and a call with any other column is answered by
+ * the exact path whole.  The policy must not change while the evaluator
+ * lives: build it from a snapshot and free it before the snapshot.  Lookups
+ * neither allocate nor write the evaluator: any number of threads may share
+ * one. */
+typedef struct pr_fast4 pr_fast4;
+typedef struct pr_fast4_stats {
+    size_t classes;          /* distinct (source kind, rule chain) */
+    size_t chain_entries;
+    size_t tables;           /* compiled table copies */
+    size_t outcomes;         /* distinct lookup outcomes */
+    size_t src_prefixes;     /* prefixes of the source LPM */
+    size_t memory;           /* bytes held */
+    uint32_t merged;         /* no custom rules: local+main then default */
+} pr_fast4_stats;
+/* 0, -PR_EINVAL (NULL argument) or -ENOMEM (12); *out NULL on error. */
+int pr_fast4_build(const pr_policy *p, pr_fast4 **out);
+void pr_fast4_free(pr_fast4 *f);
+/* As pr_lookup_bulk_v4 on the policy f was built from; *slow (if not NULL)
+ * gets how many rows the exact path answered. */
+int pr_fast4_lookup_bulk(const pr_fast4 *f, size_t n, const pr_bulk_in *in, pr_bulk_out *out, size_t *slow);
+void pr_fast4_get_stats(const pr_fast4 *f, pr_fast4_stats *st);
+
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -863,6 +863,13 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
     return 0;
 }
 
+/* fast4.c asks each prefix of a table what a lookup landing on it gives. */
+int pr_fib4_try_slot(const pr_policy *p, const pr_table *t, uint32_t slot, unsigned plen, const pr_flow4 *fl,
+                     pr_fib_res *res)
+{
+    return try_slot4(p, t, &t->slots[slot], plen, fl, res);
+}
+
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res)
 {
     uint8_t key[16] = {0};

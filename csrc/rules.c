@@ -658,6 +658,33 @@ out:
     return (r->flags & PR_FIB_RULE_INVERT) ? !ret : ret;
 }
 
+/* For fast4.c: what rule i of an IPv4 family is to an output-path question
+ * whose only varying fields are source and destination (iif lo, no oif, mark,
+ * uid, tos or ports, proto UDP).  The other selectors do not depend on the
+ * addresses, so testing them once with addresses inside the rule's own
+ * prefixes is exact. */
+int pr_rule4_fast_kind(const pr_family *f, size_t i)
+{
+    const pr_rule *rule = &f->rules[i];
+    const pr_rule_req *r = &rule->r;
+    if (r->flags & PR_FIB_RULE_INVERT)
+        return PR_RULE4_COMPLEX;   /* the address test is inverted too */
+    rule_flow fl = {PR_AF_INET, rule->dst4, rule->src4, NULL, NULL, true, PR_LOOPBACK_IFINDEX, 0, 0, 0,
+                    0, 17, 0, 0};
+    uint8_t d[16] = {0}, s[16] = {0};
+    v4_put(d, rule->dst4);
+    v4_put(s, rule->src4);
+    fl.daddr = d;
+    fl.saddr = s;
+    if (!rule_match(rule, &fl))
+        return PR_RULE4_NEVER;
+    if (r->action == PR_FR_ACT_TO_TBL && rule->tab_idx < 0)
+        return PR_RULE4_NEVER;     /* the walk passes a rule whose table does not exist */
+    if (r->action != PR_FR_ACT_TO_TBL || r->suppress_prefixlen != -1 || r->suppress_ifgroup != -1)
+        return PR_RULE4_COMPLEX;
+    return PR_RULE4_LOOKUP;
+}
+
 /* Position of the rule with this order key (it exists). */
 static size_t rule_pos(const pr_family *f, uint64_t okey)
 {

@@ -152,7 +152,8 @@ def _v4_list(value):
 def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
                 uid=None, ipproto=None, sport=None, dport=None,
                 out: Optional[BulkResult] = None, linear: bool = False,
-                family: Optional[int] = None, order: Optional[bool] = None) -> BulkResult:
+                family: Optional[int] = None, order: Optional[bool] = None,
+                fast: Optional[bool] = None) -> BulkResult:
     """Answer len(dst) IPv4 or IPv6 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
@@ -166,6 +167,11 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     ``order`` (IPv6): evaluate the rows sorted by their top 32 bits
     (pr_bulk6_order) so that neighbours share trie paths in cache; the
     answers and their positions are unchanged.  None: when n >= ORDER_MIN_ROWS.
+    ``fast`` (IPv4): use the specialised evaluator (fast4.c, same answers;
+    rows it does not cover take the exact path).  None: when ``policy`` is
+    a :class:`polroute.compiled.CompiledPolicy` (immutable, so the
+    evaluator is built once, on first use) and ``linear`` is off; True
+    requires a CompiledPolicy; False always takes the exact path.
     """
     if family is None:
         family = 6 if _is_v6(dst) else 4
@@ -176,6 +182,10 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         raise ValueError(f"family: {family!r}, expected 4 or 6")
     if order:
         raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
+    fast_of = getattr(policy, "_fast4", None)
+    if fast and (fast_of is None or linear):
+        raise ValueError("fast=True: needs a CompiledPolicy (Policy.compile()) and linear=False")
+    use_fast = fast_of is not None and not linear and fast is not False
     dst, src = _v4_list(dst), _v4_list(src)
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
@@ -204,7 +214,10 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
         keep.append(c)
         setattr(cout, name, c)
-    rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
+    if use_fast:
+        rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, ffi.NULL)
+    else:
+        rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v4")
     del keep

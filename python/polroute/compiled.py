@@ -20,6 +20,7 @@ changes.  Bench: bench/publish.py and bench/c_publish.c.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Optional
 
 from ._polroute_cffi import ffi, lib
@@ -37,9 +38,41 @@ class CompiledPolicy:
         self._h = ffi.gc(h, lib.pr_policy_free)
         if lib.pr_policy_compile(self._h, min_prefixes) < 0:
             raise MemoryError("pr_policy_compile")
+        self._fast = None
+        self._fast_lock = threading.Lock()
+        self.fast_build_seconds: Optional[float] = None
+
+    def _fast4(self):
+        """The specialised IPv4 evaluator (fast4.c), built on first use.  It
+        reads this snapshot, so it lives exactly as long as self."""
+        f = self._fast
+        if f is None:
+            with self._fast_lock:
+                f = self._fast
+                if f is None:
+                    hp = ffi.new("pr_fast4 **")
+                    c = time.thread_time()
+                    rc = lib.pr_fast4_build(self._h, hp)
+                    if rc < 0:
+                        raise MemoryError("pr_fast4_build") if rc == -12 else OSError(-rc, "pr_fast4_build")
+                    self.fast_build_seconds = time.thread_time() - c
+                    f = self._fast = ffi.gc(hp[0], lib.pr_fast4_free)
+        return f
+
+    def fast_stats(self) -> dict:
+        """Size of the specialised evaluator (built if needed): classes,
+        chain_entries, tables, outcomes, src_prefixes, memory (bytes),
+        merged, build_seconds."""
+        st = ffi.new("pr_fast4_stats *")
+        lib.pr_fast4_get_stats(self._fast4(), st)
+        out = {k: int(getattr(st, k)) for k in ("classes", "chain_entries", "tables", "outcomes",
+                                                 "src_prefixes", "memory", "merged")}
+        out["build_seconds"] = self.fast_build_seconds
+        return out
 
     def lookup_bulk(self, dst, **columns) -> BulkResult:
-        """As :func:`polroute.bulk.lookup_bulk` (the compile step is a no-op here)."""
+        """As :func:`polroute.bulk.lookup_bulk`: IPv4 questions on dst/src go
+        through the specialised evaluator (``fast=False`` for the exact path)."""
         return lookup_bulk(self, dst, **columns)
 
 
