@@ -822,6 +822,8 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
             const pr_rule *r = &f->rules[i];
             ritem *it = &items[nitems++];
             it->from = (pfx){r->src4 & mask4(r->r.src_len), r->r.src_len};
+            if (r->r.flags & PR_FIB_RULE_INVERT)
+                it->from = (pfx){0, 0};   /* `not from P` matches outside P: every source may reach it */
             it->pos = (uint32_t)i;
             it->e = (f4_entry){r->dst4 & r->dstmask4, r->dstmask4, r->r.priority, COMPLEX_TABLE};
             if (kind == PR_RULE4_LOOKUP && (rc = table_for_rule(&b, f, r->tab_idx, &it->e.table)) < 0)

@@ -68,6 +68,8 @@ class BulkResult:
     prefsrc: np.ndarray
     flags: np.ndarray
     family: int = 4
+    # rows the specialised evaluator answered (None: the exact path ran alone)
+    fast_rows: Optional[int] = None
 
 
 def _as_column(name: str, value, n: Optional[int]):
@@ -215,8 +217,11 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         keep.append(c)
         setattr(cout, name, c)
     if use_fast:
-        rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, ffi.NULL)
+        slow = ffi.new("size_t *")
+        rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
+        out.fast_rows = n - int(slow[0])
     else:
+        out.fast_rows = None
         rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
     if rc < 0:
         raise OSError(-rc, "pr_lookup_bulk_v4")
