@@ -88,6 +88,28 @@ def test_bulk_10k_tenants(benchmark, tenants, tenant_flows):
     _check(res, W.expected_tenant_tables(f))
 
 
+def test_bulk_10k_tenants_fast4(benchmark, tenants):
+    """The compiled snapshot's specialised evaluator (fast4.c) on 1M flows."""
+    f = W.tenant_flows(1_000_000)
+    snap = tenants.compile()
+    out = lookup_bulk(snap, f.dst, src=f.src)
+    benchmark.extra_info["flows"] = len(f)
+    benchmark.extra_info["fast4"] = snap.fast_stats()
+    res = benchmark.pedantic(lookup_bulk, args=(snap, f.dst), kwargs={"src": f.src, "out": out},
+                             rounds=7, iterations=1, warmup_rounds=1)
+    _check(res, W.expected_tenant_tables(f))
+    assert res.fast_rows == len(f)
+
+
+def test_bulk_two_nic_fast4(benchmark, two_nic, two_nic_flows):
+    f = two_nic_flows
+    snap = two_nic.compile()
+    out = lookup_bulk(snap, f.dst, src=f.src)
+    benchmark.extra_info["flows"] = len(f)
+    res = benchmark(lookup_bulk, snap, f.dst, src=f.src, out=out)
+    _check(res, W.expected_two_nic_tables(f))
+
+
 def test_build_10k_tenants_requests(benchmark):
     benchmark.extra_info["objects"] = 3 * W.N_TENANTS + W.N_MAIN_ROUTES
     p = benchmark.pedantic(W.build_tenants_requests, rounds=1, iterations=1)
