@@ -137,16 +137,22 @@ static inline uint32_t cls_kind(uint32_t c) { return c >> 29; }
 
 /* The /32 source prefixes (tenant addresses) are found by one hash probe
  * instead of a five-level LPM walk: an address that is itself a /32 of U has
- * that /32 as its longest match. */
+ * that /32 as its longest match.  A class of one record (a tenant: the local
+ * rule is the shared head) is copied into the slot, so a tenant's flow reads
+ * one cache line. */
 typedef struct f4_slot {
     uint32_t addr, cls;     /* cls UINT32_MAX: empty */
+    uint32_t pad[2];
+    f4_rec rec;             /* the class's record when it has exactly one */
 } f4_slot;
 
 struct pr_fast4 {
     const pr_policy *p;
     pr_lpm4 *src_lpm;       /* source address -> class (its index in prog[]) */
-    f4_slot *src32;         /* open addressing, src32_mask + 1 slots */
-    uint32_t src32_mask;
+    f4_slot *src32;         /* open addressing, linear probing, nslots slots */
+    uint32_t nslots;
+    uint8_t has_head;
+    f4_entry head;          /* the first rule of every chain (the local rule), hoisted out of them */
     uint32_t nosrc_class;   /* the class of 0.0.0.0, for calls without a src column */
     uint8_t merged;
     f4_rec *prog;
@@ -682,6 +688,12 @@ static inline uint32_t src32_hash(uint32_t a)
     return (uint32_t)(((uint64_t)a * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
 }
 
+/* The first slot to probe for a: the hash scaled to nslots (no power of two needed). */
+static inline uint32_t slot_of(const pr_fast4 *f, uint32_t a)
+{
+    return (uint32_t)(((uint64_t)src32_hash(a) * f->nslots) >> 32);
+}
+
 static uint8_t source_kind(const pr_policy *p, uint64_t rep)
 {
     if (rep == NO_REP)
@@ -873,6 +885,25 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
             k++;
     }
 
+    /* The first rule that can match at all, when it selects every source and
+     * destination (`from all lookup local`), starts every chain: it is
+     * evaluated once per flow from here instead of being stored per class. */
+    bool has_head = false;
+    f4_entry head;
+    memset(&head, 0, sizeof(head));
+    if (merged && nfixed) {
+        has_head = true;
+        head = fixed[0];
+    } else if (!merged && nitems) {
+        const ritem *first = &items[0];
+        for (size_t k = 1; k < nitems; k++)
+            if (items[k].pos < first->pos)
+                first = &items[k];
+        if (first->from.plen == 0 && !first->e.dmask && first->e.table != COMPLEX_TABLE) {
+            has_head = true;
+            head = first->e;
+        }
+    }
     const uint8_t *total = b.total.v;
     for (size_t j = 0; j < nu; j++) {
         uint8_t kind = source_kind(p, rep[j]);
@@ -903,7 +934,17 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
         }
         if (kind == C_SLOW)
             n = 0;
-        if ((rc = class_intern(&b, kind, chain, n, &value[j])) < 0)
+        const f4_entry *ch = chain;
+        if (has_head && kind != C_SLOW) {
+            if (n && memcmp(&chain[0], &head, sizeof(head)) == 0) {
+                ch++;
+                n--;
+            } else {
+                kind = C_SLOW;   /* cannot happen (the head matches every source): be safe */
+                n = 0;
+            }
+        }
+        if ((rc = class_intern(&b, kind, ch, n, &value[j])) < 0)
             goto fail;
         addr[j] = u[j].addr;
         plen[j] = u[j].plen;
@@ -919,26 +960,19 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     size_t n32 = 0;
     for (size_t j = 0; j < nu; j++)
         n32 += plen[j] == 32;
-    size_t cap32 = 16;
-    while (cap32 < n32 + n32 / 4)   /* 8-byte slots: a probe run mostly stays in its cache line */
-        cap32 *= 2;
-    fa->src32 = huge_alloc(cap32 * sizeof(f4_slot));
+    size_t nslots = n32 + n32 / 2 + 16;   /* load <= 2/3 */
+    fa->src32 = huge_alloc(nslots * sizeof(f4_slot));
     if (!fa->src32) {
         pr_lpm4_free(fa->src_lpm);
         free(fa);
         goto fail;
     }
-    fa->src32_mask = (uint32_t)(cap32 - 1);
-    for (size_t k = 0; k < cap32; k++)
-        fa->src32[k] = (f4_slot){0, UINT32_MAX};
-    for (size_t j = 0; j < nu; j++) {
-        if (plen[j] != 32)
-            continue;
-        uint32_t k = src32_hash(addr[j]) & fa->src32_mask;
-        while (fa->src32[k].cls != UINT32_MAX)
-            k = (k + 1) & fa->src32_mask;
-        fa->src32[k] = (f4_slot){addr[j], value[j]};
-    }
+    fa->nslots = (uint32_t)nslots;
+    memset(fa->src32, 0, nslots * sizeof(f4_slot));
+    for (size_t k = 0; k < nslots; k++)
+        fa->src32[k].cls = UINT32_MAX;
+    fa->has_head = has_head;
+    fa->head = head;
     fa->p = p;
     fa->merged = merged;
     fa->nosrc_class = pr_lpm4_lookup(fa->src_lpm, 0);
@@ -951,6 +985,18 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     if (b.prog.n)
         memcpy(fa->prog, b.prog.v, b.prog.n * sizeof(f4_rec));
     fa->nprog = b.prog.n;
+    for (size_t j = 0; j < nu; j++) {
+        if (plen[j] != 32)
+            continue;
+        uint32_t k = slot_of(fa, addr[j]);
+        while (fa->src32[k].cls != UINT32_MAX)
+            k = k + 1 == fa->nslots ? 0 : k + 1;
+        f4_slot *sl = &fa->src32[k];
+        sl->addr = addr[j];
+        sl->cls = value[j];
+        if (cls_nrec(value[j]) == 1)
+            sl->rec = fa->prog[cls_pos(value[j])];
+    }
     fa->nclasses = b.nclasses;
     fa->nentries = b.lentries.n;
     fa->filters = b.filters.v;
@@ -1024,14 +1070,49 @@ static inline void store(pr_bulk_out *out, size_t i, uint32_t error, uint8_t typ
         out->prefsrc[i] = prefsrc;
 }
 
-/* 1 answered, 0 the exact path must answer. */
-static inline int eval(const pr_fast4 *f, uint32_t cls, uint32_t d, pr_bulk_out *out, size_t i)
+/* A source's class and where its records are read. */
+typedef struct {
+    uint32_t cls;
+    const f4_rec *rec;
+} f4_src;
+
+/* The answer for outcome o of the rule with priority prio, in a table
+ * answers name report: 1 stored, 0 the exact path must answer. */
+static inline int decide(const pr_fast4 *f, uint32_t kind, uint32_t o, uint32_t report, uint32_t prio,
+                         pr_bulk_out *out, size_t i)
 {
-    uint32_t kind = cls_kind(cls);
+    const f4_outcome *oc = &f->outcomes[o];
+    if (oc->kind == K_FINAL) {
+        if (kind == C_NOSRC) {
+            if (oc->nosrc_slow)
+                return 0;
+            store(out, i, 0, PR_RTN_UNICAST, report, prio, oc->oif, oc->gw, oc->prefsrc);
+        } else {
+            store(out, i, 0, PR_RTN_UNICAST, report, prio, oc->oif, oc->gw, 0);
+        }
+        return 1;
+    }
+    if (oc->kind == K_ERROR) {
+        store(out, i, oc->error, 0, 0, prio, 0, 0, 0);
+        return 1;
+    }
+    return 0;   /* K_SLOW */
+}
+
+/* 1 answered, 0 the exact path must answer. */
+static inline int eval(const pr_fast4 *f, f4_src c, uint32_t d, pr_bulk_out *out, size_t i)
+{
+    uint32_t kind = cls_kind(c.cls);
     /* 0.0.0.0, multicast and limited broadcast destinations take other paths */
     if (kind == C_SLOW || d == 0 || (d & 0xF0000000u) == 0xE0000000u || d == 0xFFFFFFFFu)
         return 0;
-    const f4_rec *r = f->prog + cls_pos(cls), *end = r + cls_nrec(cls);
+    if (f->has_head) {
+        const f4_table *t = &f->tables[f->head.table];
+        uint32_t o = table_lookup(f, t, d);
+        if (o != O_MISS)
+            return decide(f, kind, o, t->report, f->head.priority, out, i);
+    }
+    const f4_rec *r = c.rec, *end = r + cls_nrec(c.cls);
     while (r < end) {
         const f4_entry *e = &r->e;
         uint32_t o, report, prio = e->priority;
@@ -1056,47 +1137,52 @@ static inline int eval(const pr_fast4 *f, uint32_t cls, uint32_t d, pr_bulk_out 
         }
         if (o == O_MISS)
             continue;
-        const f4_outcome *oc = &f->outcomes[o];
-        if (oc->kind == K_FINAL) {
-            if (kind == C_NOSRC) {
-                if (oc->nosrc_slow)
-                    return 0;
-                store(out, i, 0, PR_RTN_UNICAST, report, prio, oc->oif, oc->gw, oc->prefsrc);
-            } else {
-                store(out, i, 0, PR_RTN_UNICAST, report, prio, oc->oif, oc->gw, 0);
-            }
-            return 1;
-        }
-        if (oc->kind == K_ERROR) {
-            store(out, i, oc->error, 0, 0, prio, 0, 0, 0);
-            return 1;
-        }
-        return 0;   /* K_SLOW */
+        return decide(f, kind, o, report, prio, out, i);
     }
     store(out, i, PR_ENETUNREACH, 0, 0, UINT32_MAX, 0, 0, 0);
+    return 1;
+}
+
+/* The first compiled-table load of one table lookup, 1 when there is one
+ * (a /16 filter that rules d out means none). */
+static inline int prefetch_table(const pr_fast4 *f, const f4_table *t, uint32_t d)
+{
+    if (!t->lpm)
+        return 0;
+    if (t->filter) {
+        uint32_t k = d >> 16;
+        if (!(f->filters[(size_t)(t->filter - 1) * FILTER_WORDS + k / 64] & (UINT64_C(1) << (k % 64))))
+            return 0;
+    }
+    pr_lpm4_prefetch(t->lpm, d);
     return 1;
 }
 
 #define DIST 16u      /* flows between a prefetch and its use (see pr_fast4_lookup_bulk) */
 #define RING 32u      /* class ids of flows i .. i+DIST, a power of two > DIST */
 
-/* The class of source a: a hash probe for the /32s of U, else the LPM. */
-static inline uint32_t classify_one(const pr_fast4 *f, uint32_t a)
+/* The class of source a and where its records are: a hash probe for the
+ * /32s of U (a one-record class is in the slot itself), else the LPM. */
+static inline f4_src classify_one(const pr_fast4 *f, uint32_t a)
 {
-    for (uint32_t k = src32_hash(a) & f->src32_mask;; k = (k + 1) & f->src32_mask) {
+    for (uint32_t k = slot_of(f, a);; k = k + 1 == f->nslots ? 0 : k + 1) {
         const f4_slot *sl = &f->src32[k];
-        if (sl->cls == UINT32_MAX)
-            return pr_lpm4_lookup(f->src_lpm, a);
+        if (sl->cls == UINT32_MAX) {
+            uint32_t c = pr_lpm4_lookup(f->src_lpm, a);
+            return (f4_src){c, f->prog + cls_pos(c)};
+        }
         if (sl->addr == a)
-            return sl->cls;
+            return (f4_src){sl->cls, cls_nrec(sl->cls) == 1 ? &sl->rec : f->prog + cls_pos(sl->cls)};
     }
 }
 
 /* eval's walk up to its first compiled table, prefetching that table's first
  * load for d; a fused or always rule that decides ends it. */
-static inline void prefetch_walk(const pr_fast4 *f, uint32_t cls, uint32_t d)
+static inline void prefetch_walk(const pr_fast4 *f, f4_src c, uint32_t d)
 {
-    const f4_rec *r = f->prog + cls_pos(cls), *end = r + cls_nrec(cls);
+    if (f->has_head && prefetch_table(f, &f->tables[f->head.table], d))
+        return;
+    const f4_rec *r = c.rec, *end = r + cls_nrec(c.cls);
     while (r < end) {
         const f4_entry *e = &r->e;
         if (e->table == ALWAYS)
@@ -1108,18 +1194,8 @@ static inline void prefetch_walk(const pr_fast4 *f, uint32_t cls, uint32_t d)
             continue;
         }
         r += 1;
-        if ((d & e->dmask) != e->dst)
-            continue;
-        const f4_table *t = &f->tables[e->table];
-        if (!t->lpm)
-            continue;
-        if (t->filter) {
-            uint32_t k = d >> 16;
-            if (!(f->filters[(size_t)(t->filter - 1) * FILTER_WORDS + k / 64] & (UINT64_C(1) << (k % 64))))
-                continue;
-        }
-        pr_lpm4_prefetch(t->lpm, d);
-        return;
+        if ((d & e->dmask) == e->dst && prefetch_table(f, &f->tables[e->table], d))
+            return;
     }
 }
 
@@ -1144,25 +1220,26 @@ int pr_fast4_lookup_bulk(const pr_fast4 *f, size_t n, const pr_bulk_in *in, pr_b
      * flow i+DIST/2's walk prefetches its first compiled-table load, and
      * flow i is evaluated.  Evenly spread prefetches keep a steady number of
      * misses in flight instead of bursts the core would drop. */
-    uint32_t ring[RING];
+    f4_src ring[RING];
     const uint32_t *src = in->src;
+    const f4_src nosrc = {f->nosrc_class, f->prog + cls_pos(f->nosrc_class)};
     size_t pre = n < DIST ? n : DIST;
     for (size_t j = 0; j < 2 * DIST && j < n && src; j++)
-        __builtin_prefetch(&f->src32[src32_hash(src[j]) & f->src32_mask]);
+        __builtin_prefetch(&f->src32[slot_of(f, src[j])]);
     for (size_t j = 0; j < pre; j++) {
-        ring[j % RING] = src ? classify_one(f, src[j]) : f->nosrc_class;
-        __builtin_prefetch(&f->prog[cls_pos(ring[j % RING])]);
+        ring[j % RING] = src ? classify_one(f, src[j]) : nosrc;
+        __builtin_prefetch(ring[j % RING].rec);
     }
     for (size_t j = 0; j < DIST / 2 && j < n; j++)
         prefetch_walk(f, ring[j % RING], in->dst[j]);
     for (size_t i = 0; i < n; i++) {
         size_t j2 = i + 2 * DIST, j1 = i + DIST, jw = i + DIST / 2;
         if (src && j2 < n)
-            __builtin_prefetch(&f->src32[src32_hash(src[j2]) & f->src32_mask]);
+            __builtin_prefetch(&f->src32[slot_of(f, src[j2])]);
         if (j1 < n) {
-            uint32_t c = src ? classify_one(f, src[j1]) : f->nosrc_class;
+            f4_src c = src ? classify_one(f, src[j1]) : nosrc;
             ring[j1 % RING] = c;
-            __builtin_prefetch(&f->prog[cls_pos(c)]);
+            __builtin_prefetch(c.rec);
         }
         if (jw < n)
             prefetch_walk(f, ring[jw % RING], in->dst[jw]);
@@ -1187,7 +1264,7 @@ void pr_fast4_get_stats(const pr_fast4 *f, pr_fast4_stats *st)
     st->outcomes = f->noutcomes;
     st->src_prefixes = f->nsrc_prefixes;
     st->merged = f->merged;
-    size_t mem = sizeof(*f) + f->nprog * sizeof(f4_rec) + (f->src32_mask + (size_t)1) * sizeof(f4_slot) + f->ntables * sizeof(f4_table) +
+    size_t mem = sizeof(*f) + f->nprog * sizeof(f4_rec) + (size_t)f->nslots * sizeof(f4_slot) + f->ntables * sizeof(f4_table) +
                  f->nsmall * sizeof(f4_small) + f->noutcomes * sizeof(f4_outcome) +
                  f->nfilters * FILTER_WORDS * sizeof(uint64_t);
     mem += pr_lpm4_memory(f->src_lpm);
