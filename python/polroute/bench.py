@@ -181,6 +181,24 @@ def build_tenants(n: int, mixed: bool = False, n_main: int = 1000):
     return p
 
 
+def tenants_batch_text(n: int, n_main: int = 1000) -> str:
+    """build_tenants(n) as `ip -batch` text (the kernel anchor applies it)."""
+    lines = ["link set lo up"]
+    for k in range(N_LINKS):
+        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up",
+                  f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}"]
+    lines += [f"addr add {_ip(TENANT_BASE + i)}/32 dev v{i % N_LINKS}" for i in range(n)]
+    nets, plens = lpm_prefixes(n_main - 1, max_len=24)
+    lines += [f"route add {_ip(net)}/{plen} via 10.200.{j % N_LINKS}.254 dev v{j % N_LINKS}"
+              for j, (net, plen) in enumerate(zip(nets.tolist(), plens.tolist()))]
+    lines.append("route add default via 10.200.0.254 dev v0")
+    lines += [f"route add default via 10.200.{i % N_LINKS}.254 dev v{i % N_LINKS} table {TABLE_BASE + i}"
+              for i in range(n)]
+    lines += [f"rule add from {_ip(TENANT_BASE + i)}/32 lookup {TABLE_BASE + i} priority {tenant_priority(i, n)}"
+              for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class Flows:
     cols: dict            # lookup_bulk keyword -> numpy column (dst first)
@@ -467,6 +485,61 @@ def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool)
                             timed(lambda: [sb(s) for s in strs], 1)))
 
 
+def bench_kernel(rows: list, n_tenants: int, flows: Flows, fast_rate: Optional[float], n: int = 2000) -> None:
+    """The kernel's answer to the same questions (RTM_GETROUTE through one
+    `ip -j -force -batch` of `route get` lines; asking sends nothing) in a
+    private namespace prt-bench-<pid>, deleted afterwards.  Needs root."""
+    import os
+    import shutil
+
+    from .audit import kernel_route_get
+    from .ip_command import run_ip
+    label = f"{n_tenants // 1000}k tenants"
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        rows.append(Row(label, "kernel RTM_GETROUTE: needs root and ip netns", 0, 1, [1.0], skipped=True))
+        return
+    ns = f"prt-bench-{os.getpid()}"
+    created = False
+    try:
+        r = run_ip(["netns", "add", ns])
+        if r.returncode:
+            raise RuntimeError(r.stderr.strip())
+        created = True
+        # no IPv6 in the namespace: no autoconf/DAD frames on its veths
+        for key in ("all", "default"):
+            _ns_sysctl(ns, f"net.ipv6.conf.{key}.disable_ipv6", "1")
+        r = run_ip(["-n", ns, "-batch", "-"], stdin=tenants_batch_text(n_tenants), timeout=600)
+        if r.returncode:
+            raise RuntimeError(r.stderr.strip()[:300])
+        dst, src = flows.cols["dst"][:n].tolist(), flows.cols["src"][:n].tolist()
+        questions = [[_ip(d)] + (["from", _ip(s_)] if s_ else []) for d, s_ in zip(dst, src)]
+        ask = kernel_route_get(ns)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        w = time.perf_counter()
+        answers = ask(questions)
+        wall = time.perf_counter() - w
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        bad = sum(1 for a in answers if "error" in a)
+        rows.append(Row(label, "kernel RTM_GETROUTE (ip -j -force -batch route get, in a netns)", n_tenants + 3, n,
+                        [cpu], notes=f"wall {wall:.2f} s; {n - bad:,}/{n:,} answered"
+                        + (f"; fast4 is {fast_rate / (n / cpu):,.0f}x" if fast_rate else "")))
+    except Exception as exc:   # noqa: BLE001 - a kernel problem must not lose the other rows
+        rows.append(Row(label, f"kernel RTM_GETROUTE: failed: {exc}", 0, 1, [1.0], skipped=True))
+    finally:
+        if created:
+            run_ip(["netns", "del", ns])
+
+
+def _ns_sysctl(ns: str, key: str, value: str) -> None:
+    """sysctl -w key=value inside namespace ns."""
+    import subprocess
+
+    from .ip_command import IP, child_env
+    subprocess.run([IP, "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}"], capture_output=True,
+                   env=child_env(), timeout=60)
+
+
 CHUNK = 65_536   # rows per call in the chunked thread runs: a chunk's columns stay in cache
 
 
@@ -573,6 +646,8 @@ def run(argv: list) -> int:
     ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
+    ap.add_argument("--no-kernel", action="store_true",
+                    help="skip the kernel anchor (as root it asks a private namespace with the 10k-tenant policy)")
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, metavar="WORKLOAD",
                     help=f"run only these workloads ({', '.join(WORKLOADS)}); default all")
     args = ap.parse_args(argv)
@@ -604,6 +679,10 @@ def run(argv: list) -> int:
         rows[-2].notes = f"build {build:.1f} s CPU (Python requests)"
         if nt == 10_000:
             ten10k = snap
+            if not args.no_kernel:
+                say("  kernel anchor (namespace prt-bench-<pid>) ...")
+                fast = next(r for r in rows if r.workload == name and r.method == FAST_METHOD)
+                bench_kernel(rows, nt, tenant_flows(nflows, nt), fast.rate)
     if args.threads and ten10k is not None:
         say("threads ...")
         bench_threads(rows, ten10k, tenant_flows(nflows, 10_000), reps)
