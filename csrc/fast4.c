@@ -26,8 +26,7 @@
  *     U prefix covers (found by one sweep over U in address order), and P
  *     gets a class: "source given and valid", "no source" (0.0.0.0) or
  *     "slow".  A class carries its chain: the rules that match its source,
- *     in order, each with its `to` prefix and the table it looks in.  The
- *     source LPM (lpm4.c) maps an address straight to its class.
+ *     in order, each with its `to` prefix and the table it looks in.
  *   - Table outcomes.  For each table a rule looks in, every prefix gets the
  *     outcome a lookup landing on it has for this question (routes.c's
  *     try_slot4 with tos 0, scope universe, no oif): a route (device,
@@ -37,6 +36,20 @@
  *     backtracks.  Outcomes are interned (a 500,000-prefix table through 4
  *     gateways has a handful).  Tables of up to SMALL_MAX prefixes are a
  *     short list, longest first; bigger ones get their own lpm4.
+ *
+ * Layout, for speed (a 10,000-tenant flow reads one random cache line).
+ *   - Sources: a hash of the /32s of U (tenant addresses) gives the class in
+ *     one probe, and a class of one record sits in its source's 32-byte slot;
+ *     other sources go through the source LPM (lpm4.c).
+ *   - The rule every chain starts with (`from all lookup local`) is hoisted
+ *     out of the chains and evaluated once per flow; its table's /16 presence
+ *     filter rules out almost every destination with one L1 read.
+ *   - A rule whose table has one prefix carries that prefix (FUSED), and when
+ *     that prefix is 0/0 and the rule has no `to`, just the outcome (ALWAYS):
+ *     a tenant's class is one 16-byte record.  A rule whose table decides every
+ *     destination ends its chain (what follows is never reached).
+ *   - pr_fast4_lookup_bulk is a software pipeline: each level's cache miss is
+ *     issued a fixed number of flows before it is needed.
  *
  * What is not covered, and goes to the exact path row by row: any input
  * column besides dst and src; destinations 0.0.0.0, 224/4, 255.255.255.255;
