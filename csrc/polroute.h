@@ -417,7 +417,9 @@ size_t pr_rule_count(const pr_policy *p, int family);
 int pr_rule_get(const pr_policy *p, int family, size_t i, pr_rule_info *out);
 /* Routes of one family, table by table (ascending id), each table in trie
  * order.  table 0 = all tables.  The dump is a snapshot taken by
- * pr_route_dump(); it stays valid until the next change. */
+ * pr_route_dump(); it stays valid until the next change.  pr_route_dump
+ * writes p's dump buffer: on a snapshot read by several threads, dump from
+ * one thread at a time (or from a pr_policy_clone). */
 size_t pr_route_dump(pr_policy *p, int family, uint32_t table);
 int pr_route_get_dumped(const pr_policy *p, size_t i, pr_route_info *out,
                         pr_nexthop_info *nh, size_t nh_cap);

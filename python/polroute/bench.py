@@ -18,10 +18,16 @@ Workloads (all seeded, flows already in numpy columns):
     evaluated with ``lookup_bulk`` on (n, 16) uint8 columns (the full
     ``ip -6 route get`` answer per flow, the trie walk of lookup.c), rows in
     address order (the default for big batches) and as given.
-Anchors measured in the same run: polroute's own linear rule selection
-(``lookup_bulk(..., linear=True)``), pytricia and py-radix on the same
-prefixes (when installed).  The kernel's RTM_GETROUTE needs root and a
-namespace: bench/compare.py measures it.  pytricia (PyTricia(128)) and
+Methods: the compiled snapshot's specialised evaluator (fast4.c,
+``lookup_bulk(policy.compile(), ...)``) and the exact path
+(``lookup_bulk(policy, ...)``).  Anchors measured in the same run:
+polroute's own linear rule selection (``lookup_bulk(..., linear=True)``),
+pytricia and py-radix on the same prefixes (when installed), and, as root,
+the kernel's RTM_GETROUTE on the 10k-tenant policy in a private namespace
+``prt-bench-<pid>`` (2,000 ``route get`` questions through one
+``ip -j -force -batch``; nothing is sent; ``--no-kernel`` skips it;
+bench/compare.py has pyroute2 too).  The largest tenant count is also timed
+alternately with the smallest (the per-flow ratio of issue 5).  pytricia (PyTricia(128)) and
 py-radix are the IPv6 anchors on the same prefixes (prefix lookup only, one
 call per flow).
 
@@ -517,7 +523,8 @@ def bench_kernel(rows: list, n_tenants: int, flows: Flows, fast_rate: Optional[f
     if os.geteuid() != 0 or not shutil.which("ip"):
         rows.append(Row(label, "kernel RTM_GETROUTE: needs root and ip netns", 0, 1, [1.0], skipped=True))
         return
-    ns = f"prt-bench-{os.getpid()}"
+    # CI names its namespaces with its own prefix so that its clean-up finds them
+    ns = f"{os.environ.get('POLROUTE_NETNS_PREFIX', 'prt-')}bench-{os.getpid()}"
     created = False
     try:
         r = run_ip(["netns", "add", ns])
