@@ -1216,6 +1216,10 @@ int pr_fast4_lookup_bulk(const pr_fast4 *f, size_t n, const pr_bulk_in *in, pr_b
 {
     if (!f || (n && (!in || !out || !in->dst)))
         return -PR_EINVAL;
+    if (slow)
+        *slow = 0;
+    if (n == 0)
+        return 0;
     size_t nslow = 0;
     pr_flow q;
     pr_result res;

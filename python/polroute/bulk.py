@@ -177,6 +177,8 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     """
     if family is None:
         family = 6 if _is_v6(dst) else 4
+    if family == 6 and fast:
+        raise ValueError("fast=True: the specialised evaluator is IPv4 only")
     if family == 6:
         return _lookup_bulk_v6(policy, dst, dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid,
                                                  ipproto=ipproto, sport=sport, dport=dport), out, linear, order)

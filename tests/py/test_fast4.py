@@ -321,6 +321,10 @@ def test_fast_true_needs_a_compiled_policy():
     with pytest.raises(ValueError, match="linear"):
         lookup_bulk(p.compile(), np.zeros(3, dtype=np.uint32), fast=True, linear=True)
     assert lookup_bulk(p, np.ones(3, dtype=np.uint32) << 24).fast_rows is None
+    with pytest.raises(ValueError, match="IPv4 only"):
+        lookup_bulk(p.compile(), ["2001:db8::1"], fast=True)
+    empty = lookup_bulk(p.compile(), np.zeros(0, dtype=np.uint32), src=np.zeros(0, dtype=np.uint32))
+    assert empty.fast_rows == 0 and empty.table.shape == (0,)
 
 
 def test_threads_share_one_evaluator():
