@@ -63,12 +63,8 @@
  * The policy must not change while the evaluator lives: build it from a
  * snapshot (pr_policy_snapshot), whose lifetime the caller ties to it.
  */
-#define _DEFAULT_SOURCE 1   /* madvise(MADV_HUGEPAGE) */
 #include <stdlib.h>
 #include <string.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "core.h"
 #include "lpm4.h"
@@ -178,25 +174,6 @@ struct pr_fast4 {
 
 /* ------------------------------------------------------------ build helpers */
 
-/* The per-flow arrays (source slots, class records) are read at random: big
- * ones go in 2 MiB-aligned blocks marked for transparent huge pages, as
- * lpm4.c does, so that 100,000 tenants do not cost a TLB miss per read.
- * Cache-line aligned in any case. */
-static void *huge_alloc(size_t size)
-{
-    const size_t huge = (size_t)2 << 20;
-    size_t align = size >= huge / 2 ? huge : 64;
-    size = (size + align - 1) / align * align;
-    void *r = NULL;
-    if (posix_memalign(&r, align, size) != 0)
-        return NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (align == huge)
-        (void)madvise(r, size, MADV_HUGEPAGE);   /* a hint: failure only costs speed */
-#endif
-    return r;
-}
-
 typedef struct {
     uint32_t addr;
     uint8_t plen;
@@ -294,16 +271,10 @@ typedef struct {
 
 static void *vec_push(vec *a, size_t count)
 {
-    if (a->n + count > a->cap || !a->v) {
-        size_t cap = a->cap ? a->cap : 16;
-        while (cap < a->n + count)
-            cap *= 2;
-        void *nv = realloc(a->v, cap * a->elem);
-        if (!nv)
-            return NULL;
-        a->v = nv;
-        a->cap = cap;
-    }
+    void *nv = pr_grow(a->v, &a->cap, a->n + count, a->elem);
+    if (!nv)
+        return NULL;
+    a->v = nv;
     void *at = (char *)a->v + a->n * a->elem;
     a->n += count;
     return at;
@@ -364,7 +335,6 @@ typedef struct builder {
     uint32_t *table_of;     /* family table index -> tables[] index, UINT32_MAX = not built */
     vec total;              /* per tables[]: uint8_t, every destination gets a decisive outcome */
     vec lentries, lclasses; /* interned chains as rules (f4_entry), and their classes (lclass) */
-    size_t nclasses;
 } builder;
 
 typedef struct {
@@ -692,7 +662,6 @@ static int class_intern(builder *b, uint8_t kind, const f4_entry *e, size_t n, u
     s->hash[k] = h;
     s->id[k] = (uint32_t)(b->lclasses.n - 1);
     s->count++;
-    b->nclasses++;
     return 0;
 }
 
@@ -974,7 +943,8 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     for (size_t j = 0; j < nu; j++)
         n32 += plen[j] == 32;
     size_t nslots = n32 + n32 / 2 + 16;   /* load <= 2/3 */
-    fa->src32 = huge_alloc(nslots * sizeof(f4_slot));
+    size_t slots_size = nslots * sizeof(f4_slot);   /* read at random: huge pages */
+    fa->src32 = pr_alloc_random_access(&slots_size);
     if (!fa->src32) {
         pr_lpm4_free(fa->src_lpm);
         free(fa);
@@ -990,7 +960,8 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     fa->merged = merged;
     fa->nosrc_class = pr_lpm4_lookup(fa->src_lpm, 0);
     /* cache-line aligned, so that the class layout above holds */
-    if (!(fa->prog = huge_alloc((b.prog.n ? b.prog.n : 1) * sizeof(f4_rec)))) {
+    size_t prog_size = (b.prog.n ? b.prog.n : 1) * sizeof(f4_rec);   /* cache-line aligned too */
+    if (!(fa->prog = pr_alloc_random_access(&prog_size))) {
         pr_lpm4_free(fa->src_lpm);
         free(fa);
         goto fail;
@@ -1010,7 +981,7 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
         if (cls_nrec(value[j]) == 1)
             sl->rec = fa->prog[cls_pos(value[j])];
     }
-    fa->nclasses = b.nclasses;
+    fa->nclasses = b.lclasses.n;
     fa->nentries = b.lentries.n;
     fa->filters = b.filters.v;
     fa->nfilters = b.filters.n / FILTER_WORDS;

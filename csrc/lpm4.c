@@ -63,19 +63,30 @@ struct pr_lpm4 {
  * and 4 KiB pages would cost a TLB miss on most of them. */
 #define REGION_ALIGN ((size_t)2 << 20)
 
+void *pr_alloc_random_access(size_t *size)
+{
+    size_t align = *size >= REGION_ALIGN / 2 ? REGION_ALIGN : 64;
+    size_t sz = (*size + align - 1) / align * align;
+    void *r = NULL;
+    if (posix_memalign(&r, align, sz ? sz : align) != 0)
+        return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == REGION_ALIGN)
+        (void)madvise(r, sz, MADV_HUGEPAGE);   /* a hint: failure only costs speed */
+#endif
+    *size = sz;
+    return r;
+}
+
 static int pack_region(pr_lpm4 *t)
 {
     size_t top_b = ((size_t)1 << TOP_BITS) * sizeof(uint32_t);
     size_t nodes_b = (size_t)t->nnodes * sizeof(lpm_node);
     size_t leaves_b = (size_t)t->nleaves * sizeof(uint32_t);
     size_t size = top_b + nodes_b + leaves_b;
-    size = (size + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN;
-    void *r = NULL;
-    if (posix_memalign(&r, REGION_ALIGN, size) != 0)
+    void *r = pr_alloc_random_access(&size);
+    if (!r)
         return -1;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    (void)madvise(r, size, MADV_HUGEPAGE);   /* a hint: failure only costs speed */
-#endif
     char *c = r;
     memcpy(c, t->top, top_b);
     if (nodes_b)
