@@ -8,7 +8,6 @@ input-path and random-destination ones."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import ipaddress
 import random
 import sys
@@ -27,17 +26,10 @@ from polroute.iproute import apply_batch
 from polroute.query import _NOT_MODELLED, _TYPE_NAMES, route_get
 
 
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from suite_modules import reference_vs_core  # noqa: E402
 
-
-rvc = _load("polroute_tests_reference_vs_core", Path(__file__).resolve().parent / "test_reference_vs_core.py")
+rvc = reference_vs_core()
 Flow = rvc.Flow
 TYPE_IDS = {v: k for k, v in _TYPE_NAMES.items()}
 NM_BITS = {v: k for k, v in _NOT_MODELLED.items()}

@@ -21,7 +21,6 @@ policies a good share of rows must be.
 """
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import random
 import re
@@ -43,17 +42,10 @@ SPECIAL = ["0.0.0.0", "127.0.0.1", "127.1.2.3", "224.0.0.1", "239.9.9.9", "255.2
            "240.0.0.1", "1.1.1.1", "8.8.8.8"]
 
 
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from suite_modules import reference_vs_core  # noqa: E402
 
-
-rvc = _load("polroute_tests_reference_vs_core", Path(__file__).resolve().parent / "test_reference_vs_core.py")
+rvc = reference_vs_core()
 
 _ADDR = re.compile(r"(?<![\d.:])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?:/(\d{1,2}))?(?![\d.])")
 

@@ -15,7 +15,6 @@ and the question.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import sys
@@ -33,16 +32,12 @@ from polroute.iproute import ParseError, apply_line
 from polroute.policy import Policy
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from suite_modules import TESTS, load  # noqa: E402
+
+
 def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "reference_model.py"
-    name = "polroute_tests_reference_model"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load("polroute_tests_reference_model", TESTS / "reference_model.py")
 
 
 ref_model = _load_reference()
