@@ -223,6 +223,7 @@ typedef struct pr_ifaddr {
 } pr_ifaddr;
 
 struct pr_policy {
+    uint64_t generation;      /* pr_policy_touch: new at every request that may change p, unique process-wide */
     pr_link *links;
     size_t nlinks, caplinks;
     uint32_t next_ifindex;
@@ -349,6 +350,9 @@ void pr_table_lpm_drop(pr_table *t);
 int pr_fib4_merged_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
 /* fib_table_lookup on the local table (main's trie while merged); -EAGAIN also when it does not exist */
 int pr_fib4_local_lookup(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res);
+
+/* policy.c: p may change now (a new process-wide unique generation) */
+void pr_policy_touch(pr_policy *p);
 
 /* fast4.c's views of the exact path (routes.c, rules.c, lookup.c, bulk.c) */
 int pr_fib4_try_slot(const pr_policy *p, const pr_table *t, uint32_t slot, unsigned plen, const pr_flow4 *fl,

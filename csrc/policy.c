@@ -93,6 +93,19 @@ static void devconf_defaults(pr_devconf *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* Generations: every policy state a caller may have cached something about
+ * (polroute.bulk caches a fast4 evaluator per Policy) gets its own number,
+ * never reused in the process, so "same generation" means "same policy
+ * object, unchanged since". */
+static _Atomic uint64_t generations;
+
+void pr_policy_touch(pr_policy *p)
+{
+    p->generation = atomic_fetch_add_explicit(&generations, 1u, memory_order_relaxed) + 1u;
+}
+
+uint64_t pr_policy_generation(const pr_policy *p) { return p ? p->generation : 0; }
+
 pr_policy *pr_policy_new(void)
 {
     pr_policy *p = calloc(1, sizeof(*p));
@@ -114,6 +127,7 @@ pr_policy *pr_policy_new(void)
         pr_policy_free(p);
         return NULL;
     }
+    pr_policy_touch(p);
     return p;
 }
 
@@ -161,6 +175,7 @@ pr_policy *pr_policy_clone(const pr_policy *src)
     }
     if (pr_family_clone(&p->v4, &src->v4) < 0 || pr_family_clone(&p->v6, &src->v6) < 0)
         goto fail;
+    pr_policy_touch(p);
     return p;
 fail:
     pr_policy_free(p);
@@ -209,6 +224,7 @@ pr_policy *pr_policy_snapshot(pr_policy *src)
     }
     if (pr_family_share(&p->v4, &src->v4) < 0 || pr_family_share(&p->v6, &src->v6) < 0)
         goto fail;
+    pr_policy_touch(p);
     return p;
 fail:
     pr_policy_free(p);
@@ -289,6 +305,7 @@ static bool valid_ifname(const char *name)
 
 int pr_link_add(pr_policy *p, const char *name, int kind, uint32_t ifindex)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -323,6 +340,7 @@ int pr_link_add(pr_policy *p, const char *name, int kind, uint32_t ifindex)
 
 int pr_link_add_veth(pr_policy *p, const char *name, const char *peer)
 {
+    pr_policy_touch(p);
     if (!valid_ifname(name) || !valid_ifname(peer))
         return pr_fail(p, PR_EINVAL, "Invalid interface name");
     if (strncmp(name, peer, PR_IFNAMSIZ) == 0 || pr_link_by_name_c(p, name) || pr_link_by_name_c(p, peer))
@@ -436,6 +454,7 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a);
 
 int pr_link_del(pr_policy *p, uint32_t ifindex)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -483,6 +502,7 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
 
 int pr_link_rename(pr_policy *p, uint32_t ifindex, const char *name)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -503,6 +523,7 @@ int pr_link_rename(pr_policy *p, uint32_t ifindex, const char *name)
 
 int pr_link_set_group(pr_policy *p, uint32_t ifindex, uint32_t group)
 {
+    pr_policy_touch(p);
     pr_link *l = pr_link_by_index(p, ifindex);
     if (!l)
         return pr_fail(p, PR_ENODEV, "");
@@ -920,6 +941,7 @@ static size_t addr_insert_pos(const pr_policy *p, const pr_ifaddr *a)
 
 int pr_addr_request(pr_policy *p, int msg_type, const pr_addr_req *req)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -1217,6 +1239,7 @@ void pr_sync_link_up(pr_policy *p, uint32_t ifindex)
 
 int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -1250,6 +1273,7 @@ int pr_link_set_up(pr_policy *p, uint32_t ifindex, int up)
 
 int pr_link_set_carrier(pr_policy *p, uint32_t ifindex, int carrier)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
@@ -1400,6 +1424,7 @@ static int sysctl_access(pr_policy *p, const char *key, int64_t *value, int set)
 
 int pr_sysctl_set(pr_policy *p, const char *key, int64_t value)
 {
+    pr_policy_touch(p);
     /* these edit routes/rules in place: nothing may be shared with a snapshot */
     if (pr_policy_own(p) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");

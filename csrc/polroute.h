@@ -371,6 +371,11 @@ typedef struct pr_bulk_out {
  * empty tables, sysctls at their namespace defaults.  NULL on ENOMEM. */
 pr_policy *pr_policy_new(void);
 void pr_policy_free(pr_policy *p);
+/* A number that changes with every call that may change p (any request,
+ * also a refused one) and is never given to another policy state in this
+ * process (new, clone and snapshot get their own): equal generations mean
+ * the same policy, unchanged.  For caches of things compiled from p. */
+uint64_t pr_policy_generation(const pr_policy *p);
 /* A deep copy (for apply-all-or-nothing).  NULL on ENOMEM. */
 pr_policy *pr_policy_clone(const pr_policy *p);
 const char *pr_errmsg(const pr_policy *p);

@@ -512,6 +512,7 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
 
 int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route_req *q)
 {
+    pr_policy_touch(p);
     pr_set_err(p, "");
     if (q->family != PR_AF_INET && q->family != PR_AF_INET6)
         return pr_fail(p, PR_EAFNOSUPPORT, "");

@@ -526,6 +526,7 @@ static uint32_t default_pref(const pr_family *f)
 
 int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_req *q)
 {
+    pr_policy_touch(p);
     pr_set_err(p, "");
     if (q->family != PR_AF_INET && q->family != PR_AF_INET6)
         return pr_fail(p, PR_EAFNOSUPPORT, "Rule family not supported");

@@ -20,7 +20,7 @@ Workloads (all seeded, flows already in numpy columns):
     address order (the default for big batches) and as given.
 Methods: the compiled snapshot's specialised evaluator (fast4.c,
 ``lookup_bulk(policy.compile(), ...)``) and the exact path
-(``lookup_bulk(policy, ...)``).  Anchors measured in the same run:
+(``lookup_bulk(policy, ..., fast=False)``).  Anchors measured in the same run:
 polroute's own linear rule selection (``lookup_bulk(..., linear=True)``),
 pytricia and py-radix on the same prefixes (when installed), and, as root,
 the kernel's RTM_GETROUTE on the 10k-tenant policy in a private namespace
@@ -420,7 +420,7 @@ def bench_policy(rows: list, workload: str, policy, flows: Flows, size: int, rep
     fast = lookup_bulk(snap, **cols)
     build = time.thread_time() - c
     st = snap.fast_stats()
-    out = lookup_bulk(policy, **cols)
+    out = lookup_bulk(policy, **cols, fast=False)
     agree = _same(fast, out)
     share = fast.fast_rows / max(1, len(flows))
     rows.append(Row(workload, FAST_METHOD, size, len(flows),
@@ -431,12 +431,12 @@ def bench_policy(rows: list, workload: str, policy, flows: Flows, size: int, rep
                     f"answers == exact: {agree}"))
     fast_row = rows[-1]
     rows.append(Row(workload, EXACT_METHOD, size, len(flows),
-                    timed(lambda: lookup_bulk(policy, **cols, out=out), reps), memory))
+                    timed(lambda: lookup_bulk(policy, **cols, out=out, fast=False), reps), memory))
     fast_row.anchor = rows[-1].method
     if linear_n:
         sub = {k: v[:linear_n].copy() for k, v in cols.items()}
         lin = lookup_bulk(policy, **sub, linear=True)
-        agree = _same(lin, lookup_bulk(policy, **sub))
+        agree = _same(lin, lookup_bulk(policy, **sub, fast=False))
         rows.append(Row(workload, "polroute lookup_bulk, linear rule walk", size, linear_n,
                         timed(lambda: lookup_bulk(policy, **sub, linear=True, out=lin), max(1, reps // 2)),
                         notes=f"answers == index: {agree} ({linear_n:,} flows)"))

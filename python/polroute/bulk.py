@@ -50,6 +50,10 @@ NO_RULE = 0xFFFFFFFF
 # Tables with at least this many prefixes are compiled (lpm4.c) before a bulk
 # call; smaller ones are quick enough as tries and a compiled copy costs ~2 MB.
 COMPILE_MIN_PREFIXES = 256
+# From this many IPv4 dst/src rows on, lookup_bulk on a (mutable) Policy uses
+# the specialised evaluator (fast4.c) built for the policy's current state:
+# building it costs about what the exact path spends on 10-60k rows.
+AUTO_FAST_ROWS = 65536
 
 
 @dataclass
@@ -170,10 +174,11 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     (pr_bulk6_order) so that neighbours share trie paths in cache; the
     answers and their positions are unchanged.  None: when n >= ORDER_MIN_ROWS.
     ``fast`` (IPv4): use the specialised evaluator (fast4.c, same answers;
-    rows it does not cover take the exact path).  None: when ``policy`` is
-    a :class:`polroute.compiled.CompiledPolicy` (immutable, so the
-    evaluator is built once, on first use) and ``linear`` is off; True
-    requires a CompiledPolicy; False always takes the exact path.
+    rows it does not cover take the exact path).  None: always on a
+    :class:`polroute.compiled.CompiledPolicy` (built once, on first use),
+    and on a Policy for batches of at least AUTO_FAST_ROWS rows with only
+    dst/src columns (built for the policy as it is and kept until its next
+    change); True: also for smaller batches; False: the exact path.
     """
     if family is None:
         family = 6 if _is_v6(dst) else 4
@@ -186,10 +191,8 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         raise ValueError(f"family: {family!r}, expected 4 or 6")
     if order:
         raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
-    fast_of = getattr(policy, "_fast4", None)
-    if fast and (fast_of is None or linear):
-        raise ValueError("fast=True: needs a CompiledPolicy (Policy.compile()) and linear=False")
-    use_fast = fast_of is not None and not linear and fast is not False
+    if fast and linear:
+        raise ValueError("fast=True and linear=True: the linear walk is the exact path's")
     dst, src = _v4_list(dst), _v4_list(src)
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
@@ -197,6 +200,16 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
                         ("uid", uid), ("ipproto", ipproto), ("sport", sport), ("dport", dport)):
         if value is not None:
             cols[name] = _as_column(name, value, n)
+    # the specialised evaluator: always on a CompiledPolicy (immutable); on a
+    # Policy for big batches of dst/src questions (built for the policy as it
+    # is, rebuilt after a change: worth it from about AUTO_FAST_ROWS rows)
+    fast_of = None
+    if not linear and fast is not False:
+        fast_of = getattr(policy, "_fast4", None)
+        if fast_of is None and (fast or (n >= AUTO_FAST_ROWS and set(cols) <= {"dst", "src"})):
+            fast_of = getattr(policy, "_fast4_current", None)
+    if fast and fast_of is None:
+        raise ValueError("fast=True: needs a Policy or CompiledPolicy")
     if out is None:
         out = BulkResult(**{name: np.empty(n, dtype=dt) for name, (_, dt) in _OUT_COLUMNS.items()})
     else:
@@ -218,7 +231,7 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
         c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
         keep.append(c)
         setattr(cout, name, c)
-    if use_fast:
+    if fast_of is not None:
         slow = ffi.new("size_t *")
         rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
         out.fast_rows = n - int(slow[0])

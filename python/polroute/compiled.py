@@ -27,6 +27,18 @@ from ._polroute_cffi import ffi, lib
 from .bulk import COMPILE_MIN_PREFIXES, BulkResult, lookup_bulk
 
 
+def build_fast4(handle):
+    """pr_fast4_build on a policy handle; the evaluator is freed with the
+    returned object (it must not outlive the policy, nor see it change)."""
+    hp = ffi.new("pr_fast4 **")
+    rc = lib.pr_fast4_build(handle, hp)
+    if rc == -12:
+        raise MemoryError("pr_fast4_build")
+    if rc < 0:
+        raise OSError(-rc, "pr_fast4_build")
+    return ffi.gc(hp[0], lib.pr_fast4_free)
+
+
 class CompiledPolicy:
     """A read-only copy of a Policy with its tables compiled (lpm4.c)."""
 
@@ -50,13 +62,10 @@ class CompiledPolicy:
             with self._fast_lock:
                 f = self._fast
                 if f is None:
-                    hp = ffi.new("pr_fast4 **")
                     c = time.thread_time()
-                    rc = lib.pr_fast4_build(self._h, hp)
-                    if rc < 0:
-                        raise MemoryError("pr_fast4_build") if rc == -12 else OSError(-rc, "pr_fast4_build")
+                    f = build_fast4(self._h)
                     self.fast_build_seconds = time.thread_time() - c
-                    f = self._fast = ffi.gc(hp[0], lib.pr_fast4_free)
+                    self._fast = f
         return f
 
     def fast_stats(self) -> dict:

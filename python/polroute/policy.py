@@ -7,6 +7,8 @@ changes nothing.
 """
 from __future__ import annotations
 
+import threading
+
 import ipaddress
 from typing import Iterable, Optional
 
@@ -44,6 +46,8 @@ class Policy:
         if h == ffi.NULL:
             raise MemoryError("pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
+        self._fast4_cache = None            # (generation, evaluator) for bulk calls
+        self._fast4_lock = threading.Lock()
 
     # ---- lifetime -------------------------------------------------------
     def clone(self) -> "Policy":
@@ -60,6 +64,23 @@ class Policy:
     def _swap(self, other: "Policy") -> None:
         """Take over other's state (used to commit an all-or-nothing batch)."""
         self._h, other._h = other._h, self._h
+        self._fast4_cache, other._fast4_cache = other._fast4_cache, self._fast4_cache
+
+    def _fast4_current(self):
+        """The specialised IPv4 evaluator (csrc/fast4.c) for the policy as it
+        is now: built on demand and kept until the next change (any request
+        gives the policy a new pr_policy_generation).  Like any lookup, not
+        while another thread changes the policy."""
+        gen = lib.pr_policy_generation(self._h)
+        cached = self._fast4_cache
+        if cached is not None and cached[0] == gen:
+            return cached[1]
+        with self._fast4_lock:
+            cached = self._fast4_cache
+            if cached is None or cached[0] != gen:
+                from .compiled import build_fast4
+                cached = self._fast4_cache = (gen, build_fast4(self._h))
+        return cached[1]
 
     def _check(self, rc: int) -> int:
         if rc < 0:

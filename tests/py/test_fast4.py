@@ -35,7 +35,8 @@ from hypothesis import strategies as st
 
 from polroute import Policy
 from polroute.bulk import lookup_bulk
-from polroute.iproute import apply_batch
+from polroute.errors import PolicyError
+from polroute.iproute import ParseError, apply_batch, apply_line
 
 COLUMNS = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
 SPECIAL = ["0.0.0.0", "127.0.0.1", "127.1.2.3", "224.0.0.1", "239.9.9.9", "255.255.255.255",
@@ -306,17 +307,76 @@ def test_other_columns_take_the_exact_path():
         assert np.array_equal(getattr(res, col), getattr(exact, col)), col
 
 
-def test_fast_true_needs_a_compiled_policy():
+def test_fast_flag():
     p = tenant_policy(3)
-    with pytest.raises(ValueError, match="CompiledPolicy"):
-        lookup_bulk(p, np.zeros(3, dtype=np.uint32), fast=True)
     with pytest.raises(ValueError, match="linear"):
         lookup_bulk(p.compile(), np.zeros(3, dtype=np.uint32), fast=True, linear=True)
+    # a small batch on a Policy: the exact path unless asked
     assert lookup_bulk(p, np.ones(3, dtype=np.uint32) << 24).fast_rows is None
+    assert lookup_bulk(p, np.ones(3, dtype=np.uint32) << 24, fast=True).fast_rows == 3
     with pytest.raises(ValueError, match="IPv4 only"):
         lookup_bulk(p.compile(), ["2001:db8::1"], fast=True)
     empty = lookup_bulk(p.compile(), np.zeros(0, dtype=np.uint32), src=np.zeros(0, dtype=np.uint32))
     assert empty.fast_rows == 0 and empty.table.shape == (0,)
+
+
+EDITS = [
+    "route replace 9.0.0.0/8 via 10.200.2.254 dev v2",
+    "route replace unreachable 11.0.0.0/8",
+    "route del default table 1003",
+    "rule add from 172.16.0.7 lookup main priority 5",
+    "rule del priority 2",
+    "addr del 172.16.0.9/32 dev v1",
+    "addr add 172.16.0.200/32 dev v0",
+    "link set v3 down",
+    "link set v3 up",
+    "route replace default via 10.200.1.254 dev v1 table 1001",
+    "rule add to 9.0.0.0/8 lookup 1002 priority 0",
+    "route add throw 9.9.0.0/16 table 1002",
+]
+
+
+def test_policy_batches_follow_every_change():
+    """lookup_bulk on a mutable Policy: big dst/src batches use an evaluator
+    built for the policy as it is; after any change (a refused one too) the
+    answers are the new state's (compared with the exact path each time)."""
+    p = tenant_policy(40)
+    rng = np.random.default_rng(11)
+    n = 70_000   # >= AUTO_FAST_ROWS
+    base = int(ipaddress.IPv4Address("172.16.0.0"))
+    src = (base + rng.integers(0, 48, n)).astype(np.uint32)
+    src[rng.random(n) < 0.1] = 0
+    dst = np.concatenate([rng.integers(1 << 24, 200 << 24, n - 2000),
+                          rng.integers(9 << 24, 12 << 24, 2000)]).astype(np.uint32)
+    for step, line in enumerate([None] + EDITS + ["route add 1.2.3.4 via 99.99.99.99"]):
+        if line is not None:
+            # in place (apply_batch would apply to a clone and swap handles)
+            try:
+                apply_line(p, line)
+            except (ParseError, PolicyError):
+                pass   # the last line is refused: a refused request still counts as a change
+        auto = lookup_bulk(p, dst, src=src)
+        exact = lookup_bulk(p, dst, src=src, fast=False)
+        assert auto.fast_rows is not None and auto.fast_rows > n // 2, (step, line)
+        for col in COLUMNS:
+            assert np.array_equal(getattr(auto, col), getattr(exact, col)), (step, line, col)
+
+
+def test_policy_swap_keeps_each_evaluator_with_its_state():
+    a, b = tenant_policy(10), tenant_policy(20)
+    apply_batch(b, "route replace default via 10.200.3.254 dev v3 table 1000\n", "b.ip")
+    rng = np.random.default_rng(5)
+    n = 70_000
+    src = (int(ipaddress.IPv4Address("172.16.0.0")) + rng.integers(0, 10, n)).astype(np.uint32)
+    dst = rng.integers(1 << 24, 200 << 24, n).astype(np.uint32)
+    first = lookup_bulk(a, dst, src=src)          # builds a's evaluator
+    want_b = lookup_bulk(b, dst, src=src, fast=False)
+    a._swap(b)                                    # a now holds b's state, and b a's
+    after = lookup_bulk(a, dst, src=src)
+    assert after.fast_rows is not None
+    for col in COLUMNS:
+        assert np.array_equal(getattr(after, col), getattr(want_b, col)), col
+        assert np.array_equal(getattr(lookup_bulk(b, dst, src=src), col), getattr(first, col)), col
 
 
 def test_threads_share_one_evaluator():
