@@ -149,6 +149,22 @@ int main(void)
     CHECK(pr_sysctl_set(p, "net.ipv4.conf.eth1.rp_filter", 1) == 0);
     CHECK(pr_sysctl_set(p, "net.ipv4.conf.nosuch.rp_filter", 1) == -2);
 
+    /* generations: every request moves them (a refused one too); clones and
+     * snapshots get their own; a lookup does not */
+    uint64_t g0 = pr_policy_generation(p);
+    pr_route_get(p, &q, &res, NULL);
+    CHECK(pr_policy_generation(p) == g0);
+    CHECK(pr_sysctl_set(p, "net.ipv4.conf.nosuch.rp_filter", 1) == -2);
+    uint64_t g1 = pr_policy_generation(p);
+    CHECK(g1 != g0);
+    pr_policy *c = pr_policy_clone(p), *s = pr_policy_snapshot(p);
+    CHECK(c && s && pr_policy_generation(c) != g1 && pr_policy_generation(s) != g1 &&
+          pr_policy_generation(c) != pr_policy_generation(s));
+    CHECK(pr_policy_generation(p) == g1);   /* taking a snapshot does not change p */
+    CHECK(add_default(p, 254, (uint32_t)eth0) != 0 && pr_policy_generation(p) != g1);
+    pr_policy_free(s);
+    pr_policy_free(c);
+
     pr_policy_free(before);
     pr_policy_free(p);
     printf("%d passed, %d failed\n", passed, failed);
