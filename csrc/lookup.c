@@ -20,6 +20,18 @@ static bool v4_zeronet(uint32_t a) { return a == 0; }
 static bool v4_loopback(uint32_t a) { return (a & 0xFF000000u) == 0x7F000000u; }
 static bool v4_local_multicast(uint32_t a) { return (a & 0xFFFFFF00u) == 0xE0000000u; }
 
+/* ip_check_mc_rcu: the groups a device has joined with no socket open are
+ * all-hosts (224.0.0.1) on every up device and, on an up bridge (multicast
+ * snooping is on by default), all-snoopers (224.0.0.106, br_multicast's
+ * join of the snoopers group; seen in the kernel: `route get 224.0.0.106 iif
+ * br0` is answered, other groups are not). */
+static bool mc_joined(const pr_link *dev, uint32_t group)
+{
+    if (!dev->up)
+        return false;
+    return group == 0xE0000001u || (group == 0xE000006Au && dev->kind == PR_LINK_BRIDGE);
+}
+
 static void res_set_nh(pr_result *out, const pr_policy *p, const pr_route *r, uint32_t k, uint32_t oif,
                        bool with_gw)
 {
@@ -272,8 +284,8 @@ make_route:
         with_gw = false;
     } else if (type == PR_RTN_MULTICAST) {
         flags |= PR_RTCF_MULTICAST | PR_RTCF_LOCAL;
-        /* only the all-hosts group is joined (no socket joins anything here) */
-        if (!(daddr == 0xE0000001u && dev_out->up))
+        /* no socket joins anything here: only the device's own groups */
+        if (!mc_joined(dev_out, daddr))
             flags &= ~PR_RTCF_LOCAL;
         if (have_res && res.prefixlen < 4)
             with_gw = false;
@@ -343,7 +355,8 @@ static int route_get4_input(const pr_policy *p, const pr_flow *q, pr_result *out
     out->uid = q->uid;
 
     if (v4_multicast(daddr)) {
-        if (daddr == 0xE0000001u && dev->up) {
+        if (mc_joined(dev, daddr)) {
+            /* a joined group is received (ip_route_input_mc): not modelled yet */
             out->not_modelled |= PR_NM_MULTICAST_GROUP;
             return -PR_EINVAL;
         }

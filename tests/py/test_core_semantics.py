@@ -1034,3 +1034,20 @@ def test_6_ipv6_replace_drops_the_siblings():
     got = [(str(r.gateway), len(r.nexthops)) for r in p.routes(AF_INET6)
            if str(r.dst) == "2001:db8:c1::"]
     assert got == [("2001:db8:2::fd", 0), ("None", 0)]
+
+
+def test_bridge_joins_all_snoopers_group():
+    """An up bridge has joined 224.0.0.106 (multicast snooping's all-snoopers
+    group): the input-path answer depends on membership and is flagged not
+    modelled, as for 224.0.0.1; other groups, and that group on a veth, are
+    refused (EINVAL), as the kernel does.  docs/kernel-notes.md."""
+    p = Policy()
+    apply_batch(p, "link set lo up\nlink add br0 type bridge\nlink set br0 up\n"
+                   "link add v0 type veth peer name v0p\nlink set v0 up\nlink set v0p up\n")
+    d = get(p, "224.0.0.106 iif br0")
+    assert "multicast group" in " ".join(d.get("not_modelled", [])), d
+    d = get(p, "224.0.0.1 iif br0")
+    assert d.get("not_modelled"), d
+    for args in ("224.0.0.107 iif br0", "224.0.0.106 iif v0", "224.0.0.106 iif v0p"):
+        d = get(p, args)
+        assert d.get("errno") == "EINVAL" and not d.get("not_modelled"), (args, d)
