@@ -263,6 +263,9 @@ def _report(results: list[dict]) -> str:
 
 def test_snapshot_round_trips(kernel_ok, capsys):
     seeds = _seeds()
+    # said before the run, so that a crash (not a failed assertion) can be replayed too
+    with capsys.disabled():
+        print(f"\n[polroute snapshot] starting POLROUTE_SEED={SEED}", flush=True)
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=WORKERS) as ex:
         results = list(ex.map(lambda sf: round_trip(*sf), seeds))
