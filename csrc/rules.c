@@ -59,6 +59,9 @@ static void default_rule(pr_family *f, uint32_t prio, uint32_t table)
     r->r.suppress_ifgroup = -1;
     r->r.uid_start = 0;
     r->r.uid_end = 0xFFFFFFFFu;
+    /* no table exists yet: pr_table_new links the rule when its table comes
+     * (0 would mean "the first table" and shift with every table created) */
+    r->tab_idx = -1;
 }
 
 void pr_rules_init_defaults(pr_policy *p)

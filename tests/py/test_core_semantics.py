@@ -1051,3 +1051,18 @@ def test_bridge_joins_all_snoopers_group():
     for args in ("224.0.0.107 iif br0", "224.0.0.106 iif v0", "224.0.0.106 iif v0p"):
         d = get(p, args)
         assert d.get("errno") == "EINVAL" and not d.get("not_modelled"), (args, d)
+
+
+@pytest.mark.parametrize("prefix,dst", [("2001:db8::/32", "2001:db8::1"), ("203.0.113.0/24", "203.0.113.1")])
+def test_fresh_policy_rules_find_their_tables(prefix, dst):
+    """The default rules of a new policy name their tables from the first
+    request on.  They used to start at table position 0 and shift with every
+    table created, pointing past the table list until some link or address
+    change relinked them: the first IPv6 lookup of a fresh policy read beyond
+    the list (the rare segfaults of the threaded kernel tests; a heap overflow
+    under ASan)."""
+    p = Policy()
+    apply_batch(p, f"route add prohibit {prefix}\n")
+    assert get(p, dst)["errno"] == "EACCES"
+    run(p, "rule add from 198.51.100.7 lookup 100 priority 10\n")   # IPv4 then walks its rules
+    assert get(p, dst)["errno"] == "EACCES"
