@@ -484,8 +484,13 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
                 p->addr_genid++;   /* the addresses' removal bumps dev_addr_genid */
                 /* inetdev_destroy deletes each address as `addr del` would:
                  * fib_del_ifaddr, and with it the prefsrc sweep of main
-                 * (POLROUTE_SCENARIO=156604225831335:4) */
-                fib_del_ifaddr(p, &gone);
+                 * (POLROUTE_SCENARIO=156604225831335:4).  But the device is
+                 * dead: its primary is unlinked before its secondaries, so a
+                 * secondary's fib_del_ifaddr finds no primary and returns
+                 * early: routes with a secondary as prefsrc stay
+                 * (POLROUTE_SCENARIO=146731699105558:4, docs/kernel-notes.md) */
+                if (!(gone.flags & PR_IFA_F_SECONDARY))
+                    fib_del_ifaddr(p, &gone);
             }
         }
         pr_routes_edit(p, PR_AF_INET, route_on_dev, &idx);

@@ -1066,3 +1066,27 @@ def test_fresh_policy_rules_find_their_tables(prefix, dst):
     assert get(p, dst)["errno"] == "EACCES"
     run(p, "rule add from 198.51.100.7 lookup 100 priority 10\n")   # IPv4 then walks its rules
     assert get(p, dst)["errno"] == "EACCES"
+
+
+@pytest.mark.parametrize("src,op,stays", [
+    ("10.2.0.3", "link del veth1", True),                       # a secondary: no sweep on a dead device
+    ("10.2.0.2", "link del veth1", False),                      # the primary: swept
+    ("10.2.0.3", "addr del 10.2.0.2/24 dev veth1p", False),     # primary deleted, secondaries with it: swept
+    ("10.2.0.3", "addr del 10.2.0.3/24 dev veth1p", False),
+])
+def test_link_del_keeps_routes_whose_prefsrc_was_a_secondary(src, op, stays):
+    """Deleting a device (here veth1p, with its peer) removes its primary
+    address before its secondaries; a secondary's fib_del_ifaddr then finds no
+    primary and returns early, so a route with the secondary as prefsrc stays.
+    Seen in the kernel (POLROUTE_SCENARIO=146731699105558:4); the four cases
+    were checked in a namespace.  docs/kernel-notes.md."""
+    p = Policy()
+    run(p, "link set lo up\nlink add veth1 type veth peer name veth1p\nlink add ifb0 type ifb\n"
+           "link set ifb0 up\naddr add 10.11.0.1/24 dev ifb0\nroute add default via 10.11.0.5\n"
+           "addr add 10.2.0.2/24 dev veth1p\naddr add 10.2.0.3/24 dev veth1p\n"
+           f"route add 198.19.7.0/24 via 10.11.0.5 src {src}\n")
+    run(p, op + "\n")
+    left = [r for r in routes(p, 254) if str(r.dst) == "198.19.7.0" and r.dst_len == 24]
+    assert bool(left) == stays
+    if stays:
+        assert str(left[0].prefsrc) == src
