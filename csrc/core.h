@@ -238,6 +238,7 @@ struct pr_policy {
     size_t nlocal4, caplocal4;
     pr_devconf conf_all, conf_default;
     int32_t ip_nonlocal_bind;
+    uint32_t kernel_features; /* PR_KF_*: how the modelled kernel was built */
     /* Snapshot for pr_route_dump(). */
     const pr_route **dump;
     size_t ndump, capdump;

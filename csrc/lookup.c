@@ -626,7 +626,7 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     if (err)
         return err;
     const pr_route *r = res.route;
-    if (input && r->dst[0] == 0xFF)
+    if (input && r->dst[0] == 0xFF && (p->kernel_features & PR_KF_IPV6_MROUTE))
         return -PR_EMSGSIZE;   /* a multicast prefix: the reply fill (ip6mr_get_route) fails */
     out->input = input;
     out->type = r->type;

@@ -116,6 +116,7 @@ pr_policy *pr_policy_new(void)
     devconf_defaults(&p->conf_all);
     devconf_defaults(&p->conf_default);
     p->next_ifindex = 1;
+    p->kernel_features = PR_KF_DEFAULT;
     if (pr_link_add(p, "lo", PR_LINK_LOOPBACK, 1) < 0) {
         pr_policy_free(p);
         return NULL;
@@ -1292,6 +1293,20 @@ int pr_link_set_carrier(pr_policy *p, uint32_t ifindex, int carrier)
         addrconf_carrier_on(p, l);
     return 0;
 }
+
+/* ----------------------------------------------------------- kernel build */
+
+int pr_policy_set_kernel_features(pr_policy *p, uint32_t features)
+{
+    pr_policy_touch(p);
+    if (features & ~(uint32_t)PR_KF_ALL)
+        return pr_fail(p, PR_EINVAL, "unknown kernel feature");
+    pr_set_err(p, "");
+    p->kernel_features = features;
+    return 0;
+}
+
+uint32_t pr_policy_kernel_features(const pr_policy *p) { return p->kernel_features; }
 
 /* ---------------------------------------------------------------- sysctls */
 

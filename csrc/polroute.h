@@ -378,6 +378,22 @@ void pr_policy_free(pr_policy *p);
 uint64_t pr_policy_generation(const pr_policy *p);
 /* A deep copy (for apply-all-or-nothing).  NULL on ENOMEM. */
 pr_policy *pr_policy_clone(const pr_policy *p);
+
+/* ---- kernel build ----
+ * Answers that depend on how the modelled kernel was built.  A new policy
+ * models PR_KF_DEFAULT (what Debian, Ubuntu, Fedora and RHEL kernels are
+ * built with); clones and snapshots keep their source's features. */
+enum pr_kernel_feature {
+    /* CONFIG_IPV6_MROUTE: an IPv6 input-path question answered by a multicast
+     * prefix fails with EMSGSIZE (rt6_fill_node hands it to ip6mr_get_route);
+     * without it the kernel answers the multicast route with its iif. */
+    PR_KF_IPV6_MROUTE = 1,
+    PR_KF_ALL = 1,
+    PR_KF_DEFAULT = 1,
+};
+/* 0, or -EINVAL for a bit outside PR_KF_ALL (nothing is changed then). */
+int pr_policy_set_kernel_features(pr_policy *p, uint32_t features);
+uint32_t pr_policy_kernel_features(const pr_policy *p);
 const char *pr_errmsg(const pr_policy *p);
 
 /* ---- links and addresses ---- */

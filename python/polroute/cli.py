@@ -1,8 +1,9 @@
 """The polroute command line.
 
-    polroute get  [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... ARGS [--json] [--explain]
-    polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... --flows FILE [--json]
+    polroute get  [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... [--kernel P] ARGS [--json] [--explain]
+    polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... [--kernel P] --flows FILE [--json]
     polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]...
+    polroute kernel [--json]                  (kernel profiles: --kernel auto|NAME; auto = this kernel)
     polroute snapshot [--netns NS] [-4|-6] [--owned [--owner P]]
                                               (the live state as an ip batch text; needs root)
     polroute plan  --batch DESIRED... [--netns NS] [--owner P] [--prune] [--adopt] [--json]
@@ -26,6 +27,9 @@ from typing import Optional
 
 from .errors import PolicyError
 from .iproute import BatchError, ParseError, apply_batch, parse_route_get, split_args, batch_lines
+from .kernel_profile import DEFAULT as DEFAULT_PROFILE
+from .kernel_profile import PROFILES, ProfileError
+from .kernel_profile import detect as detect_profile
 from .policy import Policy
 from .query import ask, explain_text, to_json, to_text
 from .requests import AF_INET, AF_INET6
@@ -65,9 +69,14 @@ def _take_options(argv: list[str], with_value: set[str], flags: set[str]):
     return opts, seen, rest
 
 
-def build_policy(batches: list[str], sysctls: list[str], tables: RtTables) -> Policy:
-    """A fresh namespace with the batch files applied, then the sysctls."""
-    policy = Policy()
+def build_policy(batches: list[str], sysctls: list[str], tables: RtTables,
+                 kernel: Optional[list[str]] = None) -> Policy:
+    """A fresh namespace (modelling the kernel build named by the last --kernel,
+    default auto) with the batch files applied, then the sysctls."""
+    try:
+        policy = Policy(kernel=kernel[-1] if kernel else "auto")
+    except ProfileError as e:
+        raise UsageError(f"--kernel: {e}") from None
     for path in batches:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -101,9 +110,10 @@ def _print_answer(policy: Policy, result, tables: RtTables, as_json: bool, expla
 
 
 def cmd_get(argv: list[str]) -> int:
-    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl"}, {"--json", "--explain"})
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel"},
+                                     {"--json", "--explain"})
     tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
-    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables, opts["--kernel"])
     if not rest:
         raise UsageError("get needs an address (the arguments of `ip route get`)")
     try:
@@ -125,13 +135,14 @@ def cmd_get(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--flows"}, {"--json"})
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel", "--flows"},
+                                     {"--json"})
     if rest:
         raise UsageError(f"eval: unexpected argument {rest[0]!r}")
     if len(opts["--flows"]) != 1:
         raise UsageError("eval needs exactly one --flows FILE")
     tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
-    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables, opts["--kernel"])
     path = opts["--flows"][0]
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -157,9 +168,9 @@ def cmd_eval(argv: list[str]) -> int:
 
 def cmd_show(argv: list[str]) -> int:
     from .show import format_routes, format_rules
-    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl"}, {"-4", "-6"})
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel"}, {"-4", "-6"})
     tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
-    policy = build_policy(opts["--batch"], opts["--sysctl"], tables)
+    policy = build_policy(opts["--batch"], opts["--sysctl"], tables, opts["--kernel"])
     family = AF_INET6 if flags["-6"] else AF_INET
     if not rest or rest[0] not in ("rules", "routes", "rule", "route"):
         raise UsageError("show rules|routes [table ID|all]")
@@ -212,13 +223,35 @@ def cmd_snapshot(argv: list[str]) -> int:
     return 0
 
 
+def cmd_kernel(argv: list[str]) -> int:
+    """polroute kernel [--json]: the kernel profiles and the one detected here."""
+    _, flags, rest = _take_options(argv, set(), {"--json"})
+    if rest:
+        raise UsageError(f"kernel: unexpected argument {rest[0]!r}")
+    found = detect_profile()
+    if flags["--json"]:
+        print(json.dumps({"detected": found.name if found else None,
+                          "source": found.source if found else None,
+                          "profiles": [{"name": p.name, "ipv6_mroute": p.ipv6_mroute,
+                                        "description": p.description} for p in PROFILES.values()]}))
+        return 0
+    for p in PROFILES.values():
+        mark = "*" if found and found.name == p.name else " "
+        print(f"{mark} {p.name:16} {p.description}")
+    if found:
+        print(f"running kernel: {found.name} (read from {found.source}); --kernel auto uses it")
+    else:
+        print(f"running kernel: cannot be read; --kernel auto uses {DEFAULT_PROFILE.name}")
+    return 0
+
+
 def cmd_demo(argv: list[str]) -> int:
     from .demo import run_demo
     return run_demo(argv)
 
 
 COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
-            "snapshot": cmd_snapshot}
+            "snapshot": cmd_snapshot, "kernel": cmd_kernel}
 COMMANDS.update(provision_cli.COMMANDS)
 COMMANDS["audit"] = lambda argv: __import__("polroute.audit", fromlist=["main"]).main(argv)
 COMMANDS["multihome"] = lambda argv: __import__("polroute.multihome.cli", fromlist=["main"]).main(argv)

@@ -16,6 +16,8 @@ from ._polroute_cffi import ffi, lib
 from .convert import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
 from .errors import PolicyError
 from .infos import AddrInfo, LinkInfo
+from .kernel_profile import PROFILES, KernelProfile
+from .kernel_profile import resolve as resolve_profile
 from .requests import (
     AF_INET, AF_INET6, AddrRequest, IPAddress, LinkRequest, NexthopRequest,
     RouteRequest, RuleRequest, RTM_NEWROUTE, RTM_NEWRULE, bit, RTA_GATEWAY,
@@ -39,13 +41,21 @@ def _addr_from(family: int, raw) -> IPAddress:
 
 class Policy:
     """The routing state of one namespace, starting as a fresh one: ``lo``
-    (ifindex 1, down, no addresses), the default rules, no routes."""
+    (ifindex 1, down, no addresses), the default rules, no routes.
 
-    def __init__(self, _handle=None):
+    ``kernel`` is the kernel build whose answers it gives
+    (:mod:`polroute.kernel_profile`): ``"auto"`` (the running kernel when it can
+    be read, else the common distributions' build), a profile name, or a
+    :class:`~polroute.kernel_profile.KernelProfile`.
+    """
+
+    def __init__(self, _handle=None, *, kernel: "str | KernelProfile | None" = "auto"):
         h = _handle if _handle is not None else lib.pr_policy_new()
         if h == ffi.NULL:
             raise MemoryError("pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
+        if _handle is None:
+            self.set_kernel(kernel)
         self._fast4_cache = None            # (generation, evaluator) for bulk calls
         self._fast4_lock = threading.Lock()
 
@@ -163,6 +173,24 @@ class Policy:
                                 a.scope, bool(info.secondary), a.flags, a.metric,
                                 _addr_from(a.family, a.broadcast) if a.has_broadcast else None))
         return out
+
+    # ---- kernel build -----------------------------------------------------
+    def set_kernel(self, kernel: "str | KernelProfile | None") -> KernelProfile:
+        """Model the kernel build ``kernel`` (see :func:`polroute.kernel_profile.resolve`)
+        from now on; returns the profile.  Unknown names raise ProfileError."""
+        profile = resolve_profile(kernel)
+        self._check(lib.pr_policy_set_kernel_features(self._h, profile.features))
+        self._kernel = profile
+        return profile
+
+    @property
+    def kernel(self) -> KernelProfile:
+        """The kernel build this policy models."""
+        got = getattr(self, "_kernel", None)
+        if got is None or got.features != lib.pr_policy_kernel_features(self._h):
+            bits = lib.pr_policy_kernel_features(self._h)
+            got = next(p for p in PROFILES.values() if p.features == bits)
+        return got
 
     # ---- sysctls ----------------------------------------------------------
     def sysctl(self, key: str, value: int) -> None:
