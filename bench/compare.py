@@ -14,6 +14,7 @@ configured and only route lookups are asked - no packet is sent).
 Workloads: see workloads.py.  Flows are the same for every method of a
 workload (the kernel and pyroute2 rows answer a prefix of them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ import gc
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import resource
 import tempfile
 import time
 from importlib import metadata
@@ -42,14 +43,15 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 import workloads as W  # noqa: E402
-from polroute.bulk import BulkResult, lookup_bulk  # noqa: E402
+from polroute.model.bulk import BulkResult, lookup_bulk  # noqa: E402
 
-FLOOR_TWO_NIC = 5_000_000   # flows/s, the issue's floor
+FLOOR_TWO_NIC = 5_000_000  # flows/s, the issue's floor
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
 
 def _version(dist: str) -> str:
     try:
@@ -74,8 +76,11 @@ def machine_info() -> dict:
     caches = ""
     if shutil.which("lscpu"):
         out = _run(["lscpu"]).stdout
-        caches = ", ".join(f"{l.split(':')[0].strip()} {l.split(':', 1)[1].strip()}"
-                           for l in out.splitlines() if l.split(":")[0].strip() in ("L2 cache", "L3 cache"))
+        caches = ", ".join(
+            f"{l.split(':')[0].strip()} {l.split(':', 1)[1].strip()}"
+            for l in out.splitlines()
+            if l.split(":")[0].strip() in ("L2 cache", "L3 cache")
+        )
         hyp = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Hypervisor vendor")]
         if hyp:
             cpu += f" ({hyp[0]} guest)"
@@ -86,16 +91,21 @@ def machine_info() -> dict:
         dirty = _run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
         git = rev + (" (working tree modified)" if dirty else "")
     import polroute
+
     iproute2 = _run(["ip", "-V"]).stdout.strip() if shutil.which("ip") else "not installed"
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cpus": os.cpu_count(), "caches": caches,
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "caches": caches,
         "kernel": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "numpy": np.__version__,
         "polroute": f"{_version('polroute')} from {Path(polroute.__file__).parent}; repo {git}",
-        "pytricia": _version("pytricia"), "py-radix": _version("py-radix"),
-        "pyroute2": _version("pyroute2"), "iproute2": iproute2,
+        "pytricia": _version("pytricia"),
+        "py-radix": _version("py-radix"),
+        "pyroute2": _version("pyroute2"),
+        "iproute2": iproute2,
         "loadavg_start": " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else "?",
     }
 
@@ -156,8 +166,16 @@ class Row:
         return self.n / c if c > 0 else None
 
     def as_dict(self):
-        d = {"workload": self.workload, "method": self.method, "n": self.n, "wall_s": self.times,
-             "cpu_s": self.cpu, "note": self.note, "check": self.check, "key": self.key}
+        d = {
+            "workload": self.workload,
+            "method": self.method,
+            "n": self.n,
+            "wall_s": self.times,
+            "cpu_s": self.cpu,
+            "note": self.note,
+            "check": self.check,
+            "key": self.key,
+        }
         if self.times:
             d["flows_per_s_wall_median"] = self.fps()
             d["flows_per_s_cpu_median"] = self.fps_cpu()
@@ -183,28 +201,34 @@ def row_md(r: Row) -> str:
         return f"| {r.workload} | {r.method} | - | {r.note or 'n/a'} | - | - | - | - |"
     extra = "; ".join(x for x in (r.check, r.note) if x)
     fc = r.fps_cpu()
-    return (f"| {r.workload} | {r.method} | {fmt_int(r.n)} × {len(r.times)} | {fmt_int(r.fps_cpu() or 0) if fc else '-'} | "
-            f"{_ns_cell(r.cpu, r.n) if fc else '-'} | {fmt_int(r.fps())} | {_ns_cell(r.times, r.n)} | {extra} |")
+    return (
+        f"| {r.workload} | {r.method} | {fmt_int(r.n)} × {len(r.times)} | {fmt_int(r.fps_cpu() or 0) if fc else '-'} | "
+        f"{_ns_cell(r.cpu, r.n) if fc else '-'} | {fmt_int(r.fps())} | {_ns_cell(r.times, r.n)} | {extra} |"
+    )
 
 
 # ---------------------------------------------------------------------------
 # polroute rows
 # ---------------------------------------------------------------------------
 
+
 def check_bulk(res: BulkResult, expected_tables: np.ndarray) -> str:
     bad_err = int(np.count_nonzero(res.error))
     bad_tab = int(np.count_nonzero(res.table != expected_tables))
     nm = int(np.count_nonzero(res.flags))
-    return (f"answers: {len(expected_tables) - max(bad_err, bad_tab):,} ok"
-            + (f", {bad_err} errors" if bad_err else "") + (f", {bad_tab} wrong table" if bad_tab else "")
-            + (f", {nm} not-modelled" if nm else ""))
+    return (
+        f"answers: {len(expected_tables) - max(bad_err, bad_tab):,} ok"
+        + (f", {bad_err} errors" if bad_err else "")
+        + (f", {bad_tab} wrong table" if bad_tab else "")
+        + (f", {nm} not-modelled" if nm else "")
+    )
 
 
 def bench_bulk(name, policy, flows, expected, reps, key, reuse_out=False) -> tuple[Row, BulkResult]:
     """On a Policy: the exact path (fast=False: a big batch would otherwise
     take the specialised evaluator); on a CompiledPolicy: fast4."""
     fast = None if hasattr(policy, "fast_stats") else False
-    res = lookup_bulk(policy, flows.dst, src=flows.src, fast=fast)   # warm-up (and the answers)
+    res = lookup_bulk(policy, flows.dst, src=flows.src, fast=fast)  # warm-up (and the answers)
     if reuse_out:
         times = timed(lambda: lookup_bulk(policy, flows.dst, src=flows.src, out=res, fast=fast), reps)
         method = "polroute lookup_bulk (out= reused)"
@@ -216,19 +240,21 @@ def bench_bulk(name, policy, flows, expected, reps, key, reuse_out=False) -> tup
 
 def bench_bulk_single(name, policy, flows, n, reps, key) -> Row:
     """lookup_bulk called once per flow (n = 1 per call): the Python wrapper's fixed cost."""
-    dsts = [flows.dst[i:i + 1].copy() for i in range(n)]
-    srcs = [flows.src[i:i + 1].copy() for i in range(n)]
+    dsts = [flows.dst[i : i + 1].copy() for i in range(n)]
+    srcs = [flows.src[i : i + 1].copy() for i in range(n)]
     out = lookup_bulk(policy, dsts[0], src=srcs[0])
 
     def loop():
         for d, s in zip(dsts, srcs):
             lookup_bulk(policy, d, src=s, out=out)
+
     return Row(name, "polroute lookup_bulk, 1 flow per call (out= reused)", n, timed(loop, reps), key=key)
 
 
 # ---------------------------------------------------------------------------
 # pytricia / py-radix rows (one Python call per lookup)
 # ---------------------------------------------------------------------------
+
 
 def lpm_tables(spec: W.TenantSpec):
     main = [(net, plen, k) for net, plen, k in spec.main_routes()]
@@ -249,6 +275,7 @@ def bench_pytricia(label, entries, keys_int, reps, key) -> Row:
     def loop():
         for a in keys_int:
             g(a)
+
     return Row(label, f"pytricia {_version('pytricia')} get(int key)", len(keys_int), timed(loop, reps), key=key)
 
 
@@ -265,8 +292,10 @@ def bench_radix(label, entries, keys_str, reps, key) -> Row:
     def loop():
         for a in keys_str:
             sb(a).data["v"]
-    return Row(label, f"py-radix {_version('py-radix')} search_best(str).data", len(keys_str),
-               timed(loop, reps), key=key)
+
+    return Row(
+        label, f"py-radix {_version('py-radix')} search_best(str).data", len(keys_str), timed(loop, reps), key=key
+    )
 
 
 def lpm_crosscheck(entries, dsts: np.ndarray, res: BulkResult, mask: np.ndarray, link_gw) -> str:
@@ -287,6 +316,7 @@ def lpm_crosscheck(entries, dsts: np.ndarray, res: BulkResult, mask: np.ndarray,
 # ---------------------------------------------------------------------------
 # kernel rows
 # ---------------------------------------------------------------------------
+
 
 def kernel_available() -> str:
     if os.geteuid() != 0:
@@ -312,14 +342,18 @@ def parse_ip_get(text: str) -> list[dict]:
             if tok[i] in ("via", "dev", "src", "from"):
                 d[tok[i]] = tok[i + 1]
             elif tok[i] == "table":
-                d["table"] = int(tok[i + 1]) if tok[i + 1].isdigit() else {"main": 254, "local": 255}.get(tok[i + 1], -1)
+                d["table"] = (
+                    int(tok[i + 1]) if tok[i + 1].isdigit() else {"main": 254, "local": 255}.get(tok[i + 1], -1)
+                )
         out.append(d)
     return out
 
 
 def get_lines(flows: W.Flows, n: int) -> str:
-    return "".join(f"route get {W.ip4(d)}" + (f" from {W.ip4(s)}" if s else "") + "\n"
-                   for d, s in zip(flows.dst[:n].tolist(), flows.src[:n].tolist()))
+    return "".join(
+        f"route get {W.ip4(d)}" + (f" from {W.ip4(s)}" if s else "") + "\n"
+        for d, s in zip(flows.dst[:n].tolist(), flows.src[:n].tolist())
+    )
 
 
 def compare_kernel_answers(answers: list[dict], policy, res: BulkResult, n: int) -> str:
@@ -328,8 +362,12 @@ def compare_kernel_answers(answers: list[dict], policy, res: BulkResult, n: int)
     for i in range(n):
         a = answers[i] if i < len(answers) else {}
         gw = int(res.gateway[i])
-        want = {"dev": names.get(int(res.oif[i]), "?"), "via": W.ip4(gw) if gw else None,
-                "table": int(res.table[i]), "src": W.ip4(int(res.prefsrc[i])) if res.prefsrc[i] else None}
+        want = {
+            "dev": names.get(int(res.oif[i]), "?"),
+            "via": W.ip4(gw) if gw else None,
+            "table": int(res.table[i]),
+            "src": W.ip4(int(res.prefsrc[i])) if res.prefsrc[i] else None,
+        }
         got = {"dev": a.get("dev"), "via": a.get("via"), "table": a.get("table"), "src": a.get("src")}
         if want != got:
             bad += 1
@@ -373,8 +411,18 @@ def bench_kernel(args, spec, text, flows, policy, res, n_ip, n_pr2, reps, rows, 
             raise RuntimeError(f"ip netns add: {r.stderr.strip()}")
         created = True
         # no IPv6 in the namespace: no autoconf/DAD/MLD frames on the veths
-        _run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-              "net.ipv6.conf.default.disable_ipv6=1"])
+        _run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]
+        )
         setup = tmp / "tenants.ip"
         setup.write_text(text)
         c = Clock(children=True)
@@ -383,8 +431,15 @@ def bench_kernel(args, spec, text, flows, policy, res, n_ip, n_pr2, reps, rows, 
         if r.returncode:
             raise RuntimeError(f"ip -batch setup: {r.stderr.strip()[:300]}")
         nrules = len(_run(_ns_cmd(ns, "rule", "show")).stdout.splitlines())
-        builds.append(("10k tenants", "kernel: `ip -n NS -batch` of the same text (process incl.)", dt,
-                       text.count("\n"), f"{nrules:,} rules in the namespace afterwards"))
+        builds.append(
+            (
+                "10k tenants",
+                "kernel: `ip -n NS -batch` of the same text (process incl.)",
+                dt,
+                text.count("\n"),
+                f"{nrules:,} rules in the namespace afterwards",
+            )
+        )
 
         # ip -batch route get
         n_ip = min(n_ip, len(flows))
@@ -393,10 +448,17 @@ def bench_kernel(args, spec, text, flows, policy, res, n_ip, n_pr2, reps, rows, 
         cmd = _ns_cmd(ns, "-force", "-batch", str(gets))
         first = _run(cmd)
         answers = parse_ip_get(first.stdout)
-        times = timed(lambda: subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE), reps,
-                      children=True)
-        rows.append(Row(label, "kernel `ip -batch` route get (process start incl.)", n_ip, times,
-                        check=compare_kernel_answers(answers, policy, res, n_ip), key="k_ipbatch"))
+        times = timed(lambda: subprocess.run(cmd, capture_output=True), reps, children=True)
+        rows.append(
+            Row(
+                label,
+                "kernel `ip -batch` route get (process start incl.)",
+                n_ip,
+                times,
+                check=compare_kernel_answers(answers, policy, res, n_ip),
+                key="k_ipbatch",
+            )
+        )
 
         # pyroute2, inside the namespace (ip netns exec python worker)
         try:
@@ -406,25 +468,45 @@ def bench_kernel(args, spec, text, flows, policy, res, n_ip, n_pr2, reps, rows, 
             return
         n_pr2 = min(n_pr2, len(flows))
         fl = tmp / "flows.json"
-        fl.write_text(json.dumps([[W.ip4(d), W.ip4(s) if s else None]
-                                  for d, s in zip(flows.dst[:n_pr2].tolist(), flows.src[:n_pr2].tolist())]))
+        fl.write_text(
+            json.dumps(
+                [
+                    [W.ip4(d), W.ip4(s) if s else None]
+                    for d, s in zip(flows.dst[:n_pr2].tolist(), flows.src[:n_pr2].tolist())
+                ]
+            )
+        )
         wk = tmp / "pr2_worker.py"
         wk.write_text(PYROUTE2_WORKER)
-        r = _run(["ip", "netns", "exec", ns, sys.executable, str(wk), str(fl), str(max(1, reps // 2))],
-                 timeout=600)
+        r = _run(["ip", "netns", "exec", ns, sys.executable, str(wk), str(fl), str(max(1, reps // 2))], timeout=600)
         if r.returncode:
-            rows.append(Row(label, "kernel pyroute2 route('get')",
-                            note=f"failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}",
-                            key="k_pyroute2"))
+            rows.append(
+                Row(
+                    label,
+                    "kernel pyroute2 route('get')",
+                    note=f"failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}",
+                    key="k_pyroute2",
+                )
+            )
             return
         got = json.loads(r.stdout)
         names = {link.ifindex: link.name for link in policy.links()}
-        bad = sum(1 for i, a in enumerate(got["answers"])
-                  if a["dev"] != names.get(int(res.oif[i])) or
-                  a["via"] != (W.ip4(int(res.gateway[i])) if res.gateway[i] else None))
-        rows.append(Row(label, f"kernel pyroute2 {_version('pyroute2')} IPRoute().route('get'), in the ns",
-                        n_pr2, (got["times"], got["cpu"]), key="k_pyroute2",
-                        check=f"dev+gateway vs polroute: {n_pr2 - bad:,}/{n_pr2:,} agree"))
+        bad = sum(
+            1
+            for i, a in enumerate(got["answers"])
+            if a["dev"] != names.get(int(res.oif[i]))
+            or a["via"] != (W.ip4(int(res.gateway[i])) if res.gateway[i] else None)
+        )
+        rows.append(
+            Row(
+                label,
+                f"kernel pyroute2 {_version('pyroute2')} IPRoute().route('get'), in the ns",
+                n_pr2,
+                (got["times"], got["cpu"]),
+                key="k_pyroute2",
+                check=f"dev+gateway vs polroute: {n_pr2 - bad:,}/{n_pr2:,} agree",
+            )
+        )
     except Exception as e:  # noqa: BLE001 - a kernel problem must not lose the other rows
         rows.append(Row(label, "kernel rows", note=f"failed: {e}", key="k_fail"))
     finally:
@@ -437,6 +519,7 @@ def bench_kernel(args, spec, text, flows, policy, res, n_ip, n_pr2, reps, rows, 
 # main
 # ---------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer flows and repetitions (< 60 s)")
@@ -445,22 +528,34 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     q = args.quick
     cfg = dict(
-        n_two_nic=1_000_000, reps_two_nic=3 if q else 7,
-        n_ten=5_000 if q else 20_000, reps_ten=3 if q else 5,
+        n_two_nic=1_000_000,
+        reps_two_nic=3 if q else 7,
+        n_ten=5_000 if q else 20_000,
+        reps_ten=3 if q else 5,
         n_single=20_000 if q else 100_000,
-        n_lpm=200_000 if q else 1_000_000, reps_lpm=3 if q else 5,
-        n_ip=500 if q else 3_000, n_pr2=100 if q else 500, reps_kernel=2 if q else 3,
+        n_lpm=200_000 if q else 1_000_000,
+        reps_lpm=3 if q else 5,
+        n_ip=500 if q else 3_000,
+        n_pr2=100 if q else 500,
+        reps_kernel=2 if q else 3,
     )
     t_start = time.perf_counter()
     info = machine_info()
     rows: list[Row] = []
-    builds: list[tuple] = []   # (policy, method, (wall s, cpu s), objects/lines, note)
+    builds: list[tuple] = []  # (policy, method, (wall s, cpu s), objects/lines, note)
 
     # ---- builds
     c = Clock()
     two = W.build_two_nic()
-    builds.append(("two-NIC", "apply_batch(two_nic_batch())", c.stop(),
-                   len([l for l in W.two_nic_batch().splitlines() if l.strip() and not l.startswith("#")]), ""))
+    builds.append(
+        (
+            "two-NIC",
+            "apply_batch(two_nic_batch())",
+            c.stop(),
+            len([l for l in W.two_nic_batch().splitlines() if l.strip() and not l.startswith("#")]),
+            "",
+        )
+    )
     spec = W.TenantSpec()
     c = Clock()
     text = W.tenant_batch_text(spec)
@@ -468,15 +563,22 @@ def main(argv=None) -> int:
     phases: dict = {}
     c = Clock()
     ten = W.build_tenants_requests(spec, timings=phases)
-    builds.append(("10k tenants", "request dataclasses (template + dataclasses.replace)",
-                   c.stop(), 3 * spec.n_tenants + spec.n_main,
-                   "wall per phase: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items() if k != "total")))
+    builds.append(
+        (
+            "10k tenants",
+            "request dataclasses (template + dataclasses.replace)",
+            c.stop(),
+            3 * spec.n_tenants + spec.n_main,
+            "wall per phase: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items() if k != "total"),
+        )
+    )
     ten_batch = None
     if not q:
         c = Clock()
         ten_batch = W.build_tenants_batch(spec, text)
-        builds.append(("10k tenants", "apply_batch(text)", c.stop(), text.count("\n"),
-                       "one iproute2-compatible parse per line"))
+        builds.append(
+            ("10k tenants", "apply_batch(text)", c.stop(), text.count("\n"), "one iproute2-compatible parse per line")
+        )
 
     # ---- flows
     f2 = W.two_nic_flows(cfg["n_two_nic"])
@@ -486,31 +588,43 @@ def main(argv=None) -> int:
     # ---- polroute
     r, res2 = bench_bulk("two-NIC", two, f2, W.expected_two_nic_tables(f2), cfg["reps_two_nic"], "p_two")
     rows.append(r)
-    rows.append(bench_bulk("two-NIC", two, f2, W.expected_two_nic_tables(f2), cfg["reps_two_nic"],
-                           "p_two_out", reuse_out=True)[0])
+    rows.append(
+        bench_bulk("two-NIC", two, f2, W.expected_two_nic_tables(f2), cfg["reps_two_nic"], "p_two_out", reuse_out=True)[
+            0
+        ]
+    )
     rows.append(bench_bulk_single("two-NIC", two, f2, cfg["n_single"], 3, "p_two_single"))
     r, rest = bench_bulk("10k tenants", ten, ft, W.expected_tenant_tables(ft), cfg["reps_ten"], "p_ten")
     r.note = "90% src = a tenant address, 10% no src"
     rows.append(r)
     # the compiled snapshot's specialised evaluator (csrc/fast4.c), same flows
     for name, pol, fl, exp, reps, key in (
-            ("two-NIC", two, f2, W.expected_two_nic_tables(f2), cfg["reps_two_nic"], "p_two_fast4"),
-            ("10k tenants", ten, ft, W.expected_tenant_tables(ft), cfg["reps_ten"], "p_ten_fast4")):
+        ("two-NIC", two, f2, W.expected_two_nic_tables(f2), cfg["reps_two_nic"], "p_two_fast4"),
+        ("10k tenants", ten, ft, W.expected_tenant_tables(ft), cfg["reps_ten"], "p_ten_fast4"),
+    ):
         r, res_fast = bench_bulk(name, pol.compile(), fl, exp, reps, key, reuse_out=True)
         r.method = "polroute compiled lookup_bulk (fast4, out= reused)"
         r.note = f"{res_fast.fast_rows:,} of {len(fl):,} rows fast4's own"
         rows.append(r)
     if len(ft_nosrc):
-        r, _ = bench_bulk("10k tenants", ten, ft_nosrc, W.expected_tenant_tables(ft_nosrc), cfg["reps_ten"],
-                          "p_ten_nosrc")
+        r, _ = bench_bulk(
+            "10k tenants", ten, ft_nosrc, W.expected_tenant_tables(ft_nosrc), cfg["reps_ten"], "p_ten_nosrc"
+        )
         r.workload = "10k tenants, no-src flows only"
         r.note = "every flow walks all 10,001 rules to main"
         rows.append(r)
     if ten_batch is not None:
         rb = lookup_bulk(ten_batch, ft.dst, src=ft.src)
         same = all(np.array_equal(getattr(rb, c), getattr(rest, c)) for c in rest.__dataclass_fields__)
-        builds.append(("10k tenants", "check: apply_batch policy == request policy", None, 0,
-                       f"bulk answers on {len(ft):,} flows {'identical' if same else 'DIFFER'}"))
+        builds.append(
+            (
+                "10k tenants",
+                "check: apply_batch policy == request policy",
+                None,
+                0,
+                f"bulk answers on {len(ft):,} flows {'identical' if same else 'DIFFER'}",
+            )
+        )
         del ten_batch
 
     # cross-check the main-table LPM against pytricia
@@ -542,8 +656,9 @@ def main(argv=None) -> int:
     info["wall_s"] = round(time.perf_counter() - t_start, 1)
     report(info, cfg, builds, rows, xcheck, argv)
     if args.json:
-        Path(args.json).write_text(json.dumps({"info": info, "config": cfg,
-                                               "builds": builds, "rows": [r.as_dict() for r in rows]}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"info": info, "config": cfg, "builds": builds, "rows": [r.as_dict() for r in rows]}, indent=1)
+        )
     return 0
 
 
@@ -552,11 +667,26 @@ def report(info, cfg, builds, rows, xcheck, argv):
     print(f"# polroute bulk benchmark ({info['date']})\n")
     print(f"Command: `{cmd}`  (wall {info['wall_s']} s)\n")
     print("| machine | |\n|---|---|")
-    for k in ("cpu", "cpus", "caches", "kernel", "python", "numpy", "polroute", "pytricia", "py-radix",
-              "pyroute2", "iproute2", "loadavg_start", "loadavg_end"):
+    for k in (
+        "cpu",
+        "cpus",
+        "caches",
+        "kernel",
+        "python",
+        "numpy",
+        "polroute",
+        "pytricia",
+        "py-radix",
+        "pyroute2",
+        "iproute2",
+        "loadavg_start",
+        "loadavg_end",
+    ):
         print(f"| {k} | {info[k]} |")
     print("\n## Build\n")
-    print("| policy | method | wall s | CPU s | lines/objects | µs each (CPU) | note |\n|---|---|---:|---:|---:|---:|---|")
+    print(
+        "| policy | method | wall s | CPU s | lines/objects | µs each (CPU) | note |\n|---|---|---:|---:|---:|---:|---|"
+    )
     for pol, meth, sec, n, note in builds:
         if sec is None:
             print(f"| {pol} | {meth} | | | | | {note} |")
@@ -564,11 +694,15 @@ def report(info, cfg, builds, rows, xcheck, argv):
         each = f"{sec[1] / n * 1e6:,.1f}" if n else ""
         print(f"| {pol} | {meth} | {sec[0]:.3f} | {sec[1]:.3f} | {fmt_int(n) if n else ''} | {each} | {note} |")
     print("\n## Lookups, one thread\n")
-    print("CPU = the thread's (or, for `ip -batch`, the child process's) user+sys time; wall = elapsed "
-          "time, which on a loaded machine also counts waiting for a CPU.  flows/s from the median; "
-          "ns/flow is median [best–worst] over the repetitions.\n")
-    print("| workload | method | flows × reps | flows/s (CPU) | ns/flow (CPU) | flows/s (wall) | ns/flow (wall) "
-          "| notes |\n|---|---|---:|---:|---:|---:|---:|---|")
+    print(
+        "CPU = the thread's (or, for `ip -batch`, the child process's) user+sys time; wall = elapsed "
+        "time, which on a loaded machine also counts waiting for a CPU.  flows/s from the median; "
+        "ns/flow is median [best–worst] over the repetitions.\n"
+    )
+    print(
+        "| workload | method | flows × reps | flows/s (CPU) | ns/flow (CPU) | flows/s (wall) | ns/flow (wall) "
+        "| notes |\n|---|---|---:|---:|---:|---:|---:|---|"
+    )
     for r in rows:
         print(row_md(r))
     if xcheck:
@@ -576,7 +710,9 @@ def report(info, cfg, builds, rows, xcheck, argv):
     by = {r.key: r for r in rows if r.key}
     p2, pt = by.get("p_two"), by.get("p_ten")
     print("\n## Ratios (polroute flows/s ÷ anchor flows/s, CPU-time medians)\n")
-    print("| anchor | anchor flows/s (CPU) | polroute two-NIC ÷ anchor | polroute 10k tenants ÷ anchor |\n|---|---:|---:|---:|")
+    print(
+        "| anchor | anchor flows/s (CPU) | polroute two-NIC ÷ anchor | polroute 10k tenants ÷ anchor |\n|---|---:|---:|---:|"
+    )
     for key in ("t_main", "r_main", "t_ten", "r_ten", "k_ipbatch", "k_pyroute2"):
         r = by.get(key)
         if r is None:
@@ -591,13 +727,17 @@ def report(info, cfg, builds, rows, xcheck, argv):
     if p2 and p2.ok:
         med, best, wall = p2.fps_cpu(), p2.fps_cpu(min), p2.fps()
         verdict = "meets" if med >= FLOOR_TWO_NIC else "is BELOW"
-        print(f"\nFloor: two-NIC through lookup_bulk: median {fmt_int(med)} flows/s by CPU time (best "
-              f"{fmt_int(best)}; wall median {fmt_int(wall)}) {verdict} the {fmt_int(FLOOR_TWO_NIC)} flows/s floor.")
-    print("\nNotes: pytricia/py-radix rows are one Python call per lookup on pre-built key lists (pytricia int "
-          "keys, py-radix str keys), LPM only (no rules, no nexthop/source selection). Kernel rows run in a "
-          "private namespace holding the same 10k-tenant policy; `ip -batch` timings include process start-up; "
-          "pyroute2 runs `IPRoute()` in a process inside the namespace (IPRoute(netns=...) proxies every call "
-          "and is slower still).")
+        print(
+            f"\nFloor: two-NIC through lookup_bulk: median {fmt_int(med)} flows/s by CPU time (best "
+            f"{fmt_int(best)}; wall median {fmt_int(wall)}) {verdict} the {fmt_int(FLOOR_TWO_NIC)} flows/s floor."
+        )
+    print(
+        "\nNotes: pytricia/py-radix rows are one Python call per lookup on pre-built key lists (pytricia int "
+        "keys, py-radix str keys), LPM only (no rules, no nexthop/source selection). Kernel rows run in a "
+        "private namespace holding the same 10k-tenant policy; `ip -batch` timings include process start-up; "
+        "pyroute2 runs `IPRoute()` in a process inside the namespace (IPRoute(netns=...) proxies every call "
+        "and is slower still)."
+    )
 
 
 if __name__ == "__main__":

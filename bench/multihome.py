@@ -8,6 +8,7 @@ root, the same host in a namespace ``prt-bench-mh-<pid>`` (veth links,
 deleted in finally): reading its state into a model and asking the kernel
 every audit question in one ``ip -j -batch``.  No packet is sent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from multihome_fixtures import big_host  # noqa: E402
-
 from polroute import Policy  # noqa: E402
 from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
-from polroute.iproute import apply_batch  # noqa: E402
+from polroute.iproute2.reader import apply_batch  # noqa: E402
+from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.render import TARGETS, batch_text, render  # noqa: E402
-from polroute.rt_tables import RtTables  # noqa: E402
 
 
 def timed(fn, reps):
@@ -63,6 +63,7 @@ def main() -> int:
         p = Policy()
         apply_batch(p, base + recipe, "big")
         return p
+
     p, cpu = timed(model, a.reps)
     row("model: apply base + recipe batch", cpu)
     rep, cpu = timed(lambda: audit_policy(p), a.reps)
@@ -78,12 +79,16 @@ def main() -> int:
         live, cpu = timed(lambda: policy_from_netns(name), 1)
         row("live: read_state + policy_from_state (1 run)", cpu)
         ask = kernel_route_get(name)
-        qs = [[q.split()[0], "from", q.split()[2]] for q in
-              [f"8.8.8.8 from {x}" for x in sorted({str(s.net[0]) for u in cfg.uplinks for s in u.serves})]]
+        qs = [
+            [q.split()[0], "from", q.split()[2]]
+            for q in [f"8.8.8.8 from {x}" for x in sorted({str(s.net[0]) for u in cfg.uplinks for s in u.serves})]
+        ]
         t = time.perf_counter()
         ans = ask(qs)
-        print(f"| kernel: {len(ans)} `route get` in one ip -batch (wall, 1 run) | "
-              f"{(time.perf_counter() - t) * 1e3:.0f} | - |")
+        print(
+            f"| kernel: {len(ans)} `route get` in one ip -batch (wall, 1 run) | "
+            f"{(time.perf_counter() - t) * 1e3:.0f} | - |"
+        )
     finally:
         subprocess.run(["ip", "netns", "del", name])
     return 0

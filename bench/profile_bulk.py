@@ -19,6 +19,7 @@ Profile an unstripped build with symbols (a regular wheel is stripped), e.g.
 and the policy build do not show up; instruction counts do not depend on the
 machine's load, unlike timings.)
 """
+
 from __future__ import annotations
 
 import os
@@ -33,7 +34,7 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import workloads as W  # noqa: E402
-from polroute.bulk import lookup_bulk  # noqa: E402
+from polroute.model.bulk import lookup_bulk  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -51,8 +52,11 @@ def main(argv: list[str]) -> int:
     for _ in range(reps):
         lookup_bulk(p, f.dst, src=f.src, out=out)
     wall, cpu = time.perf_counter() - t, time.thread_time() - c
-    print(f"{which}: {n:,} flows x {reps}: {n * reps / cpu:,.0f} flows/s CPU ({cpu / (n * reps) * 1e9:,.0f} ns/flow), "
-          f"{n * reps / wall:,.0f} flows/s wall", file=sys.stderr)
+    print(
+        f"{which}: {n:,} flows x {reps}: {n * reps / cpu:,.0f} flows/s CPU ({cpu / (n * reps) * 1e9:,.0f} ns/flow), "
+        f"{n * reps / wall:,.0f} flows/s wall",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ Methods, each in a fresh namespace ``prt-pbench-<pid>-<n>`` (4 veth pairs
 ``vk``/``pk`` with both ends inside, ``10.200.k.1/24`` on ``vk``, IPv6 off),
 deleted in a ``finally``:
 
-* ``api``: :func:`polroute.kernel.desired_from_requests` -> ``plan`` -> ``apply``;
+* ``api``: :func:`polroute.live.provision.desired_from_requests` -> ``plan`` -> ``apply``;
   removal ``plan(Desired(), prune=True)`` -> ``apply`` (read/plan/kernel split).
 * ``cli``: ``polroute apply --batch FILE --netns NS`` (interpreter start, text
   parsing included); removal: an empty file with ``--prune``.
@@ -15,7 +15,7 @@ deleted in a ``finally``:
   in a worker process inside the namespace (``ip netns exec``); removal alike.
 * ``ip -batch``: one ``ip -n NS -batch FILE`` process per phase, lines in the
   order people write them (rule + route per tenant, ascending priority).
-* ``raw floor``: pre-built requests sent with :class:`polroute.netlink.KernelSocket`
+* ``raw floor``: pre-built requests sent with :class:`polroute.live.netlink.KernelSocket`
   in the order and with the flags the kernel handles fastest (routes first,
   rules in descending priority without NLM_F_EXCL; deletions: rules in
   ascending priority, then routes); only the send is timed.
@@ -36,6 +36,7 @@ Only configuration inside the namespaces this script creates; no packets.
     python bench/provision.py [--quick] [--runs R] [--sizes 1000,10000] [--methods api,raw]
                               [--skip-slow] [--json FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,6 +80,7 @@ _counter = 0
 # ---------------------------------------------------------------------------
 # the workload
 # ---------------------------------------------------------------------------
+
 
 def tenant_addr(i: int) -> str:
     return str(ipaddress.IPv4Address(TENANT_BASE + i))
@@ -110,7 +111,7 @@ def desired_text(n: int) -> str:
 
 
 class _Names:
-    """ifindex by name for the request builder (polroute.iproute.parse_command)."""
+    """ifindex by name for the request builder (polroute.iproute2.reader.parse_command)."""
 
     def __init__(self, by_name: dict[str, int]):
         self.by_name = by_name
@@ -125,26 +126,28 @@ class _Names:
 def build_requests(n: int, ifindex: dict[str, int], owner: int):
     """(rules, routes): the tenants as polroute requests (as `ip rule add` /
     `ip route add` would send them, routes with the owner protocol)."""
-    from polroute.iproute import parse_command, split_args
+    from polroute.iproute2.reader import parse_command, split_args
+
     names = _Names(ifindex)
     rules, routes = [], []
     # parse one of each, then stamp the per-tenant fields on copies: parsing
     # 100,000 lines here would only slow the set-up
     rule0 = parse_command(split_args(rule_line(0)), names).requests[0][1]
-    route0 = [parse_command(split_args(route_line(k)), names, route_proto=owner).requests[0][1]
-              for k in range(N_LINKS)]
+    route0 = [parse_command(split_args(route_line(k)), names, route_proto=owner).requests[0][1] for k in range(N_LINKS)]
     import dataclasses
+
     for i in range(n):
-        rules.append(dataclasses.replace(rule0, src=ipaddress.IPv4Address(TENANT_BASE + i),
-                                         table=TABLE_BASE + i, priority=1 + i))
-        routes.append(dataclasses.replace(route0[i % N_LINKS], table=TABLE_BASE + i,
-                                          nexthops=[], metrics={}))
+        rules.append(
+            dataclasses.replace(rule0, src=ipaddress.IPv4Address(TENANT_BASE + i), table=TABLE_BASE + i, priority=1 + i)
+        )
+        routes.append(dataclasses.replace(route0[i % N_LINKS], table=TABLE_BASE + i, nexthops=[], metrics={}))
     return rules, routes
 
 
 # ---------------------------------------------------------------------------
 # namespaces
 # ---------------------------------------------------------------------------
+
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -158,12 +161,26 @@ def new_ns() -> str:
     if r.returncode:
         raise RuntimeError(f"ip netns add {name}: {r.stderr.strip()}")
     try:
-        _run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-              "net.ipv6.conf.default.disable_ipv6=1"])
+        _run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]
+        )
         setup = ["link set lo up"]
         for k in range(N_LINKS):
-            setup += [f"link add v{k} type veth peer name p{k}", f"link set p{k} up", f"link set v{k} up",
-                      f"address add 10.200.{k}.1/24 dev v{k}"]
+            setup += [
+                f"link add v{k} type veth peer name p{k}",
+                f"link set p{k} up",
+                f"link set v{k} up",
+                f"address add 10.200.{k}.1/24 dev v{k}",
+            ]
         r = _run(["ip", "-n", name, "-batch", "-"], input="\n".join(setup) + "\n")
         if r.returncode:
             raise RuntimeError(f"set-up of {name}: {r.stderr.strip()}")
@@ -236,6 +253,7 @@ def check_removed(name: str) -> str:
 # timing
 # ---------------------------------------------------------------------------
 
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -249,14 +267,13 @@ def _self_cpu() -> tuple[float, float]:
 @dataclass
 class Phase:
     wall: float = 0.0
-    cpu: float = 0.0            # user + sys of the working process
-    sys: Optional[float] = None  # its sys part, where known
-    kernel: Optional[float] = None   # KernelSocket.timing["kernel"] (sendmsg + ACKs)
-    split: dict = field(default_factory=dict)    # read/plan/... seconds
+    cpu: float = 0.0  # user + sys of the working process
+    sys: float | None = None  # its sys part, where known
+    kernel: float | None = None  # KernelSocket.timing["kernel"] (sendmsg + ACKs)
+    split: dict = field(default_factory=dict)  # read/plan/... seconds
 
     def as_dict(self) -> dict:
-        return {"wall": self.wall, "cpu": self.cpu, "sys": self.sys, "kernel": self.kernel,
-                "split": self.split}
+        return {"wall": self.wall, "cpu": self.cpu, "sys": self.sys, "kernel": self.kernel, "split": self.split}
 
 
 class SelfClock:
@@ -271,7 +288,7 @@ class SelfClock:
         return ph
 
 
-def run_child(cmd: list[str], timeout: float, stdin: Optional[str] = None) -> tuple[Phase, subprocess.CompletedProcess]:
+def run_child(cmd: list[str], timeout: float, stdin: str | None = None) -> tuple[Phase, subprocess.CompletedProcess]:
     """Run a child; wall time and its user+sys (sys separately)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
@@ -286,7 +303,7 @@ def run_child(cmd: list[str], timeout: float, stdin: Optional[str] = None) -> tu
 # methods: install(ns, n) -> Phase, then remove(ns, n) -> Phase
 # ---------------------------------------------------------------------------
 
-OWNER = 245          # polroute's default owner protocol (also used by the raw floor)
+OWNER = 245  # polroute's default owner protocol (also used by the raw floor)
 
 
 class Method:
@@ -306,10 +323,12 @@ class Api(Method):
     """desired_from_requests -> plan -> apply; removal: plan(Desired(), prune=True) -> apply.
     The requests are built before the clock starts (what an embedding tool
     would already hold)."""
+
     key = "api"
 
     def install(self, ns, n):
-        from polroute import kernel
+        from polroute.live import provision as kernel
+
         rules, routes = build_requests(n, ns_ifindex(ns), OWNER)
         c = SelfClock()
         t0 = time.perf_counter()
@@ -321,12 +340,18 @@ class Api(Method):
         if not rep.ok or len(p.ops) != 2 * n:
             raise RuntimeError(f"api install: {rep.text().strip()} ({len(p.ops)} ops)")
         ph.kernel = rep.seconds["kernel"]
-        ph.split = {"desired": t1 - t0, "read": p.seconds["read"], "plan": p.seconds["plan"],
-                    "kernel": rep.seconds["kernel"], "apply": rep.seconds["apply"]}
+        ph.split = {
+            "desired": t1 - t0,
+            "read": p.seconds["read"],
+            "plan": p.seconds["plan"],
+            "kernel": rep.seconds["kernel"],
+            "apply": rep.seconds["apply"],
+        }
         return ph
 
     def remove(self, ns, n):
-        from polroute import kernel
+        from polroute.live import provision as kernel
+
         c = SelfClock()
         p = kernel.plan(kernel.Desired(), ns, owner=OWNER, prune=True)
         rep = kernel.apply(p)
@@ -334,8 +359,12 @@ class Api(Method):
         if not rep.ok or len(p.ops) != 2 * n:
             raise RuntimeError(f"api removal: {rep.text().strip()} ({len(p.ops)} ops)")
         ph.kernel = rep.seconds["kernel"]
-        ph.split = {"read": p.seconds["read"], "plan": p.seconds["plan"], "kernel": rep.seconds["kernel"],
-                    "apply": rep.seconds["apply"]}
+        ph.split = {
+            "read": p.seconds["read"],
+            "plan": p.seconds["plan"],
+            "kernel": rep.seconds["kernel"],
+            "apply": rep.seconds["apply"],
+        }
         return ph
 
 
@@ -349,18 +378,24 @@ def polroute_cmd() -> list[str]:
 
 class Cli(Method):
     """`polroute apply --batch FILE --netns NS`; removal: an empty file + --prune."""
+
     key = "cli"
 
     def _apply(self, ns, path, extra):
-        ph, r = run_child(polroute_cmd() + ["apply", "--batch", str(path), "--netns", ns,
-                                            "--owner", str(OWNER)] + extra, timeout=3600)
+        ph, r = run_child(
+            polroute_cmd() + ["apply", "--batch", str(path), "--netns", ns, "--owner", str(OWNER)] + extra, timeout=3600
+        )
         if r.returncode:
             raise RuntimeError(f"polroute apply: rc {r.returncode}: {r.stderr.strip()[-400:]}")
         m = _APPLIED_RE.search(r.stdout)
         if m:
             ph.kernel = float(m.group(4))
-            ph.split = {"in-process": float(m.group(1)), "read": float(m.group(2)),
-                        "parse+plan": float(m.group(3)), "kernel": float(m.group(4))}
+            ph.split = {
+                "in-process": float(m.group(1)),
+                "read": float(m.group(2)),
+                "parse+plan": float(m.group(3)),
+                "kernel": float(m.group(4)),
+            }
         return ph
 
     def install(self, ns, n):
@@ -375,7 +410,7 @@ class Cli(Method):
         return self._apply(ns, f, ["--prune"])
 
 
-PYROUTE2_WORKER = r'''
+PYROUTE2_WORKER = r"""
 import ipaddress, json, resource, sys, time
 t_import = time.perf_counter()
 from pyroute2 import IPRoute
@@ -394,20 +429,35 @@ with IPRoute() as ipr:
         ipr.route(verb, dst="0.0.0.0/0", gateway=gws[k], oif=idx[k], table=tb + i)
     wall = time.perf_counter() - t0; u1, s1 = cpu()
 print(json.dumps({"wall": wall, "cpu": (u1 - u0) + (s1 - s0), "sys": s1 - s0}))
-'''
+"""
 
 
 class Pyroute2(Method):
     """IPRoute().rule()/route() one call per object, in a worker process inside
     the namespace (IPRoute(netns=...) would proxy every call through another
     process); the worker times its own loop (interpreter start and import excluded)."""
+
     key = "pyroute2"
 
     def _go(self, ns, n, verb):
         wk = self.tmp / "pr2_worker.py"
         wk.write_text(PYROUTE2_WORKER)
-        _ph, r = run_child(["ip", "netns", "exec", ns, sys.executable, str(wk), verb, str(n),
-                            str(TENANT_BASE), str(TABLE_BASE), str(N_LINKS)], timeout=7200)
+        _ph, r = run_child(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                sys.executable,
+                str(wk),
+                verb,
+                str(n),
+                str(TENANT_BASE),
+                str(TABLE_BASE),
+                str(N_LINKS),
+            ],
+            timeout=7200,
+        )
         if r.returncode:
             raise RuntimeError(f"pyroute2 worker ({verb}): {r.stderr.strip()[-400:]}")
         g = json.loads(r.stdout)
@@ -422,6 +472,7 @@ class Pyroute2(Method):
 
 class IpBatch(Method):
     """`ip -n NS -batch FILE`, one process per phase (start-up included)."""
+
     key = "ipbatch"
 
     def _go(self, ns, n, verb):
@@ -443,21 +494,26 @@ class IpBatch(Method):
 def raw_requests(n: int, ifindex: dict[str, int]):
     """(install, removal) request lists in the kernel's cheapest order and flags."""
     import dataclasses
-    from polroute.requests import NLM_F_CREATE, RTM_DELROUTE, RTM_DELRULE
+
+    from polroute.types.requests import NLM_F_CREATE, RTM_DELROUTE, RTM_DELRULE
+
     rules, routes = build_requests(n, ifindex, OWNER)
     rules = [dataclasses.replace(r, nlmsg_flags=NLM_F_CREATE, protocol=OWNER) for r in rules]  # no EXCL
     install = routes + sorted(rules, key=lambda r: -r.priority)
-    removal = [dataclasses.replace(r, msg_type=RTM_DELRULE, nlmsg_flags=0) for r in rules] + \
-              [dataclasses.replace(r, msg_type=RTM_DELROUTE, nlmsg_flags=0) for r in routes]
+    removal = [dataclasses.replace(r, msg_type=RTM_DELRULE, nlmsg_flags=0) for r in rules] + [
+        dataclasses.replace(r, msg_type=RTM_DELROUTE, nlmsg_flags=0) for r in routes
+    ]
     return install, removal
 
 
 class Raw(Method):
     """Pre-built requests, best order and flags, one KernelSocket; only send() timed."""
+
     key = "raw"
 
     def _send(self, ns, reqs):
-        from polroute.netlink import KernelSocket
+        from polroute.live.netlink import KernelSocket
+
         with KernelSocket(ns) as ks:
             ks.set_buffers(1 << 22, 1 << 22, force=True)
             c = SelfClock()
@@ -486,31 +542,41 @@ CLASSES = {c.key: c for c in (Api, Cli, Pyroute2, IpBatch, Raw)}
 # the run
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     method: str
     n: int
-    runs: list = field(default_factory=list)       # [(install Phase, remove Phase)]
+    runs: list = field(default_factory=list)  # [(install Phase, remove Phase)]
     problems: list = field(default_factory=list)
     digest: str = ""
     note: str = ""
 
-    def med(self, which: int, attr: str) -> Optional[float]:
+    def med(self, which: int, attr: str) -> float | None:
         vals = [getattr(r[which], attr) for r in self.runs if getattr(r[which], attr) is not None]
         return statistics.median(vals) if vals else None
 
-    def med_split(self, which: int, key: str) -> Optional[float]:
+    def med_split(self, which: int, key: str) -> float | None:
         vals = [r[which].split[key] for r in self.runs if key in r[which].split]
         return statistics.median(vals) if vals else None
 
-    def total(self, attr: str) -> Optional[float]:
-        vals = [getattr(a, attr) + getattr(b, attr) for a, b in self.runs
-                if getattr(a, attr) is not None and getattr(b, attr) is not None]
+    def total(self, attr: str) -> float | None:
+        vals = [
+            getattr(a, attr) + getattr(b, attr)
+            for a, b in self.runs
+            if getattr(a, attr) is not None and getattr(b, attr) is not None
+        ]
         return statistics.median(vals) if vals else None
 
     def as_dict(self) -> dict:
-        return {"method": self.method, "n": self.n, "problems": self.problems, "note": self.note,
-                "digest": self.digest, "runs": [{"install": a.as_dict(), "remove": b.as_dict()} for a, b in self.runs]}
+        return {
+            "method": self.method,
+            "n": self.n,
+            "problems": self.problems,
+            "note": self.note,
+            "digest": self.digest,
+            "runs": [{"install": a.as_dict(), "remove": b.as_dict()} for a, b in self.runs],
+        }
 
 
 def run_method(key: str, n: int, reps: int, tmp: Path, log) -> Result:
@@ -531,9 +597,11 @@ def run_method(key: str, n: int, reps: int, tmp: Path, log) -> Result:
             if prob:
                 res.problems.append(f"run {rep + 1}: {prob}")
             res.runs.append((inst, rem))
-            log(f"  {key:8s} N={n:>6,} run {rep + 1}/{reps}: install {inst.wall:8.3f} s wall "
+            log(
+                f"  {key:8s} N={n:>6,} run {rep + 1}/{reps}: install {inst.wall:8.3f} s wall "
                 f"{inst.cpu:8.3f} s CPU; remove {rem.wall:7.3f} s wall {rem.cpu:7.3f} s CPU"
-                + (f"  [{inst.split}]" if inst.split else ""))
+                + (f"  [{inst.split}]" if inst.split else "")
+            )
         except Exception as e:  # noqa: BLE001 - one method's failure must not lose the others
             res.problems.append(f"run {rep + 1}: {e}")
             log(f"  {key:8s} N={n:>6,} run {rep + 1}: FAILED: {e}")
@@ -546,6 +614,7 @@ def run_method(key: str, n: int, reps: int, tmp: Path, log) -> Result:
 # ---------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------
+
 
 def machine_info() -> dict:
     cpu = "?"
@@ -563,54 +632,66 @@ def machine_info() -> dict:
         git = rev + (" (working tree modified)" if dirty else "")
     try:
         from importlib import metadata
+
         pr2 = metadata.version("pyroute2")
     except Exception:  # noqa: BLE001
         pr2 = "not installed"
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cpus": os.cpu_count(), "kernel": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(), "repo": git, "pyroute2": pr2,
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "repo": git,
+        "pyroute2": pr2,
         "iproute2": _run(["ip", "-V"]).stdout.strip(),
         "loadavg_start": " ".join(open("/proc/loadavg").read().split()[:3]),
     }
 
 
-def _f(x: Optional[float], d: int = 3) -> str:
+def _f(x: float | None, d: int = 3) -> str:
     return "–" if x is None else f"{x:.{d}f}"
 
 
-def _ratio(a: Optional[float], b: Optional[float]) -> str:
+def _ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or b <= 0:
         return "–"
     return f"{a / b:.1f}x"
 
 
 def report(info: dict, results: list[Result], argv: list[str]) -> str:
-    out = [f"# Provisioning benchmark — {info['date']}", "",
-           f"`python bench/provision.py {' '.join(argv)}` — {info['cpu']}, {info['cpus']} CPUs, "
-           f"{info['kernel']}, Python {info['python']}, pyroute2 {info['pyroute2']}, {info['iproute2']}, "
-           f"repo {info['repo']}. Load average at start {info['loadavg_start']}, end "
-           f"{info.get('loadavg_end', '?')}: the machine is shared, wall times are inflated; "
-           "CPU = user+sys of the working process (its sys part is mostly the kernel's netlink work).",
-           "",
-           "Medians over the runs (runs column). install + remove = both phases of one run.", "",
-           "| N | method | runs | install wall s | install CPU s (sys) | remove wall s | remove CPU s (sys) "
-           "| install+remove wall s | install+remove CPU s | kernel (sendmsg+ACKs) inst / rem s | check |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    out = [
+        f"# Provisioning benchmark — {info['date']}",
+        "",
+        f"`python bench/provision.py {' '.join(argv)}` — {info['cpu']}, {info['cpus']} CPUs, "
+        f"{info['kernel']}, Python {info['python']}, pyroute2 {info['pyroute2']}, {info['iproute2']}, "
+        f"repo {info['repo']}. Load average at start {info['loadavg_start']}, end "
+        f"{info.get('loadavg_end', '?')}: the machine is shared, wall times are inflated; "
+        "CPU = user+sys of the working process (its sys part is mostly the kernel's netlink work).",
+        "",
+        "Medians over the runs (runs column). install + remove = both phases of one run.",
+        "",
+        "| N | method | runs | install wall s | install CPU s (sys) | remove wall s | remove CPU s (sys) "
+        "| install+remove wall s | install+remove CPU s | kernel (sendmsg+ACKs) inst / rem s | check |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
     for r in results:
         if not r.runs:
-            out.append(f"| {r.n:,} | {METHOD_NAMES[r.method]} | 0 | | | | | | | | "
-                       f"{'; '.join(r.problems) or r.note} |")
+            out.append(f"| {r.n:,} | {METHOD_NAMES[r.method]} | 0 | | | | | | | | {'; '.join(r.problems) or r.note} |")
             continue
         kern = "–" if r.med(0, "kernel") is None else f"{_f(r.med(0, 'kernel'))} / {_f(r.med(1, 'kernel'))}"
         check = "ok" if not r.problems else "; ".join(r.problems)
-        out.append(f"| {r.n:,} | {METHOD_NAMES[r.method]} | {len(r.runs)} | {_f(r.med(0, 'wall'))} | "
-                   f"{_f(r.med(0, 'cpu'))} ({_f(r.med(0, 'sys'))}) | {_f(r.med(1, 'wall'))} | "
-                   f"{_f(r.med(1, 'cpu'))} ({_f(r.med(1, 'sys'))}) | {_f(r.total('wall'))} | "
-                   f"{_f(r.total('cpu'))} | {kern} | {check} |")
+        out.append(
+            f"| {r.n:,} | {METHOD_NAMES[r.method]} | {len(r.runs)} | {_f(r.med(0, 'wall'))} | "
+            f"{_f(r.med(0, 'cpu'))} ({_f(r.med(0, 'sys'))}) | {_f(r.med(1, 'wall'))} | "
+            f"{_f(r.med(1, 'cpu'))} ({_f(r.med(1, 'sys'))}) | {_f(r.total('wall'))} | "
+            f"{_f(r.total('cpu'))} | {kern} | {check} |"
+        )
     # cross-method state comparison
-    out += ["", "Installed state (rules + IPv4 routes of all tables, protocol removed) compared between "
-            "methods at each N:"]
+    out += [
+        "",
+        "Installed state (rules + IPv4 routes of all tables, protocol removed) compared between methods at each N:",
+    ]
     for n in sorted({r.n for r in results}):
         groups: dict[str, list[str]] = {}
         legacy = False
@@ -624,49 +705,67 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
         if len(groups) == 1:
             out.append(f"* N={n:,}: identical in " + ", ".join(next(iter(groups.values()))))
         elif legacy and not any(len(k) == 64 for k in groups):
-            out.append(f"* N={n:,}: identical within each run: " +
-                       "; ".join(", ".join(g) for g in groups.values()) +
-                       " (these runs' digests are not comparable across runs; see the smaller N)")
+            out.append(
+                f"* N={n:,}: identical within each run: "
+                + "; ".join(", ".join(g) for g in groups.values())
+                + " (these runs' digests are not comparable across runs; see the smaller N)"
+            )
         else:
             out.append(f"* N={n:,}: DIFFERENT: " + "; ".join(", ".join(g) for g in groups.values()))
     # api split
-    out += ["", "polroute API split (median s): install = desired / read / plan / kernel; "
-            "remove = read / plan / kernel", ""]
+    out += [
+        "",
+        "polroute API split (median s): install = desired / read / plan / kernel; remove = read / plan / kernel",
+        "",
+    ]
     for r in results:
         if r.method == "api" and r.runs:
-            out.append(f"* N={r.n:,}: install {_f(r.med_split(0, 'desired'))} / {_f(r.med_split(0, 'read'))} / "
-                       f"{_f(r.med_split(0, 'plan'))} / {_f(r.med_split(0, 'kernel'))}; remove "
-                       f"{_f(r.med_split(1, 'read'))} / {_f(r.med_split(1, 'plan'))} / "
-                       f"{_f(r.med_split(1, 'kernel'))}")
+            out.append(
+                f"* N={r.n:,}: install {_f(r.med_split(0, 'desired'))} / {_f(r.med_split(0, 'read'))} / "
+                f"{_f(r.med_split(0, 'plan'))} / {_f(r.med_split(0, 'kernel'))}; remove "
+                f"{_f(r.med_split(1, 'read'))} / {_f(r.med_split(1, 'plan'))} / "
+                f"{_f(r.med_split(1, 'kernel'))}"
+            )
         if r.method == "cli" and r.runs:
-            out.append(f"* CLI N={r.n:,}: install read {_f(r.med_split(0, 'read'))} / parse+plan "
-                       f"{_f(r.med_split(0, 'parse+plan'))} / kernel {_f(r.med_split(0, 'kernel'))}; remove "
-                       f"read {_f(r.med_split(1, 'read'))} / plan {_f(r.med_split(1, 'parse+plan'))} / "
-                       f"kernel {_f(r.med_split(1, 'kernel'))}")
+            out.append(
+                f"* CLI N={r.n:,}: install read {_f(r.med_split(0, 'read'))} / parse+plan "
+                f"{_f(r.med_split(0, 'parse+plan'))} / kernel {_f(r.med_split(0, 'kernel'))}; remove "
+                f"read {_f(r.med_split(1, 'read'))} / plan {_f(r.med_split(1, 'parse+plan'))} / "
+                f"kernel {_f(r.med_split(1, 'kernel'))}"
+            )
     # targets
     by = {(r.method, r.n): r for r in results if r.runs}
-    out += ["", "Targets (issue 3), from the medians above; CPU first (the steadier figure on this "
-            "shared machine), wall in brackets:", ""]
+    out += [
+        "",
+        "Targets (issue 3), from the medians above; CPU first (the steadier figure on this "
+        "shared machine), wall in brackets:",
+        "",
+    ]
 
-    def cmp(slow: Optional[Result], fast: Optional[Result], which) -> str:
+    def cmp(slow: Result | None, fast: Result | None, which) -> str:
         if not slow or not fast:
             return "–"
         if which == "total":
-            return (f"{_ratio(slow.total('cpu'), fast.total('cpu'))} "
-                    f"[{_ratio(slow.total('wall'), fast.total('wall'))}]")
-        return (f"{_ratio(slow.med(which, 'cpu'), fast.med(which, 'cpu'))} "
-                f"[{_ratio(slow.med(which, 'wall'), fast.med(which, 'wall'))}]")
+            return f"{_ratio(slow.total('cpu'), fast.total('cpu'))} [{_ratio(slow.total('wall'), fast.total('wall'))}]"
+        return (
+            f"{_ratio(slow.med(which, 'cpu'), fast.med(which, 'cpu'))} "
+            f"[{_ratio(slow.med(which, 'wall'), fast.med(which, 'wall'))}]"
+        )
 
     for n in sorted({r.n for r in results}):
         api, raw = by.get(("api", n)), by.get(("raw", n))
         for other, want in (("pyroute2", "≥ 20x"), ("ipbatch", "≥ 3x")):
             o = by.get((other, n))
             if api and o:
-                out.append(f"* N={n:,}: {METHOD_NAMES[other]} / polroute API (want {want} at 10k): install "
-                           f"{cmp(o, api, 0)}, remove {cmp(o, api, 1)}, install+remove {cmp(o, api, 'total')}")
+                out.append(
+                    f"* N={n:,}: {METHOD_NAMES[other]} / polroute API (want {want} at 10k): install "
+                    f"{cmp(o, api, 0)}, remove {cmp(o, api, 1)}, install+remove {cmp(o, api, 'total')}"
+                )
         if api and raw:
-            out.append(f"* N={n:,}: polroute API / raw floor (want ≤ 1.3x): install {cmp(api, raw, 0)}, "
-                       f"remove {cmp(api, raw, 1)}, install+remove {cmp(api, raw, 'total')}")
+            out.append(
+                f"* N={n:,}: polroute API / raw floor (want ≤ 1.3x): install {cmp(api, raw, 0)}, "
+                f"remove {cmp(api, raw, 1)}, install+remove {cmp(api, raw, 'total')}"
+            )
         cli = by.get(("cli", n))
         if cli and raw:
             out.append(f"* N={n:,}: polroute CLI / raw floor: install+remove {cmp(cli, raw, 'total')}")
@@ -674,9 +773,11 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
             for m in ("api", "cli", "raw"):
                 r = by.get((m, n))
                 if r:
-                    out.append(f"* N={n:,}: {METHOD_NAMES[m]} install (rules + routes; want < 2 s): "
-                               f"{_f(r.med(0, 'wall'))} s wall, {_f(r.med(0, 'cpu'))} s CPU"
-                               + (f", kernel {_f(r.med(0, 'kernel'))} s" if r.med(0, 'kernel') else ""))
+                    out.append(
+                        f"* N={n:,}: {METHOD_NAMES[m]} install (rules + routes; want < 2 s): "
+                        f"{_f(r.med(0, 'wall'))} s wall, {_f(r.med(0, 'cpu'))} s CPU"
+                        + (f", kernel {_f(r.med(0, 'kernel'))} s" if r.med(0, "kernel") else "")
+                    )
     return "\n".join(out) + "\n"
 
 
@@ -685,25 +786,35 @@ def route_variants(n: int, log) -> str:
     rules present) in three shapes, each in a fresh namespace.  Sys CPU is
     the kernel's work.  See the README for the kernel source behind it."""
     import dataclasses
-    from polroute.netlink import KernelSocket
+
+    from polroute.live.netlink import KernelSocket
+
     rows = []
     shapes = {
-        "tenant routes: 1 default route per table, same (dev, gw, proto, metric) pattern":
-            lambda rs: rs,
-        "same, but metric = i (distinct fib_info hash per route)":
-            lambda rs: [dataclasses.replace(r, priority=1 + i, present=r.present | (1 << 6))
-                        for i, r in enumerate(rs)],
-        "same gateways/devs, all in ONE table (10.64.0.0+i/32 routes)":
-            lambda rs: [dataclasses.replace(r, table=TABLE_BASE, dst_len=32, present=r.present | (1 << 1),
-                                            dst=ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.64.0.0")) + i))
-                        for i, r in enumerate(rs)],
+        "tenant routes: 1 default route per table, same (dev, gw, proto, metric) pattern": lambda rs: rs,
+        "same, but metric = i (distinct fib_info hash per route)": lambda rs: [
+            dataclasses.replace(r, priority=1 + i, present=r.present | (1 << 6)) for i, r in enumerate(rs)
+        ],
+        "same gateways/devs, all in ONE table (10.64.0.0+i/32 routes)": lambda rs: [
+            dataclasses.replace(
+                r,
+                table=TABLE_BASE,
+                dst_len=32,
+                present=r.present | (1 << 1),
+                dst=ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.64.0.0")) + i),
+            )
+            for i, r in enumerate(rs)
+        ],
     }
+
     def rules_desc(rs):
-        from polroute.requests import NLM_F_CREATE
+        from polroute.types.requests import NLM_F_CREATE
+
         return sorted((dataclasses.replace(r, nlmsg_flags=NLM_F_CREATE) for r in rs), key=lambda r: -r.priority)
 
-    for label, shape in list(shapes.items()) + [("(for comparison) the tenant RULES, descending priority, "
-                                                  "no NLM_F_EXCL, no routes", None)]:
+    for label, shape in list(shapes.items()) + [
+        ("(for comparison) the tenant RULES, descending priority, no NLM_F_EXCL, no routes", None)
+    ]:
         ns = new_ns()
         try:
             rules, routes = build_requests(n, ns_ifindex(ns), OWNER)
@@ -715,22 +826,36 @@ def route_variants(n: int, log) -> str:
                 ph = c.stop(Phase())
                 kern = ks.timing["kernel"]
             bad = sum(not o.ok for o in outs)
-            rows.append(f"| {n:,} | {label} | {ph.wall:.3f} | {kern:.3f} | {ph.sys:.3f} | "
-                        f"{n / kern:,.0f} | {bad} |")   # noqa: E501
+            rows.append(f"| {n:,} | {label} | {ph.wall:.3f} | {kern:.3f} | {ph.sys:.3f} | {n / kern:,.0f} | {bad} |")  # noqa: E501
             log(rows[-1])
         finally:
             del_ns(ns)
-    return "\n".join(["", f"Kernel cost of {n:,} route adds (raw floor, no rules installed):", "",
-                      "| N | objects | send wall s | kernel s | sys CPU s | objects/s (kernel) | refused |",
-                      "|---:|---|---:|---:|---:|---:|---:|"] + rows) + "\n"
+    return (
+        "\n".join(
+            [
+                "",
+                f"Kernel cost of {n:,} route adds (raw floor, no rules installed):",
+                "",
+                "| N | objects | send wall s | kernel s | sys CPU s | objects/s (kernel) | refused |",
+                "|---:|---|---:|---:|---:|---:|---:|",
+            ]
+            + rows
+        )
+        + "\n"
+    )
 
 
 def load_results(path: str) -> list[Result]:
     data = json.loads(Path(path).read_text())
     out = []
     for d in data["results"]:
-        r = Result(d["method"], d["n"], problems=d["problems"], note=d["note"] or
-                   f"from {Path(path).name} ({data['info']['date']})", digest=d.get("digest", ""))
+        r = Result(
+            d["method"],
+            d["n"],
+            problems=d["problems"],
+            note=d["note"] or f"from {Path(path).name} ({data['info']['date']})",
+            digest=d.get("digest", ""),
+        )
         for run in d["runs"]:
             r.runs.append(tuple(Phase(**{k: v for k, v in run[w].items()}) for w in ("install", "remove")))
         out.append(r)
@@ -740,8 +865,9 @@ def load_results(path: str) -> list[Result]:
 def warm_up() -> None:
     """Import polroute, cffi and pyroute2 and open a socket once, so that the
     first timed run (the only one at 50k) does not pay for imports."""
-    from polroute import kernel
-    from polroute.netlink import KernelSocket
+    from polroute.live import provision as kernel
+    from polroute.live.netlink import KernelSocket
+
     ns = new_ns()
     try:
         kernel.plan(kernel.Desired(), ns, owner=OWNER)
@@ -757,20 +883,33 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="N = 1,000 and 10,000 only")
     ap.add_argument("--sizes", help="comma-separated N (default 1000,10000,50000)")
     ap.add_argument("--runs", type=int, help="runs per point (default 3 below 50k, 1 at 50k)")
-    ap.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)} ('' with --include: only report)")
+    ap.add_argument(
+        "--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)} ('' with --include: only report)"
+    )
     ap.add_argument("--skip-slow", action="store_true", help="no pyroute2 at N >= 50,000 (minutes)")
     ap.add_argument("--json", help="write the raw numbers here")
-    ap.add_argument("--route-variants", type=int, metavar="N",
-                    help="only measure the kernel's cost of N route adds in three shapes (see README)")
-    ap.add_argument("--include", action="append", default=[],
-                    help="also report the results of an earlier --json file (e.g. pyroute2 at 50k, "
-                         "run once); its methods and sizes are not run again")
+    ap.add_argument(
+        "--route-variants",
+        type=int,
+        metavar="N",
+        help="only measure the kernel's cost of N route adds in three shapes (see README)",
+    )
+    ap.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        help="also report the results of an earlier --json file (e.g. pyroute2 at 50k, "
+        "run once); its methods and sizes are not run again",
+    )
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (ip netns)", file=sys.stderr)
         return 2
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
-        ([1000, 10000] if args.quick else [1000, 10000, 50000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([1000, 10000] if args.quick else [1000, 10000, 50000])
+    )
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         if m not in CLASSES:
@@ -802,14 +941,16 @@ def main(argv=None) -> int:
                     continue
                 results.append(run_method(m, n, reps, tmp, log))
                 if args.json:
-                    Path(args.json).write_text(json.dumps({"info": info, "argv": argv,
-                                                           "results": [r.as_dict() for r in results]}, indent=1))
+                    Path(args.json).write_text(
+                        json.dumps({"info": info, "argv": argv, "results": [r.as_dict() for r in results]}, indent=1)
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     info["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     if args.json:
-        Path(args.json).write_text(json.dumps({"info": info, "argv": argv,
-                                               "results": [r.as_dict() for r in results]}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"info": info, "argv": argv, "results": [r.as_dict() for r in results]}, indent=1)
+        )
     order = {m: i for i, m in enumerate(METHODS)}
     results.sort(key=lambda r: (r.n, order[r.method]))
     sys.stdout.write(report(info, results, argv))

@@ -3,7 +3,7 @@
 
     python bench/publish.py [--tenants 10000] [--runs 200] [--flows 1000000] [--json FILE]
 
-Policy: ``polroute.bench.build_tenants`` (per tenant an address, a rule
+Policy: ``polroute.cli.bench.build_tenants`` (per tenant an address, a rule
 ``from 172.16.x.y lookup T priority P`` and ``default via ... table T``;
 1,000 routes in main, which is compiled).  Measured, thread CPU time
 (time.thread_time), medians:
@@ -19,6 +19,7 @@ wall time and process CPU time (process_time) per configuration, medians of
 ``--runs-bulk``.  The machine's vCPUs are shared with other jobs: the 2-thread
 wall time is only meaningful next to its CPU time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,9 @@ import statistics
 import threading
 import time
 
-from polroute._polroute_cffi import ffi, lib
-from polroute.bench import N_LINKS, TABLE_BASE, TENANT_BASE, _template, build_tenants, tenant_flows
-from polroute.compiled import Published
+from polroute._polroute_cffi import lib
+from polroute.cli.bench import N_LINKS, TABLE_BASE, TENANT_BASE, _template, build_tenants, tenant_flows
+from polroute.model.compiled import Published
 
 
 def median_us(v):
@@ -61,14 +62,19 @@ def publish_bench(n: int, runs: int) -> dict:
         p.rule(rep(rule_t, src=V4(TENANT_BASE + i), table=TABLE_BASE + i, priority=2 + 2 * i))
         p.route(rep(troute_t, table=TABLE_BASE + i, gateway=gws[k], oif=ifidx[k]))
         t1 = time.thread_time()
-        pub.publish(p)          # the previous snapshot loses its last reference here
+        pub.publish(p)  # the previous snapshot loses its last reference here
         t2 = time.thread_time()
         edit.append(t1 - t0)
         publish.append(t2 - t1)
         total.append(t2 - t0)
-    return {"tenants": n, "runs": runs,
-            "full_copy_us": median_us(full), "edit_us": median_us(edit),
-            "publish_us": median_us(publish), "edit_publish_drop_us": median_us(total)}
+    return {
+        "tenants": n,
+        "runs": runs,
+        "full_copy_us": median_us(full),
+        "edit_us": median_us(edit),
+        "publish_us": median_us(publish),
+        "edit_publish_drop_us": median_us(total),
+    }
 
 
 def bulk_bench(n_tenants: int, nflows: int, runs: int) -> dict:
@@ -78,14 +84,17 @@ def bulk_bench(n_tenants: int, nflows: int, runs: int) -> dict:
     ref = snap.lookup_bulk(**cols)
     out = {}
     for nthreads in (1, 2):
-        parts = [{k: v[j * nflows // nthreads:(j + 1) * nflows // nthreads] for k, v in cols.items()}
-                 for j in range(nthreads)]
+        parts = [
+            {k: v[j * nflows // nthreads : (j + 1) * nflows // nthreads] for k, v in cols.items()}
+            for j in range(nthreads)
+        ]
         walls, cpus = [], []
         for _ in range(runs):
             results = [None] * nthreads
 
             def work(j):
                 results[j] = snap.lookup_bulk(**parts[j])
+
             ths = [threading.Thread(target=work, args=(j,)) for j in range(nthreads)]
             w0, c0 = time.perf_counter(), time.process_time()
             for t in ths:
@@ -94,12 +103,14 @@ def bulk_bench(n_tenants: int, nflows: int, runs: int) -> dict:
                 t.join()
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
-            for j in range(nthreads):   # same answers as one call
+            for j in range(nthreads):  # same answers as one call
                 lo = j * nflows // nthreads
-                assert (results[j].table == ref.table[lo:lo + len(results[j].table)]).all()
-        out[f"{nthreads}_threads"] = {"wall_ms": statistics.median(walls) * 1e3,
-                                      "cpu_ms": statistics.median(cpus) * 1e3,
-                                      "mflows_per_s_wall": nflows / statistics.median(walls) / 1e6}
+                assert (results[j].table == ref.table[lo : lo + len(results[j].table)]).all()
+        out[f"{nthreads}_threads"] = {
+            "wall_ms": statistics.median(walls) * 1e3,
+            "cpu_ms": statistics.median(cpus) * 1e3,
+            "mflows_per_s_wall": nflows / statistics.median(walls) / 1e6,
+        }
     return out
 
 
@@ -111,8 +122,7 @@ def main():
     ap.add_argument("--runs-bulk", type=int, default=7)
     ap.add_argument("--json")
     a = ap.parse_args()
-    res = {"publish": publish_bench(a.tenants, a.runs),
-           "bulk": bulk_bench(a.tenants, a.flows, a.runs_bulk)}
+    res = {"publish": publish_bench(a.tenants, a.runs), "bulk": bulk_bench(a.tenants, a.flows, a.runs_bulk)}
     print(json.dumps(res, indent=2))
     if a.json:
         with open(a.json, "w") as f:

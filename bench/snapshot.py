@@ -27,12 +27,12 @@ child reports wall and CPU time (process_time) per phase and its peak RSS
 the parent's pre-exec peak over into it), and the peak right after the
 imports (the interpreter + cffi floor).  Medians over ``--runs``.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,9 +51,9 @@ def hwm_mb():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
 
-import polroute.kernel_state as ks
+import polroute.live.state as ks
 ks.FAST_ROUTES = not parse      # --parse: every written line parsed back (the old path)
-import polroute.kernel_dump  # noqa: F401  (cffi module: import cost outside the timing)
+import polroute.live.dump  # noqa: F401  (cffi module: import cost outside the timing)
 if reader == "pyroute2":
     import pyroute2  # noqa: F401  (import cost outside the timing, as for numpy/cffi)
 floor = hwm_mb()
@@ -95,12 +95,19 @@ def ip(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 def build(ns: str, nroutes: int, ntables: int) -> dict:
     lines = []
     for k in range(4):
-        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} addrgenmode none",
-                  f"link set v{k}p addrgenmode none"]
+        lines += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} addrgenmode none",
+            f"link set v{k}p addrgenmode none",
+        ]
     lines.append("link set lo up")
     for k in range(4):
-        lines += [f"link set v{k} up", f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}",
-                  f"addr add 2001:db8:200:{k}::1/64 dev v{k} nodad"]
+        lines += [
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+            f"addr add 2001:db8:200:{k}::1/64 dev v{k} nodad",
+        ]
     per = max(1, nroutes // ntables)
     n = 0
     for t in range(ntables):
@@ -111,18 +118,23 @@ def build(ns: str, nroutes: int, ntables: int) -> dict:
             k = n % 4
             metric = n + 1
             if j % 10 == 9:
-                lines.append(f"route add 2001:db8:{t:x}:{j:x}::/64 via 2001:db8:200:{k}::fe dev v{k} "
-                             f"table {table} metric {metric}")
+                lines.append(
+                    f"route add 2001:db8:{t:x}:{j:x}::/64 via 2001:db8:200:{k}::fe dev v{k} "
+                    f"table {table} metric {metric}"
+                )
             elif j % 50 == 0:
-                lines.append(f"route add 10.{t // 256}.{t % 256}.{j}/32 table {table} metric {metric} "
-                             f"nexthop via 10.200.{k}.254 dev v{k} nexthop via 10.200.{(k + 1) % 4}.254 "
-                             f"dev v{(k + 1) % 4} weight 2")
+                lines.append(
+                    f"route add 10.{t // 256}.{t % 256}.{j}/32 table {table} metric {metric} "
+                    f"nexthop via 10.200.{k}.254 dev v{k} nexthop via 10.200.{(k + 1) % 4}.254 "
+                    f"dev v{(k + 1) % 4} weight 2"
+                )
             elif j % 2:
-                lines.append(f"route add 10.{t // 256}.{t % 256}.{j}/32 via 10.200.{k}.254 dev v{k} "
-                             f"table {table} metric {metric}")
+                lines.append(
+                    f"route add 10.{t // 256}.{t % 256}.{j}/32 via 10.200.{k}.254 dev v{k} "
+                    f"table {table} metric {metric}"
+                )
             else:
-                lines.append(f"route add 10.{t // 256}.{t % 256}.{j}/32 dev v{k} table {table} "
-                             f"metric {metric}")
+                lines.append(f"route add 10.{t // 256}.{t % 256}.{j}/32 dev v{k} table {table} metric {metric}")
             n += 1
     for t in range(ntables):
         lines.append(f"rule add from 172.16.{t // 256}.{t % 256}/32 lookup {1000 + t} pref {t + 1}")
@@ -135,7 +147,8 @@ def build(ns: str, nroutes: int, ntables: int) -> dict:
 
 def child(reader: str, ns: str, what: str, profile: bool = False, parse: bool = False) -> dict:
     argv = [sys.executable, "-c", CHILD, reader, ns, what, "parse" if parse else "fast"] + (
-        ["profile"] if profile else [])
+        ["profile"] if profile else []
+    )
     r = subprocess.run(argv, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"child {reader} {what} failed:\n{r.stderr[-3000:]}")
@@ -152,8 +165,11 @@ def main() -> int:
     ap.add_argument("--readers", default="c,pyroute2")
     ap.add_argument("--what", default="read,snapshot")
     ap.add_argument("--profile", action="store_true", help="cProfile snapshot_text once (C reader)")
-    ap.add_argument("--parse", action="store_true",
-                    help="kernel_state.FAST_ROUTES = False: parse every written line back (the old path)")
+    ap.add_argument(
+        "--parse",
+        action="store_true",
+        help="kernel_state.FAST_ROUTES = False: parse every written line back (the old path)",
+    )
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -186,12 +202,15 @@ def main() -> int:
         what, reader = key.split("/")
         med = lambda k: statistics.median(x[k] for x in runs)  # noqa: E731
         objs = f"{runs[0]['routes']} routes, {runs[0]['rules']} rules"
-        print(f"| read_state | {reader} | {med('read_wall'):.3f} | {med('read_cpu'):.3f} | "
-              f"{med('peak_rss_mb'):.0f} ({med('floor_rss_mb'):.0f}) | {objs} |" if what == "read" else
-              f"| read_state + {'policy_from_state' if what == 'policy' else 'snapshot_text'}"
-              f"{' (--parse)' if args.parse else ''} | {reader} | {med('read_wall'):.3f} + {med('snap_wall'):.3f} | "
-              f"{med('read_cpu'):.3f} + {med('snap_cpu'):.3f} | {med('peak_rss_mb'):.0f} "
-              f"({med('floor_rss_mb'):.0f}) | {runs[0]['lines']} {'routes' if what == 'policy' else 'lines'} |")
+        print(
+            f"| read_state | {reader} | {med('read_wall'):.3f} | {med('read_cpu'):.3f} | "
+            f"{med('peak_rss_mb'):.0f} ({med('floor_rss_mb'):.0f}) | {objs} |"
+            if what == "read"
+            else f"| read_state + {'policy_from_state' if what == 'policy' else 'snapshot_text'}"
+            f"{' (--parse)' if args.parse else ''} | {reader} | {med('read_wall'):.3f} + {med('snap_wall'):.3f} | "
+            f"{med('read_cpu'):.3f} + {med('snap_cpu'):.3f} | {med('peak_rss_mb'):.0f} "
+            f"({med('floor_rss_mb'):.0f}) | {runs[0]['lines']} {'routes' if what == 'policy' else 'lines'} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -8,11 +8,13 @@ this directory.  No timing is asserted anywhere; the few asserts check the
 answers (so a benchmark of wrong answers fails loudly).  The LPM rows skip
 when pytricia / py-radix are not installed.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+
 # numpy's OpenBLAS starts spinning worker threads; on a 2-vCPU box they compete with the
 # measured thread.  Nothing here uses BLAS: keep it to one thread.
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
@@ -21,10 +23,10 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # --import-mode=importlib: no implicit sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: no implicit sys.path
 
 import workloads as W  # noqa: E402
-from polroute.bulk import lookup_bulk  # noqa: E402
+from polroute.model.bulk import lookup_bulk  # noqa: E402
 
 pytest.importorskip("pytest_benchmark")
 
@@ -60,7 +62,7 @@ def _check(res, expected):
 def test_bulk_two_nic(benchmark, two_nic, two_nic_flows):
     f = two_nic_flows
     benchmark.extra_info["flows"] = len(f)
-    res = benchmark(lookup_bulk, two_nic, f.dst, src=f.src, fast=False)   # the exact path
+    res = benchmark(lookup_bulk, two_nic, f.dst, src=f.src, fast=False)  # the exact path
     _check(res, W.expected_two_nic_tables(f))
 
 
@@ -83,8 +85,9 @@ def test_bulk_two_nic_one_flow_per_call(benchmark, two_nic, two_nic_flows):
 def test_bulk_10k_tenants(benchmark, tenants, tenant_flows):
     f = tenant_flows
     benchmark.extra_info["flows"] = len(f)
-    res = benchmark.pedantic(lookup_bulk, args=(tenants, f.dst), kwargs={"src": f.src},
-                             rounds=5, iterations=1, warmup_rounds=1)
+    res = benchmark.pedantic(
+        lookup_bulk, args=(tenants, f.dst), kwargs={"src": f.src}, rounds=5, iterations=1, warmup_rounds=1
+    )
     _check(res, W.expected_tenant_tables(f))
 
 
@@ -95,8 +98,9 @@ def test_bulk_10k_tenants_fast4(benchmark, tenants):
     out = lookup_bulk(snap, f.dst, src=f.src)
     benchmark.extra_info["flows"] = len(f)
     benchmark.extra_info["fast4"] = snap.fast_stats()
-    res = benchmark.pedantic(lookup_bulk, args=(snap, f.dst), kwargs={"src": f.src, "out": out},
-                             rounds=7, iterations=1, warmup_rounds=1)
+    res = benchmark.pedantic(
+        lookup_bulk, args=(snap, f.dst), kwargs={"src": f.src, "out": out}, rounds=7, iterations=1, warmup_rounds=1
+    )
     _check(res, W.expected_tenant_tables(f))
     assert res.fast_rows == len(f)
 
@@ -118,6 +122,7 @@ def test_build_10k_tenants_requests(benchmark):
 
 # ---- one Python call per lookup (anchors) --------------------------------
 
+
 def _lpm_keys():
     rng = np.random.default_rng(W.SEED + 9)
     return W.public_dsts(100_000, rng).tolist()
@@ -134,6 +139,7 @@ def test_pytricia_1k_main(benchmark):
     def loop():
         for a in keys:
             g(a)
+
     benchmark.extra_info["flows"] = len(keys)
     benchmark(loop)
 
@@ -149,5 +155,6 @@ def test_radix_1k_main(benchmark):
     def loop():
         for a in keys:
             sb(a).data["v"]
+
     benchmark.extra_info["flows"] = len(keys)
     benchmark(loop)

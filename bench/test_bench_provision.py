@@ -9,6 +9,7 @@ round (deleted in a finally).  Needs root and ``ip netns``; skipped otherwise.
 No timing is asserted: the asserts check that everything was applied and that
 nothing is left.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # --import-mode=importlib: no implicit sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: no implicit sys.path
 
 import provision as P  # noqa: E402
 
@@ -36,7 +37,8 @@ def _warm():
 
 
 def _round(ns: str) -> None:
-    from polroute import kernel
+    from polroute.live import provision as kernel
+
     rules, routes = P.build_requests(N, P.ns_ifindex(ns), P.OWNER)
     p = kernel.plan(kernel.desired_from_requests(rules, routes, owner=P.OWNER), ns, owner=P.OWNER)
     rep = kernel.apply(p)

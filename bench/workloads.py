@@ -2,7 +2,7 @@
 
 Policies
 --------
-* two-NIC: the shipped batch (``polroute.demo.two_nic_batch()``): two veth
+* two-NIC: the shipped batch (``polroute.cli.demo.two_nic_batch()``): two veth
   NICs on 192.168.16.0/24, tables 1 and 2, rules ``from <addr> lookup 1|2``.
 * 10k tenants (the shape of the anchors' Job 1b, ``anchors-measured.md``):
   - 4 veth pairs ``v0..v3`` (peers ``v0p..v3p``), all up, ``10.200.k.1/24``
@@ -28,36 +28,35 @@ template per line shape (no per-line parsing).
 
 Flows
 -----
-numpy uint32 columns in host order (what ``polroute.bulk.lookup_bulk`` takes):
+numpy uint32 columns in host order (what ``polroute.model.bulk.lookup_bulk`` takes):
 ``dst`` uniform over public-ish unicast space, ``src`` a local address of the
 policy (so that each flow hits its own rule) or 0 (no source: the flow walks
 all rules down to main).  Everything is seeded: same seed, same flows.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from polroute.demo import two_nic_batch
-from polroute.iproute import apply_batch, parse_command
-from polroute.policy import Policy
+from polroute.cli.demo import two_nic_batch
+from polroute.iproute2.reader import apply_batch, parse_command
+from polroute.model.policy import Policy
 
 SEED = 20261126
 N_TENANTS = 10_000
-N_MAIN_ROUTES = 1_000          # including the default route
+N_MAIN_ROUTES = 1_000  # including the default route
 N_LINKS = 4
 TENANT_BASE = int(ipaddress.IPv4Address("172.16.0.0"))
 TABLE_BASE = 1000
 PRIO_BASE = 1
-PRIO_SPREAD = 32000            # tenant rules stay below main's (32766)
+PRIO_SPREAD = 32000  # tenant rules stay below main's (32766)
 
-TWO_NIC_ADDRS = (int(ipaddress.IPv4Address("192.168.16.20")),
-                 int(ipaddress.IPv4Address("192.168.16.21")))
+TWO_NIC_ADDRS = (int(ipaddress.IPv4Address("192.168.16.20")), int(ipaddress.IPv4Address("192.168.16.21")))
 
 
 def ip4(a: int) -> str:
@@ -71,10 +70,23 @@ def ip4(a: int) -> str:
 # Not "public-ish": 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
 # 192.0.0/24, 192.0.2/24, 192.168/16, 198.18/15, 198.51.100/24, 203.0.113/24,
 # and everything from 224/4 up (the draw stays below 224.0.0.0).
-_EXCLUDED = [ipaddress.IPv4Network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16",
-    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24")]
+_EXCLUDED = [
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+    )
+]
 _EXCLUDED_INT = [(int(n.network_address), n.prefixlen) for n in _EXCLUDED]
 _PUBLIC_LO = int(ipaddress.IPv4Address("1.0.0.0"))
 _PUBLIC_HI = int(ipaddress.IPv4Address("224.0.0.0"))
@@ -103,8 +115,25 @@ def public_dsts(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # BGP-like length mix (anchors' j2_gen.py weights), /8../24
-_LEN_WEIGHTS = {24: 60, 23: 10, 22: 13, 21: 4.5, 20: 4.5, 19: 2.5, 18: 0.9, 17: 0.6, 16: 1.4,
-                15: 0.05, 14: 0.05, 13: 0.05, 12: 0.05, 11: 0.04, 10: 0.03, 9: 0.02, 8: 0.01}
+_LEN_WEIGHTS = {
+    24: 60,
+    23: 10,
+    22: 13,
+    21: 4.5,
+    20: 4.5,
+    19: 2.5,
+    18: 0.9,
+    17: 0.6,
+    16: 1.4,
+    15: 0.05,
+    14: 0.05,
+    13: 0.05,
+    12: 0.05,
+    11: 0.04,
+    10: 0.03,
+    9: 0.02,
+    8: 0.01,
+}
 
 
 def main_prefixes(n: int, seed: int = SEED) -> list[tuple[int, int]]:
@@ -134,10 +163,11 @@ def main_prefixes(n: int, seed: int = SEED) -> list[tuple[int, int]]:
 # the 10k-tenant policy
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class TenantSpec:
     n_tenants: int = N_TENANTS
-    n_main: int = N_MAIN_ROUTES      # routes in main, the last one being the default
+    n_main: int = N_MAIN_ROUTES  # routes in main, the last one being the default
     n_links: int = N_LINKS
     seed: int = SEED
 
@@ -173,8 +203,12 @@ class TenantSpec:
 def _setup_lines(spec: TenantSpec) -> list[str]:
     lines = ["link set lo up"]
     for k in range(spec.n_links):
-        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up",
-                  f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}"]
+        lines += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+        ]
     return lines
 
 
@@ -187,10 +221,15 @@ def tenant_batch_lines(spec: TenantSpec = TenantSpec()) -> list[str]:
     for net, plen, k in spec.main_routes():
         dst = "default" if plen == 0 else f"{ip4(net)}/{plen}"
         lines.append(f"route add {dst} via 10.200.{k}.254 dev v{k}")
-    lines += [f"route add default via 10.200.{spec.tenant_link(i)}.254 dev v{spec.tenant_link(i)}"
-              f" table {spec.tenant_table(i)}" for i in range(n)]
-    lines += [f"rule add from {ip4(spec.tenant_addr(i))}/32 lookup {spec.tenant_table(i)}"
-              f" priority {spec.tenant_priority(i)}" for i in range(n)]
+    lines += [
+        f"route add default via 10.200.{spec.tenant_link(i)}.254 dev v{spec.tenant_link(i)}"
+        f" table {spec.tenant_table(i)}"
+        for i in range(n)
+    ]
+    lines += [
+        f"rule add from {ip4(spec.tenant_addr(i))}/32 lookup {spec.tenant_table(i)} priority {spec.tenant_priority(i)}"
+        for i in range(n)
+    ]
     return lines
 
 
@@ -198,7 +237,7 @@ def tenant_batch_text(spec: TenantSpec = TenantSpec()) -> str:
     return "\n".join(tenant_batch_lines(spec)) + "\n"
 
 
-def build_tenants_batch(spec: TenantSpec = TenantSpec(), text: Optional[str] = None) -> Policy:
+def build_tenants_batch(spec: TenantSpec = TenantSpec(), text: str | None = None) -> Policy:
     """The 10k-tenant policy through ``apply_batch`` (one parse per line)."""
     p = Policy()
     apply_batch(p, text if text is not None else tenant_batch_text(spec), "tenants.ip")
@@ -211,7 +250,7 @@ def _template(policy: Policy, line: str):
     return reqs[0]
 
 
-def build_tenants_requests(spec: TenantSpec = TenantSpec(), timings: Optional[dict] = None) -> Policy:
+def build_tenants_requests(spec: TenantSpec = TenantSpec(), timings: dict | None = None) -> Policy:
     """The same policy through request dataclasses: one parsed template per
     line shape, then ``dataclasses.replace`` per object (no per-line
     parsing).  ``timings`` (if given) gets seconds per phase."""
@@ -247,24 +286,26 @@ def build_tenants_requests(spec: TenantSpec = TenantSpec(), timings: Optional[di
 
     _, rule_t = _template(p, f"rule add from 172.16.0.0/32 lookup {TABLE_BASE} priority {PRIO_BASE}")
     for i in range(n):
-        p.rule(replace(rule_t, src=V4(spec.tenant_addr(i)), table=spec.tenant_table(i),
-                       priority=spec.tenant_priority(i)))
+        p.rule(
+            replace(rule_t, src=V4(spec.tenant_addr(i)), table=spec.tenant_table(i), priority=spec.tenant_priority(i))
+        )
     t5 = time.perf_counter()
     if timings is not None:
-        timings.update(setup=t1 - t0, addrs=t2 - t1, main_routes=t3 - t2,
-                       tenant_routes=t4 - t3, rules=t5 - t4, total=t5 - t0)
+        timings.update(
+            setup=t1 - t0, addrs=t2 - t1, main_routes=t3 - t2, tenant_routes=t4 - t3, rules=t5 - t4, total=t5 - t0
+        )
     return p
 
 
 def same_state(a: Policy, b: Policy) -> bool:
     """Rules, routes (all tables) and addresses compare equal."""
-    return (a.rules() == b.rules() and a.routes(table=0) == b.routes(table=0)
-            and a.addresses() == b.addresses())
+    return a.rules() == b.rules() and a.routes(table=0) == b.routes(table=0) and a.addresses() == b.addresses()
 
 
 # ---------------------------------------------------------------------------
 # the two-NIC policy
 # ---------------------------------------------------------------------------
+
 
 def build_two_nic() -> Policy:
     p = Policy()
@@ -276,16 +317,17 @@ def build_two_nic() -> Policy:
 # flows
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Flows:
-    dst: np.ndarray            # uint32, host order
-    src: np.ndarray            # uint32, 0 = no source
-    tenant: np.ndarray         # int64: tenant index (or NIC index) hit, -1 = no source
+    dst: np.ndarray  # uint32, host order
+    src: np.ndarray  # uint32, 0 = no source
+    tenant: np.ndarray  # int64: tenant index (or NIC index) hit, -1 = no source
 
     def __len__(self):
         return int(self.dst.shape[0])
 
-    def head(self, n: int) -> "Flows":
+    def head(self, n: int) -> Flows:
         return Flows(self.dst[:n].copy(), self.src[:n].copy(), self.tenant[:n].copy())
 
 
@@ -302,8 +344,7 @@ def two_nic_flows(n: int, seed: int = SEED, no_src_frac: float = 0.10) -> Flows:
     return Flows(dst, src, tenant)
 
 
-def tenant_flows(n: int, spec: TenantSpec = TenantSpec(), seed: int = SEED,
-                 no_src_frac: float = 0.10) -> Flows:
+def tenant_flows(n: int, spec: TenantSpec = TenantSpec(), seed: int = SEED, no_src_frac: float = 0.10) -> Flows:
     """src: a uniformly drawn tenant's address (so the flow hits that tenant's
     rule) or, for no_src_frac of the flows, none (walks every rule to main)."""
     rng = np.random.default_rng(seed + 3)

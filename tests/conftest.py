@@ -9,6 +9,7 @@
   against the kernel.
 - ``kernel_ok``: session fixture that skips when the kernel is unavailable.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,9 +28,11 @@ _collect_skips: list[tuple[str, str]] = []
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--require-kernel", action="store_true", default=False,
-        help="fail the run if any test marked 'kernel' is skipped "
-             "(same as POLROUTE_REQUIRE_KERNEL=1)")
+        "--require-kernel",
+        action="store_true",
+        default=False,
+        help="fail the run if any test marked 'kernel' is skipped (same as POLROUTE_REQUIRE_KERNEL=1)",
+    )
 
 
 def _require_kernel(config: pytest.Config) -> bool:
@@ -52,12 +55,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             "its extension, or the extension is broken (e.g. a function declared in "
             "csrc/polroute.h has no definition: 'undefined symbol'). "
             "Install with `pip install .` (see README.md).",
-            returncode=pytest.ExitCode.USAGE_ERROR)
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 # ---- kernel availability -------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def kernel_unavailable_reason() -> str | None:
     """None if this process can create network namespaces, else why not."""
     if os.geteuid() != 0:
@@ -66,8 +71,7 @@ def kernel_unavailable_reason() -> str | None:
         return "kernel tests need the `ip` command (iproute2)"
     name = f"prt-probe-{os.getpid()}"
     try:
-        add = subprocess.run(["ip", "netns", "add", name], capture_output=True,
-                             text=True, timeout=30)
+        add = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"`ip netns add` failed: {exc}"
     if add.returncode != 0:
@@ -100,12 +104,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 # ---- --require-kernel: a skipped kernel test fails the run ----------------------
 
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     rep = outcome.get_result()
-    if (rep.skipped and not hasattr(rep, "wasxfail")
-            and item.get_closest_marker("kernel") is not None):
+    if rep.skipped and not hasattr(rep, "wasxfail") and item.get_closest_marker("kernel") is not None:
         item.config.stash[_SKIPPED_KEY].append((item.nodeid, _skip_reason(rep)))
 
 
@@ -139,7 +143,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     tr = terminalreporter
     tr.section("kernel tests were skipped but are required", sep="=", red=True, bold=True)
-    tr.write_line("POLROUTE_REQUIRE_KERNEL=1 / --require-kernel is set, so the run FAILS "
-                  f"because {len(skipped)} kernel test(s) were skipped:", red=True)
+    tr.write_line(
+        "POLROUTE_REQUIRE_KERNEL=1 / --require-kernel is set, so the run FAILS "
+        f"because {len(skipped)} kernel test(s) were skipped:",
+        red=True,
+    )
     for nodeid, reason in skipped:
         tr.write_line(f"  SKIPPED {nodeid}: {reason}")

@@ -1,4 +1,5 @@
 """Host files and namespace texts shared by the multihome tests (py and kernel)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -43,8 +44,7 @@ def big_host(n_addrs: int = 5000, n_uplinks: int = 4) -> tuple[str, str, dict]:
     for i in range(n_uplinks):
         base.append(f"addr add 10.{i}.0.2/24 dev eth{i}")
         owner[f"10.{i}.0.2"] = f"eth{i}"
-        host += [f"  - interface: eth{i}", f"    address: 10.{i}.0.2/24", f"    gateway: 10.{i}.0.1",
-                 "    serves:"]
+        host += [f"  - interface: eth{i}", f"    address: 10.{i}.0.2/24", f"    gateway: 10.{i}.0.1", "    serves:"]
         host += [f"      - {a}" for a in served[i]]
     for i in range(n_uplinks):
         base += [f"addr add {a}/32 dev eth{i}" for a in served[i]]

@@ -1,7 +1,7 @@
 """A brute-force reference evaluator for ``ip route get``, written from the spec.
 
 Source of truth: /work/shared/docs/kernel-semantics.md (sections 2-7, 10).  The
-evaluator reads only the *dumped* state of a :class:`polroute.policy.Policy`
+evaluator reads only the *dumped* state of a :class:`polroute.model.policy.Policy`
 (``rules(fam)``, ``routes(fam)``, ``links()``, ``addresses()``,
 ``sysctl_get(key)``, ``v4_merged()``) and answers a route question by linear
 scans: the rule list in order (3.5), and per table every route whose prefix
@@ -21,17 +21,17 @@ question is declared out of scope (:class:`Unspecified`, with the reason), or a
 field is listed in ``Answer.ignore``, or several outcomes are accepted
 (``Answer.alternatives``).  Every such place carries a ``SPEC-GAP`` comment.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Optional
 
-from polroute.rt_tables import RtTables
+from polroute.iproute2.rt_tables import RtTables
 
 AF_INET, AF_INET6 = 2, 10
-LOOPBACK_IFINDEX = 1                       # spec 2: output lookups use iif 1 (lo)
+LOOPBACK_IFINDEX = 1  # spec 2: output lookups use iif 1 (lo)
 
 # rule actions (3.4)
 FR_ACT_UNSPEC, FR_ACT_TO_TBL, FR_ACT_GOTO, FR_ACT_NOP = 0, 1, 2, 3
@@ -52,8 +52,12 @@ TABLE_DEFAULT, TABLE_MAIN, TABLE_LOCAL = 253, 254, 255
 # 3.4 / 5.2: what a route type returns from inside a table.
 EAGAIN = "EAGAIN"
 ROUTE_TYPE_ERROR = {
-    RTN_UNREACHABLE: "EHOSTUNREACH", RTN_PROHIBIT: "EACCES", RTN_BLACKHOLE: "EINVAL",
-    RTN_THROW: EAGAIN, RTN_NAT: "EINVAL", RTN_XRESOLVE: "EINVAL",
+    RTN_UNREACHABLE: "EHOSTUNREACH",
+    RTN_PROHIBIT: "EACCES",
+    RTN_BLACKHOLE: "EINVAL",
+    RTN_THROW: EAGAIN,
+    RTN_NAT: "EINVAL",
+    RTN_XRESOLVE: "EINVAL",
 }
 
 
@@ -78,16 +82,17 @@ _PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 132: "sctp"}
 @dataclass(frozen=True)
 class Flow:
     """One ``ip route get`` question (names, not ifindexes)."""
+
     dst: str
-    src: Optional[str] = None
-    iif: Optional[str] = None
-    oif: Optional[str] = None
+    src: str | None = None
+    iif: str | None = None
+    oif: str | None = None
     mark: int = 0
     tos: int = 0
-    uid: Optional[int] = None
-    ipproto: Optional[int] = None
-    sport: Optional[int] = None
-    dport: Optional[int] = None
+    uid: int | None = None
+    ipproto: int | None = None
+    sport: int | None = None
+    dport: int | None = None
 
     @property
     def family(self) -> int:
@@ -121,8 +126,24 @@ class Flow:
 
 # --------------------------------------------------------------------------- answers
 
-COMPARED_FIELDS = ("type", "dst", "from", "tos", "gateway", "dev", "table", "protocol",
-                   "prefsrc", "metric", "flags", "mark", "uid", "cache", "iif", "pref")
+COMPARED_FIELDS = (
+    "type",
+    "dst",
+    "from",
+    "tos",
+    "gateway",
+    "dev",
+    "table",
+    "protocol",
+    "prefsrc",
+    "metric",
+    "flags",
+    "mark",
+    "uid",
+    "cache",
+    "iif",
+    "pref",
+)
 
 
 def project(d: dict) -> dict:
@@ -139,18 +160,17 @@ def project(d: dict) -> dict:
 
 @dataclass
 class Answer:
-    result: dict                                   # projected, see project()
-    ignore: frozenset = frozenset()                # fields the spec does not determine
-    alternatives: tuple = ()                       # other acceptable projected results
-    notes: list = field(default_factory=list)      # SPEC-GAP notes that applied
+    result: dict  # projected, see project()
+    ignore: frozenset = frozenset()  # fields the spec does not determine
+    alternatives: tuple = ()  # other acceptable projected results
+    notes: list = field(default_factory=list)  # SPEC-GAP notes that applied
 
     def accepts(self, got: dict) -> bool:
         return any(_same(want, got, self.ignore) for want in (self.result, *self.alternatives))
 
     def diff(self, got: dict) -> dict:
         keys = (set(self.result) | set(got)) - set(self.ignore)
-        return {k: (self.result.get(k), got.get(k)) for k in sorted(keys)
-                if self.result.get(k) != got.get(k)}
+        return {k: (self.result.get(k), got.get(k)) for k in sorted(keys) if self.result.get(k) != got.get(k)}
 
 
 def _same(want: dict, got: dict, ignore) -> bool:
@@ -164,6 +184,7 @@ def _err(name: str) -> dict:
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _ip(s) -> int:
     return int(ipaddress.ip_address(s))
@@ -188,7 +209,7 @@ def v4_multicast(a: int) -> bool:
     return (a & 0xF0000000) == 0xE0000000
 
 
-def v4_local_multicast(a: int) -> bool:            # 224.0.0.x
+def v4_local_multicast(a: int) -> bool:  # 224.0.0.x
     return (a & 0xFFFFFF00) == 0xE0000000
 
 
@@ -206,14 +227,14 @@ def v4_loopback(a: int) -> bool:
 
 @dataclass
 class _Leg:
-    gw: Optional[int]
+    gw: int | None
     ifindex: int
     flags: int
 
 
 @dataclass
 class _Route:
-    idx: int                  # dump position (ties of 5.3 keep the kernel's list order)
+    idx: int  # dump position (ties of 5.3 keep the kernel's list order)
     table: int
     dst: int
     dst_len: int
@@ -222,7 +243,7 @@ class _Route:
     type: int
     scope: int
     protocol: int
-    prefsrc: Optional[int]
+    prefsrc: int | None
     legs: list
 
 
@@ -239,7 +260,7 @@ class _Rule:
     dst: int
     dst_len: int
     tos: int
-    dscp: Optional[int]       # None unless FRA_DSCP was given
+    dscp: int | None  # None unless FRA_DSCP was given
     dscp_mask: int
     fwmark: int
     fwmask: int
@@ -261,14 +282,16 @@ class _Rule:
 @dataclass
 class _Res:
     """One table lookup result (a fib_result)."""
+
     route: _Route
-    nh: int                   # chosen nexthop index
-    table: int                # table to report
+    nh: int  # chosen nexthop index
+    table: int  # table to report
 
 
 @dataclass
 class _FlowKey:
     """Section 2: what rules and tables see."""
+
     daddr: int
     saddr: int
     has_saddr: bool
@@ -276,7 +299,7 @@ class _FlowKey:
     oif: int
     mark: int
     uid: int
-    tos: int                  # DS field with ECN cleared (IPv6: traffic class)
+    tos: int  # DS field with ECN cleared (IPv6: traffic class)
     proto: int
     sport: int
     dport: int
@@ -284,10 +307,11 @@ class _FlowKey:
 
 # --------------------------------------------------------------------------- the model
 
+
 class Reference:
     """The dumped state of a Policy plus the spec's algorithms over it."""
 
-    def __init__(self, policy, caller_uid: Optional[int] = None, tables: Optional[RtTables] = None):
+    def __init__(self, policy, caller_uid: int | None = None, tables: RtTables | None = None):
         self.policy = policy
         self.names = tables if tables is not None else RtTables()
         self.caller_uid = (os.getuid() if hasattr(os, "getuid") else 0) if caller_uid is None else caller_uid
@@ -296,8 +320,9 @@ class Reference:
         self.link_by_index = {l.ifindex: l for l in self.links}
         self.addrs = policy.addresses()
         self.merged = policy.v4_merged()
-        self.rules = {fam: [self._rule(i, r, fam) for i, r in enumerate(policy.rules(fam))]
-                      for fam in (AF_INET, AF_INET6)}
+        self.rules = {
+            fam: [self._rule(i, r, fam) for i, r in enumerate(policy.rules(fam))] for fam in (AF_INET, AF_INET6)
+        }
         self.routes: dict[int, dict[int, list[_Route]]] = {}
         for fam in (AF_INET, AF_INET6):
             per: dict[int, list[_Route]] = {}
@@ -311,33 +336,57 @@ class Reference:
     @staticmethod
     def _rule(i: int, r, fam: int) -> _Rule:
         return _Rule(
-            idx=i, pref=r.priority, action=r.action, table=r.table,
-            invert=bool(r.flags & FIB_RULE_INVERT), goto_target=r.goto_target,
-            src=int(r.src) if r.src is not None else 0, src_len=r.src_len,
-            dst=int(r.dst) if r.dst is not None else 0, dst_len=r.dst_len,
-            tos=r.tos, dscp=r.dscp if r.present & (1 << FRA_DSCP) else None,
+            idx=i,
+            pref=r.priority,
+            action=r.action,
+            table=r.table,
+            invert=bool(r.flags & FIB_RULE_INVERT),
+            goto_target=r.goto_target,
+            src=int(r.src) if r.src is not None else 0,
+            src_len=r.src_len,
+            dst=int(r.dst) if r.dst is not None else 0,
+            dst_len=r.dst_len,
+            tos=r.tos,
+            dscp=r.dscp if r.present & (1 << FRA_DSCP) else None,
             dscp_mask=r.dscp_mask if r.present & (1 << FRA_DSCP_MASK) else 0x3F,
-            fwmark=r.fwmark, fwmask=r.fwmask, iifname=r.iifname, oifname=r.oifname,
-            uid_start=r.uid_start, uid_end=r.uid_end, ip_proto=r.ip_proto,
+            fwmark=r.fwmark,
+            fwmask=r.fwmask,
+            iifname=r.iifname,
+            oifname=r.oifname,
+            uid_start=r.uid_start,
+            uid_end=r.uid_end,
+            ip_proto=r.ip_proto,
             sport=(r.sport_start, r.sport_end, r.sport_mask),
             dport=(r.dport_start, r.dport_end, r.dport_mask),
-            suppress_prefixlen=r.suppress_prefixlen, suppress_ifgroup=r.suppress_ifgroup,
-            l3mdev=r.l3mdev, tun_id=r.tun_id, flowlabel=r.flowlabel,
-            flowlabel_mask=r.flowlabel_mask)
+            suppress_prefixlen=r.suppress_prefixlen,
+            suppress_ifgroup=r.suppress_ifgroup,
+            l3mdev=r.l3mdev,
+            tun_id=r.tun_id,
+            flowlabel=r.flowlabel,
+            flowlabel_mask=r.flowlabel_mask,
+        )
 
     @staticmethod
     def _route(i: int, r) -> _Route:
         if r.nexthops:
-            legs = [_Leg(int(l.gateway) if l.gateway is not None else None, l.ifindex, l.flags)
-                    for l in r.nexthops]
+            legs = [_Leg(int(l.gateway) if l.gateway is not None else None, l.ifindex, l.flags) for l in r.nexthops]
         elif r.oif or r.gateway is not None:
             legs = [_Leg(int(r.gateway) if r.gateway is not None else None, r.oif, r.rtm_flags)]
         else:
             legs = []
-        return _Route(idx=i, table=r.table, dst=int(r.dst) if r.dst is not None else 0,
-                      dst_len=r.dst_len, tos=r.tos, priority=r.priority, type=r.type,
-                      scope=r.scope, protocol=r.protocol,
-                      prefsrc=int(r.prefsrc) if r.prefsrc is not None else None, legs=legs)
+        return _Route(
+            idx=i,
+            table=r.table,
+            dst=int(r.dst) if r.dst is not None else 0,
+            dst_len=r.dst_len,
+            tos=r.tos,
+            priority=r.priority,
+            type=r.type,
+            scope=r.scope,
+            protocol=r.protocol,
+            prefsrc=int(r.prefsrc) if r.prefsrc is not None else None,
+            legs=legs,
+        )
 
     def sysctl(self, key: str) -> int:
         if key not in self._sysctl:
@@ -362,21 +411,21 @@ class Reference:
         """5.8 step 1: "a local address of the namespace (any device)"."""
         return any(a == int(x.local) for x in self.addrs if x.family == AF_INET)
 
-    def _table_name(self, table: int) -> Optional[str]:
+    def _table_name(self, table: int) -> str | None:
         """7.3: printed only when not main (254); 0 (no table) prints nothing."""
         if not table or table == TABLE_MAIN:
             return None
         return self.names.name(table)
 
     # ---- rules (3.3) --------------------------------------------------------
-    def _bound(self, name: str) -> Optional[int]:
+    def _bound(self, name: str) -> int | None:
         """3.12: rules store names; a missing device binds to -1 (never matches)."""
         link = self.link_by_name.get(name)
         return link.ifindex if link else None
 
     def _rule_matches(self, r: _Rule, fl: _FlowKey, fam: int) -> bool:
         ok = self._selectors_match(r, fl, fam)
-        return (not ok) if r.invert else ok          # 3.3: invert flips everything
+        return (not ok) if r.invert else ok  # 3.3: invert flips everything
 
     def _selectors_match(self, r: _Rule, fl: _FlowKey, fam: int) -> bool:
         bits = 32 if fam == AF_INET else 128
@@ -386,9 +435,9 @@ class Reference:
             return False
         if (r.fwmark ^ fl.mark) & r.fwmask:
             return False
-        if r.tun_id:                                 # 3.3.4: route get flows carry tun_id 0
+        if r.tun_id:  # 3.3.4: route get flows carry tun_id 0
             return False
-        if r.l3mdev:                                 # 3.3.5: no VRF, never matches
+        if r.l3mdev:  # 3.3.5: no VRF, never matches
             return False
         if not r.uid_start <= fl.uid <= r.uid_end:
             return False
@@ -404,13 +453,13 @@ class Reference:
                 return False
         else:
             if r.src_len and (not fl.has_saddr or not _covers(r.src, r.src_len, fl.saddr, bits)):
-                return False                         # 3.3.7: no source, no match (even ::/128)
+                return False  # 3.3.7: no source, no match (even ::/128)
             if r.dscp is not None:
                 if (r.dscp ^ (fl.tos >> 2)) & r.dscp_mask:
                     return False
             elif r.tos and r.tos != (fl.tos & 0xFC):
                 return False
-            if r.flowlabel & r.flowlabel_mask:       # route get carries flow label 0
+            if r.flowlabel & r.flowlabel_mask:  # route get carries flow label 0
                 return False
         if r.ip_proto and r.ip_proto != fl.proto:
             return False
@@ -421,7 +470,7 @@ class Reference:
                 return False
         return True
 
-    def _goto_target(self, fam: int, r: _Rule) -> Optional[int]:
+    def _goto_target(self, fam: int, r: _Rule) -> int | None:
         """3.6: the first rule in list order whose pref is the target, else unresolved."""
         for x in self.rules[fam]:
             if x.pref == r.goto_target:
@@ -441,7 +490,7 @@ class Reference:
                 continue
             if r.action == FR_ACT_GOTO:
                 t = self._goto_target(fam, r)
-                i = i + 1 if t is None else t        # the target's own match is tested next
+                i = i + 1 if t is None else t  # the target's own match is tested next
                 continue
             if r.action == FR_ACT_NOP:
                 i += 1
@@ -452,7 +501,7 @@ class Reference:
             if err is None and self._suppressed(r, res):
                 i += 1
                 continue
-            if err == EAGAIN:                         # miss, throw, missing table
+            if err == EAGAIN:  # miss, throw, missing table
                 i += 1
                 continue
             if res is not None:
@@ -474,7 +523,7 @@ class Reference:
         """4.2: one LPM over local+main (local first at equal length), then default."""
         err, res = self.table_lookup(AF_INET, (TABLE_LOCAL, TABLE_MAIN), fl, notes)
         if err is None:
-            res.table = TABLE_MAIN                    # hits on local entries report main
+            res.table = TABLE_MAIN  # hits on local entries report main
             return None, res
         if err != EAGAIN:
             return err, None
@@ -492,8 +541,7 @@ class Reference:
         c = self._lookup_cache.get(key)
         if c is None:
             bits = 32 if fam == AF_INET else 128
-            c = [r for t in tables for r in self.routes[fam].get(t, ())
-                 if _covers(r.dst, r.dst_len, daddr, bits)]
+            c = [r for t in tables for r in self.routes[fam].get(t, ()) if _covers(r.dst, r.dst_len, daddr, bits)]
             if fam == AF_INET:
                 # 5.3: longer prefix, higher table (merged only), higher tos, lower metric
                 c.sort(key=lambda r: (-r.dst_len, -r.table, -r.tos, r.priority, r.idx))
@@ -521,7 +569,7 @@ class Reference:
             if e.tos and e.tos != (fl.tos & 0x1E):
                 continue
             err = ROUTE_TYPE_ERROR.get(e.type)
-            if err is not None:                       # before any nexthop/oif check
+            if err is not None:  # before any nexthop/oif check
                 return err, _Res(e, 0, e.table)
             if e.legs and all(l.flags & RTNH_F_DEAD for l in e.legs):
                 continue
@@ -539,8 +587,7 @@ class Reference:
         for plen in sorted(by_len, reverse=True):
             node = by_len[plen]
             head = node[0].priority
-            for group in ([e for e in node if e.priority == head],
-                          [e for e in node if e.priority != head]):
+            for group in ([e for e in node if e.priority == head], [e for e in node if e.priority != head]):
                 # ECMP siblings (6) are dumped as one multipath route: each leg is
                 # a candidate of its own, as the siblings are separate entries.
                 ok = []
@@ -554,8 +601,8 @@ class Reference:
                         continue
                     for k, l in enumerate(e.legs):
                         if l.flags & RTNH_F_DEAD or (
-                                l.flags & RTNH_F_LINKDOWN
-                                and self._conf("ipv6", l.ifindex, "ignore_routes_with_linkdown")):
+                            l.flags & RTNH_F_LINKDOWN and self._conf("ipv6", l.ifindex, "ignore_routes_with_linkdown")
+                        ):
                             continue
                         if fl.oif and l.ifindex != fl.oif and self._strict6(fl):
                             continue
@@ -592,7 +639,7 @@ class Reference:
                 first = int(a.local)
         if first:
             return first
-        for link in self.links:                        # loopback first (list order)
+        for link in self.links:  # loopback first (list order)
             for a in self._addrs_of(link.ifindex, AF_INET):
                 if not a.secondary and a.scope != RT_SCOPE_LINK and a.scope <= scope:
                     return int(a.local)
@@ -626,7 +673,7 @@ class Reference:
         ans.notes = notes
         return ans
 
-    def _ifindex(self, name: Optional[str]) -> int:
+    def _ifindex(self, name: str | None) -> int:
         if name is None:
             return 0
         link = self.link_by_name.get(name)
@@ -651,7 +698,7 @@ class Reference:
         proto, sport, dport = self._l4(flow, IPPROTO_UDP)
         uid = flow.uid if flow.uid is not None else self.caller_uid
         tos = flow.tos & 0xFC
-        res: Optional[_Res] = None
+        res: _Res | None = None
         rtype = RTN_UNICAST
         dev = 0
 
@@ -661,7 +708,7 @@ class Reference:
             if v4_multicast(saddr) or v4_lbcast(saddr):
                 return Answer(_err("EINVAL"))
             if v4_zeronet(saddr):
-                raise Unspecified("zeronet source")      # SPEC-GAP: only mc/bcast listed
+                raise Unspecified("zeronet source")  # SPEC-GAP: only mc/bcast listed
             if not oif and (v4_multicast(daddr) or v4_lbcast(daddr)):
                 owners = [a for a in self.addrs if a.family == AF_INET and int(a.local) == saddr]
                 if not owners:
@@ -697,8 +744,7 @@ class Reference:
             direct = True
         # step 4: the FIB lookup
         if not direct:
-            fl = _FlowKey(daddr, saddr, bool(saddr), LOOPBACK_IFINDEX, oif, flow.mark, uid,
-                          tos, proto, sport, dport)
+            fl = _FlowKey(daddr, saddr, bool(saddr), LOOPBACK_IFINDEX, oif, flow.mark, uid, tos, proto, sport, dport)
             err, res = self.fib_lookup(AF_INET, fl, notes)
             if err is not None:
                 if not oif:
@@ -709,12 +755,12 @@ class Reference:
                     saddr = self.inet_select_addr(oif, 0, RT_SCOPE_LINK)
                 rtype = RTN_UNICAST
                 dev = oif
-            elif res.route.type == RTN_LOCAL:        # step 5
+            elif res.route.type == RTN_LOCAL:  # step 5
                 if not saddr:
                     saddr = res.route.prefsrc if res.route.prefsrc is not None else daddr
                 dev = LOOPBACK_IFINDEX
                 rtype = RTN_LOCAL
-            else:                                    # step 6
+            else:  # step 6
                 r = res.route
                 rtype = r.type
                 if not oif:
@@ -725,8 +771,7 @@ class Reference:
                 if not saddr:
                     saddr = self._route_prefsrc4(res)
                 dev = r.legs[res.nh].ifindex
-                if rtype in (RTN_ANYCAST, RTN_MULTICAST) and not (
-                        v4_multicast(daddr) or v4_lbcast(daddr)):
+                if rtype in (RTN_ANYCAST, RTN_MULTICAST) and not (v4_multicast(daddr) or v4_lbcast(daddr)):
                     # SPEC-GAP: output through an anycast/multicast-type route.
                     raise Unspecified(f"output via a route of type {TYPE_NAMES[rtype]}")
         # step 7: building the result
@@ -786,8 +831,9 @@ class Reference:
         return Answer(out, frozenset(ignore))
 
     def _covered_by_local_route(self, a: int) -> bool:
-        return any(r.type == RTN_LOCAL and _covers(r.dst, r.dst_len, a, 32)
-                   for rs in self.routes[AF_INET].values() for r in rs)
+        return any(
+            r.type == RTN_LOCAL and _covers(r.dst, r.dst_len, a, 32) for rs in self.routes[AF_INET].values() for r in rs
+        )
 
     # ---- IPv4 input (5.9) ------------------------------------------------------------
     def _input4(self, flow: Flow, notes: list) -> Answer:
@@ -796,18 +842,17 @@ class Reference:
         iif = self._ifindex(flow.iif)
         link = self.link_by_index[iif]
         if not link.up:
-            raise Unspecified("iif down")                 # SPEC-GAP
+            raise Unspecified("iif down")  # SPEC-GAP
         if flow.src is not None and saddr == 0:
             raise Unspecified("from 0.0.0.0")
         proto, sport, dport = self._l4(flow, IPPROTO_UDP)
-        if proto not in (IPPROTO_UDP, IPPROTO_TCP, IPPROTO_ICMP) or (
-                proto == IPPROTO_ICMP and (sport or dport)):
+        if proto not in (IPPROTO_UDP, IPPROTO_TCP, IPPROTO_ICMP) or (proto == IPPROTO_ICMP and (sport or dport)):
             # SPEC-GAP: the fake packet only carries UDP/TCP ports (an ICMP echo
             # header has none); other protocols are not described.
             raise Unspecified("input path L4 fields for this protocol")
         tos = flow.tos & 0xFC
         if v4_multicast(daddr):
-            raise Unspecified("input multicast destination")   # SPEC-GAP
+            raise Unspecified("input multicast destination")  # SPEC-GAP
         if v4_multicast(saddr) or v4_lbcast(saddr):
             return Answer(_err("EINVAL"))
         res = None
@@ -824,11 +869,11 @@ class Reference:
                 raise Unspecified("input from 0 to a subnet broadcast")
             return Answer(_err("EINVAL"))
         if v4_zeronet(saddr):
-            raise Unspecified("zeronet source")            # SPEC-GAP: only 0 is listed
+            raise Unspecified("zeronet source")  # SPEC-GAP: only 0 is listed
         if daddr == 0:
             return Answer(_err("EINVAL"))
         if v4_zeronet(daddr):
-            raise Unspecified("zeronet destination")       # SPEC-GAP
+            raise Unspecified("zeronet destination")  # SPEC-GAP
         if v4_loopback(daddr) or v4_loopback(saddr):
             if self._conf("ipv4", iif, "route_localnet") or self.sysctl("net.ipv4.conf.all.route_localnet"):
                 raise Unspecified("route_localnet")
@@ -859,14 +904,17 @@ class Reference:
         # SPEC-GAP: forwarded results may carry redirect/src-direct cache flags.
         ignore = self._input_ignore(flow) | {"cache"}
         if leg.gw is not None and self._covered_by_local_route(leg.gw):
-            ignore |= {"gateway"}                    # SPEC-GAP: see _output4
+            ignore |= {"gateway"}  # SPEC-GAP: see _output4
         return Answer(out, ignore, alternatives=(_err("EINVAL"),))
 
     def _is_broadcast_route_dst(self, a: int) -> bool:
-        return any(r.type == RTN_BROADCAST and _covers(r.dst, r.dst_len, a, 32)
-                   for rs in self.routes[AF_INET].values() for r in rs)
+        return any(
+            r.type == RTN_BROADCAST and _covers(r.dst, r.dst_len, a, 32)
+            for rs in self.routes[AF_INET].values()
+            for r in rs
+        )
 
-    def _brd_input4(self, flow: Flow, saddr: int, res: Optional[_Res]) -> Answer:
+    def _brd_input4(self, flow: Flow, saddr: int, res: _Res | None) -> Answer:
         out = self._input_result(flow, res, "broadcast", LOOPBACK_IFINDEX, None, ("local", "brd"))
         # SPEC-GAP: the device reported for a broadcast input route is not stated.
         ignore = self._input_ignore(flow) | {"dev"}
@@ -880,23 +928,22 @@ class Reference:
         # case; whether an explicitly given `uid` is echoed is not stated.
         return frozenset({"uid"}) if flow.uid is not None else frozenset()
 
-    def _input_result(self, flow: Flow, res: Optional[_Res], rtype: str, dev: int,
-                      gw: Optional[int], cache) -> dict:
+    def _input_result(self, flow: Flow, res: _Res | None, rtype: str, dev: int, gw: int | None, cache) -> dict:
         saddr = _ip(flow.src) if flow.src is not None else 0
         return {
             "type": rtype,
             "dst": flow.dst,
-            "from": _s4(saddr) if saddr else None,     # 7.2: RTA_SRC only when given
+            "from": _s4(saddr) if saddr else None,  # 7.2: RTA_SRC only when given
             "tos": self.names.dsfield.name(res.route.tos) if res is not None and res.route.tos else None,
             "gateway": _s4(gw) if gw is not None else None,
             "dev": self.ifname(dev),
             "table": self._table_name(res.table) if res is not None else None,
             "protocol": None,
-            "prefsrc": None,                            # 7.2: output path only
+            "prefsrc": None,  # 7.2: output path only
             "metric": None,
             "flags": (),
             "mark": flow.mark or None,
-            "uid": None,                                # 7.2: omitted on the input path
+            "uid": None,  # 7.2: omitted on the input path
             "cache": cache,
             "iif": flow.iif,
             "pref": None,
@@ -910,16 +957,17 @@ class Reference:
             # SPEC-GAP: IPv6 source validity on the output path is not described.
             raise Unspecified("IPv6 from a non-local address")
         if (daddr >> 120) == 0xFF or (daddr >> 118) == 0x3FA:
-            raise Unspecified("IPv6 multicast / link-local destination")   # SPEC-GAP
+            raise Unspecified("IPv6 multicast / link-local destination")  # SPEC-GAP
         oif = self._ifindex(flow.oif)
         if oif and daddr == 1:
             # SPEC-GAP: 6 lists link-local and multicast destinations as "strict";
             # whether ::1 is one too is not stated.
             raise Unspecified("IPv6 oif with the loopback destination")
-        proto, sport, dport = self._l4(flow, 0)      # 2: IPv6 defaults to proto 0
+        proto, sport, dport = self._l4(flow, 0)  # 2: IPv6 defaults to proto 0
         uid = flow.uid if flow.uid is not None else self.caller_uid
-        fl = _FlowKey(daddr, saddr, bool(saddr), LOOPBACK_IFINDEX, oif, flow.mark, uid,
-                      flow.tos & 0xFC, proto, sport, dport)
+        fl = _FlowKey(
+            daddr, saddr, bool(saddr), LOOPBACK_IFINDEX, oif, flow.mark, uid, flow.tos & 0xFC, proto, sport, dport
+        )
         err, res = self.fib_lookup(AF_INET6, fl, notes)
         if err is not None:
             return Answer(_err(err))
@@ -937,7 +985,7 @@ class Reference:
         out = {
             "type": TYPE_NAMES.get(r.type, str(r.type)),
             "dst": flow.dst,
-            "from": _s6(saddr),                       # 7.2: RTA_SRC always (:: when none)
+            "from": _s6(saddr),  # 7.2: RTA_SRC always (:: when none)
             "tos": None,
             "gateway": _s6(leg.gw) if leg is not None and leg.gw is not None else None,
             "dev": self.ifname(dev),
@@ -946,7 +994,7 @@ class Reference:
             "prefsrc": prefsrc,
             "metric": r.priority,
             "flags": (),
-            "mark": None,                             # 7.2: no RTA_MARK, no RTA_UID
+            "mark": None,  # 7.2: no RTA_MARK, no RTA_UID
             "uid": None,
             "cache": None,
             "iif": None,
@@ -983,9 +1031,13 @@ class Reference:
                     continue
                 sc = _v6_scope(v)
                 cp = 128 - (v ^ daddr).bit_length()
-                key = (v == daddr, -sc if sc >= dscope else sc - 128,
-                       (not out_dev) or a.ifindex == out_dev, _v6_label(v) == dlabel,
-                       min(cp, a.prefixlen))
+                key = (
+                    v == daddr,
+                    -sc if sc >= dscope else sc - 128,
+                    (not out_dev) or a.ifindex == out_dev,
+                    _v6_label(v) == dlabel,
+                    min(cp, a.prefixlen),
+                )
                 if best_key is None or key > best_key:
                     best, best_key, tie = v, key, False
                 elif key == best_key:
@@ -998,9 +1050,9 @@ class Reference:
 def _v6_scope(a: int) -> int:
     if (a >> 120) == 0xFF:
         return (a >> 112) & 0xF
-    if (a >> 118) == 0x3FA:                  # fe80::/10
+    if (a >> 118) == 0x3FA:  # fe80::/10
         return 2
-    if (a >> 118) == 0x3FB:                  # fec0::/10
+    if (a >> 118) == 0x3FB:  # fec0::/10
         return 5
     if a == 1:
         return 1
@@ -1008,8 +1060,14 @@ def _v6_scope(a: int) -> int:
 
 
 _RFC6724_LABELS = [  # RFC 6724 2.1 default policy table (prefix, len, label)
-    (1, 128, 0), (0, 0, 1), (0xFFFF << 32, 96, 4), (0x2002 << 112, 16, 2),
-    (0x2001 << 112, 32, 5), (0xFC << 120, 7, 13), (0, 96, 3), (0xFEC << 116, 10, 11),
+    (1, 128, 0),
+    (0, 0, 1),
+    (0xFFFF << 32, 96, 4),
+    (0x2002 << 112, 16, 2),
+    (0x2001 << 112, 32, 5),
+    (0xFC << 120, 7, 13),
+    (0, 96, 3),
+    (0xFEC << 116, 10, 11),
     (0x3FFE << 112, 16, 12),
 ]
 

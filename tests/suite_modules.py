@@ -4,6 +4,7 @@ pytest imports test files by path (``--import-mode=importlib``-safe names
 below), so a test module that reuses another's generators loads it here:
 one module object per file for the whole run.
 """
+
 from __future__ import annotations
 
 import importlib.util

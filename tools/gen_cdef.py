@@ -8,6 +8,7 @@ and drops preprocessor lines (those whose first non-blank character is ``#``,
 together with their backslash continuation lines).  CMake runs this at build
 time; the result feeds ``python -m cffi.gen_src``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,7 +34,7 @@ def extract(text: str, source: str = "<header>") -> str:
 
     out: list[str] = []
     continuing = False
-    for ln in lines[start + 1:stop]:
+    for ln in lines[start + 1 : stop]:
         if continuing or ln.lstrip().startswith("#"):
             continuing = ln.rstrip().endswith("\\")
             continue
@@ -48,8 +49,9 @@ def main(argv: list[str]) -> int:
     header, output = Path(argv[1]), Path(argv[2])
     cdef = extract(header.read_text(encoding="utf-8"), str(header))
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(f"/* generated from {header.name} by tools/gen_cdef.py: do not edit */\n"
-                      + cdef, encoding="utf-8")
+    output.write_text(
+        f"/* generated from {header.name} by tools/gen_cdef.py: do not edit */\n" + cdef, encoding="utf-8"
+    )
     return 0
 
 

@@ -1,6 +1,7 @@
 """polroute: an offline model of Linux policy routing, with a C core."""
-from .errors import PolicyError
-from .policy import Policy
+
+from polroute._core.errors import PolicyError
+from polroute.model.policy import Policy
 
 __version__ = "0.1.0"
 

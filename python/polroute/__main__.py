@@ -1,5 +1,6 @@
 """`python -m polroute` is the `polroute` command."""
-from polroute.cli import main
+
+from polroute.cli.app import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,21 +18,22 @@ listed ("model-differs").
 Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
 answer the model cannot give: listed as "not modelled"), 2 bad input.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
 
-from .errors import PolicyError
-from .iproute import BatchError, parse_route_get
-from .policy import Policy
-from .query import ask, explain_text
-from .requests import AF_INET, AF_INET6
-from .rt_tables import RtTables
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import BatchError, parse_route_get
+from polroute.iproute2.route_get import ask, explain_text
+from polroute.iproute2.rt_tables import RtTables
+from polroute.model.policy import Policy
+from polroute.types.requests import AF_INET, AF_INET6
 
 # Public addresses (Google's resolvers) stand for "somewhere on the internet";
 # nothing is sent: the model (or `ip route get`) only answers the question.
@@ -47,13 +48,13 @@ class Finding:
     address: str
     interface: str
     dst: str
-    problem: str                   # what is wrong, in words
-    dev: Optional[str] = None
-    gateway: Optional[str] = None
-    table: Optional[int] = None
-    rule_priority: Optional[int] = None
+    problem: str  # what is wrong, in words
+    dev: str | None = None
+    gateway: str | None = None
+    table: int | None = None
+    rule_priority: int | None = None
     trail: list[str] = field(default_factory=list)
-    kind: str = "asymmetric"       # asymmetric | unreachable | not-modelled
+    kind: str = "asymmetric"  # asymmetric | unreachable | not-modelled
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -65,15 +66,16 @@ class AuditReport:
     questions: int = 0
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    kernel_checked: int = 0         # questions also asked to the live kernel
+    kernel_checked: int = 0  # questions also asked to the live kernel
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
     def asymmetric_addresses(self) -> list[str]:
-        return sorted({f.address for f in self.findings},
-                      key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+        return sorted(
+            {f.address for f in self.findings}, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))
+        )
 
 
 def _local_addresses(policy: Policy, names: dict[int, str], report: AuditReport):
@@ -131,7 +133,7 @@ def _peers(policy: Policy, family: int, addrs) -> list:
     return peers
 
 
-def _judge(r, ifname: str, nets: list, dst) -> Optional[str]:
+def _judge(r, ifname: str, nets: list, dst) -> str | None:
     """None when the answer is a symmetric reply, else what is wrong."""
     legs = r.candidates or []
     if not legs:
@@ -190,9 +192,14 @@ def _trail(policy, r, tables) -> list[str]:
     return out
 
 
-def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
-                 remotes: Iterable = DEFAULT_REMOTES, max_explained: int = 200,
-                 kernel: Optional[Callable[[list], list]] = None, bulk: bool = True) -> AuditReport:
+def audit_policy(
+    policy: Policy,
+    tables: RtTables | None = None,
+    remotes: Iterable = DEFAULT_REMOTES,
+    max_explained: int = 200,
+    kernel: Callable[[list], list] | None = None,
+    bulk: bool = True,
+) -> AuditReport:
     """Ask every local address's reply questions; collect the asymmetric ones
     (the first ``max_explained`` with their rule walk).  ``kernel``, given a
     list of `ip route get` argument lists, returns the live kernel's answers
@@ -236,24 +243,44 @@ def audit_policy(policy: Policy, tables: Optional[RtTables] = None,
                 continue
         explained += 1
         if explained <= max_explained:
-            r = ask(cached, args, tables, explain=True)     # again, with the walk
+            r = ask(cached, args, tables, explain=True)  # again, with the walk
             trail = _trail(cached, r, tables)
         else:
-            trail = [f"(walk not shown past {max_explained} findings: "
-                     f"polroute get --explain {dst} from {local})"]
-        report.findings.append(Finding(
-            str(local), ifname, str(dst), problem, r.dev, r.gateway,
-            r.table_id or None, r.rule_priority, trail, kind))
+            trail = [f"(walk not shown past {max_explained} findings: polroute get --explain {dst} from {local})"]
+        report.findings.append(
+            Finding(
+                str(local),
+                ifname,
+                str(dst),
+                problem,
+                r.dev,
+                r.gateway,
+                r.table_id or None,
+                r.rule_priority,
+                trail,
+                kind,
+            )
+        )
     if kernel is not None:
         answers = kernel([a[3] for a in asked])
         report.kernel_checked = len(answers)
         for (local, ifname, dst, argv, r), k in zip(asked, answers):
             diff = _differs(r, k)
             if diff:
-                report.findings.append(Finding(
-                    str(local), ifname, str(dst), f"model and kernel differ: {diff}", r.dev, r.gateway,
-                    r.table_id or None, r.rule_priority,
-                    [f"kernel: {json.dumps(k, sort_keys=True)}"], "model-differs"))
+                report.findings.append(
+                    Finding(
+                        str(local),
+                        ifname,
+                        str(dst),
+                        f"model and kernel differ: {diff}",
+                        r.dev,
+                        r.gateway,
+                        r.table_id or None,
+                        r.rule_priority,
+                        [f"kernel: {json.dumps(k, sort_keys=True)}"],
+                        "model-differs",
+                    )
+                )
     return report
 
 
@@ -265,13 +292,18 @@ def _not_plainly_symmetric(policy: Policy, todo: list, index: dict) -> list:
     if not v4:
         return todo
     import numpy as np
-    from .bulk import lookup_bulk
-    out = lookup_bulk(policy, np.fromiter((int(q[3]) for q in v4), dtype=np.uint32, count=len(v4)),
-                      src=np.fromiter((int(q[0]) for q in v4), dtype=np.uint32, count=len(v4)))
+
+    from polroute.model.bulk import lookup_bulk
+
+    out = lookup_bulk(
+        policy,
+        np.fromiter((int(q[3]) for q in v4), dtype=np.uint32, count=len(v4)),
+        src=np.fromiter((int(q[0]) for q in v4), dtype=np.uint32, count=len(v4)),
+    )
     err, oif, gw, flags = (out.error.tolist(), out.oif.tolist(), out.gateway.tolist(), out.flags.tolist())
     spans: dict[int, list] = {}
     symmetric = set()
-    for i, (local, ifname, nets, dst) in enumerate(v4):
+    for i, (_local, ifname, nets, dst) in enumerate(v4):
         idx = index.get(ifname)
         if err[i] or flags[i] or oif[i] != idx:
             continue
@@ -284,7 +316,7 @@ def _not_plainly_symmetric(policy: Policy, todo: list, index: dict) -> list:
     return [q for q in todo if id(q) not in symmetric]
 
 
-def _differs(r, k: dict) -> Optional[str]:
+def _differs(r, k: dict) -> str | None:
     """What the kernel's answer says differently (device, gateway, error);
     a multipath answer of the model holds when the kernel's leg is one of its legs."""
     if "error" in k or r.error:
@@ -300,17 +332,17 @@ def _differs(r, k: dict) -> Optional[str]:
     return None
 
 
-def kernel_route_get(netns: Optional[str]) -> Callable[[list], list]:
+def kernel_route_get(netns: str | None) -> Callable[[list], list]:
     """Ask the live kernel many `ip route get` questions through one
     ``ip -j -force -batch`` (asking is all it does: nothing is sent)."""
     import re
 
-    from .ip_command import run_ip
+    from polroute.live.ip_command import run_ip
 
     def answer(questions: list) -> list:
         out: list = []
         for start in range(0, len(questions), 5000):
-            chunk = questions[start:start + 5000]
+            chunk = questions[start : start + 5000]
             text = "".join("route get " + " ".join(q) + "\n" for q in chunk)
             cmd = (["-n", netns] if netns else []) + ["-j", "-force", "-batch", "-"]
             r = run_ip(cmd, stdin=text, timeout=600)
@@ -331,11 +363,13 @@ def kernel_route_get(netns: Optional[str]) -> Callable[[list], list]:
                     data = json.loads(next(ok, "[]") or "[]")
                     out.append(data[0] if data else {"error": "no answer"})
         return out
+
     return answer
 
 
 def _strerror(err: int) -> str:
     import os
+
     return os.strerror(err)
 
 
@@ -354,46 +388,62 @@ def format_report(report: AuditReport) -> str:
                 where.append(f"rule {f.rule_priority}")
             lines.append(f"  reply to {f.dst}: {f.problem}" + (f" [{', '.join(where)}]" if where else ""))
             lines.extend("    " + t.strip() for t in f.trail)
-    verdict = "all replies symmetric" if report.ok else \
-        f"{len(by_addr)} of {report.addresses} addresses answer asymmetrically"
+    verdict = (
+        "all replies symmetric"
+        if report.ok
+        else f"{len(by_addr)} of {report.addresses} addresses answer asymmetrically"
+    )
     checked = " (each also asked to the kernel)" if report.kernel_checked else ""
-    lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}: "
-                 f"{verdict}")
+    lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}: {verdict}")
     return "\n".join(lines)
 
 
 def report_json(report: AuditReport) -> dict:
-    return {"ok": report.ok, "addresses": report.addresses, "questions": report.questions,
-            "kernel_checked": report.kernel_checked,
-            "asymmetric": report.asymmetric_addresses(),
-            "findings": [f.to_json() for f in report.findings], "skipped": report.skipped}
+    return {
+        "ok": report.ok,
+        "addresses": report.addresses,
+        "questions": report.questions,
+        "kernel_checked": report.kernel_checked,
+        "asymmetric": report.asymmetric_addresses(),
+        "findings": [f.to_json() for f in report.findings],
+        "skipped": report.skipped,
+    }
 
 
-def policy_from_netns(netns: Optional[str]) -> Policy:
+def policy_from_netns(netns: str | None) -> Policy:
     """The model of a live namespace (read through kernel_state)."""
-    from .kernel_state import policy_from_state, read_state
+    from polroute.live.state import policy_from_state, read_state
+
     return policy_from_state(read_state(netns))
-
-
 
 
 def main(argv: list[str]) -> int:
     import argparse
+
     ap = argparse.ArgumentParser(prog="polroute audit", description="reply symmetry of every local address")
     ap.add_argument("--batch", action="append", default=[], metavar="FILE")
     ap.add_argument("--rt-tables", metavar="FILE")
     ap.add_argument("--netns", metavar="NS")
-    ap.add_argument("--remote", action="append", default=[], metavar="ADDR",
-                    help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)")
+    ap.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)",
+    )
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--kernel", action="store_true",
-                    help="with --netns: also ask the live kernel every question (one ip -batch) "
-                         "and report where it answers differently from the model")
+    ap.add_argument(
+        "--kernel",
+        action="store_true",
+        help="with --netns: also ask the live kernel every question (one ip -batch) "
+        "and report where it answers differently from the model",
+    )
     try:
         ns = ap.parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
-    from .rt_tables import load_rt_tables
+    from polroute.iproute2.rt_tables import load_rt_tables
+
     try:
         remotes = [ipaddress.ip_address(x) for x in ns.remote] or list(DEFAULT_REMOTES)
     except ValueError as e:
@@ -412,10 +462,12 @@ def main(argv: list[str]) -> int:
                 return 2
         else:
             if not ns.batch:
-                print("polroute audit: give --batch FILE... (a model) or --netns NS (a live namespace)",
-                      file=sys.stderr)
+                print(
+                    "polroute audit: give --batch FILE... (a model) or --netns NS (a live namespace)", file=sys.stderr
+                )
                 return 2
-            from .cli import build_policy
+            from polroute.cli.app import build_policy
+
             policy = build_policy(ns.batch, [], tables)
     except BatchError as e:
         print(f"polroute audit: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ prefix ignored).  Refused batch lines must have exactly ip's message
 (whitespace-normalised), e.g. ``RTNETLINK answers: File exists``.  Model answers that
 carry a ``not_modelled`` key are counted and skipped, never counted as equal.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -30,15 +31,15 @@ import re
 import shlex
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
 
-try:                                   # as a package module (pytest) or a plain script
+try:  # as a package module (pytest) or a plain script
     from .netns import Netns, _is_link_event
     from .scenario import Scenario
-except ImportError:                    # pragma: no cover
-    from netns import Netns, _is_link_event   # type: ignore
-    from scenario import Scenario             # type: ignore
+except ImportError:  # pragma: no cover
+    from netns import Netns, _is_link_event  # type: ignore
+    from scenario import Scenario  # type: ignore
 
 FIELDS = ("type", "dst", "from", "gateway", "dev", "prefsrc", "table", "iif")
 ADDR_FIELDS = ("dst", "from", "gateway", "prefsrc")
@@ -47,16 +48,17 @@ ADDR_FIELDS = ("dst", "from", "gateway", "prefsrc")
 # ---------------------------------------------------------------------------
 # what runs, and what comes back
 
+
 @dataclass
 class Run:
     lines: list[str]
     sysctls: list[tuple[str, int]] = field(default_factory=list)
     flows: list[list[str]] = field(default_factory=list)
-    batch_family: int = 0                 # 6: `ip -6 -batch`
-    stop_after: Optional[int] = None      # apply only lines 1..stop_after (ip exited there)
+    batch_family: int = 0  # 6: `ip -6 -batch`
+    stop_after: int | None = None  # apply only lines 1..stop_after (ip exited there)
 
     @classmethod
-    def of(cls, sc: Scenario) -> "Run":
+    def of(cls, sc: Scenario) -> Run:
         return cls(list(sc.lines), list(sc.sysctls), [list(f) for f in sc.flows], sc.batch_family)
 
     @property
@@ -66,8 +68,8 @@ class Run:
 
 @dataclass
 class SideResult:
-    refused: dict[int, str] = field(default_factory=dict)       # 1-based line -> message
-    fatal: Optional[int] = None                                   # kernel: ip exited at this line
+    refused: dict[int, str] = field(default_factory=dict)  # 1-based line -> message
+    fatal: int | None = None  # kernel: ip exited at this line
     sysctl_errors: dict[int, str] = field(default_factory=dict)  # index into sysctls -> message
     answers: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -80,7 +82,7 @@ class KernelSide:
         t0 = time.monotonic()
         res = SideResult()
         with Netns() as ns:
-            lines = run.lines if run.stop_after is None else run.lines[:run.stop_after]
+            lines = run.lines if run.stop_after is None else run.lines[: run.stop_after]
             br = ns.batch("\n".join(lines) + "\n", family=run.batch_family)
             res.refused = br.refused()
             res.fatal = br.fatal
@@ -100,15 +102,16 @@ class ModelUnavailable(RuntimeError):
 
 class ModelSide:
     """The polroute model.  Imports lazily so the kernel side works without it."""
+
     name = "model"
     FILENAME = "scenario.batch"
 
     def __init__(self):
         try:
             from polroute import Policy
-            from polroute.iproute import BatchError, apply_batch, apply_batch_force
-            from polroute.query import get_json
-        except ImportError as exc:      # the model is not built / not written yet
+            from polroute.iproute2.reader import BatchError, apply_batch, apply_batch_force
+            from polroute.iproute2.route_get import get_json
+        except ImportError as exc:  # the model is not built / not written yet
             raise ModelUnavailable(f"polroute model not importable: {exc!r}") from exc
         self.Policy, self.apply_batch, self.BatchError, self.get_json = Policy, apply_batch, BatchError, get_json
         self.apply_batch_force = apply_batch_force
@@ -120,8 +123,9 @@ class ModelSide:
             if self.family_kw is None:
                 raise ModelUnavailable(
                     "IPv6 scenarios run as `ip -6 -batch` (a batch line cannot give a rule a "
-                    "family); polroute.iproute.apply_batch needs a `family` parameter "
-                    "(family=socket.AF_INET6 meaning `ip -6 -batch`)")
+                    "family); polroute.iproute2.reader.apply_batch needs a `family` parameter "
+                    "(family=socket.AF_INET6 meaning `ip -6 -batch`)"
+                )
             self.apply_batch(policy, text, self.FILENAME, **{self.family_kw: socket.AF_INET6})
         else:
             self.apply_batch(policy, text, self.FILENAME)
@@ -149,20 +153,20 @@ class ModelSide:
         for i, (k, v) in enumerate(run.sysctls):
             try:
                 policy.sysctl(k, v)
-            except Exception as exc:            # PolicyError or KeyError/ValueError
+            except Exception as exc:  # PolicyError or KeyError/ValueError
                 res.sysctl_errors[i] = str(exc) or type(exc).__name__
         for f in run.flows:
             try:
                 res.answers.append(self.get_json(policy, list(f)))
-            except Exception as exc:            # a crash of the model is a mismatch too
-                res.answers.append({"error": f"model raised {type(exc).__name__}: {exc}",
-                                    "errno": "EMODEL"})
+            except Exception as exc:  # a crash of the model is a mismatch too
+                res.answers.append({"error": f"model raised {type(exc).__name__}: {exc}", "errno": "EMODEL"})
         res.seconds = time.monotonic() - t0
         return res
 
 
 # ---------------------------------------------------------------------------
 # normalisation and comparison
+
 
 def _norm_addr(v: str) -> str:
     try:
@@ -183,13 +187,13 @@ def normalise_answer_error(text: str) -> str:
     kernel side records ip's stderr, the model's get_json gives the strerror
     text (both forms are accepted); ``Error: ….`` extack texts stay as they are."""
     t = normalise_message(text)
-    return t[len("RTNETLINK answers: "):] if t.startswith("RTNETLINK answers: ") else t
+    return t[len("RTNETLINK answers: ") :] if t.startswith("RTNETLINK answers: ") else t
 
 
 def normalise(ans: dict) -> dict:
     """The compared view of an answer."""
     if "error" in ans:
-        msg = ans.get("message")      # the model's extended-ack text, printed as ip does
+        msg = ans.get("message")  # the model's extended-ack text, printed as ip does
         if msg:
             return {"error": normalise_answer_error("Error: " + msg + ("" if msg.endswith(".") else "."))}
         return {"error": normalise_answer_error(ans["error"])}
@@ -207,23 +211,24 @@ def normalise(ans: dict) -> dict:
     return out
 
 
-def diff_answers(kernel: dict, model: dict) -> list[tuple[str, Optional[str], Optional[str]]]:
+def diff_answers(kernel: dict, model: dict) -> list[tuple[str, str | None, str | None]]:
     """[(field, kernel value, model value)] for every differing field."""
     k, m = normalise(kernel), normalise(model)
     if k == m:
         return []
     if "error" in k or "error" in m:
-        return [("error", k.get("error"), m.get("error"))] + \
-            [(f, k.get(f), m.get(f)) for f in FIELDS if k.get(f) != m.get(f) and (f in k or f in m)]
+        return [("error", k.get("error"), m.get("error"))] + [
+            (f, k.get(f), m.get(f)) for f in FIELDS if k.get(f) != m.get(f) and (f in k or f in m)
+        ]
     return [(f, k.get(f), m.get(f)) for f in FIELDS if k.get(f) != m.get(f)]
 
 
 @dataclass
 class Mismatch:
-    kind: str                       # "answer" | "refusal" | "sysctl" | "not_modelled"
-    index: int                      # flow index, 1-based line number, or sysctl index
+    kind: str  # "answer" | "refusal" | "sysctl" | "not_modelled"
+    index: int  # flow index, 1-based line number, or sysctl index
     detail: str
-    fields: tuple = ()              # differing field names (answers)
+    fields: tuple = ()  # differing field names (answers)
     kernel: object = None
     model: object = None
 
@@ -255,15 +260,23 @@ def compare_results(run: Run, k: SideResult, m: SideResult) -> Comparison:
         km, mm = k.refused.get(line), m.refused.get(line)
         if km is None or mm is None or normalise_message(km) != normalise_message(mm):
             text = run.lines[line - 1] if 0 < line <= len(run.lines) else "?"
-            c.mismatches.append(Mismatch(
-                "refusal", line, f"line {line} `{text}`: kernel {_q(km)} / model {_q(mm)}",
-                kernel=km, model=mm))
+            c.mismatches.append(
+                Mismatch(
+                    "refusal", line, f"line {line} `{text}`: kernel {_q(km)} / model {_q(mm)}", kernel=km, model=mm
+                )
+            )
     for i in sorted(set(k.sysctl_errors) | set(m.sysctl_errors)):
         if (i in k.sysctl_errors) != (i in m.sysctl_errors):
-            key = "%s=%s" % run.sysctls[i]
-            c.mismatches.append(Mismatch(
-                "sysctl", i, f"sysctl {key}: kernel {_q(k.sysctl_errors.get(i))} / model "
-                f"{_q(m.sysctl_errors.get(i))}", kernel=k.sysctl_errors.get(i), model=m.sysctl_errors.get(i)))
+            key = "{}={}".format(*run.sysctls[i])
+            c.mismatches.append(
+                Mismatch(
+                    "sysctl",
+                    i,
+                    f"sysctl {key}: kernel {_q(k.sysctl_errors.get(i))} / model {_q(m.sysctl_errors.get(i))}",
+                    kernel=k.sysctl_errors.get(i),
+                    model=m.sysctl_errors.get(i),
+                )
+            )
     for i, (flow, ka, ma) in enumerate(zip(run.flows, k.answers, m.answers)):
         if is_not_modelled(ma):
             c.not_modelled += 1
@@ -273,15 +286,23 @@ def compare_results(run: Run, k: SideResult, m: SideResult) -> Comparison:
         if not d:
             c.equal += 1
             continue
-        c.mismatches.append(Mismatch(
-            "answer", i, f"route get {' '.join(flow)}: " + ", ".join(
-                f"{f}: kernel {_q(kv)} / model {_q(mv)}" for f, kv, mv in d),
-            fields=tuple(f for f, _, _ in d), kernel=ka, model=ma))
+        c.mismatches.append(
+            Mismatch(
+                "answer",
+                i,
+                f"route get {' '.join(flow)}: "
+                + ", ".join(f"{f}: kernel {_q(kv)} / model {_q(mv)}" for f, kv, mv in d),
+                fields=tuple(f for f, _, _ in d),
+                kernel=ka,
+                model=ma,
+            )
+        )
     return c
 
 
-def run_both(run: Run, kernel, model, verify_not_modelled: bool = False
-             ) -> tuple[Run, SideResult, SideResult, Comparison]:
+def run_both(
+    run: Run, kernel, model, verify_not_modelled: bool = False
+) -> tuple[Run, SideResult, SideResult, Comparison]:
     """Kernel first; when ip exited at a line (usage error), the model gets the
     lines up to that one only, like ip.  With ``verify_not_modelled`` the flows
     the model flagged are asked again with ``fibmatch`` on the kernel: the flag
@@ -298,11 +319,17 @@ def run_both(run: Run, kernel, model, verify_not_modelled: bool = False
         for i, entry in zip(idx, fib.answers):
             if "error" in entry or len(entry.get("nexthops", [])) > 1:
                 continue
-            c.mismatches.append(Mismatch(
-                "not_modelled", i, f"route get {' '.join(run.flows[i])}: model says not modelled "
-                f"({m.answers[i].get('not_modelled')!r}) but the kernel's FIB entry is single-path: "
-                f"{json.dumps(entry, sort_keys=True)}; kernel answer {json.dumps(k.answers[i], sort_keys=True)}",
-                kernel=k.answers[i], model=m.answers[i]))
+            c.mismatches.append(
+                Mismatch(
+                    "not_modelled",
+                    i,
+                    f"route get {' '.join(run.flows[i])}: model says not modelled "
+                    f"({m.answers[i].get('not_modelled')!r}) but the kernel's FIB entry is single-path: "
+                    f"{json.dumps(entry, sort_keys=True)}; kernel answer {json.dumps(k.answers[i], sort_keys=True)}",
+                    kernel=k.answers[i],
+                    model=m.answers[i],
+                )
+            )
     return run, k, m, c
 
 
@@ -313,6 +340,7 @@ def _q(v) -> str:
 # ---------------------------------------------------------------------------
 # shrinking
 
+
 def _answer_predicate(kernel: KernelSide, model, flow: list[str], fields: tuple) -> Callable[[Run], bool]:
     def still(run: Run) -> bool:
         _, k, m, _ = run_both(replace(run, flows=[flow], stop_after=None), kernel, model)
@@ -320,12 +348,14 @@ def _answer_predicate(kernel: KernelSide, model, flow: list[str], fields: tuple)
             return False
         d = diff_answers(k.answers[0], m.answers[0])
         return bool(d) and tuple(f for f, _, _ in d) == fields
+
     return still
 
 
 def _refusal_predicate(kernel: KernelSide, model, target_text: str, pattern: tuple) -> Callable[[Run], bool]:
     """The target line is still refused differently, in the same way: ``pattern``
     is (kernel refused, model refused) of the original mismatch."""
+
     def still(run: Run) -> bool:
         try:
             idx = run.lines.index(target_text) + 1
@@ -338,11 +368,13 @@ def _refusal_predicate(kernel: KernelSide, model, target_text: str, pattern: tup
         if (km is not None, mm is not None) != pattern:
             return False
         return (km is None) != (mm is None) or (km is not None and normalise_message(km) != normalise_message(mm))
+
     return still
 
 
-def shrink(run: Run, still_fails: Callable[[Run], bool], keep: Optional[str] = None,
-           budget_s: float = 60.0, max_tries: int = 600) -> tuple[Run, int]:
+def shrink(
+    run: Run, still_fails: Callable[[Run], bool], keep: str | None = None, budget_s: float = 60.0, max_tries: int = 600
+) -> tuple[Run, int]:
     """Greedy reduction: drop sysctls one by one, then batch lines in chunks
     of halving size down to single lines, keeping each removal after which the
     mismatch persists.  ``keep`` is a line that must stay (the refused line).
@@ -359,7 +391,7 @@ def shrink(run: Run, still_fails: Callable[[Run], bool], keep: Optional[str] = N
     # sysctls
     i = len(cur.sysctls) - 1
     while i >= 0 and time.monotonic() < deadline and tries < max_tries:
-        cand = replace(cur, sysctls=cur.sysctls[:i] + cur.sysctls[i + 1:])
+        cand = replace(cur, sysctls=cur.sysctls[:i] + cur.sysctls[i + 1 :])
         if ok(cand):
             cur = cand
         i -= 1
@@ -371,11 +403,11 @@ def shrink(run: Run, still_fails: Callable[[Run], bool], keep: Optional[str] = N
         while size >= 1 and time.monotonic() < deadline and tries < max_tries:
             start = len(cur.lines) - size
             while start >= 0 and time.monotonic() < deadline and tries < max_tries:
-                chunk = cur.lines[start:start + size]
+                chunk = cur.lines[start : start + size]
                 if keep is not None and keep in chunk:
                     start -= size
                     continue
-                cand = replace(cur, lines=cur.lines[:start] + cur.lines[start + size:])
+                cand = replace(cur, lines=cur.lines[:start] + cur.lines[start + size :])
                 if cand.lines and ok(cand):
                     cur = cand
                     changed = True
@@ -393,7 +425,7 @@ def shrink_mismatch(run: Run, mm: Mismatch, kernel: KernelSide, model, budget_s:
         return replace(small, flows=[flow]), tries
     if mm.kind == "refusal":
         stop = run.stop_after
-        lines = run.lines[:mm.index] if stop is None else run.lines[:min(mm.index, stop)]
+        lines = run.lines[: mm.index] if stop is None else run.lines[: min(mm.index, stop)]
         target = run.lines[mm.index - 1]
         pred = _refusal_predicate(kernel, model, target, (mm.kernel is not None, mm.model is not None))
         small, tries = shrink(replace(run, lines=lines, flows=[]), pred, keep=target, budget_s=budget_s)
@@ -406,15 +438,16 @@ def shrink_mismatch(run: Run, mm: Mismatch, kernel: KernelSide, model, budget_s:
 # ---------------------------------------------------------------------------
 # reproducers
 
+
 def repro_dir() -> str:
-    d = os.environ.get("POLROUTE_REPRO_DIR") or os.path.join(
-        os.environ.get("TMPDIR", "/tmp"), "polroute-repro")
+    d = os.environ.get("POLROUTE_REPRO_DIR") or os.path.join(os.environ.get("TMPDIR", "/tmp"), "polroute-repro")
     os.makedirs(d, exist_ok=True)
     return d
 
 
-def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[SideResult] = None,
-                     model_res: Optional[SideResult] = None) -> str:
+def write_reproducer(
+    run: Run, mm: Mismatch, title: str, kernel_res: SideResult | None = None, model_res: SideResult | None = None
+) -> str:
     """Write a self-contained shell script that replays ``run`` on the kernel
     (in a throwaway namespace) and on the model, and prints both answers.
     Returns its path."""
@@ -422,9 +455,7 @@ def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[Si
     path = os.path.join(repro_dir(), f"{name}.sh")
     opts = "-6 " if run.batch_family == 6 else ""
     flows = run.flows
-    lines = ["#!/bin/sh",
-             f"# polroute differential reproducer: {title}",
-             f"# mismatch: {mm.detail}"]
+    lines = ["#!/bin/sh", f"# polroute differential reproducer: {title}", f"# mismatch: {mm.detail}"]
     if mm.kind == "answer":
         lines.append(f"# kernel: {json.dumps(mm.kernel, sort_keys=True)}")
         lines.append(f"# model:  {json.dumps(mm.model, sort_keys=True)}")
@@ -440,7 +471,7 @@ def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[Si
     for i, line in enumerate(run.lines):
         chunk.append(line)
         if _is_link_event(line) or i == len(run.lines) - 1:
-            lines += [f'ip -n "$NS" {opts}-force -batch - <<\'POLROUTE_BATCH\'', *chunk, "POLROUTE_BATCH"]
+            lines += [f"ip -n \"$NS\" {opts}-force -batch - <<'POLROUTE_BATCH'", *chunk, "POLROUTE_BATCH"]
             if _is_link_event(line):
                 lines.append("sleep 0.1")
             chunk = []
@@ -453,8 +484,8 @@ def write_reproducer(run: Run, mm: Mismatch, title: str, kernel_res: Optional[Si
     py = [
         "import socket, sys, json",
         "from polroute import Policy",
-        "from polroute.iproute import apply_batch, BatchError",
-        "from polroute.query import get_json",
+        "from polroute.iproute2.reader import apply_batch, BatchError",
+        "from polroute.iproute2.route_get import get_json",
         f"lines = {run.lines!r}",
         f"sysctls = {run.sysctls!r}",
         f"flows = {flows!r}",

@@ -15,6 +15,7 @@ Usage::
         ns.sysctl("net.ipv4.ip_forward", 1)
         ns.route_get_json(["10.1.2.3", "mark", "5"])
 """
+
 from __future__ import annotations
 
 import atexit
@@ -27,7 +28,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 IP = os.environ.get("POLROUTE_IP", "ip")
 # CI sets POLROUTE_NETNS_PREFIX (prt-ci<pid>-) so that its cleanup deletes
@@ -75,9 +75,9 @@ def errno_name(text: str) -> str:
     """
     t = text.strip().splitlines()[-1].strip() if text.strip() else ""
     if t.startswith("RTNETLINK answers: "):
-        return ERRNO_BY_TEXT.get(t[len("RTNETLINK answers: "):], "EUNKNOWN")
+        return ERRNO_BY_TEXT.get(t[len("RTNETLINK answers: ") :], "EUNKNOWN")
     if t.startswith("Error: "):
-        msg = t[len("Error: "):].rstrip(".")
+        msg = t[len("Error: ") :].rstrip(".")
         return ERRNO_BY_EXTACK.get(msg, "EINVAL")
     if t.startswith("Cannot find device"):
         return "ENODEV"
@@ -94,18 +94,18 @@ def _child_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in _SCRUB_ENV}
 
 
-def _run(argv: list[str], stdin: Optional[str] = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
-                          env=_child_env())
+def _run(argv: list[str], stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=_child_env())
 
 
 @dataclass
 class BatchResult:
     """Outcome of ``ip -force -batch``: which lines failed and with what text."""
-    failures: dict[int, str] = field(default_factory=dict)   # 1-based line -> message
-    warnings: dict[int, str] = field(default_factory=dict)   # stderr of lines that did not fail
-    executed: int = 0            # number of lines run (all of them unless `fatal`)
-    fatal: Optional[int] = None  # line at which ip exited (usage error); later lines not run
+
+    failures: dict[int, str] = field(default_factory=dict)  # 1-based line -> message
+    warnings: dict[int, str] = field(default_factory=dict)  # stderr of lines that did not fail
+    executed: int = 0  # number of lines run (all of them unless `fatal`)
+    fatal: int | None = None  # line at which ip exited (usage error); later lines not run
     fatal_msg: str = ""
 
     def refused(self) -> dict[int, str]:
@@ -142,14 +142,14 @@ def _is_addr_line(line: str) -> bool:
 class Netns:
     """A private network namespace, created on enter and deleted on exit."""
 
-    def __init__(self, name: Optional[str] = None):
+    def __init__(self, name: str | None = None):
         self.name = name or f"{PREFIX}{os.getpid()}-{next(_counter)}"
         if not self.name.startswith("prt-"):
             raise ValueError("namespace names must start with prt-")
         self.created = False
 
     # ---- lifetime ---------------------------------------------------------
-    def create(self) -> "Netns":
+    def create(self) -> Netns:
         with _lock:
             _live.add(self.name)
         r = _run([IP, "netns", "add", self.name])
@@ -167,14 +167,14 @@ class Netns:
         with _lock:
             _live.discard(self.name)
 
-    def __enter__(self) -> "Netns":
+    def __enter__(self) -> Netns:
         return self.create()
 
     def __exit__(self, *exc) -> None:
         self.delete()
 
     # ---- configuration -----------------------------------------------------
-    def ip(self, *args: str, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+    def ip(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return _run([IP, "-n", self.name, *args], stdin=stdin)
 
     def batch(self, text: str, settle: bool = True, family: int = 0) -> BatchResult:
@@ -226,9 +226,9 @@ class Netns:
                 buf.append(sl)
                 continue
             n = int(m.group(1))
-            if n % 2 == 1:                          # a real line failed
+            if n % 2 == 1:  # a real line failed
                 res.failures[offset + (n + 1) // 2] = "\n".join(buf).strip()
-            else:                                   # marker after line n/2
+            else:  # marker after line n/2
                 if buf and buf[-1].strip() == _MARKER_MSG:
                     buf.pop()
                 if any(b.strip() for b in buf):
@@ -262,7 +262,7 @@ class Netns:
         """
         return _poll(self._addresses_settled, timeout)
 
-    def _ip_json(self, *args: str) -> Optional[list]:
+    def _ip_json(self, *args: str) -> list | None:
         """``ip -j ARGS`` parsed, or None when the output is not JSON."""
         try:
             return json.loads(self.ip("-j", *args).stdout or "[]")
@@ -316,11 +316,11 @@ class Netns:
         r = _run([IP, "netns", "exec", self.name, "cat", f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"])
         return r.stdout.strip() != "0"
 
-    def sysctl(self, key: str, value) -> Optional[str]:
+    def sysctl(self, key: str, value) -> str | None:
         """Set a sysctl inside the namespace; returns None or the error text."""
         r = _run([IP, "netns", "exec", self.name, "sysctl", "-qw", f"{key}={value}"])
         if r.returncode != 0:
-            return (r.stderr.strip() or f"sysctl {key} failed")
+            return r.stderr.strip() or f"sysctl {key} failed"
         return None
 
     def sysctl_get(self, key: str) -> str:
@@ -349,8 +349,14 @@ class Netns:
     def show(self) -> str:
         """A human dump of the namespace's state (for failure messages)."""
         parts = []
-        for args in (["-d", "link", "show"], ["addr", "show"], ["rule", "show"], ["-6", "rule", "show"],
-                     ["route", "show", "table", "all"], ["-6", "route", "show", "table", "all"]):
+        for args in (
+            ["-d", "link", "show"],
+            ["addr", "show"],
+            ["rule", "show"],
+            ["-6", "rule", "show"],
+            ["route", "show", "table", "all"],
+            ["-6", "route", "show", "table", "all"],
+        ):
             parts.append(f"$ ip {' '.join(args)}\n" + self.ip(*args).stdout)
         return "\n".join(parts)
 

@@ -22,27 +22,27 @@ Link-up order and IPv6: every link gets ``addrgenmode none`` before it goes
 up and every IPv6 address ``nodad``, so no random link-local address or DAD
 state exists.  See docs/kernel-notes.md for the routes the kernel derives.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import random
 from dataclasses import dataclass, field
-from typing import Optional
 
 # ---------------------------------------------------------------------------
 
-TABLE_POOL = [100, 200, 300, 1000, 7777, 100000, 253, 254]   # 253 default, 254 main
+TABLE_POOL = [100, 200, 300, 1000, 7777, 100000, 253, 254]  # 253 default, 254 main
 TABLE_NAMES = {253: "default", 254: "main", 255: "local"}
 
 
 @dataclass
 class Scenario:
     seed: int
-    family: int                       # 4 or 6: the family of the flows
+    family: int  # 4 or 6: the family of the flows
     lines: list[str] = field(default_factory=list)
     sysctls: list[tuple[str, int]] = field(default_factory=list)
     flows: list[list[str]] = field(default_factory=list)
-    batch_family: int = 0             # 6: run the batch as `ip -6 -batch`
+    batch_family: int = 0  # 6: run the batch as `ip -6 -batch`
     tags: set[str] = field(default_factory=set)
 
     @property
@@ -54,21 +54,23 @@ class Scenario:
         return ["-6"] if self.batch_family == 6 else []
 
     def describe(self) -> str:
-        return (f"seed={self.seed} family=IPv{self.family} lines={len(self.lines)} "
-                f"sysctls={len(self.sysctls)} flows={len(self.flows)} tags={sorted(self.tags)}")
+        return (
+            f"seed={self.seed} family=IPv{self.family} lines={len(self.lines)} "
+            f"sysctls={len(self.sysctls)} flows={len(self.flows)} tags={sorted(self.tags)}"
+        )
 
 
 @dataclass
 class _Link:
     name: str
-    kind: str                    # veth | bridge | ifb | tap
-    peer: Optional[str] = None
+    kind: str  # veth | bridge | ifb | tap
+    peer: str | None = None
     up: bool = False
-    v4: list = field(default_factory=list)     # ipaddress.IPv4Interface
-    v6: list = field(default_factory=list)     # ipaddress.IPv6Interface
+    v4: list = field(default_factory=list)  # ipaddress.IPv4Interface
+    v6: list = field(default_factory=list)  # ipaddress.IPv6Interface
     group: int = 0
     deleted: bool = False
-    sid: int = 0                 # subnet number: both ends of a veth pair share it
+    sid: int = 0  # subnet number: both ends of a veth pair share it
 
 
 class _Gen:
@@ -78,13 +80,13 @@ class _Gen:
         self.sc = Scenario(seed=seed, family=family, batch_family=6 if family == 6 else 0)
         self.links: list[_Link] = []
         self.tables: list[int] = []
-        self.prefixes: list = []          # destination prefixes used in routes
-        self.gateways: list = []          # gateways used
-        self.marks: list[tuple[int, Optional[int]]] = []
+        self.prefixes: list = []  # destination prefixes used in routes
+        self.gateways: list = []  # gateways used
+        self.marks: list[tuple[int, int | None]] = []
         self.uids: list[tuple[int, int]] = []
         self.ports: list[tuple[int, int]] = []
         self.toses: list[int] = []
-        self.prefs: list[int] = []        # explicit rule prefs used
+        self.prefs: list[int] = []  # explicit rule prefs used
         self.rule_lines: list[str] = []
         self.route_lines: list[str] = []
         self.groups: list[int] = []
@@ -105,7 +107,7 @@ class _Gen:
 
     def addrs(self, fam: int, links=None) -> list:
         out = []
-        for l in (links if links is not None else self.live_links()):
+        for l in links if links is not None else self.live_links():
             out.extend(l.v4 if fam == 4 else l.v6)
         return out
 
@@ -164,11 +166,14 @@ class _Gen:
             want4 = self.fam == 4 or self.chance(0.3)
             want6 = self.fam == 6 or self.chance(0.3)
             if self.fam == 6:
-                want4 = False        # ip -6 -batch refuses IPv4 addresses (fatally)
+                want4 = False  # ip -6 -batch refuses IPv4 addresses (fatally)
             if want4 and self.chance(0.93):
                 plen = r.choice([24, 24, 24, 24, 16, 28, 30, 31, 32, 8])
-                base = ipaddress.ip_network(f"10.{k}.0.0/16").supernet(new_prefix=min(16, plen)) \
-                    if plen < 16 else ipaddress.ip_network(f"10.{k}.0.0/{plen}")
+                base = (
+                    ipaddress.ip_network(f"10.{k}.0.0/16").supernet(new_prefix=min(16, plen))
+                    if plen < 16
+                    else ipaddress.ip_network(f"10.{k}.0.0/{plen}")
+                )
                 host = base[1] if base.num_addresses > 2 else base[0]
                 if l.name.endswith("p") and base.num_addresses > 4:
                     host = base[2]
@@ -179,11 +184,11 @@ class _Gen:
                     extra += " noprefixroute"
                 out.append((l, f"addr add {host}/{plen} dev {l.name}{extra}"))
                 l.v4.append(ipaddress.ip_interface(f"{host}/{plen}"))
-                if plen <= 29 and self.chance(0.3):     # secondary in the same subnet
+                if plen <= 29 and self.chance(0.3):  # secondary in the same subnet
                     h2 = base[3]
                     out.append((l, f"addr add {h2}/{plen} dev {l.name}"))
                     l.v4.append(ipaddress.ip_interface(f"{h2}/{plen}"))
-                if self.chance(0.2):                    # a second primary
+                if self.chance(0.2):  # a second primary
                     h3 = ipaddress.ip_address(f"172.16.{k}.1")
                     out.append((l, f"addr add {h3}/24 dev {l.name}"))
                     l.v4.append(ipaddress.ip_interface(f"{h3}/24"))
@@ -265,15 +270,23 @@ class _Gen:
         """A gateway on a connected subnet of an up link (or something random)."""
         cands = []
         for l in self.up_links():
-            for a in (l.v4 if fam == 4 else l.v6):
+            for a in l.v4 if fam == 4 else l.v6:
                 if a.network.num_addresses >= 4:
                     cands.append((l, a))
         if valid and cands and self.chance(0.92):
             l, a = self.r.choice(cands)
             net = a.network
             while True:
-                gw = net[self.r.choice([net.num_addresses - 2, 5 % net.num_addresses, 9 % net.num_addresses,
-                                        self.r.randrange(net.num_addresses)])]
+                gw = net[
+                    self.r.choice(
+                        [
+                            net.num_addresses - 2,
+                            5 % net.num_addresses,
+                            9 % net.num_addresses,
+                            self.r.randrange(net.num_addresses),
+                        ]
+                    )
+                ]
                 if gw != a.ip or net.num_addresses <= 2:
                     break
             return gw, l
@@ -298,19 +311,26 @@ class _Gen:
                 return ipaddress.ip_network("0.0.0.0/0")
             if c < 0.55:
                 plen = r.choice([15, 16, 20, 24, 24, 24, 25, 28, 32])
-                base = ipaddress.ip_address("198.18.0.0") + (r.randrange(0, 8) << 16) % (1 << 17) \
+                base = (
+                    ipaddress.ip_address("198.18.0.0")
+                    + (r.randrange(0, 8) << 16) % (1 << 17)
                     + (r.randrange(0, 16) << 8)
+                )
                 return ipaddress.ip_network(f"{base}/{plen}", strict=False)
             if c < 0.75:
                 addrs = self.addrs(4)
                 if addrs:
                     a = r.choice(addrs)
-                    plen = r.choice([a.network.prefixlen, max(0, a.network.prefixlen - 8), 32,
-                                     min(32, a.network.prefixlen + 1)])
+                    plen = r.choice(
+                        [a.network.prefixlen, max(0, a.network.prefixlen - 8), 32, min(32, a.network.prefixlen + 1)]
+                    )
                     return ipaddress.ip_network(f"{a.ip}/{plen}", strict=False)
             if c < 0.82:
-                return ipaddress.ip_network(r.choice(["203.0.113.0/24", "100.64.0.0/10", "192.0.2.0/24",
-                                                     "8.8.8.0/24", "0.0.0.0/1", "128.0.0.0/1"]))
+                return ipaddress.ip_network(
+                    r.choice(
+                        ["203.0.113.0/24", "100.64.0.0/10", "192.0.2.0/24", "8.8.8.0/24", "0.0.0.0/1", "128.0.0.0/1"]
+                    )
+                )
             if c < 0.88:
                 return ipaddress.ip_network(r.choice(["224.0.0.0/4", "239.1.0.0/16", "224.0.0.0/24"]))
             if c < 0.91:
@@ -327,15 +347,17 @@ class _Gen:
             addrs = self.addrs(6)
             if addrs:
                 a = r.choice(addrs)
-                plen = r.choice([a.network.prefixlen, max(0, a.network.prefixlen - 16), 128,
-                                 min(128, a.network.prefixlen + 1)])
+                plen = r.choice(
+                    [a.network.prefixlen, max(0, a.network.prefixlen - 16), 128, min(128, a.network.prefixlen + 1)]
+                )
                 return ipaddress.ip_network(f"{a.ip}/{plen}", strict=False)
         if c < 0.85:
-            return ipaddress.ip_network(r.choice(["2001:db8::/32", "fd00::/8", "64:ff9b::/96",
-                                                 "2000::/3", "::ffff:0:0/96", "fc00::/7"]))
+            return ipaddress.ip_network(
+                r.choice(["2001:db8::/32", "fd00::/8", "64:ff9b::/96", "2000::/3", "::ffff:0:0/96", "fc00::/7"])
+            )
         if c < 0.9:
             return ipaddress.ip_network(r.choice(["ff00::/8", "ff0e::/16", "ff02::/16"]))
-        return ipaddress.ip_network(f"2001:db8:{r.randrange(0x200, 0xffff):x}::/48")
+        return ipaddress.ip_network(f"2001:db8:{r.randrange(0x200, 0xFFFF):x}::/48")
 
     def route_line(self, fam: int) -> str:
         r = self.r
@@ -346,11 +368,24 @@ class _Gen:
             dtxt = "default"
         table = r.choice(self.tables) if self.tables and self.chance(0.7) else None
         opts = []
-        nexthops = []                    # `nexthop ...` must come last
+        nexthops = []  # `nexthop ...` must come last
         kind = r.choices(
-            ["gw", "dev", "gwdev", "onlink", "local", "broadcast", "multicast", "blackhole",
-             "unreachable", "prohibit", "throw", "multipath"],
-            weights=[30, 14, 8, 4, 4, 2 if fam == 4 else 0, 2, 5, 6, 5, 7, 5])[0]
+            [
+                "gw",
+                "dev",
+                "gwdev",
+                "onlink",
+                "local",
+                "broadcast",
+                "multicast",
+                "blackhole",
+                "unreachable",
+                "prohibit",
+                "throw",
+                "multipath",
+            ],
+            weights=[30, 14, 8, 4, 4, 2 if fam == 4 else 0, 2, 5, 6, 5, 7, 5],
+        )[0]
         if fam == 4 and dst.is_multicast and kind in ("gw", "dev", "gwdev", "onlink", "multipath"):
             # A unicast route to a multicast prefix (>= /4) shares its fib_info, and so the
             # rtable cached on its nexthop, with unicast routes: the kernel then answers a
@@ -359,13 +394,12 @@ class _Gen:
             kind = "multicast"
         cmd = "add"
         if self.chance(0.12):
-            cmd = r.choice(["replace", "append", "prepend", "change"] if fam == 4 else
-                           ["replace", "append", "prepend"])
+            cmd = r.choice(["replace", "append", "prepend", "change"] if fam == 4 else ["replace", "append", "prepend"])
         tword = ""
         if kind in ("local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "multicast"):
             tword = kind + " "
         if kind == "local" and self.chance(0.5) and table is None:
-            table = None                 # default table for local routes is `local`
+            table = None  # default table for local routes is `local`
         if kind in ("gw", "gwdev", "onlink"):
             gw, l = self.gateway(fam, valid=kind != "onlink")
             opts += ["via", str(gw)]
@@ -404,8 +438,9 @@ class _Gen:
             else:
                 opts += ["src", "10.200.0.1" if fam == 4 else "2001:db8:200::1"]
         if kind in ("gw", "gwdev", "dev", "multipath") and self.chance(0.1):
-            opts += r.choice([["mtu", "1400"], ["advmss", "1200"], ["hoplimit", "9"],
-                              ["mtu", "lock", "1300"], ["initcwnd", "10"]])
+            opts += r.choice(
+                [["mtu", "1400"], ["advmss", "1200"], ["hoplimit", "9"], ["mtu", "lock", "1300"], ["initcwnd", "10"]]
+            )
         if fam == 4 and kind == "dev" and self.chance(0.06):
             opts += ["scope", r.choice(["link", "host", "global"])]
         if self.chance(0.08):
@@ -435,7 +470,7 @@ class _Gen:
                 out.append(words[i])
                 i += 1
             out.append(words[i])
-            rest = words[i + 1:]
+            rest = words[i + 1 :]
             for key in ("table", "metric", "tos", "via", "dev"):
                 if key in rest and (key in ("table", "tos") or self.chance(0.5)):
                     j = rest.index(key)
@@ -445,14 +480,14 @@ class _Gen:
         return f"route del {p}" + (f" table {r.choice(self.tables)}" if self.tables and self.chance(0.5) else "")
 
     # ---- rules --------------------------------------------------------------
-    def rule_line(self, fam: int, table: Optional[int] = None) -> str:
+    def rule_line(self, fam: int, table: int | None = None) -> str:
         r = self.r
         parts = ["rule", "add"]
         pref = None
         if self.chance(0.75):
             pref = r.choice([r.randrange(1, 32766), r.choice([10, 100, 200, 300, 1000, 32765, 32766, 0])])
             if self.chance(0.15) and self.prefs:
-                pref = r.choice(self.prefs)           # equal prefs: insertion order
+                pref = r.choice(self.prefs)  # equal prefs: insertion order
             self.prefs.append(pref)
             parts += [r.choice(["pref", "priority", "preference"]), str(pref)]
         if self.chance(0.1):
@@ -485,8 +520,9 @@ class _Gen:
             parts += ["oif", r.choice([l.name for l in self.live_links()] + ["ghost1"])]
         if self.chance(0.2):
             sel += 1
-            m = r.choice([(0x1, None), (0x5, None), (0x10, 0xf0), (0x100, None), (0x0, 0xffffffff),
-                          (0x3, 0x3), (0x0, None)])
+            m = r.choice(
+                [(0x1, None), (0x5, None), (0x10, 0xF0), (0x100, None), (0x0, 0xFFFFFFFF), (0x3, 0x3), (0x0, None)]
+            )
             self.marks.append(m)
             parts += ["fwmark", f"{m[0]:#x}" + (f"/{m[1]:#x}" if m[1] is not None else "")]
         if self.chance(0.1):
@@ -504,8 +540,10 @@ class _Gen:
             parts += ["uidrange", f"{u[0]}-{u[1]}"]
         if self.chance(0.12):
             sel += 1
-            parts += ["ipproto", r.choice(["tcp", "udp", "icmp", "6", "17"] if fam == 4 else
-                                          ["tcp", "udp", "ipv6-icmp", "6"])]
+            parts += [
+                "ipproto",
+                r.choice(["tcp", "udp", "icmp", "6", "17"] if fam == 4 else ["tcp", "udp", "ipv6-icmp", "6"]),
+            ]
         for kw in ("sport", "dport"):
             if self.chance(0.08):
                 sel += 1
@@ -518,8 +556,7 @@ class _Gen:
         # action
         c = 0.0 if table is not None else r.random()
         if c < 0.62:
-            t = table if table is not None else \
-                r.choice(self.tables + [254, 253, 255, 4242]) if self.tables else 254
+            t = table if table is not None else r.choice(self.tables + [254, 253, 255, 4242]) if self.tables else 254
             parts += [r.choice(["lookup", "table"]), self.table_word(t)]
             if self.chance(0.15):
                 parts += ["suppress_prefixlength", str(r.choice([0, 0, 8, 16, 24, 25, 32, 64, 128]))]
@@ -534,9 +571,9 @@ class _Gen:
             if later and self.chance(0.6):
                 target = r.choice(later)
             elif self.chance(0.6):
-                target = pref + r.choice([1, 5, 50])   # maybe unresolved, maybe later resolved
+                target = pref + r.choice([1, 5, 50])  # maybe unresolved, maybe later resolved
             else:
-                target = max(0, pref - 1)              # backward: refused
+                target = max(0, pref - 1)  # backward: refused
             parts += ["goto", str(target)]
         elif c < 0.78:
             parts.append("nop")
@@ -555,8 +592,14 @@ class _Gen:
         if c < 0.75 and self.prefs:
             return f"rule del pref {r.choice(self.prefs)}"
         if c < 0.85:
-            return r.choice(["rule del pref 32767", "rule del pref 32766 lookup main",
-                             "rule del pref 0 lookup local", "rule del lookup default"])
+            return r.choice(
+                [
+                    "rule del pref 32767",
+                    "rule del pref 32766 lookup main",
+                    "rule del pref 0 lookup local",
+                    "rule del lookup default",
+                ]
+            )
         if c < 0.92:
             return f"rule del fwmark {r.choice(['0x10', '0x5', '0x10/0xf0'])}"
         return "rule del pref 31999"
@@ -597,7 +640,7 @@ class _Gen:
             if it == "route":
                 f = fam
                 if fam == 4 and self.chance(0.1):
-                    f = other          # IPv6 routes in a plain batch: family follows the address
+                    f = other  # IPv6 routes in a plain batch: family follows the address
                 line = self.route_line(f)
                 self.route_lines.append(line)
             else:
@@ -606,7 +649,7 @@ class _Gen:
             self.emit(line)
         # deliberate oddities
         if fam == 4 and not self.no_rules and self.chance(0.1):
-            self.emit("rule add from 2001:db8::/64 lookup 100")      # IPv4 family, IPv6 address
+            self.emit("rule add from 2001:db8::/64 lookup 100")  # IPv4 family, IPv6 address
         # deletions and late changes
         for _ in range(r.choice([0, 0, 1, 2, 3])):
             self.emit(self.route_del_line(fam))
@@ -720,7 +763,7 @@ class _Gen:
             return r.choice(["fe80::1", "::ffff:10.1.0.1", "64:ff9b::1.2.3.4"])
         if c < 0.84 and local:
             a = r.choice(local)
-            return str(a.network.network_address)    # subnet-router anycast
+            return str(a.network.network_address)  # subnet-router anycast
         return str(ipaddress.IPv6Address((0x2001 << 112) | r.getrandbits(112)))
 
     def flows(self, n: int) -> None:
@@ -745,9 +788,15 @@ class _Gen:
                 elif local and c < 0.88:
                     src = r.choice(local).ip
                 elif c < 0.94:
-                    src = self.host_in(r.choice(local).network) if local else ("10.99.0.1" if fam == 4 else "2001:db8:99::1")
+                    src = (
+                        self.host_in(r.choice(local).network)
+                        if local
+                        else ("10.99.0.1" if fam == 4 else "2001:db8:99::1")
+                    )
                 else:
-                    src = r.choice(["127.0.0.1", "10.99.0.1", "0.0.0.0"] if fam == 4 else ["::1", "2001:db8:99::1", "::"])
+                    src = r.choice(
+                        ["127.0.0.1", "10.99.0.1", "0.0.0.0"] if fam == 4 else ["::1", "2001:db8:99::1", "::"]
+                    )
                 argv += ["from", str(src)]
             if self.chance(0.12 if not iif else 0.03) and names:
                 argv += ["oif", r.choice(names + ["lo"])]
@@ -755,18 +804,18 @@ class _Gen:
                 if self.marks and self.chance(0.7):
                     m, mask = r.choice(self.marks)
                     val = m if self.chance(0.7) else (m | 0x100)
-                    if mask == 0xf0 and self.chance(0.5):
+                    if mask == 0xF0 and self.chance(0.5):
                         val = 0x15
                 else:
-                    val = r.choice([1, 2, 5, 0x10, 0x1f, 0x100, 0xffffffff])
+                    val = r.choice([1, 2, 5, 0x10, 0x1F, 0x100, 0xFFFFFFFF])
                 argv += ["mark", str(val) if self.chance(0.5) else hex(val)]
             if self.chance(0.15):
                 if self.toses and self.chance(0.6):
                     t = r.choice(self.toses)
-                    t = r.choice([t, t | 0x01, t | 0xa0, t | 0x02])
+                    t = r.choice([t, t | 0x01, t | 0xA0, t | 0x02])
                 else:
-                    t = r.choice([0x10, 0x08, 0x04, 0xb8, 0x11, 0x1c, 0x20])
-                argv += ["tos", hex(t & 0xff)]
+                    t = r.choice([0x10, 0x08, 0x04, 0xB8, 0x11, 0x1C, 0x20])
+                argv += ["tos", hex(t & 0xFF)]
             if self.chance(0.2):
                 if self.uids and self.chance(0.7):
                     a, b = r.choice(self.uids)
@@ -778,7 +827,7 @@ class _Gen:
             if self.chance(0.2):
                 proto = r.choice(["tcp", "udp", "icmp"] if fam == 4 else ["tcp", "udp", "ipv6-icmp"])
                 if self.chance(0.03):
-                    proto = "gre"                       # refused by the kernel
+                    proto = "gre"  # refused by the kernel
                 argv += ["ipproto", proto]
             for kw in ("sport", "dport"):
                 if self.chance(0.15):
@@ -803,8 +852,9 @@ def scenario_seeds(master_seed: int, count: int) -> list[tuple[int, int]]:
     return [(r.getrandbits(48), 4 if i % 2 == 0 else 6) for i in range(count)]
 
 
-if __name__ == "__main__":      # print a scenario: python scenario.py SEED [4|6]
+if __name__ == "__main__":  # print a scenario: python scenario.py SEED [4|6]
     import sys
+
     s = generate(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 4)
     print("#", s.describe())
     print(s.batch_text, end="")

@@ -1,9 +1,10 @@
 """The kernel anchor of `polroute bench`: the tenant policy in a private
 namespace answers every question, and the namespace is gone afterwards."""
+
 import os
 import subprocess
 
-from polroute import bench
+from polroute.cli import bench
 
 
 def test_kernel_anchor_asks_a_private_namespace_and_deletes_it(kernel_ok):

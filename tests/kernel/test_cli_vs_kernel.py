@@ -1,5 +1,6 @@
 """The command line prints exactly what `ip route get` prints, byte for byte,
 for the shipped two-NIC batch file applied to a private namespace."""
+
 from __future__ import annotations
 
 import os
@@ -10,11 +11,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns import Netns  # noqa: E402
 
-from polroute import cli  # noqa: E402
-from polroute.demo import two_nic_batch  # noqa: E402
+from polroute.cli import app as cli  # noqa: E402
+from polroute.cli.demo import two_nic_batch  # noqa: E402
 
 QUESTIONS = [
-    "8.8.8.8 from 192.168.16.21",          # the issue's example: the reply leaves through eth1
+    "8.8.8.8 from 192.168.16.21",  # the issue's example: the reply leaves through eth1
     "8.8.8.8 from 192.168.16.20",
     "8.8.8.8",
     "192.168.16.7 from 192.168.16.21",
@@ -26,8 +27,8 @@ QUESTIONS = [
     "0.0.0.0",
     "127.0.0.1",
     "8.8.8.8 oif eth1",
-    "8.8.8.8 from 10.9.9.9",                # not a local address: error
-    "8.8.8.8 iif sw1 from 192.168.16.9",    # forwarding off: error
+    "8.8.8.8 from 10.9.9.9",  # not a local address: error
+    "8.8.8.8 iif sw1 from 192.168.16.9",  # forwarding off: error
     "192.168.16.21 iif sw1 from 192.168.16.9",
     "8.8.8.8 from 192.168.16.21 mark 7 tos 0x10 ipproto tcp dport 443",
 ]

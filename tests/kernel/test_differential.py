@@ -19,6 +19,7 @@ Environment:
 The focused tests at the end pin kernel facts that the model relies on (see
 docs/kernel-notes.md); they need only the kernel.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,15 +32,26 @@ from dataclasses import replace
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import (  # noqa: E402
-    Comparison, KernelSide, ModelSide, ModelUnavailable, Run, SideResult,
-    compare_results, diff_answers, format_run, normalise, normalise_message, run_both,
-    shrink_mismatch, write_reproducer,
-)
 from netns import Netns, cleanup_all  # noqa: E402
-
-from polroute import kernel_profile  # noqa: E402
 from scenario import generate, scenario_seeds  # noqa: E402
+
+from compare import (  # noqa: E402
+    Comparison,
+    KernelSide,
+    ModelSide,
+    ModelUnavailable,
+    Run,
+    SideResult,
+    compare_results,
+    diff_answers,
+    format_run,
+    normalise,
+    normalise_message,
+    run_both,
+    shrink_mismatch,
+    write_reproducer,
+)
+from polroute.model import kernel_profile  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
@@ -61,7 +73,7 @@ N_SCENARIOS = _env_int("POLROUTE_DIFF_SCENARIOS", 200)
 WORKERS = _env_int("POLROUTE_DIFF_WORKERS", max(4, 2 * (os.cpu_count() or 1)))
 SHRINK_MAX = _env_int("POLROUTE_SHRINK_MAX", 2)
 SHRINK_SECONDS = float(os.environ.get("POLROUTE_SHRINK_SECONDS", "40"))
-SHOW = 8        # mismatches listed per failure message
+SHOW = 8  # mismatches listed per failure message
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,10 +99,11 @@ def _scenarios(family: int):
 # ---------------------------------------------------------------------------
 # the differential run (once per family, shared by the two tests)
 
+
 class FamilyRun:
     def __init__(self, family: int):
         self.family = family
-        self.items = []          # (scenario, run, kernel result, model result, comparison)
+        self.items = []  # (scenario, run, kernel result, model result, comparison)
         self.seconds = 0.0
         self.error = None
 
@@ -110,8 +123,10 @@ def _family_run(family: int, capsys) -> FamilyRun:
         return fr
     kernel = KernelSide()
     seeds = _scenarios(family)
-    _say(capsys, f"[polroute differential] IPv{family}: POLROUTE_SEED={MASTER_SEED} "
-                 f"scenarios={len(seeds)} workers={WORKERS}")
+    _say(
+        capsys,
+        f"[polroute differential] IPv{family}: POLROUTE_SEED={MASTER_SEED} scenarios={len(seeds)} workers={WORKERS}",
+    )
 
     def one(sf):
         seed, fam = sf
@@ -134,11 +149,14 @@ def _family_run(family: int, capsys) -> FamilyRun:
         tot.kernel_refused += c.kernel_refused
         tot.mismatches += c.mismatches
     flows = sum(len(sc.flows) for sc, *_ in fr.items)
-    _say(capsys, f"[polroute differential] IPv{family}: {len(fr.items)} scenarios, {flows} flows in "
-                 f"{fr.seconds:.1f}s: compared {tot.compared}, equal {tot.equal}, "
-                 f"not modelled {tot.not_modelled}, answer mismatches {len(tot.answer_mismatches())}, "
-                 f"kernel-refused lines {tot.kernel_refused}, refusal mismatches "
-                 f"{len(tot.refusal_mismatches())}")
+    _say(
+        capsys,
+        f"[polroute differential] IPv{family}: {len(fr.items)} scenarios, {flows} flows in "
+        f"{fr.seconds:.1f}s: compared {tot.compared}, equal {tot.equal}, "
+        f"not modelled {tot.not_modelled}, answer mismatches {len(tot.answer_mismatches())}, "
+        f"kernel-refused lines {tot.kernel_refused}, refusal mismatches "
+        f"{len(tot.refusal_mismatches())}",
+    )
     return fr
 
 
@@ -159,8 +177,10 @@ def _report(fr: FamilyRun, kinds: tuple, capsys) -> str:
     for item in bad:
         groups.setdefault(_signature(item[4]), []).append(item)
     ordered = sorted(groups.values(), key=len, reverse=True)
-    out = [f"{len(bad)} mismatch(es) between kernel and model (IPv{fr.family}, POLROUTE_SEED={MASTER_SEED}, "
-           f"{len({x[0].seed for x in bad})} scenario(s), {len(groups)} kind(s)); one example per kind:"]
+    out = [
+        f"{len(bad)} mismatch(es) between kernel and model (IPv{fr.family}, POLROUTE_SEED={MASTER_SEED}, "
+        f"{len({x[0].seed for x in bad})} scenario(s), {len(groups)} kind(s)); one example per kind:"
+    ]
     for items in ordered[:SHOW]:
         sc, run, k, m, mm = items[0]
         out.append(f"  {len(items):5d} x  [seed {sc.seed}:{sc.family}] {mm.kind} {mm.detail}")
@@ -175,13 +195,15 @@ def _report(fr: FamilyRun, kinds: tuple, capsys) -> str:
         small, tries = shrink_mismatch(run, mm, kernel, model, budget_s=SHRINK_SECONDS)
         _, ks, ms, cs = run_both(small, kernel, model)
         mms = [x for x in cs.mismatches if x.kind == mm.kind]
-        if mm.kind == "refusal":      # the shrunk run may refuse other lines too: show the target
+        if mm.kind == "refusal":  # the shrunk run may refuse other lines too: show the target
             target = run.lines[mm.index - 1]
             mms = [x for x in mms if 0 < x.index <= len(small.lines) and small.lines[x.index - 1] == target]
         mms = mms or [mm]
         path = write_reproducer(small, mms[0], f"seed{sc.seed}-ipv{sc.family}-{mm.kind}-{mm.index}", ks, ms)
-        out.append(f"\n  shrunk [seed {sc.seed}:{sc.family}] from {len(run.lines)} to {len(small.lines)} lines "
-                   f"({tries} re-runs, {time.monotonic() - t0:.1f}s): {mms[0].detail}")
+        out.append(
+            f"\n  shrunk [seed {sc.seed}:{sc.family}] from {len(run.lines)} to {len(small.lines)} lines "
+            f"({tries} re-runs, {time.monotonic() - t0:.1f}s): {mms[0].detail}"
+        )
         out.append(format_run(small))
         out.append(f"    reproducer: {path}")
         out.append(f"    re-run the scenario: POLROUTE_SCENARIO={sc.seed}:{sc.family} pytest {__file__}")
@@ -214,6 +236,7 @@ def test_refused_lines_match_kernel(kernel_ok, family, capsys):
 
 # ---------------------------------------------------------------------------
 # the harness itself (kernel only)
+
 
 class _ReversedKernel(KernelSide):
     """The kernel, asked the flows in reverse order (answers put back in order)."""
@@ -248,6 +271,7 @@ def test_kernel_is_deterministic(kernel_ok, capsys):
 class _PerturbedKernel(KernelSide):
     """A fake model: the kernel, except that answers leaving through veth0
     say `bogus0` whenever the batch created veth0."""
+
     name = "fake-model"
 
     def run(self, run: Run) -> SideResult:
@@ -290,24 +314,33 @@ def test_shrinker_and_reproducer_with_fake_model(kernel_ok, tmp_path, monkeypatc
     assert small.sysctls == [] and small.flows == [["198.18.0.5"]]
     path = write_reproducer(small, mm, "fake", None, None)
     text = open(path).read()
-    assert "route add 198.18.0.0/24 via 10.1.0.9" in text and "ip -n \"$NS\" -j route get 198.18.0.5" in text
+    assert "route add 198.18.0.0/24 via 10.1.0.9" in text and 'ip -n "$NS" -j route get 198.18.0.5' in text
     assert os.access(path, os.X_OK)
 
 
 def test_compare_rules():
     """Normalisation and comparison, without any namespace."""
-    assert normalise({"dst": "10.0.0.1", "dev": "a", "flags": [], "uid": 0}) == \
-        {"type": "unicast", "dst": "10.0.0.1", "dev": "a"}
+    assert normalise({"dst": "10.0.0.1", "dev": "a", "flags": [], "uid": 0}) == {
+        "type": "unicast",
+        "dst": "10.0.0.1",
+        "dev": "a",
+    }
     assert normalise({"dst": "2001:DB8::1", "from": "::"})["dst"] == "2001:db8::1"
-    assert normalise({"error": "RTNETLINK answers:  No route to host\n", "errno": "X"}) == \
-        {"error": "No route to host"} == normalise({"error": "No route to host"})
+    assert (
+        normalise({"error": "RTNETLINK answers:  No route to host\n", "errno": "X"})
+        == {"error": "No route to host"}
+        == normalise({"error": "No route to host"})
+    )
     assert normalise({"error": "Error: Unsupported ip proto."}) == {"error": "Error: Unsupported ip proto."}
     assert diff_answers({"dst": "1.1.1.1", "table": "100"}, {"dst": "1.1.1.1"}) == [("table", "100", None)]
     assert diff_answers({"dst": "1.1.1.1", "uid": 0}, {"dst": "1.1.1.1", "uid": 5}) == []
     run = Run(["a", "b"], [("k", 1)], [["1.1.1.1"], ["2.2.2.2"], ["3.3.3.3"]])
     k = SideResult(refused={2: "Error: x."}, answers=[{"dst": "1.1.1.1"}, {"dst": "2.2.2.2"}, {"error": "e"}])
-    m = SideResult(refused={2: "Error: y."}, sysctl_errors={0: "nope"},
-                   answers=[{"dst": "1.1.1.1"}, {"dst": "2.2.2.2", "not_modelled": "multipath"}, {"error": "f"}])
+    m = SideResult(
+        refused={2: "Error: y."},
+        sysctl_errors={0: "nope"},
+        answers=[{"dst": "1.1.1.1"}, {"dst": "2.2.2.2", "not_modelled": "multipath"}, {"error": "f"}],
+    )
     c = compare_results(run, k, m)
     assert (c.compared, c.equal, c.not_modelled) == (2, 1, 1)
     assert [x.kind for x in c.mismatches] == ["refusal", "sysctl", "answer"]
@@ -315,6 +348,7 @@ def test_compare_rules():
 
 # ---------------------------------------------------------------------------
 # focused kernel facts (see docs/kernel-notes.md)
+
 
 def _routes(ns: Netns, family: int) -> list[str]:
     """`ip -j route show table all` as compact strings, in dump order."""
@@ -335,25 +369,42 @@ def _routes(ns: Netns, family: int) -> list[str]:
 def test_fresh_namespace(kernel_ok):
     with Netns() as ns:
         assert ns.ip("rule").stdout.split("\n")[:3] == [
-            "0:\tfrom all lookup local", "32766:\tfrom all lookup main", "32767:\tfrom all lookup default"]
+            "0:\tfrom all lookup local",
+            "32766:\tfrom all lookup main",
+            "32767:\tfrom all lookup default",
+        ]
         assert ns.ip("-6", "rule").stdout.strip().split("\n") == [
-            "0:\tfrom all lookup local", "32766:\tfrom all lookup main"]
+            "0:\tfrom all lookup local",
+            "32766:\tfrom all lookup main",
+        ]
         lo = json.loads(ns.ip("-j", "addr", "show", "lo").stdout)[0]
         assert lo["ifindex"] == 1 and "UP" not in lo["flags"] and lo["addr_info"] == []
         assert _routes(ns, 4) == [] and _routes(ns, 6) == []
         assert ns.route_get_json(["0.0.0.0"]) == {
-            "type": "local", "dst": "0.0.0.0", "dev": "lo", "prefsrc": "127.0.0.1", "flags": [], "uid": 0,
-            "cache": ["local"]}
+            "type": "local",
+            "dst": "0.0.0.0",
+            "dev": "lo",
+            "prefsrc": "127.0.0.1",
+            "flags": [],
+            "uid": 0,
+            "cache": ["local"],
+        }
         for dst in ("127.0.0.1", "::1", "10.1.1.1", "::"):
             assert ns.route_get_json([dst])["errno"] == "ENETUNREACH"
-        for key in ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv6.conf.all.forwarding",
-                    "net.ipv6.conf.all.keep_addr_on_down", "net.ipv4.conf.all.promote_secondaries"):
+        for key in (
+            "net.ipv4.ip_forward",
+            "net.ipv4.conf.all.rp_filter",
+            "net.ipv6.conf.all.forwarding",
+            "net.ipv6.conf.all.keep_addr_on_down",
+            "net.ipv4.conf.all.promote_secondaries",
+        ):
             assert ns.sysctl_get(key) == "0", key
         ns.batch("link set lo up")
         assert _routes(ns, 4) == [
             "local 127.0.0.0/8 dev lo table local src 127.0.0.1",
             "local 127.0.0.1 dev lo table local src 127.0.0.1",
-            "broadcast 127.255.255.255 dev lo table local src 127.0.0.1"]
+            "broadcast 127.255.255.255 dev lo table local src 127.0.0.1",
+        ]
         assert _routes(ns, 6) == ["local ::1 dev lo table local metric 0"]
 
 
@@ -370,26 +421,32 @@ addr add 198.51.100.1/24 dev lo
 """)
         assert not b.refused()
         # link down: only the local /32 routes; a secondary's prefsrc is the primary
-        assert sorted(_routes(ns, 4)) == sorted([
-            "local 10.1.0.1 dev v0 table local src 10.1.0.1",
-            "local 10.1.0.3 dev v0 table local src 10.1.0.1",
-            "local 10.7.0.0 dev v0 table local src 10.7.0.0",
-            "local 10.8.0.1 dev v0 table local src 10.8.0.1",
-            "local 10.9.0.1 dev v0 table local src 10.9.0.1",
-            "local 10.10.0.1 dev v0 table local src 10.10.0.1",
-            "local 198.51.100.1 dev lo table local src 198.51.100.1"])
+        assert sorted(_routes(ns, 4)) == sorted(
+            [
+                "local 10.1.0.1 dev v0 table local src 10.1.0.1",
+                "local 10.1.0.3 dev v0 table local src 10.1.0.1",
+                "local 10.7.0.0 dev v0 table local src 10.7.0.0",
+                "local 10.8.0.1 dev v0 table local src 10.8.0.1",
+                "local 10.9.0.1 dev v0 table local src 10.9.0.1",
+                "local 10.10.0.1 dev v0 table local src 10.10.0.1",
+                "local 198.51.100.1 dev lo table local src 198.51.100.1",
+            ]
+        )
         ns.batch("link set lo up\nlink set v0 up")
         got = _routes(ns, 4)
-        for want in ("unicast 10.1.0.0/24 dev v0 table main src 10.1.0.1 linkdown",      # no carrier
-                     "broadcast 10.1.0.255 dev v0 table local src 10.1.0.1 linkdown",
-                     "unicast 10.7.0.0/31 dev v0 table main src 10.7.0.0 linkdown",       # /31: no broadcast
-                     "unicast 10.9.0.0/24 dev v0 table main metric 55 src 10.9.0.1 linkdown",
-                     "broadcast 10.10.0.255 dev v0 table local src 10.10.0.1 linkdown",   # noprefixroute keeps it
-                     "local 198.51.100.0/24 dev lo table local src 198.51.100.1",         # lo: type local, table local
-                     "broadcast 198.51.100.255 dev lo table local src 198.51.100.1"):
+        for want in (
+            "unicast 10.1.0.0/24 dev v0 table main src 10.1.0.1 linkdown",  # no carrier
+            "broadcast 10.1.0.255 dev v0 table local src 10.1.0.1 linkdown",
+            "unicast 10.7.0.0/31 dev v0 table main src 10.7.0.0 linkdown",  # /31: no broadcast
+            "unicast 10.9.0.0/24 dev v0 table main metric 55 src 10.9.0.1 linkdown",
+            "broadcast 10.10.0.255 dev v0 table local src 10.10.0.1 linkdown",  # noprefixroute keeps it
+            "local 198.51.100.0/24 dev lo table local src 198.51.100.1",  # lo: type local, table local
+            "broadcast 198.51.100.255 dev lo table local src 198.51.100.1",
+        ):
             assert want in got, (want, got)
-        assert not any(r.startswith("unicast 10.10.0.0/24") or "10.8.0.1/" in r or "10.1.0.0 " in r
-                       or "10.7.0.1" in r for r in got), got
+        assert not any(
+            r.startswith("unicast 10.10.0.0/24") or "10.8.0.1/" in r or "10.1.0.0 " in r or "10.7.0.1" in r for r in got
+        ), got
         # deleting the primary deletes its secondaries (promote_secondaries=0)
         ns.batch("addr del 10.1.0.1/24 dev v0")
         assert not any("10.1.0." in r for r in _routes(ns, 4))
@@ -398,7 +455,8 @@ addr add 198.51.100.1/24 dev lo
 def test_ipv6_derived_routes(kernel_ok):
     """What addrconf creates with nodad + addrgenmode none (docs/kernel-notes.md)."""
     with Netns() as ns:
-        b = ns.batch("""link set lo up
+        b = ns.batch(
+            """link set lo up
 link add v0 type veth peer name v0p
 link set v0 addrgenmode none
 link set v0p addrgenmode none
@@ -409,42 +467,51 @@ addr add 2001:db8:8::1/64 dev v0 nodad noprefixroute
 addr add 2001:db8:9::1/64 dev v0 nodad metric 77
 addr add 2001:db8:ff::99/128 dev lo nodad
 addr add 2001:db8:fe::1/64 dev lo nodad
-""", family=6)
+""",
+            family=6,
+        )
         assert not b.refused()
         # v0 down: only local routes (dev v0, metric 0); lo addresses also get prefix routes on lo
-        assert sorted(_routes(ns, 6)) == sorted([
-            "unicast 2001:db8:fe::/64 dev lo table main metric 256",
-            "unicast 2001:db8:ff::99 dev lo table main metric 256",
-            "local ::1 dev lo table local metric 0",
-            "local 2001:db8:1::1 dev v0 table local metric 0",
-            "local 2001:db8:1::3 dev v0 table local metric 0",
-            "local 2001:db8:7::1 dev v0 table local metric 0",
-            "local 2001:db8:8::1 dev v0 table local metric 0",
-            "local 2001:db8:9::1 dev v0 table local metric 0",
-            "local 2001:db8:fe::1 dev lo table local metric 0",
-            "local 2001:db8:ff::99 dev lo table local metric 0"])
-        ns.batch("link set v0 up", family=6)       # no carrier: prefix routes linkdown, no ff00::/8
+        assert sorted(_routes(ns, 6)) == sorted(
+            [
+                "unicast 2001:db8:fe::/64 dev lo table main metric 256",
+                "unicast 2001:db8:ff::99 dev lo table main metric 256",
+                "local ::1 dev lo table local metric 0",
+                "local 2001:db8:1::1 dev v0 table local metric 0",
+                "local 2001:db8:1::3 dev v0 table local metric 0",
+                "local 2001:db8:7::1 dev v0 table local metric 0",
+                "local 2001:db8:8::1 dev v0 table local metric 0",
+                "local 2001:db8:9::1 dev v0 table local metric 0",
+                "local 2001:db8:fe::1 dev lo table local metric 0",
+                "local 2001:db8:ff::99 dev lo table local metric 0",
+            ]
+        )
+        ns.batch("link set v0 up", family=6)  # no carrier: prefix routes linkdown, no ff00::/8
         got = _routes(ns, 6)
         assert "unicast 2001:db8:1::/64 dev v0 table main metric 256 linkdown" in got
         assert "unicast 2001:db8:7::/127 dev v0 table main metric 256 linkdown" in got
         assert "unicast 2001:db8:9::/64 dev v0 table main metric 77 linkdown" in got
         assert not any("2001:db8:8::/64" in r or "ff00::/8" in r for r in got), got
-        ns.batch("link set v0p up", family=6)      # carrier: v0p's NETDEV_UP first, then v0's carrier
+        ns.batch("link set v0p up", family=6)  # carrier: v0p's NETDEV_UP first, then v0's carrier
         got = _routes(ns, 6)
         assert [r for r in got if "ff00::/8" in r] == [
             "multicast ff00::/8 dev v0p table local metric 256",
-            "multicast ff00::/8 dev v0 table local metric 256"]
+            "multicast ff00::/8 dev v0 table local metric 256",
+        ]
         assert "unicast 2001:db8:1::/64 dev v0 table main metric 256" in got
         mc = ns.route_get_json(["ff02::1"])
         assert (mc["type"], mc["dev"], mc["table"], "prefsrc" in mc) == ("multicast", "v0p", "local", False)
         # forwarding: subnet-router anycast for every prefix shorter than /127, lo and noprefixroute included
         assert ns.sysctl("net.ipv6.conf.all.forwarding", 1) is None
         anycast = sorted(r for r in _routes(ns, 6) if r.startswith("anycast"))
-        assert anycast == sorted([
-            "anycast 2001:db8:1:: dev v0 table local metric 0",
-            "anycast 2001:db8:8:: dev v0 table local metric 0",
-            "anycast 2001:db8:9:: dev v0 table local metric 0",
-            "anycast 2001:db8:fe:: dev lo table local metric 0"])
+        assert anycast == sorted(
+            [
+                "anycast 2001:db8:1:: dev v0 table local metric 0",
+                "anycast 2001:db8:8:: dev v0 table local metric 0",
+                "anycast 2001:db8:9:: dev v0 table local metric 0",
+                "anycast 2001:db8:fe:: dev lo table local metric 0",
+            ]
+        )
         a = ns.route_get_json(["2001:db8:1::"])
         # ties in source selection (longest match is capped at the prefix length) go to the
         # newest address: IPv6 addresses are kept newest first
@@ -469,12 +536,13 @@ addr add 2001:db8:fe::1/64 dev lo nodad
 def test_batch_rule_family(kernel_ok):
     """A batch line cannot give a rule the IPv6 family: only `ip -6 -batch` can."""
     with Netns() as ns:
-        b = ns.batch("rule add from 2001:db8::/64 lookup 100\nrule add to 2001:db8::/64 lookup 100\n"
-                     "rule add from ::/0 lookup 101")
+        b = ns.batch(
+            "rule add from 2001:db8::/64 lookup 100\nrule add to 2001:db8::/64 lookup 100\n"
+            "rule add from ::/0 lookup 101"
+        )
         assert b.failures == {1: "Error: Invalid source address.", 2: "Error: Invalid dst address."}
         assert "lookup 101" in ns.ip("rule").stdout and "lookup 101" not in ns.ip("-6", "rule").stdout
-        b = ns.batch("rule add fwmark 7 lookup 102\naddr add 10.9.9.9/32 dev lo\nrule add lookup 103",
-                     family=6)
+        b = ns.batch("rule add fwmark 7 lookup 102\naddr add 10.9.9.9/32 dev lo\nrule add lookup 103", family=6)
         assert b.fatal == 2 and b.fatal_msg == 'Error: inet6 prefix is expected rather than "10.9.9.9/32".'
         assert "lookup 102" in ns.ip("-6", "rule").stdout and "lookup 103" not in ns.ip("-6", "rule").stdout
 
@@ -497,38 +565,107 @@ route add 2001:db8:2::/64 via 2001:db8:1::9
         assert not b.refused()
         assert ns.sysctl("net.ipv4.ip_forward", 1) is None
         g = ns.route_get_json
-        assert g(["8.8.8.8", "mark", "5"]) == {"dst": "8.8.8.8", "gateway": "10.1.0.254", "dev": "v0",
-                                               "prefsrc": "10.1.0.1", "flags": [], "mark": 5, "uid": 0, "cache": []}
+        assert g(["8.8.8.8", "mark", "5"]) == {
+            "dst": "8.8.8.8",
+            "gateway": "10.1.0.254",
+            "dev": "v0",
+            "prefsrc": "10.1.0.1",
+            "flags": [],
+            "mark": 5,
+            "uid": 0,
+            "cache": [],
+        }
         assert g(["198.18.1.1", "tos", "0x10"]) == {
-            "dst": "198.18.1.1", "tos": "0x10", "gateway": "10.1.0.9", "dev": "v0", "table": "100",
-            "prefsrc": "10.1.0.1", "flags": [], "uid": 0, "cache": [], "metrics": [{"mtu": 1400}]}
-        assert g(["10.1.0.1"]) == {"type": "local", "dst": "10.1.0.1", "dev": "lo", "table": "local",
-                                   "prefsrc": "10.1.0.1", "flags": [], "uid": 0, "cache": ["local"]}
+            "dst": "198.18.1.1",
+            "tos": "0x10",
+            "gateway": "10.1.0.9",
+            "dev": "v0",
+            "table": "100",
+            "prefsrc": "10.1.0.1",
+            "flags": [],
+            "uid": 0,
+            "cache": [],
+            "metrics": [{"mtu": 1400}],
+        }
+        assert g(["10.1.0.1"]) == {
+            "type": "local",
+            "dst": "10.1.0.1",
+            "dev": "lo",
+            "table": "local",
+            "prefsrc": "10.1.0.1",
+            "flags": [],
+            "uid": 0,
+            "cache": ["local"],
+        }
         assert g(["10.1.0.255"])["cache"] == ["local", "brd"]
-        assert g(["8.8.8.8", "from", "10.1.0.1"]) == {"dst": "8.8.8.8", "from": "10.1.0.1", "gateway": "10.1.0.254",
-                                                      "dev": "v0", "flags": [], "uid": 0, "cache": []}
+        assert g(["8.8.8.8", "from", "10.1.0.1"]) == {
+            "dst": "8.8.8.8",
+            "from": "10.1.0.1",
+            "gateway": "10.1.0.254",
+            "dev": "v0",
+            "flags": [],
+            "uid": 0,
+            "cache": [],
+        }
         assert g(["8.8.8.8", "from", "10.1.0.7", "iif", "v0p"]) == {
-            "dst": "8.8.8.8", "from": "10.1.0.7", "gateway": "10.1.0.254", "dev": "v0", "flags": [],
-            "cache": [], "iif": "v0p"}
+            "dst": "8.8.8.8",
+            "from": "10.1.0.7",
+            "gateway": "10.1.0.254",
+            "dev": "v0",
+            "flags": [],
+            "cache": [],
+            "iif": "v0p",
+        }
         assert g(["10.1.0.1", "from", "10.1.0.7", "iif", "v0p", "uid", "5"])["uid"] == 5
         assert "uid" not in g(["8.8.8.8", "uid", "4294967295"])
-        assert g(["2001:db8:2::5"]) == {"dst": "2001:db8:2::5", "from": "::", "gateway": "2001:db8:1::9",
-                                        "dev": "v0", "prefsrc": "2001:db8:1::1", "metric": 1024, "flags": [],
-                                        "pref": "medium"}
-        assert g(["2001:db8:1::1"]) == {"type": "local", "dst": "2001:db8:1::1", "from": "::", "dev": "lo",
-                                        "table": "local", "protocol": "kernel", "prefsrc": "2001:db8:1::1",
-                                        "metric": 0, "flags": [], "pref": "medium"}
+        assert g(["2001:db8:2::5"]) == {
+            "dst": "2001:db8:2::5",
+            "from": "::",
+            "gateway": "2001:db8:1::9",
+            "dev": "v0",
+            "prefsrc": "2001:db8:1::1",
+            "metric": 1024,
+            "flags": [],
+            "pref": "medium",
+        }
+        assert g(["2001:db8:1::1"]) == {
+            "type": "local",
+            "dst": "2001:db8:1::1",
+            "from": "::",
+            "dev": "lo",
+            "table": "local",
+            "protocol": "kernel",
+            "prefsrc": "2001:db8:1::1",
+            "metric": 0,
+            "flags": [],
+            "pref": "medium",
+        }
         assert g(["2001:db8:1::5", "from", "2001:db8:1::7", "iif", "v0p"]) == {
-            "dst": "2001:db8:1::5", "from": "2001:db8:1::7", "dev": "v0", "protocol": "kernel",
-            "metric": 256, "flags": [], "iif": "v0p", "pref": "medium"}
-        # how the kernel was built decides this one (polroute.kernel_profile)
+            "dst": "2001:db8:1::5",
+            "from": "2001:db8:1::7",
+            "dev": "v0",
+            "protocol": "kernel",
+            "metric": 256,
+            "flags": [],
+            "iif": "v0p",
+            "pref": "medium",
+        }
+        # how the kernel was built decides this one (polroute.model.kernel_profile)
         if kernel_profile.resolve("auto").ipv6_mroute:
-            assert g(["ff02::1", "iif", "v0p"]) == {"error": "RTNETLINK answers: Message too long",
-                                                    "errno": "EMSGSIZE"}
+            assert g(["ff02::1", "iif", "v0p"]) == {"error": "RTNETLINK answers: Message too long", "errno": "EMSGSIZE"}
         else:
             assert g(["ff02::1", "iif", "v0p"]) == {
-                "type": "multicast", "dst": "ff02::1", "from": "::", "dev": "v0p", "table": "local",
-                "protocol": "kernel", "metric": 256, "flags": [], "iif": "v0p", "pref": "medium"}
+                "type": "multicast",
+                "dst": "ff02::1",
+                "from": "::",
+                "dev": "v0p",
+                "table": "local",
+                "protocol": "kernel",
+                "metric": 256,
+                "flags": [],
+                "iif": "v0p",
+                "pref": "medium",
+            }
         assert g(["8.8.8.8", "ipproto", "gre"]) == {"error": "Error: Unsupported ip proto.", "errno": "EINVAL"}
         assert g(["8.8.8.8", "oif", "nosuch"]) == {"error": 'Cannot find device "nosuch"', "errno": "ENODEV"}
         assert g(["8.8.8.8", "from", "10.99.0.1"])["error"] == "RTNETLINK answers: Network is unreachable"
@@ -536,6 +673,7 @@ route add 2001:db8:2::/64 via 2001:db8:1::9
 
 class _OverFlaggingKernel(KernelSide):
     """A fake model that calls every answer not modelled."""
+
     name = "fake-model"
 
     def run(self, run: Run) -> SideResult:
@@ -546,12 +684,14 @@ class _OverFlaggingKernel(KernelSide):
 
 def test_not_modelled_flags_are_checked(kernel_ok):
     """A not-modelled flag is accepted only where the kernel's FIB entry is multipath."""
-    lines = ["link set lo up",
-             "link add veth0 type veth peer name veth0p",
-             "addr add 10.1.0.1/24 dev veth0",
-             "link set veth0 up",
-             "route add 198.18.0.0/24 nexthop via 10.1.0.8 nexthop via 10.1.0.9",
-             "route add 198.19.0.0/24 via 10.1.0.9"]
+    lines = [
+        "link set lo up",
+        "link add veth0 type veth peer name veth0p",
+        "addr add 10.1.0.1/24 dev veth0",
+        "link set veth0 up",
+        "route add 198.18.0.0/24 nexthop via 10.1.0.8 nexthop via 10.1.0.9",
+        "route add 198.19.0.0/24 via 10.1.0.9",
+    ]
     run = Run(lines, [], [["198.18.0.5"], ["198.19.0.5"], ["198.20.0.5"]])
     _, k, m, c = run_both(run, KernelSide(), _OverFlaggingKernel(), verify_not_modelled=True)
     assert c.not_modelled == 3 and c.compared == 0

@@ -23,6 +23,7 @@ Only configuration and dumps: no packet is sent.  Namespaces are ``prt-*``,
 deleted in ``finally``.  POLROUTE_DUMP_SCENARIOS=N (default 16) and
 POLROUTE_SEED=N.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,8 @@ from scenario import generate, scenario_seeds  # noqa: E402
 pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
-from polroute.kernel_state import KernelState, read_state  # noqa: E402
-from polroute.requests import AF_INET, AF_INET6, RTA_NH_ID  # noqa: E402
+from polroute.live.state import KernelState, read_state  # noqa: E402
+from polroute.types.requests import AF_INET, AF_INET6, RTA_NH_ID  # noqa: E402
 
 SEED = int(os.environ.get("POLROUTE_SEED", "0") or 0, 0) or int.from_bytes(os.urandom(5), "big")
 COUNT = int(os.environ.get("POLROUTE_DUMP_SCENARIOS", "16"), 0)
@@ -59,37 +60,57 @@ def _cleanup():
 # the focused generator
 # ---------------------------------------------------------------------------
 
+
 def focused_batches(seed: int) -> tuple[str, str]:
     """(ip -batch text, ip -6 -batch text) for one seed: links and addresses,
     routes (before the rules: a gateway route after many rules is slow to
     add), then rules."""
     r = random.Random(seed)
     nlinks = r.randint(2, 4)
-    v4, v6 = [], []
+    v4, _v6 = [], []
     for i in range(nlinks):
-        v4 += [f"link add d{i} type veth peer name d{i}p", f"link set d{i} addrgenmode none",
-               f"link set d{i}p addrgenmode none"]
+        v4 += [
+            f"link add d{i} type veth peer name d{i}p",
+            f"link set d{i} addrgenmode none",
+            f"link set d{i}p addrgenmode none",
+        ]
         if r.random() < 0.3:
             v4.append(f"link set d{i} group {r.randint(1, 9)}")
     v4.append("link set lo up")
     for i in range(nlinks):
         v4 += [f"link set d{i} up", f"link set d{i}p up"]
-        v4.append(f"addr add 10.{i}.0.1/24 dev d{i}"
-                  + r.choice(["", f" brd 10.{i}.0.255", f" label d{i}:x", f" metric {r.randint(1, 99)}",
-                              " noprefixroute"]))
+        v4.append(
+            f"addr add 10.{i}.0.1/24 dev d{i}"
+            + r.choice(["", f" brd 10.{i}.0.255", f" label d{i}:x", f" metric {r.randint(1, 99)}", " noprefixroute"])
+        )
         if r.random() < 0.4:
             v4.append(f"addr add 10.{i}.1.1 peer 10.{i}.1.2/32 dev d{i}")
         if r.random() < 0.5:
-            v4.append(f"addr add 10.{i}.0.{r.randint(2, 200)}/24 dev d{i}")     # secondary
+            v4.append(f"addr add 10.{i}.0.{r.randint(2, 200)}/24 dev d{i}")  # secondary
         v4.append(f"addr add 2001:db8:{i}::1/64 dev d{i} nodad")
         if r.random() < 0.3:
             v4.append(f"addr add fe80::{i + 1}/64 dev d{i} nodad")
     tables = [r.choice([100, 254, 300, 1000, 65536, 100000, 4000000000]) for _ in range(4)]
-    metrics = [["mtu", "1400"], ["mtu", "lock", "1300"], ["window", "1000"], ["rtt", "12"],
-               ["rttvar", "7"], ["ssthresh", "9"], ["cwnd", "11"], ["advmss", "1200"],
-               ["reordering", "4"], ["hoplimit", "9"], ["initcwnd", "10"], ["initrwnd", "20"],
-               ["rto_min", "50ms"], ["quickack", "1"], ["features", "ecn"], ["congctl", "reno"],
-               ["congctl", "lock", "reno"], ["fastopen_no_cookie", "1"]]
+    metrics = [
+        ["mtu", "1400"],
+        ["mtu", "lock", "1300"],
+        ["window", "1000"],
+        ["rtt", "12"],
+        ["rttvar", "7"],
+        ["ssthresh", "9"],
+        ["cwnd", "11"],
+        ["advmss", "1200"],
+        ["reordering", "4"],
+        ["hoplimit", "9"],
+        ["initcwnd", "10"],
+        ["initrwnd", "20"],
+        ["rto_min", "50ms"],
+        ["quickack", "1"],
+        ["features", "ecn"],
+        ["congctl", "reno"],
+        ["congctl", "lock", "reno"],
+        ["fastopen_no_cookie", "1"],
+    ]
     for n in range(r.randint(20, 60)):
         fam = r.choice([4, 6])
         i = r.randrange(nlinks)
@@ -146,8 +167,11 @@ def focused_batches(seed: int) -> tuple[str, str]:
         if r.random() < 0.15:
             parts.append("not")
         if r.random() < 0.5:
-            parts.append(f"from 10.{r.randrange(nlinks)}.0.0/{r.choice([16, 24, 32])}" if fam == 4
-                         else f"from 2001:db8:{r.randrange(nlinks)}::/{r.choice([48, 64, 128])}")
+            parts.append(
+                f"from 10.{r.randrange(nlinks)}.0.0/{r.choice([16, 24, 32])}"
+                if fam == 4
+                else f"from 2001:db8:{r.randrange(nlinks)}::/{r.choice([48, 64, 128])}"
+            )
         if r.random() < 0.4:
             parts.append(f"to 198.18.{n}.0/24" if fam == 4 else f"to 2001:db8:{0x100 + n:x}::/64")
         if r.random() < 0.3:
@@ -195,11 +219,12 @@ def focused_batches(seed: int) -> tuple[str, str]:
 # comparison
 # ---------------------------------------------------------------------------
 
+
 def _fold_known(c: KernelState, p: KernelState, where: str) -> list[str]:
     """Fold the attributes pyroute2 0.9.7 cannot name out of the C state,
     after checking that they are the only difference they make."""
     problems = []
-    for fam, routes in c.routes.items():
+    for _fam, routes in c.routes.items():
         for r in routes:
             if r.nh_id:
                 want = "nhid (nexthop objects)"
@@ -212,7 +237,7 @@ def _fold_known(c: KernelState, p: KernelState, where: str) -> list[str]:
             if RTAX_FASTOPEN_NO_COOKIE in r.metrics:
                 del r.metrics[RTAX_FASTOPEN_NO_COOKIE]
                 if not r.metrics:
-                    r.present &= ~(1 << 8)         # RTA_METRICS
+                    r.present &= ~(1 << 8)  # RTA_METRICS
     return problems
 
 
@@ -229,8 +254,8 @@ def diff_states(c: KernelState, p: KernelState, where: str) -> list[str]:
             for f in dataclasses.fields(x):
                 vx, vy = getattr(x, f.name), getattr(y, f.name)
                 if vx != vy or type(vx) is not type(vy):
-                    out.append(f"{where} {kind}[{i}].{f.name}: C {vx!r} / pyroute2 {vy!r} "
-                               f"(record {y})")
+                    out.append(f"{where} {kind}[{i}].{f.name}: C {vx!r} / pyroute2 {vy!r} (record {y})")
+
     records("links", c.links, p.links)
     records("addrs", c.addrs, p.addrs)
     for fam in sorted(set(c.rules) | set(p.rules)):
@@ -254,8 +279,7 @@ def read_both(ns: Netns, where: str) -> tuple[list[str], KernelState]:
 
 def one_scenario(seed: int, family: int) -> dict:
     sc = generate(seed, family)
-    res = {"where": f"POLROUTE_SCENARIO={seed}:{family}", "problems": [], "skipped": False,
-           "routes": 0}
+    res = {"where": f"POLROUTE_SCENARIO={seed}:{family}", "problems": [], "skipped": False, "routes": 0}
     ns = Netns()
     try:
         ns.create()
@@ -292,14 +316,17 @@ def one_focused(seed: int) -> dict:
 
 # ---------------------------------------------------------------------------
 
+
 def test_c_reader_equals_pyroute2_on_scenarios(kernel_ok, capsys):
     seeds = scenario_seeds(SEED ^ 0xD00D, COUNT)
     with ThreadPoolExecutor(max_workers=4) as ex:
         results = list(ex.map(lambda sf: one_scenario(*sf), seeds))
     done = [r for r in results if not r["skipped"]]
     with capsys.disabled():
-        print(f"\n[polroute dump reader] POLROUTE_SEED={SEED}: {len(done)} scenarios, "
-              f"{sum(r['routes'] for r in done)} routes compared")
+        print(
+            f"\n[polroute dump reader] POLROUTE_SEED={SEED}: {len(done)} scenarios, "
+            f"{sum(r['routes'] for r in done)} routes compared"
+        )
     assert len(done) >= len(seeds) // 2
     problems = [p for r in done for p in r["problems"]]
     assert not problems, "\n".join(problems[:20])
@@ -322,8 +349,9 @@ def test_c_reader_equals_pyroute2_on_focused(kernel_ok, capsys):
     assert any(r.family == AF_INET6 and r.nexthops for r in routes)
     assert any(r.sport_start or r.dport_start for r in rules)
     with capsys.disabled():
-        print(f"\n[polroute dump reader] focused POLROUTE_SEED={SEED}: {len(routes)} routes, "
-              f"{len(rules)} rules compared")
+        print(
+            f"\n[polroute dump reader] focused POLROUTE_SEED={SEED}: {len(routes)} routes, {len(rules)} rules compared"
+        )
 
 
 def test_missing_namespace_is_named(kernel_ok):
@@ -334,8 +362,9 @@ def test_missing_namespace_is_named(kernel_ok):
 def test_chunked_steps_give_the_whole_dump(kernel_ok, monkeypatch):
     """The reader takes a dump in steps of _CHUNK records (pr_dump_step);
     one record per step must give exactly what one whole pr_dump_run gives."""
-    import polroute.kernel_dump as kd
+    import polroute.live.dump as kd
     from polroute._polroute_cffi import ffi, lib
+
     text4, text6 = focused_batches(SEED)
     with Netns() as ns:
         ns.batch(text4)
@@ -346,8 +375,7 @@ def test_chunked_steps_give_the_whole_dump(kernel_ok, monkeypatch):
         stepped = read_state(ns.name, sysctls=False)
         assert diff_states(stepped, whole, "chunk 1") == []
         with kd.LiveDump(ns.name) as live:
-            assert lib.pr_dump_run(live._d, live._fd, lib.PR_RTM_GETROUTE, AF_INET) == \
-                len(whole.routes[AF_INET])
+            assert lib.pr_dump_run(live._d, live._fd, lib.PR_RTM_GETROUTE, AF_INET) == len(whole.routes[AF_INET])
             assert ffi.string(lib.pr_dump_error(live._d)) == b""
             st = live.stats()
             assert st["foreign"] == 0 and st["restarts"] == 0 and st["messages"] > 0
@@ -357,7 +385,8 @@ def test_dump_changed_midway_is_taken_again(kernel_ok, monkeypatch):
     """An address added between two steps of an address dump: the kernel
     flags the rest of the dump NLM_F_DUMP_INTR, the reader drops what it had
     and dumps again, and the result has every address exactly once."""
-    import polroute.kernel_dump as kd
+    import polroute.live.dump as kd
+
     with Netns() as ns:
         lines = ["link add d0 type veth peer name d0p"]
         lines += [f"addr add 10.{i // 250}.{i % 250}.1/32 dev d0" for i in range(3000)]
@@ -373,6 +402,7 @@ def test_dump_changed_midway_is_taken_again(kernel_ok, monkeypatch):
                 res = ns.ip("addr", "add", "10.250.0.1/32", "dev", "d0")
                 assert res.returncode == 0, res.stderr
             return convert(v, addrs)
+
         monkeypatch.setattr(kd, "addrs_from_view", add_one_after_the_first_step)
         with kd.LiveDump(ns.name) as live:
             got = [str(a.local) for a in live.addrs() if a.ifindex != 1]

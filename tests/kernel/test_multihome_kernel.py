@@ -2,6 +2,7 @@
 
 Only configuration and `ip route get` questions: no packet is sent.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,17 +14,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
-from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
 from netns import Netns  # noqa: E402
 
-from polroute import Policy, cli  # noqa: E402
+from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
+from polroute import Policy
 from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
-from polroute.demo import split_recipe, two_nic_batch  # noqa: E402
-from polroute.iproute import apply_batch  # noqa: E402
+from polroute.cli import app as cli  # noqa: E402
+from polroute.cli.demo import split_recipe, two_nic_batch  # noqa: E402
+from polroute.iproute2.reader import apply_batch  # noqa: E402
+from polroute.iproute2.route_get import get_json  # noqa: E402
+from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.render import batch_text, split_for_ip  # noqa: E402
-from polroute.query import get_json  # noqa: E402
-from polroute.rt_tables import RtTables  # noqa: E402
 
 _KEYS = ("dst", "from", "dev", "gateway", "prefsrc", "table")
 
@@ -36,7 +38,7 @@ def _same(model: dict, kernel: dict) -> bool:
 
 def _apply_ip(ns: Netns, text: str) -> None:
     v4, v6 = split_for_ip(text)
-    for fam, part in ((0, v4), (6, v6)):   # plain ip -batch: routes take their family from the address
+    for fam, part in ((0, v4), (6, v6)):  # plain ip -batch: routes take their family from the address
         if part.strip():
             res = ns.batch(part, settle=False, family=fam)
             assert not res.refused(), res.refused()
@@ -56,14 +58,17 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
         assert rc == 1 and rep["asymmetric"] == ["192.168.16.21"], rep
         assert cli.main(["audit", "--netns", ns.name, "--kernel", "--json"]) == 1
         krep = json.loads(capsys.readouterr().out)
-        assert krep["kernel_checked"] == krep["questions"] and \
-            {f["kind"] for f in krep["findings"]} == {"asymmetric"}, krep
+        assert krep["kernel_checked"] == krep["questions"] and {f["kind"] for f in krep["findings"]} == {
+            "asymmetric"
+        }, krep
 
         out = tmp_path / "host.yaml"
         assert cli.main(["multihome", "discover", "--netns", ns.name, "-o", str(out)]) == 0
         cfg = parse_host_text(out.read_text(), str(out), RtTables())
-        assert [(u.interface, str(u.address), str(u.gateway)) for u in cfg.uplinks] == \
-            [("eth0", "192.168.16.20/24", "192.168.16.1"), ("eth1", "192.168.16.21/24", "192.168.16.1")]
+        assert [(u.interface, str(u.address), str(u.gateway)) for u in cfg.uplinks] == [
+            ("eth0", "192.168.16.20/24", "192.168.16.1"),
+            ("eth1", "192.168.16.21/24", "192.168.16.1"),
+        ]
 
         assert cli.main(["multihome", "render", str(out), "--to", "batch"]) == 0
         recipe = capsys.readouterr().out
@@ -91,8 +96,9 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
 
 
 def _discover(ns: Netns) -> str:
-    from polroute.kernel_state import read_state
+    from polroute.live.state import read_state
     from polroute.multihome.discover import discover_text
+
     return discover_text(read_state(ns.name))
 
 
@@ -101,6 +107,7 @@ def test_rich_host_batch_through_ip_and_model():
     rendered batch goes through `ip -batch` and through polroute, and every
     probe is answered alike."""
     import test_multihome as T
+
     cfg = parse_host_text(T.RICH_HOST, "rich.yaml", RtTables())
     base = T._base(cfg)
     recipe = batch_text(cfg)
@@ -122,24 +129,28 @@ def test_rich_host_batch_through_ip_and_model():
         # a multipath answer: the kernel's leg is one of the model's
         q = ["8.8.8.8", "from", "172.16.6.9", "iif", "lan0"]
         k = ns.route_get_json(q)
-        from polroute.query import route_get
+        from polroute.iproute2.route_get import route_get
+
         legs = {(c.dev, c.gateway) for c in route_get(model, q).candidates}
         assert (k["dev"], k["gateway"]) in legs and len(legs) == 2
         assert audit_policy(policy_from_netns(ns.name)).asymmetric_addresses() == ["172.16.0.1"]
 
         # discover with the recipe's owner: the same uplinks, tables reused, IPv6 found,
         # the served addresses (local /32 and /128) listed
-        from polroute.kernel_state import read_state
+        from polroute.live.state import read_state
         from polroute.multihome.discover import discover_text
+
         found = parse_host_text(discover_text(read_state(ns.name), owner=201), "found.yaml", RtTables())
         assert found.owner == 201 and found.priority_base == 3000
-        assert [(u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
-                for u in found.uplinks] == \
-            [(u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
-             for u in cfg.uplinks]
+        assert [
+            (u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
+            for u in found.uplinks
+        ] == [
+            (u.interface, str(u.address), str(u.gateway), u.table, str(u.address6), str(u.gateway6))
+            for u in cfg.uplinks
+        ]
         for u, f in zip(cfg.uplinks, found.uplinks):
-            assert {str(s.net) for s in f.serves} == \
-                {f"{T._probe(s.net)}/{s.net.max_prefixlen}" for s in u.serves}
+            assert {str(s.net) for s in f.serves} == {f"{T._probe(s.net)}/{s.net.max_prefixlen}" for s in u.serves}
 
 
 def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
@@ -158,8 +169,8 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
         assert recipe.count("\nrule add ") == 5004
         assert cli.main(["multihome", "apply", str(path), "--netns", ns.name]) == 0
         capsys.readouterr()
-        live = policy_from_netns(ns.name)      # what `audit --netns` reads (once: ~5k addresses)
-        rep = audit_policy(live, kernel=kernel_route_get(ns.name))     # every question to the kernel too
+        live = policy_from_netns(ns.name)  # what `audit --netns` reads (once: ~5k addresses)
+        rep = audit_policy(live, kernel=kernel_route_get(ns.name))  # every question to the kernel too
         assert rep.kernel_checked == rep.questions
         assert rep.ok and rep.addresses == 5004 and rep.questions == 5004 * 5, rep.asymmetric_addresses()[:5]
         rnd = random.Random(5000)
@@ -172,8 +183,9 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
 
 
 def test_apply_through_the_engine():
-    """`multihome apply` through polroute.kernel.apply_text."""
+    """`multihome apply` through polroute.live.provision.apply_text."""
     import tempfile
+
     base, _ = split_recipe(two_nic_batch())
     with Netns() as ns, tempfile.TemporaryDirectory() as d:
         assert not ns.batch(base).refused()
@@ -196,14 +208,19 @@ def _rules_and_routes(ns: Netns) -> list[str]:
     """What provisioning may change: rules, and routes the kernel did not
     derive (link-local addresses finish DAD on their own time)."""
     out = []
-    for args in (["rule", "show"], ["-6", "rule", "show"], ["route", "show", "table", "all"],
-                 ["-6", "route", "show", "table", "all"]):
+    for args in (
+        ["rule", "show"],
+        ["-6", "rule", "show"],
+        ["route", "show", "table", "all"],
+        ["-6", "route", "show", "table", "all"],
+    ):
         out += [l for l in ns.ip(*args).stdout.splitlines() if "proto kernel" not in l]
     return out
 
 
 def test_demo_live_story(capsys):
-    from polroute.demo import run_demo
+    from polroute.cli.demo import run_demo
+
     assert run_demo(["--live"]) == 0
     out = capsys.readouterr().out
     assert "live: asymmetric before: yes; audit passes after the recipe: yes; model and kernel agree: yes" in out

@@ -1,10 +1,11 @@
-"""polroute.netlink against the kernel: batched rtnetlink from C.
+"""polroute.live.netlink against the kernel: batched rtnetlink from C.
 
 Every test works in private namespaces (``prt-*``, deleted on exit) and only
 configures rules and routes; no packet is sent.  The requests come from the
 iproute2 reader, so the same lines can go through ``ip -batch`` in a second
 namespace and both kernels' dumps must be equal.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns import Netns  # noqa: E402
 
 from polroute import Policy  # noqa: E402
-from polroute.iproute import apply_batch, parse_command, split_args  # noqa: E402
-from polroute.rt_tables import RtTables  # noqa: E402
-from polroute.netlink import (  # noqa: E402
-    KernelSocket, Outcome, encoded_messages,
+from polroute.iproute2.reader import apply_batch, parse_command, split_args  # noqa: E402
+from polroute.iproute2.rt_tables import RtTables  # noqa: E402
+from polroute.live.netlink import (  # noqa: E402
+    KernelSocket,
+    Outcome,
+    encoded_messages,
 )
-from polroute.requests import (  # noqa: E402
-    AF_INET6, NLM_F_CREATE, NLM_F_EXCL, FRA_PRIORITY, bit,
+from polroute.types.requests import (  # noqa: E402
+    AF_INET6,
+    FRA_PRIORITY,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    bit,
 )
 
 pytestmark = pytest.mark.kernel
@@ -39,7 +46,9 @@ pytestmark = pytest.mark.kernel
 LINKS = """link add v0 type veth peer name v0p
 link add v1 type veth peer name v1p
 """
-SETUP = LINKS + """link set lo up
+SETUP = (
+    LINKS
+    + """link set lo up
 link set v0p up
 link set v0 up
 link set v1p up
@@ -49,6 +58,7 @@ addr add 10.1.0.1/24 dev v1
 addr add 2001:db8::1/64 dev v0 nodad
 addr add 2001:db8:1::1/64 dev v1 nodad
 """
+)
 
 
 def _prepared(ns: Netns) -> Policy:
@@ -66,7 +76,7 @@ def _prepared(ns: Netns) -> Policy:
 
 def _requests(model: Policy, lines: list[str], family: int = 0, tables=None) -> list:
     out = []
-    tables = tables if tables is not None else RtTables()    # read the rt_tables files once
+    tables = tables if tables is not None else RtTables()  # read the rt_tables files once
     for line in lines:
         cmd = parse_command(split_args(line), model, tables, family)
         assert len(cmd.requests) == 1, line
@@ -76,16 +86,20 @@ def _requests(model: Policy, lines: list[str], family: int = 0, tables=None) -> 
 
 def _state(ns: Netns) -> dict:
     """Rules of both families and every non-kernel route, as ip -j prints them."""
+
     def j(*args):
         r = ns.ip("-j", "-d", *args)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout or "[]")
-    routes = [r for fam in ("-4", "-6") for r in j(fam, "route", "show", "table", "all")
-              if r.get("protocol") != "kernel"]
+
+    routes = [
+        r for fam in ("-4", "-6") for r in j(fam, "route", "show", "table", "all") if r.get("protocol") != "kernel"
+    ]
     return {"rules4": j("-4", "rule", "show"), "rules6": j("-6", "rule", "show"), "routes": routes}
 
 
 # ---- a varied 2,000 rules + 2,000 routes ------------------------------------
+
 
 def _table(rng: random.Random) -> str:
     return str(rng.choice([rng.randint(1, 252), rng.randint(256, 10_000), rng.randint(10**6, 2**31)]))
@@ -103,25 +117,31 @@ def _rule_lines(rng: random.Random, n: int, v6: bool) -> list[str]:
             if rng.random() < 0.3:
                 w.append(f"to 2001:db8:ff{i % 256:02x}::{rng.randint(1, 9999):x}/128")
         else:
-            w.append(f"from 10.{100 + i // 65536}.{(i // 256) % 256}.{i % 256}/32"
-                     if rng.random() < 0.8 else "from all")
+            w.append(
+                f"from 10.{100 + i // 65536}.{(i // 256) % 256}.{i % 256}/32" if rng.random() < 0.8 else "from all"
+            )
             if rng.random() < 0.3:
                 w.append(f"to 172.{16 + i % 16}.{rng.randint(0, 255)}.0/24")
         if rng.random() < 0.9:
             w.append(f"pref {pref}")
         mark = rng.random()
         if mark < 0.15:
-            w.append(f"fwmark {rng.randint(1, 0xffff):#x}/{rng.choice([0xff, 0xffff, 0xffffffff]):#x}")
+            w.append(f"fwmark {rng.randint(1, 0xFFFF):#x}/{rng.choice([0xFF, 0xFFFF, 0xFFFFFFFF]):#x}")
         elif mark < 0.2:
             w.append(f"fwmark {rng.randint(1, 99)}")
-        for p, words in ((0.1, f"iif {rng.choice(['v0', 'v1', 'lo', 'gone0'])}"),
-                         (0.1, f"oif {rng.choice(['v0', 'v1'])}"),
-                         (0.1, f"uidrange {1000 + i}-{2000 + i}"),
-                         (0.1, f"ipproto {rng.choice(['tcp', 'udp', '132'])} sport {1000 + i % 500}-{3000 + i % 500} dport {rng.randint(1, 65534)}"),
-                         (0.05, "tos 0x10" if not v6 else "dsfield 0x20"),
-                         (0.05, f"protocol {rng.choice(['static', 'bird'])}"),
-                         (0.03, f"realms {rng.randint(1, 9)}/{rng.randint(1, 9)}" if not v6 else ""),
-                         (0.03, f"tun_id {rng.randint(1, 2**40)}")):
+        for p, words in (
+            (0.1, f"iif {rng.choice(['v0', 'v1', 'lo', 'gone0'])}"),
+            (0.1, f"oif {rng.choice(['v0', 'v1'])}"),
+            (0.1, f"uidrange {1000 + i}-{2000 + i}"),
+            (
+                0.1,
+                f"ipproto {rng.choice(['tcp', 'udp', '132'])} sport {1000 + i % 500}-{3000 + i % 500} dport {rng.randint(1, 65534)}",
+            ),
+            (0.05, "tos 0x10" if not v6 else "dsfield 0x20"),
+            (0.05, f"protocol {rng.choice(['static', 'bird'])}"),
+            (0.03, f"realms {rng.randint(1, 9)}/{rng.randint(1, 9)}" if not v6 else ""),
+            (0.03, f"tun_id {rng.randint(1, 2**40)}"),
+        ):
             if words and rng.random() < p:
                 w.append(words)
         action = rng.random()
@@ -140,8 +160,8 @@ def _rule_lines(rng: random.Random, n: int, v6: bool) -> list[str]:
     for i in rng.sample(range(n), 20):
         lines.append(lines[i].replace("rule add", "rule del", 1))
     fixed = f"rule add from {'2001:db8:eeee::1/128' if v6 else '10.250.0.1/32'} lookup 9 pref 31000"
-    lines += [fixed, fixed]                                     # the second: File exists
-    lines.append("rule add from all goto 3 pref 30000")        # Backward goto not supported
+    lines += [fixed, fixed]  # the second: File exists
+    lines.append("rule add from all goto 3 pref 30000")  # Backward goto not supported
     return lines
 
 
@@ -158,39 +178,50 @@ def _route_lines(rng: random.Random, n: int) -> list[str]:
         elif kind < 0.35:
             line = f"route add 10.{a}.{b}.{rng.randint(1, 254)}/32 dev v1 table {t} scope link src 10.1.0.1"
         elif kind < 0.45:
-            line = (f"route add {rng.choice(['blackhole', 'unreachable', 'prohibit', 'throw'])} "
-                    f"172.20.{b}.{a}/32 table {t}")
+            line = (
+                f"route add {rng.choice(['blackhole', 'unreachable', 'prohibit', 'throw'])} 172.20.{b}.{a}/32 table {t}"
+            )
         elif kind < 0.55:
-            line = (f"route add 192.168.{b}.{a % 256}/32 table {t} nexthop via 10.0.0.{rng.randint(2, 250)} "
-                    f"dev v0 weight {rng.randint(1, 256)} nexthop via 10.1.0.{rng.randint(2, 250)} dev v1"
-                    f" weight {rng.randint(1, 256)}")
+            line = (
+                f"route add 192.168.{b}.{a % 256}/32 table {t} nexthop via 10.0.0.{rng.randint(2, 250)} "
+                f"dev v0 weight {rng.randint(1, 256)} nexthop via 10.1.0.{rng.randint(2, 250)} dev v1"
+                f" weight {rng.randint(1, 256)}"
+            )
         elif kind < 0.62:
-            line = (f"route add 10.{a}.{b}.0/24 via 10.0.0.9 dev v0 table {t} mtu lock 1400 advmss 1360 "
-                    f"hoplimit 32 initcwnd 10 window 65535 rto_min 20ms quickack 1 features ecn")
+            line = (
+                f"route add 10.{a}.{b}.0/24 via 10.0.0.9 dev v0 table {t} mtu lock 1400 advmss 1360 "
+                f"hoplimit 32 initcwnd 10 window 65535 rto_min 20ms quickack 1 features ecn"
+            )
         elif kind < 0.66:
             line = f"route add 10.{a}.{b}.0/24 via 10.2.0.1 dev v0 onlink tos 0x10 realms 3 table {t}"
         elif kind < 0.69:
             line = f"route add 10.{a}.{b}.0/24 via inet6 2001:db8::{rng.randint(2, 999):x} dev v0 table {t}"
         elif kind < 0.80:
-            line = (f"route add 2001:db8:20{a % 100:02d}:{b:x}::/64 via 2001:db8::{rng.randint(2, 999):x} dev v0 "
-                    f"table {t} metric {rng.randint(1, 2000)} pref {rng.choice(['high', 'low', 'medium'])}")
+            line = (
+                f"route add 2001:db8:20{a % 100:02d}:{b:x}::/64 via 2001:db8::{rng.randint(2, 999):x} dev v0 "
+                f"table {t} metric {rng.randint(1, 2000)} pref {rng.choice(['high', 'low', 'medium'])}"
+            )
         elif kind < 0.86:
             line = f"route add 2001:db8:30{a % 100:02d}:{b:x}::/64 dev v1 table {t} mtu 1400 hoplimit 10"
         elif kind < 0.91:
-            line = (f"route add {rng.choice(['blackhole', 'unreachable', 'prohibit'])} "
-                    f"2001:db8:40{a % 100:02d}:{b:x}::/64 table {t}")
+            line = (
+                f"route add {rng.choice(['blackhole', 'unreachable', 'prohibit'])} "
+                f"2001:db8:40{a % 100:02d}:{b:x}::/64 table {t}"
+            )
         elif kind < 0.96:
-            line = (f"route add 2001:db8:50{a % 100:02d}:{b:x}::/64 table {t} nexthop via 2001:db8::2 dev v0 "
-                    f"weight {rng.randint(1, 9)} nexthop via 2001:db8:1::2 dev v1")
+            line = (
+                f"route add 2001:db8:50{a % 100:02d}:{b:x}::/64 table {t} nexthop via 2001:db8::2 dev v0 "
+                f"weight {rng.randint(1, 9)} nexthop via 2001:db8:1::2 dev v1"
+            )
         else:
             line = f"route add default via 10.0.0.254 table {t}"
         lines.append(line)
         added.append(line)
-    for line in rng.sample(added, 40):                     # append / prepend / replace / del
+    for line in rng.sample(added, 40):  # append / prepend / replace / del
         verb = rng.choice(["append", "prepend", "replace", "del"])
         lines.append(line.replace("route add", f"route {verb}", 1))
     lines += ["route add 10.251.0.0/24 via 10.0.0.2 dev v0 table 7"] * 2  # the second: File exists
-    lines.append("route add 10.250.0.0/24 via 192.0.2.1 table 7")   # Nexthop has invalid gateway
+    lines.append("route add 10.250.0.0/24 via 192.0.2.1 table 7")  # Nexthop has invalid gateway
     return lines
 
 
@@ -217,8 +248,9 @@ def test_same_state_as_ip_batch(kernel_ok):
         assert ip4.fatal is None and ip6.fatal is None
 
         got = [o.iproute2_text() for o in outcomes]
-        want = ([ip4.failures.get(i + 1, "") for i in range(len(lines4))]
-                + [ip6.failures.get(i + 1, "") for i in range(len(rules6))])
+        want = [ip4.failures.get(i + 1, "") for i in range(len(lines4))] + [
+            ip6.failures.get(i + 1, "") for i in range(len(rules6))
+        ]
         diffs = [(i, line, g, w) for i, (line, g, w) in enumerate(zip(lines4 + rules6, got, want)) if g != w]
         assert diffs == [], diffs[:10]
         assert sum(1 for o in outcomes if not o.ok) < len(reqs) * 0.1, "most lines must apply"
@@ -259,8 +291,9 @@ def test_refused_operation_reported_at_its_index(kernel_ok):
 
 
 def _rule_batch(model: Policy, n: int, base: int) -> list:
-    return _requests(model, [f"rule add from 10.{base}.{i // 256}.{i % 256}/32 pref {20000 + i} lookup {3000 + i}"
-                             for i in range(n)])
+    return _requests(
+        model, [f"rule add from 10.{base}.{i // 256}.{i % 256}/32 pref {20000 + i} lookup {3000 + i}" for i in range(n)]
+    )
 
 
 def _count_rules(ns: Netns, prefix: str) -> int:
@@ -271,7 +304,7 @@ def _count_rules(ns: Netns, prefix: str) -> int:
 def test_receive_queue_overflow_gives_unknown_outcomes(kernel_ok):
     with Netns() as ns:
         model = _prepared(ns)
-        with KernelSocket(ns.name, rcvbuf=1024) as ks:        # the kernel makes it 2304
+        with KernelSocket(ns.name, rcvbuf=1024) as ks:  # the kernel makes it 2304
             assert ks.buffers()[1] < 4096
             # forced: 300 ACKs in one go overflow the queue
             outcomes = ks.send(_rule_batch(model, 300, 11), max_chunk_acks=300)
@@ -296,12 +329,12 @@ def test_emsgsize_splits_the_chunk(kernel_ok):
             sndbuf = ks.buffers()[0]
             assert sndbuf < 16384
             reqs = _rule_batch(model, 2000, 13)
-            outcomes = ks.send(reqs, max_chunk_bytes=1 << 20)   # far above what the socket takes
+            outcomes = ks.send(reqs, max_chunk_bytes=1 << 20)  # far above what the socket takes
             assert all(o.ok for o in outcomes)
             st = ks.stats
             assert st["emsgsize_splits"] >= 1 and st["messages"] == 2000
             assert st["chunk_bytes_limit"] <= sndbuf - 32
-            assert st["max_chunk_ops"] > 1                      # still batched
+            assert st["max_chunk_ops"] > 1  # still batched
             # automatic sizing never trips EMSGSIZE
             outcomes = ks.send(_rule_batch(model, 2000, 14))
             assert all(o.ok for o in outcomes) and ks.stats["emsgsize_splits"] == 0
@@ -368,7 +401,7 @@ def _attrs(payload: bytes, nested: frozenset = frozenset()) -> list:
     out, off = [], 0
     while off + 4 <= len(payload):
         alen, atype = struct.unpack_from("=HH", payload, off)
-        data = payload[off + 4:off + alen]
+        data = payload[off + 4 : off + alen]
         out.append((atype, tuple(sorted(_attrs(data))) if atype in nested else data))
         off += (alen + 3) & ~3
     return sorted(out, key=repr)
@@ -379,13 +412,15 @@ def _canonical(msg: bytes):
     without two attributes that change nothing in the kernel:
     - iproute2 sends an empty FRA_SRC / FRA_DST for `from all` / `to all` (prefix
       length 0: the kernel ignores the attribute);
-    - the reader (polroute.iproute) gives every IPv6 route RTA_PREF, 0 (medium, the
+    - the reader (polroute.iproute2.reader) gives every IPv6 route RTA_PREF, 0 (medium, the
       default) when no `pref` was written; iproute2 sends RTA_PREF only for `pref`."""
     length, mtype, flags = struct.unpack_from("=IHH", msg)
     nested = frozenset({8}) if mtype in (24, 25) else frozenset()
-    attrs = [a for a in _attrs(msg[28:length], nested)
-             if not (mtype in (32, 33) and a[0] in (1, 2) and a[1] == b"")
-             and not (mtype in (24, 25) and a == (20, b"\x00"))]
+    attrs = [
+        a
+        for a in _attrs(msg[28:length], nested)
+        if not (mtype in (32, 33) and a[0] in (1, 2) and a[1] == b"") and not (mtype in (24, 25) and a == (20, b"\x00"))
+    ]
     return mtype, flags, msg[16:28], attrs
 
 
@@ -397,9 +432,28 @@ def _iproute2_messages(ns: Netns, lines: list[str], family_opt: list[str]) -> li
     protocol name cached before sends N instead (rtnl_rtprot_a2n keeps its name
     cache but overwrites the cached value): `proto static`, `proto 99`,
     `proto static` installs the third route with protocol 99."""
-    r = subprocess.run(["strace", "-f", "-e", "trace=sendmsg", "-e", "write=all", "-xx",
-                        "ip", "-n", ns.name, *family_opt, "-force", "-batch", "-"],
-                       input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-e",
+            "trace=sendmsg",
+            "-e",
+            "write=all",
+            "-xx",
+            "ip",
+            "-n",
+            ns.name,
+            *family_opt,
+            "-force",
+            "-batch",
+            "-",
+        ],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     msgs, cur = [], None
     for line in r.stderr.splitlines():
         if line.startswith("sendmsg(") or re.match(r"^\[pid +\d+\] sendmsg\(", line):
@@ -415,13 +469,15 @@ def test_encoding_matches_iproute2(kernel_ok):
     lines4, rules6 = _generated()
     with Netns() as ns:
         model = _prepared(ns)
-        for lines, family, opt in ((ENCODING_LINES4 + lines4, 0, []),
-                                   (ENCODING_LINES6 + rules6, AF_INET6, ["-6"])):
+        for lines, family, opt in ((ENCODING_LINES4 + lines4, 0, []), (ENCODING_LINES6 + rules6, AF_INET6, ["-6"])):
             ours = encoded_messages(_requests(model, lines, family))
             theirs = _iproute2_messages(ns, lines, opt)
             assert len(theirs) == len(lines)
-            diffs = [(line, _canonical(a), _canonical(b))
-                     for line, a, b in zip(lines, ours, theirs) if _canonical(a) != _canonical(b)]
+            diffs = [
+                (line, _canonical(a), _canonical(b))
+                for line, a, b in zip(lines, ours, theirs)
+                if _canonical(a) != _canonical(b)
+            ]
             assert diffs == [], diffs[:5]
 
 
@@ -431,8 +487,7 @@ N_TENANTS = int(os.environ.get("POLROUTE_NETLINK_TENANTS", "10000"))
 
 
 def _tenant_lines(n: int) -> tuple[list[str], list[str]]:
-    rules = [f"rule add from 10.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}/32 lookup {1000 + i}"
-             for i in range(n)]
+    rules = [f"rule add from 10.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}/32 lookup {1000 + i}" for i in range(n)]
     routes = [f"route add default via 10.0.0.254 dev v0 table {1000 + i}" for i in range(n)]
     return rules, routes
 
@@ -475,8 +530,9 @@ def test_timing_vs_ip_batch(kernel_ok, capsys):
             _prepared(ns)
             return fn(ns)
 
-    rows.append(("ip -batch, rules (as ip sends them: no pref, CREATE|EXCL)",
-                 fresh(lambda ns: _timed_ip_batch(ns, rules))))
+    rows.append(
+        ("ip -batch, rules (as ip sends them: no pref, CREATE|EXCL)", fresh(lambda ns: _timed_ip_batch(ns, rules)))
+    )
     rows.append(("ip -batch, default routes", fresh(lambda ns: _timed_ip_batch(ns, routes))))
     rows.append(("polroute, rules (same requests)", fresh(lambda ns: _timed_send(ns, rule_reqs))))
     rows.append(("polroute, default routes (same requests)", fresh(lambda ns: _timed_send(ns, route_reqs))))
@@ -484,23 +540,33 @@ def test_timing_vs_ip_batch(kernel_ok, capsys):
     def prio(reqs, descending: bool, excl: bool):
         out = []
         for i, r in enumerate(reqs):
-            out.append(replace(r, priority=(30000 - i) if descending else (1000 + i),
-                               present=r.present | bit(FRA_PRIORITY),
-                               nlmsg_flags=NLM_F_CREATE | (NLM_F_EXCL if excl else 0)))
+            out.append(
+                replace(
+                    r,
+                    priority=(30000 - i) if descending else (1000 + i),
+                    present=r.present | bit(FRA_PRIORITY),
+                    nlmsg_flags=NLM_F_CREATE | (NLM_F_EXCL if excl else 0),
+                )
+            )
         return out
 
     for desc, excl in ((True, False), (True, True), (False, False), (False, True)):
-        label = (f"polroute, rules with explicit prefs {'descending' if desc else 'ascending'}, "
-                 f"{'CREATE|EXCL' if excl else 'CREATE only'}")
+        label = (
+            f"polroute, rules with explicit prefs {'descending' if desc else 'ascending'}, "
+            f"{'CREATE|EXCL' if excl else 'CREATE only'}"
+        )
         rows.append((label, fresh(lambda ns: _timed_send(ns, prio(rule_reqs, desc, excl)))))
     with capsys.disabled():
-        print(f"\n[netlink timing] {n} tenants (kernel {os.uname().release}); parsing the lines with "
-              f"the reader {parse:.3f} s, encoding {encode:.3f} s (not included below)")
+        print(
+            f"\n[netlink timing] {n} tenants (kernel {os.uname().release}); parsing the lines with "
+            f"the reader {parse:.3f} s, encoding {encode:.3f} s (not included below)"
+        )
         for label, text in rows:
             print(f"[netlink timing]   {label:<66} {text}")
 
 
 # ---- the packed encoder (netlink.encode fast=True) against field-by-field ----------------
+
 
 def _model_only() -> Policy:
     model = Policy()
@@ -526,10 +592,14 @@ def test_packed_encoding_equals_field_by_field():
 
 def test_packed_encoding_refuses_what_field_by_field_refuses():
     model = _model_only()
-    rule, = _requests(model, ["rule add from 10.0.0.5 lookup 100 priority 5"])
-    route, = _requests(model, ["route add 10.9.0.0/16 via 10.0.0.2 dev v0"])
-    for bad in (replace(rule, priority=1 << 32), replace(rule, family=-1), replace(route, oif=1 << 32),
-                replace(route, metrics={99: 1})):
+    (rule,) = _requests(model, ["rule add from 10.0.0.5 lookup 100 priority 5"])
+    (route,) = _requests(model, ["route add 10.9.0.0/16 via 10.0.0.2 dev v0"])
+    for bad in (
+        replace(rule, priority=1 << 32),
+        replace(rule, family=-1),
+        replace(route, oif=1 << 32),
+        replace(route, metrics={99: 1}),
+    ):
         errors = []
         for fast in (True, False):
             try:
@@ -541,8 +611,9 @@ def test_packed_encoding_refuses_what_field_by_field_refuses():
 
 
 try:
-    from hypothesis import given, settings, strategies as st
-except ImportError:      # pragma: no cover
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover
     given = None
 
 if given is not None:
@@ -552,16 +623,38 @@ if given is not None:
     @given(st.data())
     def test_packed_encoding_equals_field_by_field_random(data):
         model = _model_only()
-        rule, = _requests(model, ["rule add from 10.0.0.5 lookup 100 priority 5"])
-        route, = _requests(model, ["route add 10.9.0.0/16 via 10.0.0.2 dev v0"])
-        r = replace(rule, **{f: data.draw(_u8) for f in ("tos", "ip_proto", "dscp")},
-                    **{f: data.draw(_u16) for f in ("sport_start", "dport_end")},
-                    **{f: data.draw(_u32) for f in ("table", "priority", "fwmark", "fwmask", "realm",
-                                                      "uid_start", "uid_end", "goto_target", "flowlabel")},
-                    present=data.draw(_u32) & ~(1 << 31), protocol=data.draw(_u8))
-        q = replace(route, **{f: data.draw(_u32) for f in ("table", "priority", "oif", "realm")},
-                    protocol=data.draw(_u8), scope=data.draw(_u8), type=data.draw(st.integers(1, 11)),
-                    tos=data.draw(_u8), metrics=data.draw(st.dictionaries(st.integers(1, 17), _u32, max_size=4)))
+        (rule,) = _requests(model, ["rule add from 10.0.0.5 lookup 100 priority 5"])
+        (route,) = _requests(model, ["route add 10.9.0.0/16 via 10.0.0.2 dev v0"])
+        r = replace(
+            rule,
+            **{f: data.draw(_u8) for f in ("tos", "ip_proto", "dscp")},
+            **{f: data.draw(_u16) for f in ("sport_start", "dport_end")},
+            **{
+                f: data.draw(_u32)
+                for f in (
+                    "table",
+                    "priority",
+                    "fwmark",
+                    "fwmask",
+                    "realm",
+                    "uid_start",
+                    "uid_end",
+                    "goto_target",
+                    "flowlabel",
+                )
+            },
+            present=data.draw(_u32) & ~(1 << 31),
+            protocol=data.draw(_u8),
+        )
+        q = replace(
+            route,
+            **{f: data.draw(_u32) for f in ("table", "priority", "oif", "realm")},
+            protocol=data.draw(_u8),
+            scope=data.draw(_u8),
+            type=data.draw(st.integers(1, 11)),
+            tos=data.draw(_u8),
+            metrics=data.draw(st.dictionaries(st.integers(1, 17), _u32, max_size=4)),
+        )
         out = []
         for fast in (True, False):
             try:

@@ -1,4 +1,4 @@
-"""Provisioning (polroute.kernel: plan / apply / rollback) against the kernel.
+"""Provisioning (polroute.live.provision: plan / apply / rollback) against the kernel.
 
 Every test works in private namespaces (``prt-*``, deleted in ``finally``)
 and only configures links, addresses, rules and routes, and asks route
@@ -12,6 +12,7 @@ must be equal.  Desired states are random (seed printed: POLROUTE_SEED=N),
 and each test applies a sequence of them, so that replaces, prunes and
 re-orderings happen on top of earlier states.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,12 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import diff_answers, is_not_modelled  # noqa: E402
 from netns import Netns  # noqa: E402
 
-from polroute import kernel  # noqa: E402
-from polroute.kernel_state import policy_from_state, read_state  # noqa: E402
-from polroute.query import get_json  # noqa: E402
+from compare import diff_answers, is_not_modelled  # noqa: E402
+from polroute.iproute2.route_get import get_json  # noqa: E402
+from polroute.live import provision as kernel  # noqa: E402
+from polroute.live.state import policy_from_state, read_state  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
@@ -48,9 +49,15 @@ def base_text(n_local: int = 0) -> str:
     lines = []
     for k in range(NLINKS):
         # addrgenmode none: no MAC-derived link-local address (it would differ between namespaces)
-        lines += [f"link add v{k} type veth peer name p{k}", f"link set v{k} addrgenmode none",
-                  f"link set p{k} addrgenmode none", f"link set v{k} up", f"link set p{k} up",
-                  f"addr add 10.200.{k}.1/24 dev v{k}", f"addr add 2001:db8:{k}::1/64 dev v{k} nodad"]
+        lines += [
+            f"link add v{k} type veth peer name p{k}",
+            f"link set v{k} addrgenmode none",
+            f"link set p{k} addrgenmode none",
+            f"link set v{k} up",
+            f"link set p{k} up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+            f"addr add 2001:db8:{k}::1/64 dev v{k} nodad",
+        ]
     for i in range(n_local):
         lines.append(f"addr add {tenant_addr(i)}/32 dev v{i % NLINKS}")
     return "\n".join(lines) + "\n"
@@ -76,7 +83,7 @@ class DesiredGen:
     def __init__(self, rng: random.Random, n: int):
         self.rng = rng
         self.n = n
-        self.objs: dict[str, str] = {}     # identity -> line (without proto)
+        self.objs: dict[str, str] = {}  # identity -> line (without proto)
         for i in range(n):
             self._tenant(i)
         for j in range(rng.randrange(1, 6)):
@@ -90,7 +97,7 @@ class DesiredGen:
             self.objs[f"r4-{t}"] = f"route add default via 10.200.{k}.{r.choice((254, 253))} dev v{k} table {t}"
             if r.random() < 0.3:
                 self.objs[f"r4l-{t}"] = f"route add 10.200.{k}.0/24 dev v{k} src 10.200.{k}.1 table {t}"
-            prio = 1000 + (i if r.random() < 0.8 else i - i % 3)      # some share a priority
+            prio = 1000 + (i if r.random() < 0.8 else i - i % 3)  # some share a priority
             self.objs[f"u4-{i}"] = f"rule add from {tenant_addr(i)} lookup {t} priority {prio}"
         else:
             self.objs[f"r6-{t}"] = f"route add default via 2001:db8:{k}::fe dev v{k} table {t}"
@@ -101,8 +108,10 @@ class DesiredGen:
         t = 5000 + j
         kind = r.randrange(6)
         if kind == 0:
-            self.objs[f"mp-{t}"] = (f"route add 10.{50 + j}.0.0/16 table {t} nexthop via 10.200.0.254 dev v0 "
-                                    f"nexthop via 10.200.1.254 dev v1 weight {r.randrange(1, 4)}")
+            self.objs[f"mp-{t}"] = (
+                f"route add 10.{50 + j}.0.0/16 table {t} nexthop via 10.200.0.254 dev v0 "
+                f"nexthop via 10.200.1.254 dev v1 weight {r.randrange(1, 4)}"
+            )
         elif kind == 1:
             self.objs[f"bh-{t}"] = f"route add blackhole 10.{60 + j}.0.0/16 table {t}"
             self.objs[f"un6-{t}"] = f"route add unreachable 2001:db8:{0x77 + j:x}::/48 table {t}"
@@ -116,8 +125,10 @@ class DesiredGen:
             self.objs[f"fw-{j}"] = f"rule add fwmark {0x10 + j:#x}/0xff lookup {t} priority {700 + j}"
             self.objs[f"fwr-{t}"] = f"route add default via 10.200.1.254 dev v1 table {t}"
         else:
-            self.objs[f"sel-{j}"] = (f"rule add to 198.51.100.{j}/32 iif v{j % NLINKS} ipproto tcp dport "
-                                     f"{1000 + j}-{2000 + j} tos 0x10 lookup {5000 + j} priority {800 + j}")
+            self.objs[f"sel-{j}"] = (
+                f"rule add to 198.51.100.{j}/32 iif v{j % NLINKS} ipproto tcp dport "
+                f"{1000 + j}-{2000 + j} tos 0x10 lookup {5000 + j} priority {800 + j}"
+            )
 
     def mutate(self) -> None:
         """Drop, change and add some objects; shuffle rules sharing a priority."""
@@ -126,7 +137,7 @@ class DesiredGen:
         for key in r.sample(keys, k=max(1, len(keys) // 5)):
             del self.objs[key]
         for key in list(self.objs):
-            if key.startswith("r4-") and r.random() < 0.2:      # a replace (same key, new gateway)
+            if key.startswith("r4-") and r.random() < 0.2:  # a replace (same key, new gateway)
                 k = r.randrange(NLINKS)
                 t = key[3:]
                 self.objs[key] = f"route add default via 10.200.{k}.252 dev v{k} table {t}"
@@ -184,10 +195,12 @@ def oracle_dumps(desired_text: str, n_local: int = 0) -> dict[str, list]:
 def assert_same(a: dict, b: dict) -> None:
     for key in a:
         assert a[key] == b[key], f"{key} differ:\n" + "\n".join(
-            [f"- {x}" for x in a[key] if x not in b[key]] + [f"+ {x}" for x in b[key] if x not in a[key]])
+            [f"- {x}" for x in a[key] if x not in b[key]] + [f"+ {x}" for x in b[key] if x not in a[key]]
+        )
 
 
 # ---------------------------------------------------------------------------
+
 
 def test_apply_sequence_matches_ip_batch_and_is_idempotent():
     """Random desired states applied one after the other (prune): each time
@@ -212,22 +225,26 @@ def test_apply_sequence_matches_ip_batch_and_is_idempotent():
 def test_foreign_objects_survive_and_conflicts_are_refused():
     ns = make_ns(0)
     try:
-        foreign = ("route add 10.9.0.0/16 via 10.200.0.254 dev v0 proto static\n"
-                   "route add default via 10.200.1.254 dev v1 table 1000\n"         # proto boot
-                   "rule add from 172.16.0.1 lookup 1000 priority 1000 protocol static\n"
-                   "rule add fwmark 7 lookup 1000 priority 900\n")
+        foreign = (
+            "route add 10.9.0.0/16 via 10.200.0.254 dev v0 proto static\n"
+            "route add default via 10.200.1.254 dev v1 table 1000\n"  # proto boot
+            "rule add from 172.16.0.1 lookup 1000 priority 1000 protocol static\n"
+            "rule add fwmark 7 lookup 1000 priority 900\n"
+        )
         assert ns.ip("-batch", "-", stdin=foreign).returncode == 0
         before = dumps(ns)
         # a declared route on a key a foreign route holds: refused, nothing sent
         with pytest.raises(kernel.DesiredStateError) as ei:
-            kernel.plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name,
-                        filename="d.ip")
-        assert ei.value.errors[0].startswith("d.ip:1: the kernel already has 'route add default "
-                                             "table 1000 via 10.200.1.254 dev v1'")
+            kernel.plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name, filename="d.ip")
+        assert ei.value.errors[0].startswith(
+            "d.ip:1: the kernel already has 'route add default table 1000 via 10.200.1.254 dev v1'"
+        )
         # owned objects next to the foreign ones, then pruned: the foreign ones stay
-        desired = ("route add default via 10.200.2.254 dev v2 table 1001\n"
-                   "rule add from 172.16.0.1 lookup 1001 priority 1000\n"           # same pref, owned
-                   "rule add fwmark 7 lookup 1001 priority 900\n")
+        desired = (
+            "route add default via 10.200.2.254 dev v2 table 1001\n"
+            "rule add from 172.16.0.1 lookup 1001 priority 1000\n"  # same pref, owned
+            "rule add fwmark 7 lookup 1001 priority 900\n"
+        )
         assert kernel.apply_text(desired, netns=ns.name, prune=True).ok
         after = dumps(ns)
         for key in before:
@@ -251,9 +268,11 @@ def test_failure_in_a_10000_object_batch_leaves_the_kernel_as_before():
     rng = random.Random(_seed())
     ns = make_ns(0)
     try:
-        first = [f"route add default via 10.200.{i % 4}.254 dev v{i % 4} table {1000 + i}\n"
-                 f"rule add from {tenant_addr(i)} lookup {1000 + i} priority {1000 + i}"
-                 for i in range(300)]
+        first = [
+            f"route add default via 10.200.{i % 4}.254 dev v{i % 4} table {1000 + i}\n"
+            f"rule add from {tenant_addr(i)} lookup {1000 + i} priority {1000 + i}"
+            for i in range(300)
+        ]
         assert kernel.apply_text("\n".join(first) + "\n", netns=ns.name).ok
         before = dumps(ns)
         bad = rng.randrange(1000, 4000)
@@ -261,14 +280,15 @@ def test_failure_in_a_10000_object_batch_leaves_the_kernel_as_before():
         for i in range(100, 5100):
             gw = f"10.200.{i % 4}.{253 if i % 7 == 0 else 254}"
             if i == bad:
-                gw = "10.201.0.254"               # not on-link: "Nexthop has invalid gateway"
+                gw = "10.201.0.254"  # not on-link: "Nexthop has invalid gateway"
             lines.append(f"route add default via {gw} dev v{i % 4} table {1000 + i}")
             lines.append(f"rule add from {tenant_addr(i)} lookup {1000 + i} priority {1000 + i}")
         rep = kernel.apply_text("\n".join(lines) + "\n", filename="big.ip", netns=ns.name, prune=True)
         assert not rep.ok
         assert [str(f) for f in rep.failures] == [
             f"big.ip:{2 * (bad - 100) + 1}: route add default table {1000 + bad} via 10.201.0.254 "
-            f"dev v{bad % 4} proto {OWNER}: Error: Nexthop has invalid gateway."]
+            f"dev v{bad % 4} proto {OWNER}: Error: Nexthop has invalid gateway."
+        ]
         assert rep.rolled_back and rep.restored, rep.text()
         assert_same(before, dumps(ns))
     finally:
@@ -284,14 +304,17 @@ def test_not_confirmed_rolls_back_every_phase():
         before = dumps(ns)
         gen.mutate()
         p = kernel.plan(gen.text(False), ns.name, prune=True)
-        assert {op.phase for op in p.ops} >= {kernel.PHASE_ROUTE_ADD, kernel.PHASE_RULE_ADD,
-                                             kernel.PHASE_RULE_DEL, kernel.PHASE_ROUTE_DEL}, p.text()
+        assert {op.phase for op in p.ops} >= {
+            kernel.PHASE_ROUTE_ADD,
+            kernel.PHASE_RULE_ADD,
+            kernel.PHASE_RULE_DEL,
+            kernel.PHASE_ROUTE_DEL,
+        }, p.text()
         rep = kernel.apply(p, confirm_seconds=0.2, ask=lambda left: False)
         assert rep.confirmed is False and rep.rolled_back and rep.restored, rep.text()
         assert_same(before, dumps(ns))
         # confirmed: kept
-        rep = kernel.apply(kernel.plan(gen.text(False), ns.name, prune=True),
-                           confirm_seconds=5, ask=lambda left: True)
+        rep = kernel.apply(kernel.plan(gen.text(False), ns.name, prune=True), confirm_seconds=5, ask=lambda left: True)
         assert rep.ok and rep.confirmed
         assert kernel.plan(gen.text(False), ns.name, prune=True).ops == []
     finally:
@@ -304,16 +327,26 @@ def test_concurrent_writer_keeps_its_objects():
     neither, and a delete that finds its object gone is not a failure."""
     ns = make_ns(0)
     try:
-        owned = ("route add default via 10.200.0.254 dev v0 table 1000\n"
-                 "route add default via 10.200.0.254 dev v0 table 1001\n"
-                 "rule add from 172.16.0.1 lookup 1000 priority 1000\n")
+        owned = (
+            "route add default via 10.200.0.254 dev v0 table 1000\n"
+            "route add default via 10.200.0.254 dev v0 table 1001\n"
+            "rule add from 172.16.0.1 lookup 1000 priority 1000\n"
+        )
         assert kernel.apply_text(owned, netns=ns.name).ok
         p = kernel.plan("", ns.name, prune=True)
         assert len(p.ops) == 3
-        assert ns.ip("rule", "add", "from", "172.16.0.1", "lookup", "1000", "priority", "1000",
-                      "protocol", "static").returncode == 0
-        assert ns.ip("route", "replace", "default", "via", "10.200.1.254", "dev", "v1", "table", "1001",
-                     "proto", "static").returncode == 0
+        assert (
+            ns.ip(
+                "rule", "add", "from", "172.16.0.1", "lookup", "1000", "priority", "1000", "protocol", "static"
+            ).returncode
+            == 0
+        )
+        assert (
+            ns.ip(
+                "route", "replace", "default", "via", "10.200.1.254", "dev", "v1", "table", "1001", "proto", "static"
+            ).returncode
+            == 0
+        )
         rep = kernel.apply(p)
         assert rep.ok, rep.text()
         rules = ns.ip("rule", "show").stdout
@@ -332,12 +365,12 @@ def test_rule_order_within_a_priority_follows_the_declaration():
         rules = [f"rule add from 172.16.0.{i} lookup {100 + i} priority 500" for i in range(1, 7)]
         for _ in range(5):
             rng.shuffle(rules)
-            keep = rules[:rng.randrange(3, 7)]
+            keep = rules[: rng.randrange(3, 7)]
             assert kernel.apply_text("\n".join(keep) + "\n", netns=ns.name, prune=True).ok
-            got = [l.split(":", 1)[1].strip() for l in ns.ip("rule", "show").stdout.splitlines()
-                   if l.startswith("500:")]
-            want = [f"from 172.16.0.{l.split()[3].rsplit('.', 1)[1]} lookup "
-                    f"{l.split()[5]} proto {OWNER}" for l in keep]
+            got = [
+                l.split(":", 1)[1].strip() for l in ns.ip("rule", "show").stdout.splitlines() if l.startswith("500:")
+            ]
+            want = [f"from 172.16.0.{l.split()[3].rsplit('.', 1)[1]} lookup {l.split()[5]} proto {OWNER}" for l in keep]
             assert got == want
     finally:
         ns.delete()
@@ -369,41 +402,50 @@ def test_model_and_kernel_agree_after_apply():
 
 def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "polroute.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "polroute.cli.app", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_plan_apply_dry_run_bad_input(tmp_path):
     ns = make_ns(0)
     try:
         good = tmp_path / "good.ip"
-        good.write_text("# uplink 1\nroute add default via 10.200.0.254 dev v0 table 1\n"
-                        "rule add from 172.16.0.1 lookup 1 priority 100\n")
+        good.write_text(
+            "# uplink 1\nroute add default via 10.200.0.254 dev v0 table 1\n"
+            "rule add from 172.16.0.1 lookup 1 priority 100\n"
+        )
         before = dumps(ns)
         r = _cli("apply", "--batch", str(good), "--netns", ns.name, "--dry-run")
         assert r.returncode == 0, r.stderr
         assert f"route add default table 1 via 10.200.0.254 dev v0 proto {OWNER}    # {good}:2" in r.stdout
         assert_same(before, dumps(ns))
         bad = tmp_path / "bad.ip"
-        bad.write_text("route add default via 10.200.0.254 dev v0 table 1\n"
-                       "route add default via 10.200.0.254 dev nosuchdev table 2\n"
-                       "rule add from 172.16.0.1 lookup 1\n")
+        bad.write_text(
+            "route add default via 10.200.0.254 dev v0 table 1\n"
+            "route add default via 10.200.0.254 dev nosuchdev table 2\n"
+            "rule add from 172.16.0.1 lookup 1\n"
+        )
         r = _cli("apply", "--batch", str(bad), "--netns", ns.name)
         assert r.returncode == 1
         assert r.stderr.splitlines() == [
             f'polroute: {bad}:2: Cannot find device "nosuchdev"',
             f"polroute: {bad}:3: a declared rule needs an explicit 'priority' (the kernel would "
             "pick one from the rules present at the time)",
-            "polroute: apply: nothing was changed"]
+            "polroute: apply: nothing was changed",
+        ]
         assert_same(before, dumps(ns))
         r = _cli("apply", "--batch", str(good), "--netns", ns.name)
-        assert r.returncode == 0 and r.stdout.startswith(f"applied to namespace {ns.name}: "
-                                                         "1 routes add, 1 rules add; 0 unchanged")
+        assert r.returncode == 0 and r.stdout.startswith(
+            f"applied to namespace {ns.name}: 1 routes add, 1 rules add; 0 unchanged"
+        )
         r = _cli("plan", "--batch", str(good), "--netns", ns.name)
         assert r.returncode == 0 and "no changes; 2 unchanged" in r.stdout
         r = _cli("snapshot", "--owned", "--netns", ns.name)
-        assert r.stdout == (f"route add default table 1 via 10.200.0.254 dev v0 proto {OWNER}\n"
-                            f"rule add pref 100 from 172.16.0.1/32 lookup 1 protocol {OWNER}\n")
+        assert r.stdout == (
+            f"route add default table 1 via 10.200.0.254 dev v0 proto {OWNER}\n"
+            f"rule add pref 100 from 172.16.0.1/32 lookup 1 protocol {OWNER}\n"
+        )
     finally:
         ns.delete()
 
@@ -419,12 +461,28 @@ def test_cli_confirm(tmp_path):
         assert r.returncode == 3, r.stderr
         assert "not confirmed in time" in r.stderr and "as it was before" in r.stderr
         assert_same(before, dumps(ns))
-        proc = subprocess.Popen([sys.executable, "-m", "polroute.cli", "apply", "--batch", str(d),
-                                 "--netns", ns.name, "--confirm", "30"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, **env))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "polroute.cli.app",
+                "apply",
+                "--batch",
+                str(d),
+                "--netns",
+                ns.name,
+                "--confirm",
+                "30",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **env),
+        )
         try:
             import time
+
             deadline = time.time() + 20
             while True:
                 c = _cli("confirm", "--netns", ns.name, env_extra=env)

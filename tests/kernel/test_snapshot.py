@@ -23,6 +23,7 @@ counted and printed, and tolerated when rare.
 Environment: POLROUTE_SNAPSHOT_SCENARIOS=N (default 40, both families),
 POLROUTE_SEED=N (master seed, printed), POLROUTE_SCENARIO=SEED:FAM (one).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,17 +36,22 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import diff_answers, is_not_modelled  # noqa: E402
 from netns import Netns, _is_link_event, cleanup_all  # noqa: E402
 from scenario import generate, scenario_seeds  # noqa: E402
+
+from compare import diff_answers, is_not_modelled  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
-from polroute.kernel_state import (  # noqa: E402
-    compare_with_policy, policy_from_state, read_state, snapshot_batches, snapshot_text,
+from polroute.iproute2.route_get import get_json  # noqa: E402
+from polroute.live.state import (  # noqa: E402
+    compare_with_policy,
+    policy_from_state,
+    read_state,
+    snapshot_batches,
+    snapshot_text,
 )
-from polroute.query import get_json  # noqa: E402
 
 
 def _env_int(name: str, default: int) -> int:
@@ -73,6 +79,7 @@ def _seeds() -> list[tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------
+
 
 def _route_level_linkdown_dropped(entry: dict) -> dict:
     """A multipath route's own `linkdown` flag is set when the route is created
@@ -113,8 +120,12 @@ def _local_groups_sorted(entries: list) -> list:
             i += 1
             continue
         j = i
-        while j < len(out) and out[j].get("type") == "local" and out[j].get("table") == "local" \
-                and out[j].get("dst") == e.get("dst"):
+        while (
+            j < len(out)
+            and out[j].get("type") == "local"
+            and out[j].get("table") == "local"
+            and out[j].get("dst") == e.get("dst")
+        ):
             j += 1
         out[i:j] = sorted(out[i:j], key=lambda x: json.dumps(x, sort_keys=True))
         i = j
@@ -126,15 +137,16 @@ def diff_dumps(a: dict, b: dict) -> list[str]:
     for key in a:
         if a[key] == b[key]:
             continue
-        if key == "ip -6 route show table all" and \
-                _local_groups_sorted(a[key]) == _local_groups_sorted(b[key]):
+        if key == "ip -6 route show table all" and _local_groups_sorted(a[key]) == _local_groups_sorted(b[key]):
             continue
         sa = [json.dumps(x, sort_keys=True) for x in a[key]]
         sb = [json.dumps(x, sort_keys=True) for x in b[key]]
         only_a = [x for x in sa if x not in sb]
         only_b = [x for x in sb if x not in sa]
-        out.append(f"{key}: only in A {only_a}, only in B {only_b}"
-                   + (" (same entries, different order)" if not only_a and not only_b else ""))
+        out.append(
+            f"{key}: only in A {only_a}, only in B {only_b}"
+            + (" (same entries, different order)" if not only_a and not only_b else "")
+        )
     return out
 
 
@@ -168,14 +180,14 @@ def restore(ns: Netns, batches, sysctls) -> list[str]:
 def _model_of(sc):
     """The model given the scenario's own lines (as the differential suite does)."""
     from polroute import Policy
-    from polroute.iproute import apply_batch_force
+    from polroute.iproute2.reader import apply_batch_force
+
     p = Policy()
-    apply_batch_force(p, sc.batch_text, "scenario", None,
-                      socket.AF_INET6 if sc.batch_family == 6 else 0)
+    apply_batch_force(p, sc.batch_text, "scenario", None, socket.AF_INET6 if sc.batch_family == 6 else 0)
     for k, v in sc.sysctls:
         try:
             p.sysctl(k, v)
-        except Exception:       # noqa: BLE001 - refused as the kernel refuses it
+        except Exception:  # noqa: BLE001 - refused as the kernel refuses it
             pass
     return p
 
@@ -183,8 +195,15 @@ def _model_of(sc):
 def round_trip(seed: int, family: int) -> dict:
     """One scenario: A, snapshot, B, compare; the model on the flows."""
     sc = generate(seed, family)
-    res = {"seed": seed, "family": family, "problems": [], "hidden": [], "model_bugs": [], "text": "",
-           "tags": sorted(sc.tags)}
+    res = {
+        "seed": seed,
+        "family": family,
+        "problems": [],
+        "hidden": [],
+        "model_bugs": [],
+        "text": "",
+        "tags": sorted(sc.tags),
+    }
     a, b = Netns(), Netns()
     try:
         a.create()
@@ -202,8 +221,7 @@ def round_trip(seed: int, family: int) -> dict:
         batches = snapshot_batches(state)
         res["text"] = "\n".join(f"## ip {' '.join(o)} -batch\n{t}" for o, t in batches)
         res["sysctls"] = state.sysctl_lines
-        res["comments"] = [l for _, t in batches for l in t.splitlines()
-                           if l.startswith("# not restorable")]
+        res["comments"] = [l for _, t in batches for l in t.splitlines() if l.startswith("# not restorable")]
         dump_a = dump(a)
         b.create()
         res["problems"] += restore(b, batches, state.sysctl_lines)
@@ -224,8 +242,7 @@ def round_trip(seed: int, family: int) -> dict:
             d = diff_answers(ka, ma)
             if not d:
                 continue
-            text = f"route get {' '.join(flow)}: " + ", ".join(
-                f"{f}: A {kv!r} / model {mv!r}" for f, kv, mv in d)
+            text = f"route get {' '.join(flow)}: " + ", ".join(f"{f}: A {kv!r} / model {mv!r}" for f, kv, mv in d)
             kb = b.route_get_json(flow)
             if diff_answers(kb, ma):
                 # the model does not answer as the kernel that holds the snapshot;
@@ -236,8 +253,10 @@ def round_trip(seed: int, family: int) -> dict:
                 if diff_answers(ka, get_json(original, list(flow))) == d:
                     res["model_bugs"].append(text)
                     continue
-                res["problems"].append(text + (" (B answers as A)" if not diff_answers(ka, kb)
-                                               else f" (B: {json.dumps(kb, sort_keys=True)})"))
+                res["problems"].append(
+                    text
+                    + (" (B answers as A)" if not diff_answers(ka, kb) else f" (B: {json.dumps(kb, sort_keys=True)})")
+                )
             else:
                 # B and the model agree: A differs by state that no dump shows
                 # (e.g. a nexthop's scope, fixed by what its gateway resolved to
@@ -273,19 +292,25 @@ def test_snapshot_round_trips(kernel_ok, capsys):
     bad = [r for r in done if r["problems"]]
     hidden = [r for r in done if r["hidden"]]
     with capsys.disabled():
-        print(f"\n[polroute snapshot] POLROUTE_SEED={SEED}: {len(done)} scenarios round-tripped in "
-              f"{time.monotonic() - t0:.1f}s, {len(bad)} with differences, "
-              f"{sum(len(r['comments']) for r in done)} lines not restorable, "
-              f"{len(hidden)} with answers that differ by state no dump shows, "
-              f"{sum(bool(r.get('model_state')) for r in done)} where the model's own dump differs")
+        print(
+            f"\n[polroute snapshot] POLROUTE_SEED={SEED}: {len(done)} scenarios round-tripped in "
+            f"{time.monotonic() - t0:.1f}s, {len(bad)} with differences, "
+            f"{sum(len(r['comments']) for r in done)} lines not restorable, "
+            f"{len(hidden)} with answers that differ by state no dump shows, "
+            f"{sum(bool(r.get('model_state')) for r in done)} where the model's own dump differs"
+        )
         for r in hidden:
-            print(f"  hidden state, POLROUTE_SCENARIO={r['seed']}:{r['family']}: {r['hidden'][0]}"
-                  + (f" (+{len(r['hidden']) - 1} more)" if len(r["hidden"]) > 1 else ""))
+            print(
+                f"  hidden state, POLROUTE_SCENARIO={r['seed']}:{r['family']}: {r['hidden'][0]}"
+                + (f" (+{len(r['hidden']) - 1} more)" if len(r["hidden"]) > 1 else "")
+            )
         for r in done:
             if r["model_bugs"]:
-                print(f"  model differs from the kernel with the scenario's own lines too "
-                      f"(see test_differential), POLROUTE_SCENARIO={r['seed']}:{r['family']}: "
-                      f"{r['model_bugs'][0]}")
+                print(
+                    f"  model differs from the kernel with the scenario's own lines too "
+                    f"(see test_differential), POLROUTE_SCENARIO={r['seed']}:{r['family']}: "
+                    f"{r['model_bugs'][0]}"
+                )
         for r in done:
             for m in r.get("model_state", [])[:2]:
                 print(f"  model dump, POLROUTE_SCENARIO={r['seed']}:{r['family']}: {m[:400]}")
@@ -300,16 +325,17 @@ def test_snapshot_text_forms(kernel_ok):
     whole-state text's lines; an IPv6 rule appears as `-6 rule ...` in the
     whole-state text; default rules are deleted as `rule del`."""
     with Netns() as a, Netns() as b:
-        r = a.batch("link add v0 type veth peer name v0p\nlink set v0 addrgenmode none\n"
-                    "link set v0p addrgenmode none\nlink set lo up\nlink set v0 up\n"
-                    "link set v0p up\naddr add 10.1.0.1/24 dev v0\n"
-                    "addr add 2001:db8:1::1/64 dev v0 nodad\n"
-                    "route add 198.18.0.0/24 via 10.1.0.9 table 100\n"
-                    "route add 2001:db8:9::/64 via 2001:db8:1::9 table 100\n"
-                    "rule add pref 100 from 10.1.0.0/24 lookup 100\nrule del pref 32767\n")
+        r = a.batch(
+            "link add v0 type veth peer name v0p\nlink set v0 addrgenmode none\n"
+            "link set v0p addrgenmode none\nlink set lo up\nlink set v0 up\n"
+            "link set v0p up\naddr add 10.1.0.1/24 dev v0\n"
+            "addr add 2001:db8:1::1/64 dev v0 nodad\n"
+            "route add 198.18.0.0/24 via 10.1.0.9 table 100\n"
+            "route add 2001:db8:9::/64 via 2001:db8:1::9 table 100\n"
+            "rule add pref 100 from 10.1.0.0/24 lookup 100\nrule del pref 32767\n"
+        )
         assert not r.refused(), r.refused()
-        r = a.batch("rule add pref 100 from 2001:db8:1::/64 lookup 100\nrule del pref 32766\n",
-                    family=6)
+        r = a.batch("rule add pref 100 from 2001:db8:1::/64 lookup 100\nrule del pref 32766\n", family=6)
         assert not r.refused(), r.refused()
         a.settle()
         state = read_state(a.name)
@@ -329,14 +355,16 @@ def test_snapshot_text_forms(kernel_ok):
         assert not diff_dumps(dump(a), dump(b))
         # the whole-state text is read by polroute as it is
         from polroute import Policy
-        from polroute.iproute import apply_batch
+        from polroute.iproute2.reader import apply_batch
+
         p = Policy()
         apply_batch(p, whole, "snapshot")
         assert compare_with_policy(state, p) == []
 
 
 def test_snapshot_cli_and_missing_namespace(kernel_ok, capsys):
-    from polroute.cli import main
+    from polroute.cli.app import main
+
     with Netns() as a:
         a.batch("link set lo up\nroute add 198.18.0.0/24 dev lo table 7\n")
         assert main(["snapshot", "--netns", a.name, "-4"]) == 0
@@ -348,17 +376,19 @@ def test_snapshot_cli_and_missing_namespace(kernel_ok, capsys):
     assert main(["snapshot", "-4", "-6"]) == 1
 
 
-if __name__ == "__main__":     # a sweep: python tests/kernel/test_snapshot.py [N] [SEED]
+if __name__ == "__main__":  # a sweep: python tests/kernel/test_snapshot.py [N] [SEED]
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else SEED
     seeds = scenario_seeds(seed, n)
     with ThreadPoolExecutor(max_workers=WORKERS) as ex:
         results = list(ex.map(lambda sf: round_trip(*sf), seeds))
     bad = [r for r in results if r["problems"]]
-    print(f"seed {seed}: {len(results)} scenarios, {len(bad)} with differences, "
-          f"skipped {sum('skipped' in r for r in results)}, "
-          f"{sum(len(r.get('comments', [])) for r in results)} lines not restorable, "
-          f"{sum(bool(r.get('model_state')) for r in results)} with model dump differences")
+    print(
+        f"seed {seed}: {len(results)} scenarios, {len(bad)} with differences, "
+        f"skipped {sum('skipped' in r for r in results)}, "
+        f"{sum(len(r.get('comments', [])) for r in results)} lines not restorable, "
+        f"{sum(bool(r.get('model_state')) for r in results)} with model dump differences"
+    )
     for r in results:
         for c in r.get("comments", []):
             print("   ", r["seed"], c[:300])

@@ -19,6 +19,7 @@ weights, metrics and locks, prefsrc, realms, IPv6 pref, nexthop objects...):
 Only configuration and dumps: no packet is sent.  Namespaces are ``prt-*``,
 deleted in ``finally``.  POLROUTE_FAST_SCENARIOS=N (default 24), POLROUTE_SEED=N.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ from test_dump_reader import focused_batches  # noqa: E402
 pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
-import polroute.kernel_state as ks  # noqa: E402
+import polroute.live.state as ks  # noqa: E402
 
 SEED = int(os.environ.get("POLROUTE_SEED", "0") or 0, 0) or int.from_bytes(os.urandom(5), "big")
 COUNT = int(os.environ.get("POLROUTE_FAST_SCENARIOS", "24"), 0)
@@ -77,14 +78,20 @@ def _focused_state(seed: int):
 
 
 def _texts(state) -> list[str]:
-    return [ks.snapshot_text(state), ks.snapshot_text(state, socket.AF_INET),
-            ks.snapshot_text(state, socket.AF_INET6)] + [
-        f"{o}\n{t}" for o, t in ks.snapshot_batches(state)]
+    return [
+        ks.snapshot_text(state),
+        ks.snapshot_text(state, socket.AF_INET),
+        ks.snapshot_text(state, socket.AF_INET6),
+    ] + [f"{o}\n{t}" for o, t in ks.snapshot_batches(state)]
 
 
 def _policy_view(p) -> tuple:
-    return (p.links(), p.addresses(), [p.rules(f) for f in (socket.AF_INET, socket.AF_INET6)],
-            [p.routes(f) for f in (socket.AF_INET, socket.AF_INET6)])
+    return (
+        p.links(),
+        p.addresses(),
+        [p.rules(f) for f in (socket.AF_INET, socket.AF_INET6)],
+        [p.routes(f) for f in (socket.AF_INET, socket.AF_INET6)],
+    )
 
 
 def test_fast_path_equals_parsing(kernel_ok, monkeypatch, capsys):
@@ -97,18 +104,17 @@ def test_fast_path_equals_parsing(kernel_ok, monkeypatch, capsys):
     for where, state in states:
         monkeypatch.setattr(ks, "FAST_CHECK", True)
         monkeypatch.setattr(ks, "FAST_ROUTES", True)
-        fast = _texts(state)                    # 1. raises on a request that differs
+        fast = _texts(state)  # 1. raises on a request that differs
         fast_policy = _policy_view(ks.policy_from_state(state))
         monkeypatch.setattr(ks, "FAST_CHECK", False)
         monkeypatch.setattr(ks, "FAST_ROUTES", False)
         slow = _texts(state)
         slow_policy = _policy_view(ks.policy_from_state(state))
-        assert fast == slow, where              # 2.
+        assert fast == slow, where  # 2.
         assert fast_policy == slow_policy, where  # 3.
     counts = dict(ks.FAST_CHECK_COUNTS)
     with capsys.disabled():
-        print(f"\n[polroute snapshot fast path] POLROUTE_SEED={SEED}: {len(states)} namespaces, "
-              f"route lines {counts}")
+        print(f"\n[polroute snapshot fast path] POLROUTE_SEED={SEED}: {len(states)} namespaces, route lines {counts}")
     # the fast path is the common case, and was compared on many lines
     assert counts["fast"] >= 200 and counts["fast"] > 4 * counts["fallback"], counts
     assert counts.get("packed", 0) >= 100, counts

@@ -1,15 +1,27 @@
 """The Python API: Policy requests, kernel errors, all-or-nothing batches."""
+
 import errno
 import ipaddress
 
 import pytest
 
 from polroute import Policy, PolicyError
-from polroute.iproute import BatchError, apply_batch
-from polroute.query import get_json, route_get, to_text
-from polroute.requests import (
-    AF_INET, AF_INET6, NLM_F_CREATE, NLM_F_EXCL, RTM_NEWRULE, RTM_NEWROUTE, FR_ACT_TO_TBL,
-    FRA_PRIORITY, FRA_SRC, RuleRequest, RouteRequest, bit, RTA_GATEWAY,
+from polroute.iproute2.reader import BatchError, apply_batch
+from polroute.iproute2.route_get import get_json, route_get, to_text
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FR_ACT_TO_TBL,
+    FRA_PRIORITY,
+    FRA_SRC,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    RTA_GATEWAY,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
 
 HOST = """\
@@ -47,8 +59,13 @@ def test_veth_peer_gets_the_lower_ifindex():
 def test_duplicate_route_raises_eexist_and_changes_nothing():
     p = host()
     before = p.routes(AF_INET)
-    req = RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, protocol=3,
-                       dst=ipaddress.ip_address("0.0.0.0"), gateway=ipaddress.ip_address("10.1.0.253"))
+    req = RouteRequest(
+        RTM_NEWROUTE,
+        NLM_F_CREATE | NLM_F_EXCL,
+        protocol=3,
+        dst=ipaddress.ip_address("0.0.0.0"),
+        gateway=ipaddress.ip_address("10.1.0.253"),
+    )
     req.present = bit(RTA_GATEWAY)
     with pytest.raises(PolicyError) as ei:
         p.route(req)
@@ -99,9 +116,16 @@ def test_rule_request_without_priority_takes_second_rule_minus_one():
 def test_rule_src_selector_and_lookup_result():
     p = host()
     apply_batch(p, "route add default via 10.1.0.254 dev eth0 table 9\n")
-    req = RuleRequest(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, action=FR_ACT_TO_TBL, table=9,
-                      src_len=32, src=ipaddress.ip_address("10.1.0.1"), priority=10,
-                      present=bit(FRA_SRC) | bit(FRA_PRIORITY))
+    req = RuleRequest(
+        RTM_NEWRULE,
+        NLM_F_CREATE | NLM_F_EXCL,
+        action=FR_ACT_TO_TBL,
+        table=9,
+        src_len=32,
+        src=ipaddress.ip_address("10.1.0.1"),
+        priority=10,
+        present=bit(FRA_SRC) | bit(FRA_PRIORITY),
+    )
     p.rule(req)
     r = route_get(p, ["8.8.8.8", "from", "10.1.0.1"], explain=True)
     assert (r.dev, r.gateway, r.table, r.rule_priority) == ("eth0", "10.1.0.254", "9", 10)
@@ -126,20 +150,24 @@ def test_bad_question_names_the_token():
 def test_text_output_matches_ip_layout():
     p = host()
     assert to_text(route_get(p, ["8.8.8.8"])) == "8.8.8.8 via 10.1.0.254 dev eth0 src 10.1.0.1 uid 0 \n    cache "
-    assert get_json(p, ["8.8.8.8", "from", "10.99.0.1"]) == {"error": "Network is unreachable",
-                                                           "errno": "ENETUNREACH"}
+    assert get_json(p, ["8.8.8.8", "from", "10.99.0.1"]) == {"error": "Network is unreachable", "errno": "ENETUNREACH"}
 
 
 def test_multipath_answer_lists_candidates_not_a_guess():
     p = host()
-    apply_batch(p, "link add eth1 type veth peer name sw1\nlink set sw1 up\nlink set eth1 up\n"
-                   "addr add 10.2.0.1/24 dev eth1\n"
-                   "route add 198.51.100.0/24 nexthop via 10.1.0.254 dev eth0 weight 1 "
-                   "nexthop via 10.2.0.254 dev eth1 weight 3\n")
+    apply_batch(
+        p,
+        "link add eth1 type veth peer name sw1\nlink set sw1 up\nlink set eth1 up\n"
+        "addr add 10.2.0.1/24 dev eth1\n"
+        "route add 198.51.100.0/24 nexthop via 10.1.0.254 dev eth0 weight 1 "
+        "nexthop via 10.2.0.254 dev eth1 weight 3\n",
+    )
     r = route_get(p, ["198.51.100.7"])
     assert r.not_modelled == ["multipath hash"]
-    assert [(c.dev, c.gateway, c.weight) for c in r.candidates] == [("eth0", "10.1.0.254", 1),
-                                                                    ("eth1", "10.2.0.254", 3)]
+    assert [(c.dev, c.gateway, c.weight) for c in r.candidates] == [
+        ("eth0", "10.1.0.254", 1),
+        ("eth1", "10.2.0.254", 3),
+    ]
     d = get_json(p, ["198.51.100.7"])
     assert d["not_modelled"] == ["multipath hash"] and len(d["candidates"]) == 2
     # with an oif the kernel does not hash: the answer is exact
@@ -163,10 +191,18 @@ def test_sysctl_keys():
 
 def test_forwarding_decides_input_path():
     p = host()
-    apply_batch(p, "link add eth1 type veth peer name sw1\nlink set sw1 up\nlink set eth1 up\n"
-                   "addr add 10.2.0.1/24 dev eth1\n")
+    apply_batch(
+        p, "link add eth1 type veth peer name sw1\nlink set sw1 up\nlink set eth1 up\naddr add 10.2.0.1/24 dev eth1\n"
+    )
     assert get_json(p, ["8.8.8.8", "iif", "eth1", "from", "10.2.0.9"])["errno"] == "EHOSTUNREACH"
     p.sysctl("net.ipv4.ip_forward", 1)
     d = get_json(p, ["8.8.8.8", "iif", "eth1", "from", "10.2.0.9"])
-    assert d == {"dst": "8.8.8.8", "from": "10.2.0.9", "gateway": "10.1.0.254", "dev": "eth0",
-                 "flags": [], "cache": [], "iif": "eth1"}
+    assert d == {
+        "dst": "8.8.8.8",
+        "from": "10.2.0.9",
+        "gateway": "10.1.0.254",
+        "dev": "eth0",
+        "flags": [],
+        "cache": [],
+        "iif": "eth1",
+    }

@@ -1,4 +1,5 @@
 """Bulk evaluation equals one-at-a-time answers; buffers are validated; the GIL is released."""
+
 import array
 import ipaddress
 import threading
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 
 from polroute import Policy
-from polroute.bulk import NO_RULE, lookup_bulk
-from polroute.demo import two_nic_batch
-from polroute.iproute import apply_batch
-from polroute.query import route_get
+from polroute.cli.demo import two_nic_batch
+from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.route_get import route_get
+from polroute.model.bulk import NO_RULE, lookup_bulk
 
 ERRNO = {"ENETUNREACH": 101, "EINVAL": 22, "EHOSTUNREACH": 113, "EACCES": 13}
 TYPES = {"unicast": 1, "local": 2, "broadcast": 3, "multicast": 5}
@@ -20,8 +21,11 @@ TYPES = {"unicast": 1, "local": 2, "broadcast": 3, "multicast": 5}
 @pytest.fixture(scope="module")
 def policy():
     p = Policy()
-    apply_batch(p, two_nic_batch() + "route add prohibit 203.0.113.0/24 table 2\n"
-                "route add 198.51.100.0/24 via 192.168.16.2 dev eth1 table 1\n")
+    apply_batch(
+        p,
+        two_nic_batch() + "route add prohibit 203.0.113.0/24 table 2\n"
+        "route add 198.51.100.0/24 via 192.168.16.2 dev eth1 table 1\n",
+    )
     return p
 
 
@@ -32,10 +36,25 @@ def u32(s):
 def test_bulk_equals_single_lookups(policy):
     rng = np.random.default_rng(7)
     n = 3000
-    picks = np.array([u32(a) for a in ("8.8.8.8", "192.168.16.20", "192.168.16.255", "203.0.113.9",
-                                       "198.51.100.1", "224.0.0.5", "127.0.0.1", "0.0.0.0")], dtype=np.uint32)
-    dst = np.where(rng.random(n) < 0.5, rng.integers(0, 2**32, n, dtype=np.uint32),
-                   picks[rng.integers(0, len(picks), n)]).astype(np.uint32)
+    picks = np.array(
+        [
+            u32(a)
+            for a in (
+                "8.8.8.8",
+                "192.168.16.20",
+                "192.168.16.255",
+                "203.0.113.9",
+                "198.51.100.1",
+                "224.0.0.5",
+                "127.0.0.1",
+                "0.0.0.0",
+            )
+        ],
+        dtype=np.uint32,
+    )
+    dst = np.where(
+        rng.random(n) < 0.5, rng.integers(0, 2**32, n, dtype=np.uint32), picks[rng.integers(0, len(picks), n)]
+    ).astype(np.uint32)
     srcs = np.array([0, u32("192.168.16.20"), u32("192.168.16.21"), u32("10.9.9.9")], dtype=np.uint32)
     src = srcs[rng.integers(0, len(srcs), n)]
     oif = np.where(rng.random(n) < 0.1, policy.ifindex("eth1"), 0).astype(np.uint32)
@@ -56,8 +75,9 @@ def test_bulk_equals_single_lookups(policy):
         gw = int(r.gateway[i])
         assert (str(ipaddress.IPv4Address(gw)) if gw else None) == one.gateway, argv
         ps = int(r.prefsrc[i])
-        assert ps == (u32(one.prefsrc) if one.prefsrc else (u32(one.from_) if one.from_ else 0)) or \
-            (one.prefsrc is None and ps == 0), argv
+        assert ps == (u32(one.prefsrc) if one.prefsrc else (u32(one.from_) if one.from_ else 0)) or (
+            one.prefsrc is None and ps == 0
+        ), argv
         want_rule = one.rule_priority if one.rule_priority is not None else NO_RULE
         assert r.rule_priority[i] == want_rule, argv
         assert r.table[i] == one.table_id, argv
@@ -115,11 +135,12 @@ def test_index_compiled_and_linear_walks_agree(monkeypatch):
     """A tenant policy with fwmark/iif/dport/tos/to rules among the tenants and a
     main table big enough to be compiled: the rule index with compiled tables,
     the linear rule walk and uncompiled tries give the same answers."""
-    from polroute import bulk as bulk_mod
-    from polroute.bench import build_tenants, tenant_flows
+    from polroute.cli.bench import build_tenants, tenant_flows
+    from polroute.model import bulk as bulk_mod
+
     fields = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
     flows = tenant_flows(4000, 300, mixed=True).cols
-    flows["dst"][:300] = (0xAC100000 + np.arange(300)).astype(np.uint32)   # local addresses
+    flows["dst"][:300] = (0xAC100000 + np.arange(300)).astype(np.uint32)  # local addresses
     compiled = build_tenants(300, mixed=True, n_main=600)
     fast = lookup_bulk(compiled, **flows)
     slow = lookup_bulk(compiled, **flows, linear=True)
@@ -128,22 +149,26 @@ def test_index_compiled_and_linear_walks_agree(monkeypatch):
     for f in fields:
         assert np.array_equal(getattr(fast, f), getattr(slow, f)), f
         assert np.array_equal(getattr(fast, f), getattr(plain, f)), f
-    assert len(set(fast.table.tolist())) > 100   # many tenants' tables were hit
+    assert len(set(fast.table.tolist())) > 100  # many tenants' tables were hit
 
 
 def test_compiled_snapshot_is_immutable_and_answers_the_same():
     """A snapshot answers as its policy did when it was taken, whatever the
     writer does to the policy afterwards; the next publish sees the change."""
-    from polroute.bench import build_tenants, tenant_flows
-    from polroute.compiled import Published
-    from polroute.iproute import apply_batch
+    from polroute.cli.bench import build_tenants, tenant_flows
+    from polroute.iproute2.reader import apply_batch
+    from polroute.model.compiled import Published
+
     p = build_tenants(50)
-    flows = tenant_flows(2000, 60).cols          # tenants 50..59 do not exist yet
+    flows = tenant_flows(2000, 60).cols  # tenants 50..59 do not exist yet
     pub = Published(p)
     snap = pub.current
     before = lookup_bulk(p, **flows)
-    apply_batch(p, "addr add 172.16.0.55/32 dev v0\nroute add default via 10.200.0.254 dev v0 table 1055\n"
-                   "rule add from 172.16.0.55/32 lookup 1055 priority 5\nroute del default\n")
+    apply_batch(
+        p,
+        "addr add 172.16.0.55/32 dev v0\nroute add default via 10.200.0.254 dev v0 table 1055\n"
+        "rule add from 172.16.0.55/32 lookup 1055 priority 5\nroute del default\n",
+    )
     after = lookup_bulk(p, **flows)
     old = snap.lookup_bulk(**flows)
     assert np.array_equal(old.table, before.table) and np.array_equal(old.error, before.error)

@@ -1,10 +1,11 @@
-"""IPv6 bulk evaluation equals one-at-a-time answers (polroute.query); buffers
+"""IPv6 bulk evaluation equals one-at-a-time answers (polroute.iproute2.route_get); buffers
 are validated; the GIL is released; snapshots answer IPv6 too.
 
 Policies come from the reference-vs-core generator (tests/py/
 test_reference_vs_core.py, its IPv6 routes and rules) plus a random IPv6
 table of mixed prefix lengths; flows are the generator's IPv6 questions plus
 input-path and random-destination ones."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,10 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polroute import Policy
-from polroute.bulk import NO_RULE, lookup_bulk, v6_addresses, v6_column
-from polroute.iproute import apply_batch
-from polroute.query import _NOT_MODELLED, _TYPE_NAMES, route_get
-
+from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.route_get import _NOT_MODELLED, _TYPE_NAMES, route_get
+from polroute.model.bulk import NO_RULE, lookup_bulk, v6_addresses, v6_column
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from suite_modules import reference_vs_core  # noqa: E402
@@ -52,8 +52,7 @@ def random_v6_routes(r: random.Random, links: list, n: int) -> tuple[list, list]
         elif how < 0.6 and link["v6"]:
             lines.append(f"-6 route replace {net} via 2001:db8:{link['k']}::{r.choice(['ff', 'fe'])}")
         else:
-            lines.append(f"-6 route replace {net} dev {link['name']}"
-                         f"{' table 100' if r.random() < 0.2 else ''}")
+            lines.append(f"-6 route replace {net} dev {link['name']}{' table 100' if r.random() < 0.2 else ''}")
         inside = int(net.network_address) | r.getrandbits(128 - plen) if plen < 128 else int(net.network_address)
         dsts += [str(ipaddress.IPv6Address(inside)), str(ipaddress.IPv6Address(inside ^ (1 << r.randrange(128))))]
     return lines, dsts
@@ -75,28 +74,37 @@ def build(seed: int, n_ops: int, n_routes: int, n_flows: int, rules: bool = True
         if x < 0.5:
             f = g.flow_v6()
         else:
-            f = Flow(r.choice(dsts), src=g.local_v6() if r.random() < 0.3 else None,
-                     oif=r.choice(names) if r.random() < 0.1 else None,
-                     mark=r.choice(rvc.FLOW_MARKS) if r.random() < 0.2 else 0,
-                     uid=r.choice(rvc.FLOW_UIDS) if r.random() < 0.2 else None)
-        if r.random() < 0.15:      # input path: a source on the wire, an input device
-            f = dataclasses.replace(f, iif=r.choice(names), oif=None, src=r.choice(
-                ["2001:db8:77::1", "2a00::5", f.dst] + [a for l in g.links for a in l["v6"]]))
+            f = Flow(
+                r.choice(dsts),
+                src=g.local_v6() if r.random() < 0.3 else None,
+                oif=r.choice(names) if r.random() < 0.1 else None,
+                mark=r.choice(rvc.FLOW_MARKS) if r.random() < 0.2 else 0,
+                uid=r.choice(rvc.FLOW_UIDS) if r.random() < 0.2 else None,
+            )
+        if r.random() < 0.15:  # input path: a source on the wire, an input device
+            f = dataclasses.replace(
+                f,
+                iif=r.choice(names),
+                oif=None,
+                src=r.choice(["2001:db8:77::1", "2a00::5", f.dst] + [a for l in g.links for a in l["v6"]]),
+            )
         flows.append(f)
     return p, flows
 
 
 def columns(p: Policy, flows: list, with_uid: bool) -> dict:
     z = "::"
-    cols = {"dst": v6_column([f.dst for f in flows]),
-            "src": v6_column([f.src or z for f in flows], "src"),
-            "iif": np.array([p.ifindex(f.iif) if f.iif else 0 for f in flows], dtype=np.uint32),
-            "oif": np.array([p.ifindex(f.oif) if f.oif else 0 for f in flows], dtype=np.uint32),
-            "mark": np.array([f.mark for f in flows], dtype=np.uint32),
-            "tos": np.array([f.tos for f in flows], dtype=np.uint8),
-            "ipproto": np.array([f.ipproto or 0 for f in flows], dtype=np.uint8),
-            "sport": np.array([f.sport or 0 for f in flows], dtype=np.uint16),
-            "dport": np.array([f.dport or 0 for f in flows], dtype=np.uint16)}
+    cols = {
+        "dst": v6_column([f.dst for f in flows]),
+        "src": v6_column([f.src or z for f in flows], "src"),
+        "iif": np.array([p.ifindex(f.iif) if f.iif else 0 for f in flows], dtype=np.uint32),
+        "oif": np.array([p.ifindex(f.oif) if f.oif else 0 for f in flows], dtype=np.uint32),
+        "mark": np.array([f.mark for f in flows], dtype=np.uint32),
+        "tos": np.array([f.tos for f in flows], dtype=np.uint8),
+        "ipproto": np.array([f.ipproto or 0 for f in flows], dtype=np.uint8),
+        "sport": np.array([f.sport or 0 for f in flows], dtype=np.uint16),
+        "dport": np.array([f.dport or 0 for f in flows], dtype=np.uint16),
+    }
     if with_uid:
         cols["uid"] = np.array([f.uid for f in flows], dtype=np.uint32)
     return cols
@@ -157,10 +165,10 @@ def test_bulk_v6_equals_single_lookups_seeded(seed, rules):
     assert answered > (200 if not rules else 20)
 
 
-@settings(max_examples=rvc.EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(0, 80), n_routes=st.integers(0, 60),
-       rules=st.booleans())
+@settings(
+    max_examples=rvc.EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(0, 80), n_routes=st.integers(0, 60), rules=st.booleans())
 def test_bulk_v6_equals_single_lookups_property(seed, n_ops, n_routes, rules):
     check_seed(seed, n_ops, n_routes, n_flows=60, rules=rules)
 
@@ -168,10 +176,13 @@ def test_bulk_v6_equals_single_lookups_property(seed, n_ops, n_routes, rules):
 @pytest.fixture(scope="module")
 def small():
     p = Policy()
-    apply_batch(p, "link set lo up\nlink add v0 type veth peer name v0p\nlink set v0 up\nlink set v0p up\n"
-                   "addr add 2001:db8:1::1/64 dev v0 nodad\n-6 route add default via 2001:db8:1::ff dev v0\n"
-                   "-6 route add 2001:db8:5::/48 via 2001:db8:1::fe table 100\n"
-                   "-6 rule add from 2001:db8:1::1 lookup 100 pref 10\n")
+    apply_batch(
+        p,
+        "link set lo up\nlink add v0 type veth peer name v0p\nlink set v0 up\nlink set v0p up\n"
+        "addr add 2001:db8:1::1/64 dev v0 nodad\n-6 route add default via 2001:db8:1::ff dev v0\n"
+        "-6 route add 2001:db8:5::/48 via 2001:db8:1::fe table 100\n"
+        "-6 rule add from 2001:db8:1::1 lookup 100 pref 10\n",
+    )
     return p
 
 
@@ -180,10 +191,15 @@ def test_input_forms_agree(small):
     objs = [ipaddress.IPv6Address(a) for a in addrs]
     rows = np.array([o.packed for o in objs], dtype="S16")
     want = lookup_bulk(small, addrs, src=["2001:db8:1::1"] * 4)
-    assert [str(a) for a in v6_addresses(want.gateway)[:1]] == ["2001:db8:1::fe"]   # rule 10, table 100
+    assert [str(a) for a in v6_addresses(want.gateway)[:1]] == ["2001:db8:1::fe"]  # rule 10, table 100
     assert list(want.table) == [100, 255, 254, 255]
-    for form in (objs, rows, rows.view(np.uint8).reshape(4, 16), b"".join(o.packed for o in objs),
-                 [int(o) for o in objs]):
+    for form in (
+        objs,
+        rows,
+        rows.view(np.uint8).reshape(4, 16),
+        b"".join(o.packed for o in objs),
+        [int(o) for o in objs],
+    ):
         got = lookup_bulk(small, form, src=v6_column(["2001:db8:1::1"] * 4), family=6)
         assert np.array_equal(got.table, want.table) and np.array_equal(got.gateway, want.gateway)
 
@@ -223,7 +239,8 @@ def test_empty_batch(small):
 
 
 def test_compiled_snapshot_answers_v6(small):
-    from polroute.compiled import CompiledPolicy
+    from polroute.model.compiled import CompiledPolicy
+
     dst = v6_column(["2001:db8:5::1", "2001:db8:9::1"])
     src = v6_column(["2001:db8:1::1"] * 2)
     snap = CompiledPolicy(small)
@@ -234,7 +251,8 @@ def test_compiled_snapshot_answers_v6(small):
 
 def test_bulk_v6_releases_the_gil():
     """While one thread evaluates, the main thread keeps running (stall method)."""
-    from polroute.bench import build_v6, v6_flows
+    from polroute.cli.bench import build_v6, v6_flows
+
     p = build_v6(20_000)
     dst = v6_flows(400_000, 20_000)
     done = threading.Event()
@@ -261,20 +279,29 @@ def test_bulk_v6_releases_the_gil():
 
 def test_order_is_a_stable_sort_by_the_top_32_bits():
     from polroute._polroute_cffi import ffi, lib
+
     rng = np.random.default_rng(5)
     dst = rng.integers(0, 256, size=(5000, 16), dtype=np.uint8)
-    dst[:, :3] = rng.integers(0, 3, size=(5000, 3), dtype=np.uint8)   # many equal keys
+    dst[:, :3] = rng.integers(0, 3, size=(5000, 3), dtype=np.uint8)  # many equal keys
     order = np.empty(5000, dtype=np.uint32)
     scratch = np.empty(10000, dtype=np.uint64)
-    assert lib.pr_bulk6_order(5000, ffi.from_buffer("uint8_t[]", dst), ffi.from_buffer("uint32_t[]", order),
-                              ffi.from_buffer("uint64_t[]", scratch)) == 0
+    assert (
+        lib.pr_bulk6_order(
+            5000,
+            ffi.from_buffer("uint8_t[]", dst),
+            ffi.from_buffer("uint32_t[]", order),
+            ffi.from_buffer("uint64_t[]", scratch),
+        )
+        == 0
+    )
     key = dst[:, :4].copy().view(">u4").ravel()
     assert np.array_equal(order, np.argsort(key, kind="stable"))
 
 
 def test_big_batch_ordered_equals_unordered():
     """The automatic ordering (n >= ORDER_MIN_ROWS) on a 20k-prefix table."""
-    from polroute.bench import build_v6, v6_flows
+    from polroute.cli.bench import build_v6, v6_flows
+
     p = build_v6(20_000)
     dst = v6_flows(50_000, 20_000)
     a, b = lookup_bulk(p, dst), lookup_bulk(p, dst, order=False)
@@ -285,6 +312,7 @@ def test_big_batch_ordered_equals_unordered():
 
 def test_bad_order_is_refused(small):
     from polroute._polroute_cffi import ffi, lib
+
     dst = v6_column(["2001:db8::1"] * 2)
     cin, cout = ffi.new("pr_bulk6_in *"), ffi.new("pr_bulk6_out *")
     err = np.full(2, -7, dtype=np.int32)
@@ -292,12 +320,13 @@ def test_bad_order_is_refused(small):
     keep = [ffi.from_buffer("uint8_t[]", dst), ffi.from_buffer("uint32_t[]", bad), ffi.from_buffer("int32_t[]", err)]
     cin.dst, cin.order, cout.error = keep
     assert lib.pr_lookup_bulk_v6(small._h, 2, cin, cout) == -22
-    assert list(err) == [-7, -7]          # nothing written
+    assert list(err) == [-7, -7]  # nothing written
 
 
 def test_threads_share_one_policy():
     """Several threads evaluating (ordered and not) on one unchanged policy get the one-thread answers."""
-    from polroute.bench import build_v6, v6_flows
+    from polroute.cli.bench import build_v6, v6_flows
+
     p = build_v6(5_000)
     dst = v6_flows(30_000, 5_000)
     want = lookup_bulk(p, dst, order=False)

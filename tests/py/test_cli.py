@@ -1,10 +1,11 @@
-"""The command line, run in-process through polroute.cli.main."""
+"""The command line, run in-process through polroute.cli.app.main."""
+
 import json
 
 import pytest
 
-from polroute import cli
-from polroute.demo import two_nic_batch
+from polroute.cli import app as cli
+from polroute.cli.demo import two_nic_batch
 
 
 @pytest.fixture
@@ -29,8 +30,15 @@ def test_get_text(capsys, two_nic):
 def test_get_json_and_options_after_args(capsys, two_nic):
     rc, out, _ = run(capsys, "get", "8.8.8.8", "--json", "--batch", two_nic)
     assert rc == 0
-    assert json.loads(out) == {"dst": "8.8.8.8", "gateway": "192.168.16.1", "dev": "eth0",
-                               "prefsrc": "192.168.16.20", "flags": [], "uid": 0, "cache": []}
+    assert json.loads(out) == {
+        "dst": "8.8.8.8",
+        "gateway": "192.168.16.1",
+        "dev": "eth0",
+        "prefsrc": "192.168.16.20",
+        "flags": [],
+        "uid": 0,
+        "cache": [],
+    }
 
 
 def test_get_error_exit_2(capsys, two_nic):
@@ -55,8 +63,19 @@ def test_get_explain_lists_the_rules(capsys, two_nic):
 def test_get_sysctl(capsys, two_nic):
     rc, out, err = run(capsys, "get", "--batch", two_nic, "8.8.8.8", "iif", "sw0", "from", "192.168.16.9")
     assert rc == 2 and "No route to host" in err
-    rc, out, err = run(capsys, "get", "--batch", two_nic, "--sysctl", "net.ipv4.ip_forward=1",
-                       "8.8.8.8", "iif", "sw0", "from", "192.168.16.9")
+    rc, out, err = run(
+        capsys,
+        "get",
+        "--batch",
+        two_nic,
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "8.8.8.8",
+        "iif",
+        "sw0",
+        "from",
+        "192.168.16.9",
+    )
     assert rc == 0 and out.startswith("8.8.8.8 from 192.168.16.9 via 192.168.16.1 dev eth0")
 
 
@@ -100,12 +119,18 @@ def test_eval_bad_flow_line(capsys, two_nic, tmp_path):
 def test_show_rules_and_routes(capsys, two_nic):
     rc, out, _ = run(capsys, "show", "rules", "--batch", two_nic)
     assert rc == 0
-    assert out.splitlines() == ["0:\tfrom all lookup local", "500:\tfrom 192.168.16.20 lookup 1",
-                                "501:\tfrom 192.168.16.21 lookup 2", "32766:\tfrom all lookup main",
-                                "32767:\tfrom all lookup default"]
+    assert out.splitlines() == [
+        "0:\tfrom all lookup local",
+        "500:\tfrom 192.168.16.20 lookup 1",
+        "501:\tfrom 192.168.16.21 lookup 2",
+        "32766:\tfrom all lookup main",
+        "32767:\tfrom all lookup default",
+    ]
     rc, out, _ = run(capsys, "show", "routes", "table", "2", "--batch", two_nic)
-    assert out.splitlines() == ["default via 192.168.16.1 dev eth1 ",
-                                "192.168.16.0/24 dev eth1 scope link src 192.168.16.21 "]
+    assert out.splitlines() == [
+        "default via 192.168.16.1 dev eth1 ",
+        "192.168.16.0/24 dev eth1 scope link src 192.168.16.21 ",
+    ]
 
 
 def test_demo_tells_the_story(capsys):

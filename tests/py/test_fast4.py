@@ -19,6 +19,7 @@ column must be equal on:
 tenant workload must be answered by fast4 entirely, and across the random
 policies a good share of rows must be.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -34,13 +35,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from polroute import Policy
-from polroute.bulk import lookup_bulk
-from polroute.errors import PolicyError
-from polroute.iproute import ParseError, apply_batch, apply_line
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import ParseError, apply_batch, apply_line
+from polroute.model.bulk import lookup_bulk
 
 COLUMNS = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
-SPECIAL = ["0.0.0.0", "127.0.0.1", "127.1.2.3", "224.0.0.1", "239.9.9.9", "255.255.255.255",
-           "240.0.0.1", "1.1.1.1", "8.8.8.8"]
+SPECIAL = [
+    "0.0.0.0",
+    "127.0.0.1",
+    "127.1.2.3",
+    "224.0.0.1",
+    "239.9.9.9",
+    "255.255.255.255",
+    "240.0.0.1",
+    "1.1.1.1",
+    "8.8.8.8",
+]
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,15 +75,17 @@ def boundary_addresses(lines, rnd: random.Random) -> list[int]:
                 continue
             mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF if plen else 0
             net, last = v & mask, (v & mask) | (~mask & 0xFFFFFFFF)
-            out.update({v, net, last, (net - 1) & 0xFFFFFFFF, (last + 1) & 0xFFFFFFFF,
-                        net + rnd.randint(0, last - net)})
+            out.update(
+                {v, net, last, (net - 1) & 0xFFFFFFFF, (last + 1) & 0xFFFFFFFF, net + rnd.randint(0, last - net)}
+            )
     return sorted(out)
 
 
 def flows_for(lines, rnd: random.Random, n: int, local: list[int]):
     pool = boundary_addresses(lines, rnd)
-    dst = np.array([rnd.choice(pool) if rnd.random() < 0.85 else rnd.getrandbits(32) for _ in range(n)],
-                   dtype=np.uint32)
+    dst = np.array(
+        [rnd.choice(pool) if rnd.random() < 0.85 else rnd.getrandbits(32) for _ in range(n)], dtype=np.uint32
+    )
     srcs = pool + local * 4 + [0] * max(4, len(pool) // 3)
     src = np.array([rnd.choice(srcs) for _ in range(n)], dtype=np.uint32)
     return dst, src
@@ -98,13 +110,16 @@ def compare(p: Policy, dst, src, what: str):
         a, b = getattr(fast, col), getattr(exact, col)
         if not np.array_equal(a, b):
             i = int(np.nonzero(a != b)[0][0])
-            pytest.fail(f"{what}: column {col} differs at row {i}: fast {a[i]} exact {b[i]} for "
-                        f"src {ipaddress.IPv4Address(int(src[i]))} dst {ipaddress.IPv4Address(int(dst[i]))}; "
-                        f"exact row: " + ", ".join(f"{c}={getattr(exact, c)[i]}" for c in COLUMNS))
+            pytest.fail(
+                f"{what}: column {col} differs at row {i}: fast {a[i]} exact {b[i]} for "
+                f"src {ipaddress.IPv4Address(int(src[i]))} dst {ipaddress.IPv4Address(int(dst[i]))}; "
+                f"exact row: " + ", ".join(f"{c}={getattr(exact, c)[i]}" for c in COLUMNS)
+            )
     return fast
 
 
 # ------------------------------------------------------------------ the reference suite's policies
+
 
 def reference_policy(seed: int, n_ops: int, rules: bool = True):
     sc = rvc.Gen(random.Random(seed), n_ops, 0, rules=rules, v6=False).build()
@@ -143,12 +158,17 @@ def test_fast4_answers_rows_of_the_random_policies():
 
 # ------------------------------------------------------------------ policies aimed at fast4
 
+
 def fast4_policy(rnd: random.Random):
     """Tenant-like policies with the shapes fast4 compiles, and a few it must refuse."""
     lines = ["link set lo up"]
     for k in range(3):
-        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up", f"link set v{k}p up",
-                  f"addr add 10.20{k}.0.1/24 dev v{k}"]
+        lines += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.20{k}.0.1/24 dev v{k}",
+        ]
     if rnd.random() < 0.3:
         lines.append("link set v2 down")
     base = [f"172.16.{rnd.randint(0, 3)}.0", "172.16.0.0", "198.18.0.0", "8.8.8.0"]
@@ -159,8 +179,9 @@ def fast4_policy(rnd: random.Random):
             plen = rnd.choice([0, 0, 8, 16, 24, 25, 32])
             net = ipaddress.IPv4Network(f"{rnd.choice(base)}/{plen}", strict=False)
             dst = "default" if plen == 0 else str(net)
-            kind = rnd.choices(["via", "dev", "unreachable", "prohibit", "blackhole", "throw", "src"],
-                               [40, 15, 8, 5, 5, 10, 8])[0]
+            kind = rnd.choices(
+                ["via", "dev", "unreachable", "prohibit", "blackhole", "throw", "src"], [40, 15, 8, 5, 5, 10, 8]
+            )[0]
             if kind == "via":
                 lines.append(f"route replace {dst} via 10.20{k}.0.254 dev v{k} table {t}")
             elif kind == "dev":
@@ -169,18 +190,20 @@ def fast4_policy(rnd: random.Random):
                 lines.append(f"route replace {dst} via 10.20{k}.0.254 dev v{k} src 10.20{k}.0.1 table {t}")
             else:
                 lines.append(f"route replace {kind} {dst} table {t}")
-    for i in range(rnd.randint(0, 40)):
+    for _i in range(rnd.randint(0, 40)):
         a = ipaddress.IPv4Address(f"172.16.{rnd.randint(0, 3)}.{rnd.randint(1, 254)}")
         lines.append(f"addr add {a}/{rnd.choice([32, 32, 28])} dev v{rnd.randrange(3)}")
-    for i in range(rnd.randint(0, 30)):
+    for _i in range(rnd.randint(0, 30)):
         plen = rnd.choice([32, 32, 28, 24, 16, 0])
         src = ipaddress.IPv4Network(f"172.16.{rnd.randint(0, 3)}.{rnd.randint(0, 255)}/{plen}", strict=False)
         sel = f"from {src}" if plen else "from all"
         if rnd.random() < 0.2:
             sel += f" to {ipaddress.IPv4Network(f'{rnd.choice(base)}/{rnd.choice([8, 16, 24])}', strict=False)}"
         prio = rnd.choice([rnd.randint(1, 40000), 100, 100, 32766])
-        action = rnd.choices(["lookup", "missing", "unreachable", "prohibit", "goto", "nop", "suppress",
-                              "mark", "invert"], [70, 4, 3, 2, 3, 2, 4, 6, 3])[0]
+        action = rnd.choices(
+            ["lookup", "missing", "unreachable", "prohibit", "goto", "nop", "suppress", "mark", "invert"],
+            [70, 4, 3, 2, 3, 2, 4, 6, 3],
+        )[0]
         if action == "lookup":
             lines.append(f"rule add {sel} lookup {rnd.choice(tables)} priority {prio}")
         elif action == "missing":
@@ -194,8 +217,9 @@ def fast4_policy(rnd: random.Random):
         elif action == "suppress":
             lines.append(f"rule add {sel} lookup main suppress_prefixlength {rnd.choice([0, 8, 24])} priority {prio}")
         elif action == "mark":
-            lines.append(f"rule add {sel} fwmark {rnd.choice(['0', '0x1', '0/0x1'])} lookup {rnd.choice(tables)} "
-                         f"priority {prio}")
+            lines.append(
+                f"rule add {sel} fwmark {rnd.choice(['0', '0x1', '0/0x1'])} lookup {rnd.choice(tables)} priority {prio}"
+            )
         else:
             lines.append(f"rule add not {sel} lookup {rnd.choice(tables)} priority {prio}")
     for _ in range(rnd.randint(0, 20)):
@@ -213,7 +237,7 @@ def fast4_policy(rnd: random.Random):
         try:
             apply_batch(p, line + "\n", "fast4.ip")
         except Exception:
-            continue       # a refused line changes nothing
+            continue  # a refused line changes nothing
         applied.append(line)
     return p, applied
 
@@ -251,11 +275,16 @@ def test_fast4_shaped_policies_property(seed):
 
 # ------------------------------------------------------------------ the tenant workload
 
+
 def tenant_policy(n: int, plen: int = 32) -> Policy:
     lines = ["link set lo up"]
     for k in range(4):
-        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up", f"link set v{k}p up",
-                  f"addr add 10.200.{k}.1/24 dev v{k}"]
+        lines += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+        ]
     step = 1 << (32 - plen)
     base = int(ipaddress.IPv4Address("172.16.0.0"))
     for i in range(n):
@@ -263,8 +292,10 @@ def tenant_policy(n: int, plen: int = 32) -> Policy:
         lines.append(f"addr add {a}/32 dev v{i % 4}")
         lines.append(f"route add default via 10.200.{i % 4}.254 dev v{i % 4} table {1000 + i}")
     lines += ["route add default via 10.200.0.254 dev v0", "route add 8.0.0.0/8 via 10.200.1.254 dev v1"]
-    lines += [f"rule add from {ipaddress.IPv4Address(base + i * step)}/{plen} lookup {1000 + i} priority {1 + i}"
-              for i in range(n)]
+    lines += [
+        f"rule add from {ipaddress.IPv4Address(base + i * step)}/{plen} lookup {1000 + i} priority {1 + i}"
+        for i in range(n)
+    ]
     p = Policy()
     apply_batch(p, "\n".join(lines) + "\n", "tenants.ip")
     return p
@@ -280,8 +311,9 @@ def test_tenant_workload_is_answered_by_fast4_whole(plen):
     tenant = rng.integers(0, n, 20000)
     src = (int(ipaddress.IPv4Address("172.16.0.0")) + tenant * step).astype(np.uint32)
     src[rng.random(20000) < 0.1] = 0
-    dst = rng.integers(int(ipaddress.IPv4Address("1.0.0.0")), int(ipaddress.IPv4Address("100.0.0.0")),
-                       20000).astype(np.uint32)
+    dst = rng.integers(int(ipaddress.IPv4Address("1.0.0.0")), int(ipaddress.IPv4Address("100.0.0.0")), 20000).astype(
+        np.uint32
+    )
     res = compare(p, dst, src, f"tenants /{plen}")
     if plen == 32:
         assert res.fast_rows == len(dst)
@@ -342,19 +374,20 @@ def test_policy_batches_follow_every_change():
     answers are the new state's (compared with the exact path each time)."""
     p = tenant_policy(40)
     rng = np.random.default_rng(11)
-    n = 70_000   # >= AUTO_FAST_ROWS
+    n = 70_000  # >= AUTO_FAST_ROWS
     base = int(ipaddress.IPv4Address("172.16.0.0"))
     src = (base + rng.integers(0, 48, n)).astype(np.uint32)
     src[rng.random(n) < 0.1] = 0
-    dst = np.concatenate([rng.integers(1 << 24, 200 << 24, n - 2000),
-                          rng.integers(9 << 24, 12 << 24, 2000)]).astype(np.uint32)
+    dst = np.concatenate([rng.integers(1 << 24, 200 << 24, n - 2000), rng.integers(9 << 24, 12 << 24, 2000)]).astype(
+        np.uint32
+    )
     for step, line in enumerate([None] + EDITS + ["route add 1.2.3.4 via 99.99.99.99"]):
         if line is not None:
             # in place (apply_batch would apply to a clone and swap handles)
             try:
                 apply_line(p, line)
             except (ParseError, PolicyError):
-                pass   # the last line is refused: a refused request still counts as a change
+                pass  # the last line is refused: a refused request still counts as a change
         auto = lookup_bulk(p, dst, src=src)
         exact = lookup_bulk(p, dst, src=src, fast=False)
         assert auto.fast_rows is not None and auto.fast_rows > n // 2, (step, line)
@@ -369,9 +402,9 @@ def test_policy_swap_keeps_each_evaluator_with_its_state():
     n = 70_000
     src = (int(ipaddress.IPv4Address("172.16.0.0")) + rng.integers(0, 10, n)).astype(np.uint32)
     dst = rng.integers(1 << 24, 200 << 24, n).astype(np.uint32)
-    first = lookup_bulk(a, dst, src=src)          # builds a's evaluator
+    first = lookup_bulk(a, dst, src=src)  # builds a's evaluator
     want_b = lookup_bulk(b, dst, src=src, fast=False)
-    a._swap(b)                                    # a now holds b's state, and b a's
+    a._swap(b)  # a now holds b's state, and b a's
     after = lookup_bulk(a, dst, src=src)
     assert after.fast_rows is not None
     for col in COLUMNS:
@@ -393,7 +426,7 @@ def test_threads_share_one_evaluator():
         try:
             for _ in range(5):
                 got.append(lookup_bulk(snap, dst, src=src))
-        except Exception as exc:   # reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]
@@ -404,6 +437,6 @@ def test_threads_share_one_evaluator():
     assert not errors
     assert len(got) == 20
     for res in got:
-        assert res.fast_rows == got[0].fast_rows > 0.9 * len(dst)   # 127/8 destinations are local: exact path
+        assert res.fast_rows == got[0].fast_rows > 0.9 * len(dst)  # 127/8 destinations are local: exact path
         for col in COLUMNS:
             assert np.array_equal(getattr(res, col), getattr(want, col)), col

@@ -1,4 +1,4 @@
-"""polroute.iproute turns `ip` command lines into the requests iproute2 6.1
+"""polroute.iproute2.reader turns `ip` command lines into the requests iproute2 6.1
 sends.  A small fake policy (same method names as polroute.Policy) records
 the requests and keeps just enough state for names, dumps and flushes.
 
@@ -6,6 +6,7 @@ Defaults and abbreviations asserted here were checked against the real
 `ip` 6.1.0 in throwaway namespaces where noted (e.g. `tos 10` is 0x10,
 `ip rule add t 5` sets tun_id, `ip route add ... pref 5` sets no metric).
 """
+
 import copy
 import errno
 import ipaddress
@@ -14,24 +15,77 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polroute.errors import PolicyError
-from polroute.infos import AddrInfo
-from polroute.iproute import (
-    BatchError, GetArgs, ParseError, apply_batch, apply_line, batch_lines, matches,
-    parse_command, parse_route_get, split_args,
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import (
+    BatchError,
+    GetArgs,
+    ParseError,
+    apply_batch,
+    apply_line,
+    batch_lines,
+    matches,
+    parse_command,
+    parse_route_get,
+    split_args,
 )
-from polroute.requests import (
-    AF_INET, AF_INET6, FIB_RULE_INVERT, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_TO_TBL,
-    FR_ACT_UNSPEC, FRA_DST, FRA_FWMARK, FRA_FWMASK, FRA_GOTO,
-    FRA_PRIORITY, FRA_SRC, FRA_TABLE, IFA_F_NOPREFIXROUTE, LinkRequest,
-    NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NexthopRequest, RouteRequest,
-    RuleRequest, RTA_DST, RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF,
-    RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE,
-    RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWRULE, RTN_ANYCAST, RTN_BLACKHOLE, RTN_BROADCAST,
-    RTN_LOCAL, RTN_MULTICAST, RTN_NAT, RTN_UNICAST, RTN_UNREACHABLE, RTNH_F_ONLINK,
-    RTPROT_BOOT, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, bit,
+from polroute.iproute2.rt_tables import RtTables
+from polroute.types.infos import AddrInfo
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FIB_RULE_INVERT,
+    FR_ACT_GOTO,
+    FR_ACT_NOP,
+    FR_ACT_TO_TBL,
+    FR_ACT_UNSPEC,
+    FRA_DST,
+    FRA_FWMARK,
+    FRA_FWMASK,
+    FRA_GOTO,
+    FRA_PRIORITY,
+    FRA_SRC,
+    FRA_TABLE,
+    IFA_F_NOPREFIXROUTE,
+    NLM_F_APPEND,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REPLACE,
+    RT_SCOPE_HOST,
+    RT_SCOPE_LINK,
+    RT_SCOPE_NOWHERE,
+    RT_SCOPE_UNIVERSE,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_METRICS,
+    RTA_MULTIPATH,
+    RTA_NH_ID,
+    RTA_OIF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTA_VIA,
+    RTM_DELADDR,
+    RTM_DELROUTE,
+    RTM_DELRULE,
+    RTM_NEWADDR,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTN_ANYCAST,
+    RTN_BLACKHOLE,
+    RTN_BROADCAST,
+    RTN_LOCAL,
+    RTN_MULTICAST,
+    RTN_NAT,
+    RTN_UNICAST,
+    RTN_UNREACHABLE,
+    RTNH_F_ONLINK,
+    RTPROT_BOOT,
+    LinkRequest,
+    NexthopRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
-from polroute.rt_tables import RtTables
 
 
 def ip(a):
@@ -41,6 +95,7 @@ def ip(a):
 # ---------------------------------------------------------------------------
 # the fake policy
 # ---------------------------------------------------------------------------
+
 
 def _same(a, b):
     """Equal apart from the message header (a dump re-sent as a delete)."""
@@ -61,10 +116,14 @@ class FakePolicy:
         self.sent = []
         self.addrs = []
         self.rule_dump = {
-            AF_INET: [RuleRequest(RTM_NEWRULE, 0, AF_INET, priority=p, table=t, action=1, protocol=2)
-                      for p, t in ((0, 255), (32766, 254), (32767, 253))],
-            AF_INET6: [RuleRequest(RTM_NEWRULE, 0, AF_INET6, priority=p, table=t, action=1, protocol=2)
-                       for p, t in ((0, 255), (32766, 254))],
+            AF_INET: [
+                RuleRequest(RTM_NEWRULE, 0, AF_INET, priority=p, table=t, action=1, protocol=2)
+                for p, t in ((0, 255), (32766, 254), (32767, 253))
+            ],
+            AF_INET6: [
+                RuleRequest(RTM_NEWRULE, 0, AF_INET6, priority=p, table=t, action=1, protocol=2)
+                for p, t in ((0, 255), (32766, 254))
+            ],
         }
         self.route_dump = []
         self.refuse = {}
@@ -101,8 +160,7 @@ class FakePolicy:
     def addr(self, req):
         self._record("addr", req)
         if req.msg_type == RTM_NEWADDR:
-            self.addrs.append(AddrInfo(req.ifindex, req.family, req.local, req.prefixlen,
-                                       req.scope, False))
+            self.addrs.append(AddrInfo(req.ifindex, req.family, req.local, req.prefixlen, req.scope, False))
 
     def rule(self, req):
         self._record("rule", req)
@@ -125,8 +183,7 @@ class FakePolicy:
         return [copy.copy(r) for r in self.rule_dump[family]]
 
     def routes(self, family=AF_INET, table=0):
-        return [copy.copy(r) for r in self.route_dump
-                if r.family == family and (table == 0 or r.table == table)]
+        return [copy.copy(r) for r in self.route_dump if r.family == family and (table == 0 or r.table == table)]
 
     def addresses(self):
         return list(self.addrs)
@@ -138,7 +195,7 @@ def pol():
     for name in ("vethA", "vethB", "br0"):
         p.links[name] = p.next_index
         p.next_index += 1
-    return p          # lo=1 vethA=2 vethB=3 br0=4
+    return p  # lo=1 vethA=2 vethB=3 br0=4
 
 
 def one(pol, line, tables=None):
@@ -152,6 +209,7 @@ def one(pol, line, tables=None):
 # lexing and dispatch
 # ---------------------------------------------------------------------------
 
+
 def test_matches_is_a_nonempty_prefix():
     assert matches("tab", "table") and matches("table", "table")
     assert not matches("", "table") and not matches("tables", "table")
@@ -159,22 +217,24 @@ def test_matches_is_a_nonempty_prefix():
 
 def test_batch_lines_comments_and_continuations():
     text = "# header\n\nroute add 10.0.0.0/8 \\\n  dev vethA # trailing\nrule add lookup 5\n"
-    assert list(batch_lines(text)) == [(3, "route add 10.0.0.0/8   dev vethA"),
-                                       (5, "rule add lookup 5")]
+    assert list(batch_lines(text)) == [(3, "route add 10.0.0.0/8   dev vethA"), (5, "rule add lookup 5")]
     assert split_args("link add 'a b' type \"x\"") == ["link", "add", "a b", "type", "x"]
 
 
-@pytest.mark.parametrize("line,kind", [
-    ("r add 10.0.0.0/8 dev vethA", "route"),
-    ("ro a 10.0.0.0/8 dev vethA", "route"),
-    ("ru add lookup 5", "rule"),
-    ("a add 10.0.0.1/24 dev vethA", "addr"),
-    ("addr add 10.0.0.1/24 dev vethA", "addr"),
-    ("l set vethA up", "link"),
-    ("ip -4 route add 10.0.0.0/8 dev vethA", "route"),
-    ("ip -6 r add 2001:db8::/32 dev vethA", "route"),
-    ("-6 ru add lookup 5", "rule"),
-])
+@pytest.mark.parametrize(
+    "line,kind",
+    [
+        ("r add 10.0.0.0/8 dev vethA", "route"),
+        ("ro a 10.0.0.0/8 dev vethA", "route"),
+        ("ru add lookup 5", "rule"),
+        ("a add 10.0.0.1/24 dev vethA", "addr"),
+        ("addr add 10.0.0.1/24 dev vethA", "addr"),
+        ("l set vethA up", "link"),
+        ("ip -4 route add 10.0.0.0/8 dev vethA", "route"),
+        ("ip -6 r add 2001:db8::/32 dev vethA", "route"),
+        ("-6 ru add lookup 5", "rule"),
+    ],
+)
 def test_object_abbreviations(pol, line, kind):
     cmd = parse_command(split_args(line), pol)
     assert cmd.requests[0][0] == kind
@@ -193,6 +253,7 @@ def test_unknown_and_unsupported_objects(pol):
 # ip route add / del / ...
 # ---------------------------------------------------------------------------
 
+
 def test_route_add_defaults(pol):
     r = one(pol, "route add 10.0.0.0/8 via 10.1.0.254")
     assert (r.msg_type, r.nlmsg_flags) == (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
@@ -208,20 +269,23 @@ def test_route_without_gateway_is_scope_link(pol):
     assert r.present == bit(RTA_DST) | bit(RTA_OIF)
 
 
-@pytest.mark.parametrize("line,rtype,table,scope", [
-    ("route add local 10.88.0.1 dev vethA", RTN_LOCAL, 255, RT_SCOPE_HOST),
-    ("route add broadcast 10.1.0.255 dev vethA", RTN_BROADCAST, 255, RT_SCOPE_LINK),
-    ("route add b 10.1.0.255 dev vethA", RTN_BROADCAST, 255, RT_SCOPE_LINK),
-    ("route add nat 10.1.0.5 via 10.2.0.5", RTN_NAT, 255, RT_SCOPE_HOST),
-    ("route add anycast 10.1.0.0 dev vethA", RTN_ANYCAST, 255, RT_SCOPE_LINK),
-    ("route add multicast 224.1.0.0/16 dev vethA", RTN_MULTICAST, 254, RT_SCOPE_LINK),
-    ("route add blackhole 10.99.0.0/16", RTN_BLACKHOLE, 254, RT_SCOPE_UNIVERSE),
-    ("route add u 10.98.0.0/16", RTN_UNREACHABLE, 254, RT_SCOPE_UNIVERSE),   # "u" = unreachable
-    ("route add uni 10.10.0.0/16 dev vethA", RTN_UNICAST, 254, RT_SCOPE_LINK),
-    ("route add to unreachable 10.9.0.0/16", RTN_UNREACHABLE, 254, RT_SCOPE_UNIVERSE),
-    ("route add local 10.88.0.1 dev vethA table 7", RTN_LOCAL, 7, RT_SCOPE_HOST),
-    ("route add local 10.88.0.1 dev vethA scope link", RTN_LOCAL, 255, RT_SCOPE_LINK),
-])
+@pytest.mark.parametrize(
+    "line,rtype,table,scope",
+    [
+        ("route add local 10.88.0.1 dev vethA", RTN_LOCAL, 255, RT_SCOPE_HOST),
+        ("route add broadcast 10.1.0.255 dev vethA", RTN_BROADCAST, 255, RT_SCOPE_LINK),
+        ("route add b 10.1.0.255 dev vethA", RTN_BROADCAST, 255, RT_SCOPE_LINK),
+        ("route add nat 10.1.0.5 via 10.2.0.5", RTN_NAT, 255, RT_SCOPE_HOST),
+        ("route add anycast 10.1.0.0 dev vethA", RTN_ANYCAST, 255, RT_SCOPE_LINK),
+        ("route add multicast 224.1.0.0/16 dev vethA", RTN_MULTICAST, 254, RT_SCOPE_LINK),
+        ("route add blackhole 10.99.0.0/16", RTN_BLACKHOLE, 254, RT_SCOPE_UNIVERSE),
+        ("route add u 10.98.0.0/16", RTN_UNREACHABLE, 254, RT_SCOPE_UNIVERSE),  # "u" = unreachable
+        ("route add uni 10.10.0.0/16 dev vethA", RTN_UNICAST, 254, RT_SCOPE_LINK),
+        ("route add to unreachable 10.9.0.0/16", RTN_UNREACHABLE, 254, RT_SCOPE_UNIVERSE),
+        ("route add local 10.88.0.1 dev vethA table 7", RTN_LOCAL, 7, RT_SCOPE_HOST),
+        ("route add local 10.88.0.1 dev vethA scope link", RTN_LOCAL, 255, RT_SCOPE_LINK),
+    ],
+)
 def test_route_type_defaults(pol, line, rtype, table, scope):
     r = one(pol, line)
     assert (r.type, r.table, r.scope) == (rtype, table, scope)
@@ -230,21 +294,24 @@ def test_route_type_defaults(pol, line, rtype, table, scope):
 def test_route_host_prefix_and_legacy_ipv4(pol):
     r = one(pol, "route add local 10.88.0.1 dev vethA")
     assert r.dst_len == 32
-    r = one(pol, "route add 10.10/16 dev vethA")          # ip's "10.10" = 10.10.0.0
+    r = one(pol, "route add 10.10/16 dev vethA")  # ip's "10.10" = 10.10.0.0
     assert (r.dst, r.dst_len) == (ip("10.10.0.0"), 16)
     r = one(pol, "route add 10.0.0.0/255.255.0.0 dev vethA")
     assert r.dst_len == 16
 
 
-@pytest.mark.parametrize("line,table,attr", [
-    ("route add 10.0.0.0/8 dev vethA table 100", 100, False),
-    ("route add 10.0.0.0/8 dev vethA tab 100", 100, False),
-    ("route add 10.0.0.0/8 dev vethA t 100", 100, False),
-    ("route add 10.0.0.0/8 dev vethA table 100000", 100000, True),
-    ("route add 10.0.0.0/8 dev vethA table local", 255, False),
-    # the attribute wins over the 8-bit field, as in the kernel
-    ("route add 10.0.0.0/8 dev vethA table 300 table 5", 300, True),
-])
+@pytest.mark.parametrize(
+    "line,table,attr",
+    [
+        ("route add 10.0.0.0/8 dev vethA table 100", 100, False),
+        ("route add 10.0.0.0/8 dev vethA tab 100", 100, False),
+        ("route add 10.0.0.0/8 dev vethA t 100", 100, False),
+        ("route add 10.0.0.0/8 dev vethA table 100000", 100000, True),
+        ("route add 10.0.0.0/8 dev vethA table local", 255, False),
+        # the attribute wins over the 8-bit field, as in the kernel
+        ("route add 10.0.0.0/8 dev vethA table 300 table 5", 300, True),
+    ],
+)
 def test_route_table(pol, line, table, attr):
     r = one(pol, line)
     assert r.table == table
@@ -256,50 +323,67 @@ def test_route_table_names_from_file(pol):
     assert one(pol, "route add 10.0.0.0/8 dev vethA table vpn", t).table == 700
 
 
-@pytest.mark.parametrize("line,metric", [
-    ("route add 10.0.0.0/8 dev vethA metric 5", 5),
-    ("route add 10.0.0.0/8 dev vethA m 5", 5),
-    ("route add 10.0.0.0/8 dev vethA priority 6", 6),
-    ("route add 10.0.0.0/8 dev vethA p 7", 7),
-    ("route add 10.0.0.0/8 dev vethA preference 8", 8),
-    ("route add 10.0.0.0/8 dev vethA metric 0x10", 16),
-])
+@pytest.mark.parametrize(
+    "line,metric",
+    [
+        ("route add 10.0.0.0/8 dev vethA metric 5", 5),
+        ("route add 10.0.0.0/8 dev vethA m 5", 5),
+        ("route add 10.0.0.0/8 dev vethA priority 6", 6),
+        ("route add 10.0.0.0/8 dev vethA p 7", 7),
+        ("route add 10.0.0.0/8 dev vethA preference 8", 8),
+        ("route add 10.0.0.0/8 dev vethA metric 0x10", 16),
+    ],
+)
 def test_route_metric_spellings(pol, line, metric):
     r = one(pol, line)
     assert r.priority == metric and r.present & bit(RTA_PRIORITY)
 
 
 def test_route_pref_is_router_preference_not_metric(pol):
-    r = one(pol, "route add 10.5.0.0/16 dev vethA pref 5")     # ip: no metric shown
+    r = one(pol, "route add 10.5.0.0/16 dev vethA pref 5")  # ip: no metric shown
     assert r.priority == 0 and not r.present & bit(RTA_PRIORITY)
 
 
-@pytest.mark.parametrize("line,tos", [
-    ("route add 10.0.0.0/8 dev vethA tos 10", 0x10),       # base 16, as rt_dsfield does
-    ("route add 10.0.0.0/8 dev vethA tos 0x18", 0x18),
-    ("route add 10.0.0.0/8 dev vethA dsfield AF11", 0x28),
-    ("route add 10.0.0.0/8 dev vethA d EF", 0xB8),
-])
+@pytest.mark.parametrize(
+    "line,tos",
+    [
+        ("route add 10.0.0.0/8 dev vethA tos 10", 0x10),  # base 16, as rt_dsfield does
+        ("route add 10.0.0.0/8 dev vethA tos 0x18", 0x18),
+        ("route add 10.0.0.0/8 dev vethA dsfield AF11", 0x28),
+        ("route add 10.0.0.0/8 dev vethA d EF", 0xB8),
+    ],
+)
 def test_route_tos(pol, line, tos):
     assert one(pol, line).tos == tos
 
 
-@pytest.mark.parametrize("line,proto", [
-    ("route add 10.0.0.0/8 dev vethA proto static", 4),
-    ("route add 10.0.0.0/8 dev vethA protocol 99", 99),
-    ("route add 10.0.0.0/8 dev vethA pro kernel", 2),
-    ("route add 10.0.0.0/8 dev vethA proto openr", 99),
-])
+@pytest.mark.parametrize(
+    "line,proto",
+    [
+        ("route add 10.0.0.0/8 dev vethA proto static", 4),
+        ("route add 10.0.0.0/8 dev vethA protocol 99", 99),
+        ("route add 10.0.0.0/8 dev vethA pro kernel", 2),
+        ("route add 10.0.0.0/8 dev vethA proto openr", 99),
+    ],
+)
 def test_route_protocol(pol, line, proto):
     assert one(pol, line).protocol == proto
 
 
-@pytest.mark.parametrize("word,flags", [
-    ("add", NLM_F_CREATE | NLM_F_EXCL), ("change", NLM_F_REPLACE), ("chg", NLM_F_REPLACE),
-    ("replace", NLM_F_CREATE | NLM_F_REPLACE), ("r", NLM_F_CREATE | NLM_F_REPLACE),
-    ("prepend", NLM_F_CREATE), ("p", NLM_F_CREATE), ("append", NLM_F_CREATE | NLM_F_APPEND),
-    ("test", NLM_F_EXCL),
-])
+@pytest.mark.parametrize(
+    "word,flags",
+    [
+        ("add", NLM_F_CREATE | NLM_F_EXCL),
+        ("change", NLM_F_REPLACE),
+        ("chg", NLM_F_REPLACE),
+        ("replace", NLM_F_CREATE | NLM_F_REPLACE),
+        ("r", NLM_F_CREATE | NLM_F_REPLACE),
+        ("prepend", NLM_F_CREATE),
+        ("p", NLM_F_CREATE),
+        ("append", NLM_F_CREATE | NLM_F_APPEND),
+        ("test", NLM_F_EXCL),
+    ],
+)
 def test_route_nlmsg_flags(pol, word, flags):
     r = one(pol, f"route {word} 10.0.0.0/8 dev vethA")
     assert (r.msg_type, r.nlmsg_flags) == (RTM_NEWROUTE, flags)
@@ -343,10 +427,15 @@ def test_route_via_other_family(pol):
 
 
 def test_route_multipath(pol):
-    r = one(pol, "route add 10.93.0.0/16 nexthop via 10.1.0.254 dev vethA weight 1 "
-                 "nexthop via 10.2.0.254 dev vethB weight 3 onlink")
-    assert r.nexthops == [NexthopRequest(ip("10.1.0.254"), 2, 1, 0),
-                          NexthopRequest(ip("10.2.0.254"), 3, 3, RTNH_F_ONLINK)]
+    r = one(
+        pol,
+        "route add 10.93.0.0/16 nexthop via 10.1.0.254 dev vethA weight 1 "
+        "nexthop via 10.2.0.254 dev vethB weight 3 onlink",
+    )
+    assert r.nexthops == [
+        NexthopRequest(ip("10.1.0.254"), 2, 1, 0),
+        NexthopRequest(ip("10.2.0.254"), 3, 3, RTNH_F_ONLINK),
+    ]
     assert r.present & bit(RTA_MULTIPATH) and r.scope == RT_SCOPE_UNIVERSE
     r = one(pol, "route add 2001:db8:8::/64 nexthop via 2001:db8:1::fe dev vethA")
     assert r.family == AF_INET6 and len(r.nexthops) == 1
@@ -372,13 +461,30 @@ def test_route_nhid_onlink_realms(pol):
 
 
 def test_route_metrics(pol):
-    r = one(pol, "route add 10.0.0.0/8 dev vethA mtu lock 1400 advmss 1300 rtt 100ms "
-                 "rttvar 20 rto_min 200ms features ecn hoplimit 64 window 1000 cwnd 10 "
-                 "initcwnd 12 initrwnd 20 ssthresh 5 reordering 3 quickack 1")
+    r = one(
+        pol,
+        "route add 10.0.0.0/8 dev vethA mtu lock 1400 advmss 1300 rtt 100ms "
+        "rttvar 20 rto_min 200ms features ecn hoplimit 64 window 1000 cwnd 10 "
+        "initcwnd 12 initrwnd 20 ssthresh 5 reordering 3 quickack 1",
+    )
     assert r.present & bit(RTA_METRICS)
-    assert r.metrics == {2: 1400, 8: 1300, 4: 800, 5: 20, 13: 200, 12: 1, 10: 64, 3: 1000,
-                         7: 10, 11: 12, 14: 20, 6: 5, 9: 3, 15: 1,
-                         1: (1 << 2) | (1 << 13)}      # rto_min is always locked
+    assert r.metrics == {
+        2: 1400,
+        8: 1300,
+        4: 800,
+        5: 20,
+        13: 200,
+        12: 1,
+        10: 64,
+        3: 1000,
+        7: 10,
+        11: 12,
+        14: 20,
+        6: 5,
+        9: 3,
+        15: 1,
+        1: (1 << 2) | (1 << 13),
+    }  # rto_min is always locked
     assert one(pol, "route add 10.0.0.0/8 dev vethA rtt 2s").metrics == {4: 16000}
     assert one(pol, "route add 10.0.0.0/8 dev vethA rtt 1.5s").metrics == {4: 12000}
     assert one(pol, "route add 10.0.0.0/8 dev vethA rt 3000ms").metrics == {5: 12000}  # rttvar
@@ -386,26 +492,29 @@ def test_route_metrics(pol):
         parse_command(split_args("route add 10.0.0.0/8 dev vethA hoplimit 256"), pol)
 
 
-@pytest.mark.parametrize("line,message", [
-    ("route add 10.0.0.0/33 dev vethA", 'invalid prefix "10.0.0.0/33"'),
-    ("route add 10.0.0.0/8 dev vethA tabel 5", 'unknown keyword "tabel"'),
-    ("route add tabel 5 10.0.0.0/8 dev vethA", 'unknown keyword "tabel"'),
-    ("route add 10.11.0.0/16 dev vethA type unicast", 'unknown keyword "type"'),
-    ("route add 10.0.0.0/8 dev eth9", 'Cannot find device "eth9"'),
-    ("route add 10.0.0.0/8 dev vethA table", 'missing argument after "table"'),
-    ("route add 10.0.0.0/8 blackhole", 'missing argument after "blackhole"'),
-    ("route add 10.0.0.0/8 dev vethA table foo", 'invalid table "foo"'),
-    ("route add 10.0.0.0/8 dev vethA metric -1", 'invalid metric "-1"'),
-    ("route add 10.0.0.0/8 dev vethA tos 0x100", 'invalid tos "0x100"'),
-    ("route add 10.0.0.0/8 dev vethA proto nope", 'invalid protocol "nope"'),
-    ("route add 10.0.0.0/8 via 10.1.0.1 via 10.1.0.2", "use nexthop syntax"),
-    ("route add 10.0.0.0/8 10.1.0.0/16", 'duplicate destination "10.1.0.0/16"'),
-    ("route add dev vethA", "missing destination prefix"),
-    ("ip -6 route add 10.0.0.0/8 dev vethA", 'invalid prefix "10.0.0.0/8"'),
-    ("route add 10.0.0.0/8 dev vethA congctl cubic", 'unsupported keyword "congctl"'),
-    ("route add 2001:db8::/32 dev vethA pref highest", 'invalid "pref" value "highest"'),
-    ("route frobnicate 10.0.0.0/8", 'unknown command "frobnicate" for "route"'),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("route add 10.0.0.0/33 dev vethA", 'invalid prefix "10.0.0.0/33"'),
+        ("route add 10.0.0.0/8 dev vethA tabel 5", 'unknown keyword "tabel"'),
+        ("route add tabel 5 10.0.0.0/8 dev vethA", 'unknown keyword "tabel"'),
+        ("route add 10.11.0.0/16 dev vethA type unicast", 'unknown keyword "type"'),
+        ("route add 10.0.0.0/8 dev eth9", 'Cannot find device "eth9"'),
+        ("route add 10.0.0.0/8 dev vethA table", 'missing argument after "table"'),
+        ("route add 10.0.0.0/8 blackhole", 'missing argument after "blackhole"'),
+        ("route add 10.0.0.0/8 dev vethA table foo", 'invalid table "foo"'),
+        ("route add 10.0.0.0/8 dev vethA metric -1", 'invalid metric "-1"'),
+        ("route add 10.0.0.0/8 dev vethA tos 0x100", 'invalid tos "0x100"'),
+        ("route add 10.0.0.0/8 dev vethA proto nope", 'invalid protocol "nope"'),
+        ("route add 10.0.0.0/8 via 10.1.0.1 via 10.1.0.2", "use nexthop syntax"),
+        ("route add 10.0.0.0/8 10.1.0.0/16", 'duplicate destination "10.1.0.0/16"'),
+        ("route add dev vethA", "missing destination prefix"),
+        ("ip -6 route add 10.0.0.0/8 dev vethA", 'invalid prefix "10.0.0.0/8"'),
+        ("route add 10.0.0.0/8 dev vethA congctl cubic", 'unsupported keyword "congctl"'),
+        ("route add 2001:db8::/32 dev vethA pref highest", 'invalid "pref" value "highest"'),
+        ("route frobnicate 10.0.0.0/8", 'unknown command "frobnicate" for "route"'),
+    ],
+)
 def test_route_errors_name_the_token(pol, line, message):
     with pytest.raises(ParseError, match=message.replace("(", r"\(")):
         parse_command(split_args(line), pol)
@@ -426,14 +535,15 @@ def test_route_dev_ifN_fallback(pol):
 # ip rule
 # ---------------------------------------------------------------------------
 
+
 def test_rule_add_defaults(pol):
     r = one(pol, "rule add from 10.1.0.0/24 lookup 100")
     assert (r.msg_type, r.nlmsg_flags) == (RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
     assert (r.family, r.action, r.table) == (AF_INET, FR_ACT_TO_TBL, 100)
     assert (r.src, r.src_len, r.dst_len) == (ip("10.1.0.0"), 24, 0)
-    assert r.present == bit(FRA_SRC)            # no FRA_PRIORITY: the kernel picks
+    assert r.present == bit(FRA_SRC)  # no FRA_PRIORITY: the kernel picks
     r = one(pol, "rule add from 1.2.3.4")
-    assert r.table == 254                      # main when no table/type is given
+    assert r.table == 254  # main when no table/type is given
 
 
 def test_rule_del_defaults(pol):
@@ -443,32 +553,35 @@ def test_rule_del_defaults(pol):
     assert r.present == bit(FRA_PRIORITY)
 
 
-@pytest.mark.parametrize("line,field,value", [
-    ("rule add pref 5 lookup 8", "priority", 5),
-    ("rule add pr 5 lookup 8", "priority", 5),          # "pr" is a prefix of preference
-    ("rule add order 6 lookup 8", "priority", 6),
-    ("rule add prio 7 lookup 8", "priority", 7),
-    ("rule add t 5 lookup 7", "tun_id", 5),             # tun_id comes before table
-    ("rule add ta 7", "table", 7),
-    ("rule add table main", "table", 254),
-    ("rule add d 0x10 lookup 9", "tos", 0x10),
-    ("rule add tos 10 lookup 5", "tos", 0x10),           # hex
-    ("rule add s 3 lookup 10", "suppress_prefixlen", 3),
-    ("rule add sup_pl 0 lookup 10", "suppress_prefixlen", 0),
-    ("rule add suppress_i default lookup 10", "suppress_ifgroup", 0),
-    ("rule add sup_group 5 lookup 10", "suppress_ifgroup", 5),
-    ("rule add realms 3/4 lookup 6", "realm", (3 << 16) | 4),
-    ("rule add r 5 lookup 6", "realm", 5),
-    ("rule add protocol static lookup 6", "protocol", 4),
-    ("rule add uidrange 1000-2000 lookup 10", "uid_start", 1000),
-    ("rule add ipproto tcp lookup 11", "ip_proto", 6),
-    ("rule add ipproto 250 lookup 11", "ip_proto", 250),
-    ("rule add ipproto UDP lookup 11", "ip_proto", 17),
-    ("rule add iif vethA lookup 7", "iifname", "vethA"),
-    ("rule add dev nosuchdev lookup 7", "iifname", "nosuchdev"),   # names are not resolved
-    ("rule add oif nosuchdev lookup 8", "oifname", "nosuchdev"),
-    ("rule add not from 10.0.0.0/8 lookup 9", "flags", FIB_RULE_INVERT),
-])
+@pytest.mark.parametrize(
+    "line,field,value",
+    [
+        ("rule add pref 5 lookup 8", "priority", 5),
+        ("rule add pr 5 lookup 8", "priority", 5),  # "pr" is a prefix of preference
+        ("rule add order 6 lookup 8", "priority", 6),
+        ("rule add prio 7 lookup 8", "priority", 7),
+        ("rule add t 5 lookup 7", "tun_id", 5),  # tun_id comes before table
+        ("rule add ta 7", "table", 7),
+        ("rule add table main", "table", 254),
+        ("rule add d 0x10 lookup 9", "tos", 0x10),
+        ("rule add tos 10 lookup 5", "tos", 0x10),  # hex
+        ("rule add s 3 lookup 10", "suppress_prefixlen", 3),
+        ("rule add sup_pl 0 lookup 10", "suppress_prefixlen", 0),
+        ("rule add suppress_i default lookup 10", "suppress_ifgroup", 0),
+        ("rule add sup_group 5 lookup 10", "suppress_ifgroup", 5),
+        ("rule add realms 3/4 lookup 6", "realm", (3 << 16) | 4),
+        ("rule add r 5 lookup 6", "realm", 5),
+        ("rule add protocol static lookup 6", "protocol", 4),
+        ("rule add uidrange 1000-2000 lookup 10", "uid_start", 1000),
+        ("rule add ipproto tcp lookup 11", "ip_proto", 6),
+        ("rule add ipproto 250 lookup 11", "ip_proto", 250),
+        ("rule add ipproto UDP lookup 11", "ip_proto", 17),
+        ("rule add iif vethA lookup 7", "iifname", "vethA"),
+        ("rule add dev nosuchdev lookup 7", "iifname", "nosuchdev"),  # names are not resolved
+        ("rule add oif nosuchdev lookup 8", "oifname", "nosuchdev"),
+        ("rule add not from 10.0.0.0/8 lookup 9", "flags", FIB_RULE_INVERT),
+    ],
+)
 def test_rule_keywords(pol, line, field, value):
     assert getattr(one(pol, line), field) == value
 
@@ -534,21 +647,24 @@ def test_rule_ipv6_address_without_dash6_is_refused(pol):
     assert e.value.iproute2_text() == "Error: Invalid dst address."
 
 
-@pytest.mark.parametrize("line,message", [
-    ("rule add", '"ip rule add" requires arguments'),
-    ("rule del", '"ip rule del" requires arguments'),
-    ("rule add from 1.2.3.4 tabel 5", 'unknown keyword "tabel"'),
-    ("rule add lookup nosuch", 'invalid table "nosuch"'),
-    ("-6 rule add from 10.0.0.0/8 lookup 5", 'invalid prefix "10.0.0.0/8"'),
-    ("rule add fwmark 0x10/zz lookup 5", 'invalid fwmask "zz"'),
-    ("rule add uidrange 5 lookup 5", 'invalid uid range "5"'),
-    ("rule add sport x lookup 5", 'invalid port range "x"'),
-    ("rule add ipproto nosuchproto lookup 5", 'invalid ipproto "nosuchproto"'),
-    ("rule add suppress_prefixlength -1 lookup 5", 'invalid suppress_prefixlength "-1"'),
-    ("rule add iif a/b lookup 5", 'invalid iif "a/b"'),
-    ("rule add l3mdev lookup 5", "table can not be specified for l3mdev rules"),
-    ("rule add pref", 'missing argument after "pref"'),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("rule add", '"ip rule add" requires arguments'),
+        ("rule del", '"ip rule del" requires arguments'),
+        ("rule add from 1.2.3.4 tabel 5", 'unknown keyword "tabel"'),
+        ("rule add lookup nosuch", 'invalid table "nosuch"'),
+        ("-6 rule add from 10.0.0.0/8 lookup 5", 'invalid prefix "10.0.0.0/8"'),
+        ("rule add fwmark 0x10/zz lookup 5", 'invalid fwmask "zz"'),
+        ("rule add uidrange 5 lookup 5", 'invalid uid range "5"'),
+        ("rule add sport x lookup 5", 'invalid port range "x"'),
+        ("rule add ipproto nosuchproto lookup 5", 'invalid ipproto "nosuchproto"'),
+        ("rule add suppress_prefixlength -1 lookup 5", 'invalid suppress_prefixlength "-1"'),
+        ("rule add iif a/b lookup 5", 'invalid iif "a/b"'),
+        ("rule add l3mdev lookup 5", "table can not be specified for l3mdev rules"),
+        ("rule add pref", 'missing argument after "pref"'),
+    ],
+)
 def test_rule_errors(pol, line, message):
     with pytest.raises(ParseError, match=message):
         parse_command(split_args(line), pol)
@@ -556,15 +672,19 @@ def test_rule_errors(pol, line, message):
 
 def test_rule_flush_keeps_pref_0(pol):
     pol.rule_dump[AF_INET].insert(1, RuleRequest(RTM_NEWRULE, 0, AF_INET, priority=0, table=6))
-    pol.rule_dump[AF_INET].insert(2, RuleRequest(RTM_NEWRULE, 0, AF_INET, priority=32765,
-                                                 table=5, action=1, src=ip("1.2.3.4"), src_len=32))
+    pol.rule_dump[AF_INET].insert(
+        2, RuleRequest(RTM_NEWRULE, 0, AF_INET, priority=32765, table=5, action=1, src=ip("1.2.3.4"), src_len=32)
+    )
     apply_line(pol, "rule flush")
     assert [(r.priority, r.table) for r in pol.rule_dump[AF_INET]] == [(0, 255), (0, 6)]
     deletes = [req for _, req in pol.sent]
     assert [(d.msg_type, d.nlmsg_flags, d.priority) for d in deletes] == [
-        (RTM_DELRULE, 0, 32765), (RTM_DELRULE, 0, 32766), (RTM_DELRULE, 0, 32767)]
-    assert deletes[0].src == ip("1.2.3.4")      # the dumped rule is sent back whole
-    assert len(pol.rule_dump[AF_INET6]) == 2    # ip rule flush is IPv4 unless -6
+        (RTM_DELRULE, 0, 32765),
+        (RTM_DELRULE, 0, 32766),
+        (RTM_DELRULE, 0, 32767),
+    ]
+    assert deletes[0].src == ip("1.2.3.4")  # the dumped rule is sent back whole
+    assert len(pol.rule_dump[AF_INET6]) == 2  # ip rule flush is IPv4 unless -6
 
 
 def test_rule_flush_selectors(pol):
@@ -583,10 +703,10 @@ def test_rule_flush_selectors(pol):
 # ip route flush
 # ---------------------------------------------------------------------------
 
+
 def _dumped(dst, family=AF_INET, **kw):
     net = ipaddress.ip_network(dst)
-    r = RouteRequest(RTM_NEWROUTE, 0, family=family, dst=net.network_address,
-                     dst_len=net.prefixlen, **kw)
+    r = RouteRequest(RTM_NEWROUTE, 0, family=family, dst=net.network_address, dst_len=net.prefixlen, **kw)
     r.present = bit(RTA_TABLE) | bit(RTA_PRIORITY) | (bit(RTA_DST) if net.prefixlen else 0)
     return r
 
@@ -614,14 +734,21 @@ def _left(pol):
 def test_route_flush_table_proto(routed):
     apply_line(routed, "route flush table 100 proto static")
     assert "10.6.0.0/16" not in _left(routed) and len(routed.route_dump) == 8
-    (method, req), = routed.sent
+    ((method, req),) = routed.sent
     assert (method, req.msg_type, req.nlmsg_flags, req.table) == ("route", RTM_DELROUTE, 0, 100)
 
 
 def test_route_flush_dev_is_main_and_ipv4(routed):
     apply_line(routed, "route flush dev vethA")
-    assert _left(routed) == ["10.5.0.0/16", "10.6.0.0/16", "10.8.0.0/16", "10.9.0.0/16",
-                             "2001:db8:9::/64", "2001:db8:1::/64", "::/0"]
+    assert _left(routed) == [
+        "10.5.0.0/16",
+        "10.6.0.0/16",
+        "10.8.0.0/16",
+        "10.9.0.0/16",
+        "2001:db8:9::/64",
+        "2001:db8:1::/64",
+        "::/0",
+    ]
 
 
 def test_route_flush_table_all_type_covers_both_families(routed):
@@ -632,19 +759,26 @@ def test_route_flush_table_all_type_covers_both_families(routed):
 
 
 def test_route_flush_prefix_selectors(routed):
-    apply_line(routed, "route flush root 10.0.0.0/13 table all")    # 10.0/13: 10.0-10.7
+    apply_line(routed, "route flush root 10.0.0.0/13 table all")  # 10.0/13: 10.0-10.7
     assert _left(routed)[:2] == ["10.8.0.0/16", "10.9.0.0/16"]
-    assert "2001:db8:9::/64" in _left(routed)       # no family: both dumped, v6 not inside
-    apply_line(routed, "route flush 10.9.0.0/16")                   # exact, main
+    assert "2001:db8:9::/64" in _left(routed)  # no family: both dumped, v6 not inside
+    apply_line(routed, "route flush 10.9.0.0/16")  # exact, main
     assert "10.9.0.0/16" not in _left(routed)
     apply_line(routed, "route flush metric 256 table all")
-    assert "10.8.0.0/16" in _left(routed)                           # IPv4 only (dump family)
+    assert "10.8.0.0/16" in _left(routed)  # IPv4 only (dump family)
 
 
 def test_route_flush_ipv6_keeps_null_entry(routed):
     apply_line(routed, "-6 route flush table all")
-    assert _left(routed) == ["10.5.0.0/16", "10.6.0.0/16", "10.7.0.0/16", "10.8.0.0/16",
-                             "10.1.0.0/24", "10.9.0.0/16", "::/0"]
+    assert _left(routed) == [
+        "10.5.0.0/16",
+        "10.6.0.0/16",
+        "10.7.0.0/16",
+        "10.8.0.0/16",
+        "10.1.0.0/24",
+        "10.9.0.0/16",
+        "::/0",
+    ]
 
 
 def test_route_flush_errors(routed):
@@ -655,7 +789,7 @@ def test_route_flush_errors(routed):
     routed.refuse["route"] = PolicyError(errno.ESRCH)
     with pytest.raises(ParseError, match="Failed to send flush request: No such process"):
         apply_line(routed, "route flush table 100")
-    apply_line(routed, "route flush cache")      # no route cache in the model: nothing sent
+    apply_line(routed, "route flush cache")  # no route cache in the model: nothing sent
     assert routed.sent == []
 
 
@@ -663,12 +797,13 @@ def test_route_flush_errors(routed):
 # ip address
 # ---------------------------------------------------------------------------
 
+
 def test_addr_add(pol):
     a = one(pol, "addr add 10.1.0.1/24 dev vethA")
     assert (a.msg_type, a.nlmsg_flags, a.family) == (RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, AF_INET)
     assert (a.ifindex, a.local, a.prefixlen, a.scope) == (2, ip("10.1.0.1"), 24, 0)
     assert (a.flags, a.metric, a.broadcast) == (0, 0, None)
-    assert one(pol, "a add 10.9.0.1 dev vethA").prefixlen == 32       # no /len: /32
+    assert one(pol, "a add 10.9.0.1 dev vethA").prefixlen == 32  # no /len: /32
     assert one(pol, "address add 127.0.0.2/8 dev lo").scope == RT_SCOPE_HOST
     assert one(pol, "addr add 10.1.0.1/24 dev vethA scope link").scope == RT_SCOPE_LINK
     a = one(pol, "addr add 10.1.0.1/24 dev vethA metric 33 noprefixroute")
@@ -708,14 +843,17 @@ def test_addr_del_wildcard(pol):
     assert one(pol, "addr del 10.9.0.1/16 dev vethA").prefixlen == 16
 
 
-@pytest.mark.parametrize("line,message", [
-    ("addr add 10.1.0.1/24", 'Not enough information: "dev" argument is required.'),
-    ("addr add 10.1.0.1/24 dev eth9", 'Cannot find device "eth9"'),
-    ("addr add 10.1.0.1/33 dev vethA", 'invalid prefix "10.1.0.1/33"'),
-    ("addr add 10.1.0.1/24 dev vethA label foo", 'invalid label "foo"'),
-    ("addr add 10.1.0.1/24 10.1.0.2/24 dev vethA", 'duplicate local address "10.1.0.2/24"'),
-    ("addr add 10.1.0.1/24 dev vethA bogus", 'unknown keyword "bogus"'),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("addr add 10.1.0.1/24", 'Not enough information: "dev" argument is required.'),
+        ("addr add 10.1.0.1/24 dev eth9", 'Cannot find device "eth9"'),
+        ("addr add 10.1.0.1/33 dev vethA", 'invalid prefix "10.1.0.1/33"'),
+        ("addr add 10.1.0.1/24 dev vethA label foo", 'invalid label "foo"'),
+        ("addr add 10.1.0.1/24 10.1.0.2/24 dev vethA", 'duplicate local address "10.1.0.2/24"'),
+        ("addr add 10.1.0.1/24 dev vethA bogus", 'unknown keyword "bogus"'),
+    ],
+)
 def test_addr_errors(pol, line, message):
     with pytest.raises(ParseError, match=message):
         parse_command(split_args(line), pol)
@@ -725,11 +863,14 @@ def test_addr_errors(pol, line, message):
 # ip link
 # ---------------------------------------------------------------------------
 
+
 def test_link_commands(pol):
-    assert one(pol, "link add vethX type veth peer name vethY") == \
-        LinkRequest("add", "vethX", kind="veth", peer="vethY")
-    assert one(pol, "link add name vethX type veth peer vethY") == \
-        LinkRequest("add", "vethX", kind="veth", peer="vethY")
+    assert one(pol, "link add vethX type veth peer name vethY") == LinkRequest(
+        "add", "vethX", kind="veth", peer="vethY"
+    )
+    assert one(pol, "link add name vethX type veth peer vethY") == LinkRequest(
+        "add", "vethX", kind="veth", peer="vethY"
+    )
     assert one(pol, "l add br1 type bridge") == LinkRequest("add", "br1", kind="bridge")
     assert one(pol, "link add ifb0 type ifb") == LinkRequest("add", "ifb0", kind="ifb")
     assert one(pol, "link set vethA up") == LinkRequest("set", "vethA", up=True)
@@ -741,17 +882,22 @@ def test_link_commands(pol):
     assert one(pol, "link del vethA") == LinkRequest("del", "vethA")
     assert one(pol, "link delete dev vethA") == LinkRequest("del", "vethA")
     cmd = parse_command(split_args("link add vethX up type veth peer name vethY"), pol)
-    assert [r for _, r in cmd.requests] == [LinkRequest("add", "vethX", kind="veth", peer="vethY"),
-                                            LinkRequest("set", "vethX", up=True)]
+    assert [r for _, r in cmd.requests] == [
+        LinkRequest("add", "vethX", kind="veth", peer="vethY"),
+        LinkRequest("set", "vethX", up=True),
+    ]
 
 
-@pytest.mark.parametrize("line,message", [
-    ("link del eth9", 'Cannot find device "eth9"'),
-    ("link set eth9 up", 'Cannot find device "eth9"'),
-    ("link set vethA mtu 9000", 'unsupported keyword "mtu"'),
-    ("link add vethX type veth peer name a/b", 'invalid "name" "a/b"'),
-    ("link add vethX", '"type" argument is required'),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("link del eth9", 'Cannot find device "eth9"'),
+        ("link set eth9 up", 'Cannot find device "eth9"'),
+        ("link set vethA mtu 9000", 'unsupported keyword "mtu"'),
+        ("link add vethX type veth peer name a/b", 'invalid "name" "a/b"'),
+        ("link add vethX", '"type" argument is required'),
+    ],
+)
 def test_link_errors(pol, line, message):
     with pytest.raises(ParseError, match=message):
         parse_command(split_args(line), pol)
@@ -761,12 +907,28 @@ def test_link_errors(pol, line, message):
 # ip route get
 # ---------------------------------------------------------------------------
 
+
 def test_route_get_full():
-    g = parse_route_get(split_args("8.8.8.8 from 10.1.0.1 iif vethB oif vethA tos 10 "
-                                   "mark 0x10 uid 1000 ipproto tcp sport 1000 dport 443"))
-    assert g == GetArgs(AF_INET, ip("8.8.8.8"), 32, src=ip("10.1.0.1"), src_len=32,
-                        iif="vethB", oif="vethA", tos=0x10, mark=16, uid=1000, ip_proto=6,
-                        sport=1000, dport=443)
+    g = parse_route_get(
+        split_args(
+            "8.8.8.8 from 10.1.0.1 iif vethB oif vethA tos 10 mark 0x10 uid 1000 ipproto tcp sport 1000 dport 443"
+        )
+    )
+    assert g == GetArgs(
+        AF_INET,
+        ip("8.8.8.8"),
+        32,
+        src=ip("10.1.0.1"),
+        src_len=32,
+        iif="vethB",
+        oif="vethA",
+        tos=0x10,
+        mark=16,
+        uid=1000,
+        ip_proto=6,
+        sport=1000,
+        dport=443,
+    )
 
 
 def test_route_get_variants():
@@ -775,21 +937,24 @@ def test_route_get_variants():
     g = parse_route_get(["10.0.0.1/24", "dev", "vethA", "fibmatch"])
     assert (g.dst_len, g.oif, g.fibmatch) == (32, "vethA", True)
     assert g.warnings == ["Warning: /24 as prefix is invalid, only /32 (or none) is supported."]
-    g = parse_route_get(["10.0.0.1", "d", "0x18", "i", "vethB", "m", "0"])   # d=dsfield i=iif m=mark
+    g = parse_route_get(["10.0.0.1", "d", "0x18", "i", "vethB", "m", "0"])  # d=dsfield i=iif m=mark
     assert (g.tos, g.iif, g.mark) == (0x18, "vethB", 0)
     g = parse_route_get(["default"], family=AF_INET6)
     assert (g.family, g.dst) == (AF_INET6, ip("::"))
 
 
-@pytest.mark.parametrize("args,message", [
-    ([], "need at least a destination address"),
-    (["from", "10.1.0.1"], "need at least a destination address"),
-    (["10.0.0.1", "tos", "zz"], 'invalid tos "zz"'),
-    (["10.0.0.1", "dport", "65536"], 'invalid dport "65536"'),
-    (["10.0.0.1", "uid"], 'missing argument after "uid"'),
-    (["10.0.0.1", "bogus"], 'unknown keyword "bogus"'),
-    (["10.0.0.1", "from", "2001:db8::1"], 'invalid prefix "2001:db8::1"'),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([], "need at least a destination address"),
+        (["from", "10.1.0.1"], "need at least a destination address"),
+        (["10.0.0.1", "tos", "zz"], 'invalid tos "zz"'),
+        (["10.0.0.1", "dport", "65536"], 'invalid dport "65536"'),
+        (["10.0.0.1", "uid"], 'missing argument after "uid"'),
+        (["10.0.0.1", "bogus"], 'unknown keyword "bogus"'),
+        (["10.0.0.1", "from", "2001:db8::1"], 'invalid prefix "2001:db8::1"'),
+    ],
+)
 def test_route_get_errors(args, message):
     with pytest.raises(ValueError, match=message):
         parse_route_get(args)
@@ -798,6 +963,7 @@ def test_route_get_errors(args, message):
 # ---------------------------------------------------------------------------
 # batches
 # ---------------------------------------------------------------------------
+
 
 def test_batch_resolves_names_created_by_earlier_lines(pol):
     text = """\
@@ -816,8 +982,7 @@ ip rule add from 10.7.0.0/24 lookup 100
 
 
 def test_batch_is_all_or_nothing(pol):
-    text = "link add vethX type veth peer name vethY\nroute add 10.0.0.0/8 dev vethX\n" \
-           "route add 10.0.0.0/33 dev vethX\n"
+    text = "link add vethX type veth peer name vethY\nroute add 10.0.0.0/8 dev vethX\nroute add 10.0.0.0/33 dev vethX\n"
     with pytest.raises(BatchError) as e:
         apply_batch(pol, text, "two-nic.ip")
     assert str(e.value) == 'two-nic.ip:3: invalid prefix "10.0.0.0/33"'
@@ -825,12 +990,15 @@ def test_batch_is_all_or_nothing(pol):
     assert pol.sent == [] and "vethX" not in pol.links
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("\n\n\n\n\n\nrule add from 1.2.3.4 tabel 5\n", 'x.ip:7: unknown keyword "tabel"'),
-    ("# c\nroute add 10.0.0.0/8 dev eth9\n", 'x.ip:2: Cannot find device "eth9"'),
-    ("link add 'vethX type veth\n", "x.ip:1: Unterminated quoted string"),
-    ("route show\n", 'x.ip:1: "route show" does not change anything; not supported here'),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("\n\n\n\n\n\nrule add from 1.2.3.4 tabel 5\n", 'x.ip:7: unknown keyword "tabel"'),
+        ("# c\nroute add 10.0.0.0/8 dev eth9\n", 'x.ip:2: Cannot find device "eth9"'),
+        ("link add 'vethX type veth\n", "x.ip:1: Unterminated quoted string"),
+        ("route show\n", 'x.ip:1: "route show" does not change anything; not supported here'),
+    ],
+)
 def test_batch_parse_errors(pol, text, expected):
     with pytest.raises(BatchError) as e:
         apply_batch(pol, text, "x.ip")
@@ -838,8 +1006,7 @@ def test_batch_parse_errors(pol, text, expected):
 
 
 def test_batch_reports_what_ip_prints_for_refused_requests(pol):
-    text = "route add 10.0.0.0/8 dev vethA\nrule add lookup 5\nrule add lookup 6\n" \
-           "route add 10.0.0.0/8 dev vethA\n"
+    text = "route add 10.0.0.0/8 dev vethA\nrule add lookup 5\nrule add lookup 6\nroute add 10.0.0.0/8 dev vethA\n"
     pol_copy = copy.deepcopy(pol)
 
     def refuse_4th(policy):
@@ -855,8 +1022,10 @@ def test_batch_reports_what_ip_prints_for_refused_requests(pol):
                 if len(calls) == 2:
                     raise PolicyError(errno.EEXIST)
                 real_route(req)
+
             c.route = route
             return c
+
         policy.clone = clone
 
     refuse_4th(pol)
@@ -885,7 +1054,8 @@ def test_batch_warnings_carry_file_and_line(pol):
 
 def _ipv4_legacy_reference(s: str):
     """get_addr_ipv4() step by step (strtoul base 0 per part), no fast path."""
-    from polroute.rt_tables import strtoul as _strtoul
+    from polroute.iproute2.rt_tables import strtoul as _strtoul
+
     out = bytearray(4)
     pos = 0
     for i in range(4):
@@ -902,10 +1072,17 @@ def _ipv4_legacy_reference(s: str):
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(["0", "1", "7", "8", "9", "25", "255", "256", "010", "0x1f", "00",
-                                 "300", "1000", "", "+1", "-1", "a"]),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.sampled_from(
+            ["0", "1", "7", "8", "9", "25", "255", "256", "010", "0x1f", "00", "300", "1000", "", "+1", "-1", "a"]
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_ipv4_legacy_fast_path_equals_reference(parts):
-    from polroute.iproute import _ipv4_legacy
+    from polroute.iproute2.reader import _ipv4_legacy
+
     s = ".".join(parts)
     assert _ipv4_legacy(s) == _ipv4_legacy_reference(s)

@@ -1,14 +1,15 @@
 """Kernel profiles: each modelled build gives its own answers; auto follows the running kernel."""
+
 import gzip
 import json
 
 import pytest
 
 from polroute import Policy
-from polroute import kernel_profile as kp
-from polroute.cli import main
-from polroute.iproute import apply_batch
-from polroute.query import get_json
+from polroute.cli.app import main
+from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.route_get import get_json
+from polroute.model import kernel_profile as kp
 
 HOST = """\
 link set lo up
@@ -21,9 +22,19 @@ link set v0p up
 """
 
 # what each build answered in a namespace (docs/kernel-notes.md, "IPv6 multicast with iif")
-MROUTE_ANSWER = {"error": "Message too long", "errno": "EMSGSIZE"}   # ip adds "RTNETLINK answers: "
-NO_MROUTE_ANSWER = {"type": "multicast", "dst": "ff02::1", "from": "::", "dev": "v0p", "table": "local",
-                    "protocol": "kernel", "metric": 256, "flags": [], "iif": "v0p", "pref": "medium"}
+MROUTE_ANSWER = {"error": "Message too long", "errno": "EMSGSIZE"}  # ip adds "RTNETLINK answers: "
+NO_MROUTE_ANSWER = {
+    "type": "multicast",
+    "dst": "ff02::1",
+    "from": "::",
+    "dev": "v0p",
+    "table": "local",
+    "protocol": "kernel",
+    "metric": 256,
+    "flags": [],
+    "iif": "v0p",
+    "pref": "medium",
+}
 
 
 def host(kernel):
@@ -82,8 +93,7 @@ def test_cli_lists_profiles_and_takes_kernel_option(tmp_path, capsys):
     assert out["detected"] == (kp.detect().name if kp.detect() else None)
     batch = tmp_path / "host.ip"
     batch.write_text(HOST)
-    assert main(["get", "--batch", str(batch), "--kernel", "no-ipv6-mroute", "--json",
-                 "ff02::1", "iif", "v0p"]) == 0
+    assert main(["get", "--batch", str(batch), "--kernel", "no-ipv6-mroute", "--json", "ff02::1", "iif", "v0p"]) == 0
     assert json.loads(capsys.readouterr().out)["type"] == "multicast"
     assert main(["get", "--batch", str(batch), "--kernel", "ipv6-mroute", "ff02::1", "iif", "v0p"]) == 2
     assert "Message too long" in capsys.readouterr().err

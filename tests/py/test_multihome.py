@@ -1,4 +1,5 @@
 """The multihome host file, its renderers read back, and `polroute audit` on models."""
+
 from __future__ import annotations
 
 import configparser
@@ -17,15 +18,15 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
-
-from polroute import Policy, cli  # noqa: E402
+from polroute import Policy
 from polroute.audit import audit_policy  # noqa: E402
-from polroute.demo import split_recipe, two_nic_batch  # noqa: E402
-from polroute.iproute import apply_batch  # noqa: E402
+from polroute.cli import app as cli  # noqa: E402
+from polroute.cli.demo import split_recipe, two_nic_batch  # noqa: E402
+from polroute.iproute2.reader import apply_batch  # noqa: E402
+from polroute.iproute2.route_get import route_get  # noqa: E402
+from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import HostFileError, parse_host_text  # noqa: E402
 from polroute.multihome.render import batch_text, render  # noqa: E402
-from polroute.query import route_get  # noqa: E402
-from polroute.rt_tables import RtTables  # noqa: E402
 
 RICH_HOST = """\
 version: 1
@@ -68,11 +69,20 @@ def _base(cfg) -> str:
     local address in every served source (an output-route question from a
     non-local source is ENETUNREACH, as in the kernel), and a LAN link
     towards the tenants with forwarding on."""
-    out = ["link set lo up", "link add lan0 type veth peer name lanp", "link set lanp up",
-           "link set lan0 up", "addr add 172.16.0.1/12 dev lan0"]
+    out = [
+        "link set lo up",
+        "link add lan0 type veth peer name lanp",
+        "link set lanp up",
+        "link set lan0 up",
+        "addr add 172.16.0.1/12 dev lan0",
+    ]
     for i, u in enumerate(cfg.uplinks):
-        out += [f"link add {u.interface} type veth peer name p{i}", f"link set p{i} up",
-                f"link set {u.interface} up", f"addr add {u.address} dev {u.interface}"]
+        out += [
+            f"link add {u.interface} type veth peer name p{i}",
+            f"link set p{i} up",
+            f"link set {u.interface} up",
+            f"addr add {u.address} dev {u.interface}",
+        ]
         if u.address6:
             out.append(f"addr add {u.address6} dev {u.interface} nodad")
         for s in u.serves:
@@ -92,6 +102,7 @@ def _model(cfg, extra: str = "") -> Policy:
 # the host file
 # ---------------------------------------------------------------------------
 
+
 def test_rich_host_file_parsed():
     cfg = parse_host_text(RICH_HOST, "rich.yaml")
     assert cfg.owner == 201 and cfg.multipath_default
@@ -103,8 +114,10 @@ def test_rich_host_file_parsed():
     covered = {a for n in nets[:-1] for a in n}
     assert covered == {ipaddress.ip_address(f"10.0.0.{i}") for i in range(10, 21)}
     assert [str(n) for n in wan0.sources(6)] == ["2001:db8:1::10/128", "2001:db8:ff::/48"]
-    assert [(str(t.source), t.table, t.priority) for t in cfg.tenants] == \
-        [("172.16.5.0/24", 77, 3002), ("172.16.6.0/24", 500, 3003)]
+    assert [(str(t.source), t.table, t.priority) for t in cfg.tenants] == [
+        ("172.16.5.0/24", 77, 3002),
+        ("172.16.6.0/24", 500, 3003),
+    ]
 
 
 def test_schema_accepts_the_examples():
@@ -117,36 +130,93 @@ def test_schema_accepts_the_examples():
 
 BAD = [
     # (text, line, key, words in the message)
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.1.1\n",
-     4, "uplinks[0].gateway", "not on eth0's subnet"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2\n    gateway: 10.0.0.1\n",
-     3, "uplinks[0].address", "ADDRESS/PREFIXLEN"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
-     "  - interface: eth1\n    address: 10.0.1.2/24\n    gateway: 10.0.1.300\n",
-     7, "uplinks[1].gateway", "not an IPv4 address"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    tabel: 5\n",
-     5, "uplinks[0].tabel", "unknown key"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    table: 254\n",
-     5, "uplinks[0].table", "reserved"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    table: nosuch\n",
-     5, "uplinks[0].table", "unknown table name"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
-     "      - 10.5.0.0/16\n      - 10.5.3.0/24\n", 7, "uplinks[0].serves[1]", "overlaps uplinks[0].serves[0]"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
-     "      - 10.9.0.9-10.9.0.1\n", 6, "uplinks[0].serves[0]", "ends before it starts"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
-     "      - 10.9.0.1/16\n", 6, "uplinks[0].serves[0]", "host bits set"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    weight: no\n",
-     5, "uplinks[0].weight", "decimal integer"),
-    ("priority-base: 32765\nuplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
-     "  - interface: eth1\n    address: 10.0.1.2/24\n    gateway: 10.0.1.1\n", 1, "priority-base", "32766"),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.1.1\n",
+        4,
+        "uplinks[0].gateway",
+        "not on eth0's subnet",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2\n    gateway: 10.0.0.1\n",
+        3,
+        "uplinks[0].address",
+        "ADDRESS/PREFIXLEN",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
+        "  - interface: eth1\n    address: 10.0.1.2/24\n    gateway: 10.0.1.300\n",
+        7,
+        "uplinks[1].gateway",
+        "not an IPv4 address",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    tabel: 5\n",
+        5,
+        "uplinks[0].tabel",
+        "unknown key",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    table: 254\n",
+        5,
+        "uplinks[0].table",
+        "reserved",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    table: nosuch\n",
+        5,
+        "uplinks[0].table",
+        "unknown table name",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
+        "      - 10.5.0.0/16\n      - 10.5.3.0/24\n",
+        7,
+        "uplinks[0].serves[1]",
+        "overlaps uplinks[0].serves[0]",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
+        "      - 10.9.0.9-10.9.0.1\n",
+        6,
+        "uplinks[0].serves[0]",
+        "ends before it starts",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    serves:\n"
+        "      - 10.9.0.1/16\n",
+        6,
+        "uplinks[0].serves[0]",
+        "host bits set",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n    weight: no\n",
+        5,
+        "uplinks[0].weight",
+        "decimal integer",
+    ),
+    (
+        "priority-base: 32765\nuplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
+        "  - interface: eth1\n    address: 10.0.1.2/24\n    gateway: 10.0.1.1\n",
+        1,
+        "priority-base",
+        "32766",
+    ),
     ("owner-protocol: 2\nuplinks: []\n", 1, "owner-protocol", "belongs to the kernel"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
-     "tenants:\n  - from: 172.16.0.0/24\n    uplink: eth9\n", 7, "tenants[0].uplink", "no uplink"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
-     "tenants:\n  - from: 172.16.0.0/24\n", 6, "tenants[0]", "exactly one of"),
-    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n  gateway: 10.0.0.1\n",
-     4, "", "not valid YAML"),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
+        "tenants:\n  - from: 172.16.0.0/24\n    uplink: eth9\n",
+        7,
+        "tenants[0].uplink",
+        "no uplink",
+    ),
+    (
+        "uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n    gateway: 10.0.0.1\n"
+        "tenants:\n  - from: 172.16.0.0/24\n",
+        6,
+        "tenants[0]",
+        "exactly one of",
+    ),
+    ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n  gateway: 10.0.0.1\n", 4, "", "not valid YAML"),
     ("uplinks:\n  - interface: eth0\n    interface: eth1\n", 3, "uplinks[0].interface", "duplicate key"),
     ("uplinks:\n  - interface: eth0\n    address: 10.0.0.2/24\n", 2, "uplinks[0].gateway", "missing"),
 ]
@@ -166,8 +236,11 @@ def test_malformed_host_file_names_line_and_key(text, line, key, words):
 def test_cli_refuses_a_bad_file_and_applies_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD[0][0])
-    for argv in (["multihome", "render", str(bad), "--to", "batch"],
-                 ["multihome", "apply", str(bad)], ["multihome", "check", str(bad)]):
+    for argv in (
+        ["multihome", "render", str(bad), "--to", "batch"],
+        ["multihome", "apply", str(bad)],
+        ["multihome", "check", str(bad)],
+    ):
         assert cli.main(argv) == 1
         out, err = capsys.readouterr()
         assert out == "" and f"{bad}:4: key 'uplinks[0].gateway':" in err
@@ -192,9 +265,8 @@ def test_property_one_bad_field_is_named_with_its_line(n, data):
     for i in range(n):
         lines.append(f"  - interface: eth{i}")
         for key in sorted(_FIELDS):
-            if key in ("table", "weight") and not data.draw(st.booleans()):
-                if (i, key) != (bad_i, bad_key):
-                    continue
+            if key in ("table", "weight") and not data.draw(st.booleans()) and (i, key) != (bad_i, bad_key):
+                continue
             good, bad = _FIELDS[key]
             where[(i, key)] = len(lines) + 1
             fmt = dict(i=i, t=100 + i, w=data.draw(st.integers(1, 256)))
@@ -203,8 +275,9 @@ def test_property_one_bad_field_is_named_with_its_line(n, data):
     with pytest.raises(HostFileError) as ei:
         parse_host_text(text, "p.yaml", RtTables())
     assert (ei.value.line, ei.value.key) == (where[(bad_i, bad_key)], f"uplinks[{bad_i}].{bad_key}")
-    good_text = text.replace(lines[where[(bad_i, bad_key)] - 1],
-                             f"    {bad_key}: " + _FIELDS[bad_key][0].format(i=bad_i, t=100 + bad_i, w=1))
+    good_text = text.replace(
+        lines[where[(bad_i, bad_key)] - 1], f"    {bad_key}: " + _FIELDS[bad_key][0].format(i=bad_i, t=100 + bad_i, w=1)
+    )
     cfg = parse_host_text(good_text, "p.yaml", RtTables())
     assert [u.interface for u in cfg.uplinks] == [f"eth{i}" for i in range(n)]
     validator = _validator()
@@ -233,6 +306,7 @@ def _validator():
 # ---------------------------------------------------------------------------
 # batch: read back through the model
 # ---------------------------------------------------------------------------
+
 
 def test_batch_read_back_routes_every_source_through_its_uplink():
     cfg = parse_host_text(RICH_HOST, "rich.yaml", RtTables())
@@ -298,17 +372,18 @@ def test_audit_judges_each_reply_by_interface_and_gateway():
     (main's link route) and is flagged; eth1's replies are fine.  Pointing
     eth1's rule at a table that does not exist flags eth1 too, with the rule
     that was passed over in the trail."""
-    text = ("link add eth0 type veth peer name a0\nlink add eth1 type veth peer name a1\n"
-            "link set a0 up\nlink set a1 up\nlink set eth0 up\nlink set eth1 up\n"
-            "addr add 10.0.0.2/24 dev eth0\naddr add 10.0.1.2/24 dev eth1\n"
-            "route add default via 10.0.0.1 dev eth0\n"
-            "route add default via 10.0.1.1 dev eth1 table 11\n"
-            "rule add from 10.0.1.2 lookup 11 priority 100\n")
+    text = (
+        "link add eth0 type veth peer name a0\nlink add eth1 type veth peer name a1\n"
+        "link set a0 up\nlink set a1 up\nlink set eth0 up\nlink set eth1 up\n"
+        "addr add 10.0.0.2/24 dev eth0\naddr add 10.0.1.2/24 dev eth1\n"
+        "route add default via 10.0.0.1 dev eth0\n"
+        "route add default via 10.0.1.1 dev eth1 table 11\n"
+        "rule add from 10.0.1.2 lookup 11 priority 100\n"
+    )
     p = Policy()
     apply_batch(p, text, "t.ip")
     rep = audit_policy(p)
-    assert [(f.address, f.dst, f.dev, f.gateway) for f in rep.findings] == \
-        [("10.0.0.2", "10.0.1.3", "eth1", None)]
+    assert [(f.address, f.dst, f.dev, f.gateway) for f in rep.findings] == [("10.0.0.2", "10.0.1.3", "eth1", None)]
     p2 = Policy()
     apply_batch(p2, text.replace("table 11", "table 12"), "t.ip")
     rep = audit_policy(p2)
@@ -334,6 +409,7 @@ def test_big_host_model_audit():
 # the other targets, parsed back
 # ---------------------------------------------------------------------------
 
+
 def _sections(text: str) -> list[tuple[str, dict]]:
     """A systemd unit-file reader: repeated sections stay separate, repeated keys accumulate."""
     out: list[tuple[str, dict]] = []
@@ -358,8 +434,11 @@ def _expected(cfg):
         if u.address6:
             links.add((str(u.address6.network), str(u.address6.ip), u.table))
         rules = {(str(n), u.table, u.priority) for f in (4, 6) for n in u.sources(f)}
-        rules |= {(str(t.source), t.table, t.priority) for t in cfg.tenants
-                  if t.uplink == u.interface or (t.uplink is None and i == 0)}
+        rules |= {
+            (str(t.source), t.table, t.priority)
+            for t in cfg.tenants
+            if t.uplink == u.interface or (t.uplink is None and i == 0)
+        }
         exp[u.interface] = (gws, links, rules)
     return exp
 
@@ -374,10 +453,12 @@ def test_networkd_read_back(host):
     for u in cfg.uplinks:
         secs = _sections(files[f"network/{u.interface}.network.d/50-polroute-multihome.conf"])
         gws = {(int(d["Table"][0]), d["Gateway"][0]) for s, d in secs if s == "Route" and "Gateway" in d}
-        links = {(d["Destination"][0], d["PreferredSource"][0], int(d["Table"][0]))
-                 for s, d in secs if s == "Route" and "PreferredSource" in d}
-        rules = {(d["From"][0], int(d["Table"][0]), int(d["Priority"][0]))
-                 for s, d in secs if s == "RoutingPolicyRule"}
+        links = {
+            (d["Destination"][0], d["PreferredSource"][0], int(d["Table"][0]))
+            for s, d in secs
+            if s == "Route" and "PreferredSource" in d
+        }
+        rules = {(d["From"][0], int(d["Table"][0]), int(d["Priority"][0])) for s, d in secs if s == "RoutingPolicyRule"}
         got[u.interface] = (gws, links, rules)
         mp = [d for s, d in secs if s == "Route" and "MultiPathRoute" in d]
         if cfg.multipath_default and u is cfg.uplinks[0]:
@@ -426,9 +507,9 @@ def test_netplan_generate_accepts_it_and_agrees_with_networkd_target(tmp_path, h
                 elif s == "Route" and "MultiPathRoute" not in dd:
                     dst = dd.get("Destination", ["default"])[0]
                     dst = "default" if dst in ("0.0.0.0/0", "::/0") else dst
-                    out.add((s, dst, dd.get("Gateway", [""])[0], dd.get("PreferredSource", [""])[0],
-                             dd["Table"][0]))
+                    out.add((s, dst, dd.get("Gateway", [""])[0], dd.get("PreferredSource", [""])[0], dd["Table"][0]))
             return out
+
         assert key(theirs) == key(mine)
 
 
@@ -499,7 +580,8 @@ def test_render_cli_out_dir(tmp_path, capsys):
 
 
 def test_demo_without_root_tells_the_offline_story(capsys, monkeypatch):
-    from polroute import demo_live
+    from polroute.cli import demo_live
+
     monkeypatch.setattr(demo_live, "live_unavailable", lambda: "root")
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -518,11 +600,20 @@ def test_shipped_example_host_file_matches_the_two_nic_batch():
     ours, theirs = Policy(), Policy()
     apply_batch(ours, base + batch_text(cfg), "ours")
     apply_batch(theirs, base + recipe, "theirs")
-    for q in (["8.8.8.8", "from", "192.168.16.20"], ["8.8.8.8", "from", "192.168.16.21"],
-              ["192.168.16.7", "from", "192.168.16.21"], ["8.8.8.8"]):
+    for q in (
+        ["8.8.8.8", "from", "192.168.16.20"],
+        ["8.8.8.8", "from", "192.168.16.21"],
+        ["192.168.16.7", "from", "192.168.16.21"],
+        ["8.8.8.8"],
+    ):
         a, b = route_get(ours, q), route_get(theirs, q)
-        assert (a.dev, a.gateway, a.table_id, a.prefsrc, a.rule_priority) == \
-            (b.dev, b.gateway, b.table_id, b.prefsrc, b.rule_priority), q
+        assert (a.dev, a.gateway, a.table_id, a.prefsrc, a.rule_priority) == (
+            b.dev,
+            b.gateway,
+            b.table_id,
+            b.prefsrc,
+            b.rule_priority,
+        ), q
 
 
 def test_shipped_base_example_is_the_two_nic_host_without_recipe():
@@ -533,8 +624,10 @@ def test_shipped_base_example_is_the_two_nic_host_without_recipe():
 
 def test_table_by_name_from_rt_tables():
     tables = RtTables().load_text("100 isp_a\n")
-    text = TWO_NIC_HOST.replace("    gateway: 192.168.16.1\n  - interface: eth1",
-                                "    gateway: 192.168.16.1\n    table: isp_a\n  - interface: eth1")
+    text = TWO_NIC_HOST.replace(
+        "    gateway: 192.168.16.1\n  - interface: eth1",
+        "    gateway: 192.168.16.1\n    table: isp_a\n  - interface: eth1",
+    )
     cfg = parse_host_text(text, "h.yaml", tables)
     assert [u.table for u in cfg.uplinks] == [100, 2]
     assert "lookup 100 priority 500" in batch_text(cfg)
@@ -574,12 +667,17 @@ def test_audit_reports_where_the_kernel_answers_differently():
                 ans = {"error": "RTNETLINK answers: Network is unreachable"}
             out.append(ans if ans.get("gateway") else {k: v for k, v in ans.items() if k != "gateway"})
         return out
+
     rep = audit_policy(p, kernel=kernel)
     assert rep.kernel_checked == rep.questions == len(asked) == 4
     assert sorted((f.address, f.dst, f.kind) for f in rep.findings) == [
-        ("192.168.16.20", "192.168.16.2", "model-differs"), ("192.168.16.21", "8.8.8.8", "model-differs")]
-    assert "kernel dev eth0 via 192.168.16.1, model dev eth1 via 192.168.16.1" in \
-        [f.problem for f in rep.findings if f.dst == "8.8.8.8"][0]
+        ("192.168.16.20", "192.168.16.2", "model-differs"),
+        ("192.168.16.21", "8.8.8.8", "model-differs"),
+    ]
+    assert (
+        "kernel dev eth0 via 192.168.16.1, model dev eth1 via 192.168.16.1"
+        in [f.problem for f in rep.findings if f.dst == "8.8.8.8"][0]
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -588,6 +686,7 @@ def test_audit_bulk_first_pass_changes_nothing(seed):
     would pass: with and without it the findings are the same, on a host
     whose recipe lost random lines (and got a multipath default in main)."""
     import random
+
     rnd = random.Random(seed)
     host, base, _ = big_host(120, 3)
     cfg = parse_host_text(host, "big.yaml", RtTables())
@@ -600,13 +699,14 @@ def test_audit_bulk_first_pass_changes_nothing(seed):
     fast, slow = audit_policy(p), audit_policy(p, bulk=False)
     key = lambda rep: [(f.address, f.dst, f.problem, f.kind, f.trail) for f in rep.findings]  # noqa: E731
     assert key(fast) == key(slow) and fast.questions == slow.questions
-    assert fast.findings     # 15% of the recipe lost: some replies go astray
+    assert fast.findings  # 15% of the recipe lost: some replies go astray
 
 
 def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
     """multihome apply passes the rendered text and the options to
-    polroute.kernel.apply_text and prints its report (a stand-in engine)."""
-    from polroute.multihome import cli as mcli
+    polroute.live.provision.apply_text and prints its report (a stand-in engine)."""
+    from polroute.cli import multihome as mcli
+
     seen = {}
 
     class Report:
@@ -618,17 +718,25 @@ def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
     def engine(text, **kw):
         seen.update(kw, text=text)
         return Report()
+
     monkeypatch.setattr(mcli, "apply_engine", lambda: engine)
     host = tmp_path / "host.yaml"
     host.write_text(TWO_NIC_HOST)
     assert cli.main(["multihome", "apply", str(host), "--netns", "x", "--prune", "--dry-run"]) == 0
     assert capsys.readouterr().out == "applied to namespace x: 6 operations\n"
     cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
-    assert seen == {"text": batch_text(cfg), "filename": str(host), "netns": "x", "owner": 245,
-                    "prune": True, "dry_run": True}
+    assert seen == {
+        "text": batch_text(cfg),
+        "filename": str(host),
+        "netns": "x",
+        "owner": 245,
+        "prune": True,
+        "dry_run": True,
+    }
 
     def refusing(text, **kw):
         raise ValueError("host.yaml:3: nope")
+
     monkeypatch.setattr(mcli, "apply_engine", lambda: refusing)
     assert cli.main(["multihome", "apply", str(host)]) == 1
     assert "host.yaml:3: nope" in capsys.readouterr().err

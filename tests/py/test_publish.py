@@ -5,6 +5,8 @@ made before it was taken, whatever the writer does afterwards (isolation);
 readers in other threads must get, on the snapshot they hold, the answers of
 that snapshot while the writer keeps editing and publishing.
 """
+
+import contextlib
 import random
 import threading
 
@@ -12,17 +14,22 @@ import numpy as np
 import pytest
 
 from polroute import Policy
-from polroute.bulk import lookup_bulk
-from polroute.compiled import Published
-from polroute.errors import PolicyError
-from polroute.iproute import ParseError, apply_line
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import ParseError, apply_line
+from polroute.model.bulk import lookup_bulk
+from polroute.model.compiled import Published
 
 N_TABLES = 12
 BASE = [
     "link set lo up",
-    "link add v0 type veth peer name v0p", "link set v0 up", "link set v0p up",
-    "link add v1 type veth peer name v1p", "link set v1 up", "link set v1p up",
-    "addr add 10.9.0.1/24 dev v0", "addr add 10.9.1.1/24 dev v1",
+    "link add v0 type veth peer name v0p",
+    "link set v0 up",
+    "link set v0p up",
+    "link add v1 type veth peer name v1p",
+    "link set v1 up",
+    "link set v1p up",
+    "addr add 10.9.0.1/24 dev v0",
+    "addr add 10.9.1.1/24 dev v1",
     "route add default via 10.9.0.254 dev v0",
 ]
 
@@ -54,10 +61,8 @@ def random_line(rng: random.Random) -> str:
 def apply_tolerant(policy, line):
     """A failing line changes nothing (the model's contract), so replaying
     the same lines the same way rebuilds the same state."""
-    try:
+    with contextlib.suppress(ParseError, PolicyError):
         apply_line(policy, line)
-    except (ParseError, PolicyError):
-        pass
 
 
 def from_scratch(lines):
@@ -68,10 +73,12 @@ def from_scratch(lines):
 
 
 def flows(rng: np.random.Generator, n: int) -> dict:
-    dst = np.concatenate([
-        rng.integers(0xC6330000, 0xC6330400, size=n // 2),        # 198.51.0-3.x
-        rng.integers(0xC6000000, 0xC6040000, size=n - n // 2),    # 198.0-3.x.x
-    ]).astype(np.uint32)
+    dst = np.concatenate(
+        [
+            rng.integers(0xC6330000, 0xC6330400, size=n // 2),  # 198.51.0-3.x
+            rng.integers(0xC6000000, 0xC6040000, size=n - n // 2),  # 198.0-3.x.x
+        ]
+    ).astype(np.uint32)
     src = (0xAC100000 + rng.integers(0, 2, size=n) * 256 + rng.integers(0, 8, size=n)).astype(np.uint32)
     src[rng.random(n) < 0.2] = 0
     return {"dst": dst, "src": src}
@@ -92,8 +99,8 @@ def test_snapshots_stay_isolated_from_later_edits(seed):
     lines = list(BASE)
     p = from_scratch(lines)
     pub = Published(p)
-    kept = []   # (snapshot, the lines it saw, its answers when taken)
-    for step in range(25):
+    kept = []  # (snapshot, the lines it saw, its answers when taken)
+    for _step in range(25):
         for _ in range(rng.randrange(1, 6)):
             line = random_line(rng)
             lines.append(line)
@@ -101,7 +108,7 @@ def test_snapshots_stay_isolated_from_later_edits(seed):
         snap = pub.publish(p)
         kept.append((snap, list(lines), snap.lookup_bulk(**cols)))
         if len(kept) > 6:
-            kept.pop(rng.randrange(len(kept)))   # snapshots die in any order
+            kept.pop(rng.randrange(len(kept)))  # snapshots die in any order
         # every snapshot still held answers as when it was taken, and as a
         # policy built from scratch with its lines
         for s, seen, answers in kept:
@@ -113,8 +120,10 @@ def test_snapshots_stay_isolated_from_later_edits(seed):
 
 
 def test_snapshot_outlives_its_writer_and_writer_outlives_snapshots():
-    p = from_scratch(BASE + ["route add 198.51.0.0/24 via 10.9.1.254 dev v1 table 100",
-                             "rule add from 172.16.0.1 lookup 100 priority 10"])
+    p = from_scratch(
+        BASE
+        + ["route add 198.51.0.0/24 via 10.9.1.254 dev v1 table 100", "rule add from 172.16.0.1 lookup 100 priority 10"]
+    )
     cols = flows(np.random.default_rng(1), 500)
     snaps = [p.compile() for _ in range(5)]
     want = lookup_bulk(p, **cols)
@@ -158,7 +167,7 @@ def test_readers_in_threads_get_their_snapshots_answers():
                 apply_tolerant(p, line)
             snap = pub.publish(p)
             versions[id(snap)] = list(lines)
-            keep_alive = snap   # ids stay unique while recorded snapshots are alive
+            keep_alive = snap  # ids stay unique while recorded snapshots are alive
     finally:
         stop.set()
         for t in threads:
@@ -173,4 +182,4 @@ def test_readers_in_threads_get_their_snapshots_answers():
             checked[key] = lookup_bulk(from_scratch(versions[key]), **cols)
         if key in checked:
             assert same(checked[key], res)
-    assert len({id(s) for s, _ in records}) > 1   # readers did see several publications
+    assert len({id(s) for s, _ in records}) > 1  # readers did see several publications

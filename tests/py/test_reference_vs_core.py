@@ -13,6 +13,7 @@ the seeded test builds a 300-rule / 2000-route policy and asks 2000 questions.
 A failure prints a reproducer: the batch lines that were applied, the sysctls
 and the question.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,12 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from polroute._core.errors import PolicyError
 from polroute._polroute_cffi import lib
-from polroute import query
-from polroute.errors import PolicyError
-from polroute.iproute import ParseError, apply_line
-from polroute.policy import Policy
-
+from polroute.iproute2 import route_get as query
+from polroute.iproute2.reader import ParseError, apply_line
+from polroute.model.policy import Policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from suite_modules import TESTS, load  # noqa: E402
@@ -41,22 +41,25 @@ def _load_reference():
 
 
 ref_model = _load_reference()
-Flow, Reference, Unspecified, project = (ref_model.Flow, ref_model.Reference,
-                                         ref_model.Unspecified, ref_model.project)
+Flow, Reference, Unspecified, project = (ref_model.Flow, ref_model.Reference, ref_model.Unspecified, ref_model.project)
 
 EXAMPLES = int(os.environ.get("POLROUTE_HYPOTHESIS_EXAMPLES", "25"))
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.large_base_example])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 
 
 # =========================================================================== scenarios
 
+
 @dataclass
 class Scenario:
-    lines: list = field(default_factory=list)       # every line tried, in order
-    applied: list = field(default_factory=list)     # the lines that succeeded
-    sysctls: list = field(default_factory=list)     # (key, value), applied after the batch
+    lines: list = field(default_factory=list)  # every line tried, in order
+    applied: list = field(default_factory=list)  # the lines that succeeded
+    sysctls: list = field(default_factory=list)  # (key, value), applied after the batch
     flows: list = field(default_factory=list)
     seed: object = None
 
@@ -67,7 +70,7 @@ class Scenario:
             try:
                 apply_line(p, line)
             except (ParseError, PolicyError):
-                continue                # a refused line changes nothing
+                continue  # a refused line changes nothing
             self.applied.append(line)
         for key, value in self.sysctls:
             p.sysctl(key, value)
@@ -75,33 +78,89 @@ class Scenario:
 
     def reproducer(self, flow, core, answer, max_lines: int = 400) -> str:
         lines = self.applied
-        shown = lines if len(lines) <= max_lines else lines[:max_lines] + [
-            f"# ... {len(lines) - max_lines} more lines (regenerate with seed {self.seed!r})"]
+        shown = (
+            lines
+            if len(lines) <= max_lines
+            else lines[:max_lines] + [f"# ... {len(lines) - max_lines} more lines (regenerate with seed {self.seed!r})"]
+        )
         alts = "".join(f"\n  or:      {a}" for a in answer.alternatives) if answer else ""
-        return "\n".join([
-            "---- reproducer: Policy(); apply_batch(p, BATCH); then p.sysctl(...) ----",
-            "BATCH = '''", *shown, "'''",
-            "SYSCTLS = " + repr(self.sysctls),
-            f"FLOW: {flow}   (query.get_json(p, {flow.argv()!r}))",
-            f"  core:      {core}",
-            f"  reference: {answer.result if answer else None}{alts}",
-            f"  ignored fields: {sorted(answer.ignore) if answer else []}",
-            f"  differing: {answer.diff(project(core)) if answer else None}",
-        ])
+        return "\n".join(
+            [
+                "---- reproducer: Policy(); apply_batch(p, BATCH); then p.sysctl(...) ----",
+                "BATCH = '''",
+                *shown,
+                "'''",
+                "SYSCTLS = " + repr(self.sysctls),
+                f"FLOW: {flow}   (query.get_json(p, {flow.argv()!r}))",
+                f"  core:      {core}",
+                f"  reference: {answer.result if answer else None}{alts}",
+                f"  ignored fields: {sorted(answer.ignore) if answer else []}",
+                f"  differing: {answer.diff(project(core)) if answer else None}",
+            ]
+        )
 
 
-V4_PREFIXES = ["0.0.0.0/0", "8.0.0.0/8", "8.8.0.0/16", "8.8.8.0/24", "8.8.8.8/32",
-               "198.18.0.0/15", "198.18.5.0/24", "198.18.5.128/25", "198.18.5.200/32",
-               "192.0.2.0/24", "192.0.2.0/23", "224.0.0.0/4", "10.0.0.0/8", "127.0.0.0/16"]
-LOCAL_PREFIXES = ["198.18.5.200/32", "198.18.5.0/24", "198.18.5.128/25", "8.8.8.8/32",
-                  "192.0.2.0/24", "127.0.0.0/16", "224.0.0.0/4"]
-V4_DSTS = ["8.8.8.8", "8.8.4.4", "8.9.1.1", "1.1.1.1", "198.18.5.1", "198.18.5.130",
-           "198.18.5.200", "198.19.7.7", "192.0.2.7", "192.0.3.7", "127.0.0.1", "127.0.5.5",
-           "224.0.0.5", "239.1.1.1", "255.255.255.255", "0.0.0.0", "10.99.0.1"]
-V6_PREFIXES = ["::/0", "2001:db8:100::/48", "2001:db8:100:1::/64", "2001:db8:100:1::5/128",
-               "2001:db8:200::/40", "2001:db8:ffff::/48"]
-V6_DSTS = ["2001:db8:100:1::5", "2001:db8:100:1::9", "2001:db8:100:2::1", "2001:db8:200:5::1",
-           "2001:db8:ffff::1", "2001:db8:7777::1", "::1"]
+V4_PREFIXES = [
+    "0.0.0.0/0",
+    "8.0.0.0/8",
+    "8.8.0.0/16",
+    "8.8.8.0/24",
+    "8.8.8.8/32",
+    "198.18.0.0/15",
+    "198.18.5.0/24",
+    "198.18.5.128/25",
+    "198.18.5.200/32",
+    "192.0.2.0/24",
+    "192.0.2.0/23",
+    "224.0.0.0/4",
+    "10.0.0.0/8",
+    "127.0.0.0/16",
+]
+LOCAL_PREFIXES = [
+    "198.18.5.200/32",
+    "198.18.5.0/24",
+    "198.18.5.128/25",
+    "8.8.8.8/32",
+    "192.0.2.0/24",
+    "127.0.0.0/16",
+    "224.0.0.0/4",
+]
+V4_DSTS = [
+    "8.8.8.8",
+    "8.8.4.4",
+    "8.9.1.1",
+    "1.1.1.1",
+    "198.18.5.1",
+    "198.18.5.130",
+    "198.18.5.200",
+    "198.19.7.7",
+    "192.0.2.7",
+    "192.0.3.7",
+    "127.0.0.1",
+    "127.0.5.5",
+    "224.0.0.5",
+    "239.1.1.1",
+    "255.255.255.255",
+    "0.0.0.0",
+    "10.99.0.1",
+]
+V6_PREFIXES = [
+    "::/0",
+    "2001:db8:100::/48",
+    "2001:db8:100:1::/64",
+    "2001:db8:100:1::5/128",
+    "2001:db8:200::/40",
+    "2001:db8:ffff::/48",
+]
+V6_DSTS = [
+    "2001:db8:100:1::5",
+    "2001:db8:100:1::9",
+    "2001:db8:100:2::1",
+    "2001:db8:200:5::1",
+    "2001:db8:ffff::1",
+    "2001:db8:7777::1",
+    "::1",
+]
 TABLES = ["main", "main", "100", "200", "300", "100000", "default"]
 TOS = ["0x04", "0x08", "0x10", "0x18"]
 FLOW_TOS = [0x04, 0x08, 0x10, 0x11, 0x14, 0x18, 0x1C, 0xB0, 0xB8]
@@ -115,13 +174,14 @@ PREFS = [50, 100, 200, 300, 305, 310, 400, 500, 1000, 1500, 20000, 32765]
 class Gen:
     """Builds a Scenario from a random.Random; most lines are valid."""
 
-    def __init__(self, r: random.Random, n_ops: int, n_flows: int, *, rules: bool = True,
-                 v6: bool = True, big: bool = False):
+    def __init__(
+        self, r: random.Random, n_ops: int, n_flows: int, *, rules: bool = True, v6: bool = True, big: bool = False
+    ):
         self.r, self.n_ops, self.n_flows = r, n_ops, n_flows
         self.with_rules, self.v6, self.big = rules, v6, big
         self.sc = Scenario()
         self.links: list[dict] = []
-        self.rule_lines: list[tuple[str, str]] = []   # (family prefix, rule args)
+        self.rule_lines: list[tuple[str, str]] = []  # (family prefix, rule args)
         self.route_lines: list[tuple[str, str]] = []
         self.prefs_used: list[int] = []
         self.tables = list(TABLES)
@@ -132,8 +192,9 @@ class Gen:
             for _ in range(300):
                 a, b, c = r.randrange(1, 4), r.randrange(256), r.randrange(256)
                 plen = r.choice([8, 12, 16, 20, 22, 24, 25, 26, 28, 30, 32])
-                net = (0x64000000 | (a << 24) | (b << 16) | (c << 8) | r.randrange(256)) & \
-                    ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
+                net = (0x64000000 | (a << 24) | (b << 16) | (c << 8) | r.randrange(256)) & (
+                    (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                )
                 self.v4_prefixes.append(f"{_v4(net)}/{plen}")
                 self.v4_dsts.append(_v4(net | r.randrange(1 << (32 - plen))))
 
@@ -163,7 +224,7 @@ class Gen:
                 self.line(f"addr add 10.{k}.0.1/24 dev {name}")
                 link["v4"].append(f"10.{k}.0.1")
                 if r.random() < 0.4:
-                    self.line(f"addr add 10.{k}.0.2/24 dev {name}")      # secondary
+                    self.line(f"addr add 10.{k}.0.2/24 dev {name}")  # secondary
                     link["v4"].append(f"10.{k}.0.2")
             if r.random() < 0.35:
                 self.line(f"addr add 172.16.{k}.1/24 dev {name}")
@@ -181,9 +242,17 @@ class Gen:
             if k == 1 and self.v6 and r.random() < 0.7:
                 self.line(f"-6 route add default via 2001:db8:{k}::ff dev {name}")
             self.v4_prefixes += [f"10.{k}.0.0/24", f"10.{k}.0.128/25", f"10.{k}.0.0/16"]
-            self.v4_dsts += [f"10.{k}.0.1", f"10.{k}.0.2", f"10.{k}.0.5", f"10.{k}.0.130",
-                             f"10.{k}.0.255", f"10.{k}.1.1", f"172.16.{k}.9", f"172.16.{k}.255",
-                             f"10.{k}.9.1"]
+            self.v4_dsts += [
+                f"10.{k}.0.1",
+                f"10.{k}.0.2",
+                f"10.{k}.0.5",
+                f"10.{k}.0.130",
+                f"10.{k}.0.255",
+                f"10.{k}.1.1",
+                f"172.16.{k}.9",
+                f"172.16.{k}.255",
+                f"10.{k}.9.1",
+            ]
 
     def link(self) -> dict:
         return self.r.choice(self.links)
@@ -199,15 +268,18 @@ class Gen:
     # ---- routes --------------------------------------------------------------------
     def route_v4(self) -> None:
         r = self.r
-        cmd = r.choices(["add", "append", "prepend", "replace", "change", "del"],
-                        [70, 12, 10, 3, 1, 2] if self.big else [50, 10, 8, 10, 4, 12])[0]
+        cmd = r.choices(
+            ["add", "append", "prepend", "replace", "change", "del"],
+            [70, 12, 10, 3, 1, 2] if self.big else [50, 10, 8, 10, 4, 12],
+        )[0]
         if cmd == "del" and self.route_lines and r.random() < 0.7:
             fam, args = r.choice(self.route_lines)
             self.line(f"{fam}route del {args}")
             return
-        rtype = r.choices(["unicast", "local", "broadcast", "blackhole", "unreachable",
-                           "prohibit", "throw", "multicast", "anycast"],
-                          [55, 6, 4, 6, 8, 6, 8, 1, 1])[0]
+        rtype = r.choices(
+            ["unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw", "multicast", "anycast"],
+            [55, 6, 4, 6, 8, 6, 8, 1, 1],
+        )[0]
         parts = [] if rtype == "unicast" else [rtype]
         if rtype in ("local", "broadcast", "multicast", "anycast"):
             # Not over the gateway subnets: a gateway that resolves through a local
@@ -232,8 +304,20 @@ class Gen:
                 l2 = self.link()
                 g1 = f"10.{link['k']}.0.254"
                 g2 = f"10.{l2['k']}.0.253"
-                legs = ["nexthop", "via", g1, "dev", link["name"],
-                        "nexthop", "via", g2, "dev", l2["name"], "weight", "3"]
+                legs = [
+                    "nexthop",
+                    "via",
+                    g1,
+                    "dev",
+                    link["name"],
+                    "nexthop",
+                    "via",
+                    g2,
+                    "dev",
+                    l2["name"],
+                    "weight",
+                    "3",
+                ]
             elif how < 0.6:
                 parts += ["via", "203.0.113.1", "dev", link["name"], "onlink"]
             else:
@@ -243,29 +327,32 @@ class Gen:
         if rtype in ("unicast", "local", "broadcast") and r.random() < 0.15:
             parts += ["src", self.local_v4() if r.random() < 0.95 else "10.99.99.99"]
         if rtype in ("local", "broadcast", "anycast") and r.random() < 0.5:
-            pass                                  # ip puts these in table local
+            pass  # ip puts these in table local
         elif r.random() < 0.85:
             parts += ["table", r.choice(self.tables)]
-        args = " ".join(parts + legs)              # nexthop legs end the line
+        args = " ".join(parts + legs)  # nexthop legs end the line
         self.route_lines.append(("", args))
         self.line(f"route {cmd} {args}")
 
     def route_v6(self) -> None:
         r = self.r
-        cmd = r.choices(["add", "append", "prepend", "replace", "del"],
-                        [70, 12, 8, 3, 2] if self.big else [50, 12, 6, 8, 10])[0]
+        cmd = r.choices(
+            ["add", "append", "prepend", "replace", "del"], [70, 12, 8, 3, 2] if self.big else [50, 12, 6, 8, 10]
+        )[0]
         if cmd == "del" and self.route_lines and r.random() < 0.7:
             v6 = [x for x in self.route_lines if x[0]]
             if v6:
                 fam, args = r.choice(v6)
                 self.line(f"{fam}route del {args}")
                 return
-        rtype = r.choices(["unicast", "blackhole", "unreachable", "prohibit", "throw"],
-                          [70, 6, 8, 6, 8])[0]
+        rtype = r.choices(["unicast", "blackhole", "unreachable", "prohibit", "throw"], [70, 6, 8, 6, 8])[0]
         link = self.link()
         with_v6 = [l for l in self.links if l["v6"]]
-        pool = V6_PREFIXES + [f"2001:db8:{l['k']}::/64" for l in self.links] + \
-            [f"2001:db8:{l['k']}:1::/64" for l in self.links]
+        pool = (
+            V6_PREFIXES
+            + [f"2001:db8:{l['k']}::/64" for l in self.links]
+            + [f"2001:db8:{l['k']}:1::/64" for l in self.links]
+        )
         parts = [] if rtype == "unicast" else [rtype]
         parts.append(r.choice(pool))
         if r.random() < 0.5:
@@ -295,21 +382,42 @@ class Gen:
         if r.random() < 0.25:
             if v6:
                 l = self.link()
-                s += ["from", r.choice([f"2001:db8:{l['k']}::/64", f"2001:db8:{l['k']}::1/128",
-                                        "::/128", "2001:db8::/32"])]
+                s += [
+                    "from",
+                    r.choice([f"2001:db8:{l['k']}::/64", f"2001:db8:{l['k']}::1/128", "::/128", "2001:db8::/32"]),
+                ]
             else:
                 l = self.link()
-                s += ["from", r.choice([f"10.{l['k']}.0.0/24", f"10.{l['k']}.0.1/32",
-                                        "0.0.0.0/32", "10.0.0.0/8", "172.16.0.0/12",
-                                        "10.99.0.0/16"])]
+                s += [
+                    "from",
+                    r.choice(
+                        [
+                            f"10.{l['k']}.0.0/24",
+                            f"10.{l['k']}.0.1/32",
+                            "0.0.0.0/32",
+                            "10.0.0.0/8",
+                            "172.16.0.0/12",
+                            "10.99.0.0/16",
+                        ]
+                    ),
+                ]
         if r.random() < 0.25:
             if v6:
-                s += ["to", r.choice(["2001:db8:100::/48", "2001:db8:100:1::/64",
-                                      "2001:db8:200::/40", "::/0"])]
+                s += ["to", r.choice(["2001:db8:100::/48", "2001:db8:100:1::/64", "2001:db8:200::/40", "::/0"])]
             else:
-                s += ["to", r.choice(["8.8.0.0/16", "198.18.0.0/15", "198.18.5.0/24",
-                                      f"10.{self.link()['k']}.0.0/24", "224.0.0.0/4",
-                                      r.choice(self.v4_prefixes)])]
+                s += [
+                    "to",
+                    r.choice(
+                        [
+                            "8.8.0.0/16",
+                            "198.18.0.0/15",
+                            "198.18.5.0/24",
+                            f"10.{self.link()['k']}.0.0/24",
+                            "224.0.0.0/4",
+                            r.choice(self.v4_prefixes),
+                        ]
+                    ),
+                ]
         if r.random() < 0.1:
             s += ["tos", r.choice(TOS)]
         if r.random() < 0.15:
@@ -332,7 +440,7 @@ class Gen:
         r = self.r
         fam = "-6 " if v6 else ""
         if r.random() < (0.05 if self.big else 0.15) and self.rule_lines:
-            how = r.random() * (0.9 if self.big else 1.0)     # big: no flush
+            how = r.random() * (0.9 if self.big else 1.0)  # big: no flush
             if how < 0.45:
                 f2, args = r.choice(self.rule_lines)
                 self.line(f"{f2}rule del {args}")
@@ -350,8 +458,7 @@ class Gen:
         if r.random() < 0.7:
             pref = r.choice(PREFS) if not self.big else r.randrange(1, 32000)
             s += ["pref", str(pref)]
-        act = r.choices(["lookup", "goto", "nop", "blackhole", "unreachable", "prohibit"],
-                        [62, 12, 5, 4, 5, 4])[0]
+        act = r.choices(["lookup", "goto", "nop", "blackhole", "unreachable", "prohibit"], [62, 12, 5, 4, 5, 4])[0]
         if act == "goto":
             if pref is None:
                 pref = r.choice(PREFS)
@@ -406,7 +513,7 @@ class Gen:
             self.sc.sysctls.append((f"net.ipv4.conf.{self.link()['name']}.forwarding", 1))
         if r.random() < 0.2:
             self.sc.sysctls.append((f"net.ipv4.conf.{self.link()['name']}.ignore_routes_with_linkdown", 1))
-        self.r = random.Random(r.random())          # flows: independent of n_ops
+        self.r = random.Random(r.random())  # flows: independent of n_ops
         for _ in range(self.n_flows):
             self.sc.flows.append(self.flow())
         return self.sc
@@ -420,8 +527,11 @@ class Gen:
         iif = oif = src = None
         if r.random() < 0.25:
             iif = r.choice(names + ["lo"])
-            src = r.choice(["10.99.0.1", "198.18.5.5", "8.8.8.8", f"10.{self.link()['k']}.0.77",
-                            self.local_v4()]) if r.random() < 0.93 else None
+            src = (
+                r.choice(["10.99.0.1", "198.18.5.5", "8.8.8.8", f"10.{self.link()['k']}.0.77", self.local_v4()])
+                if r.random() < 0.93
+                else None
+            )
         else:
             x = r.random()
             if x < 0.25:
@@ -430,18 +540,27 @@ class Gen:
                 src = r.choice(["10.99.0.1", "198.18.5.5"])
             if r.random() < 0.2:
                 oif = r.choice(names + ["lo"])
-        return Flow(dst, src=src, iif=iif, oif=oif,
-                    mark=r.choice(FLOW_MARKS) if r.random() < 0.3 else 0,
-                    tos=r.choice(FLOW_TOS) if r.random() < 0.25 else 0,
-                    uid=r.choice(FLOW_UIDS) if r.random() < 0.25 else None,
-                    ipproto=r.choice([6, 17, 1]) if r.random() < 0.3 else None,
-                    sport=r.choice([443, 1000, 1500, 2001, 53]) if r.random() < 0.2 else None,
-                    dport=r.choice([443, 53, 80, 8080, 8500, 1024]) if r.random() < 0.25 else None)
+        return Flow(
+            dst,
+            src=src,
+            iif=iif,
+            oif=oif,
+            mark=r.choice(FLOW_MARKS) if r.random() < 0.3 else 0,
+            tos=r.choice(FLOW_TOS) if r.random() < 0.25 else 0,
+            uid=r.choice(FLOW_UIDS) if r.random() < 0.25 else None,
+            ipproto=r.choice([6, 17, 1]) if r.random() < 0.3 else None,
+            sport=r.choice([443, 1000, 1500, 2001, 53]) if r.random() < 0.2 else None,
+            dport=r.choice([443, 53, 80, 8080, 8500, 1024]) if r.random() < 0.25 else None,
+        )
 
     def flow_v6(self) -> Flow:
         r = self.r
-        pool = V6_DSTS + [a for l in self.links for a in l["v6"]] + \
-            [f"2001:db8:{l['k']}::5" for l in self.links] + [f"2001:db8:{l['k']}:1::5" for l in self.links]
+        pool = (
+            V6_DSTS
+            + [a for l in self.links for a in l["v6"]]
+            + [f"2001:db8:{l['k']}::5" for l in self.links]
+            + [f"2001:db8:{l['k']}:1::5" for l in self.links]
+        )
         src = None
         x = r.random()
         if x < 0.25:
@@ -449,13 +568,17 @@ class Gen:
         elif x < 0.35:
             src = "::"
         oif = r.choice([l["name"] for l in self.links]) if r.random() < 0.15 else None
-        return Flow(r.choice(pool), src=src, oif=oif,
-                    mark=r.choice(FLOW_MARKS) if r.random() < 0.3 else 0,
-                    tos=r.choice(FLOW_TOS) if r.random() < 0.2 else 0,
-                    uid=r.choice(FLOW_UIDS) if r.random() < 0.25 else None,
-                    ipproto=r.choice([6, 17]) if r.random() < 0.25 else None,
-                    sport=r.choice([443, 1500]) if r.random() < 0.15 else None,
-                    dport=r.choice([443, 53, 8500]) if r.random() < 0.2 else None)
+        return Flow(
+            r.choice(pool),
+            src=src,
+            oif=oif,
+            mark=r.choice(FLOW_MARKS) if r.random() < 0.3 else 0,
+            tos=r.choice(FLOW_TOS) if r.random() < 0.2 else 0,
+            uid=r.choice(FLOW_UIDS) if r.random() < 0.25 else None,
+            ipproto=r.choice([6, 17]) if r.random() < 0.25 else None,
+            sport=r.choice([443, 1500]) if r.random() < 0.15 else None,
+            dport=r.choice([443, 53, 8500]) if r.random() < 0.2 else None,
+        )
 
 
 def _v4(v: int) -> str:
@@ -533,14 +656,14 @@ def check(sc: Scenario, min_compared: int = 1) -> Outcome:
     out = compare(sc, policy)
     assert not out.mismatches, (
         f"{len(out.mismatches)} answer(s) differ between the core and the reference "
-        f"(compared {out.compared}, skipped {out.skipped}):\n\n" + "\n\n".join(out.mismatches))
+        f"(compared {out.compared}, skipped {out.skipped}):\n\n" + "\n\n".join(out.mismatches)
+    )
     assert out.compared >= min_compared, f"only {out.compared} flows compared ({out.skipped} skipped)"
     # Again with every IPv4 table compiled (lpm4.c copies, normally only for
     # tables of >= 256 prefixes): the copies must give the same answers.
     assert lib.pr_policy_compile(policy._h, 1) == 0
     again = compare(sc, policy)
-    assert not again.mismatches, (
-        "with compiled tables: " + "\n\n".join(again.mismatches))
+    assert not again.mismatches, "with compiled tables: " + "\n\n".join(again.mismatches)
     return out
 
 
@@ -653,7 +776,8 @@ def test_large_seeded_policy(tmp_path):
     if out.mismatches:
         batch = tmp_path / "large.batch"
         batch.write_text("\n".join(sc.applied) + "\n")
-        pytest.fail(f"{len(out.mismatches)} mismatches; full batch written to {batch}\n\n"
-                    + "\n\n".join(m.split("BATCH = '''")[0] + "FLOW" + m.split("FLOW", 1)[1]
-                                  for m in out.mismatches))
+        pytest.fail(
+            f"{len(out.mismatches)} mismatches; full batch written to {batch}\n\n"
+            + "\n\n".join(m.split("BATCH = '''")[0] + "FLOW" + m.split("FLOW", 1)[1] for m in out.mismatches)
+        )
     assert out.compared > 1000, vars(out)

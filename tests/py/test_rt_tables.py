@@ -1,13 +1,21 @@
-"""polroute.rt_tables reads iproute2 name databases as lib/rt_names.c does.
+"""polroute.iproute2.rt_tables reads iproute2 name databases as lib/rt_names.c does.
 
 The file of test_real_ip_file_semantics was bind-mounted over
 /etc/iproute2/rt_tables for the real `ip` 6.1.0; the expected ids/names are
 what that ip accepted and printed.
 """
+
 import pytest
 
-from polroute.rt_tables import (
-    RtTables, get_s32, get_u16, get_u32, get_u8, load_rt_tables, parse_db, strtoul,
+from polroute.iproute2.rt_tables import (
+    RtTables,
+    get_s32,
+    get_u8,
+    get_u16,
+    get_u32,
+    load_rt_tables,
+    parse_db,
+    strtoul,
 )
 
 REAL_IP_FILE = """\
@@ -39,9 +47,17 @@ def test_builtins():
         t.id("unspec")
 
 
-@pytest.mark.parametrize("arg,expected", [
-    ("100", 100), ("0x10", 16), ("010", 8), ("4294967295", 0xFFFFFFFF), ("+5", 5), (7, 7),
-])
+@pytest.mark.parametrize(
+    "arg,expected",
+    [
+        ("100", 100),
+        ("0x10", 16),
+        ("010", 8),
+        ("4294967295", 0xFFFFFFFF),
+        ("+5", 5),
+        (7, 7),
+    ],
+)
 def test_numbers(arg, expected):
     assert RtTables().id(arg) == expected
 
@@ -58,8 +74,8 @@ def test_real_ip_file_semantics():
     assert t.id("vpn") == 700 and t.id("hexname") == 700
     assert t.name(700) == "hexname"
     # name -> id: buckets 0..255 in order, bucket heads first
-    assert t.id("foo") == 5              # bucket 5 before bucket 100
-    assert t.id("bar") == 44             # 300 & 255 == 44: same bucket, 44 read last
+    assert t.id("foo") == 5  # bucket 5 before bucket 100
+    assert t.id("bar") == 44  # 300 & 255 == 44: same bucket, 44 read last
     assert t.name(300) == "bar" and t.name(44) == "bar"
     # a C int: 3000000000 turns negative and is skipped, 5000000000 wraps
     assert t.id("wrap") == 705032704
@@ -84,7 +100,7 @@ def test_parse_db_details():
     long = "12 " + "x" * 600 + " 13 y\n"
     entries, bad = parse_db(long)
     assert entries[0] == (12, "x" * 508)
-    assert bad is not None          # the remainder starts with "xxx": not an id
+    assert bad is not None  # the remainder starts with "xxx": not an id
 
 
 def test_system_reads_conf_dir(tmp_path):
@@ -92,7 +108,7 @@ def test_system_reads_conf_dir(tmp_path):
     d = tmp_path / "rt_tables.d"
     d.mkdir()
     (d / "b.conf").write_text("201 vpn\n")
-    (d / "a.conf").write_text("202 vpn\n")     # sorted: a.conf then b.conf
+    (d / "a.conf").write_text("202 vpn\n")  # sorted: a.conf then b.conf
     (d / "x.txt").write_text("203 ignored\n")
     (d / ".hidden.conf").write_text("204 hidden\n")
     (tmp_path / "rt_protos").write_text("250 mine\n")
@@ -104,9 +120,9 @@ def test_system_reads_conf_dir(tmp_path):
         with pytest.raises(ValueError):
             t.id(name)
     assert t.protos.name(250) == "mine" and t.protos.name(4) == "static"
-    assert t.protos.name(99) == "99"           # no shipped rt_protos here
+    assert t.protos.name(99) == "99"  # no shipped rt_protos here
     assert t.dsfield.name(0x10) == "lowdelay" and t.dsfield.name(0xB8) == "0xb8"
-    assert t.realms.name(0) == "unknown"       # built-in without rt_realms
+    assert t.realms.name(0) == "unknown"  # built-in without rt_realms
 
 
 def test_load_rt_tables_choices(tmp_path):
@@ -140,8 +156,8 @@ def test_other_databases():
 
 def test_c_number_parsers():
     assert strtoul("0x1f") == (31, 4, False)
-    assert strtoul("0x") == (0, 1, False)          # "0" parsed, "x" left over
-    assert strtoul("-1")[0] == 2 ** 64 - 1
+    assert strtoul("0x") == (0, 1, False)  # "0" parsed, "x" left over
+    assert strtoul("-1")[0] == 2**64 - 1
     assert strtoul("abc") == (0, 0, False)
     assert get_u32("4294967295") == 0xFFFFFFFF and get_u32("4294967296") is None
     assert get_u32("-1") is None and get_u32("") is None and get_u32(" 5") == 5
@@ -163,24 +179,25 @@ def _ref_strtoul(s, base):
         d = digits.find(c.lower()) if c.isascii() else -1
         return d if d >= 0 else 99
 
-    if base in (0, 16) and s[i:i + 2].lower() == "0x" and i + 2 < len(s) and val(s[i + 2]) < 16:
+    if base in (0, 16) and s[i : i + 2].lower() == "0x" and i + 2 < len(s) and val(s[i + 2]) < 16:
         i, base = i + 2, 16
     elif base == 0:
-        base = 8 if s[i:i + 1] == "0" else 10
+        base = 8 if s[i : i + 1] == "0" else 10
     start, value = i, 0
     while i < len(s) and val(s[i]) < base:
         value, i = value * base + val(s[i]), i + 1
     if i == start:
         return 0, 0, False
-    if value > 2 ** 64 - 1:
-        return 2 ** 64 - 1, i, True
-    return (-value) & (2 ** 64 - 1) if neg else value, i, False
+    if value > 2**64 - 1:
+        return 2**64 - 1, i, True
+    return (-value) & (2**64 - 1) if neg else value, i, False
 
 
 def test_strtoul_matches_char_by_char_reference():
     import random
+
     rng = random.Random(20261126)
-    alphabet = "0123456789789abcdefxX_-+ \t\u0663Zz"   # \u0663: a non-ASCII digit
+    alphabet = "0123456789789abcdefxX_-+ \t\u0663Zz"  # \u0663: a non-ASCII digit
     for _ in range(20000):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         for base in (0, 2, 8, 10, 16, 36):
@@ -188,12 +205,13 @@ def test_strtoul_matches_char_by_char_reference():
 
 
 def test_name_lookup_follows_later_adds():
-    from polroute.rt_tables import _HashDB
+    from polroute.iproute2.rt_tables import _HashDB
+
     db = _HashDB({254: "main"})
     assert db.a2n("main") == 254 and db.a2n("x") is None
-    db.add(300, "x")          # bucket 44
+    db.add(300, "x")  # bucket 44
     assert db.a2n("x") == 300
-    db.add(20, "x")           # a lower bucket: scanned first, so it wins
+    db.add(20, "x")  # a lower bucket: scanned first, so it wins
     assert db.a2n("x") == 20
-    db.add(276, "x")          # same bucket as 20 and at its head: wins again
+    db.add(276, "x")  # same bucket as 20 and at its head: wins again
     assert db.a2n("x") == 276

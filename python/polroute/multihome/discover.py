@@ -10,14 +10,19 @@ rules.  Further global addresses of an uplink become its ``serves`` list
 (consecutive addresses as ranges).  Interfaces without a gateway are listed
 as comments.
 """
+
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
 
-from ..requests import AF_INET, AF_INET6
-from .hostfile import (MAIN_RULE_PRIORITY, PRIORITY_BASE_DEFAULT, RESERVED_TABLES,
-                       TABLE_BASE_DEFAULT, default_owner_proto)
+from polroute.multihome.hostfile import (
+    MAIN_RULE_PRIORITY,
+    PRIORITY_BASE_DEFAULT,
+    RESERVED_TABLES,
+    TABLE_BASE_DEFAULT,
+    default_owner_proto,
+)
+from polroute.types.requests import AF_INET, AF_INET6
 
 SCOPE_UNIVERSE = 0
 
@@ -57,29 +62,36 @@ def _uplink_address(addrs: list, own_gws: list, any_gws: list):
     """The interface's address that faces its gateway: the one whose subnet
     holds the interface's own default gateway, else any default gateway, else
     the primary with the shortest prefix (served /32s are primaries too)."""
+
     def rank(item):
         i, a = item
         net = _net(a)
-        return (not any(g in net for g in own_gws), not any(g in net for g in any_gws),
-                a.secondary, a.prefixlen, i)
+        return (not any(g in net for g in own_gws), not any(g in net for g in any_gws), a.secondary, a.prefixlen, i)
+
     return min(enumerate(addrs), key=rank)[1]
 
 
-def discover_text(state, owner: Optional[int] = None) -> str:
+def discover_text(state, owner: int | None = None) -> str:
     owner = default_owner_proto() if owner is None else owner
     where = f"namespace {state.netns}" if state.netns else "this host"
     gws4 = _default_gateways(state, AF_INET)
     gws6 = _default_gateways(state, AF_INET6)
-    owned_rules = [r for fam in (AF_INET, AF_INET6) for r in state.rules.get(fam, [])
-                   if r.protocol == owner and 0 < r.priority < MAIN_RULE_PRIORITY]
+    owned_rules = [
+        r
+        for fam in (AF_INET, AF_INET6)
+        for r in state.rules.get(fam, [])
+        if r.protocol == owner and 0 < r.priority < MAIN_RULE_PRIORITY
+    ]
     prio_base = min((r.priority for r in owned_rules), default=PRIORITY_BASE_DEFAULT)
-    lines = [f"# polroute multihome host file, discovered from {where}.",
-             "# Check the gateways and tables, then: polroute multihome render FILE --to batch",
-             "version: 1",
-             f"owner-protocol: {owner}",
-             f"priority-base: {prio_base}",
-             f"table-base: {TABLE_BASE_DEFAULT}",
-             "uplinks:"]
+    lines = [
+        f"# polroute multihome host file, discovered from {where}.",
+        "# Check the gateways and tables, then: polroute multihome render FILE --to batch",
+        "version: 1",
+        f"owner-protocol: {owner}",
+        f"priority-base: {prio_base}",
+        f"table-base: {TABLE_BASE_DEFAULT}",
+        "uplinks:",
+    ]
     comments = []
     used_tables: set[int] = set()
     n = 0
@@ -91,27 +103,31 @@ def discover_text(state, owner: Optional[int] = None) -> str:
         v6 = [a for a in addrs if a.family == AF_INET6]
         if not v4:
             if v6:
-                comments.append(f"# {link.name}: IPv6 only ({v6[0].local}/{v6[0].prefixlen}); "
-                                "an uplink needs an IPv4 address")
+                comments.append(
+                    f"# {link.name}: IPv6 only ({v6[0].local}/{v6[0].prefixlen}); an uplink needs an IPv4 address"
+                )
             continue
-        primary = _uplink_address(v4, [g[1] for g in gws4 if g[0] == link.ifindex],
-                                  [g[1] for g in gws4])
+        primary = _uplink_address(v4, [g[1] for g in gws4 if g[0] == link.ifindex], [g[1] for g in gws4])
         net = _net(primary)
         own = [g for g in gws4 if g[0] == link.ifindex and g[1] in net]
         note = ""
         if not own:
             other = [g for g in gws4 if g[1] in net]
             if not other:
-                comments.append(f"# {link.name} {primary.local}/{primary.prefixlen}: no default route "
-                                "through it and no gateway on its subnet; add it with a gateway if it is an uplink")
+                comments.append(
+                    f"# {link.name} {primary.local}/{primary.prefixlen}: no default route "
+                    "through it and no gateway on its subnet; add it with a gateway if it is an uplink"
+                )
                 continue
             own = [(link.ifindex, other[0][1], 0, 0)]
             note = f"  # inferred: {state.ifname(other[0][0])}'s default gateway is on this subnet"
         gateway = own[0][1]
         table = next((t for (_, _, t, p) in own if p == owner and t not in RESERVED_TABLES), None)
-        lines += [f"  - interface: {link.name}",
-                  f"    address: {primary.local}/{primary.prefixlen}",
-                  f"    gateway: {gateway}{note}"]
+        lines += [
+            f"  - interface: {link.name}",
+            f"    address: {primary.local}/{primary.prefixlen}",
+            f"    gateway: {gateway}{note}",
+        ]
         if table is not None and table not in used_tables:
             lines.append(f"    table: {table}    # reused: holds this uplink's owned default route")
             used_tables.add(table)

@@ -32,17 +32,18 @@ Layout (defaults in brackets)::
         uplink: eth0                  # an uplink's interface, or
         # table: 200                  # a table id or name
 """
+
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
-# polroute.kernel.DEFAULT_OWNER_PROTO once the provisioning engine lands.
+# polroute.live.provision.DEFAULT_OWNER_PROTO once the provisioning engine lands.
 OWNER_PROTO_DEFAULT = 245
 PRIORITY_BASE_DEFAULT = 1000
 TABLE_BASE_DEFAULT = 1000
@@ -53,7 +54,8 @@ RESERVED_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot"}
 
 def default_owner_proto() -> int:
     try:
-        from polroute.kernel import DEFAULT_OWNER_PROTO  # type: ignore[attr-defined]
+        from polroute.live.provision import DEFAULT_OWNER_PROTO  # type: ignore[attr-defined]
+
         return int(DEFAULT_OWNER_PROTO)
     except (ImportError, AttributeError):
         return OWNER_PROTO_DEFAULT
@@ -71,6 +73,7 @@ class HostFileError(ValueError):
 @dataclass
 class Served:
     """One `from` selector: a prefix, with the line it came from."""
+
     net: IPNetwork
     text: str
     line: int
@@ -84,10 +87,10 @@ class Uplink:
     table: int
     priority: int
     weight: int = 1
-    address6: Optional[ipaddress.IPv6Interface] = None
-    gateway6: Optional[ipaddress.IPv6Address] = None
+    address6: ipaddress.IPv6Interface | None = None
+    gateway6: ipaddress.IPv6Address | None = None
     serves: list[Served] = field(default_factory=list)
-    table_text: str = ""        # as written (a name stays a name in comments)
+    table_text: str = ""  # as written (a name stays a name in comments)
 
     def sources(self, family: int) -> list[IPNetwork]:
         """Every source this uplink's rules select: its own address(es) first,
@@ -110,7 +113,7 @@ class Tenant:
     source: IPNetwork
     table: int
     priority: int
-    uplink: Optional[str] = None
+    uplink: str | None = None
 
 
 @dataclass
@@ -124,7 +127,7 @@ class HostConfig:
     multipath_default: bool = False
     multipath_metric: int = 0
 
-    def uplink(self, interface: str) -> Optional[Uplink]:
+    def uplink(self, interface: str) -> Uplink | None:
         for u in self.uplinks:
             if u.interface == interface:
                 return u
@@ -132,13 +135,13 @@ class HostConfig:
 
     @property
     def has_ipv6(self) -> bool:
-        return any(u.address6 is not None for u in self.uplinks) or \
-            any(t.source.version == 6 for t in self.tenants)
+        return any(u.address6 is not None for u in self.uplinks) or any(t.source.version == 6 for t in self.tenants)
 
 
 # ---------------------------------------------------------------------------
 # YAML node access with positions
 # ---------------------------------------------------------------------------
+
 
 def _line(node) -> int:
     return node.start_mark.line + 1
@@ -154,6 +157,7 @@ class _Reader:
     def mapping(self, node, key: str, allowed: dict[str, bool]) -> dict:
         """{name: (key node, value node)}; unknown, duplicate or missing keys refused."""
         import yaml
+
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, key, "expected a mapping (key: value lines)")
         out = {}
@@ -175,17 +179,24 @@ class _Reader:
 
     def sequence(self, node, key: str) -> list:
         import yaml
+
         if not isinstance(node, yaml.SequenceNode):
             self.fail(node, key, "expected a list")
         return list(node.value)
 
     def scalar(self, node, key: str) -> str:
         import yaml
+
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, key, "expected a single value")
-        if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int",
-                            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float",
-                            "tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp"):
+        if node.tag not in (
+            "tag:yaml.org,2002:str",
+            "tag:yaml.org,2002:int",
+            "tag:yaml.org,2002:bool",
+            "tag:yaml.org,2002:float",
+            "tag:yaml.org,2002:null",
+            "tag:yaml.org,2002:timestamp",
+        ):
             self.fail(node, key, f"unsupported tag {node.tag}")
         return node.value.strip()
 
@@ -250,10 +261,26 @@ class _Reader:
 # the document
 # ---------------------------------------------------------------------------
 
-_TOP = {"version": False, "owner-protocol": False, "priority-base": False, "table-base": False,
-        "multipath-default": False, "multipath-metric": False, "uplinks": True, "tenants": False}
-_UPLINK = {"interface": True, "address": True, "gateway": True, "table": False, "weight": False,
-           "address6": False, "gateway6": False, "serves": False}
+_TOP = {
+    "version": False,
+    "owner-protocol": False,
+    "priority-base": False,
+    "table-base": False,
+    "multipath-default": False,
+    "multipath-metric": False,
+    "uplinks": True,
+    "tenants": False,
+}
+_UPLINK = {
+    "interface": True,
+    "address": True,
+    "gateway": True,
+    "table": False,
+    "weight": False,
+    "address6": False,
+    "gateway6": False,
+    "serves": False,
+}
 _TENANT = {"from": True, "uplink": False, "table": False}
 
 
@@ -272,15 +299,20 @@ def _table_id(r: _Reader, node, key: str, rt_tables) -> tuple[int, str]:
         except ValueError:
             r.fail(node, key, f"unknown table name {text!r} (not in rt_tables; give a number)")
     if value in RESERVED_TABLES or value > 0xFFFFFFFF:
-        r.fail(node, key, f"table {value} is reserved ({RESERVED_TABLES.get(value, 'out of range')}); "
-               "use 1..252 or 256..4294967295")
+        r.fail(
+            node,
+            key,
+            f"table {value} is reserved ({RESERVED_TABLES.get(value, 'out of range')}); use 1..252 or 256..4294967295",
+        )
     return value, text
 
 
 def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> HostConfig:
     """Validate a host file; HostFileError (file, line, key) on the first problem."""
     import yaml
-    from ..rt_tables import RtTables
+
+    from polroute.iproute2.rt_tables import RtTables
+
     if rt_tables is None:
         rt_tables = RtTables.system()
     r = _Reader(filename)
@@ -289,8 +321,9 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        raise HostFileError(filename, mark.line + 1 if mark else 0, "",
-                            f"not valid YAML: {e.problem or e.context}") from None
+        raise HostFileError(
+            filename, mark.line + 1 if mark else 0, "", f"not valid YAML: {e.problem or e.context}"
+        ) from None
     except yaml.YAMLError as e:
         raise HostFileError(filename, 0, "", f"not valid YAML: {e}") from None
     if root is None:
@@ -304,13 +337,15 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         r.integer(top["version"][1], "version", 1, 1)
     owner = opt_int("owner-protocol", default_owner_proto(), 0, 255)
     if owner in RESERVED_PROTOS:
-        r.fail(top["owner-protocol"][1], "owner-protocol",
-               f"protocol {owner} ({RESERVED_PROTOS[owner]}) belongs to the kernel; use 4..255 "
-               f"(default {default_owner_proto()})")
+        r.fail(
+            top["owner-protocol"][1],
+            "owner-protocol",
+            f"protocol {owner} ({RESERVED_PROTOS[owner]}) belongs to the kernel; use 4..255 "
+            f"(default {default_owner_proto()})",
+        )
     prio_base = opt_int("priority-base", PRIORITY_BASE_DEFAULT, 1, MAIN_RULE_PRIORITY - 1)
     table_base = opt_int("table-base", TABLE_BASE_DEFAULT, 1, 0xFFFFFFFF)
-    multipath = r.boolean(top["multipath-default"][1], "multipath-default") \
-        if "multipath-default" in top else False
+    multipath = r.boolean(top["multipath-default"][1], "multipath-default") if "multipath-default" in top else False
     mp_metric = opt_int("multipath-metric", 0, 0, 0xFFFFFFFF)
 
     uplink_nodes = r.sequence(top["uplinks"][1], "uplinks")
@@ -318,7 +353,7 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         r.fail(top["uplinks"][1], "uplinks", "needs at least one uplink")
     uplinks: list[Uplink] = []
     tables_used: dict[int, str] = {}
-    owners: list[tuple[int, int, str, int]] = []   # (first, last, key, line) of every source
+    owners: list[tuple[int, int, str, int]] = []  # (first, last, key, line) of every source
     for i, unode in enumerate(uplink_nodes):
         k = f"uplinks[{i}]"
         m = r.mapping(unode, k, _UPLINK)
@@ -331,8 +366,7 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         address = r.interface(m["address"][1], f"{k}.address", 4)
         gateway = r.address(m["gateway"][1], f"{k}.gateway", 4)
         if gateway not in address.network:
-            r.fail(m["gateway"][1], f"{k}.gateway",
-                   f"{gateway} is not on {ifname}'s subnet {address.network}")
+            r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is not on {ifname}'s subnet {address.network}")
         if gateway == address.ip:
             r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is the interface's own address")
         if "table" in m:
@@ -341,8 +375,11 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         else:
             table, table_text, tnode = table_base + i, "", unode
             if table in RESERVED_TABLES or table > 0xFFFFFFFF:
-                r.fail(unode, f"{k}.table", f"table-base + {i} = {table} is reserved or out of range; "
-                       "set table-base or this uplink's table")
+                r.fail(
+                    unode,
+                    f"{k}.table",
+                    f"table-base + {i} = {table} is reserved or out of range; set table-base or this uplink's table",
+                )
         if table in tables_used:
             r.fail(tnode, f"{k}.table", f"table {table} is already used by {tables_used[table]}")
         tables_used[table] = k
@@ -355,10 +392,12 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
             address6 = r.interface(m["address6"][1], f"{k}.address6", 6)
             gateway6 = r.address(m["gateway6"][1], f"{k}.gateway6", 6)
             if gateway6 not in address6.network and not gateway6.is_link_local:
-                r.fail(m["gateway6"][1], f"{k}.gateway6",
-                       f"{gateway6} is neither link-local nor on {ifname}'s subnet {address6.network}")
-        up = Uplink(ifname, address, gateway, table, prio_base + i, weight, address6, gateway6,
-                    table_text=table_text)
+                r.fail(
+                    m["gateway6"][1],
+                    f"{k}.gateway6",
+                    f"{gateway6} is neither link-local nor on {ifname}'s subnet {address6.network}",
+                )
+        up = Uplink(ifname, address, gateway, table, prio_base + i, weight, address6, gateway6, table_text=table_text)
         own_nets = {ipaddress.ip_network(x.ip) for x in (address, address6) if x is not None}
         for iface in (address, address6):
             if iface is not None:
@@ -374,7 +413,7 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
                         r.fail(snode, sk, "a /0 source would take every reply; use multipath-default")
                     up.serves.append(Served(net, snode.value, _line(snode)))
                     if net in own_nets:
-                        continue        # its own address again: harmless
+                        continue  # its own address again: harmless
                     owners.append((_key(net, 0), _key(net, 1), sk, _line(snode)))
         uplinks.append(up)
     _check_overlaps(r, owners, what="served through two uplinks")
@@ -396,8 +435,11 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
             name = r.scalar(m["uplink"][1], f"{k}.uplink")
             up = next((u for u in uplinks if u.interface == name), None)
             if up is None:
-                r.fail(m["uplink"][1], f"{k}.uplink",
-                       f"no uplink on interface {name!r} (uplinks: {', '.join(u.interface for u in uplinks)})")
+                r.fail(
+                    m["uplink"][1],
+                    f"{k}.uplink",
+                    f"no uplink on interface {name!r} (uplinks: {', '.join(u.interface for u in uplinks)})",
+                )
             if nets[0].version == 6 and up.address6 is None:
                 r.fail(m["from"][1], f"{k}.from", f"an IPv6 tenant needs uplink {name}'s address6")
             tenants.append(Tenant(nets[0], up.table, prio, up.interface))
@@ -405,12 +447,18 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
             table, _ = _table_id(r, m["table"][1], f"{k}.table", rt_tables)
             tenants.append(Tenant(nets[0], table, prio))
         if prio >= MAIN_RULE_PRIORITY:
-            r.fail(tnode, k, f"priority {prio} would not come before main's rule ({MAIN_RULE_PRIORITY}); "
-                   "lower priority-base")
+            r.fail(
+                tnode,
+                k,
+                f"priority {prio} would not come before main's rule ({MAIN_RULE_PRIORITY}); lower priority-base",
+            )
     last = prio_base + len(uplinks) - 1
     if last >= MAIN_RULE_PRIORITY:
-        r.fail(top.get("priority-base", (root, root))[1], "priority-base",
-               f"uplink rules would reach priority {last}, not below main's rule ({MAIN_RULE_PRIORITY})")
+        r.fail(
+            top.get("priority-base", (root, root))[1],
+            "priority-base",
+            f"uplink rules would reach priority {last}, not below main's rule ({MAIN_RULE_PRIORITY})",
+        )
     return HostConfig(filename, owner, prio_base, table_base, uplinks, tenants, multipath, mp_metric)
 
 
@@ -426,8 +474,7 @@ def _check_overlaps(r: _Reader, spans: list[tuple], what: str) -> None:
     for span in spans:
         if prev is not None and span[0] <= prev[1]:
             a, b = (prev, span) if prev[3] <= span[3] else (span, prev)
-            raise HostFileError(r.filename, b[3], b[2],
-                                f"overlaps {a[2]} (line {a[3]}): a source {what} is ambiguous")
+            raise HostFileError(r.filename, b[3], b[2], f"overlaps {a[2]} (line {a[3]}): a source {what} is ambiguous")
         if prev is None or span[1] > prev[1]:
             prev = span
 

@@ -8,14 +8,14 @@ multipath default route in main.  :func:`render` returns ``{relative path:
 text}`` plus warnings for what a target cannot express (never dropped
 silently).
 """
+
 from __future__ import annotations
 
 import os
 import shlex
 import sys
-from typing import Optional
 
-from .hostfile import HostConfig
+from polroute.multihome.hostfile import HostConfig
 
 TARGETS = ("batch", "networkd", "netplan", "nm", "systemd-unit")
 UNIT_NAME = "polroute-multihome.service"
@@ -29,26 +29,32 @@ def _pfx(net) -> str:
 # ip batch
 # ---------------------------------------------------------------------------
 
-def batch_lines(cfg: HostConfig, family: Optional[int] = None) -> list[str]:
+
+def batch_lines(cfg: HostConfig, family: int | None = None) -> list[str]:
     """The recipe as `ip` batch lines.  ``family`` None: both families, IPv6
     rules prefixed ``-6`` (polroute's reader takes that per line; for
     ``ip -batch`` render each family on its own: 4 for ``ip -batch``, 6 for
     ``ip -6 -batch``, where a rule gets its family from the option)."""
     p = cfg.owner
     fams = (4, 6) if family is None else (family,)
-    out = [f"# polroute multihome recipe from {os.path.basename(cfg.filename)}: "
-           f"owner protocol {p}, rules at {cfg.priority_base}.."
-           f"{cfg.priority_base + len(cfg.uplinks) + len(cfg.tenants) - 1}"]
+    out = [
+        f"# polroute multihome recipe from {os.path.basename(cfg.filename)}: "
+        f"owner protocol {p}, rules at {cfg.priority_base}.."
+        f"{cfg.priority_base + len(cfg.uplinks) + len(cfg.tenants) - 1}"
+    ]
     six = "-6 " if family is None else ""
     for u in cfg.uplinks:
         out.append(f"# uplink {u.interface}: table {u.table}, rules at priority {u.priority}")
         if 4 in fams:
-            out.append(f"route add {_pfx(u.address.network)} dev {u.interface} scope link "
-                       f"src {u.address.ip} table {u.table} proto {p}")
+            out.append(
+                f"route add {_pfx(u.address.network)} dev {u.interface} scope link "
+                f"src {u.address.ip} table {u.table} proto {p}"
+            )
             out.append(f"route add default via {u.gateway} dev {u.interface} table {u.table} proto {p}")
         if 6 in fams and u.address6 is not None:
-            out.append(f"route add {_pfx(u.address6.network)} dev {u.interface} "
-                       f"src {u.address6.ip} table {u.table} proto {p}")
+            out.append(
+                f"route add {_pfx(u.address6.network)} dev {u.interface} src {u.address6.ip} table {u.table} proto {p}"
+            )
             out.append(f"route add default via {u.gateway6} dev {u.interface} table {u.table} proto {p}")
         for fam in fams:
             for net in u.sources(fam):
@@ -65,13 +71,14 @@ def batch_lines(cfg: HostConfig, family: Optional[int] = None) -> list[str]:
         out.append("# main: one default route over every uplink")
         out.append(f"route replace default metric {cfg.multipath_metric} proto {p} {legs}")
     if cfg.multipath_default and 6 in fams and any(u.address6 for u in cfg.uplinks):
-        legs = " ".join(f"nexthop via {u.gateway6} dev {u.interface} weight {u.weight}"
-                        for u in cfg.uplinks if u.address6)
+        legs = " ".join(
+            f"nexthop via {u.gateway6} dev {u.interface} weight {u.weight}" for u in cfg.uplinks if u.address6
+        )
         out.append(f"route replace default metric {cfg.multipath_metric} proto {p} {legs}")
     return out
 
 
-def batch_text(cfg: HostConfig, family: Optional[int] = None) -> str:
+def batch_text(cfg: HostConfig, family: int | None = None) -> str:
     return "\n".join(batch_lines(cfg, family)) + "\n"
 
 
@@ -102,26 +109,49 @@ def networkd_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
     files: dict[str, str] = {}
     warnings: list[str] = []
     for i, u in enumerate(cfg.uplinks):
-        lines = [f"# polroute multihome drop-in for {u.interface} (from {os.path.basename(cfg.filename)}).",
-                 f"# Put it in the drop-in directory of the .network file that matches {u.interface},",
-                 f"# e.g. /etc/systemd/network/10-{u.interface}.network.d/; then `networkctl reload`.",
-                 "# networkd tags what it configures as its own (proto static), not with the owner protocol."]
-        lines += ["", "[Route]", f"Destination={_pfx(u.address.network)}", "Scope=link",
-                  f"PreferredSource={u.address.ip}", f"Table={u.table}",
-                  "", "[Route]", f"Gateway={u.gateway}", f"Table={u.table}"]
+        lines = [
+            f"# polroute multihome drop-in for {u.interface} (from {os.path.basename(cfg.filename)}).",
+            f"# Put it in the drop-in directory of the .network file that matches {u.interface},",
+            f"# e.g. /etc/systemd/network/10-{u.interface}.network.d/; then `networkctl reload`.",
+            "# networkd tags what it configures as its own (proto static), not with the owner protocol.",
+        ]
+        lines += [
+            "",
+            "[Route]",
+            f"Destination={_pfx(u.address.network)}",
+            "Scope=link",
+            f"PreferredSource={u.address.ip}",
+            f"Table={u.table}",
+            "",
+            "[Route]",
+            f"Gateway={u.gateway}",
+            f"Table={u.table}",
+        ]
         if u.address6 is not None:
-            lines += ["", "[Route]", f"Destination={_pfx(u.address6.network)}",
-                      f"PreferredSource={u.address6.ip}", f"Table={u.table}",
-                      "", "[Route]", f"Gateway={u.gateway6}", f"Table={u.table}"]
+            lines += [
+                "",
+                "[Route]",
+                f"Destination={_pfx(u.address6.network)}",
+                f"PreferredSource={u.address6.ip}",
+                f"Table={u.table}",
+                "",
+                "[Route]",
+                f"Gateway={u.gateway6}",
+                f"Table={u.table}",
+            ]
         for fam in (4, 6):
             for net in u.sources(fam):
-                lines += ["", "[RoutingPolicyRule]", f"From={_pfx(net)}", f"Table={u.table}",
-                          f"Priority={u.priority}"]
+                lines += ["", "[RoutingPolicyRule]", f"From={_pfx(net)}", f"Table={u.table}", f"Priority={u.priority}"]
         for t in cfg.tenants:
             # a tenant's rule is global; it lives in its uplink's file, table-only ones in the first
             if t.uplink == u.interface or (t.uplink is None and i == 0):
-                lines += ["", "[RoutingPolicyRule]", f"From={_pfx(t.source)}", f"Table={t.table}",
-                          f"Priority={t.priority}"]
+                lines += [
+                    "",
+                    "[RoutingPolicyRule]",
+                    f"From={_pfx(t.source)}",
+                    f"Table={t.table}",
+                    f"Priority={t.priority}",
+                ]
         if cfg.multipath_default and i == 0:
             lines += ["", "[Route]", "Destination=0.0.0.0/0", f"Metric={cfg.multipath_metric}"]
             lines += [f"MultiPathRoute={x.gateway}@{x.interface} {x.weight}" for x in cfg.uplinks]
@@ -138,22 +168,27 @@ def networkd_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
 # netplan
 # ---------------------------------------------------------------------------
 
+
 def netplan_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
     import yaml
+
     warnings = []
     ethernets: dict = {}
     for i, u in enumerate(cfg.uplinks):
         if u.table > 0xFFFF:
             raise ValueError(f"netplan: uplink {u.interface}'s table {u.table} is above netplan's 65535")
-        routes = [{"to": _pfx(u.address.network), "scope": "link", "from": str(u.address.ip),
-                   "table": u.table},
-                  {"to": "default", "via": str(u.gateway), "table": u.table}]
+        routes = [
+            {"to": _pfx(u.address.network), "scope": "link", "from": str(u.address.ip), "table": u.table},
+            {"to": "default", "via": str(u.gateway), "table": u.table},
+        ]
         if u.address6 is not None:
-            routes += [{"to": _pfx(u.address6.network), "scope": "link", "from": str(u.address6.ip),
-                        "table": u.table},
-                       {"to": "default", "via": str(u.gateway6), "table": u.table}]
-        policy = [{"from": _pfx(net), "table": u.table, "priority": u.priority}
-                  for fam in (4, 6) for net in u.sources(fam)]
+            routes += [
+                {"to": _pfx(u.address6.network), "scope": "link", "from": str(u.address6.ip), "table": u.table},
+                {"to": "default", "via": str(u.gateway6), "table": u.table},
+            ]
+        policy = [
+            {"from": _pfx(net), "table": u.table, "priority": u.priority} for fam in (4, 6) for net in u.sources(fam)
+        ]
         for t in cfg.tenants:
             if t.uplink == u.interface or (t.uplink is None and i == 0):
                 if t.table > 0xFFFF:
@@ -161,17 +196,19 @@ def netplan_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
                 policy.append({"from": _pfx(t.source), "table": t.table, "priority": t.priority})
         ethernets[u.interface] = {"routes": routes, "routing-policy": policy}
     if cfg.multipath_default:
-        warnings.append("netplan: multipath-default is not expressible (netplan has no nexthop legs); "
-                        "not rendered")
+        warnings.append("netplan: multipath-default is not expressible (netplan has no nexthop legs); not rendered")
     doc = {"network": {"version": 2, "ethernets": ethernets}}
-    head = (f"# polroute multihome (from {os.path.basename(cfg.filename)}): merged by netplan with the\n"
-            "# file that sets these interfaces' addresses; put it in /etc/netplan/ (mode 0600).\n"
-            "# networkd (netplan's default renderer) also needs the networkd.conf drop-in of\n"
-            "# `polroute multihome render --to networkd` to keep rules it did not create.\n")
+    head = (
+        f"# polroute multihome (from {os.path.basename(cfg.filename)}): merged by netplan with the\n"
+        "# file that sets these interfaces' addresses; put it in /etc/netplan/ (mode 0600).\n"
+        "# networkd (netplan's default renderer) also needs the networkd.conf drop-in of\n"
+        "# `polroute multihome render --to networkd` to keep rules it did not create.\n"
+    )
     if cfg.multipath_default:
         head += "# NOT RENDERED: multipath-default (netplan has no nexthop legs).\n"
-    body = yaml.dump(doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
-                     default_flow_style=False)
+    body = yaml.dump(
+        doc, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, default_flow_style=False
+    )
     return {"90-polroute-multihome.yaml": head + body}, warnings
 
 
@@ -179,14 +216,17 @@ def netplan_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
 # NetworkManager
 # ---------------------------------------------------------------------------
 
+
 def nm_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
     """Keyfile [ipv4]/[ipv6] settings per connection, and the same as nmcli commands."""
     files: dict[str, str] = {}
     warnings: list[str] = []
-    script = ["#!/bin/sh",
-              f"# polroute multihome (from {os.path.basename(cfg.filename)}): NetworkManager settings.",
-              "# The connection is assumed to be named after its interface; change CONN_<if> if not.",
-              "set -e"]
+    script = [
+        "#!/bin/sh",
+        f"# polroute multihome (from {os.path.basename(cfg.filename)}): NetworkManager settings.",
+        "# The connection is assumed to be named after its interface; change CONN_<if> if not.",
+        "set -e",
+    ]
     for i, u in enumerate(cfg.uplinks):
         sections = {}
         for fam in (4, 6):
@@ -195,15 +235,19 @@ def nm_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
             if iface is None:
                 continue
             zero = "0.0.0.0/0" if fam == 4 else "::/0"
-            routes = [(_pfx(iface.network), "", f"table={u.table},src={iface.ip}"),
-                      (zero, str(gw), f"table={u.table}")]
+            routes = [(_pfx(iface.network), "", f"table={u.table},src={iface.ip}"), (zero, str(gw), f"table={u.table}")]
             rules = [f"priority {u.priority} from {_pfx(net)} table {u.table}" for net in u.sources(fam)]
-            rules += [f"priority {t.priority} from {_pfx(t.source)} table {t.table}" for t in cfg.tenants
-                      if t.source.version == fam and (t.uplink == u.interface or (t.uplink is None and i == 0))]
+            rules += [
+                f"priority {t.priority} from {_pfx(t.source)} table {t.table}"
+                for t in cfg.tenants
+                if t.source.version == fam and (t.uplink == u.interface or (t.uplink is None and i == 0))
+            ]
             sections[f"ipv{fam}"] = (routes, rules)
-        lines = [f"# polroute multihome settings for the connection of {u.interface}: merge these keys",
-                 "# into its keyfile in /etc/NetworkManager/system-connections/ (or run the nmcli script).",
-                 "# routing-rules need NetworkManager >= 1.18."]
+        lines = [
+            f"# polroute multihome settings for the connection of {u.interface}: merge these keys",
+            "# into its keyfile in /etc/NetworkManager/system-connections/ (or run the nmcli script).",
+            "# routing-rules need NetworkManager >= 1.18.",
+        ]
         conn = f'"${{CONN_{u.interface.replace("-", "_").replace(".", "_")}:-{u.interface}}}"'
         for sec, (routes, rules) in sections.items():
             lines += ["", f"[{sec}]"]
@@ -231,7 +275,8 @@ def nm_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
 # systemd unit
 # ---------------------------------------------------------------------------
 
-def systemd_unit_files(cfg: HostConfig, python: Optional[str] = None) -> tuple[dict[str, str], list[str]]:
+
+def systemd_unit_files(cfg: HostConfig, python: str | None = None) -> tuple[dict[str, str], list[str]]:
     host = os.path.abspath(cfg.filename)
     exe = python or sys.executable
     text = f"""# polroute multihome: apply {host} at boot, once the network is up.
@@ -272,4 +317,3 @@ def render(cfg: HostConfig, target: str) -> tuple[dict[str, str], list[str]]:
     if target == "systemd-unit":
         return systemd_unit_files(cfg)
     raise ValueError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
-

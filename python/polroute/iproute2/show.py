@@ -11,18 +11,33 @@ Route lines keep iproute2's trailing space after every token; IPv6 lines end
 in ``pref medium`` with no space.  A multipath route is one entry whose
 text contains ``"\\n\\tnexthop ..."`` continuation lines, as ip prints it.
 """
+
 from __future__ import annotations
 
 import socket
-from typing import Callable, Iterable, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import Union
 
-from .requests import (
-    AF_INET, AF_INET6, FIB_RULE_INVERT, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_TO_TBL,
-    IPAddress, RouteRequest, RuleRequest, RTN_LOCAL, RTN_NAT, RTN_UNICAST,
-    RTPROT_BOOT, RTPROT_KERNEL, RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL,
+from polroute.iproute2.rt_tables import RtTables
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FIB_RULE_INVERT,
+    FR_ACT_GOTO,
+    FR_ACT_NOP,
+    FR_ACT_TO_TBL,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_LOCAL,
     RT_TABLE_MAIN,
+    RTN_LOCAL,
+    RTN_NAT,
+    RTN_UNICAST,
+    RTPROT_BOOT,
+    RTPROT_KERNEL,
+    IPAddress,
+    RouteRequest,
+    RuleRequest,
 )
-from .rt_tables import RtTables
 
 FIB_RULE_UNRESOLVED = 0x04
 FIB_RULE_IIF_DETACHED = 0x08
@@ -30,18 +45,55 @@ FIB_RULE_OIF_DETACHED = 0x10
 
 # rtm_flags words, in print_rt_flags() order
 _RT_FLAG_WORDS = (
-    (0x01, "dead"), (0x04, "onlink"), (0x02, "pervasive"), (0x08, "offload"),
-    (0x40, "trap"), (0x100, "notify"), (0x10, "linkdown"), (0x20, "unresolved"),
-    (0x4000, "rt_offload"), (0x8000, "rt_trap"), (0x20000000, "rt_offload_failed"),
+    (0x01, "dead"),
+    (0x04, "onlink"),
+    (0x02, "pervasive"),
+    (0x08, "offload"),
+    (0x40, "trap"),
+    (0x100, "notify"),
+    (0x10, "linkdown"),
+    (0x20, "unresolved"),
+    (0x4000, "rt_offload"),
+    (0x8000, "rt_trap"),
+    (0x20000000, "rt_offload_failed"),
 )
 
-RTN_NAMES = ("none", "unicast", "local", "broadcast", "anycast", "multicast",
-             "blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve")
+RTN_NAMES = (
+    "none",
+    "unicast",
+    "local",
+    "broadcast",
+    "anycast",
+    "multicast",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "throw",
+    "nat",
+    "xresolve",
+)
 
 # RTAX_* names as print_rta_metrics knows them (index = RTAX id)
-MX_NAMES = (None, None, "mtu", "window", "rtt", "rttvar", "ssthresh", "cwnd",
-            "advmss", "reordering", "hoplimit", "initcwnd", "features",
-            "rto_min", "initrwnd", "quickack", "congctl", "fastopen_no_cookie")
+MX_NAMES = (
+    None,
+    None,
+    "mtu",
+    "window",
+    "rtt",
+    "rttvar",
+    "ssthresh",
+    "cwnd",
+    "advmss",
+    "reordering",
+    "hoplimit",
+    "initcwnd",
+    "features",
+    "rto_min",
+    "initrwnd",
+    "quickack",
+    "congctl",
+    "fastopen_no_cookie",
+)
 RTAX_LOCK, RTAX_RTT, RTAX_RTTVAR, RTAX_HOPLIMIT = 1, 4, 5, 10
 RTAX_FEATURES, RTAX_RTO_MIN, RTAX_CC_ALGO, RTAX_MAX = 12, 13, 16, 17
 
@@ -53,6 +105,7 @@ def rtntype_name(t: int) -> str:
 # ---------------------------------------------------------------------------
 # address text (glibc inet_ntop)
 # ---------------------------------------------------------------------------
+
 
 def inet_ntop(addr: IPAddress) -> str:
     """The C library's inet_ntop, as ip uses it (glibc prints ::1.2.3.4 and
@@ -71,7 +124,7 @@ def _c_hex(v: int) -> str:
     return "0" if v == 0 else f"{v:#x}"
 
 
-def _tables(tables: Optional[RtTables]) -> RtTables:
+def _tables(tables: RtTables | None) -> RtTables:
     return tables if tables is not None else RtTables()
 
 
@@ -79,7 +132,8 @@ def _tables(tables: Optional[RtTables]) -> RtTables:
 # ip rule show
 # ---------------------------------------------------------------------------
 
-def format_rule(r: RuleRequest, tables: Optional[RtTables] = None) -> str:
+
+def format_rule(r: RuleRequest, tables: RtTables | None = None) -> str:
     """One ``ip rule show`` line (no newline)."""
     t = _tables(tables)
     host_len = _host_len(r.family)
@@ -122,9 +176,8 @@ def format_rule(r: RuleRequest, tables: Optional[RtTables] = None) -> str:
         out.append(f" uidrange {r.uid_start}-{r.uid_end}")
     if r.ip_proto:
         out.append(" ipproto " + ipproto_name(r.ip_proto))
-    for word, start, end in (("sport", r.sport_start, r.sport_end),
-                             ("dport", r.dport_start, r.dport_end)):
-        if start and end:           # fib_rule_port_range_set()
+    for word, start, end in (("sport", r.sport_start, r.sport_end), ("dport", r.dport_start, r.dport_end)):
+        if start and end:  # fib_rule_port_range_set()
             out.append(f" {word} {start}" if start == end else f" {word} {start}-{end}")
     if r.tun_id:
         out.append(f" tun_id {r.tun_id}")
@@ -140,7 +193,7 @@ def format_rule(r: RuleRequest, tables: Optional[RtTables] = None) -> str:
         out.append(f" realms {t.realms.name(frm)}/" if frm else " realms ")
         out.append(t.realms.name(to))
     if r.action == RTN_NAT:
-        out.append(" masquerade")   # the kernel never dumps a NAT gateway
+        out.append(" masquerade")  # the kernel never dumps a NAT gateway
     elif r.action == FR_ACT_GOTO:
         out.append(f" goto {r.goto_target}" if r.goto_target else " goto none")
         if r.flags & FIB_RULE_UNRESOLVED:
@@ -154,8 +207,9 @@ def format_rule(r: RuleRequest, tables: Optional[RtTables] = None) -> str:
     return "".join(out)
 
 
-def format_rules(rules: Iterable[RuleRequest], tables: Optional[RtTables] = None,
-                 ifname: Optional[Callable[[int], str]] = None) -> list[str]:
+def format_rules(
+    rules: Iterable[RuleRequest], tables: RtTables | None = None, ifname: Callable[[int], str] | None = None
+) -> list[str]:
     """``ip rule show`` lines, one per rule, in the given (dump) order.
     ``ifname`` is accepted for symmetry: rules carry device names."""
     return [format_rule(r, tables) for r in rules]
@@ -228,7 +282,7 @@ def _metrics_text(metrics: dict[int, int]) -> str:
             if val & 1:
                 out.append("ecn ")
             if val & ~1:
-                out.append(f"{_c_hex(val)} ")      # ip prints the whole value
+                out.append(f"{_c_hex(val)} ")  # ip prints the whole value
         elif i in (RTAX_RTT, RTAX_RTTVAR, RTAX_RTO_MIN):
             if i == RTAX_RTT:
                 val //= 8
@@ -252,9 +306,13 @@ def _via_text(route_family: int, gw: IPAddress) -> str:
     return f"via {'inet' if gw_family == AF_INET else 'inet6'} {inet_ntop(gw)} "
 
 
-def format_route(r: RouteRequest, tables: Optional[RtTables] = None,
-                 ifname: Callable[[int], str] = str, table_filter: TableFilter = None,
-                 _filter_tb: Optional[int] = None) -> str:
+def format_route(
+    r: RouteRequest,
+    tables: RtTables | None = None,
+    ifname: Callable[[int], str] = str,
+    table_filter: TableFilter = None,
+    _filter_tb: int | None = None,
+) -> str:
     """One ``ip route show`` entry (multipath legs on continuation lines)."""
     t = _tables(tables)
     filter_tb = _table_filter(table_filter, t) if _filter_tb is None else _filter_tb
@@ -268,7 +326,7 @@ def format_route(r: RouteRequest, tables: Optional[RtTables] = None,
         else:
             out.append(f"{inet_ntop(r.dst)} ")
     elif r.dst_len:
-        out.append(f"0/{r.dst_len}  ")       # sic: ip's "0/%d " then "%s "
+        out.append(f"0/{r.dst_len}  ")  # sic: ip's "0/%d " then "%s "
     else:
         out.append("default ")
     if r.nh_id:
@@ -300,7 +358,7 @@ def format_route(r: RouteRequest, tables: Optional[RtTables] = None,
     if r.metrics:
         out.append(_metrics_text(r.metrics))
     if r.family == AF_INET6:
-        out.append("pref medium")            # RTA_PREF is always dumped for IPv6
+        out.append("pref medium")  # RTA_PREF is always dumped for IPv6
     for leg in r.nexthops:
         out.append("\n\tnexthop ")
         if leg.gateway is not None:
@@ -311,9 +369,12 @@ def format_route(r: RouteRequest, tables: Optional[RtTables] = None,
     return "".join(out)
 
 
-def format_routes(routes: Iterable[RouteRequest], tables: Optional[RtTables] = None,
-                  ifname: Callable[[int], str] = str,
-                  table_filter: TableFilter = None) -> list[str]:
+def format_routes(
+    routes: Iterable[RouteRequest],
+    tables: RtTables | None = None,
+    ifname: Callable[[int], str] = str,
+    table_filter: TableFilter = None,
+) -> list[str]:
     """``ip route show [table X|all]`` entries for the given dumped routes.
 
     ``table_filter``: None (main, the default of ``ip route show``), "all"

@@ -3,7 +3,7 @@
 :class:`LiveDump` opens one NETLINK_ROUTE socket in a namespace, runs the
 RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps in C (the GIL is released
 meanwhile) and turns the flat record arrays into the records of
-:mod:`polroute.kernel_state` (KLink, KAddr, KRule, KRoute), field for field
+:mod:`polroute.live.state` (KLink, KAddr, KRule, KRoute), field for field
 what the pyroute2 reader makes from the same messages.
 
 The C arrays are read record by record with ``struct.iter_unpack`` (the
@@ -12,6 +12,7 @@ constructor call per record: besides the final records only one record's
 values exist at a time, and address objects are shared between records
 that carry the same address.
 """
+
 from __future__ import annotations
 
 import gc
@@ -19,16 +20,33 @@ import ipaddress
 import os
 import struct
 from operator import itemgetter
-from typing import Optional
 
-
-from ._polroute_cffi import ffi, lib
-from .netlink import netns_path
-from .requests import (
-    AF_INET, AF_INET6, FRA_DPORT_RANGE, FRA_L3MDEV, FRA_PRIORITY, FRA_SPORT_RANGE,
-    FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_PREFIXLEN, NexthopRequest, RTA_DST, RTA_FLOW,
-    RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREF, RTA_PREFSRC,
-    RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_NEWROUTE, RTM_NEWRULE,
+from polroute._core.binding import ffi, lib
+from polroute.live.netlink import netns_path
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FRA_DPORT_RANGE,
+    FRA_L3MDEV,
+    FRA_PRIORITY,
+    FRA_SPORT_RANGE,
+    FRA_SUPPRESS_IFGROUP,
+    FRA_SUPPRESS_PREFIXLEN,
+    RTA_DST,
+    RTA_FLOW,
+    RTA_GATEWAY,
+    RTA_METRICS,
+    RTA_MULTIPATH,
+    RTA_NH_ID,
+    RTA_OIF,
+    RTA_PREF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTA_VIA,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    NexthopRequest,
 )
 
 # attribute ids as the C records' `seen` bits
@@ -42,11 +60,17 @@ _IFF_UP, _IFF_LOWER_UP = 0x1, 0x10000
 # FRA_* ids 1..24 (those pyroute2 0.9 names) whose `present` bit the reader keeps
 _RULE_PRESENT_MASK = sum(1 << i for i in range(1, 25))
 # route attributes whose presence sets their `present` bit
-_ROUTE_PRESENT_MASK = sum(1 << a for a in (RTA_DST, RTA_PREFSRC, RTA_GATEWAY, RTA_OIF, RTA_FLOW,
-                                           RTA_PREF, RTA_NH_ID, RTA_MULTIPATH))
-_ROUTE_NOTE_TEXT = {_RTA_ENCAP_TYPE: "RTA_ENCAP_TYPE", _RTA_ENCAP: "RTA_ENCAP", _RTA_SRC: "RTA_SRC",
-                    _RTA_IIF: "RTA_IIF", _RTA_NEWDST: "RTA_NEWDST",
-                    _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE"}
+_ROUTE_PRESENT_MASK = sum(
+    1 << a for a in (RTA_DST, RTA_PREFSRC, RTA_GATEWAY, RTA_OIF, RTA_FLOW, RTA_PREF, RTA_NH_ID, RTA_MULTIPATH)
+)
+_ROUTE_NOTE_TEXT = {
+    _RTA_ENCAP_TYPE: "RTA_ENCAP_TYPE",
+    _RTA_ENCAP: "RTA_ENCAP",
+    _RTA_SRC: "RTA_SRC",
+    _RTA_IIF: "RTA_IIF",
+    _RTA_NEWDST: "RTA_NEWDST",
+    _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE",
+}
 
 
 class DumpError(OSError):
@@ -57,8 +81,15 @@ class DumpError(OSError):
 # the C arrays, record by record
 # ---------------------------------------------------------------------------
 
-_CODES = {"uint8_t": "B", "uint16_t": "H", "uint32_t": "I", "uint64_t": "Q", "int32_t": "i",
-          "int64_t": "q", "char": "c"}
+_CODES = {
+    "uint8_t": "B",
+    "uint16_t": "H",
+    "uint32_t": "I",
+    "uint64_t": "Q",
+    "int32_t": "i",
+    "int64_t": "q",
+    "char": "c",
+}
 _layouts: dict[str, tuple[struct.Struct, dict[str, int]]] = {}
 
 
@@ -97,10 +128,11 @@ def _layout(cname: str) -> tuple[struct.Struct, dict[str, int]]:
             elif t.kind == "array":
                 fmt.append(f"{t.length}{_CODES[t.item.cname]}")
                 count += t.length
-            else:                               # a pointer: never read from a dump record
+            else:  # a pointer: never read from a dump record
                 fmt.append(f"{ffi.sizeof(t)}x")
                 del index[key]
             pos = off + ffi.sizeof(t)
+
     ctype = ffi.typeof(cname)
     walk(ctype, 0, "")
     if ffi.sizeof(ctype) > pos:
@@ -147,14 +179,21 @@ def _fast_address_makers():
         a._ip = n
         a._scope_id = None
         return a
+
     try:
         for n4, n6 in ((0x0A000001, 1), (0xFFFFFFFF, (1 << 128) - 1)):
             a, b = mk4(n4), mk6(n6)
-            if (a, hash(a), str(a), b, hash(b), str(b)) != \
-                    (v4(n4), hash(v4(n4)), str(v4(n4)), v6(n6), hash(v6(n6)), str(v6(n6))):
+            if (a, hash(a), str(a), b, hash(b), str(b)) != (
+                v4(n4),
+                hash(v4(n4)),
+                str(v4(n4)),
+                v6(n6),
+                hash(v6(n6)),
+                str(v6(n6)),
+            ):
                 raise ValueError
         return mk4, mk6
-    except (AttributeError, TypeError, ValueError):     # pragma: no cover - other Pythons
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - other Pythons
         return v4, v6
 
 
@@ -189,20 +228,21 @@ class _Addrs:
 # the reader
 # ---------------------------------------------------------------------------
 
+
 class LiveDump:
     """One NETLINK_ROUTE socket in ``netns`` (an ``ip netns`` name, a path, or
     None) and the C dump handle its replies are decoded into."""
 
-    def __init__(self, netns: Optional[str] = None):
+    def __init__(self, netns: str | None = None):
         path = netns_path(netns)
         if path is not None and not os.path.exists(path):
-            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": '
-                                       "No such file or directory")
+            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory')
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
         if fd < 0:
-            raise OSError(-fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}'
-                          if path else os.strerror(-fd))
-        self._fd: Optional[int] = fd
+            raise OSError(
+                -fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}' if path else os.strerror(-fd)
+            )
+        self._fd: int | None = fd
         d = lib.pr_dump_new()
         if d == ffi.NULL:
             lib.pr_nl_close(fd)
@@ -216,7 +256,7 @@ class LiveDump:
         if fd is not None:
             lib.pr_nl_close(fd)
 
-    def __enter__(self) -> "LiveDump":
+    def __enter__(self) -> LiveDump:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -242,7 +282,7 @@ class LiveDump:
             raise self._error(rc)
         out: list = []
         was = gc.isenabled()
-        gc.disable()            # 100k records hold no cycles: the collector only costs here
+        gc.disable()  # 100k records hold no cycles: the collector only costs here
         try:
             while True:
                 lib.pr_dump_clear(self._d)
@@ -268,8 +308,7 @@ class LiveDump:
     def stats(self) -> dict[str, int]:
         st = ffi.new("pr_dump_stats *")
         lib.pr_dump_get_stats(self._d, st)
-        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields
-                if name != "pad"}
+        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields if name != "pad"}
 
     def route_table(self, dst) -> int:
         """The table the kernel reports for ``ip route get DST`` (as pyroute2
@@ -295,7 +334,7 @@ class LiveDump:
         return self._dump(lib.PR_RTM_GETROUTE, family, routes_from_view, self._addrs)
 
 
-_CHUNK = 4096       # records per step
+_CHUNK = 4096  # records per step
 
 
 def decode_messages(buf: bytes) -> dict[str, list]:
@@ -305,25 +344,29 @@ def decode_messages(buf: bytes) -> dict[str, list]:
     d = ffi.gc(lib.pr_dump_new(), lib.pr_dump_free)
     rc = lib.pr_dump_decode(d, buf, len(buf))
     if rc < 0:
-        raise DumpError(-rc, f"{os.strerror(-rc)}: "
-                             f"{ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
+        raise DumpError(-rc, f"{os.strerror(-rc)}: {ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
     v = ffi.new("pr_dump_view *")
     lib.pr_dump_get_view(d, v)
     addrs = _Addrs()
-    return {"links": links_from_view(v), "addrs": addrs_from_view(v, addrs),
-            "rules": rules_from_view(v, addrs), "routes": routes_from_view(v, addrs)}
+    return {
+        "links": links_from_view(v),
+        "addrs": addrs_from_view(v, addrs),
+        "rules": rules_from_view(v, addrs),
+        "routes": routes_from_view(v, addrs),
+    }
 
 
 # ---------------------------------------------------------------------------
 # records from the arrays (what kernel_state's pyroute2 functions make)
 # ---------------------------------------------------------------------------
 
+
 def _strings(v) -> bytes:
     return ffi.buffer(v.strings, v.strings_len)[:] if v.strings_len else b""
 
 
 def _text(strings: bytes, off: int, length: int) -> str:
-    return strings[off:off + length].decode("utf-8", "replace")
+    return strings[off : off + length].decode("utf-8", "replace")
 
 
 def _name(raw: bytes) -> str:
@@ -331,13 +374,46 @@ def _name(raw: bytes) -> str:
 
 
 def links_from_view(v) -> list:
-    from .kernel_state import KLink
+    from polroute.live.state import KLink
+
     strings = _strings(v)
     out = []
-    for (ifindex, flags, ifi_type, gen_mode, has_gen_mode, tun_type, group, master, link, seen,
-         name_off, name_len, kind_off, kind_len) in _records(v.links, v.n_links, "pr_dump_link", (
-            "ifindex", "flags", "ifi_type", "addr_gen_mode", "has_addr_gen_mode", "tun_type",
-            "group", "master", "link", "seen", "name.off", "name.len", "kind.off", "kind.len")):
+    for (
+        ifindex,
+        flags,
+        ifi_type,
+        gen_mode,
+        has_gen_mode,
+        tun_type,
+        group,
+        master,
+        link,
+        seen,
+        name_off,
+        name_len,
+        kind_off,
+        kind_len,
+    ) in _records(
+        v.links,
+        v.n_links,
+        "pr_dump_link",
+        (
+            "ifindex",
+            "flags",
+            "ifi_type",
+            "addr_gen_mode",
+            "has_addr_gen_mode",
+            "tun_type",
+            "group",
+            "master",
+            "link",
+            "seen",
+            "name.off",
+            "name.len",
+            "kind.off",
+            "kind.len",
+        ),
+    ):
         info_kind = _text(strings, kind_off, kind_len)
         k = "other"
         if ifi_type == _ARPHRD_LOOPBACK:
@@ -346,9 +422,17 @@ def links_from_view(v) -> list:
             k = info_kind
         elif info_kind == "tun":
             k = "tap" if tun_type == 2 else "tun"
-        lk = KLink(ifindex, _text(strings, name_off, name_len), k, info_kind, bool(flags & _IFF_UP),
-                   bool(flags & _IFF_LOWER_UP), group=group, master=master,
-                   addr_gen_mode=gen_mode if has_gen_mode else None)
+        lk = KLink(
+            ifindex,
+            _text(strings, name_off, name_len),
+            k,
+            info_kind,
+            bool(flags & _IFF_UP),
+            bool(flags & _IFF_LOWER_UP),
+            group=group,
+            master=master,
+            addr_gen_mode=gen_mode if has_gen_mode else None,
+        )
         if k == "veth":
             if seen >> _IFLA_LINK_NETNSID & 1:
                 lk.peer_elsewhere = True
@@ -360,47 +444,163 @@ def links_from_view(v) -> list:
 
 
 def addrs_from_view(v, addrs: _Addrs) -> list:
-    from .kernel_state import KAddr
+    from polroute.live.state import KAddr
+
     strings = _strings(v)
     get = addrs.get
     out = []
-    for (fam, ifindex, plen, scope, flags, label_off, label_len, bcast, address, local, metric,
-         valid, pref, proto, seen) in _records(v.addrs, v.n_addrs, "pr_dump_addr", (
-            "family", "ifindex", "prefixlen", "scope", "flags", "label.off", "label.len",
-            "broadcast", "address", "local", "metric", "valid_lft", "preferred_lft", "proto",
-            "seen")):
+    for (
+        fam,
+        ifindex,
+        plen,
+        scope,
+        flags,
+        label_off,
+        label_len,
+        bcast,
+        address,
+        local,
+        metric,
+        valid,
+        pref,
+        proto,
+        seen,
+    ) in _records(
+        v.addrs,
+        v.n_addrs,
+        "pr_dump_addr",
+        (
+            "family",
+            "ifindex",
+            "prefixlen",
+            "scope",
+            "flags",
+            "label.off",
+            "label.len",
+            "broadcast",
+            "address",
+            "local",
+            "metric",
+            "valid_lft",
+            "preferred_lft",
+            "proto",
+            "seen",
+        ),
+    ):
         has_local, has_address = seen >> _IFA_LOCAL & 1, seen >> _IFA_ADDRESS & 1
         if not has_local:
             local, has_local, has_address = address, has_address, 0
         peer = None
         if has_address and address != local:
             peer = get(address, fam)
-        out.append(KAddr(fam, ifindex, get(local, fam) if has_local else None, plen, scope, flags,
-                         _text(strings, label_off, label_len),
-                         get(bcast, fam) if seen >> _IFA_BROADCAST & 1 else None, peer, metric,
-                         valid, pref, proto))
+        out.append(
+            KAddr(
+                fam,
+                ifindex,
+                get(local, fam) if has_local else None,
+                plen,
+                scope,
+                flags,
+                _text(strings, label_off, label_len),
+                get(bcast, fam) if seen >> _IFA_BROADCAST & 1 else None,
+                peer,
+                metric,
+                valid,
+                pref,
+                proto,
+            )
+        )
     return out
 
 
-_RULE_UNSUPPORTED = {25: "dscp", 26: "flowlabel", 27: "flowlabel mask", 28: "sport mask",
-                     29: "dport mask", 30: "dscp mask"}
+_RULE_UNSUPPORTED = {
+    25: "dscp",
+    26: "flowlabel",
+    27: "flowlabel mask",
+    28: "sport mask",
+    29: "dport mask",
+    30: "dscp mask",
+}
 
 
 def rules_from_view(v, addrs: _Addrs) -> list:
-    from .kernel_state import KRule
+    from polroute.live.state import KRule
+
     get = addrs.get
     notes = _u16s(v.notes, v.n_notes)
     out = []
-    for (fam, dst_len, src_len, tos, action, table, flags, present, priority, goto, fwmark,
-         fwmask, realm, spl, sig, uid_start, uid_end, protocol, ip_proto, l3mdev, sport_start,
-         sport_end, dport_start, dport_end, tun_id, src, dst, iif, oif, note_off,
-         note_count) in _records(v.rules, v.n_rules, "pr_dump_rule", tuple(
-            "r." + f for f in (
-                "family", "dst_len", "src_len", "tos", "action", "table", "flags", "present",
-                "priority", "goto_target", "fwmark", "fwmask", "realm", "suppress_prefixlen",
-                "suppress_ifgroup", "uid_start", "uid_end", "protocol", "ip_proto", "l3mdev",
-                "sport_start", "sport_end", "dport_start", "dport_end", "tun_id", "src", "dst",
-                "iifname", "oifname")) + ("note_off", "note_count")):
+    for (
+        fam,
+        dst_len,
+        src_len,
+        tos,
+        action,
+        table,
+        flags,
+        present,
+        priority,
+        goto,
+        fwmark,
+        fwmask,
+        realm,
+        spl,
+        sig,
+        uid_start,
+        uid_end,
+        protocol,
+        ip_proto,
+        l3mdev,
+        sport_start,
+        sport_end,
+        dport_start,
+        dport_end,
+        tun_id,
+        src,
+        dst,
+        iif,
+        oif,
+        note_off,
+        note_count,
+    ) in _records(
+        v.rules,
+        v.n_rules,
+        "pr_dump_rule",
+        tuple(
+            "r." + f
+            for f in (
+                "family",
+                "dst_len",
+                "src_len",
+                "tos",
+                "action",
+                "table",
+                "flags",
+                "present",
+                "priority",
+                "goto_target",
+                "fwmark",
+                "fwmask",
+                "realm",
+                "suppress_prefixlen",
+                "suppress_ifgroup",
+                "uid_start",
+                "uid_end",
+                "protocol",
+                "ip_proto",
+                "l3mdev",
+                "sport_start",
+                "sport_end",
+                "dport_start",
+                "dport_end",
+                "tun_id",
+                "src",
+                "dst",
+                "iifname",
+                "oifname",
+            )
+        )
+        + ("note_off", "note_count"),
+    ):
         present = (present & _RULE_PRESENT_MASK) | (1 << FRA_PRIORITY)
         # the kernel sends 0xFFFFFFFF for "no suppress_*", as if absent
         if spl == -1:
@@ -414,45 +614,134 @@ def rules_from_view(v, addrs: _Addrs) -> list:
         if not l3mdev:
             present &= ~(1 << FRA_L3MDEV)
         unsupported = []
-        for t in notes[note_off:note_off + note_count] if note_count else ():
+        for t in notes[note_off : note_off + note_count] if note_count else ():
             # a single port gets an implicit all-ones mask, which newer kernels
             # dump: that is what `sport N` makes, not extra
-            if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or \
-                    (t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1):
+            if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or (
+                t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1
+            ):
                 continue
             unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
-        out.append(KRule(RTM_NEWRULE, 0, fam, dst_len, src_len, tos, action, table, flags,
-                         present, priority, goto, fwmark, fwmask, realm, spl, sig, uid_start,
-                         uid_end, protocol, ip_proto, l3mdev, 0, 0, sport_start, sport_end,
-                         dport_start, dport_end, 0, 0, 0, 0, tun_id,
-                         get(src, fam) if present >> 2 & 1 else None,
-                         get(dst, fam) if present >> 1 & 1 else None,
-                         _name(iif), _name(oif), unsupported))
+        out.append(
+            KRule(
+                RTM_NEWRULE,
+                0,
+                fam,
+                dst_len,
+                src_len,
+                tos,
+                action,
+                table,
+                flags,
+                present,
+                priority,
+                goto,
+                fwmark,
+                fwmask,
+                realm,
+                spl,
+                sig,
+                uid_start,
+                uid_end,
+                protocol,
+                ip_proto,
+                l3mdev,
+                0,
+                0,
+                sport_start,
+                sport_end,
+                dport_start,
+                dport_end,
+                0,
+                0,
+                0,
+                0,
+                tun_id,
+                get(src, fam) if present >> 2 & 1 else None,
+                get(dst, fam) if present >> 1 & 1 else None,
+                _name(iif),
+                _name(oif),
+                unsupported,
+            )
+        )
     return out
 
 
 _ROUTE_FIELDS = (
-    "family", "dst_len", "src_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
-    "priority", "oif", "nh_id", "realm", "pref", "gw_family", "seen", "metrics_present",
-    "metrics_off", "nh_off", "nh_count", "note_off", "note_count", "dst", "prefsrc", "gw",
-    "expires", "congctl.off", "congctl.len")
+    "family",
+    "dst_len",
+    "src_len",
+    "tos",
+    "protocol",
+    "scope",
+    "type",
+    "table",
+    "rtm_flags",
+    "priority",
+    "oif",
+    "nh_id",
+    "realm",
+    "pref",
+    "gw_family",
+    "seen",
+    "metrics_present",
+    "metrics_off",
+    "nh_off",
+    "nh_count",
+    "note_off",
+    "note_count",
+    "dst",
+    "prefsrc",
+    "gw",
+    "expires",
+    "congctl.off",
+    "congctl.len",
+)
 
 
 def routes_from_view(v, addrs: _Addrs) -> list:
-    from .kernel_state import KRoute
+    from polroute.live.state import KRoute
+
     get = addrs.get
     strings = _strings(v)
-    legs = list(_records(v.nexthops, v.n_nexthops, "pr_dump_nexthop",
-                         ("gw_family", "gw", "ifindex", "hops", "flags", "realm")))
+    legs = list(
+        _records(v.nexthops, v.n_nexthops, "pr_dump_nexthop", ("gw_family", "gw", "ifindex", "hops", "flags", "realm"))
+    )
     notes = _u16s(v.notes, v.n_notes)
     mvals = _u32s(v.metric_values, v.n_metric_values)
     base_present = (1 << RTA_TABLE) | (1 << RTA_PRIORITY)
     out = []
     append = out.append
-    for (fam, dst_len, src_len, tos, proto, scope, rtype, table, rflags, prio, oif, nh_id,
-         realm, pref, gw_fam, seen, mxp, mx_off, nh_off, nh_count, note_off, note_count, dst,
-         prefsrc, gw, expires, cc_off, cc_len) in _records(v.routes, v.n_routes, "pr_dump_route",
-                                                           _ROUTE_FIELDS):
+    for (
+        fam,
+        dst_len,
+        src_len,
+        tos,
+        proto,
+        scope,
+        rtype,
+        table,
+        rflags,
+        prio,
+        oif,
+        nh_id,
+        realm,
+        pref,
+        gw_fam,
+        seen,
+        mxp,
+        mx_off,
+        nh_off,
+        nh_count,
+        note_off,
+        note_count,
+        dst,
+        prefsrc,
+        gw,
+        expires,
+        cc_off,
+        cc_len,
+    ) in _records(v.routes, v.n_routes, "pr_dump_route", _ROUTE_FIELDS):
         present = base_present | (seen & _ROUTE_PRESENT_MASK)
         if seen >> RTA_VIA & 1:
             present |= 1 << RTA_GATEWAY
@@ -464,16 +753,38 @@ def routes_from_view(v, addrs: _Addrs) -> list:
             if mx:
                 present |= 1 << RTA_METRICS
         nhs = []
-        for lf, lgw, ifindex, hops, lflags, _ in legs[nh_off:nh_off + nh_count] if nh_count else ():
+        for lf, lgw, ifindex, hops, lflags, _ in legs[nh_off : nh_off + nh_count] if nh_count else ():
             nhs.append(NexthopRequest(get(lgw, lf) if lf else None, ifindex, hops + 1, lflags))
         unsupported = ["from (source-specific route)"] if src_len else []
-        r = KRoute(RTM_NEWROUTE, 0, fam, dst_len, tos, proto, scope, rtype, table, rflags,
-                   present, (_mk4(_from_bytes(dst[:4], "big")) if fam == AF_INET else
-                             _mk6(_from_bytes(dst, "big"))) if seen >> RTA_DST & 1 else None, prio,
-                   get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None,
-                   get(gw, gw_fam) if gw_fam else None, oif, nh_id, realm, pref, nhs, mx, 0, "",
-                   unsupported)
-        for t in notes[note_off:note_off + note_count] if note_count else ():
+        r = KRoute(
+            RTM_NEWROUTE,
+            0,
+            fam,
+            dst_len,
+            tos,
+            proto,
+            scope,
+            rtype,
+            table,
+            rflags,
+            present,
+            (_mk4(_from_bytes(dst[:4], "big")) if fam == AF_INET else _mk6(_from_bytes(dst, "big")))
+            if seen >> RTA_DST & 1
+            else None,
+            prio,
+            get(prefsrc, fam) if seen >> RTA_PREFSRC & 1 else None,
+            get(gw, gw_fam) if gw_fam else None,
+            oif,
+            nh_id,
+            realm,
+            pref,
+            nhs,
+            mx,
+            0,
+            "",
+            unsupported,
+        )
+        for t in notes[note_off : note_off + note_count] if note_count else ():
             # what the model cannot carry, in message order
             if t == RTA_NH_ID:
                 unsupported.append("nhid (nexthop objects)")
@@ -485,8 +796,7 @@ def routes_from_view(v, addrs: _Addrs) -> list:
                 r.congctl = _text(strings, cc_off, cc_len)
                 unsupported.append(f"congctl {r.congctl}")
             elif t == RTA_MULTIPATH:
-                unsupported.extend("nexthop realms" for leg in legs[nh_off:nh_off + nh_count]
-                                   if leg[5])
+                unsupported.extend("nexthop realms" for leg in legs[nh_off : nh_off + nh_count] if leg[5])
             elif t in _ROUTE_NOTE_TEXT:
                 unsupported.append(_ROUTE_NOTE_TEXT[t])
         append(r)

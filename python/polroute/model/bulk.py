@@ -12,31 +12,42 @@ and ``prefsrc`` are then (n, 16) uint8 too (all zero = none;
 releases the GIL, so several threads can evaluate on one Policy at once (as
 long as nobody changes it meanwhile).  No Python object is made per flow.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._polroute_cffi import ffi, lib
-from .policy import Policy
+from polroute._core.binding import ffi, lib
+
+if TYPE_CHECKING:  # annotations only: policy.py imports this module through compiled.py
+    from polroute.model.policy import Policy
 
 # column -> (C type, numpy dtype)
 _IN_COLUMNS = {
-    "dst": ("uint32_t[]", np.uint32), "src": ("uint32_t[]", np.uint32),
-    "iif": ("uint32_t[]", np.uint32), "oif": ("uint32_t[]", np.uint32),
-    "tos": ("uint8_t[]", np.uint8), "mark": ("uint32_t[]", np.uint32),
-    "uid": ("uint32_t[]", np.uint32), "ipproto": ("uint8_t[]", np.uint8),
-    "sport": ("uint16_t[]", np.uint16), "dport": ("uint16_t[]", np.uint16),
+    "dst": ("uint32_t[]", np.uint32),
+    "src": ("uint32_t[]", np.uint32),
+    "iif": ("uint32_t[]", np.uint32),
+    "oif": ("uint32_t[]", np.uint32),
+    "tos": ("uint8_t[]", np.uint8),
+    "mark": ("uint32_t[]", np.uint32),
+    "uid": ("uint32_t[]", np.uint32),
+    "ipproto": ("uint8_t[]", np.uint8),
+    "sport": ("uint16_t[]", np.uint16),
+    "dport": ("uint16_t[]", np.uint16),
 }
 _OUT_COLUMNS = {
-    "error": ("int32_t[]", np.int32), "type": ("uint8_t[]", np.uint8),
-    "table": ("uint32_t[]", np.uint32), "rule_priority": ("uint32_t[]", np.uint32),
-    "oif": ("uint32_t[]", np.uint32), "gateway": ("uint32_t[]", np.uint32),
-    "prefsrc": ("uint32_t[]", np.uint32), "flags": ("uint32_t[]", np.uint32),
+    "error": ("int32_t[]", np.int32),
+    "type": ("uint8_t[]", np.uint8),
+    "table": ("uint32_t[]", np.uint32),
+    "rule_priority": ("uint32_t[]", np.uint32),
+    "oif": ("uint32_t[]", np.uint32),
+    "gateway": ("uint32_t[]", np.uint32),
+    "prefsrc": ("uint32_t[]", np.uint32),
+    "flags": ("uint32_t[]", np.uint32),
 }
 # IPv6: the same columns except 16-byte addresses; ``tos`` is the traffic class
 _IN6_COLUMNS = dict(_IN_COLUMNS, dst=("uint8_t[]", np.uint8), src=("uint8_t[]", np.uint8))
@@ -63,6 +74,7 @@ class BulkResult:
     error before the walk); ``flags`` has the not-modelled bits (non-zero
     means: do not trust that row).  For IPv6 (``family == 6``) ``gateway``
     and ``prefsrc`` have shape (n, 16), network byte order."""
+
     error: np.ndarray
     type: np.ndarray
     table: np.ndarray
@@ -73,10 +85,10 @@ class BulkResult:
     flags: np.ndarray
     family: int = 4
     # rows the specialised evaluator answered (None: the exact path ran alone)
-    fast_rows: Optional[int] = None
+    fast_rows: int | None = None
 
 
-def _as_column(name: str, value, n: Optional[int]):
+def _as_column(name: str, value, n: int | None):
     ctype, dtype = _IN_COLUMNS[name]
     arr = value
     if not isinstance(value, np.ndarray):
@@ -85,9 +97,13 @@ def _as_column(name: str, value, n: Optional[int]):
         except TypeError:
             arr = np.asarray(value, dtype=dtype)
         else:
-            arr = np.frombuffer(mv, dtype=dtype) if mv.itemsize == np.dtype(dtype).itemsize and \
-                mv.format.lstrip("@=<") in (np.dtype(dtype).char, {4: "I", 2: "H", 1: "B"}[mv.itemsize],
-                                             {4: "L", 2: "H", 1: "B"}[mv.itemsize]) else None
+            arr = (
+                np.frombuffer(mv, dtype=dtype)
+                if mv.itemsize == np.dtype(dtype).itemsize
+                and mv.format.lstrip("@=<")
+                in (np.dtype(dtype).char, {4: "I", 2: "H", 1: "B"}[mv.itemsize], {4: "L", 2: "H", 1: "B"}[mv.itemsize])
+                else None
+            )
             if arr is None:
                 raise TypeError(f"{name}: buffer of format {mv.format!r}, expected {np.dtype(dtype).name}")
     if arr.dtype != dtype:
@@ -155,11 +171,25 @@ def _v4_list(value):
     return value
 
 
-def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, mark=None,
-                uid=None, ipproto=None, sport=None, dport=None,
-                out: Optional[BulkResult] = None, linear: bool = False,
-                family: Optional[int] = None, order: Optional[bool] = None,
-                fast: Optional[bool] = None) -> BulkResult:
+def lookup_bulk(
+    policy: Policy,
+    dst,
+    *,
+    src=None,
+    iif=None,
+    oif=None,
+    tos=None,
+    mark=None,
+    uid=None,
+    ipproto=None,
+    sport=None,
+    dport=None,
+    out: BulkResult | None = None,
+    linear: bool = False,
+    family: int | None = None,
+    order: bool | None = None,
+    fast: bool | None = None,
+) -> BulkResult:
     """Answer len(dst) IPv4 or IPv6 route questions; see the module docstring.
 
     ``iif`` non-zero selects the input path for that row (ifindex, see
@@ -175,7 +205,7 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     answers and their positions are unchanged.  None: when n >= ORDER_MIN_ROWS.
     ``fast`` (IPv4): use the specialised evaluator (fast4.c, same answers;
     rows it does not cover take the exact path).  None: always on a
-    :class:`polroute.compiled.CompiledPolicy` (built once, on first use),
+    :class:`polroute.model.compiled.CompiledPolicy` (built once, on first use),
     and on a Policy for batches of at least AUTO_FAST_ROWS rows with only
     dst/src columns (built for the policy as it is and kept until its next
     change); True: also for smaller batches; False: the exact path.
@@ -185,8 +215,14 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     if family == 6 and fast:
         raise ValueError("fast=True: the specialised evaluator is IPv4 only")
     if family == 6:
-        return _lookup_bulk_v6(policy, dst, dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid,
-                                                 ipproto=ipproto, sport=sport, dport=dport), out, linear, order)
+        return _lookup_bulk_v6(
+            policy,
+            dst,
+            dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid, ipproto=ipproto, sport=sport, dport=dport),
+            out,
+            linear,
+            order,
+        )
     if family != 4:
         raise ValueError(f"family: {family!r}, expected 4 or 6")
     if order:
@@ -196,8 +232,17 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     dst, src = _v4_list(dst), _v4_list(src)
     cols = {"dst": _as_column("dst", dst, None)}
     n = cols["dst"].shape[0]
-    for name, value in (("src", src), ("iif", iif), ("oif", oif), ("tos", tos), ("mark", mark),
-                        ("uid", uid), ("ipproto", ipproto), ("sport", sport), ("dport", dport)):
+    for name, value in (
+        ("src", src),
+        ("iif", iif),
+        ("oif", oif),
+        ("tos", tos),
+        ("mark", mark),
+        ("uid", uid),
+        ("ipproto", ipproto),
+        ("sport", sport),
+        ("dport", dport),
+    ):
         if value is not None:
             cols[name] = _as_column(name, value, n)
     # the specialised evaluator: always on a CompiledPolicy (immutable); on a
@@ -244,8 +289,9 @@ def lookup_bulk(policy: Policy, dst, *, src=None, iif=None, oif=None, tos=None, 
     return out
 
 
-def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult], linear: bool,
-                    order: Optional[bool]) -> BulkResult:
+def _lookup_bulk_v6(
+    policy: Policy, dst, extra: dict, out: BulkResult | None, linear: bool, order: bool | None
+) -> BulkResult:
     cols = {"dst": v6_column(dst, "dst")}
     n = cols["dst"].shape[0]
     for name, value in extra.items():
@@ -260,8 +306,9 @@ def _lookup_bulk_v6(policy: Policy, dst, extra: dict, out: Optional[BulkResult],
             cols[name] = _as_column(name, value, n)
     shapes = {name: (n, 16) if name in ("gateway", "prefsrc") else (n,) for name in _OUT6_COLUMNS}
     if out is None:
-        out = BulkResult(**{name: np.empty(shapes[name], dtype=dt) for name, (_, dt) in _OUT6_COLUMNS.items()},
-                         family=6)
+        out = BulkResult(
+            **{name: np.empty(shapes[name], dtype=dt) for name, (_, dt) in _OUT6_COLUMNS.items()}, family=6
+        )
     else:
         for name, (_, dt) in _OUT6_COLUMNS.items():
             a = getattr(out, name)

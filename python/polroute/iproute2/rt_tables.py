@@ -11,13 +11,14 @@ different answers for duplicate ids and names:
   later line simply overwrites the slot.
 
 The module also holds the small C number parsers (``strtoul`` and friends)
-that iproute2's argument parsing is built on; :mod:`polroute.iproute` uses
+that iproute2's argument parsing is built on; :mod:`polroute.iproute2.reader` uses
 them so that ``0x10``, ``010`` or ``+5`` mean what they mean to ``ip``.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 DEFAULT_CONFDIR = "/etc/iproute2"
 
@@ -34,12 +35,17 @@ def _parse_digits(s: str, base: int, i: int) -> tuple[int, int, int]:
     (magnitude, end, effective base); end == i when there are none."""
     n = len(s)
     # "0x" only counts as a prefix when a hex digit follows it
-    if base in (0, 16) and s[i:i + 2].lower() == "0x" and i + 2 < n \
-            and _digit(s[i + 2]) is not None and _digit(s[i + 2]) < 16:
+    if (
+        base in (0, 16)
+        and s[i : i + 2].lower() == "0x"
+        and i + 2 < n
+        and _digit(s[i + 2]) is not None
+        and _digit(s[i + 2]) < 16
+    ):
         i += 2
         base = 16
     elif base == 0:
-        base = 8 if s[i:i + 1] == "0" else 10
+        base = 8 if s[i : i + 1] == "0" else 10
     start = i
     value = 0
     while i < n:
@@ -100,7 +106,7 @@ def strtol(s: str, base: int = 0, pos: int = 0) -> tuple[int, int, bool]:
     return mag, end, False
 
 
-def _digit(c: str) -> Optional[int]:
+def _digit(c: str) -> int | None:
     if "0" <= c <= "9":
         return ord(c) - 48
     if "a" <= c <= "z":
@@ -110,7 +116,7 @@ def _digit(c: str) -> Optional[int]:
     return None
 
 
-def get_unsigned_max(arg: str, maximum: int, base: int = 0) -> Optional[int]:
+def get_unsigned_max(arg: str, maximum: int, base: int = 0) -> int | None:
     """iproute2 get_u32/get_u16/get_u8/get_unsigned: whole string, in range."""
     if not arg:
         return None
@@ -120,23 +126,23 @@ def get_unsigned_max(arg: str, maximum: int, base: int = 0) -> Optional[int]:
     return value
 
 
-def get_u32(arg: str, base: int = 0) -> Optional[int]:
+def get_u32(arg: str, base: int = 0) -> int | None:
     return get_unsigned_max(arg, 0xFFFFFFFF, base)
 
 
-def get_u16(arg: str, base: int = 0) -> Optional[int]:
+def get_u16(arg: str, base: int = 0) -> int | None:
     return get_unsigned_max(arg, 0xFFFF, base)
 
 
-def get_u8(arg: str, base: int = 0) -> Optional[int]:
+def get_u8(arg: str, base: int = 0) -> int | None:
     return get_unsigned_max(arg, 0xFF, base)
 
 
-def get_u64(arg: str, base: int = 0) -> Optional[int]:
+def get_u64(arg: str, base: int = 0) -> int | None:
     return get_unsigned_max(arg, ULONG_MAX, base)
 
 
-def get_s32(arg: str, base: int = 0) -> Optional[int]:
+def get_s32(arg: str, base: int = 0) -> int | None:
     if not arg:
         return None
     value, end, ovf = strtol(arg, base)
@@ -150,7 +156,7 @@ def _wrap32(v: int, signed: bool) -> int:
     return v - (1 << 32) if signed and v >= 1 << 31 else v
 
 
-def scan_uint(s: str, pos: int, base: int = 10) -> Optional[tuple[int, int]]:
+def scan_uint(s: str, pos: int, base: int = 10) -> tuple[int, int] | None:
     """sscanf "%u"/"%x"/"%hu"-style conversion (no width): (value, end) or None."""
     i = pos
     while i < len(s) and s[i] in _C_SPACE:
@@ -165,11 +171,12 @@ def scan_uint(s: str, pos: int, base: int = 10) -> Optional[tuple[int, int]]:
 # fread_id_name(): one "<id> <name>" line of a database file
 # ---------------------------------------------------------------------------
 
+
 class _Corrupted(Exception):
     pass
 
 
-def _scan_id_name(p: str) -> Optional[tuple[int, str]]:
+def _scan_id_name(p: str) -> tuple[int, str] | None:
     """The four sscanf formats of fread_id_name; None when none yields 2 items.
 
     "0x%x %s" then "%d %s" (the variants ending in "\\n" / " #" convert the
@@ -211,7 +218,7 @@ def _fgets_lines(text: str, bufsize: int = 512) -> Iterable[str]:
         start = stop
 
 
-def parse_db(text: str) -> tuple[list[tuple[int, str]], Optional[str]]:
+def parse_db(text: str) -> tuple[list[tuple[int, str]], str | None]:
     """All (id, name) entries of a database text, in file order, plus the
     corrupted line if reading stopped at one (iproute2 keeps what it read
     before it).  Negative ids are dropped, as iproute2 does."""
@@ -228,7 +235,7 @@ def parse_db(text: str) -> tuple[list[tuple[int, str]], Optional[str]]:
     return entries, None
 
 
-def _read(path: str) -> Optional[str]:
+def _read(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
             return f.read().decode("utf-8", "surrogateescape")
@@ -240,26 +247,27 @@ def _read(path: str) -> Optional[str]:
 # The two storage shapes
 # ---------------------------------------------------------------------------
 
+
 class _HashDB:
     """rtnl_hash_entry buckets (rt_tables, group)."""
 
     def __init__(self, builtins: dict[int, str]):
         self.buckets: list[list[tuple[int, str]]] = [[] for _ in range(256)]
-        self._first_id: Optional[dict[str, int]] = None   # a2n's answers, built on first use
+        self._first_id: dict[str, int] | None = None  # a2n's answers, built on first use
         for i, name in builtins.items():
             self.buckets[i & 255].insert(0, (i, name))
 
     def add(self, ident: int, name: str) -> None:
-        self.buckets[ident & 255].insert(0, (ident, name))   # bucket head
+        self.buckets[ident & 255].insert(0, (ident, name))  # bucket head
         self._first_id = None
 
-    def n2a(self, ident: int) -> Optional[str]:
+    def n2a(self, ident: int) -> str | None:
         for i, name in self.buckets[ident & 255]:
             if i == ident:
                 return name
         return None
 
-    def n2a_any_bucket(self, ident: int) -> Optional[str]:
+    def n2a_any_bucket(self, ident: int) -> str | None:
         # rtnl_group_n2a scans every bucket, not just id & 255
         for bucket in self.buckets:
             for i, name in bucket:
@@ -267,7 +275,7 @@ class _HashDB:
                     return name
         return None
 
-    def a2n(self, arg: str) -> Optional[int]:
+    def a2n(self, arg: str) -> int | None:
         # iproute2 scans every bucket in order and takes the first name that
         # matches; a table of those first matches gives the same answer
         # without a 256-bucket scan per `table N` argument.
@@ -283,18 +291,17 @@ class _HashDB:
 class NameTab:
     """A 256-slot rtnl_*_tab (rt_protos, rt_dsfield, rt_scopes, rt_realms)."""
 
-    def __init__(self, builtins: dict[int, str], *, a2n_base: int = 0,
-                 unknown_fmt: str = "{}"):
-        self.tab: list[Optional[str]] = [None] * 256
+    def __init__(self, builtins: dict[int, str], *, a2n_base: int = 0, unknown_fmt: str = "{}"):
+        self.tab: list[str | None] = [None] * 256
         for i, name in builtins.items():
             self.tab[i] = name
         self.a2n_base = a2n_base
         self.unknown_fmt = unknown_fmt
 
-    def load_text(self, text: str) -> Optional[str]:
+    def load_text(self, text: str) -> str | None:
         entries, bad = parse_db(text)
         for ident, name in entries:
-            if ident < 256:       # iproute2 writes tab[id]; ids past 255 are UB there
+            if ident < 256:  # iproute2 writes tab[id]; ids past 255 are UB there
                 self.tab[ident] = name
         return bad
 
@@ -317,11 +324,29 @@ class NameTab:
 # Shipped iproute2 6.1 databases (what `ip` prints on a standard install)
 # ---------------------------------------------------------------------------
 
-_C_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static",
-             8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird",
-             13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp",
-             18: "keepalived", 42: "babel", 186: "bgp", 187: "isis",
-             188: "ospf", 189: "rip", 192: "eigrp"}
+_C_PROTOS = {
+    0: "unspec",
+    1: "redirect",
+    2: "kernel",
+    3: "boot",
+    4: "static",
+    8: "gated",
+    9: "ra",
+    10: "mrt",
+    11: "zebra",
+    12: "bird",
+    13: "dnrouted",
+    14: "xorp",
+    15: "ntk",
+    16: "dhcp",
+    18: "keepalived",
+    42: "babel",
+    186: "bgp",
+    187: "isis",
+    188: "ospf",
+    189: "rip",
+    192: "eigrp",
+}
 SHIPPED_RT_PROTOS = """\
 0 unspec\n1 redirect\n2 kernel\n3 boot\n4 static\n8 gated\n9 ra\n10 mrt
 11 zebra\n12 bird\n13 dnrouted\n14 xorp\n15 ntk\n16 dhcp\n18 keepalived
@@ -371,7 +396,7 @@ class RtTables:
                 self.groups.add(ident, name)
 
     # ---- loading -----------------------------------------------------------
-    def load_text(self, text: str, source: str = "<rt_tables>") -> "RtTables":
+    def load_text(self, text: str, source: str = "<rt_tables>") -> RtTables:
         """Add the entries of an rt_tables-format text (stops at a corrupted line)."""
         entries, bad = parse_db(text)
         for ident, name in entries:
@@ -380,7 +405,7 @@ class RtTables:
             self.warnings.append(f"Database {source} is corrupted at {bad}")
         return self
 
-    def load_file(self, path: str) -> "RtTables":
+    def load_file(self, path: str) -> RtTables:
         """Add one rt_tables file; a missing file adds nothing (as in iproute2)."""
         text = _read(path)
         if text is not None:
@@ -388,12 +413,12 @@ class RtTables:
         return self
 
     @classmethod
-    def from_file(cls, path: str) -> "RtTables":
+    def from_file(cls, path: str) -> RtTables:
         """Built-ins plus one explicit rt_tables file (the CLI's --rt-tables)."""
         return cls().load_file(path)
 
     @classmethod
-    def system(cls, confdir: str = DEFAULT_CONFDIR) -> "RtTables":
+    def system(cls, confdir: str = DEFAULT_CONFDIR) -> RtTables:
         """What `ip` on this machine uses: confdir/rt_tables, then
         confdir/rt_tables.d/*.conf (dotfiles and other suffixes ignored),
         and confdir's rt_protos, rt_dsfield, rt_scopes, rt_realms, group.
@@ -412,8 +437,12 @@ class RtTables:
             if fname.startswith(".") or len(fname) <= 5 or not fname.endswith(".conf"):
                 continue
             self.load_file(os.path.join(ddir, fname))
-        for attr, fname in (("protos", "rt_protos"), ("scopes", "rt_scopes"),
-                            ("realms", "rt_realms"), ("dsfield", "rt_dsfield")):
+        for attr, fname in (
+            ("protos", "rt_protos"),
+            ("scopes", "rt_scopes"),
+            ("realms", "rt_realms"),
+            ("dsfield", "rt_dsfield"),
+        ):
             path = os.path.join(confdir, fname)
             text = _read(path)
             if text is not None:
@@ -467,14 +496,13 @@ class RtTables:
         if ident is not None:
             return ident
         value, end, _ = strtol(arg, 0)
-        value = _wrap32(value, True)      # stored into a C int
+        value = _wrap32(value, True)  # stored into a C int
         if end == 0 or end != len(arg) or value < 0:
             raise ValueError(f'invalid group "{arg}"')
         return value
 
 
-def load_rt_tables(path: Optional[str] = None, use_system: bool = True,
-                   confdir: str = DEFAULT_CONFDIR) -> RtTables:
+def load_rt_tables(path: str | None = None, use_system: bool = True, confdir: str = DEFAULT_CONFDIR) -> RtTables:
     """The tables the CLI should use: an explicit file (built-ins + that
     file), else the machine's databases when use_system, else built-ins."""
     if path is not None:

@@ -2,7 +2,7 @@
 
 Two kernels given the same links, addresses, rules and routes can answer the
 same ``ip route get`` differently when they were built with different options.
-A profile names such a build; a :class:`~polroute.policy.Policy` models one.
+A profile names such a build; a :class:`~polroute.model.policy.Policy` models one.
 
 Known differences (each one is a bit of ``enum pr_kernel_feature`` in
 ``csrc/polroute.h``):
@@ -17,6 +17,7 @@ Known differences (each one is a bit of ``enum pr_kernel_feature`` in
 ``auto`` (the default everywhere) is the running kernel when it can be read,
 else :data:`DEFAULT`, the build of the common distributions.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,7 @@ import gzip
 import os
 from dataclasses import dataclass
 
-from ._polroute_cffi import lib
+from polroute._core.binding import lib
 
 __all__ = ["KernelProfile", "PROFILES", "DEFAULT", "detect", "resolve", "ProfileError"]
 
@@ -55,10 +56,10 @@ class KernelProfile:
 PROFILES: dict[str, KernelProfile] = {
     p.name: p
     for p in (
-        KernelProfile("ipv6-mroute", True,
-                      "CONFIG_IPV6_MROUTE=y, as Debian, Ubuntu, Fedora and RHEL build their kernels"),
-        KernelProfile("no-ipv6-mroute", False,
-                      "CONFIG_IPV6_MROUTE unset (minimal and microVM kernels)"),
+        KernelProfile(
+            "ipv6-mroute", True, "CONFIG_IPV6_MROUTE=y, as Debian, Ubuntu, Fedora and RHEL build their kernels"
+        ),
+        KernelProfile("no-ipv6-mroute", False, "CONFIG_IPV6_MROUTE unset (minimal and microVM kernels)"),
     )
 }
 #: The profile of a policy when the running kernel cannot be read.
@@ -102,7 +103,7 @@ def detect() -> KernelProfile | None:
     return None
 
 
-def resolve(spec: "str | KernelProfile | None" = "auto") -> KernelProfile:
+def resolve(spec: str | KernelProfile | None = "auto") -> KernelProfile:
     """A profile from a name, ``"auto"`` (or None: the running kernel, else DEFAULT) or a profile."""
     if isinstance(spec, KernelProfile):
         return spec

@@ -1,20 +1,20 @@
 """``polroute plan``, ``polroute apply`` and ``polroute confirm``: the command
-line of :mod:`polroute.kernel`.
+line of :mod:`polroute.live.provision`.
 
 Exit status: 0 done (plan: printed), 1 bad input or a conflict (nothing sent),
 2 the kernel refused an operation (everything undone), 3 not confirmed in
 time (everything undone), 4 the undo itself failed (the report lists what
 differs from before).
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import time
-from typing import Optional
 
-from .kernel import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
-from .rt_tables import RtTables, load_rt_tables
+from polroute.iproute2.rt_tables import RtTables, load_rt_tables
+from polroute.live.provision import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
 
@@ -24,7 +24,8 @@ class UsageProblem(Exception):
 
 
 def _parse(argv: list[str], cmd: str, value_opts: set[str], flag_opts: set[str]):
-    from .cli import UsageError, _take_options
+    from polroute.cli.app import UsageError, _take_options
+
     try:
         opts, flags, rest = _take_options(argv, value_opts, flag_opts)
     except UsageError as e:
@@ -34,7 +35,7 @@ def _parse(argv: list[str], cmd: str, value_opts: set[str], flag_opts: set[str])
     return opts, flags
 
 
-def owner_protocol(value: Optional[str], tables: Optional[RtTables] = None) -> int:
+def owner_protocol(value: str | None, tables: RtTables | None = None) -> int:
     """--owner's value: a number or an rt_protos name (4..255)."""
     if tables is None:
         tables = load_rt_tables(None)
@@ -48,8 +49,10 @@ def owner_protocol(value: Optional[str], tables: Optional[RtTables] = None) -> i
         except (KeyError, ValueError):
             raise UsageProblem(f"--owner: unknown protocol {value!r}") from None
     if not 4 <= n <= 255:
-        raise UsageProblem(f"--owner {value}: the owner protocol must be 4..255 (0-3 are the kernel's "
-                     "and plain `ip route add`'s: polroute would take every such route for its own)")
+        raise UsageProblem(
+            f"--owner {value}: the owner protocol must be 4..255 (0-3 are the kernel's "
+            "and plain `ip route add`'s: polroute would take every such route for its own)"
+        )
     return n
 
 
@@ -62,8 +65,9 @@ def _plan_from(opts, flags):
         raise UsageProblem("--batch FILE is required (the desired state; - for stdin)")
     netns = opts["--netns"][-1] if opts["--netns"] else None
     # one text, but every line keeps its own FILE:LINE in messages
-    from .kernel import Desired, parse_desired
-    from .kernel_state import read_state
+    from polroute.live.provision import Desired, parse_desired
+    from polroute.live.state import read_state
+
     t0 = time.perf_counter()
     state = read_state(netns, sysctls=False)
     read_s = time.perf_counter() - t0
@@ -72,8 +76,7 @@ def _plan_from(opts, flags):
     for path in paths:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
         try:
-            d = parse_desired(text, state, filename="<stdin>" if path == "-" else path,
-                              owner=owner, tables=tables)
+            d = parse_desired(text, state, filename="<stdin>" if path == "-" else path, owner=owner, tables=tables)
         except DesiredStateError as e:
             errors += e.errors
             continue
@@ -81,9 +84,8 @@ def _plan_from(opts, flags):
         desired.routes += d.routes
     if errors:
         raise DesiredStateError(errors)
-    p = plan(desired, netns, owner=owner, prune=flags["--prune"], adopt=flags["--adopt"],
-             state=state)
-    p.seconds["read"] = read_s          # read here, before parsing, not inside plan()
+    p = plan(desired, netns, owner=owner, prune=flags["--prune"], adopt=flags["--adopt"], state=state)
+    p.seconds["read"] = read_s  # read here, before parsing, not inside plan()
     return p
 
 
@@ -92,10 +94,14 @@ _FLAGS = {"--prune", "--adopt", "--json"}
 
 
 def _plan_json(p) -> dict:
-    return {"netns": p.netns, "owner": p.owner, "unchanged": p.unchanged, "counts": p.counts(),
-            "ops": [{"phase": op.phase, "verb": op.verb, "kind": op.kind, "text": op.text,
-                     "why": op.why} for op in p.ops],
-            "notes": p.notes}
+    return {
+        "netns": p.netns,
+        "owner": p.owner,
+        "unchanged": p.unchanged,
+        "counts": p.counts(),
+        "ops": [{"phase": op.phase, "verb": op.verb, "kind": op.kind, "text": op.text, "why": op.why} for op in p.ops],
+        "notes": p.notes,
+    }
 
 
 def _errors_out(cmd: str, e: Exception) -> int:
@@ -108,8 +114,7 @@ def _errors_out(cmd: str, e: Exception) -> int:
         print(f"polroute: {e}", file=sys.stderr)
         return EXIT_INPUT
     if isinstance(e, OSError):
-        print(f"polroute: {cmd}: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
-              file=sys.stderr)
+        print(f"polroute: {cmd}: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
         return EXIT_INPUT
     print(f"polroute: {cmd}: {e}", file=sys.stderr)
     return EXIT_INPUT
@@ -144,19 +149,31 @@ def cmd_apply(argv: list[str]) -> int:
                 raise UsageProblem("--confirm needs a positive number of seconds")
         p = _plan_from(opts, flags)
         if seconds is not None and p.ops:
-            print(f"applying {p.summary()}; keep it by answering 'yes' here or running "
-                  f"`polroute confirm{' --netns ' + p.netns if p.netns else ''}` within "
-                  f"{seconds:g} s, otherwise it is rolled back", file=sys.stderr)
+            print(
+                f"applying {p.summary()}; keep it by answering 'yes' here or running "
+                f"`polroute confirm{' --netns ' + p.netns if p.netns else ''}` within "
+                f"{seconds:g} s, otherwise it is rolled back",
+                file=sys.stderr,
+            )
         rep = apply(p, dry_run=flags["--dry-run"], confirm_seconds=seconds)
     except (DesiredStateError, UsageProblem, OSError, RuntimeError) as e:
         return _errors_out("apply", e)
     if flags["--json"]:
-        out = {"ok": rep.ok, "dry_run": rep.dry_run, "plan": _plan_json(p),
-               "applied": rep.applied, "confirmed": rep.confirmed,
-               "failures": [{"text": f.op.text, "why": f.op.why, "errno": f.outcome.error,
-                             "message": f.outcome.iproute2_text()} for f in rep.failures],
-               "rolled_back": rep.rolled_back, "restored": rep.restored,
-               "leftover": rep.leftover, "seconds": rep.seconds}
+        out = {
+            "ok": rep.ok,
+            "dry_run": rep.dry_run,
+            "plan": _plan_json(p),
+            "applied": rep.applied,
+            "confirmed": rep.confirmed,
+            "failures": [
+                {"text": f.op.text, "why": f.op.why, "errno": f.outcome.error, "message": f.outcome.iproute2_text()}
+                for f in rep.failures
+            ],
+            "rolled_back": rep.rolled_back,
+            "restored": rep.restored,
+            "leftover": rep.leftover,
+            "seconds": rep.seconds,
+        }
         print(json.dumps(out, indent=1))
     else:
         if flags["--dry-run"]:
@@ -181,8 +198,10 @@ def cmd_confirm(argv: list[str]) -> int:
     if confirm(netns):
         print("confirmed")
         return EXIT_OK
-    print("polroute: confirm: no apply is waiting for confirmation"
-          + (f" in namespace {netns}" if netns else ""), file=sys.stderr)
+    print(
+        "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {netns}" if netns else ""),
+        file=sys.stderr,
+    )
     return EXIT_INPUT
 
 

@@ -12,16 +12,17 @@ host in a private namespace, `polroute audit` finds the asymmetric reply,
 applied, the audit passes, and the model and the kernel agree.
 `polroute demo --offline` stops after the model; `--live` skips it.
 """
+
 from __future__ import annotations
 
 from importlib import resources
 
-from .iproute import apply_batch
-from .policy import Policy
-from .query import explain_text, route_get, to_text
-from .requests import AF_INET
-from .rt_tables import RtTables
-from .show import format_routes, format_rules
+from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.route_get import explain_text, route_get, to_text
+from polroute.iproute2.rt_tables import RtTables
+from polroute.iproute2.show import format_routes, format_rules
+from polroute.model.policy import Policy
+from polroute.types.requests import AF_INET
 
 RECIPE_MARKER = "# --- the recipe"
 
@@ -59,11 +60,14 @@ def run_demo(argv: list[str]) -> int:
         ok = run_offline()
     if argv == ["--offline"]:
         return 0 if ok else 1
-    from .demo_live import live_unavailable, run_live
+    from polroute.cli.demo_live import live_unavailable, run_live
+
     why = live_unavailable()
     if why:
-        print(f"\n(the live part - the same host in a private network namespace - needs {why}; "
-              "this was the offline model only)")
+        print(
+            f"\n(the live part - the same host in a private network namespace - needs {why}; "
+            "this was the offline model only)"
+        )
         return (0 if ok else 1) if argv != ["--live"] else 1
     return 0 if run_live() and ok else 1
 
@@ -81,9 +85,10 @@ def run_offline() -> bool:
     _section("Before: only the main table")
     for line in format_routes(before.routes(AF_INET), tables, lambda i: names.get(i, str(i))):
         print("  " + line)
-    _decision(before, tables, "8.8.8.8 from 192.168.16.21",
-              "a reply from eth1's address: leaves through eth0 (asymmetric)")
-    r = route_get(before, "8.8.8.8 from 192.168.16.21".split(), tables)
+    _decision(
+        before, tables, "8.8.8.8 from 192.168.16.21", "a reply from eth1's address: leaves through eth0 (asymmetric)"
+    )
+    r = route_get(before, ["8.8.8.8", "from", "192.168.16.21"], tables)
     asymmetric = r.dev != "eth1"
 
     after = before.clone()
@@ -104,8 +109,7 @@ def run_offline() -> bool:
     _decision(after, tables, "8.8.8.8 from 192.168.16.20", "eth0's address keeps eth0")
     _decision(after, tables, "8.8.8.8", "locally originated traffic without a source: main table")
     _decision(after, tables, "192.168.16.7 from 192.168.16.21", "a neighbour on the subnet, directly via eth1")
-    fixed = route_get(after, "8.8.8.8 from 192.168.16.21".split(), tables).dev == "eth1"
+    fixed = route_get(after, ["8.8.8.8", "from", "192.168.16.21"], tables).dev == "eth1"
     print()
-    print(f"asymmetric before the recipe: {'yes' if asymmetric else 'no'}; "
-          f"fixed after: {'yes' if fixed else 'no'}")
+    print(f"asymmetric before the recipe: {'yes' if asymmetric else 'no'}; fixed after: {'yes' if fixed else 'no'}")
     return asymmetric and fixed

@@ -8,14 +8,16 @@
 Exit status: 0 done, 1 bad input (file, line and key named; nothing applied)
 or a failed apply.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
-from .hostfile import HostFileError, load_host_file
-from .render import TARGETS, batch_text, render
+from polroute.multihome.hostfile import HostFileError, load_host_file
+from polroute.multihome.render import TARGETS, batch_text, render
+
 
 def _err(msg: str) -> int:
     print(f"polroute multihome: {msg}", file=sys.stderr)
@@ -25,8 +27,11 @@ def _err(msg: str) -> int:
 def cmd_render(ns) -> int:
     cfg = load_host_file(ns.file)
     if ns.to == "batch" and ns.family:
-        files = {os.path.splitext(os.path.basename(ns.file))[0] + (".ip6" if ns.family == 6 else ".ip"):
-                 batch_text(cfg, ns.family)}
+        files = {
+            os.path.splitext(os.path.basename(ns.file))[0] + (".ip6" if ns.family == 6 else ".ip"): batch_text(
+                cfg, ns.family
+            )
+        }
         warnings = []
     else:
         try:
@@ -54,8 +59,9 @@ def cmd_render(ns) -> int:
 
 
 def cmd_discover(ns) -> int:
-    from ..kernel_state import read_state
-    from .discover import discover_text
+    from polroute.live.state import read_state
+    from polroute.multihome.discover import discover_text
+
     try:
         state = read_state(ns.netns)
     except (OSError, RuntimeError) as e:
@@ -71,7 +77,8 @@ def cmd_discover(ns) -> int:
 
 def apply_engine():
     """The provisioning engine's entry point (a function, so tests can stand one in)."""
-    from ..kernel import apply_text
+    from polroute.live.provision import apply_text
+
     return apply_text
 
 
@@ -80,9 +87,8 @@ def cmd_apply(ns) -> int:
     text = batch_text(cfg)
     apply_text = apply_engine()
     try:
-        report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner,
-                            prune=ns.prune, dry_run=ns.dry_run)
-    except ValueError as e:     # the engine's DesiredStateError: nothing was sent
+        report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner, prune=ns.prune, dry_run=ns.dry_run)
+    except ValueError as e:  # the engine's DesiredStateError: nothing was sent
         return _err(f"apply: {e}")
     sys.stdout.write(report_text(report))
     return 0 if getattr(report, "ok", True) else 1
@@ -103,8 +109,9 @@ def cmd_check(ns) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="polroute multihome", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="polroute multihome", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("render", help="the recipe for one target")
     p.add_argument("file")

@@ -19,22 +19,22 @@ ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the question
 got an error answer (as `ip` prints it), 1 bad input (file, line and token
 named, nothing applied).
 """
+
 from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
-from .errors import PolicyError
-from .iproute import BatchError, ParseError, apply_batch, parse_route_get, split_args, batch_lines
-from .kernel_profile import DEFAULT as DEFAULT_PROFILE
-from .kernel_profile import PROFILES, ProfileError
-from .kernel_profile import detect as detect_profile
-from .policy import Policy
-from .query import ask, explain_text, to_json, to_text
-from .requests import AF_INET, AF_INET6
-from .rt_tables import RtTables, load_rt_tables
-from . import provision_cli
+from polroute._core.errors import PolicyError
+from polroute.cli import provision as provision_cli
+from polroute.iproute2.reader import BatchError, ParseError, apply_batch, batch_lines, parse_route_get, split_args
+from polroute.iproute2.route_get import ask, explain_text, to_json, to_text
+from polroute.iproute2.rt_tables import RtTables, load_rt_tables
+from polroute.model.kernel_profile import DEFAULT as DEFAULT_PROFILE
+from polroute.model.kernel_profile import PROFILES, ProfileError
+from polroute.model.kernel_profile import detect as detect_profile
+from polroute.model.policy import Policy
+from polroute.types.requests import AF_INET, AF_INET6
 
 USAGE = __doc__
 
@@ -69,8 +69,7 @@ def _take_options(argv: list[str], with_value: set[str], flags: set[str]):
     return opts, seen, rest
 
 
-def build_policy(batches: list[str], sysctls: list[str], tables: RtTables,
-                 kernel: Optional[list[str]] = None) -> Policy:
+def build_policy(batches: list[str], sysctls: list[str], tables: RtTables, kernel: list[str] | None = None) -> Policy:
     """A fresh namespace (modelling the kernel build named by the last --kernel,
     default auto) with the batch files applied, then the sysctls."""
     try:
@@ -110,8 +109,7 @@ def _print_answer(policy: Policy, result, tables: RtTables, as_json: bool, expla
 
 
 def cmd_get(argv: list[str]) -> int:
-    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel"},
-                                     {"--json", "--explain"})
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel"}, {"--json", "--explain"})
     tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
     policy = build_policy(opts["--batch"], opts["--sysctl"], tables, opts["--kernel"])
     if not rest:
@@ -135,8 +133,7 @@ def cmd_get(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel", "--flows"},
-                                     {"--json"})
+    opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel", "--flows"}, {"--json"})
     if rest:
         raise UsageError(f"eval: unexpected argument {rest[0]!r}")
     if len(opts["--flows"]) != 1:
@@ -167,7 +164,8 @@ def cmd_eval(argv: list[str]) -> int:
 
 
 def cmd_show(argv: list[str]) -> int:
-    from .show import format_routes, format_rules
+    from polroute.iproute2.show import format_routes, format_rules
+
     opts, flags, rest = _take_options(argv, {"--batch", "--rt-tables", "--sysctl", "--kernel"}, {"-4", "-6"})
     tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None, use_system=False)
     policy = build_policy(opts["--batch"], opts["--sysctl"], tables, opts["--kernel"])
@@ -181,7 +179,7 @@ def cmd_show(argv: list[str]) -> int:
             raise UsageError(f"show rules: unexpected argument {rest[1]!r}")
         lines = format_rules(policy.rules(family), tables)
     else:
-        table_filter: Optional[object] = None
+        table_filter: object | None = None
         if len(rest) >= 3 and rest[1] in ("table", "tab"):
             table_filter = rest[2]
         elif len(rest) > 1:
@@ -194,7 +192,8 @@ def cmd_show(argv: list[str]) -> int:
 
 def cmd_snapshot(argv: list[str]) -> int:
     """polroute snapshot [--netns NS] [-4|-6]: the live state as an ip batch text."""
-    from .kernel_state import read_state, snapshot_text
+    from polroute.live.state import read_state, snapshot_text
+
     opts, flags, rest = _take_options(argv, {"--netns", "--owner"}, {"-4", "-6", "--owned"})
     if rest:
         raise UsageError(f"snapshot: unexpected argument {rest[0]!r}")
@@ -204,15 +203,16 @@ def cmd_snapshot(argv: list[str]) -> int:
         raise UsageError("snapshot: -4 and -6 exclude each other (neither: both families)")
     family = AF_INET if flags["-4"] else AF_INET6 if flags["-6"] else None
     try:
-        state = read_state(opts["--netns"][-1] if opts["--netns"] else None,
-                           families=(family,) if family else (AF_INET, AF_INET6))
+        state = read_state(
+            opts["--netns"][-1] if opts["--netns"] else None, families=(family,) if family else (AF_INET, AF_INET6)
+        )
     except (OSError, RuntimeError) as e:
-        print(f"polroute: snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}",
-              file=sys.stderr)
+        print(f"polroute: snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}", file=sys.stderr)
         return 1
     if flags["--owned"]:
         # only what the owner protocol marks, as a desired-state file for plan/apply
-        from .kernel import owned_text
+        from polroute.live.provision import owned_text
+
         try:
             owner = provision_cli.owner_protocol(opts["--owner"][-1] if opts["--owner"] else None)
         except provision_cli.UsageProblem as e:
@@ -230,10 +230,18 @@ def cmd_kernel(argv: list[str]) -> int:
         raise UsageError(f"kernel: unexpected argument {rest[0]!r}")
     found = detect_profile()
     if flags["--json"]:
-        print(json.dumps({"detected": found.name if found else None,
-                          "source": found.source if found else None,
-                          "profiles": [{"name": p.name, "ipv6_mroute": p.ipv6_mroute,
-                                        "description": p.description} for p in PROFILES.values()]}))
+        print(
+            json.dumps(
+                {
+                    "detected": found.name if found else None,
+                    "source": found.source if found else None,
+                    "profiles": [
+                        {"name": p.name, "ipv6_mroute": p.ipv6_mroute, "description": p.description}
+                        for p in PROFILES.values()
+                    ],
+                }
+            )
+        )
         return 0
     for p in PROFILES.values():
         mark = "*" if found and found.name == p.name else " "
@@ -246,19 +254,26 @@ def cmd_kernel(argv: list[str]) -> int:
 
 
 def cmd_demo(argv: list[str]) -> int:
-    from .demo import run_demo
+    from polroute.cli.demo import run_demo
+
     return run_demo(argv)
 
 
-COMMANDS = {"get": cmd_get, "eval": cmd_eval, "show": cmd_show, "demo": cmd_demo,
-            "snapshot": cmd_snapshot, "kernel": cmd_kernel}
+COMMANDS = {
+    "get": cmd_get,
+    "eval": cmd_eval,
+    "show": cmd_show,
+    "demo": cmd_demo,
+    "snapshot": cmd_snapshot,
+    "kernel": cmd_kernel,
+}
 COMMANDS.update(provision_cli.COMMANDS)
 COMMANDS["audit"] = lambda argv: __import__("polroute.audit", fromlist=["main"]).main(argv)
-COMMANDS["multihome"] = lambda argv: __import__("polroute.multihome.cli", fromlist=["main"]).main(argv)
-COMMANDS["bench"] = lambda argv: __import__("polroute.bench", fromlist=["run"]).run(argv)  # bench.py
+COMMANDS["multihome"] = lambda argv: __import__("polroute.cli.multihome", fromlist=["main"]).main(argv)
+COMMANDS["bench"] = lambda argv: __import__("polroute.cli.bench", fromlist=["run"]).run(argv)  # bench.py
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE.strip())

@@ -3,10 +3,10 @@ routes, as records, as ``ip -batch`` text that recreates them, and as a
 :class:`~polroute.Policy`.
 
 * :func:`read_state` dumps the current namespace (or ``netns=NAME``) in C
-  (:mod:`polroute.kernel_dump`: RTM_GETLINK/GETADDR/GETRULE/GETROUTE, both
+  (:mod:`polroute.live.dump`: RTM_GETLINK/GETADDR/GETRULE/GETROUTE, both
   families, every table; pyroute2 stays as the tests' reference reader)
   and reads the sysctls the model knows from ``/proc/sys/net`` inside it.
-  Rules and routes become the dataclasses of :mod:`polroute.requests`
+  Rules and routes become the dataclasses of :mod:`polroute.types.requests`
   (:class:`KRule`, :class:`KRoute`: the same shape as
   :meth:`Policy.rules` / :meth:`Policy.routes` give, plus what the model
   cannot represent), links and addresses :class:`KLink` / :class:`KAddr`.
@@ -59,8 +59,10 @@ reads that; ``ip -batch`` stops there).  Sysctls cannot be set by ``ip``;
 they are listed as ``# sysctl -w KEY=VALUE`` comments, to apply after the
 batches (:attr:`KernelState.sysctl_lines`).
 """
+
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ipaddress
 import os
@@ -68,32 +70,99 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from socket import inet_ntoa
-from typing import Callable, Iterable, Optional
 
-from .errors import PolicyError
-from .iproute import ParseError, apply_batch, apply_line
-from .policy import Policy
-from .rt_tables import RtTables
-from .requests import (
-    AF_INET, AF_INET6, FIB_RULE_INVERT, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_TO_TBL,
-    FRA_DPORT_RANGE, FRA_DST, FRA_FLOW, FRA_FWMARK, FRA_FWMASK, FRA_GOTO, FRA_IIFNAME,
-    FRA_IP_PROTO, FRA_L3MDEV, FRA_OIFNAME, FRA_PRIORITY, FRA_PROTOCOL, FRA_SPORT_RANGE,
-    FRA_SRC, FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_TUN_ID,
-    FRA_UID_RANGE, IFA_F_NOPREFIXROUTE, IPAddress, NexthopRequest, RTA_DST, RTA_FLOW,
-    RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID, RTA_OIF, RTA_PREF, RTA_PREFSRC,
-    RTA_PRIORITY, RTA_TABLE, RTM_NEWROUTE, RTM_NEWRULE, RTN_ANYCAST, RTN_BROADCAST,
-    RTN_BLACKHOLE, RTN_LOCAL, RTN_MULTICAST, RTN_NAT, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST,
-    RTN_UNREACHABLE, RTN_UNSPEC, RTNH_F_ONLINK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
-    RTPROT_BOOT, RTPROT_KERNEL, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE,
-    RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RouteRequest, RuleRequest, bit,
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import ParseError, apply_batch, apply_line
+from polroute.iproute2.rt_tables import RtTables
+from polroute.model.policy import Policy
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FIB_RULE_INVERT,
+    FR_ACT_GOTO,
+    FR_ACT_NOP,
+    FR_ACT_TO_TBL,
+    FRA_DPORT_RANGE,
+    FRA_DST,
+    FRA_FLOW,
+    FRA_FWMARK,
+    FRA_FWMASK,
+    FRA_GOTO,
+    FRA_IIFNAME,
+    FRA_IP_PROTO,
+    FRA_L3MDEV,
+    FRA_OIFNAME,
+    FRA_PRIORITY,
+    FRA_PROTOCOL,
+    FRA_SPORT_RANGE,
+    FRA_SRC,
+    FRA_SUPPRESS_IFGROUP,
+    FRA_SUPPRESS_PREFIXLEN,
+    FRA_TABLE,
+    FRA_TUN_ID,
+    FRA_UID_RANGE,
+    IFA_F_NOPREFIXROUTE,
+    NLM_F_APPEND,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    RT_SCOPE_HOST,
+    RT_SCOPE_LINK,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_DEFAULT,
+    RT_TABLE_LOCAL,
+    RT_TABLE_MAIN,
+    RTA_DST,
+    RTA_FLOW,
+    RTA_GATEWAY,
+    RTA_METRICS,
+    RTA_MULTIPATH,
+    RTA_NH_ID,
+    RTA_OIF,
+    RTA_PREF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTN_ANYCAST,
+    RTN_BLACKHOLE,
+    RTN_BROADCAST,
+    RTN_LOCAL,
+    RTN_MULTICAST,
+    RTN_NAT,
+    RTN_PROHIBIT,
+    RTN_THROW,
+    RTN_UNICAST,
+    RTN_UNREACHABLE,
+    RTN_UNSPEC,
+    RTNH_F_ONLINK,
+    RTPROT_BOOT,
+    RTPROT_KERNEL,
+    IPAddress,
+    NexthopRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
 
 __all__ = [
-    "KLink", "KAddr", "KRule", "KRoute", "KernelState", "read_state", "snapshot_batches",
-    "snapshot_text", "policy_from_state", "compare_with_policy", "route_key", "rule_key",
-    "SYSCTL_V4_KEYS", "SYSCTL_V6_KEYS",
+    "KLink",
+    "KAddr",
+    "KRule",
+    "KRoute",
+    "KernelState",
+    "read_state",
+    "snapshot_batches",
+    "snapshot_text",
+    "policy_from_state",
+    "compare_with_policy",
+    "route_key",
+    "rule_key",
+    "SYSCTL_V4_KEYS",
+    "SYSCTL_V6_KEYS",
 ]
 
 IFF_UP = 0x1
@@ -110,38 +179,101 @@ INFINITY_LIFE = 0xFFFFFFFF
 IN6_ADDR_GEN_MODE_NONE = 1
 
 # sysctls the model knows (net.ipv4.conf.X.KEY / net.ipv6.conf.X.KEY)
-SYSCTL_V4_KEYS = ("forwarding", "route_localnet", "rp_filter", "accept_local",
-                  "ignore_routes_with_linkdown", "src_valid_mark", "promote_secondaries")
+SYSCTL_V4_KEYS = (
+    "forwarding",
+    "route_localnet",
+    "rp_filter",
+    "accept_local",
+    "ignore_routes_with_linkdown",
+    "src_valid_mark",
+    "promote_secondaries",
+)
 SYSCTL_V6_KEYS = ("forwarding", "ignore_routes_with_linkdown", "disable_ipv6")
 
 # iproute2 6.1's compiled-in protocol and scope names (lib/rt_names.c): always
 # known to `ip`, whatever /etc/iproute2 says.
-_PROTO_NAMES = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static",
-                8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted",
-                14: "xorp", 15: "ntk", 16: "dhcp", 18: "keepalived", 42: "babel",
-                186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp"}
+_PROTO_NAMES = {
+    0: "unspec",
+    1: "redirect",
+    2: "kernel",
+    3: "boot",
+    4: "static",
+    8: "gated",
+    9: "ra",
+    10: "mrt",
+    11: "zebra",
+    12: "bird",
+    13: "dnrouted",
+    14: "xorp",
+    15: "ntk",
+    16: "dhcp",
+    18: "keepalived",
+    42: "babel",
+    186: "bgp",
+    187: "isis",
+    188: "ospf",
+    189: "rip",
+    192: "eigrp",
+}
 _SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 _TABLE_NAMES = {RT_TABLE_DEFAULT: "default", RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
-_RTN_NAMES = ("unspec", "unicast", "local", "broadcast", "anycast", "multicast",
-              "blackhole", "unreachable", "prohibit", "throw", "nat", "xresolve")
+_RTN_NAMES = (
+    "unspec",
+    "unicast",
+    "local",
+    "broadcast",
+    "anycast",
+    "multicast",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "throw",
+    "nat",
+    "xresolve",
+)
 
 # RTAX ids
 RTAX_LOCK, RTAX_MTU, RTAX_WINDOW, RTAX_RTT, RTAX_RTTVAR, RTAX_SSTHRESH = 1, 2, 3, 4, 5, 6
 RTAX_CWND, RTAX_ADVMSS, RTAX_REORDERING, RTAX_HOPLIMIT, RTAX_INITCWND = 7, 8, 9, 10, 11
 RTAX_FEATURES, RTAX_RTO_MIN, RTAX_INITRWND, RTAX_QUICKACK, RTAX_CC_ALGO = 12, 13, 14, 15, 16
 RTAX_FASTOPEN_NO_COOKIE = 17
-_RTAX_BY_NAME = {"RTAX_LOCK": 1, "RTAX_MTU": 2, "RTAX_WINDOW": 3, "RTAX_RTT": 4,
-                 "RTAX_RTTVAR": 5, "RTAX_SSTHRESH": 6, "RTAX_CWND": 7, "RTAX_ADVMSS": 8,
-                 "RTAX_REORDERING": 9, "RTAX_HOPLIMIT": 10, "RTAX_INITCWND": 11,
-                 "RTAX_FEATURES": 12, "RTAX_RTO_MIN": 13, "RTAX_INITRWND": 14,
-                 "RTAX_QUICKACK": 15, "RTAX_CC_ALGO": 16, "RTAX_FASTOPEN_NO_COOKIE": 17}
+_RTAX_BY_NAME = {
+    "RTAX_LOCK": 1,
+    "RTAX_MTU": 2,
+    "RTAX_WINDOW": 3,
+    "RTAX_RTT": 4,
+    "RTAX_RTTVAR": 5,
+    "RTAX_SSTHRESH": 6,
+    "RTAX_CWND": 7,
+    "RTAX_ADVMSS": 8,
+    "RTAX_REORDERING": 9,
+    "RTAX_HOPLIMIT": 10,
+    "RTAX_INITCWND": 11,
+    "RTAX_FEATURES": 12,
+    "RTAX_RTO_MIN": 13,
+    "RTAX_INITRWND": 14,
+    "RTAX_QUICKACK": 15,
+    "RTAX_CC_ALGO": 16,
+    "RTAX_FASTOPEN_NO_COOKIE": 17,
+}
 # metric keyword per RTAX id, as `ip route add` takes it (raw values: no unit)
-_MX_WORDS = {RTAX_MTU: "mtu", RTAX_WINDOW: "window", RTAX_RTT: "rtt", RTAX_RTTVAR: "rttvar",
-             RTAX_SSTHRESH: "ssthresh", RTAX_CWND: "cwnd", RTAX_ADVMSS: "advmss",
-             RTAX_REORDERING: "reordering", RTAX_HOPLIMIT: "hoplimit",
-             RTAX_INITCWND: "initcwnd", RTAX_INITRWND: "initrwnd", RTAX_RTO_MIN: "rto_min",
-             RTAX_QUICKACK: "quickack", RTAX_FASTOPEN_NO_COOKIE: "fastopen_no_cookie",
-             RTAX_FEATURES: "features"}
+_MX_WORDS = {
+    RTAX_MTU: "mtu",
+    RTAX_WINDOW: "window",
+    RTAX_RTT: "rtt",
+    RTAX_RTTVAR: "rttvar",
+    RTAX_SSTHRESH: "ssthresh",
+    RTAX_CWND: "cwnd",
+    RTAX_ADVMSS: "advmss",
+    RTAX_REORDERING: "reordering",
+    RTAX_HOPLIMIT: "hoplimit",
+    RTAX_INITCWND: "initcwnd",
+    RTAX_INITRWND: "initrwnd",
+    RTAX_RTO_MIN: "rto_min",
+    RTAX_QUICKACK: "quickack",
+    RTAX_FASTOPEN_NO_COOKIE: "fastopen_no_cookie",
+    RTAX_FEATURES: "features",
+}
 _MX_NO_LOCK = (RTAX_QUICKACK, RTAX_FASTOPEN_NO_COOKIE, RTAX_FEATURES)
 
 
@@ -149,18 +281,19 @@ _MX_NO_LOCK = (RTAX_QUICKACK, RTAX_FASTOPEN_NO_COOKIE, RTAX_FEATURES)
 # records
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class KLink:
     ifindex: int
     name: str
-    kind: str                   # loopback | veth | bridge | ifb | tun | tap | other
-    info_kind: str = ""         # IFLA_INFO_KIND ("" for a device without one)
-    up: bool = False            # IFF_UP (admin state)
-    carrier: bool = False       # IFF_LOWER_UP
-    peer: int = 0               # veth: the peer's ifindex when it is in this namespace
+    kind: str  # loopback | veth | bridge | ifb | tun | tap | other
+    info_kind: str = ""  # IFLA_INFO_KIND ("" for a device without one)
+    up: bool = False  # IFF_UP (admin state)
+    carrier: bool = False  # IFF_LOWER_UP
+    peer: int = 0  # veth: the peer's ifindex when it is in this namespace
     peer_elsewhere: bool = False
     group: int = 0
-    addr_gen_mode: Optional[int] = None
+    addr_gen_mode: int | None = None
     master: int = 0
 
 
@@ -171,14 +304,14 @@ class KAddr:
     local: IPAddress
     prefixlen: int
     scope: int = 0
-    flags: int = 0              # IFA_FLAGS (32 bits)
+    flags: int = 0  # IFA_FLAGS (32 bits)
     label: str = ""
-    broadcast: Optional[IPAddress] = None
-    peer: Optional[IPAddress] = None      # IFA_ADDRESS when it differs from the local address
-    metric: int = 0             # IFA_RT_PRIORITY
+    broadcast: IPAddress | None = None
+    peer: IPAddress | None = None  # IFA_ADDRESS when it differs from the local address
+    metric: int = 0  # IFA_RT_PRIORITY
     valid_lft: int = INFINITY_LIFE
     preferred_lft: int = INFINITY_LIFE
-    proto: int = 0              # IFA_PROTO (1 lo, 2 RA, 3 link-local: made by the kernel)
+    proto: int = 0  # IFA_PROTO (1 lo, 2 RA, 3 link-local: made by the kernel)
 
     @property
     def secondary(self) -> bool:
@@ -188,6 +321,7 @@ class KAddr:
 @dataclass
 class KRule(RuleRequest):
     """A dumped rule; ``unsupported`` names what iproute2 6.1 cannot write."""
+
     unsupported: list = field(default_factory=list)
 
 
@@ -195,6 +329,7 @@ class KRule(RuleRequest):
 class KRoute(RouteRequest):
     """A dumped route; ``unsupported`` names what iproute2 6.1 / the model
     cannot carry (expiry, congctl, encap, nexthop objects...)."""
+
     expires: int = 0
     congctl: str = ""
     unsupported: list = field(default_factory=list)
@@ -202,16 +337,16 @@ class KRoute(RouteRequest):
 
 @dataclass
 class KernelState:
-    netns: Optional[str]
+    netns: str | None
     links: list[KLink] = field(default_factory=list)
     addrs: list[KAddr] = field(default_factory=list)
     rules: dict[int, list[KRule]] = field(default_factory=dict)
     routes: dict[int, list[KRoute]] = field(default_factory=dict)
     sysctls: dict[str, int] = field(default_factory=dict)
-    v4_merged: Optional[bool] = None      # None: not observable (no local route) or not read
+    v4_merged: bool | None = None  # None: not observable (no local route) or not read
     timings: dict[str, float] = field(default_factory=dict)
 
-    def link_by_index(self, ifindex: int) -> Optional[KLink]:
+    def link_by_index(self, ifindex: int) -> KLink | None:
         for link in self.links:
             if link.ifindex == ifindex:
                 return link
@@ -233,10 +368,11 @@ class KernelState:
 # reading: the pyroute2 reference reader (the C reader is kernel_dump.py)
 # ---------------------------------------------------------------------------
 
+
 def _pyroute2_iproute():
     try:
         from pyroute2 import IPRoute
-    except ImportError as exc:          # pragma: no cover - pyroute2 is a test/bench dependency
+    except ImportError as exc:  # pragma: no cover - pyroute2 is a test/bench dependency
         raise RuntimeError("reading live state needs pyroute2 (pip install pyroute2)") from exc
     return IPRoute
 
@@ -248,7 +384,7 @@ def _attr(msg, name, default=None):
     return default
 
 
-def _ip(s) -> Optional[IPAddress]:
+def _ip(s) -> IPAddress | None:
     return ipaddress.ip_address(s) if s not in (None, "") else None
 
 
@@ -258,16 +394,23 @@ def _link_from_msg(m) -> KLink:
     info = _attr(m, "IFLA_LINKINFO")
     info_kind = _attr(info, "IFLA_INFO_KIND", "") if info else ""
     kind = "other"
-    if m.get("ifi_type") == 772:                       # ARPHRD_LOOPBACK
+    if m.get("ifi_type") == 772:  # ARPHRD_LOOPBACK
         kind = "loopback"
     elif info_kind in ("veth", "bridge", "ifb"):
         kind = info_kind
     elif info_kind == "tun":
         data = _attr(info, "IFLA_INFO_DATA")
         kind = "tap" if data and _attr(data, "IFLA_TUN_TYPE") == 2 else "tun"
-    link = KLink(m["index"], name, kind, info_kind or "", bool(flags & IFF_UP),
-                 bool(flags & IFF_LOWER_UP), group=_attr(m, "IFLA_GROUP", 0) or 0,
-                 master=_attr(m, "IFLA_MASTER", 0) or 0)
+    link = KLink(
+        m["index"],
+        name,
+        kind,
+        info_kind or "",
+        bool(flags & IFF_UP),
+        bool(flags & IFF_LOWER_UP),
+        group=_attr(m, "IFLA_GROUP", 0) or 0,
+        master=_attr(m, "IFLA_MASTER", 0) or 0,
+    )
     if kind == "veth":
         if _attr(m, "IFLA_LINK_NETNSID") is not None:
             link.peer_elsewhere = True
@@ -292,21 +435,46 @@ def _addr_from_msg(m) -> KAddr:
     if flags is None:
         flags = m.get("flags", 0)
     ci = _attr(m, "IFA_CACHEINFO") or {}
-    return KAddr(fam, m["index"], _ip(local), m["prefixlen"], m.get("scope", 0), flags,
-                 _attr(m, "IFA_LABEL", "") or "", _ip(_attr(m, "IFA_BROADCAST")), peer,
-                 _attr(m, "IFA_RT_PRIORITY", 0) or 0,
-                 ci.get("ifa_valid", INFINITY_LIFE), ci.get("ifa_preferred", INFINITY_LIFE),
-                 _attr(m, "IFA_PROTO", 0) or 0)
+    return KAddr(
+        fam,
+        m["index"],
+        _ip(local),
+        m["prefixlen"],
+        m.get("scope", 0),
+        flags,
+        _attr(m, "IFA_LABEL", "") or "",
+        _ip(_attr(m, "IFA_BROADCAST")),
+        peer,
+        _attr(m, "IFA_RT_PRIORITY", 0) or 0,
+        ci.get("ifa_valid", INFINITY_LIFE),
+        ci.get("ifa_preferred", INFINITY_LIFE),
+        _attr(m, "IFA_PROTO", 0) or 0,
+    )
 
 
 # new FRA_* attributes iproute2 6.1 has no keyword for (pyroute2 may not name them)
-_RULE_UNSUPPORTED = {25: "dscp", 26: "flowlabel", 27: "flowlabel mask", 28: "sport mask",
-                     29: "dport mask", 30: "dscp mask"}
+_RULE_UNSUPPORTED = {
+    25: "dscp",
+    26: "flowlabel",
+    27: "flowlabel mask",
+    28: "sport mask",
+    29: "dport mask",
+    30: "dscp mask",
+}
 
 
 def _rule_from_msg(m) -> KRule:
-    r = KRule(RTM_NEWRULE, 0, family=m["family"], dst_len=m["dst_len"], src_len=m["src_len"],
-              tos=m["tos"], action=m["action"], table=m["table"], flags=m["flags"])
+    r = KRule(
+        RTM_NEWRULE,
+        0,
+        family=m["family"],
+        dst_len=m["dst_len"],
+        src_len=m["src_len"],
+        tos=m["tos"],
+        action=m["action"],
+        table=m["table"],
+        flags=m["flags"],
+    )
     r.present = bit(FRA_PRIORITY)
     unknown = []
     for k, v in m.get("attrs", ()):
@@ -376,8 +544,9 @@ def _rule_from_msg(m) -> KRule:
     for t in unknown:
         # a single port gets an implicit all-ones mask, which newer kernels dump
         # (pyroute2 does not decode it): that is what `sport N` makes, not extra
-        if (t == 28 and r.sport_start == r.sport_end and r.present & bit(FRA_SPORT_RANGE)) or \
-                (t == 29 and r.dport_start == r.dport_end and r.present & bit(FRA_DPORT_RANGE)):
+        if (t == 28 and r.sport_start == r.sport_end and r.present & bit(FRA_SPORT_RANGE)) or (
+            t == 29 and r.dport_start == r.dport_end and r.present & bit(FRA_DPORT_RANGE)
+        ):
             continue
         r.unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
     return r
@@ -393,9 +562,18 @@ def _range(v) -> tuple[int, int]:
 
 def _route_from_msg(m) -> KRoute:
     fam = m["family"]
-    r = KRoute(RTM_NEWROUTE, 0, family=fam, dst_len=m["dst_len"], tos=m["tos"],
-               protocol=m["proto"], scope=m["scope"], type=m["type"], table=m["table"],
-               rtm_flags=m["flags"])
+    r = KRoute(
+        RTM_NEWROUTE,
+        0,
+        family=fam,
+        dst_len=m["dst_len"],
+        tos=m["tos"],
+        protocol=m["proto"],
+        scope=m["scope"],
+        type=m["type"],
+        table=m["table"],
+        rtm_flags=m["flags"],
+    )
     r.present = bit(RTA_TABLE) | bit(RTA_PRIORITY)
     if m.get("src_len"):
         r.unsupported.append("from (source-specific route)")
@@ -451,16 +629,16 @@ def _route_from_msg(m) -> KRoute:
                     gw = via["addr"] if via else None
                 if _attr(leg, "RTA_FLOW"):
                     r.unsupported.append("nexthop realms")
-                r.nexthops.append(NexthopRequest(_ip(gw), leg.get("oif", 0),
-                                                 leg.get("hops", 0) + 1, leg.get("flags", 0)))
+                r.nexthops.append(
+                    NexthopRequest(_ip(gw), leg.get("oif", 0), leg.get("hops", 0) + 1, leg.get("flags", 0))
+                )
             r.present |= bit(RTA_MULTIPATH)
-        elif k in ("RTA_ENCAP", "RTA_ENCAP_TYPE", "RTA_SRC", "RTA_IIF", "RTA_NEWDST",
-                   "RTA_TTL_PROPAGATE"):
+        elif k in ("RTA_ENCAP", "RTA_ENCAP_TYPE", "RTA_SRC", "RTA_IIF", "RTA_NEWDST", "RTA_TTL_PROPAGATE"):
             r.unsupported.append(k)
     return r
 
 
-def _netns_thread(netns: Optional[str], fn: Callable[[], object]):
+def _netns_thread(netns: str | None, fn: Callable[[], object]):
     """Run ``fn`` in a new thread that has entered the named network
     namespace (setns only changes the calling thread's namespace)."""
     if netns is None:
@@ -472,13 +650,13 @@ def _netns_thread(netns: Optional[str], fn: Callable[[], object]):
             libc = ctypes.CDLL(None, use_errno=True)
             fd = os.open(os.path.join("/run/netns", netns), os.O_RDONLY)
             try:
-                if libc.setns(fd, 0x40000000) != 0:          # CLONE_NEWNET
+                if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
                     err = ctypes.get_errno()
                     raise OSError(err, f"setns({netns}): {os.strerror(err)}")
             finally:
                 os.close(fd)
             out["value"] = fn()
-        except BaseException as exc:                          # re-raised in the caller
+        except BaseException as exc:  # re-raised in the caller
             out["error"] = exc
 
     t = threading.Thread(target=work, name=f"polroute-netns-{netns}")
@@ -489,7 +667,7 @@ def _netns_thread(netns: Optional[str], fn: Callable[[], object]):
     return out["value"]
 
 
-def _read_sysctls(netns: Optional[str], devices: list[str]) -> dict[str, int]:
+def _read_sysctls(netns: str | None, devices: list[str]) -> dict[str, int]:
     def read() -> dict[str, int]:
         out = {}
         for fam, keys in (("ipv4", SYSCTL_V4_KEYS), ("ipv6", SYSCTL_V6_KEYS)):
@@ -506,27 +684,29 @@ def _read_sysctls(netns: Optional[str], devices: list[str]) -> dict[str, int]:
         except (OSError, ValueError, IndexError):
             pass
         return out
+
     return _netns_thread(netns, read)
 
 
-def _open_iproute(netns: Optional[str]):
+def _open_iproute(netns: str | None):
     IPRoute = _pyroute2_iproute()
     if netns is None:
         return IPRoute()
     if not os.path.exists(os.path.join("/run/netns", netns)):
         raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory')
-    return IPRoute(netns=netns, flags=0)      # flags=0: never create the namespace
+    return IPRoute(netns=netns, flags=0)  # flags=0: never create the namespace
 
 
-def read_state(netns: Optional[str] = None, families: Iterable[int] = (AF_INET, AF_INET6),
-               sysctls: bool = True, reader: str = "c") -> KernelState:
+def read_state(
+    netns: str | None = None, families: Iterable[int] = (AF_INET, AF_INET6), sysctls: bool = True, reader: str = "c"
+) -> KernelState:
     """Dump the current namespace, or the named one (``ip netns`` name):
     links, addresses (both families), the rules and the routes of every table
     of each family in ``families``, the model's sysctls, and whether IPv4's
     local and main tables are still merged (when observable).
 
     ``reader`` "c" (the default) decodes the dumps in C
-    (:mod:`polroute.kernel_dump`); "pyroute2" is the reference reader the
+    (:mod:`polroute.live.dump`); "pyroute2" is the reference reader the
     tests cross-check it against (it needs pyroute2 and is ~20x slower)."""
     families = tuple(families)
     if reader == "c":
@@ -542,8 +722,9 @@ def read_state(netns: Optional[str] = None, families: Iterable[int] = (AF_INET, 
     return state
 
 
-def _read_state_c(netns: Optional[str], families: tuple[int, ...]) -> KernelState:
-    from .kernel_dump import LiveDump
+def _read_state_c(netns: str | None, families: tuple[int, ...]) -> KernelState:
+    from polroute.live.dump import LiveDump
+
     state = KernelState(netns)
     with LiveDump(netns) as live:
         t0 = time.perf_counter()
@@ -562,7 +743,7 @@ def _read_state_c(netns: Optional[str], families: tuple[int, ...]) -> KernelStat
     return state
 
 
-def _read_state_pyroute2(netns: Optional[str], families: tuple[int, ...]) -> KernelState:
+def _read_state_pyroute2(netns: str | None, families: tuple[int, ...]) -> KernelState:
     state = KernelState(netns)
     ipr = _open_iproute(netns)
     try:
@@ -584,7 +765,7 @@ def _read_state_pyroute2(netns: Optional[str], families: tuple[int, ...]) -> Ker
     return state
 
 
-def _pyroute2_table(ipr, dst) -> Optional[int]:
+def _pyroute2_table(ipr, dst) -> int | None:
     for msg in ipr.route("get", dst=str(dst)):
         return _attr(msg, "RTA_TABLE", msg.get("table"))
     return None
@@ -595,20 +776,21 @@ def _is_default_rule(r: RuleRequest) -> bool:
     return any(_matches_default(r, pref, table) for pref, table in defaults)
 
 
-def _v4_merged(route_table: Callable[[IPAddress], Optional[int]], state: KernelState) -> Optional[bool]:
+def _v4_merged(route_table: Callable[[IPAddress], int | None], state: KernelState) -> bool | None:
     """IPv4 keeps local and main in one trie until the first rule change; the
     dump cannot tell, a lookup can: a local address answers from table 254
     while merged, 255 after.  None when there is no local route to ask for.
     ``route_table(dst)``: the table the kernel reports for ``route get dst``."""
     rules = state.rules.get(AF_INET, [])
-    if [(_rule_sig(r)) for r in rules] != [(p, t) for p, t in _DEFAULT_RULES[AF_INET]] \
-            or not all(_is_default_rule(r) for r in rules):
-        return False            # rules changed: unmerged for sure
+    if [(_rule_sig(r)) for r in rules] != [(p, t) for p, t in _DEFAULT_RULES[AF_INET]] or not all(
+        _is_default_rule(r) for r in rules
+    ):
+        return False  # rules changed: unmerged for sure
     for r in state.routes.get(AF_INET, []):
         if r.type == RTN_LOCAL and r.table == RT_TABLE_LOCAL and r.dst is not None and r.dst_len == 32:
             try:
                 tb = route_table(r.dst)
-            except Exception:               # noqa: BLE001 - best effort
+            except Exception:  # noqa: BLE001 - best effort
                 return None
             return None if tb is None else tb != RT_TABLE_LOCAL
     return None
@@ -617,6 +799,7 @@ def _v4_merged(route_table: Callable[[IPAddress], Optional[int]], state: KernelS
 # ---------------------------------------------------------------------------
 # identity keys (device names, not ifindexes: the model numbers its own links)
 # ---------------------------------------------------------------------------
+
 
 def _a(x):
     """An address as a key part (the ipaddress object itself: hashing it is
@@ -631,28 +814,64 @@ def route_key(r: RouteRequest, ifname: Callable[[int], str], state_flags: bool =
     fmask = 0xFF if state_flags else RTNH_F_ONLINK
     dst = _a(r.dst) if r.dst_len and r.dst is not None else None
     if r.nexthops:
-        legs = tuple((_a(l.gateway), ifname(l.ifindex) if l.ifindex else None, l.weight,
-                      l.flags & fmask) for l in r.nexthops)
+        legs = tuple(
+            (_a(l.gateway), ifname(l.ifindex) if l.ifindex else None, l.weight, l.flags & fmask) for l in r.nexthops
+        )
         flags = r.rtm_flags & fmask & ~(RTNH_F_DEAD | RTNH_F_LINKDOWN)
     else:
         legs = ((_a(r.gateway), ifname(r.oif) if r.oif else None, 1, 0),)
         flags = r.rtm_flags & fmask
     metrics = tuple(sorted((k, v) for k, v in r.metrics.items()))
-    return (r.family, r.table, r.type, dst, r.dst_len, r.tos, r.priority & 0xFFFFFFFF,
-            r.protocol, r.scope, _a(r.prefsrc), legs, flags, metrics, r.realm,
-            r.pref if r.family == AF_INET6 else 0, r.nh_id)
+    return (
+        r.family,
+        r.table,
+        r.type,
+        dst,
+        r.dst_len,
+        r.tos,
+        r.priority & 0xFFFFFFFF,
+        r.protocol,
+        r.scope,
+        _a(r.prefsrc),
+        legs,
+        flags,
+        metrics,
+        r.realm,
+        r.pref if r.family == AF_INET6 else 0,
+        r.nh_id,
+    )
 
 
 def rule_key(r: RuleRequest) -> tuple:
     """Everything a dumped rule carries (as ``ip rule show`` and the kernel's
     own comparisons see it)."""
-    return (r.family, r.priority & 0xFFFFFFFF, r.flags, r.src_len, _a(r.src) if r.src_len else None,
-            r.dst_len, _a(r.dst) if r.dst_len else None, r.tos, r.fwmark & 0xFFFFFFFF,
-            r.fwmask & 0xFFFFFFFF, r.iifname, r.oifname, bool(r.l3mdev),
-            (r.uid_start & 0xFFFFFFFF, r.uid_end & 0xFFFFFFFF), r.ip_proto,
-            (r.sport_start, r.sport_end), (r.dport_start, r.dport_end), r.tun_id, r.realm,
-            r.action, r.table & 0xFFFFFFFF, r.goto_target if r.action == FR_ACT_GOTO else 0,
-            _s32(r.suppress_prefixlen), _s32(r.suppress_ifgroup), r.protocol)
+    return (
+        r.family,
+        r.priority & 0xFFFFFFFF,
+        r.flags,
+        r.src_len,
+        _a(r.src) if r.src_len else None,
+        r.dst_len,
+        _a(r.dst) if r.dst_len else None,
+        r.tos,
+        r.fwmark & 0xFFFFFFFF,
+        r.fwmask & 0xFFFFFFFF,
+        r.iifname,
+        r.oifname,
+        bool(r.l3mdev),
+        (r.uid_start & 0xFFFFFFFF, r.uid_end & 0xFFFFFFFF),
+        r.ip_proto,
+        (r.sport_start, r.sport_end),
+        (r.dport_start, r.dport_end),
+        r.tun_id,
+        r.realm,
+        r.action,
+        r.table & 0xFFFFFFFF,
+        r.goto_target if r.action == FR_ACT_GOTO else 0,
+        _s32(r.suppress_prefixlen),
+        _s32(r.suppress_ifgroup),
+        r.protocol,
+    )
 
 
 def _s32(v: int) -> int:
@@ -664,8 +883,10 @@ def _s32(v: int) -> int:
 # text
 # ---------------------------------------------------------------------------
 
-_DEFAULT_RULES = {AF_INET: ((0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN), (32767, RT_TABLE_DEFAULT)),
-                  AF_INET6: ((0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN))}
+_DEFAULT_RULES = {
+    AF_INET: ((0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN), (32767, RT_TABLE_DEFAULT)),
+    AF_INET6: ((0, RT_TABLE_LOCAL), (32766, RT_TABLE_MAIN)),
+}
 
 
 def _rule_sig(r: RuleRequest) -> tuple:
@@ -673,20 +894,25 @@ def _rule_sig(r: RuleRequest) -> tuple:
 
 
 def _matches_default(r: RuleRequest, pref: int, table: int) -> bool:
-    return (r.priority == pref and r.table == table and r.action == FR_ACT_TO_TBL
-            and r.protocol == RTPROT_KERNEL and rule_key(r)[2:19] == rule_key(
-                RuleRequest(RTM_NEWRULE, 0, family=r.family))[2:19]
-            and _s32(r.suppress_prefixlen) == -1 and _s32(r.suppress_ifgroup) == -1
-            and not r.l3mdev)
+    return (
+        r.priority == pref
+        and r.table == table
+        and r.action == FR_ACT_TO_TBL
+        and r.protocol == RTPROT_KERNEL
+        and rule_key(r)[2:19] == rule_key(RuleRequest(RTM_NEWRULE, 0, family=r.family))[2:19]
+        and _s32(r.suppress_prefixlen) == -1
+        and _s32(r.suppress_ifgroup) == -1
+        and not r.l3mdev
+    )
 
 
 def _ntop(addr: IPAddress) -> str:
     if addr.version == 4:
-        return socket.inet_ntoa(addr._ip.to_bytes(4, "big"))    # str(addr), in C
+        return socket.inet_ntoa(addr._ip.to_bytes(4, "big"))  # str(addr), in C
     return socket.inet_ntop(socket.AF_INET6, addr.packed)
 
 
-def _prefix(fam: int, addr: Optional[IPAddress], plen: int) -> str:
+def _prefix(fam: int, addr: IPAddress | None, plen: int) -> str:
     if addr is None:
         addr = ipaddress.ip_address(0 if fam == AF_INET else "::")
     return f"{_ntop(addr)}/{plen}"
@@ -714,7 +940,7 @@ class _Names:
         return _TABLE_NAMES.get(t, str(t))
 
 
-_HELPER_METRIC = 4294967295       # a metric no restored route is likely to use
+_HELPER_METRIC = 4294967295  # a metric no restored route is likely to use
 _THROWAWAY_V4 = "198.51.100.255/32"
 
 
@@ -734,8 +960,7 @@ def _gkey(r: RouteRequest) -> tuple:
     (an ipaddress object hashes through hex() in Python, once per dict
     operation; routes of one family only are compared)."""
     dst = r.dst
-    return (r.table, dst._ip if r.dst_len and dst is not None else None, r.dst_len, r.tos,
-            r.priority & 0xFFFFFFFF)
+    return (r.table, dst._ip if r.dst_len and dst is not None else None, r.dst_len, r.tos, r.priority & 0xFFFFFFFF)
 
 
 def _key_sig(r: RouteRequest) -> tuple:
@@ -757,9 +982,8 @@ def _default_route_scope(r: RouteRequest) -> int:
         return RT_SCOPE_HOST
     if r.type in (RTN_BROADCAST, RTN_MULTICAST, RTN_ANYCAST):
         return RT_SCOPE_LINK
-    if r.type in (RTN_UNICAST, RTN_UNSPEC):
-        if r.gateway is None and not r.nexthops and not r.nh_id:
-            return RT_SCOPE_LINK
+    if r.type in (RTN_UNICAST, RTN_UNSPEC) and r.gateway is None and not r.nexthops and not r.nh_id:
+        return RT_SCOPE_LINK
     return RT_SCOPE_UNIVERSE
 
 
@@ -774,7 +998,7 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
     if fam == AF_INET and not r.dst_len:
         w.append("default")
     elif fam == AF_INET and r.dst is not None:
-        w.append(f"{inet_ntoa(r.dst._ip.to_bytes(4, 'big'))}/{r.dst_len}")    # _prefix, inlined
+        w.append(f"{inet_ntoa(r.dst._ip.to_bytes(4, 'big'))}/{r.dst_len}")  # _prefix, inlined
     else:
         w.append(_prefix(fam, r.dst, r.dst_len))
     if r.tos:
@@ -789,8 +1013,7 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
                 w += ["via", inet_ntoa(gw._ip.to_bytes(4, "big"))]
             else:
                 gfam = AF_INET if gw.version == 4 else AF_INET6
-                w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) \
-                    + [_ntop(gw)]
+                w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) + [_ntop(gw)]
         if r.oif:
             w += ["dev", ifname(r.oif)]
         if r.rtm_flags & RTNH_F_ONLINK:
@@ -818,7 +1041,7 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
                 if v & 1:
                     w += ["features", "ecn"]
                 continue
-            if k == RTAX_RTO_MIN:           # ip always locks rto_min
+            if k == RTAX_RTO_MIN:  # ip always locks rto_min
                 w += ["rto_min", str(v)]
                 continue
             w.append(_MX_WORDS[k])
@@ -831,8 +1054,7 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
         w.append("nexthop")
         if leg.gateway is not None:
             gfam = AF_INET if leg.gateway.version == 4 else AF_INET6
-            w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) \
-                + [_ntop(leg.gateway)]
+            w += ["via"] + ([] if gfam == fam else ["inet" if gfam == AF_INET else "inet6"]) + [_ntop(leg.gateway)]
         if leg.ifindex:
             w += ["dev", ifname(leg.ifindex)]
         if leg.weight != 1:
@@ -850,19 +1072,38 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
 # gives - tests/kernel/test_snapshot_fast.py checks that field by field on every
 # route line of random snapshots - and None for any shape it does not cover
 # (the caller then parses the line).
-_VERB_FLAGS = {"add": NLM_F_CREATE | NLM_F_EXCL, "prepend": NLM_F_CREATE,
-               "append": NLM_F_CREATE | NLM_F_APPEND}
+_VERB_FLAGS = {"add": NLM_F_CREATE | NLM_F_EXCL, "prepend": NLM_F_CREATE, "append": NLM_F_CREATE | NLM_F_APPEND}
 # types route_line writes with a word rtntype_a2n reads back (unicast: no word)
-_FAST_TYPES = frozenset((RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST, RTN_MULTICAST,
-                         RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW))
+_FAST_TYPES = frozenset(
+    (
+        RTN_UNICAST,
+        RTN_LOCAL,
+        RTN_BROADCAST,
+        RTN_ANYCAST,
+        RTN_MULTICAST,
+        RTN_BLACKHOLE,
+        RTN_UNREACHABLE,
+        RTN_PROHIBIT,
+        RTN_THROW,
+    )
+)
 # metrics written as `WORD [lock] VALUE` and read back as the raw value, with max
-_FAST_METRICS = {RTAX_MTU: 0xFFFFFFFF, RTAX_WINDOW: 0xFFFFFFFF, RTAX_SSTHRESH: 0xFFFFFFFF,
-                 RTAX_CWND: 0xFFFFFFFF, RTAX_ADVMSS: 0xFFFFFFFF, RTAX_REORDERING: 0xFFFFFFFF,
-                 RTAX_HOPLIMIT: 255, RTAX_INITCWND: 0xFFFFFFFF, RTAX_INITRWND: 0xFFFFFFFF}
+_FAST_METRICS = {
+    RTAX_MTU: 0xFFFFFFFF,
+    RTAX_WINDOW: 0xFFFFFFFF,
+    RTAX_SSTHRESH: 0xFFFFFFFF,
+    RTAX_CWND: 0xFFFFFFFF,
+    RTAX_ADVMSS: 0xFFFFFFFF,
+    RTAX_REORDERING: 0xFFFFFFFF,
+    RTAX_HOPLIMIT: 255,
+    RTAX_INITCWND: 0xFFFFFFFF,
+    RTAX_INITRWND: 0xFFFFFFFF,
+}
 
 
-def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int],
-                       v6_batch: bool = False) -> Optional[RouteRequest]:
+def route_line_request(
+    r: RouteRequest, verb: str, ifindex: Callable[[int], int], v6_batch: bool = False
+) -> RouteRequest | None:
     """The RouteRequest ``ip`` sends for ``route_line(r, verb, ...)`` (verb add,
     append or prepend), or None when the line's shape is not covered here.
     ``ifindex(source_ifindex)``: the model's ifindex of the device the line
@@ -871,8 +1112,7 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
     fam = r.family
     if flags is None or r.type not in _FAST_TYPES or r.nh_id or (v6_batch and fam != AF_INET6):
         return None
-    req = RouteRequest(RTM_NEWROUTE, flags, fam, r.dst_len, r.tos, r.protocol, r.scope, r.type,
-                       r.table)
+    req = RouteRequest(RTM_NEWROUTE, flags, fam, r.dst_len, r.tos, r.protocol, r.scope, r.type, r.table)
     present = 0
     if fam == AF_INET6 or r.dst_len:
         # "default" (IPv4 /0) sends no RTA_DST; any written prefix does
@@ -915,7 +1155,7 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
                 continue
             top = _FAST_METRICS.get(k)
             if top is None or v > top:
-                return None             # rtt, rttvar, rto_min: units; not covered
+                return None  # rtt, rttvar, rto_min: units; not covered
             mx[k] = v
             if lock & (1 << k):
                 mxlock |= 1 << k
@@ -931,7 +1171,7 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
                 return None
             gw = leg.gateway
             if gw is not None and fam == AF_INET and not r.dst_len and gw.version != 4:
-                return None             # "default via inet6": the route's family would follow
+                return None  # "default via inet6": the route's family would follow
             oif = 0
             if leg.ifindex:
                 oif = ifindex(leg.ifindex)
@@ -944,7 +1184,7 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
         gw = r.gateway
         if gw is not None:
             if gw.version != _VERSION[fam]:
-                return None             # RTA_VIA (and "default via inet6"): not covered
+                return None  # RTA_VIA (and "default via inet6"): not covered
             req.gateway = gw
             present |= _B_GATEWAY
         if r.oif:
@@ -962,29 +1202,40 @@ def route_line_request(r: RouteRequest, verb: str, ifindex: Callable[[int], int]
 # metrics: the 8 u8 fields, table .. realm, then nh_count, nh, metrics (zero),
 # dst, prefsrc, gw.  Checked against the cffi layout on first use.
 _ROUTE_REQ = struct.Struct("=8B7I88x16s16s16s4x")
-_ROUTE_REQ_OK: Optional[bool] = None
+_ROUTE_REQ_OK: bool | None = None
 
 
 def _route_req_layout_ok() -> bool:
     global _ROUTE_REQ_OK
     if _ROUTE_REQ_OK is None:
-        from ._polroute_cffi import ffi
+        from polroute._core.binding import ffi
+
         off = lambda f: ffi.offsetof("pr_route_req", f)  # noqa: E731
-        _ROUTE_REQ_OK = (ffi.sizeof("pr_route_req") == _ROUTE_REQ.size
-                         and (off("pref"), off("table"), off("realm"), off("nh_count"))
-                         == (7, 8, 32, 36) and (off("dst"), off("prefsrc"), off("gw")) == (124, 140, 156))
+        _ROUTE_REQ_OK = (
+            ffi.sizeof("pr_route_req") == _ROUTE_REQ.size
+            and (off("pref"), off("table"), off("realm"), off("nh_count")) == (7, 8, 32, 36)
+            and (off("dst"), off("prefsrc"), off("gw")) == (124, 140, 156)
+        )
     return _ROUTE_REQ_OK
 
 
-def route_line_packed(r: RouteRequest, verb: str, ifindex: Callable[[int], int],
-                      v6_batch: bool = False) -> Optional[bytes]:
+def route_line_packed(
+    r: RouteRequest, verb: str, ifindex: Callable[[int], int], v6_batch: bool = False
+) -> bytes | None:
     """route_line_request(...) already as the bytes of its ``pr_route_req``
     (what convert.route_to_c makes of it), for the shapes without nexthops or
     metrics; None otherwise (use route_line_request)."""
     fam = r.family
     rtype = r.type
-    if (r.nexthops or r.metrics or r.nh_id or verb not in _VERB_FLAGS or rtype not in _FAST_TYPES
-            or (v6_batch and fam != AF_INET6) or not _route_req_layout_ok()):
+    if (
+        r.nexthops
+        or r.metrics
+        or r.nh_id
+        or verb not in _VERB_FLAGS
+        or rtype not in _FAST_TYPES
+        or (v6_batch and fam != AF_INET6)
+        or not _route_req_layout_ok()
+    ):
         return None
     dst = r.dst
     present = 0
@@ -1030,9 +1281,26 @@ def route_line_packed(r: RouteRequest, verb: str, ifindex: Callable[[int], int],
         if not oif:
             return None
         present |= _B_OIF
-    return _ROUTE_REQ.pack(fam, r.dst_len, r.tos, r.protocol, r.scope, rtype, gw_fam, pref,
-                           table, r.rtm_flags & RTNH_F_ONLINK, present, priority, oif, 0, realm,
-                           dst_b, src_b, gw_b)
+    return _ROUTE_REQ.pack(
+        fam,
+        r.dst_len,
+        r.tos,
+        r.protocol,
+        r.scope,
+        rtype,
+        gw_fam,
+        pref,
+        table,
+        r.rtm_flags & RTNH_F_ONLINK,
+        present,
+        priority,
+        oif,
+        0,
+        realm,
+        dst_b,
+        src_b,
+        gw_b,
+    )
 
 
 _ZERO = {AF_INET: ipaddress.IPv4Address(0), AF_INET6: ipaddress.IPv6Address(0)}
@@ -1043,9 +1311,12 @@ _B_GATEWAY, _B_OIF = bit(RTA_GATEWAY), bit(RTA_OIF)
 
 
 def _route_unrepresentable(r: KRoute) -> list[str]:
-    if not r.metrics and not getattr(r, "unsupported", None) and (
-            r.priority or r.family != AF_INET6 or r.type in (RTN_LOCAL, RTN_ANYCAST)):
-        return []                       # the common case, without building anything
+    if (
+        not r.metrics
+        and not getattr(r, "unsupported", None)
+        and (r.priority or r.family != AF_INET6 or r.type in (RTN_LOCAL, RTN_ANYCAST))
+    ):
+        return []  # the common case, without building anything
     out = list(getattr(r, "unsupported", []))
     mx = r.metrics
     if mx.get(RTAX_FEATURES, 0) & ~1:
@@ -1083,8 +1354,7 @@ def rule_line(r: RuleRequest, verb: str, names: _Names) -> str:
         w += ["uidrange", f"{r.uid_start & 0xFFFFFFFF}-{r.uid_end & 0xFFFFFFFF}"]
     if r.ip_proto:
         w += ["ipproto", str(r.ip_proto)]
-    for word, start, end in (("sport", r.sport_start, r.sport_end),
-                             ("dport", r.dport_start, r.dport_end)):
+    for word, start, end in (("sport", r.sport_start, r.sport_end), ("dport", r.dport_start, r.dport_end)):
         if start or end:
             w += [word, f"{start}-{end}"]
     if r.tun_id:
@@ -1129,8 +1399,11 @@ def _addr_line(a: KAddr, state: KernelState, verb: str = "add") -> str:
         w.append("noprefixroute")
     if a.family == AF_INET6:
         w.append("nodad")
-        for flag, word in ((IFA_F_HOMEADDRESS, "home"), (IFA_F_MANAGETEMPADDR, "mngtmpaddr"),
-                           (IFA_F_OPTIMISTIC, "optimistic")):
+        for flag, word in (
+            (IFA_F_HOMEADDRESS, "home"),
+            (IFA_F_MANAGETEMPADDR, "mngtmpaddr"),
+            (IFA_F_OPTIMISTIC, "optimistic"),
+        ):
             if a.flags & flag:
                 w.append(word)
     if a.flags & IFA_F_MCAUTOJOIN:
@@ -1138,12 +1411,14 @@ def _addr_line(a: KAddr, state: KernelState, verb: str = "add") -> str:
     return " ".join(w)
 
 
-def _interleave(chains: list[list[tuple[KLink, KAddr]]],
-                local_order: dict[str, list[int]]) -> list[tuple[KLink, KAddr]]:
+def _interleave(
+    chains: list[list[tuple[KLink, KAddr]]], local_order: dict[str, list[int]]
+) -> list[tuple[KLink, KAddr]]:
     """Merge per-link address lists keeping each list's order and, for an
     address on several links, the order of its local routes (a stable
     topological sort; the plain concatenation when the constraints clash)."""
     import heapq
+
     flat = [item for chain in chains for item in chain]
     index = {id(item): i for i, item in enumerate(flat)}
     succ: dict[int, set[int]] = {i: set() for i in range(len(flat))}
@@ -1153,6 +1428,7 @@ def _interleave(chains: list[list[tuple[KLink, KAddr]]],
         if b not in succ[a]:
             succ[a].add(b)
             indeg[b] += 1
+
     for chain in chains:
         for x, y in zip(chain, chain[1:]):
             edge(index[id(x)], index[id(y)])
@@ -1179,10 +1455,10 @@ def _interleave(chains: list[list[tuple[KLink, KAddr]]],
 @dataclass
 class _Line:
     text: str
-    family: int = 0          # 0: links (both), AF_INET or AF_INET6
-    v6_batch: bool = False   # must run in `ip -6 -batch` (IPv6 rules) or after it
+    family: int = 0  # 0: links (both), AF_INET or AF_INET6
+    v6_batch: bool = False  # must run in `ip -6 -batch` (IPv6 rules) or after it
     comment: bool = False
-    route: Optional[tuple] = None   # (KRoute, verb) when text is route_line(KRoute, verb)
+    route: tuple | None = None  # (KRoute, verb) when text is route_line(KRoute, verb)
 
 
 # The fast path (apply route_line_request instead of parsing route lines);
@@ -1194,20 +1470,26 @@ FAST_CHECK = False
 FAST_CHECK_COUNTS = {"fast": 0, "fallback": 0}
 
 
-def _check_route_request(model: Policy, tables: RtTables, text: str, req: Optional[RouteRequest],
-                         v6_batch: bool, packed: Optional[bytes] = None,
-                         full: Optional[RouteRequest] = None) -> None:
+def _check_route_request(
+    model: Policy,
+    tables: RtTables,
+    text: str,
+    req: RouteRequest | None,
+    v6_batch: bool,
+    packed: bytes | None = None,
+    full: RouteRequest | None = None,
+) -> None:
     """``packed``: route_line_packed's bytes, then ``full`` (route_line_request)
     is checked as req and the bytes against route_to_c of the parsed request."""
-    from .convert import route_to_c
-    from ._polroute_cffi import ffi
-    from .iproute import parse_command, split_args
+    from polroute._core.binding import ffi
+    from polroute._core.codec import route_to_c
+    from polroute.iproute2.reader import parse_command, split_args
+
     if packed is not None:
         _check_route_request(model, tables, text, full, v6_batch)
         cmd = parse_command(split_args(text), model, tables, AF_INET6 if v6_batch else 0)
         want, _ = route_to_c(cmd.requests[0][1])
-        assert bytes(ffi.buffer(want)) == packed, \
-            f"{text!r}: packed request differs from route_to_c of the parsed one"
+        assert bytes(ffi.buffer(want)) == packed, f"{text!r}: packed request differs from route_to_c of the parsed one"
         FAST_CHECK_COUNTS["packed"] = FAST_CHECK_COUNTS.get("packed", 0) + 1
         return
     try:
@@ -1235,7 +1517,7 @@ class _Builder:
         self.families = families
         self.lines: list[_Line] = []
         self.model = Policy()
-        self.tables = RtTables()            # iproute2's built-in names: what the text uses
+        self.tables = RtTables()  # iproute2's built-in names: what the text uses
         protos = {r.protocol for f in families for r in state.routes.get(f, [])}
         protos |= {r.protocol for f in families for r in state.rules.get(f, []) if r.protocol}
         scopes = {r.scope for f in families for r in state.routes.get(f, [])}
@@ -1243,10 +1525,10 @@ class _Builder:
         self.model_names: dict[int, str] = {}
         self._src_names = {l.ifindex: l.name for l in state.links}
         self._model_index: dict[str, int] = {}
-        self._index_for: Optional[dict] = None
+        self._index_for: dict | None = None
         self._plans: dict[int, tuple] = {}
-        self.spare: Optional[tuple[str, str]] = None
-        self.early: set[tuple] = set()          # IPv4 gateway groups to add before the rules
+        self.spare: tuple[str, str] | None = None
+        self.early: set[tuple] = set()  # IPv4 gateway groups to add before the rules
         self.needs_early: set[tuple] = set()
         self.temp_up: list[KLink] = []
         self.late6: set[int] = set()
@@ -1274,8 +1556,15 @@ class _Builder:
             if packed is None:
                 req = route_line_request(r, verb, self._model_ifindex, v6_batch)
         if FAST_CHECK:
-            _check_route_request(self.model, self.tables, text, req, v6_batch, packed,
-                                 route_line_request(r, verb, self._model_ifindex, v6_batch))
+            _check_route_request(
+                self.model,
+                self.tables,
+                text,
+                req,
+                v6_batch,
+                packed,
+                route_line_request(r, verb, self._model_ifindex, v6_batch),
+            )
         if req is None and packed is None:
             if not self.emit(text, fam, v6_batch):
                 return False
@@ -1337,8 +1626,7 @@ class _Builder:
                     done.update((link.ifindex, peer.ifindex))
                     continue
                 other = f"prpeer{link.ifindex}"
-                self.comment(f"{link.name}'s veth peer is in another namespace; "
-                             f"it is recreated here as {other}")
+                self.comment(f"{link.name}'s veth peer is in another namespace; it is recreated here as {other}")
                 self.emit_or_comment(f"link add {other} type veth peer name {link.name}")
             elif link.kind in ("bridge", "ifb"):
                 self.emit_or_comment(f"link add {link.name} type {link.kind}")
@@ -1347,16 +1635,17 @@ class _Builder:
             elif link.info_kind:
                 self.emit_or_comment(f"link add {link.name} type {link.info_kind}")
             else:
-                self.comment(f"{link.name}: a device `ip link add` cannot make (no link kind); "
-                             "it must exist already")
+                self.comment(f"{link.name}: a device `ip link add` cannot make (no link kind); it must exist already")
             done.add(link.ifindex)
         for link in st.links:
             if link.group and self.model.has_link(link.name):
                 self.emit_or_comment(f"link set dev {link.name} group {link.group}")
         for link in st.links:
             if link.master:
-                self.comment(f"not restorable (no `master` in the model): link set dev "
-                             f"{link.name} master {st.ifname(link.master)}")
+                self.comment(
+                    f"not restorable (no `master` in the model): link set dev "
+                    f"{link.name} master {st.ifname(link.master)}"
+                )
         for link in st.links:
             if link.kind != "loopback" and self.model.has_link(link.name):
                 self.emit_or_comment(f"link set {link.name} addrgenmode none")
@@ -1368,8 +1657,12 @@ class _Builder:
         if lo is None or lo.kind != "loopback" or not lo.up:
             return False
         if a.family == AF_INET:
-            return (str(a.local), a.prefixlen, a.scope, a.flags & ~0x80) == ("127.0.0.1", 8, RT_SCOPE_HOST, 0) \
-                and a.label in ("", lo.name) and a.broadcast is None and not a.metric
+            return (
+                (str(a.local), a.prefixlen, a.scope, a.flags & ~0x80) == ("127.0.0.1", 8, RT_SCOPE_HOST, 0)
+                and a.label in ("", lo.name)
+                and a.broadcast is None
+                and not a.metric
+            )
         return (str(a.local), a.prefixlen) == ("::1", 128)
 
     def addresses(self) -> None:
@@ -1382,11 +1675,12 @@ class _Builder:
             chains = []
             for link in self.state.links:
                 if not self.model.has_link(link.name) or (
-                        fam == AF_INET6 and link.ifindex in self.late6 and link in self.temp_up):
+                    fam == AF_INET6 and link.ifindex in self.late6 and link in self.temp_up
+                ):
                     continue
                 items = self._addr_items(link, fam)
                 if fam == AF_INET6 and link.ifindex in self.late6:
-                    items = items[:-1]          # the newest comes after the link is up
+                    items = items[:-1]  # the newest comes after the link is up
                 chains.append(items)
             for link, a in _interleave(chains, self._local_route_order(fam)):
                 self._emit_addr(link, a)
@@ -1395,8 +1689,14 @@ class _Builder:
         host = 32 if fam == AF_INET else 128
         out: dict[str, list[int]] = {}
         for r in self.state.routes.get(fam, []):
-            if (r.type == RTN_LOCAL and r.table == RT_TABLE_LOCAL and r.dst_len == host
-                    and r.protocol == RTPROT_KERNEL and r.dst is not None and r.oif):
+            if (
+                r.type == RTN_LOCAL
+                and r.table == RT_TABLE_LOCAL
+                and r.dst_len == host
+                and r.protocol == RTPROT_KERNEL
+                and r.dst is not None
+                and r.oif
+            ):
                 out.setdefault(str(r.dst), []).append(r.oif)
         return out
 
@@ -1411,14 +1711,22 @@ class _Builder:
     def _emit_addr(self, link: KLink, a: KAddr, v6_batch: bool = False) -> None:
         fam = a.family
         if a.peer is not None:
-            self.comment(f"not restorable (peer addresses are not modelled): "
-                         f"addr add {_ntop(a.local)} peer {_ntop(a.peer)}/{a.prefixlen} "
-                         f"dev {link.name}", fam, v6_batch)
+            self.comment(
+                f"not restorable (peer addresses are not modelled): "
+                f"addr add {_ntop(a.local)} peer {_ntop(a.peer)}/{a.prefixlen} "
+                f"dev {link.name}",
+                fam,
+                v6_batch,
+            )
             return
         if (a.valid_lft, a.preferred_lft) != (INFINITY_LIFE, INFINITY_LIFE):
-            self.comment(f"{_ntop(a.local)}/{a.prefixlen} dev {link.name} had lifetimes "
-                         f"valid {a.valid_lft}s preferred {a.preferred_lft}s: "
-                         "restored as permanent", fam, v6_batch)
+            self.comment(
+                f"{_ntop(a.local)}/{a.prefixlen} dev {link.name} had lifetimes "
+                f"valid {a.valid_lft}s preferred {a.preferred_lft}s: "
+                "restored as permanent",
+                fam,
+                v6_batch,
+            )
         self.emit_or_comment(_addr_line(a, self.state), fam, v6_batch)
 
     def addresses_of(self, link: KLink, fam: int) -> None:
@@ -1440,9 +1748,17 @@ class _Builder:
         mc = []
         for r in st.routes.get(AF_INET6, []):
             link = st.link_by_index(r.oif)
-            if (r.type == RTN_MULTICAST and r.table == RT_TABLE_LOCAL and r.dst_len == 8
-                    and r.dst is not None and str(r.dst) == "ff00::" and r.protocol == RTPROT_KERNEL
-                    and r.priority == 256 and link is not None and link in up):
+            if (
+                r.type == RTN_MULTICAST
+                and r.table == RT_TABLE_LOCAL
+                and r.dst_len == 8
+                and r.dst is not None
+                and str(r.dst) == "ff00::"
+                and r.protocol == RTPROT_KERNEL
+                and r.priority == 256
+                and link is not None
+                and link in up
+            ):
                 mc.append(link)
         seen = {l.ifindex for _, l in steps}
         has6 = {a.ifindex for a in st.addrs if a.family == AF_INET6 and not self._auto_lo(a)}
@@ -1451,14 +1767,13 @@ class _Builder:
                 continue
             peer = st.link_by_index(link.peer) if link.kind == "veth" and link.peer else None
             nxt = mc[i + 1] if i + 1 < len(mc) else None
-            if link.carrier and peer is not None and peer.ifindex not in seen and (
-                    nxt is peer or peer not in mc):
+            if link.carrier and peer is not None and peer.ifindex not in seen and (nxt is peer or peer not in mc):
                 # one carrier-on event: this end came up second
                 steps += [("up", peer), ("up", link)]
                 seen.update((peer.ifindex, link.ifindex))
                 continue
             if link.carrier and (peer is None or peer.ifindex in seen):
-                steps.append(("up", link))          # carrier as it comes up
+                steps.append(("up", link))  # carrier as it comes up
                 seen.add(link.ifindex)
                 continue
             # the route came before carrier: up, then what makes the route
@@ -1482,9 +1797,14 @@ class _Builder:
         # (not a link with IPv6 addresses: they would go with it when it goes down
         # again, and be missing while the routes are added)
         with6 = {a.ifindex for a in st.addrs if a.family == AF_INET6}
-        self.temp_up = [l for l in st.links if not l.up and l.ifindex in legs
-                        and self.model.has_link(l.name)
-                        and not (AF_INET6 in self.families and l.ifindex in with6)]
+        self.temp_up = [
+            l
+            for l in st.links
+            if not l.up
+            and l.ifindex in legs
+            and self.model.has_link(l.name)
+            and not (AF_INET6 in self.families and l.ifindex in with6)
+        ]
         steps += [("up", l) for l in self.temp_up]
         # their IPv6 addresses would go with the final `link set down`: they are
         # added after it (addresses added to a down link stay)
@@ -1500,8 +1820,11 @@ class _Builder:
                 for _, a in self._addr_items(link, AF_INET6)[-1:] if AF_INET6 in self.families else ():
                     self._emit_addr(link, a)
             else:
-                self.emit_or_comment(f"route append multicast ff00::/8 dev {link.name} table local "
-                                     f"metric 256 proto {self.names.proto(RTPROT_KERNEL)}", AF_INET6)
+                self.emit_or_comment(
+                    f"route append multicast ff00::/8 dev {link.name} table local "
+                    f"metric 256 proto {self.names.proto(RTPROT_KERNEL)}",
+                    AF_INET6,
+                )
 
     def lo_address_deletions(self) -> None:
         """lo up made 127.0.0.1/8 and ::1; delete them when the source has not."""
@@ -1540,7 +1863,7 @@ class _Builder:
                     self.emit_or_comment(route_line(r, "del", self.model_ifname, self.names), fam)
         return kept
 
-    def routes(self, fam: int, derived: list, which: Optional[str] = None) -> list[tuple[KRoute, str]]:
+    def routes(self, fam: int, derived: list, which: str | None = None) -> list[tuple[KRoute, str]]:
         """Write the source's non-derived routes (``which``: "first", the groups
         without a gateway and the ``early`` ones; "second", the others; None,
         all); return the refused ones."""
@@ -1558,8 +1881,7 @@ class _Builder:
                 continue
             bad = _route_unrepresentable(r)
             if bad:
-                self.comment(f"not restorable ({', '.join(bad)}): "
-                             f"{route_line(r, 'add', self.ifname, self.names)}", fam)
+                self.comment(f"not restorable ({', '.join(bad)}): {route_line(r, 'add', self.ifname, self.names)}", fam)
                 continue
             verb = verbs.get(id(r), "add")
             if verb == "prepend":
@@ -1587,7 +1909,7 @@ class _Builder:
             pool[k] = pool.get(k, 0) + 1
         # a route whose table/length/tos/metric no derived key has is not derived
         sigs = {(k[1], k[4], k[5], k[6]) for k in derived}
-        todo: list[tuple[KRoute, bool]] = []        # (route, is_derived)
+        todo: list[tuple[KRoute, bool]] = []  # (route, is_derived)
         for r in self.state.routes.get(fam, []):
             if (r.table, r.dst_len, r.tos, r.priority & 0xFFFFFFFF) not in sigs:
                 todo.append((r, False))
@@ -1610,17 +1932,17 @@ class _Builder:
                 groups[g] = [item]
             else:
                 items.append(item)
-        verbs: dict[int, str] = {}                  # absent: "add"
+        verbs: dict[int, str] = {}  # absent: "add"
         front: dict[tuple, list[KRoute]] = {}
         first: dict[tuple, bool] = {}
         early = self.early
         for gkey, items in groups.items():
             # the groups without a gateway (and the early ones) go before the IPv4 rules
             first[gkey] = gkey in early or not any(
-                r.gateway is not None or any(l.gateway is not None for l in r.nexthops)
-                for r, d in items if not d)
+                r.gateway is not None or any(l.gateway is not None for l in r.nexthops) for r, d in items if not d
+            )
             if len(items) == 1:
-                continue                            # (not derived: "add"; derived: skipped)
+                continue  # (not derived: "add"; derived: skipped)
             first_derived = next((i for i, (_, d) in enumerate(items) if d), None)
             if first_derived is None:
                 for r, _ in items[1:]:
@@ -1650,14 +1972,23 @@ class _Builder:
         for r, d in todo:
             for leg in r.nexthops:
                 link = st.link_by_index(leg.ifindex)
-                if (not d and leg.flags & RTNH_F_DEAD and link is not None and link.up
-                        and leg.ifindex not in with4 and self.model.has_link(link.name)):
+                if (
+                    not d
+                    and leg.flags & RTNH_F_DEAD
+                    and link is not None
+                    and link.up
+                    and leg.ifindex not in with4
+                    and self.model.has_link(link.name)
+                ):
                     dead.add(leg.ifindex)
         if not dead:
             return set()
         first = [r for r, d in todo if not d and any(leg.ifindex in dead for leg in r.nexthops)]
-        self.comment("multipath legs through devices whose IPv4 was disabled (last address "
-                     "deleted): add the routes, then disable it the same way", AF_INET)
+        self.comment(
+            "multipath legs through devices whose IPv4 was disabled (last address "
+            "deleted): add the routes, then disable it the same way",
+            AF_INET,
+        )
         for ifindex in sorted(dead):
             self.emit_or_comment(f"addr add {_THROWAWAY_V4} dev {st.ifname(ifindex)}", AF_INET)
         for r in first:
@@ -1699,16 +2030,22 @@ class _Builder:
             for h in helpers:
                 ok = ok and all(self.emit(x, fam, v6_batch) for x in h["del"])
             if ok:
-                self.lines.insert(mark, _Line(f"# {text.split()[2]}: " + " and ".join(
-                    h["why"] for h in helpers) + " for the time of the add", fam, v6_batch,
-                    comment=True))
+                self.lines.insert(
+                    mark,
+                    _Line(
+                        f"# {text.split()[2]}: " + " and ".join(h["why"] for h in helpers) + " for the time of the add",
+                        fam,
+                        v6_batch,
+                        comment=True,
+                    ),
+                )
                 return True
             self.model, self.model_names, self.spare = probe, {}, spare
             del self.lines[mark:]
         self.last_error = err
         return False
 
-    def _gateway_helpers(self, r: KRoute) -> Optional[dict]:
+    def _gateway_helpers(self, r: KRoute) -> dict | None:
         legs = r.nexthops or [NexthopRequest(r.gateway, r.oif, 1, r.rtm_flags)]
         adds = []
         for leg in legs:
@@ -1719,18 +2056,23 @@ class _Builder:
             if leg.gateway.version == 6 and leg.gateway.is_link_local:
                 continue
             plen = 32 if leg.gateway.version == 4 else 128
-            h = (f"{_ntop(leg.gateway)}/{plen} dev {self.ifname(leg.ifindex)} "
-                 f"table {names_table(r.table)} metric {_HELPER_METRIC}")
+            h = (
+                f"{_ntop(leg.gateway)}/{plen} dev {self.ifname(leg.ifindex)} "
+                f"table {names_table(r.table)} metric {_HELPER_METRIC}"
+            )
             if h not in adds:
                 adds.append(h)
         if not adds:
             return None
         # append: two legs may have the same gateway through different devices
-        return {"setup": lambda v6: True, "add": lambda: [f"route append {h}" for h in adds],
-                "del": [f"route del {h}" for h in adds],
-                "why": "each gateway gets a host route through its device"}
+        return {
+            "setup": lambda v6: True,
+            "add": lambda: [f"route append {h}" for h in adds],
+            "del": [f"route del {h}" for h in adds],
+            "why": "each gateway gets a host route through its device",
+        }
 
-    def _source_helper(self, r: KRoute, fam: int) -> Optional[dict]:
+    def _source_helper(self, r: KRoute, fam: int) -> dict | None:
         if r.prefsrc is None:
             return None
         st = self.state
@@ -1739,8 +2081,11 @@ class _Builder:
         if fam == AF_INET:
             if any(str(a.local) == str(r.prefsrc) for a in st.addrs):
                 return None
-            with4 = [l for l in st.links if any(a.ifindex == l.ifindex and a.family == AF_INET
-                                                 for a in st.addrs) and self.model.has_link(l.name)]
+            with4 = [
+                l
+                for l in st.links
+                if any(a.ifindex == l.ifindex and a.family == AF_INET for a in st.addrs) and self.model.has_link(l.name)
+            ]
             if not with4:
                 return None
             dev = with4[0].name
@@ -1752,8 +2097,7 @@ class _Builder:
                 # (POLROUTE_SCENARIO=9520407219778:4)
                 guard = f"local {src}/32 dev {dev} table local metric {_HELPER_METRIC}"
                 dels = [f"route add {guard}"] + dels + [f"route del {guard}"]
-            return {"setup": lambda v6: True, "add": lambda: [f"addr add {src}/32 dev {dev}"],
-                    "del": dels, "why": why}
+            return {"setup": lambda v6: True, "add": lambda: [f"addr add {src}/32 dev {dev}"], "del": dels, "why": why}
 
         def setup(v6_batch: bool) -> bool:
             if self.spare:
@@ -1770,8 +2114,7 @@ class _Builder:
 
         if any(str(a.local) == str(r.prefsrc) for a in st.addrs):
             return None
-        return {"setup": setup, "add": lambda: [f"addr add {src}/128 dev {self.spare[0]} nodad"],
-                "del": [], "why": why}
+        return {"setup": setup, "add": lambda: [f"addr add {src}/128 dev {self.spare[0]} nodad"], "del": [], "why": why}
 
     def rules(self, fam: int) -> None:
         st = self.state
@@ -1797,16 +2140,21 @@ class _Builder:
                 self.comment(f"not restorable ({', '.join(r.unsupported)}): {text}", fam, v6)
                 continue
             self.emit_or_comment(text, fam, v6)
-        if not v6 and self.state.v4_merged is False and not any(
-                l.family == AF_INET and l.text.startswith("rule ") for l in self.lines):
+        if (
+            not v6
+            and self.state.v4_merged is False
+            and not any(l.family == AF_INET and l.text.startswith("rule ") for l in self.lines)
+        ):
             # local/main were unmerged in the source by a rule change since undone
-            self.comment("the source's IPv4 local and main tables are unmerged (a rule was "
-                         "changed and changed back): delete and re-add the last default rule", fam)
+            self.comment(
+                "the source's IPv4 local and main tables are unmerged (a rule was "
+                "changed and changed back): delete and re-add the last default rule",
+                fam,
+            )
             self.emit_or_comment("rule del pref 32767 lookup default", fam)
             self.emit_or_comment("rule add pref 32767 lookup default protocol kernel", fam)
 
-    def retry(self, fam: int, refused: list[tuple[KRoute, str]], v6_batch: bool,
-              early: bool = False) -> None:
+    def retry(self, fam: int, refused: list[tuple[KRoute, str]], v6_batch: bool, early: bool = False) -> None:
         pending = list(refused)
         while pending:
             left = []
@@ -1819,9 +2167,12 @@ class _Builder:
         for r, verb in pending:
             if early:
                 self.needs_early.add(_gkey(r))
-            self.emit_route(r, verb, fam, v6_batch)         # sets last_error
-            self.comment(f"not restorable ({' '.join(self.last_error.split())}): "
-                         f"{route_line(r, verb, self.ifname, self.names)}", fam, v6_batch)
+            self.emit_route(r, verb, fam, v6_batch)  # sets last_error
+            self.comment(
+                f"not restorable ({' '.join(self.last_error.split())}): {route_line(r, verb, self.ifname, self.names)}",
+                fam,
+                v6_batch,
+            )
 
     def reorder(self, fam: int, v6_batch: bool) -> None:
         """Routes the kernel keeps in insertion order (same table, prefix, tos,
@@ -1830,6 +2181,7 @@ class _Builder:
         group is put right by deleting its members from the first difference on
         and appending them again in the source's order (a route re-added with
         ``proto kernel`` dumps exactly as the kernel's own)."""
+
         def grouped(routes, ifname, only):
             out: dict[tuple, list] = {}
             for r in routes:
@@ -1837,6 +2189,7 @@ class _Builder:
                 if g in only:
                     out.setdefault(g, []).append((route_key(r, ifname, False), r))
             return out
+
         # a group can only need putting back if both sides have the same number
         # (>= 2) of routes in it: key only those (most groups are single routes)
         src_routes = self.state.routes.get(fam, [])
@@ -1866,21 +2219,29 @@ class _Builder:
             if any(_route_unrepresentable(r) for _, r in a[i:]):
                 continue
             probe, mark = self.model.clone(), len(self.lines)
-            ok = all(self.emit(route_line(r, "del", self.model_ifname, self.names), fam, v6_batch)
-                     for _, r in m[i:])
-            ok = ok and all(self.emit(route_line(r, "append", self.ifname, self.names), fam, v6_batch)
-                            for _, r in a[i:])
+            ok = all(self.emit(route_line(r, "del", self.model_ifname, self.names), fam, v6_batch) for _, r in m[i:])
+            ok = ok and all(
+                self.emit(route_line(r, "append", self.ifname, self.names), fam, v6_batch) for _, r in a[i:]
+            )
             if ok:
-                now = [k for k, _ in grouped(self.model.routes(fam, gkey[0] or 0), self.model_ifname,
-                                             {gkey}).get(gkey, [])]
+                now = [
+                    k for k, _ in grouped(self.model.routes(fam, gkey[0] or 0), self.model_ifname, {gkey}).get(gkey, [])
+                ]
                 ok = now == ka
             if not ok:
                 self.model, self.model_names = probe, {}
                 del self.lines[mark:]
                 continue
-            self.lines.insert(mark, _Line(f"# {route_line(a[0][1], 'add', self.ifname, self.names).split()[2 if a[0][1].type == RTN_UNICAST else 3]}"
-                                          f" (table {names_table(gkey[0])}): put back in the source's order",
-                                          fam, v6_batch, comment=True))
+            self.lines.insert(
+                mark,
+                _Line(
+                    f"# {route_line(a[0][1], 'add', self.ifname, self.names).split()[2 if a[0][1].type == RTN_UNICAST else 3]}"
+                    f" (table {names_table(gkey[0])}): put back in the source's order",
+                    fam,
+                    v6_batch,
+                    comment=True,
+                ),
+            )
 
     def _model_routes(self, fam: int, tables: set) -> list[RouteRequest]:
         """The model's routes of these tables, each table's in dump order
@@ -1891,10 +2252,8 @@ class _Builder:
 
     def sysctls_for_model(self) -> None:
         for key, value in self.state.sysctl_lines:
-            try:
+            with contextlib.suppress(PolicyError):
                 self.model.sysctl(key, value)
-            except PolicyError:
-                pass
 
     def build(self) -> list[_Line]:
         self.links()
@@ -1906,8 +2265,7 @@ class _Builder:
         # addresses and link states (sysctl-driven ones come with the sysctls)
         probe = self.model.clone()
         self.sysctls_for_model()
-        derived_all = {f: [route_key(r, self.model_ifname, False) for r in self.model.routes(f)]
-                       for f in self.families}
+        derived_all = {f: [route_key(r, self.model_ifname, False) for r in self.model.routes(f)] for f in self.families}
         self.model = probe
         self.model_names = {}
         kept = self.derived_deletions()
@@ -1969,14 +2327,14 @@ class _Builder:
                     want[k] -= 1
                     continue
                 if r.protocol != RTPROT_KERNEL:
-                    continue        # only what the kernel made on its own is a side effect
-                self.emit_or_comment(route_line(r, "del", self.model_ifname, self.names), fam,
-                                     v6_batch)
+                    continue  # only what the kernel made on its own is a side effect
+                self.emit_or_comment(route_line(r, "del", self.model_ifname, self.names), fam, v6_batch)
 
 
 # ---------------------------------------------------------------------------
 # sysctls
 # ---------------------------------------------------------------------------
+
 
 def _sysctl_plan(state: KernelState) -> list[tuple[str, int]]:
     """``default`` and ``all`` first, then the devices whose value would not
@@ -2010,13 +2368,15 @@ def _sysctl_plan(state: KernelState) -> list[tuple[str, int]]:
 # public text API
 # ---------------------------------------------------------------------------
 
+
 def _build(state: KernelState, families: tuple[int, ...]) -> list[_Line]:
     fams = tuple(f for f in (AF_INET, AF_INET6) if f in families and f in state.routes)
     if not fams:
         fams = tuple(f for f in (AF_INET, AF_INET6) if f in families)
     import gc
+
     was = gc.isenabled()
-    gc.disable()        # many small tuples, no cycles: the cyclic collector only costs here
+    gc.disable()  # many small tuples, no cycles: the cyclic collector only costs here
     try:
         return _build_lines(state, fams)
     finally:
@@ -2032,7 +2392,7 @@ def _build_lines(state: KernelState, fams: tuple[int, ...]) -> list[_Line]:
         lines = b.build()
         if not b.needs_early - early:
             return lines
-        early |= b.needs_early      # refused after the rules: try them before
+        early |= b.needs_early  # refused after the rules: try them before
     return lines
 
 
@@ -2051,7 +2411,7 @@ def snapshot_batches(state: KernelState) -> list[tuple[list[str], str]]:
     return out
 
 
-def snapshot_text(state: KernelState, family: Optional[int] = None, header: bool = True) -> str:
+def snapshot_text(state: KernelState, family: int | None = None, header: bool = True) -> str:
     """``family`` AF_INET: one text for ``ip -batch`` with the links and the
     IPv4 state; AF_INET6: one text for ``ip -6 -batch`` with the links and the
     IPv6 state.  None: the whole state as one text, the lines that need
@@ -2068,8 +2428,10 @@ def snapshot_text(state: KernelState, family: Optional[int] = None, header: bool
         elif family == AF_INET6:
             out.append(f"# polroute snapshot of {where}, IPv6: run with `ip -6 -batch`")
         else:
-            out.append(f"# polroute snapshot of {where}; lines starting with -6 need "
-                       "`ip -6 -batch` (use -4 / -6 for ip's own batches)")
+            out.append(
+                f"# polroute snapshot of {where}; lines starting with -6 need "
+                "`ip -6 -batch` (use -4 / -6 for ip's own batches)"
+            )
     if family is None:
         out += [l.text for l in lines if not l.v6_batch]
         for l in lines:
@@ -2094,10 +2456,8 @@ def policy_from_state(state: KernelState, sysctls: bool = True) -> Policy:
             apply_batch(p, text, "snapshot", family=AF_INET6 if "-6" in opts else 0)
     if sysctls:
         for key, value in state.sysctl_lines:
-            try:
+            with contextlib.suppress(PolicyError):
                 p.sysctl(key, value)
-            except PolicyError:
-                pass
     return p
 
 
@@ -2106,7 +2466,8 @@ def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batc
     lines applied as route_line_request (what parsing them gives; see
     _Builder.emit_route_line) and the others parsed: all or nothing, the
     same BatchError on a refused line."""
-    from .iproute import BatchError, parse_command, split_args
+    from polroute.iproute2.reader import BatchError, parse_command, split_args
+
     work, tables = policy.clone(), RtTables()
     names = {l.ifindex: l.name for l in state.links}
     index: dict[str, int] = {}
@@ -2131,9 +2492,8 @@ def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batc
             elif req is not None:
                 work.route(req)
             else:
-                parse_command(split_args(line.text), work, tables,
-                              AF_INET6 if v6_batch else 0).apply(work)
-                index.clear()           # links may have changed
+                parse_command(split_args(line.text), work, tables, AF_INET6 if v6_batch else 0).apply(work)
+                index.clear()  # links may have changed
         except ParseError as e:
             raise BatchError("snapshot", lineno, str(e), line.text, e) from None
         except PolicyError as e:
@@ -2141,8 +2501,7 @@ def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batc
     policy._swap(work)
 
 
-def compare_with_policy(state: KernelState, policy: Policy,
-                        families: Iterable[int] = (AF_INET, AF_INET6)) -> list[str]:
+def compare_with_policy(state: KernelState, policy: Policy, families: Iterable[int] = (AF_INET, AF_INET6)) -> list[str]:
     """Differences between the dumped rules/routes and a Policy's (empty when
     equal).  Rules are compared in order.  Routes are compared table by table
     as a multiset plus, within each group the kernel keeps in insertion order
@@ -2161,6 +2520,7 @@ def compare_with_policy(state: KernelState, policy: Policy,
             legs = tuple(leg[:3] + (leg[3] & ~RTNH_F_DEAD,) for leg in k[10])
             out.setdefault(_group_key(r), []).append(k[:10] + (legs, k[11] & ~RTNH_F_DEAD) + k[12:])
         return out
+
     out = []
     for fam in families:
         if fam not in state.routes:
@@ -2173,6 +2533,8 @@ def compare_with_policy(state: KernelState, policy: Policy,
         for g in sorted(set(ga) | set(gb), key=repr):
             a, b = ga.get(g, []), gb.get(g, [])
             if a != b:
-                out.append(f"routes (family {fam}, table {g[0]}, {g[1]}/{g[2]} tos {g[3]} "
-                           f"metric {g[4]}): kernel {a} / model {b}")
+                out.append(
+                    f"routes (family {fam}, table {g[0]}, {g[1]}/{g[2]} tos {g[3]} "
+                    f"metric {g[4]}): kernel {a} / model {b}"
+                )
     return out

@@ -1,36 +1,60 @@
 """Policy: one network namespace's routing state, modelled by the C core.
 
 Every change is a request shaped like the rtnetlink message ``ip`` would send
-(:mod:`polroute.requests`); a refused request raises
-:class:`~polroute.errors.PolicyError` with the kernel's errno and message and
+(:mod:`polroute.types.requests`); a refused request raises
+:class:`~polroute._core.errors.PolicyError` with the kernel's errno and message and
 changes nothing.
 """
+
 from __future__ import annotations
 
+import ipaddress
 import threading
 
-import ipaddress
-from typing import Iterable, Optional
-
-from ._polroute_cffi import ffi, lib
-from .convert import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
-from .errors import PolicyError
-from .infos import AddrInfo, LinkInfo
-from .kernel_profile import PROFILES, KernelProfile
-from .kernel_profile import resolve as resolve_profile
-from .requests import (
-    AF_INET, AF_INET6, AddrRequest, IPAddress, LinkRequest, NexthopRequest,
-    RouteRequest, RuleRequest, RTM_NEWROUTE, RTM_NEWRULE, bit, RTA_GATEWAY,
-    RTA_OIF, RTA_MULTIPATH, RTA_PREFSRC, RTA_PRIORITY, RTA_DST, RTA_TABLE,
-    RTA_NH_ID, RTA_METRICS, FRA_PRIORITY, FRA_SRC, FRA_DST, FRA_TABLE,
-    FRA_IIFNAME, FRA_OIFNAME, FRA_GOTO,
+from polroute._core.binding import ffi, lib
+from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
+from polroute._core.errors import PolicyError
+from polroute.model.fast4 import build_fast4
+from polroute.model.kernel_profile import PROFILES, KernelProfile
+from polroute.model.kernel_profile import resolve as resolve_profile
+from polroute.types.infos import AddrInfo, LinkInfo
+from polroute.types.requests import (
+    AF_INET,
+    FRA_DST,
+    FRA_IIFNAME,
+    FRA_OIFNAME,
+    FRA_SRC,
+    RTA_DST,
+    RTA_GATEWAY,
+    RTA_METRICS,
+    RTA_MULTIPATH,
+    RTA_NH_ID,
+    RTA_OIF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    AddrRequest,
+    IPAddress,
+    LinkRequest,
+    NexthopRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
 
-_KINDS = {"loopback": lib.PR_LINK_LOOPBACK, "veth": lib.PR_LINK_VETH,
-          "bridge": lib.PR_LINK_BRIDGE, "ifb": lib.PR_LINK_IFB, "tap": lib.PR_LINK_TAP,
-          "tun": lib.PR_LINK_TAP}
+_KINDS = {
+    "loopback": lib.PR_LINK_LOOPBACK,
+    "veth": lib.PR_LINK_VETH,
+    "bridge": lib.PR_LINK_BRIDGE,
+    "ifb": lib.PR_LINK_IFB,
+    "tap": lib.PR_LINK_TAP,
+    "tun": lib.PR_LINK_TAP,
+}
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 _KIND_NAMES[lib.PR_LINK_OTHER] = "other"
+
 
 def _addr_from(family: int, raw) -> IPAddress:
     b = bytes(ffi.buffer(raw, 16))
@@ -44,34 +68,35 @@ class Policy:
     (ifindex 1, down, no addresses), the default rules, no routes.
 
     ``kernel`` is the kernel build whose answers it gives
-    (:mod:`polroute.kernel_profile`): ``"auto"`` (the running kernel when it can
+    (:mod:`polroute.model.kernel_profile`): ``"auto"`` (the running kernel when it can
     be read, else the common distributions' build), a profile name, or a
-    :class:`~polroute.kernel_profile.KernelProfile`.
+    :class:`~polroute.model.kernel_profile.KernelProfile`.
     """
 
-    def __init__(self, _handle=None, *, kernel: "str | KernelProfile | None" = "auto"):
+    def __init__(self, _handle=None, *, kernel: str | KernelProfile | None = "auto"):
         h = _handle if _handle is not None else lib.pr_policy_new()
         if h == ffi.NULL:
             raise MemoryError("pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
         if _handle is None:
             self.set_kernel(kernel)
-        self._fast4_cache = None            # (generation, evaluator) for bulk calls
+        self._fast4_cache = None  # (generation, evaluator) for bulk calls
         self._fast4_lock = threading.Lock()
 
     # ---- lifetime -------------------------------------------------------
-    def clone(self) -> "Policy":
+    def clone(self) -> Policy:
         h = lib.pr_policy_clone(self._h)
         if h == ffi.NULL:
             raise MemoryError("pr_policy_clone")
         return Policy(h)
 
     def compile(self):
-        """An immutable snapshot with compiled tables (polroute.compiled.CompiledPolicy)."""
-        from .compiled import CompiledPolicy
+        """An immutable snapshot with compiled tables (polroute.model.compiled.CompiledPolicy)."""
+        from polroute.model.compiled import CompiledPolicy
+
         return CompiledPolicy(self)
 
-    def _swap(self, other: "Policy") -> None:
+    def _swap(self, other: Policy) -> None:
         """Take over other's state (used to commit an all-or-nothing batch)."""
         self._h, other._h = other._h, self._h
         self._fast4_cache, other._fast4_cache = other._fast4_cache, self._fast4_cache
@@ -88,7 +113,6 @@ class Policy:
         with self._fast4_lock:
             cached = self._fast4_cache
             if cached is None or cached[0] != gen:
-                from .compiled import build_fast4
                 cached = self._fast4_cache = (gen, build_fast4(self._h))
         return cached[1]
 
@@ -103,6 +127,7 @@ class Policy:
         idx = lib.pr_link_index(self._h, name.encode())
         if idx == 0:
             import errno
+
             raise PolicyError(errno.ENODEV, "", f'Cannot find device "{name}"')
         return idx
 
@@ -143,9 +168,16 @@ class Policy:
         info = ffi.new("pr_link_info *")
         for i in range(lib.pr_link_count(self._h)):
             self._check(lib.pr_link_get(self._h, i, info))
-            out.append(LinkInfo(info.ifindex, ffi.string(info.name).decode(),
-                                _KIND_NAMES.get(info.kind, "other"), bool(info.up),
-                                bool(info.carrier), info.group))
+            out.append(
+                LinkInfo(
+                    info.ifindex,
+                    ffi.string(info.name).decode(),
+                    _KIND_NAMES.get(info.kind, "other"),
+                    bool(info.up),
+                    bool(info.carrier),
+                    info.group,
+                )
+            )
         return out
 
     # ---- addresses --------------------------------------------------------
@@ -169,14 +201,24 @@ class Policy:
         for i in range(lib.pr_addr_count(self._h)):
             self._check(lib.pr_addr_get(self._h, i, info))
             a = info.a
-            out.append(AddrInfo(a.ifindex, a.family, _addr_from(a.family, a.local), a.prefixlen,
-                                a.scope, bool(info.secondary), a.flags, a.metric,
-                                _addr_from(a.family, a.broadcast) if a.has_broadcast else None))
+            out.append(
+                AddrInfo(
+                    a.ifindex,
+                    a.family,
+                    _addr_from(a.family, a.local),
+                    a.prefixlen,
+                    a.scope,
+                    bool(info.secondary),
+                    a.flags,
+                    a.metric,
+                    _addr_from(a.family, a.broadcast) if a.has_broadcast else None,
+                )
+            )
         return out
 
     # ---- kernel build -----------------------------------------------------
-    def set_kernel(self, kernel: "str | KernelProfile | None") -> KernelProfile:
-        """Model the kernel build ``kernel`` (see :func:`polroute.kernel_profile.resolve`)
+    def set_kernel(self, kernel: str | KernelProfile | None) -> KernelProfile:
+        """Model the kernel build ``kernel`` (see :func:`polroute.model.kernel_profile.resolve`)
         from now on; returns the profile.  Unknown names raise ProfileError."""
         profile = resolve_profile(kernel)
         self._check(lib.pr_policy_set_kernel_features(self._h, profile.features))
@@ -226,15 +268,14 @@ class Policy:
 
     # ---- routes -----------------------------------------------------------
     def route(self, req: RouteRequest) -> None:
-        c, _legs = route_to_c(req)   # _legs keeps the nexthop array alive
+        c, _legs = route_to_c(req)  # _legs keeps the nexthop array alive
         self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
     def route_packed(self, msg_type: int, nlmsg_flags: int, packed: bytes) -> None:
         """Apply a route request given as the bytes of a ``pr_route_req``
         without nexthops (``nh`` NULL): what route() sends for such a request,
         without building it field by field (kernel_state's snapshot path)."""
-        self._check(lib.pr_route_request(self._h, msg_type, nlmsg_flags,
-                                         ffi.from_buffer("pr_route_req *", packed)))
+        self._check(lib.pr_route_request(self._h, msg_type, nlmsg_flags, ffi.from_buffer("pr_route_req *", packed)))
 
     def routes(self, family: int = AF_INET, table: int = 0) -> list[RouteRequest]:
         """Routes of one family (all tables when table is 0), in dump order."""
@@ -244,10 +285,21 @@ class Policy:
         out = []
         for i in range(n):
             self._check(lib.pr_route_get_dumped(self._h, i, info, nh, 32))
-            req = RouteRequest(RTM_NEWROUTE, 0, family=info.family, dst_len=info.dst_len,
-                               tos=info.tos, protocol=info.protocol, scope=info.scope,
-                               type=info.type, table=info.table, rtm_flags=info.rtm_flags,
-                               priority=info.priority, nh_id=info.nh_id, pref=info.pref)
+            req = RouteRequest(
+                RTM_NEWROUTE,
+                0,
+                family=info.family,
+                dst_len=info.dst_len,
+                tos=info.tos,
+                protocol=info.protocol,
+                scope=info.scope,
+                type=info.type,
+                table=info.table,
+                rtm_flags=info.rtm_flags,
+                priority=info.priority,
+                nh_id=info.nh_id,
+                pref=info.pref,
+            )
             req.present = bit(RTA_TABLE) | bit(RTA_PRIORITY)
             req.dst = _addr_from(info.family, info.dst)
             if info.dst_len:
@@ -260,9 +312,11 @@ class Policy:
             legs = []
             for j in range(min(info.nh_count, 32)):
                 leg = nh[j]
-                legs.append(NexthopRequest(
-                    _addr_from(leg.gw_family, leg.gw) if leg.gw_family else None,
-                    leg.ifindex, leg.weight, leg.flags))
+                legs.append(
+                    NexthopRequest(
+                        _addr_from(leg.gw_family, leg.gw) if leg.gw_family else None, leg.ifindex, leg.weight, leg.flags
+                    )
+                )
             if len(legs) == 1:
                 req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
                 req.rtm_flags |= legs[0].flags

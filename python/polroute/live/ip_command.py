@@ -4,11 +4,11 @@ The child never inherits a sanitizer runtime: under the ASan+UBSan test run
 (LD_PRELOAD=libasan) iproute2 6.1 aborts in print_route (strncpy-param-overlap)
 and every exec gets far slower.
 """
+
 from __future__ import annotations
 
 import os
 import subprocess
-from typing import Optional
 
 IP = os.environ.get("POLROUTE_IP", "ip")
 _SCRUB_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONMALLOC")
@@ -18,7 +18,6 @@ def child_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in _SCRUB_ENV}
 
 
-def run_ip(args: list[str], stdin: Optional[str] = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_ip(args: list[str], stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """``ip ARGS`` with ``stdin``, output captured as text."""
-    return subprocess.run([IP, *args], input=stdin, capture_output=True, text=True, timeout=timeout,
-                          env=child_env())
+    return subprocess.run([IP, *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=child_env())

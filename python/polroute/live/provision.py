@@ -11,7 +11,7 @@ carries the *owner protocol* (``proto``/``protocol``, default
 owns, in the kernel and in later runs.  Nothing with another protocol is ever
 changed or deleted unless the caller says so (``adopt``).
 
-:func:`plan` reads the live state (:func:`polroute.kernel_state.read_state`),
+:func:`plan` reads the live state (:func:`polroute.live.state.read_state`),
 puts both sides in the form the kernel dumps (rules through the model, which
 applies the kernel's defaults exactly; routes by :func:`normal_route`), and
 compares them by identity:
@@ -49,11 +49,12 @@ meanwhile cannot make polroute delete it.  ``confirm`` rolls back unless
 :func:`confirm` is called (or the callback says yes) in time, like
 ``netplan try``.
 """
+
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno as _errno
-import contextlib
 import fcntl
 import gc
 import ipaddress
@@ -61,25 +62,55 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Union
+from typing import Union
 
-from .errors import PolicyError
-from .iproute import ParseError, batch_lines, parse_command, split_args
-from .kernel_state import (
-    KernelState, KRoute, KRule, _Names, read_state, route_key, route_line, rule_key, rule_line,
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import ParseError, batch_lines, parse_command, split_args
+from polroute.iproute2.rt_tables import RtTables
+from polroute.live.netlink import KernelSocket, NetlinkError, Outcome
+from polroute.live.state import (
+    KernelState,
+    KRoute,
+    KRule,
+    _Names,
+    read_state,
+    route_key,
+    route_line,
+    rule_key,
+    rule_line,
 )
-from .netlink import KernelSocket, NetlinkError, Outcome
-from .policy import Policy
-from .requests import (
-    AF_INET, AF_INET6, FR_ACT_GOTO, FRA_PRIORITY, FRA_PROTOCOL, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL,
-    NLM_F_REPLACE, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWRULE,
-    RTN_ANYCAST, RTN_BLACKHOLE, RTN_LOCAL, RTN_PROHIBIT, RTN_UNREACHABLE, RT_SCOPE_UNIVERSE,
-    AddrRequest, LinkRequest, RouteRequest, RuleRequest, bit,
+from polroute.model.policy import Policy
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FR_ACT_GOTO,
+    FRA_PRIORITY,
+    FRA_PROTOCOL,
+    NLM_F_APPEND,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REPLACE,
+    RT_SCOPE_UNIVERSE,
+    RTM_DELROUTE,
+    RTM_DELRULE,
+    RTM_NEWADDR,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTN_ANYCAST,
+    RTN_BLACKHOLE,
+    RTN_LOCAL,
+    RTN_PROHIBIT,
+    RTN_UNREACHABLE,
+    AddrRequest,
+    LinkRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
-from .rt_tables import RtTables
 
-DEFAULT_OWNER_PROTO = 245          # no name in iproute2's rt_protos; --owner changes it
+DEFAULT_OWNER_PROTO = 245  # no name in iproute2's rt_protos; --owner changes it
 
 Request = Union[RuleRequest, RouteRequest]
 
@@ -101,12 +132,14 @@ class DesiredStateError(ValueError):
 # the desired state
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Declared:
     """One declared rule or route: the request (kernel ifindexes, owner
     protocol) and where it was declared."""
+
     req: Request
-    source: str = ""          # "FILE:LINE"
+    source: str = ""  # "FILE:LINE"
     line: str = ""
 
 
@@ -130,7 +163,7 @@ class _LiveNames:
         except KeyError:
             raise PolicyError(_errno.ENODEV) from None
 
-    def addresses(self):            # only `addr del` without a prefix asks
+    def addresses(self):  # only `addr del` without a prefix asks
         return []
 
 
@@ -142,8 +175,14 @@ def parse_desired(text: str, state: KernelState, **kw) -> Desired:
         return _parse_desired(text, state, **kw)
 
 
-def _parse_desired(text: str, state: KernelState, *, filename: str = "<desired>",
-                   owner: int = DEFAULT_OWNER_PROTO, tables: Optional[RtTables] = None) -> Desired:
+def _parse_desired(
+    text: str,
+    state: KernelState,
+    *,
+    filename: str = "<desired>",
+    owner: int = DEFAULT_OWNER_PROTO,
+    tables: RtTables | None = None,
+) -> Desired:
     tables = tables if tables is not None else RtTables()
     names = _LiveNames(state)
     addrs = {(a.ifindex, a.local, a.prefixlen) for a in state.addrs}
@@ -181,12 +220,16 @@ def _declaration_error(method: str, req, owner: int, names: _LiveNames, addrs) -
         if req.msg_type != RTM_NEWRULE:
             return "'rule del' in a desired state: declare what should exist (--prune removes the rest)"
         if not req.present & bit(FRA_PRIORITY):
-            return ("a declared rule needs an explicit 'priority' (the kernel would pick one "
-                    "from the rules present at the time)")
+            return (
+                "a declared rule needs an explicit 'priority' (the kernel would pick one "
+                "from the rules present at the time)"
+            )
         if req.present & bit(FRA_PROTOCOL):
             if req.protocol != owner:
-                return (f"'protocol {req.protocol}': declared rules carry the owner protocol "
-                        f"({owner}); drop it or change the owner")
+                return (
+                    f"'protocol {req.protocol}': declared rules carry the owner protocol "
+                    f"({owner}); drop it or change the owner"
+                )
         else:
             req.protocol = owner
             req.present |= bit(FRA_PROTOCOL)
@@ -197,8 +240,10 @@ def _declaration_error(method: str, req, owner: int, names: _LiveNames, addrs) -
         if not req.nlmsg_flags & NLM_F_CREATE:
             return "'route change/test' in a desired state: declare it with 'route add'"
         if req.protocol != owner:
-            return (f"'proto {req.protocol}': declared routes carry the owner protocol ({owner}); "
-                    "drop it or change the owner")
+            return (
+                f"'proto {req.protocol}': declared routes carry the owner protocol ({owner}); "
+                "drop it or change the owner"
+            )
         return ""
     if isinstance(req, LinkRequest):
         if req.op == "del":
@@ -210,14 +255,17 @@ def _declaration_error(method: str, req, owner: int, names: _LiveNames, addrs) -
         if req.msg_type != RTM_NEWADDR:
             return "'address del' in a desired state: provisioning does not change addresses"
         if (req.ifindex, req.local, req.prefixlen) not in addrs:
-            return (f"address {req.local}/{req.prefixlen} is not configured on that device "
-                    "(provisioning does not add addresses)")
+            return (
+                f"address {req.local}/{req.prefixlen} is not configured on that device "
+                "(provisioning does not add addresses)"
+            )
         return ""
     return f"'{method}' cannot be declared"
 
 
-def desired_from_requests(rules: Iterable[RuleRequest] = (), routes: Iterable[RouteRequest] = (),
-                          owner: int = DEFAULT_OWNER_PROTO) -> Desired:
+def desired_from_requests(
+    rules: Iterable[RuleRequest] = (), routes: Iterable[RouteRequest] = (), owner: int = DEFAULT_OWNER_PROTO
+) -> Desired:
     """A desired state built in code (ifindexes of the live namespace): every
     rule needs FRA_PRIORITY; the owner protocol is set on all.  The requests
     are copied (the caller's objects are not changed)."""
@@ -228,15 +276,21 @@ def desired_from_requests(rules: Iterable[RuleRequest] = (), routes: Iterable[Ro
 def _desired_from_requests(rules, routes, owner: int) -> Desired:
     out = Desired()
     for i, r in enumerate(rules):
-        r = _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
-                        protocol=owner, present=r.present | bit(FRA_PROTOCOL))
+        r = _as_request(
+            r,
+            msg_type=RTM_NEWRULE,
+            nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
+            protocol=owner,
+            present=r.present | bit(FRA_PROTOCOL),
+        )
         if not r.present & bit(FRA_PRIORITY):
             raise DesiredStateError([f"rule #{i}: a declared rule needs an explicit priority"])
         out.rules.append(Declared(r, f"rule #{i}"))
     for i, r in enumerate(routes):
         flags = r.nlmsg_flags if r.nlmsg_flags & NLM_F_CREATE else NLM_F_CREATE | NLM_F_EXCL
-        out.routes.append(Declared(_as_request(r, msg_type=RTM_NEWROUTE, nlmsg_flags=flags,
-                                               protocol=owner), f"route #{i}"))
+        out.routes.append(
+            Declared(_as_request(r, msg_type=RTM_NEWROUTE, nlmsg_flags=flags, protocol=owner), f"route #{i}")
+        )
     return out
 
 
@@ -244,7 +298,7 @@ def _desired_from_requests(rules, routes, owner: int) -> Desired:
 # normal forms: what the kernel would dump for a request
 # ---------------------------------------------------------------------------
 
-_V6_USER_METRIC = 1024          # IP6_RT_PRIO_USER: a user route's metric 0 becomes this
+_V6_USER_METRIC = 1024  # IP6_RT_PRIO_USER: a user route's metric 0 becomes this
 
 
 def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
@@ -260,8 +314,7 @@ def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
             host = (1 << (bits - n.dst_len)) - 1
             v = int(n.dst)
             if v & host:
-                n.dst = ipaddress.ip_address(v & ~host) if bits == 32 else \
-                    ipaddress.IPv6Address(v & ~host)
+                n.dst = ipaddress.ip_address(v & ~host) if bits == 32 else ipaddress.IPv6Address(v & ~host)
     if len(n.nexthops) == 1:
         leg = n.nexthops[0]
         n.gateway, n.oif, n.rtm_flags = leg.gateway, leg.ifindex, n.rtm_flags | leg.flags
@@ -285,13 +338,12 @@ def _shape(r: RuleRequest) -> tuple:
     return (type(r),) + tuple(v for k, v in r.__dict__.items() if k not in _VARYING)
 
 
-def _kernel_rule(r: RuleRequest) -> Union[RuleRequest, PolicyError]:
+def _kernel_rule(r: RuleRequest) -> RuleRequest | PolicyError:
     """The rule the kernel stores for request ``r`` (through a scratch model:
     it applies the kernel's defaults and refusals), or why it refuses it."""
     scratch = Policy()
     try:
-        scratch.rule(_as_request(r, nlmsg_flags=NLM_F_CREATE, protocol=255,
-                                 present=r.present | bit(FRA_PROTOCOL)))
+        scratch.rule(_as_request(r, nlmsg_flags=NLM_F_CREATE, protocol=255, present=r.present | bit(FRA_PROTOCOL)))
     except PolicyError as e:
         return e
     got = [x for x in scratch.rules(r.family) if x.protocol == 255]
@@ -307,11 +359,11 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
     (see _shape; a 50,000-tenant policy has a handful); duplicates among the
     declared rules are refused as the kernel would."""
     out = []
-    forms: dict[tuple, Union[RuleRequest, PolicyError]] = {}
+    forms: dict[tuple, RuleRequest | PolicyError] = {}
     for d in sorted(declared, key=lambda d: d.req.priority & 0xFFFFFFFF):
         q = d.req
         if q.family == AF_INET and q.table == 0:
-            form = _kernel_rule(q)          # the kernel picks a table: no sharing
+            form = _kernel_rule(q)  # the kernel picks a table: no sharing
         else:
             shape = _shape(q)
             form = forms.get(shape)
@@ -320,7 +372,7 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
         if isinstance(form, PolicyError):
             errors.append(f"{d.source}: {form.iproute2_text()}")
             continue
-        if q.action == FR_ACT_GOTO and q.goto_target <= q.priority:   # depends on the priority
+        if q.action == FR_ACT_GOTO and q.goto_target <= q.priority:  # depends on the priority
             errors.append(f"{d.source}: Error: Backward goto not supported.")
             continue
         n = _as_request(form)
@@ -337,8 +389,9 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
     for d, n in out:
         k = _ukey(n)
         if k in seen:
-            errors.append(f"{d.source}: the same rule as {seen[k].source} (the kernel keeps "
-                          "one: RTNETLINK answers: File exists)")
+            errors.append(
+                f"{d.source}: the same rule as {seen[k].source} (the kernel keeps one: RTNETLINK answers: File exists)"
+            )
             continue
         seen[k] = d
         uniq.append((d, n, k))
@@ -349,6 +402,7 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
 # the plan
 # ---------------------------------------------------------------------------
 
+
 def _lazy(fn, *args, **kw):
     """Made only when needed: lines when printed, undos when rolling back
     (a 50,000-object plan needs neither)."""
@@ -358,14 +412,15 @@ def _lazy(fn, *args, **kw):
 @dataclass
 class Op:
     """One operation: the request sent, the request that undoes it, and why."""
-    phase: int
-    verb: str                 # add | replace | append | del
-    req: Request
-    undo: object              # the request that undoes it, or a function making it
-    why: str                  # "FILE:LINE" of the declaration, or what is pruned
-    render: object = ""       # the ip batch line, or a function that makes it
 
-    def undo_request(self) -> Optional[Request]:
+    phase: int
+    verb: str  # add | replace | append | del
+    req: Request
+    undo: object  # the request that undoes it, or a function making it
+    why: str  # "FILE:LINE" of the declaration, or what is pruned
+    render: object = ""  # the ip batch line, or a function that makes it
+
+    def undo_request(self) -> Request | None:
         """The undo (made only when a rollback needs it)."""
         if callable(self.undo):
             self.undo = self.undo()
@@ -384,7 +439,7 @@ class Op:
 
 @dataclass
 class Plan:
-    netns: Optional[str]
+    netns: str | None
     owner: int
     ops: list[Op]
     unchanged: int
@@ -426,7 +481,7 @@ def _rkey(r: RouteRequest, ifname) -> tuple:
     return route_key(r, ifname, state_flags=False)
 
 
-_RULE_DETACHED = 0x8 | 0x10     # FIB_RULE_IIF/OIF_DETACHED: the device's presence, not configuration
+_RULE_DETACHED = 0x8 | 0x10  # FIB_RULE_IIF/OIF_DETACHED: the device's presence, not configuration
 
 
 def _ukey(r: RuleRequest) -> tuple:
@@ -459,8 +514,9 @@ def _route_del(r: RouteRequest) -> RouteRequest:
 
 
 def _rule_del(r: RuleRequest) -> RuleRequest:
-    return _as_request(r, msg_type=RTM_DELRULE, nlmsg_flags=0,
-                       present=r.present | bit(FRA_PRIORITY) | bit(FRA_PROTOCOL))
+    return _as_request(
+        r, msg_type=RTM_DELRULE, nlmsg_flags=0, present=r.present | bit(FRA_PRIORITY) | bit(FRA_PROTOCOL)
+    )
 
 
 @contextlib.contextmanager
@@ -477,17 +533,24 @@ def _gc_paused():
             gc.enable()
 
 
-def plan(desired: Union[Desired, str], netns: Optional[str] = None, **kw) -> Plan:
+def plan(desired: Desired | str, netns: str | None = None, **kw) -> Plan:
     """The ordered operations that make the live namespace hold ``desired``
     (a Desired, or desired-state text); see _plan for the options."""
     with _gc_paused():
         return _plan(desired, netns, **kw)
 
 
-def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
-         owner: int = DEFAULT_OWNER_PROTO, prune: bool = False, adopt: bool = False,
-         filename: str = "<desired>", state: Optional[KernelState] = None,
-         tables: Optional[RtTables] = None) -> Plan:
+def _plan(
+    desired: Desired | str,
+    netns: str | None = None,
+    *,
+    owner: int = DEFAULT_OWNER_PROTO,
+    prune: bool = False,
+    adopt: bool = False,
+    filename: str = "<desired>",
+    state: KernelState | None = None,
+    tables: RtTables | None = None,
+) -> Plan:
     """The ordered operations that make the live namespace hold ``desired``
     (a Desired, or desired-state text).  Raises DesiredStateError (nothing
     sent) for bad lines and conflicts with objects polroute does not own."""
@@ -503,8 +566,11 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
     notes: list[str] = []
     ops: list[Op] = []
     unchanged = 0
-    protos = {owner} | {r.protocol for rs in state.routes.values() for r in rs} \
+    protos = (
+        {owner}
+        | {r.protocol for rs in state.routes.values() for r in rs}
         | {r.protocol for rs in state.rules.values() for r in rs}
+    )
     names = _Names(protos, {r.scope for rs in state.routes.values() for r in rs} | {0, 253, 254})
 
     def rline(r: RouteRequest, verb: str) -> str:
@@ -536,18 +602,29 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                 # a replace even when the content is the same: it takes ownership
                 req = _as_request(d0.req, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
                 undo = _as_request(f, msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
-                route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo,
-                                     f"{d0.source} (adopts: {rline(f, 'add')})",
-                                     _lazy(rline, des[0][1], "replace")))
+                route_adds.append(
+                    Op(
+                        PHASE_ROUTE_ADD,
+                        "replace",
+                        req,
+                        undo,
+                        f"{d0.source} (adopts: {rline(f, 'add')})",
+                        _lazy(rline, des[0][1], "replace"),
+                    )
+                )
                 continue
-            errors.append(f"{d0.source}: the kernel already has {rline(f, 'add')!r} with the same "
-                          f"table, prefix, tos and metric, not owned by polroute (protocol "
-                          f"{f.protocol} != {owner}); it is left alone unless --adopt is given")
+            errors.append(
+                f"{d0.source}: the kernel already has {rline(f, 'add')!r} with the same "
+                f"table, prefix, tos and metric, not owned by polroute (protocol "
+                f"{f.protocol} != {owner}); it is left alone unless --adopt is given"
+            )
             continue
         if len(des) > 1 and key[0] == AF_INET6:
-            errors.append(f"{des[1][0].source}: a second IPv6 route with the same prefix and metric "
-                          f"as {d0.source}: declare an IPv6 multipath route as one route with "
-                          "'nexthop' legs")
+            errors.append(
+                f"{des[1][0].source}: a second IPv6 route with the same prefix and metric "
+                f"as {d0.source}: declare an IPv6 multipath route as one route with "
+                "'nexthop' legs"
+            )
             continue
         dkeys = [_rkey(n, ifname) for _, n in des]
         okeys = [_rkey(c, ifname) for c in owned]
@@ -556,13 +633,14 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             continue
         if len(des) == 1 and len(owned) == 1:
             if owned[0].unsupported:
-                errors.append(f"{d0.source}: the owned route {rline(owned[0], 'add')!r} has what "
-                              f"polroute cannot restore ({', '.join(owned[0].unsupported)})")
+                errors.append(
+                    f"{d0.source}: the owned route {rline(owned[0], 'add')!r} has what "
+                    f"polroute cannot restore ({', '.join(owned[0].unsupported)})"
+                )
                 continue
             req = _as_request(d0.req, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
             undo = _as_request(owned[0], msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE)
-            route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo, d0.source,
-                                 _lazy(rline, des[0][1], "replace")))
+            route_adds.append(Op(PHASE_ROUTE_ADD, "replace", req, undo, d0.source, _lazy(rline, des[0][1], "replace")))
             continue
         # several routes under one key (IPv4 append): add the missing ones,
         # delete (with prune) the extra ones; order inside the key is the kernel's append order
@@ -575,18 +653,32 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             first = not owned and d is d0
             flags = NLM_F_CREATE | (NLM_F_EXCL if first else NLM_F_APPEND)
             req = d.req
-            req.nlmsg_flags = flags       # the Desired holds its own copies: no copy here
-            route_adds.append(Op(PHASE_ROUTE_ADD, "add" if first else "append", req, _lazy(_route_del, n),
-                                 d.source, _lazy(rline, n, "add" if first else "append")))
+            req.nlmsg_flags = flags  # the Desired holds its own copies: no copy here
+            route_adds.append(
+                Op(
+                    PHASE_ROUTE_ADD,
+                    "add" if first else "append",
+                    req,
+                    _lazy(_route_del, n),
+                    d.source,
+                    _lazy(rline, n, "add" if first else "append"),
+                )
+            )
         for c in owned:
             k = _rkey(c, ifname)
             if k in have:
                 have.remove(k)
                 if prune:
-                    route_dels.append(Op(PHASE_ROUTE_DEL, "del", _route_del(c),
-                                         _as_request(c, msg_type=RTM_NEWROUTE,
-                                                     nlmsg_flags=NLM_F_CREATE | NLM_F_APPEND),
-                                         "not declared (prune)", _lazy(rline, c, "del")))
+                    route_dels.append(
+                        Op(
+                            PHASE_ROUTE_DEL,
+                            "del",
+                            _route_del(c),
+                            _as_request(c, msg_type=RTM_NEWROUTE, nlmsg_flags=NLM_F_CREATE | NLM_F_APPEND),
+                            "not declared (prune)",
+                            _lazy(rline, c, "del"),
+                        )
+                    )
                 else:
                     notes.append(f"kept, not declared (no --prune): {rline(c, 'add')}")
     if prune:
@@ -597,13 +689,22 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
                 if c.protocol != owner:
                     continue
                 if c.unsupported:
-                    errors.append(f"owned route {rline(c, 'add')!r} has what polroute cannot "
-                                  f"restore ({', '.join(c.unsupported)}); delete it by hand")
+                    errors.append(
+                        f"owned route {rline(c, 'add')!r} has what polroute cannot "
+                        f"restore ({', '.join(c.unsupported)}); delete it by hand"
+                    )
                     continue
                 flags = NLM_F_CREATE | (NLM_F_APPEND if c.family == AF_INET else NLM_F_EXCL)
-                route_dels.append(Op(PHASE_ROUTE_DEL, "del", _route_del(c),
-                                     _lazy(_as_request, c, msg_type=RTM_NEWROUTE, nlmsg_flags=flags),
-                                     "not declared (prune)", _lazy(rline, c, "del")))
+                route_dels.append(
+                    Op(
+                        PHASE_ROUTE_DEL,
+                        "del",
+                        _route_del(c),
+                        _lazy(_as_request, c, msg_type=RTM_NEWROUTE, nlmsg_flags=flags),
+                        "not declared (prune)",
+                        _lazy(rline, c, "del"),
+                    )
+                )
 
     # ---- rules ----------------------------------------------------------------
     rule_adds: list[Op] = []
@@ -622,8 +723,8 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
         for r in owned:
             if id(r) in okey:
                 avail.setdefault(okey[id(r)], []).append(r)
-        kept: set[int] = set()          # id() of current owned rules that stay
-        unmatched: set[int] = set()     # id() of declared kernel forms not present
+        kept: set[int] = set()  # id() of current owned rules that stay
+        unmatched: set[int] = set()  # id() of declared kernel forms not present
         for d, n in mine:
             k = normal_keys[id(n)]
             if avail.get(k):
@@ -665,20 +766,36 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
             rule_adds.append(Op(PHASE_RULE_ADD, "add", req, _lazy(_rule_del, n), d.source, _lazy(ruline, n, "add")))
         readd_ids = {id(r) for r in readd}
         for r in readd:
-            rule_dels.append(Op(PHASE_RULE_DEL, "del", _rule_del(r),
-                                _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
-                                "added again above to keep the declared order", _lazy(ruline, r, "del")))
+            rule_dels.append(
+                Op(
+                    PHASE_RULE_DEL,
+                    "del",
+                    _rule_del(r),
+                    _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
+                    "added again above to keep the declared order",
+                    _lazy(ruline, r, "del"),
+                )
+            )
         for r in owned:
             if id(r) in kept or id(r) in readd_ids:
                 continue
             if prune:
                 if r.unsupported:
-                    errors.append(f"owned rule {ruline(r, 'add')!r} has what polroute cannot "
-                                  f"restore ({', '.join(r.unsupported)}); delete it by hand")
+                    errors.append(
+                        f"owned rule {ruline(r, 'add')!r} has what polroute cannot "
+                        f"restore ({', '.join(r.unsupported)}); delete it by hand"
+                    )
                     continue
-                rule_dels.append(Op(PHASE_RULE_DEL, "del", _rule_del(r),
-                                    _lazy(_as_request, r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
-                                    "not declared (prune)", _lazy(ruline, r, "del")))
+                rule_dels.append(
+                    Op(
+                        PHASE_RULE_DEL,
+                        "del",
+                        _rule_del(r),
+                        _lazy(_as_request, r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE),
+                        "not declared (prune)",
+                        _lazy(ruline, r, "del"),
+                    )
+                )
             else:
                 notes.append(f"kept, not declared (no --prune): {ruline(r, 'add')}")
     if errors:
@@ -693,13 +810,13 @@ def _plan(desired: Union[Desired, str], netns: Optional[str] = None, *,
     if len(notes) > 20:
         notes = notes[:20] + [f"... and {len(notes) - 20} more kept objects"]
     t2 = time.perf_counter()
-    return Plan(netns, owner, ops, unchanged, state, notes,
-                {"read": t1 - t0, "plan": t2 - t1})
+    return Plan(netns, owner, ops, unchanged, state, notes, {"read": t1 - t0, "plan": t2 - t1})
 
 
 # ---------------------------------------------------------------------------
 # applying
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class Failure:
@@ -717,15 +834,16 @@ class ApplyReport:
     confirmed).  Otherwise ``failures`` names each failed operation, and
     ``rolled_back``/``restored`` tell whether the undo ran and whether the
     kernel then equals the state before (checked by a new dump)."""
+
     plan: Plan
     applied: int = 0
     failures: list[Failure] = field(default_factory=list)
     rolled_back: bool = False
-    restored: Optional[bool] = None
-    leftover: list[str] = field(default_factory=list)   # differences after rollback
-    gone: list[str] = field(default_factory=list)       # deletes that found nothing
+    restored: bool | None = None
+    leftover: list[str] = field(default_factory=list)  # differences after rollback
+    gone: list[str] = field(default_factory=list)  # deletes that found nothing
     dry_run: bool = False
-    confirmed: Optional[bool] = None
+    confirmed: bool | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -742,9 +860,11 @@ class ApplyReport:
             return f"dry run ({where}): would apply {self.plan.summary()}\n"
         lines = []
         if self.ok:
-            lines.append(f"applied to {where}: {self.plan.summary()} in {t.get('total', 0):.3f} s "
-                         f"(read {t.get('read', 0):.3f} s, plan {t.get('plan', 0):.3f} s, "
-                         f"kernel {t.get('kernel', 0):.3f} s)")
+            lines.append(
+                f"applied to {where}: {self.plan.summary()} in {t.get('total', 0):.3f} s "
+                f"(read {t.get('read', 0):.3f} s, plan {t.get('plan', 0):.3f} s, "
+                f"kernel {t.get('kernel', 0):.3f} s)"
+            )
             if self.confirmed:
                 lines.append("confirmed")
             return "\n".join(lines) + "\n"
@@ -753,8 +873,11 @@ class ApplyReport:
         if self.confirmed is False:
             lines.append("not confirmed in time")
         if self.rolled_back:
-            state = {True: "the kernel is as it was before (checked by a new dump)",
-                     False: "the kernel DIFFERS from before:", None: "not checked"}[self.restored]
+            state = {
+                True: "the kernel is as it was before (checked by a new dump)",
+                False: "the kernel DIFFERS from before:",
+                None: "not checked",
+            }[self.restored]
             lines.append(f"rolled back {self.applied} applied operation(s); {state}")
             lines += [f"  {d}" for d in self.leftover]
         return "\n".join(lines) + "\n"
@@ -763,7 +886,7 @@ class ApplyReport:
 def _send_phase(ks: KernelSocket, ops: list[Op]) -> list[Outcome]:
     try:
         return ks.send([op.req for op in ops])
-    except NetlinkError as e:            # a socket error: what was acknowledged stays known
+    except NetlinkError as e:  # a socket error: what was acknowledged stays known
         return e.outcomes + [Outcome(-1, str(e))] * (len(ops) - len(e.outcomes))
 
 
@@ -777,14 +900,13 @@ def _undo(ks: KernelSocket, done: list[Op]) -> list[str]:
     for op, out in zip(undo_ops, outcomes):
         if out.ok:
             continue
-        if out.error in (_errno.ENOENT, _errno.ESRCH) and \
-                op.undo_request().msg_type in (RTM_DELROUTE, RTM_DELRULE):
+        if out.error in (_errno.ENOENT, _errno.ESRCH) and op.undo_request().msg_type in (RTM_DELROUTE, RTM_DELRULE):
             continue
         problems.append(f"undo of {op.text!r}: {out.iproute2_text()}")
     return problems
 
 
-def _repair_rule_order(ks: KernelSocket, before: KernelState, netns: Optional[str]) -> list[str]:
+def _repair_rule_order(ks: KernelSocket, before: KernelState, netns: str | None) -> list[str]:
     """After an undo, rules that were deleted and added back sit at the end
     of their priority.  Where a priority's rules are the same as before but
     in another order, its rules from the first difference on are deleted and
@@ -803,13 +925,15 @@ def _repair_rule_order(ks: KernelSocket, before: KernelState, netns: Optional[st
             n = by_new.get(prio, [])
             ko, kn = [_ukey(r) for r in o], [_ukey(r) for r in n]
             if ko == kn or sorted(map(repr, ko)) != sorted(map(repr, kn)):
-                continue              # same, or not just an order difference
+                continue  # same, or not just an order difference
             i = 0
             while ko[i] == kn[i]:
                 i += 1
             fix += [_rule_del(r) for r in n[i:]]
-            fix += [_as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE,
-                                present=r.present | bit(FRA_PRIORITY)) for r in o[i:]]
+            fix += [
+                _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE, present=r.present | bit(FRA_PRIORITY))
+                for r in o[i:]
+            ]
     if not fix:
         return []
     outcomes = ks.send(fix)
@@ -858,11 +982,11 @@ def _run_dir() -> str:
     return os.environ.get("POLROUTE_RUN_DIR", "/run/polroute")
 
 
-def _ns_tag(netns: Optional[str]) -> str:
+def _ns_tag(netns: str | None) -> str:
     return (netns or "root").replace("/", "_")
 
 
-def confirm(netns: Optional[str] = None) -> bool:
+def confirm(netns: str | None = None) -> bool:
     """Confirm a pending ``apply(confirm=...)`` on ``netns`` (from any
     process).  False if none is waiting."""
     path = os.path.join(_run_dir(), f"confirm-{_ns_tag(netns)}")
@@ -874,8 +998,7 @@ def confirm(netns: Optional[str] = None) -> bool:
     return True
 
 
-def _wait_confirm(netns: Optional[str], seconds: float,
-                  ask: Optional[Callable[[float], bool]]) -> bool:
+def _wait_confirm(netns: str | None, seconds: float, ask: Callable[[float], bool] | None) -> bool:
     """True when confirmed within ``seconds``: by ``ask`` (a callback given
     the time left), by a line on a terminal stdin, or by :func:`confirm`."""
     flag = os.path.join(_run_dir(), f"confirm-{_ns_tag(netns)}")
@@ -903,7 +1026,7 @@ def _wait_confirm(netns: Optional[str], seconds: float,
 class _Lock:
     """One apply at a time per namespace (an flock in the run directory)."""
 
-    def __init__(self, netns: Optional[str]):
+    def __init__(self, netns: str | None):
         os.makedirs(_run_dir(), exist_ok=True)
         self.path = os.path.join(_run_dir(), f"lock-{_ns_tag(netns)}")
         self.fd = -1
@@ -929,8 +1052,14 @@ def apply(p: Plan, **kw) -> ApplyReport:
         return _apply(p, **kw)
 
 
-def _apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] = None,
-           ask: Optional[Callable[[float], bool]] = None, check_restore: bool = True) -> ApplyReport:
+def _apply(
+    p: Plan,
+    *,
+    dry_run: bool = False,
+    confirm_seconds: float | None = None,
+    ask: Callable[[float], bool] | None = None,
+    check_restore: bool = True,
+) -> ApplyReport:
     rep = ApplyReport(p, dry_run=dry_run)
     rep.seconds = dict(p.seconds)
     if dry_run or not p.ops:
@@ -949,11 +1078,10 @@ def _apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] =
             kernel += ks.timing.get("kernel", 0.0)
             for op, out in zip(ops, outcomes):
                 if out.ok or out.unknown:
-                    done.append(op)           # unknown: may be applied, undo it too
+                    done.append(op)  # unknown: may be applied, undo it too
                 if out.ok:
                     continue
-                if out.error in (_errno.ENOENT, _errno.ESRCH) and \
-                        op.req.msg_type in (RTM_DELROUTE, RTM_DELRULE):
+                if out.error in (_errno.ENOENT, _errno.ESRCH) and op.req.msg_type in (RTM_DELROUTE, RTM_DELRULE):
                     # gone already (another tool removed or took it over: a
                     # delete names the owner protocol, so theirs is untouched)
                     rep.gone.append(op.text)
@@ -978,8 +1106,7 @@ def _apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] =
             rep.rolled_back = True
             rep.leftover = problems
             if check_restore:
-                after = read_state(p.netns, families=tuple(p.state.rules) or (AF_INET, AF_INET6),
-                                   sysctls=False)
+                after = read_state(p.netns, families=tuple(p.state.rules) or (AF_INET, AF_INET6), sysctls=False)
                 rep.leftover += state_differences(p.state, after)
                 rep.restored = not rep.leftover
     rep.seconds["apply"] = time.perf_counter() - t0
@@ -987,10 +1114,18 @@ def _apply(p: Plan, *, dry_run: bool = False, confirm_seconds: Optional[float] =
     return rep
 
 
-def apply_text(text: str, *, filename: str = "<desired>", netns: Optional[str] = None,
-               owner: int = DEFAULT_OWNER_PROTO, prune: bool = False, dry_run: bool = False,
-               adopt: bool = False, confirm_seconds: Optional[float] = None,
-               ask: Optional[Callable[[float], bool]] = None) -> ApplyReport:
+def apply_text(
+    text: str,
+    *,
+    filename: str = "<desired>",
+    netns: str | None = None,
+    owner: int = DEFAULT_OWNER_PROTO,
+    prune: bool = False,
+    dry_run: bool = False,
+    adopt: bool = False,
+    confirm_seconds: float | None = None,
+    ask: Callable[[float], bool] | None = None,
+) -> ApplyReport:
     """Plan ``text`` (a desired-state ip batch text) against ``netns`` and
     apply it.  DesiredStateError for bad input (nothing sent)."""
     p = plan(text, netns, owner=owner, prune=prune, adopt=adopt, filename=filename)

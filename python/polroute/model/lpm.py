@@ -8,13 +8,12 @@ Addresses are uint32 in host order.  Values are the caller's (< NONE); for a
 repeated (addr, plen) the last one wins.  The lookup call releases the GIL
 and only reads the table, so threads may share one Lpm4.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 
-from ._polroute_cffi import ffi, lib
+from polroute._core.binding import ffi, lib
 
 
 def _column(name: str, value, dtype) -> np.ndarray:
@@ -42,24 +41,30 @@ class Lpm4:
         if v.size and int(v.max()) >= self.NONE:
             raise ValueError(f"value: {int(v.max())} at index {int(v.argmax())} is >= Lpm4.NONE ({self.NONE})")
         out = ffi.new("pr_lpm4 **")
-        rc = lib.pr_lpm4_build(out, a.shape[0], ffi.from_buffer("uint32_t[]", a),
-                               ffi.from_buffer("uint8_t[]", p), ffi.from_buffer("uint32_t[]", v))
+        rc = lib.pr_lpm4_build(
+            out,
+            a.shape[0],
+            ffi.from_buffer("uint32_t[]", a),
+            ffi.from_buffer("uint8_t[]", p),
+            ffi.from_buffer("uint32_t[]", v),
+        )
         if rc < 0:
             raise MemoryError("pr_lpm4_build") if rc == -lib.PR_LPM4_ENOMEM else ValueError("pr_lpm4_build: bad input")
         self._h = ffi.gc(out[0], lib.pr_lpm4_free)
 
-    def lookup_bulk(self, dst, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def lookup_bulk(self, dst, out: np.ndarray | None = None) -> np.ndarray:
         d = _column("dst", dst, np.uint32)
         n = d.shape[0]
         if out is None:
             out = np.empty(n, dtype=np.uint32)
         elif out.dtype != np.uint32 or out.shape != (n,) or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"out: need a writable contiguous uint32[{n}]")
-        lib.pr_lpm4_lookup_bulk(self._h, n, ffi.from_buffer("uint32_t[]", d),
-                                ffi.from_buffer("uint32_t[]", out, require_writable=True))
+        lib.pr_lpm4_lookup_bulk(
+            self._h, n, ffi.from_buffer("uint32_t[]", d), ffi.from_buffer("uint32_t[]", out, require_writable=True)
+        )
         return out
 
-    def lookup(self, addr: int) -> Optional[int]:
+    def lookup(self, addr: int) -> int | None:
         v = int(lib.pr_lpm4_lookup(self._h, addr))
         return None if v == self.NONE else v
 

@@ -1,6 +1,6 @@
 """Sending rule and route requests to a live kernel (rtnetlink), from C.
 
-The requests are the ones the model takes (:mod:`polroute.requests`, as the
+The requests are the ones the model takes (:mod:`polroute.types.requests`, as the
 iproute2 reader produces them); the C side (``csrc/netlink.c``) encodes them
 the way ``ip`` does, packs many into each ``sendmsg`` and maps every ACK back
 to its request.  Usage::
@@ -14,6 +14,7 @@ tried, in order, and each gets its own outcome.  An outcome can also be
 *unknown* (the ACK was lost when the receive queue overflowed: the kernel may
 have applied it) or *not sent* (a socket error came first: not applied).
 """
+
 from __future__ import annotations
 
 import operator
@@ -21,12 +22,13 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional, Union
+from typing import Union
 
-from ._polroute_cffi import ffi, lib
-from .convert import RULE_INT_FIELDS, fill_rule, route_to_c
-from .requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
+from polroute._core.binding import ffi, lib
+from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
+from polroute.types.requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
 
 OUTCOME_UNKNOWN = lib.PR_NL_UNKNOWN
 OUTCOME_NOT_SENT = lib.PR_NL_NOT_SENT
@@ -39,6 +41,7 @@ class Outcome:
     """What became of one request: error 0 (applied), a positive errno (the
     kernel refused it), OUTCOME_UNKNOWN or OUTCOME_NOT_SENT.  message is the
     kernel's extended-ack text ("" if none), or why the outcome is not known."""
+
     error: int
     message: str = ""
 
@@ -77,7 +80,7 @@ class NetlinkError(OSError):
 Request = Union[RuleRequest, RouteRequest]
 
 
-def netns_path(netns: Optional[str]) -> Optional[str]:
+def netns_path(netns: str | None) -> str | None:
     """``ip netns`` name -> its bind-mount path; a path is returned as is."""
     if netns is None or netns == "":
         return None
@@ -88,14 +91,13 @@ class KernelSocket:
     """One NETLINK_ROUTE socket, in the current namespace or in ``netns``
     (a name under /run/netns or a path).  A context manager."""
 
-    def __init__(self, netns: Optional[str] = None, *, sndbuf: Optional[int] = None,
-                 rcvbuf: Optional[int] = None):
+    def __init__(self, netns: str | None = None, *, sndbuf: int | None = None, rcvbuf: int | None = None):
         path = netns_path(netns)
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
         if fd < 0:
             raise OSError(-fd, os.strerror(-fd), path)
-        self._fd: Optional[int] = fd
-        self.stats: dict[str, int] = {}     # pr_nl_stats of the last send()
+        self._fd: int | None = fd
+        self.stats: dict[str, int] = {}  # pr_nl_stats of the last send()
         self.timing: dict[str, float] = {}  # seconds of the last send(): encode, kernel
         if sndbuf is not None or rcvbuf is not None:
             self.set_buffers(sndbuf, rcvbuf)
@@ -111,7 +113,7 @@ class KernelSocket:
         if fd is not None:
             lib.pr_nl_close(fd)
 
-    def __enter__(self) -> "KernelSocket":
+    def __enter__(self) -> KernelSocket:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -121,11 +123,10 @@ class KernelSocket:
         self.close()
 
     # ---- options ---------------------------------------------------------
-    def set_buffers(self, sndbuf: Optional[int] = None, rcvbuf: Optional[int] = None,
-                    force: bool = False) -> None:
+    def set_buffers(self, sndbuf: int | None = None, rcvbuf: int | None = None, force: bool = False) -> None:
         """Set SO_SNDBUF / SO_RCVBUF (the kernel doubles the value); force
         uses SO_*BUFFORCE to pass net.core.[wr]mem_max."""
-        with socket.fromfd(self.fileno(), socket.AF_NETLINK, socket.SOCK_RAW) as s:   # a dup
+        with socket.fromfd(self.fileno(), socket.AF_NETLINK, socket.SOCK_RAW) as s:  # a dup
             if sndbuf is not None:
                 s.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE if force else socket.SO_SNDBUF, sndbuf)
             if rcvbuf is not None:
@@ -134,12 +135,15 @@ class KernelSocket:
     def buffers(self) -> tuple[int, int]:
         """The effective (sndbuf, rcvbuf) in bytes."""
         with socket.fromfd(self.fileno(), socket.AF_NETLINK, socket.SOCK_RAW) as s:
-            return (s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
-                    s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+            return (
+                s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+                s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+            )
 
     # ---- sending ---------------------------------------------------------
-    def send(self, requests: Iterable[Request], *, max_chunk_bytes: int = 0,
-             max_chunk_acks: int = 0, timeout_ms: int = 0) -> list[Outcome]:
+    def send(
+        self, requests: Iterable[Request], *, max_chunk_bytes: int = 0, max_chunk_acks: int = 0, timeout_ms: int = 0
+    ) -> list[Outcome]:
         """Send every request, in order; one Outcome per request.
 
         ValueError (nothing sent) if a request cannot be encoded.  NetlinkError
@@ -151,15 +155,15 @@ class KernelSocket:
         t1 = time.perf_counter()
         n = lib.pr_nl_batch_count(batch)
         results = ffi.new("pr_nl_result[]", max(n, 1))
-        opt = ffi.new("pr_nl_options *", {"max_chunk_bytes": max_chunk_bytes,
-                                          "max_chunk_acks": max_chunk_acks,
-                                          "timeout_ms": timeout_ms})
+        opt = ffi.new(
+            "pr_nl_options *",
+            {"max_chunk_bytes": max_chunk_bytes, "max_chunk_acks": max_chunk_acks, "timeout_ms": timeout_ms},
+        )
         st = ffi.new("pr_nl_stats *")
         rc = lib.pr_nl_send(self.fileno(), batch, results, n, opt, st)
         self.timing = {"encode": t1 - t0, "kernel": time.perf_counter() - t1}
         self.stats = {name: getattr(st, name) for name, _ in ffi.typeof("pr_nl_stats").fields}
-        outcomes = [Outcome(results[i].error, ffi.string(results[i].msg).decode("utf-8", "replace"))
-                    for i in range(n)]
+        outcomes = [Outcome(results[i].error, ffi.string(results[i].msg).decode("utf-8", "replace")) for i in range(n)]
         if rc < 0:
             raise NetlinkError(-rc, outcomes)
         return outcomes
@@ -178,7 +182,7 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
     if batch == ffi.NULL:
         raise MemoryError("pr_nl_batch_new")
     batch = ffi.gc(batch, lib.pr_nl_batch_free)
-    rule = ffi.new("pr_rule_req *")      # reused: fill_rule sets every field, and the add encodes at once
+    rule = ffi.new("pr_rule_req *")  # reused: fill_rule sets every field, and the add encodes at once
     packed = _Packed() if fast and _PACKERS_OK else None
     for i, req in enumerate(reqs):
         if isinstance(req, RuleRequest):
@@ -201,8 +205,17 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
 
 # ---- the packed fast path ------------------------------------------------------------
 
-_STRUCT_CODES = {"uint8_t": "B", "int8_t": "b", "uint16_t": "H", "int16_t": "h", "uint32_t": "I",
-                 "int32_t": "i", "uint64_t": "Q", "int64_t": "q", "char": "s"}
+_STRUCT_CODES = {
+    "uint8_t": "B",
+    "int8_t": "b",
+    "uint16_t": "H",
+    "int16_t": "h",
+    "uint32_t": "I",
+    "int32_t": "i",
+    "uint64_t": "Q",
+    "int64_t": "q",
+    "char": "s",
+}
 
 
 def _struct_for(ctype: str) -> tuple[struct.Struct, list[str]]:
@@ -235,25 +248,52 @@ def _struct_for(ctype: str) -> tuple[struct.Struct, list[str]]:
 
 
 _RULE_TAIL = ["src", "dst", "iifname", "oifname"]
-_ROUTE_FIELDS = ["family", "dst_len", "tos", "protocol", "scope", "type", "gw_family", "pref", "table",
-                 "rtm_flags", "present", "priority", "oif", "nh_id", "realm", "nh_count", "nh",
-                 "metrics_present", "metrics", "dst", "prefsrc", "gw"]
+_ROUTE_FIELDS = [
+    "family",
+    "dst_len",
+    "tos",
+    "protocol",
+    "scope",
+    "type",
+    "gw_family",
+    "pref",
+    "table",
+    "rtm_flags",
+    "present",
+    "priority",
+    "oif",
+    "nh_id",
+    "realm",
+    "nh_count",
+    "nh",
+    "metrics_present",
+    "metrics",
+    "dst",
+    "prefsrc",
+    "gw",
+]
 try:
     _RULE_STRUCT, _rule_names = _struct_for("pr_rule_req")
     _ROUTE_STRUCT, _route_names = _struct_for("pr_route_req")
-    _N_METRICS = ffi.typeof("pr_route_req").fields[[n for n, _ in ffi.typeof("pr_route_req").fields]
-                                                   .index("metrics")][1].type.length
+    _N_METRICS = (
+        ffi.typeof("pr_route_req")
+        .fields[[n for n, _ in ffi.typeof("pr_route_req").fields].index("metrics")][1]
+        .type.length
+    )
     # the value builders below assume these field orders
-    _PACKERS_OK = (_rule_names[-4:] == _RULE_TAIL and set(_rule_names[:-4]) == set(RULE_INT_FIELDS)
-                   and _route_names == _ROUTE_FIELDS)
+    _PACKERS_OK = (
+        _rule_names[-4:] == _RULE_TAIL
+        and set(_rule_names[:-4]) == set(RULE_INT_FIELDS)
+        and _route_names == _ROUTE_FIELDS
+    )
     _rule_ints = operator.attrgetter(*_rule_names[:-4])
-except (TypeError, KeyError):       # a layout this packer does not know: field by field
+except (TypeError, KeyError):  # a layout this packer does not know: field by field
     _PACKERS_OK = False
 _ZERO_METRICS = (0,) * (_N_METRICS if _PACKERS_OK else 0)
 
 
 def _addr(a) -> bytes:
-    return b"" if a is None else a.packed        # the Struct pads to 16 bytes with zeros
+    return b"" if a is None else a.packed  # the Struct pads to 16 bytes with zeros
 
 
 class _Packed:
@@ -266,8 +306,9 @@ class _Packed:
 
     def rule(self, r: RuleRequest):
         try:
-            data = _RULE_STRUCT.pack(*_rule_ints(r), _addr(r.src), _addr(r.dst),
-                                     r.iifname.encode()[:15], r.oifname.encode()[:15])
+            data = _RULE_STRUCT.pack(
+                *_rule_ints(r), _addr(r.src), _addr(r.dst), r.iifname.encode()[:15], r.oifname.encode()[:15]
+            )
         except (struct.error, AttributeError, TypeError):
             return None
         ffi.memmove(self._rule, data, len(data))
@@ -289,10 +330,30 @@ class _Packed:
         gw = r.gateway
         gw_family = 0 if gw is None else (AF_INET if gw.version == 4 else AF_INET6)
         try:
-            data = _ROUTE_STRUCT.pack(r.family, r.dst_len, r.tos, r.protocol, r.scope, r.type, gw_family,
-                                      r.pref, r.table, r.rtm_flags, r.present, r.priority, r.oif, r.nh_id,
-                                      r.realm, 0, 0, present, *metrics, _addr(r.dst), _addr(r.prefsrc),
-                                      _addr(gw))
+            data = _ROUTE_STRUCT.pack(
+                r.family,
+                r.dst_len,
+                r.tos,
+                r.protocol,
+                r.scope,
+                r.type,
+                gw_family,
+                r.pref,
+                r.table,
+                r.rtm_flags,
+                r.present,
+                r.priority,
+                r.oif,
+                r.nh_id,
+                r.realm,
+                0,
+                0,
+                present,
+                *metrics,
+                _addr(r.dst),
+                _addr(r.prefsrc),
+                _addr(gw),
+            )
         except (struct.error, AttributeError, TypeError):
             return None
         ffi.memmove(self._route, data, len(data))

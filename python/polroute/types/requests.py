@@ -2,17 +2,18 @@
 
 These dataclasses mirror the C request structs of ``csrc/polroute.h`` field
 for field.  They are what ``ip`` would send: the iproute2 reader
-(:mod:`polroute.iproute`) fills in iproute2's client-side defaults (protocol
+(:mod:`polroute.iproute2.reader`) fills in iproute2's client-side defaults (protocol
 boot, scope, table, flags); the core applies the kernel's semantics.  Keeping
 the two apart means the same request can later be sent to the real kernel.
 
 Addresses are ``ipaddress`` objects (or None), devices are ifindexes.
 """
+
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -78,15 +79,16 @@ class RuleRequest:
     ``present`` has bit(FRA_x) set for each attribute that would be sent; a
     field whose bit is clear is ignored by the core.
     """
-    msg_type: int                 # RTM_NEWRULE or RTM_DELRULE
-    nlmsg_flags: int              # e.g. NLM_F_CREATE | NLM_F_EXCL for `ip rule add`
+
+    msg_type: int  # RTM_NEWRULE or RTM_DELRULE
+    nlmsg_flags: int  # e.g. NLM_F_CREATE | NLM_F_EXCL for `ip rule add`
     family: int = AF_INET
     dst_len: int = 0
     src_len: int = 0
     tos: int = 0
     action: int = FR_ACT_UNSPEC
-    table: int = 0                # frh.table, or FRA_TABLE when present
-    flags: int = 0                # FIB_RULE_INVERT
+    table: int = 0  # frh.table, or FRA_TABLE when present
+    flags: int = 0  # FIB_RULE_INVERT
     present: int = 0
     priority: int = 0
     goto_target: int = 0
@@ -111,8 +113,8 @@ class RuleRequest:
     flowlabel: int = 0
     flowlabel_mask: int = 0
     tun_id: int = 0
-    src: Optional[IPAddress] = None
-    dst: Optional[IPAddress] = None
+    src: IPAddress | None = None
+    dst: IPAddress | None = None
     iifname: str = ""
     oifname: str = ""
 
@@ -120,41 +122,44 @@ class RuleRequest:
 @dataclass
 class NexthopRequest:
     """One RTA_MULTIPATH leg (struct rtnexthop + RTA_GATEWAY/RTA_VIA)."""
-    gateway: Optional[IPAddress] = None
+
+    gateway: IPAddress | None = None
     ifindex: int = 0
-    weight: int = 1               # 1..256 (rtnh_hops + 1)
-    flags: int = 0                # RTNH_F_ONLINK
+    weight: int = 1  # 1..256 (rtnh_hops + 1)
+    flags: int = 0  # RTNH_F_ONLINK
 
 
 @dataclass
 class RouteRequest:
     """RTM_NEWROUTE / RTM_DELROUTE: struct rtmsg + RTA_* attributes."""
-    msg_type: int                 # RTM_NEWROUTE or RTM_DELROUTE
-    nlmsg_flags: int              # add: CREATE|EXCL, replace: CREATE|REPLACE, ...
+
+    msg_type: int  # RTM_NEWROUTE or RTM_DELROUTE
+    nlmsg_flags: int  # add: CREATE|EXCL, replace: CREATE|REPLACE, ...
     family: int = AF_INET
     dst_len: int = 0
     tos: int = 0
     protocol: int = RTPROT_UNSPEC
     scope: int = RT_SCOPE_UNIVERSE
     type: int = RTN_UNICAST
-    table: int = RT_TABLE_MAIN    # rtm_table, or RTA_TABLE when present
-    rtm_flags: int = 0            # RTNH_F_ONLINK for a single path
-    present: int = 0              # bit(RTA_x) for each attribute sent
-    dst: Optional[IPAddress] = None
+    table: int = RT_TABLE_MAIN  # rtm_table, or RTA_TABLE when present
+    rtm_flags: int = 0  # RTNH_F_ONLINK for a single path
+    present: int = 0  # bit(RTA_x) for each attribute sent
+    dst: IPAddress | None = None
     priority: int = 0
-    prefsrc: Optional[IPAddress] = None
-    gateway: Optional[IPAddress] = None
+    prefsrc: IPAddress | None = None
+    gateway: IPAddress | None = None
     oif: int = 0
     nh_id: int = 0
     realm: int = 0
-    pref: int = 0                 # IPv6 router preference (RTA_PREF): 0 medium, 1 high, 3 low
-    nexthops: list[NexthopRequest] = field(default_factory=list)   # RTA_MULTIPATH
-    metrics: dict[int, int] = field(default_factory=dict)          # RTAX_x -> value
+    pref: int = 0  # IPv6 router preference (RTA_PREF): 0 medium, 1 high, 3 low
+    nexthops: list[NexthopRequest] = field(default_factory=list)  # RTA_MULTIPATH
+    metrics: dict[int, int] = field(default_factory=dict)  # RTAX_x -> value
 
 
 @dataclass
 class AddrRequest:
     """RTM_NEWADDR / RTM_DELADDR (ifaddrmsg + IFA_*)."""
+
     msg_type: int
     nlmsg_flags: int
     family: int
@@ -162,18 +167,19 @@ class AddrRequest:
     local: IPAddress
     prefixlen: int
     scope: int = RT_SCOPE_UNIVERSE
-    flags: int = 0                # IFA_F_NOPREFIXROUTE
+    flags: int = 0  # IFA_F_NOPREFIXROUTE
     metric: int = 0
-    broadcast: Optional[IPAddress] = None
+    broadcast: IPAddress | None = None
 
 
 @dataclass
 class LinkRequest:
     """Link changes the model supports: add (kind veth|bridge|ifb|...), del, set."""
-    op: str                       # "add" | "del" | "set"
+
+    op: str  # "add" | "del" | "set"
     name: str
-    kind: str = ""                # for add
-    peer: str = ""                # veth peer name
-    up: Optional[bool] = None     # for set
-    group: Optional[int] = None
-    newname: str = ""             # set NAME name NEWNAME
+    kind: str = ""  # for add
+    peer: str = ""  # veth peer name
+    up: bool | None = None  # for set
+    group: int | None = None
+    newname: str = ""  # set NAME name NEWNAME

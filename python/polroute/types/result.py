@@ -1,28 +1,30 @@
 """The answer to one route question, printed as iproute2 prints it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
 class TraceStep:
     """One rule of the walk and what it did (for --explain)."""
-    rule_index: int        # position in the rule list, -1 for the merged fast path
+
+    rule_index: int  # position in the rule list, -1 for the merged fast path
     priority: int
     table: int
-    kind: str              # no-match | goto | goto-unresolved | nop | table-miss | no-table |
-                           # throw | suppressed | decided | action-error | merged
-    error: int = 0         # errno for decided/action-error
+    kind: str  # no-match | goto | goto-unresolved | nop | table-miss | no-table |
+    # throw | suppressed | decided | action-error | merged
+    error: int = 0  # errno for decided/action-error
     matched_len: int = 0
 
 
 @dataclass
 class Candidate:
     """One nexthop the answer may use (several only for multipath)."""
+
     dev: str
-    gateway: Optional[str] = None
-    prefsrc: Optional[str] = None
+    gateway: str | None = None
+    prefsrc: str | None = None
     weight: int = 1
 
 
@@ -34,27 +36,28 @@ class RouteGetResult:
     features this answer depends on that the model does not reproduce: when it
     is non-empty the answer must not be trusted.
     """
+
     family: int
     error: int = 0
-    error_message: str = ""               # the kernel's extended-ack text, when it gives one
+    error_message: str = ""  # the kernel's extended-ack text, when it gives one
     type: str = "unicast"
     dst: str = ""
-    from_: Optional[str] = None
+    from_: str | None = None
     tos: int = 0
-    gateway: Optional[str] = None
-    dev: Optional[str] = None
-    table: Optional[str] = None          # name as iproute2 prints it; None when main or no table
+    gateway: str | None = None
+    dev: str | None = None
+    table: str | None = None  # name as iproute2 prints it; None when main or no table
     table_id: int = 0
-    protocol: Optional[str] = None       # IPv6
-    prefsrc: Optional[str] = None
-    metric: Optional[int] = None         # IPv6
+    protocol: str | None = None  # IPv6
+    prefsrc: str | None = None
+    metric: int | None = None  # IPv6
     flags: list[str] = field(default_factory=list)
     mark: int = 0
-    uid: Optional[int] = None
-    cache: list[str] = field(default_factory=list)   # IPv4 only
-    iif: Optional[str] = None
-    pref: Optional[str] = None           # IPv6
-    rule_priority: Optional[int] = None  # deciding rule; None for the merged path / no rule
+    uid: int | None = None
+    cache: list[str] = field(default_factory=list)  # IPv4 only
+    iif: str | None = None
+    pref: str | None = None  # IPv6
+    rule_priority: int | None = None  # deciding rule; None for the merged path / no rule
     rule_index: int = -1
     candidates: list[Candidate] = field(default_factory=list)
     not_modelled: list[str] = field(default_factory=list)

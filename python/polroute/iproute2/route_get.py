@@ -1,39 +1,80 @@
 """`ip route get` against a Policy: build the question, ask the core, and print
 the answer exactly as iproute2 6.1 prints the kernel's (text and ``-j``)."""
+
 from __future__ import annotations
 
 import errno as _errno
 import ipaddress
 import os
-from typing import Optional
 
-from ._polroute_cffi import ffi, lib
-from .iproute import GetArgs, parse_route_get
-from .policy import Policy
-from .requests import AF_INET, AF_INET6
-from .result import Candidate, RouteGetResult, TraceStep
-from .rt_tables import RtTables
+from polroute._core.binding import ffi, lib
+from polroute.iproute2.reader import GetArgs, parse_route_get
+from polroute.iproute2.rt_tables import RtTables
+from polroute.model.policy import Policy
+from polroute.types.requests import AF_INET, AF_INET6
+from polroute.types.result import Candidate, RouteGetResult, TraceStep
 
-_TYPE_NAMES = {0: "none", 1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
-               6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat", 11: "xresolve"}
-_STEP_NAMES = {0: "no-match", 1: "goto", 2: "goto-unresolved", 3: "nop", 4: "table-miss",
-               5: "no-table", 6: "throw", 7: "suppressed", 8: "decided", 9: "action-error",
-               10: "merged", 11: "find-saddr-skip"}
-_NOT_MODELLED = {1: "multipath hash", 2: "nexthop object", 4: "l3mdev/VRF",
-                 8: "default gateway rotation (fib_select_default)", 16: "IPv6 neighbour state",
-                 32: "tunnel metadata", 64: "multicast group membership", 128: "other",
-                 256: "route cache (multicast via a unicast route)"}
+_TYPE_NAMES = {
+    0: "none",
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+    11: "xresolve",
+}
+_STEP_NAMES = {
+    0: "no-match",
+    1: "goto",
+    2: "goto-unresolved",
+    3: "nop",
+    4: "table-miss",
+    5: "no-table",
+    6: "throw",
+    7: "suppressed",
+    8: "decided",
+    9: "action-error",
+    10: "merged",
+    11: "find-saddr-skip",
+}
+_NOT_MODELLED = {
+    1: "multipath hash",
+    2: "nexthop object",
+    4: "l3mdev/VRF",
+    8: "default gateway rotation (fib_select_default)",
+    16: "IPv6 neighbour state",
+    32: "tunnel metadata",
+    64: "multicast group membership",
+    128: "other",
+    256: "route cache (multicast via a unicast route)",
+}
 # iproute2 print_cache_flags order
-_CACHE_WORDS = [(0x80000000, "local"), (0x40000000, "reject"), (0x20000000, "mc"),
-                (0x10000000, "brd"), (0x08000000, "dst-nat"), (0x00800000, "snat"),
-                (0x00400000, "masq"), (0x00020000, "dst-direct"), (0x04000000, "src-direct"),
-                (0x00040000, "redirected"), (0x01000000, "redirect"), (0x00200000, "fastroute"),
-                (0x00010000, "notify"), (0x00080000, "tproxy")]
+_CACHE_WORDS = [
+    (0x80000000, "local"),
+    (0x40000000, "reject"),
+    (0x20000000, "mc"),
+    (0x10000000, "brd"),
+    (0x08000000, "dst-nat"),
+    (0x00800000, "snat"),
+    (0x00400000, "masq"),
+    (0x00020000, "dst-direct"),
+    (0x04000000, "src-direct"),
+    (0x00040000, "redirected"),
+    (0x01000000, "redirect"),
+    (0x00200000, "fastroute"),
+    (0x00010000, "notify"),
+    (0x00080000, "tproxy"),
+]
 _PREF_NAMES = {0: "medium", 1: "high", 3: "low"}
-_DEFAULT_TABLES: Optional[RtTables] = None
+_DEFAULT_TABLES: RtTables | None = None
 
 
-def _tables(tables: Optional[RtTables]) -> RtTables:
+def _tables(tables: RtTables | None) -> RtTables:
     global _DEFAULT_TABLES
     if tables is not None:
         return tables
@@ -49,7 +90,7 @@ def _addr(family: int, raw) -> str:
     return str(ipaddress.IPv6Address(b))
 
 
-def flow_from_args(policy: Policy, args: GetArgs, caller_uid: Optional[int] = None):
+def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None):
     """The pr_flow for parsed `ip route get` arguments (names resolved)."""
     q = ffi.new("pr_flow *")
     q.family = args.family
@@ -79,8 +120,7 @@ def flow_from_args(policy: Policy, args: GetArgs, caller_uid: Optional[int] = No
     return q
 
 
-def route_get(policy: Policy, argv: list[str], tables: Optional[RtTables] = None,
-              explain: bool = False) -> RouteGetResult:
+def route_get(policy: Policy, argv: list[str], tables: RtTables | None = None, explain: bool = False) -> RouteGetResult:
     """Answer `ip route get ARGV` on the model.  Bad arguments raise ValueError
     (naming the token); an unknown device raises PolicyError(ENODEV)."""
     tables = _tables(tables)
@@ -88,15 +128,17 @@ def route_get(policy: Policy, argv: list[str], tables: Optional[RtTables] = None
     return ask(policy, args, tables, explain)
 
 
-def ask(policy: Policy, args: GetArgs, tables: Optional[RtTables] = None,
-        explain: bool = False) -> RouteGetResult:
+def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: bool = False) -> RouteGetResult:
     tables = _tables(tables)
     full = 32 if args.family == AF_INET else 128
     if args.src is not None and args.src_len not in (0, full):
         # inet_rtm_valid_getroute_req: iproute2 sends the length as written
         fam = "ipv4" if args.family == AF_INET else "ipv6"
-        return RouteGetResult(family=args.family, error=_errno.EINVAL,
-                              error_message=f"{fam}: Invalid values in header for route get request")
+        return RouteGetResult(
+            family=args.family,
+            error=_errno.EINVAL,
+            error_message=f"{fam}: Invalid values in header for route get request",
+        )
     q = flow_from_args(policy, args, caller_uid=os.getuid() if hasattr(os, "getuid") else 0)
     res = ffi.new("pr_result *")
     trace = ffi.NULL
@@ -123,8 +165,11 @@ def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> Rou
     if trace is not None:
         for i in range(trace.len):
             s = trace.steps[i]
-            out.trace.append(TraceStep(s.rule_index, s.priority, s.table, _STEP_NAMES.get(s.kind, str(s.kind)),
-                                       s.error, s.matched_len))
+            out.trace.append(
+                TraceStep(
+                    s.rule_index, s.priority, s.table, _STEP_NAMES.get(s.kind, str(s.kind)), s.error, s.matched_len
+                )
+            )
     if res.error:
         if res.errmsg != ffi.NULL:
             out.error_message = ffi.string(res.errmsg).decode()
@@ -137,11 +182,14 @@ def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> Rou
     names = {link.ifindex: link.name for link in policy.links()}
     for i in range(res.nh_count):
         nh = res.nh[i]
-        out.candidates.append(Candidate(
-            dev=names.get(nh.oif, f"if{nh.oif}"),
-            gateway=_addr(nh.gw_family, nh.gw) if nh.gw_family else None,
-            prefsrc=_addr(fam, nh.prefsrc) if fam == AF_INET else None,
-            weight=nh.weight or 1))
+        out.candidates.append(
+            Candidate(
+                dev=names.get(nh.oif, f"if{nh.oif}"),
+                gateway=_addr(nh.gw_family, nh.gw) if nh.gw_family else None,
+                prefsrc=_addr(fam, nh.prefsrc) if fam == AF_INET else None,
+                weight=nh.weight or 1,
+            )
+        )
     if res.nh_count == 1:
         out.dev = out.candidates[0].dev
         out.gateway = out.candidates[0].gateway
@@ -170,6 +218,7 @@ def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> Rou
 
 # ---------------------------------------------------------------- printing
 
+
 def _mark_text(mark: int) -> str:
     return str(mark) if mark < 16 else f"0x{mark:x}"
 
@@ -181,7 +230,7 @@ def error_text(err: int, message: str = "") -> str:
     return f"RTNETLINK answers: {os.strerror(err)}"
 
 
-def to_json(r: RouteGetResult, tables: Optional[RtTables] = None) -> dict:
+def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict:
     """The object `ip -j route get` prints (the first element of its list),
     or {"error": ..., "errno": ...} for an error."""
     tables = _tables(tables)
@@ -225,12 +274,13 @@ def to_json(r: RouteGetResult, tables: Optional[RtTables] = None) -> dict:
         d["pref"] = r.pref
     if r.not_modelled:
         d["not_modelled"] = list(r.not_modelled)
-        d["candidates"] = [{"dev": c.dev, **({"gateway": c.gateway} if c.gateway else {}),
-                            "weight": c.weight} for c in r.candidates]
+        d["candidates"] = [
+            {"dev": c.dev, **({"gateway": c.gateway} if c.gateway else {}), "weight": c.weight} for c in r.candidates
+        ]
     return d
 
 
-def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
+def to_text(r: RouteGetResult, tables: RtTables | None = None) -> str:
     """What `ip route get` prints (without the trailing newline)."""
     tables = _tables(tables)
     if r.error:
@@ -278,14 +328,15 @@ def to_text(r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
         line += "\n    not modelled: " + ", ".join(r.not_modelled)
         if len(r.candidates) > 1:
             line += "\n    candidates: " + "; ".join(
-                (f"via {c.gateway} " if c.gateway else "") + f"dev {c.dev} weight {c.weight}"
-                for c in r.candidates)
+                (f"via {c.gateway} " if c.gateway else "") + f"dev {c.dev} weight {c.weight}" for c in r.candidates
+            )
     return line
 
 
-def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] = None) -> str:
+def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> str:
     """The rule walk behind an answer, one line per rule tried."""
-    from .show import format_rule
+    from polroute.iproute2.show import format_rule
+
     tables = _tables(tables)
     rules = policy.rules(r.family)
     lines = []
@@ -303,8 +354,7 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] =
             "no-table": "matched: table does not exist, continue",
             "throw": f"matched: throw route /{s.matched_len}, continue",
             "suppressed": f"matched: result /{s.matched_len} suppressed, continue",
-            "decided": ("matched: decided" + (f" (/{s.matched_len})" if not s.error else
-                                             f": {os.strerror(s.error)}")),
+            "decided": ("matched: decided" + (f" (/{s.matched_len})" if not s.error else f": {os.strerror(s.error)}")),
             "action-error": f"matched: {os.strerror(s.error)}",
             "merged": ("decided" if not s.error else os.strerror(s.error)),
         }.get(s.kind, s.kind)
@@ -313,9 +363,10 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: Optional[RtTables] =
     return "\n".join(lines)
 
 
-def get_json(policy: Policy, argv: list[str], tables: Optional[RtTables] = None) -> dict:
+def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict:
     """`ip -j route get ARGV` on the model (the dict, or an error dict)."""
-    from .errors import PolicyError
+    from polroute._core.errors import PolicyError
+
     try:
         return to_json(route_get(policy, argv, tables), tables)
     except PolicyError as e:

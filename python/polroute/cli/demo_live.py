@@ -3,6 +3,7 @@ network namespace ``prt-demo-<pid>`` (veth links), deleted in ``finally``.
 
 Only configuration and ``ip route get`` questions: no packet is sent.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,13 @@ import os
 import shutil
 import subprocess
 import time
-from typing import Optional
 
-from .ip_command import IP, run_ip
+from polroute.live.ip_command import IP, run_ip
 
 _FIELDS = ("dev", "gateway", "prefsrc", "table", "error")
 
 
-def live_unavailable() -> Optional[str]:
+def live_unavailable() -> str | None:
     """None when we may create a network namespace, else what is missing."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "root"
@@ -26,7 +26,7 @@ def live_unavailable() -> Optional[str]:
     return None
 
 
-def _ip(*args: str, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+def _ip(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return run_ip(list(args), stdin=stdin)
 
 
@@ -37,7 +37,7 @@ class LiveNetns:
         self.name = name
         self.created = False
 
-    def __enter__(self) -> "LiveNetns":
+    def __enter__(self) -> LiveNetns:
         r = _ip("netns", "add", self.name)
         if r.returncode != 0:
             raise RuntimeError(f"ip netns add {self.name}: {r.stderr.strip()}")
@@ -63,8 +63,11 @@ class LiveNetns:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             links = json.loads(_ip("-n", self.name, "-j", "link", "show").stdout or "[]")
-            if all(l.get("operstate") in ("UP", "UNKNOWN") for l in links
-                   if "UP" in l.get("flags", []) and l.get("ifname") != "lo"):
+            if all(
+                l.get("operstate") in ("UP", "UNKNOWN")
+                for l in links
+                if "UP" in l.get("flags", []) and l.get("ifname") != "lo"
+            ):
                 return
             time.sleep(0.01)
 
@@ -76,13 +79,13 @@ class LiveNetns:
 
 
 def apply_recipe(ns: LiveNetns, cfg, text: str) -> str:
-    """Through polroute.kernel (plan, ownership, rollback); says what it did."""
-    from .multihome.cli import apply_engine, report_text
-    report = apply_engine()(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner,
-                            prune=False, dry_run=False)
+    """Through polroute.live.provision (plan, ownership, rollback); says what it did."""
+    from polroute.cli.multihome import apply_engine, report_text
+
+    report = apply_engine()(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner, prune=False, dry_run=False)
     if not report.ok:
         raise RuntimeError(f"apply failed:\n{report_text(report)}")
-    return f"polroute.kernel.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
+    return f"polroute.live.provision.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
 
 
 def _pick(d: dict) -> dict:
@@ -94,18 +97,20 @@ def _pick(d: dict) -> dict:
 
 
 def run_live() -> bool:
-    from .audit import audit_policy, format_report, kernel_route_get
-    from .demo import split_recipe, two_nic_batch
-    from .kernel_state import policy_from_state, read_state
-    from .multihome.discover import discover_text
-    from .multihome.hostfile import parse_host_text
-    from .multihome.render import batch_text
-    from .query import get_json
+    from polroute.audit import audit_policy, format_report, kernel_route_get
+    from polroute.cli.demo import split_recipe, two_nic_batch
+    from polroute.iproute2.route_get import get_json
+    from polroute.live.state import policy_from_state, read_state
+    from polroute.multihome.discover import discover_text
+    from polroute.multihome.hostfile import parse_host_text
+    from polroute.multihome.render import batch_text
 
     name = f"prt-demo-{os.getpid()}"
     base, _ = split_recipe(two_nic_batch())
-    print(f"\n==== Live: the same host in a private network namespace {name} (veth links; "
-          "nothing is sent, only `ip route get` questions)")
+    print(
+        f"\n==== Live: the same host in a private network namespace {name} (veth links; "
+        "nothing is sent, only `ip route get` questions)"
+    )
     with LiveNetns(name) as ns:
         ns.batch(base)
         ns.settle()
@@ -132,9 +137,11 @@ def run_live() -> bool:
         print("\n== the model and the kernel (`ip -j route get`) on sample questions")
         questions = [["8.8.8.8"]]
         for u in cfg.uplinks:
-            questions += [["8.8.8.8", "from", str(u.address.ip)],
-                          [str(u.address.network.network_address + 7), "from", str(u.address.ip)],
-                          [str(u.gateway), "from", str(u.address.ip)]]
+            questions += [
+                ["8.8.8.8", "from", str(u.address.ip)],
+                [str(u.address.network.network_address + 7), "from", str(u.address.ip)],
+                [str(u.gateway), "from", str(u.address.ip)],
+            ]
         agree = True
         for q in questions:
             m, k = _pick(get_json(model, q)), _pick(ns.route_get(q))
@@ -142,9 +149,13 @@ def run_live() -> bool:
             agree &= same
             via = f"via {k['gateway']}" if k.get("gateway") else "directly"
             shown = "error" if "error" in k else f"dev {k['dev']} {via}, table {k['table']}"
-            print(f"  {'agree   ' if same else 'DISAGREE'} ip route get {' '.join(q):<36} kernel: {shown}"
-                  + ("" if same else f"  model: {m}"))
+            print(
+                f"  {'agree   ' if same else 'DISAGREE'} ip route get {' '.join(q):<36} kernel: {shown}"
+                + ("" if same else f"  model: {m}")
+            )
     holds = (not before.ok) and after.ok and agree
-    print(f"\nlive: asymmetric before: {'yes' if not before.ok else 'no'}; audit passes after the recipe: "
-          f"{'yes' if after.ok else 'no'}; model and kernel agree: {'yes' if agree else 'no'}")
+    print(
+        f"\nlive: asymmetric before: {'yes' if not before.ok else 'no'}; audit passes after the recipe: "
+        f"{'yes' if after.ok else 'no'}; model and kernel agree: {'yes' if agree else 'no'}"
+    )
     return holds

@@ -17,26 +17,15 @@ a shared table or of the rule list copies that one.  Big tables are compiled
 once and the compiled copy is shared by every snapshot until the table
 changes.  Bench: bench/publish.py and bench/c_publish.c.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Optional
 
-from ._polroute_cffi import ffi, lib
-from .bulk import COMPILE_MIN_PREFIXES, BulkResult, lookup_bulk
-
-
-def build_fast4(handle):
-    """pr_fast4_build on a policy handle; the evaluator is freed with the
-    returned object (it must not outlive the policy, nor see it change)."""
-    hp = ffi.new("pr_fast4 **")
-    rc = lib.pr_fast4_build(handle, hp)
-    if rc == -12:
-        raise MemoryError("pr_fast4_build")
-    if rc < 0:
-        raise OSError(-rc, "pr_fast4_build")
-    return ffi.gc(hp[0], lib.pr_fast4_free)
+from polroute._core.binding import ffi, lib
+from polroute.model.bulk import COMPILE_MIN_PREFIXES, BulkResult, lookup_bulk
+from polroute.model.fast4 import build_fast4
 
 
 class CompiledPolicy:
@@ -52,7 +41,7 @@ class CompiledPolicy:
             raise MemoryError("pr_policy_compile")
         self._fast = None
         self._fast_lock = threading.Lock()
-        self.fast_build_seconds: Optional[float] = None
+        self.fast_build_seconds: float | None = None
 
     def _fast4(self):
         """The specialised IPv4 evaluator (fast4.c), built on first use.  It
@@ -74,13 +63,15 @@ class CompiledPolicy:
         merged, build_seconds."""
         st = ffi.new("pr_fast4_stats *")
         lib.pr_fast4_get_stats(self._fast4(), st)
-        out = {k: int(getattr(st, k)) for k in ("classes", "chain_entries", "tables", "outcomes",
-                                                 "src_prefixes", "memory", "merged")}
+        out = {
+            k: int(getattr(st, k))
+            for k in ("classes", "chain_entries", "tables", "outcomes", "src_prefixes", "memory", "merged")
+        }
         out["build_seconds"] = self.fast_build_seconds
         return out
 
     def lookup_bulk(self, dst, **columns) -> BulkResult:
-        """As :func:`polroute.bulk.lookup_bulk`: IPv4 questions on dst/src go
+        """As :func:`polroute.model.bulk.lookup_bulk`: IPv4 questions on dst/src go
         through the specialised evaluator (``fast=False`` for the exact path)."""
         return lookup_bulk(self, dst, **columns)
 
@@ -89,8 +80,8 @@ class Published:
     """The snapshot readers should use now; a writer replaces it whole."""
 
     def __init__(self, policy=None):
-        self._lock = threading.Lock()   # one publisher at a time
-        self.current: Optional[CompiledPolicy] = CompiledPolicy(policy) if policy is not None else None
+        self._lock = threading.Lock()  # one publisher at a time
+        self.current: CompiledPolicy | None = CompiledPolicy(policy) if policy is not None else None
 
     def publish(self, policy) -> CompiledPolicy:
         snap = CompiledPolicy(policy)

@@ -17,39 +17,108 @@ Entry points:
 Sources followed: iproute2 v6.1.0 ip/ip.c, ip/iproute.c, ip/iprule.c,
 ip/ipaddress.c, ip/iplink.c, ip/link_veth.c, lib/utils.c, lib/rt_names.c.
 """
+
 from __future__ import annotations
 
 import copy
 import errno as _errno
 import ipaddress
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
 
-from .errors import PolicyError
-from .requests import (
-    AF_INET, AF_INET6, AddrRequest, IPAddress, LinkRequest, NexthopRequest,
-    RouteRequest, RuleRequest, bit,
-    FIB_RULE_INVERT, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_TO_TBL, FR_ACT_UNSPEC,
-    FRA_DPORT_RANGE, FRA_DST, FRA_FLOW, FRA_FWMARK, FRA_FWMASK, FRA_GOTO,
-    FRA_IIFNAME, FRA_IP_PROTO, FRA_L3MDEV, FRA_OIFNAME, FRA_PRIORITY,
-    FRA_PROTOCOL, FRA_SPORT_RANGE, FRA_SRC, FRA_SUPPRESS_IFGROUP,
-    FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_TUN_ID, FRA_UID_RANGE,
-    IFA_F_NOPREFIXROUTE, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
-    RTA_DST, RTA_FLOW, RTA_GATEWAY, RTA_METRICS, RTA_MULTIPATH, RTA_NH_ID,
-    RTA_OIF, RTA_PREF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA,
-    RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR, RTM_NEWROUTE,
-    RTM_NEWRULE, RTN_ANYCAST, RTN_BLACKHOLE, RTN_BROADCAST, RTN_LOCAL,
-    RTN_MULTICAST, RTN_NAT, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST,
-    RTN_UNREACHABLE, RTN_UNSPEC, RTN_XRESOLVE, RTNH_F_ONLINK, RTPROT_BOOT,
-    RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
-    RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_UNSPEC,
+from polroute._core.errors import PolicyError
+from polroute.iproute2.rt_tables import (
+    RtTables,
+    get_s32,
+    get_u8,
+    get_u16,
+    get_u32,
+    get_u64,
+    get_unsigned_max,
+    scan_uint,
+    strtoul,
 )
-from .rt_tables import (
-    RtTables, get_s32, get_u16, get_u32, get_u64, get_u8, get_unsigned_max,
-    scan_uint, strtoul,
+from polroute.iproute2.show import PROTO_BY_NAME
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FIB_RULE_INVERT,
+    FR_ACT_GOTO,
+    FR_ACT_NOP,
+    FR_ACT_TO_TBL,
+    FR_ACT_UNSPEC,
+    FRA_DPORT_RANGE,
+    FRA_DST,
+    FRA_FLOW,
+    FRA_FWMARK,
+    FRA_FWMASK,
+    FRA_GOTO,
+    FRA_IIFNAME,
+    FRA_IP_PROTO,
+    FRA_L3MDEV,
+    FRA_OIFNAME,
+    FRA_PRIORITY,
+    FRA_PROTOCOL,
+    FRA_SPORT_RANGE,
+    FRA_SRC,
+    FRA_SUPPRESS_IFGROUP,
+    FRA_SUPPRESS_PREFIXLEN,
+    FRA_TABLE,
+    FRA_TUN_ID,
+    FRA_UID_RANGE,
+    IFA_F_NOPREFIXROUTE,
+    NLM_F_APPEND,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REPLACE,
+    RT_SCOPE_HOST,
+    RT_SCOPE_LINK,
+    RT_SCOPE_NOWHERE,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_LOCAL,
+    RT_TABLE_MAIN,
+    RT_TABLE_UNSPEC,
+    RTA_DST,
+    RTA_FLOW,
+    RTA_GATEWAY,
+    RTA_METRICS,
+    RTA_MULTIPATH,
+    RTA_NH_ID,
+    RTA_OIF,
+    RTA_PREF,
+    RTA_PREFSRC,
+    RTA_PRIORITY,
+    RTA_TABLE,
+    RTA_VIA,
+    RTM_DELADDR,
+    RTM_DELROUTE,
+    RTM_DELRULE,
+    RTM_NEWADDR,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTN_ANYCAST,
+    RTN_BLACKHOLE,
+    RTN_BROADCAST,
+    RTN_LOCAL,
+    RTN_MULTICAST,
+    RTN_NAT,
+    RTN_PROHIBIT,
+    RTN_THROW,
+    RTN_UNICAST,
+    RTN_UNREACHABLE,
+    RTN_UNSPEC,
+    RTN_XRESOLVE,
+    RTNH_F_ONLINK,
+    RTPROT_BOOT,
+    AddrRequest,
+    IPAddress,
+    LinkRequest,
+    NexthopRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
 )
-from .show import PROTO_BY_NAME
 
 AF_UNSPEC = 0
 PREFIXLEN_SPECIFIED = 1
@@ -63,13 +132,19 @@ RTAX_INITRWND, RTAX_QUICKACK, RTAX_FASTOPEN_NO_COOKIE = 14, 15, 17
 
 # ifaddr flags (ipaddress.c ifa_flag_data): name -> (mask, readonly, v6only)
 _IFA_FLAGS = {
-    "secondary": (0x01, True, False), "temporary": (0x01, True, False),
-    "nodad": (0x02, False, True), "optimistic": (0x04, False, True),
-    "dadfailed": (0x08, True, True), "home": (0x10, False, True),
-    "deprecated": (0x20, True, True), "tentative": (0x40, True, True),
-    "permanent": (0x80, True, True), "mngtmpaddr": (0x100, False, True),
+    "secondary": (0x01, True, False),
+    "temporary": (0x01, True, False),
+    "nodad": (0x02, False, True),
+    "optimistic": (0x04, False, True),
+    "dadfailed": (0x08, True, True),
+    "home": (0x10, False, True),
+    "deprecated": (0x20, True, True),
+    "tentative": (0x40, True, True),
+    "permanent": (0x80, True, True),
+    "mngtmpaddr": (0x100, False, True),
     "noprefixroute": (IFA_F_NOPREFIXROUTE, False, False),
-    "autojoin": (0x400, False, False), "stable-privacy": (0x800, True, True),
+    "autojoin": (0x400, False, False),
+    "stable-privacy": (0x800, True, True),
 }
 IFA_F_MCAUTOJOIN = 0x400
 
@@ -77,6 +152,7 @@ IFA_F_MCAUTOJOIN = 0x400
 # ---------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------
+
 
 class ParseError(ValueError):
     """A command line ``ip`` would refuse before sending anything; the
@@ -91,8 +167,7 @@ class BatchError(Exception):
     or ``Error: ....``).
     """
 
-    def __init__(self, filename: str, lineno: int, message: str, line: str = "",
-                 cause: Optional[BaseException] = None):
+    def __init__(self, filename: str, lineno: int, message: str, line: str = "", cause: BaseException | None = None):
         super().__init__(f"{filename}:{lineno}: {message}")
         self.filename = filename
         self.lineno = lineno
@@ -104,6 +179,7 @@ class BatchError(Exception):
 # ---------------------------------------------------------------------------
 # lexing: ip's getcmdline() + makeargs()
 # ---------------------------------------------------------------------------
+
 
 def split_args(line: str) -> list[str]:
     """makeargs(): whitespace separated words; a word starting with ' or "
@@ -120,7 +196,7 @@ def split_args(line: str) -> list[str]:
             end = line.find(quote, i + 1)
             if end < 0:
                 raise ParseError("Unterminated quoted string")
-            args.append(line[i + 1:end])
+            args.append(line[i + 1 : end])
             i = end + 1
         else:
             j = i
@@ -158,6 +234,7 @@ def batch_lines(text: str) -> Iterator[tuple[int, str]]:
 # argument helpers
 # ---------------------------------------------------------------------------
 
+
 def matches(arg: str, keyword: str) -> bool:
     """iproute2 matches(): arg is a non-empty prefix of keyword."""
     return bool(arg) and keyword.startswith(arg)
@@ -188,7 +265,7 @@ class _Args:
         return self.words[self.i]
 
     def rest(self) -> list[str]:
-        return self.words[self.i:]
+        return self.words[self.i :]
 
 
 def _bad(what: str, tok: str) -> ParseError:
@@ -213,17 +290,19 @@ def _looks_like_word(tok: str) -> bool:
 # addresses: lib/utils.c get_addr_1 / get_prefix_1
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Prefix:
     """inet_prefix: family may stay AF_UNSPEC for "default"/"all"."""
+
     family: int
-    addr: Optional[IPAddress]   # None when no bytes would be sent
+    addr: IPAddress | None  # None when no bytes would be sent
     bytelen: int
     bitlen: int
     flags: int = 0
 
 
-def _zero(family: int) -> Optional[IPAddress]:
+def _zero(family: int) -> IPAddress | None:
     if family == AF_INET:
         return ipaddress.IPv4Address(0)
     if family == AF_INET6:
@@ -231,12 +310,13 @@ def _zero(family: int) -> Optional[IPAddress]:
     return None
 
 
-def _ipv4_legacy(s: str) -> Optional[bytes]:
+def _ipv4_legacy(s: str) -> bytes | None:
     """get_addr_ipv4(): up to 4 strtoul(base 0) parts, "10.8" = 10.8.0.0."""
     parts = s.split(".")
-    if len(parts) == 4 and all(p.isascii() and p.isdigit() and (p[0] != "0" or len(p) == 1)
-                               and len(p) <= 3 for p in parts):
-        values = [int(p) for p in parts]        # the common case: plain dotted decimal
+    if len(parts) == 4 and all(
+        p.isascii() and p.isdigit() and (p[0] != "0" or len(p) == 1) and len(p) <= 3 for p in parts
+    ):
+        values = [int(p) for p in parts]  # the common case: plain dotted decimal
         if max(values) <= 255:
             return bytes(values)
     out = bytearray(4)
@@ -254,10 +334,9 @@ def _ipv4_legacy(s: str) -> Optional[bytes]:
     return bytes(out)
 
 
-def get_addr_1(name: str, family: int) -> Optional[Prefix]:
+def get_addr_1(name: str, family: int) -> Prefix | None:
     if name == "default":
-        return Prefix(family, _zero(family), {AF_INET: 4, AF_INET6: 16}.get(family, 0),
-                      -2, PREFIXLEN_SPECIFIED)
+        return Prefix(family, _zero(family), {AF_INET: 4, AF_INET6: 16}.get(family, 0), -2, PREFIXLEN_SPECIFIED)
     if name in ("all", "any"):
         return Prefix(family, None, 0, -2)
     if ":" in name:
@@ -284,7 +363,7 @@ def _mask2bits(packed: bytes) -> int:
     return bin(mask).count("1")
 
 
-def get_prefix_1(arg: str, family: int) -> Optional[Prefix]:
+def get_prefix_1(arg: str, family: int) -> Prefix | None:
     base, slash, plen_s = arg.partition("/")
     p = get_addr_1(base, family)
     if p is None:
@@ -294,7 +373,7 @@ def get_prefix_1(arg: str, family: int) -> Optional[Prefix]:
         if p.bitlen == -2:
             return None
         plen = get_unsigned_max(plen_s, 0xFFFFFFFF)
-        if plen is None:        # a dotted netmask also works
+        if plen is None:  # a dotted netmask also works
             m = get_addr_1(plen_s, AF_INET)
             if m is None or m.family != AF_INET or _mask2bits(m.addr.packed) < 0:
                 return None
@@ -333,16 +412,23 @@ def read_family(name: str) -> int:
 # other value parsers
 # ---------------------------------------------------------------------------
 
-def rtntype_a2n(arg: str) -> Optional[int]:
+
+def rtntype_a2n(arg: str) -> int | None:
     """rtnl_rtntype_a2n (note: "u" is unreachable, "uni" unicast)."""
     if arg == "local":
         return RTN_LOCAL
     if arg == "nat":
         return RTN_NAT
-    for word, value in (("broadcast", RTN_BROADCAST), ("anycast", RTN_ANYCAST),
-                        ("multicast", RTN_MULTICAST), ("prohibit", RTN_PROHIBIT),
-                        ("unreachable", RTN_UNREACHABLE), ("blackhole", RTN_BLACKHOLE),
-                        ("xresolve", RTN_XRESOLVE), ("unicast", RTN_UNICAST)):
+    for word, value in (
+        ("broadcast", RTN_BROADCAST),
+        ("anycast", RTN_ANYCAST),
+        ("multicast", RTN_MULTICAST),
+        ("prohibit", RTN_PROHIBIT),
+        ("unreachable", RTN_UNREACHABLE),
+        ("blackhole", RTN_BLACKHOLE),
+        ("xresolve", RTN_XRESOLVE),
+        ("unicast", RTN_UNICAST),
+    ):
         if matches(arg, word) or (word == "broadcast" and arg == "brd"):
             return value
     if arg == "throw":
@@ -353,7 +439,7 @@ def rtntype_a2n(arg: str) -> Optional[int]:
     return value
 
 
-def get_rt_realms_or_raw(arg: str, tables: RtTables) -> Optional[int]:
+def get_rt_realms_or_raw(arg: str, tables: RtTables) -> int | None:
     raw = get_u32(arg)
     if raw is not None:
         return raw
@@ -374,14 +460,14 @@ def get_rt_realms_or_raw(arg: str, tables: RtTables) -> Optional[int]:
     return realms
 
 
-def inet_proto_a2n(arg: str) -> Optional[int]:
+def inet_proto_a2n(arg: str) -> int | None:
     value = get_u8(arg, 10)
     if value is not None:
         return value
     return PROTO_BY_NAME.get(arg)
 
 
-def get_time_rtt(arg: str) -> Optional[tuple[int, bool]]:
+def get_time_rtt(arg: str) -> tuple[int, bool] | None:
     """get_time_rtt(): milliseconds (ceil) and whether the value was raw."""
     if "." in arg:
         i = 0
@@ -419,12 +505,13 @@ def check_ifname(name: str) -> bool:
 # commands
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Context:
     policy: object
     tables: RtTables
     family: int = AF_UNSPEC
-    route_proto: int = RTPROT_BOOT    # what a route add gets without `proto` (ip: boot)
+    route_proto: int = RTPROT_BOOT  # what a route add gets without `proto` (ip: boot)
 
     def ifindex(self, name: str) -> int:
         """ll_name_to_index(): a known name, else "ifN" means ifindex N."""
@@ -444,7 +531,7 @@ class Command:
     """A parsed command: the requests ``ip`` would send, in order, as
     (Policy method name, request) pairs."""
 
-    def __init__(self, requests: Optional[list] = None, warnings: Optional[list] = None):
+    def __init__(self, requests: list | None = None, warnings: list | None = None):
         self.requests: list[tuple[str, object]] = requests or []
         self.warnings: list[str] = warnings or []
 
@@ -482,7 +569,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     mxlock = 0
     dev = None
     gw_ok = dst_ok = nhs_ok = scope_ok = table_ok = False
-    router_pref = None           # RTA_PREF is sent only when `pref` is given
+    router_pref = None  # RTA_PREF is sent only when `pref` is given
 
     def metric(tok: str, rtax: int, maximum: int = 0xFFFFFFFF) -> None:
         nonlocal mxlock
@@ -528,7 +615,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
             # a gateway of the route's own family is RTA_GATEWAY, else RTA_VIA
             req.present |= bit(RTA_GATEWAY if p.family == fam else RTA_VIA)
         elif tok == "from":
-            raise _unsupported(tok)        # source-specific routes
+            raise _unsupported(tok)  # source-specific routes
         elif tok == "tos" or matches(tok, "dsfield"):
             v = a.next()
             req.tos = _dsfield(t, v)
@@ -549,7 +636,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
         elif tok == "rtt":
             timed(tok, RTAX_RTT, 8)
         elif tok == "rto_min":
-            mxlock |= 1 << RTAX_RTO_MIN      # ip always locks rto_min
+            mxlock |= 1 << RTAX_RTO_MIN  # ip always locks rto_min
             v = a.next()
             mx[RTAX_RTO_MIN] = _need(get_time_rtt(v), '"rto_min" value', v)[0]
         elif matches(tok, "window"):
@@ -572,7 +659,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
                 raise _bad('"quickack" value (0 or 1)', v)
             mx[RTAX_QUICKACK] = q
         elif matches(tok, "congctl"):
-            raise _unsupported(tok)          # a string metric
+            raise _unsupported(tok)  # a string metric
         elif matches(tok, "rttvar"):
             timed("rttvar", RTAX_RTTVAR, 4)
         elif matches(tok, "ssthresh"):
@@ -598,7 +685,7 @@ def _route_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
             tid = _table_id(t, v)
             if tid < 256:
                 rtm_table = tid
-            else:       # ids >= 256 only fit in RTA_TABLE
+            else:  # ids >= 256 only fit in RTA_TABLE
                 rtm_table, rta_table = RT_TABLE_UNSPEC, tid
             table_ok = True
         elif matches(tok, "vrf"):
@@ -707,7 +794,7 @@ def _parse_nexthops(a: _Args, req: RouteRequest, fam: int, ctx: Context) -> int:
                 name = a.next()
                 try:
                     leg.ifindex = ctx.ifindex(name)
-                except ParseError as e:   # ip: parse_one_nh fails, then "cannot parse nexthop"
+                except ParseError as e:  # ip: parse_one_nh fails, then "cannot parse nexthop"
                     raise ParseError(f"{e}\nError: cannot parse nexthop") from None
             elif tok == "weight":
                 v = a.next()
@@ -730,7 +817,7 @@ def _parse_nexthops(a: _Args, req: RouteRequest, fam: int, ctx: Context) -> int:
 
 def _dsfield(t: RtTables, v: str) -> int:
     try:
-        return t.dsfield.id(v)            # names or hex (base 16!)
+        return t.dsfield.id(v)  # names or hex (base 16!)
     except ValueError:
         raise _bad("tos", v) from None
 
@@ -751,9 +838,11 @@ def _table_id(t: RtTables, v: str) -> int:
 
 # ---- ip route flush ------------------------------------------------------------
 
+
 @dataclass
 class _RouteFilter:
     """The subset of iproute.c's filter that ``ip route flush`` uses."""
+
     tb: int = RT_TABLE_MAIN
     protocol: int = 0
     protocolmask: int = 0
@@ -768,14 +857,14 @@ class _RouteFilter:
     metricmask: int = 0
     realm: int = 0
     realmmask: int = 0
-    rdst: Optional[Prefix] = None
-    mdst: Optional[Prefix] = None
-    rvia: Optional[Prefix] = None
-    rprefsrc: Optional[Prefix] = None
+    rdst: Prefix | None = None
+    mdst: Prefix | None = None
+    rvia: Prefix | None = None
+    rprefsrc: Prefix | None = None
     cloned: bool = False
 
 
-def _bits(addr: Optional[IPAddress], nbytes: Optional[int] = None) -> int:
+def _bits(addr: IPAddress | None, nbytes: int | None = None) -> int:
     """An address as a 128-bit big-endian integer (inet_prefix.data)."""
     raw = addr.packed if addr is not None else b""
     if nbytes is not None:
@@ -815,7 +904,7 @@ class RouteFlush(Command):
 
     def apply(self, policy) -> None:
         if self.filter.cloned:
-            return        # "flush cache": there is no route cache in the model
+            return  # "flush cache": there is no route cache in the model
         rounds = 0
         while True:
             victims = self.matching(policy)
@@ -833,8 +922,7 @@ class RouteFlush(Command):
                     raise ParseError(f"Failed to send flush request: {e.strerror}") from e
 
 
-def _route_filter_match(r: RouteRequest, f: _RouteFilter, family_filter: int,
-                        state: dict) -> bool:
+def _route_filter_match(r: RouteRequest, f: _RouteFilter, family_filter: int, state: dict) -> bool:
     """filter_nlmsg() of ip/iproute.c for one dumped route."""
     table = r.table
     if family_filter != AF_UNSPEC and r.family != family_filter:
@@ -899,10 +987,9 @@ def _route_filter_match(r: RouteRequest, f: _RouteFilter, family_filter: int,
         if (metric ^ f.metric) & f.metricmask:
             return False
     # the IPv6 null entry (unreachable default, metric 0xFFFFFFFF) is never flushed
-    if (r.family == AF_INET6 and r.dst_len == 0 and r.type == RTN_UNREACHABLE
-            and r.priority & 0xFFFFFFFF == 0xFFFFFFFF):
-        return False
-    return True
+    return not (
+        r.family == AF_INET6 and r.dst_len == 0 and r.type == RTN_UNREACHABLE and r.priority & 4294967295 == 4294967295
+    )
 
 
 def _route_flush(a: _Args, ctx: Context) -> Command:
@@ -956,7 +1043,7 @@ def _route_flush(a: _Args, ctx: Context) -> Command:
         elif tok in ("dev", "oif"):
             od = a.next()
         elif tok in ("iif", "mark"):
-            raise _unsupported(tok)     # dumped routes carry neither
+            raise _unsupported(tok)  # dumped routes carry neither
         elif matches(tok, "metric") or matches(tok, "priority") or tok == "preference":
             v = a.next()
             f.metric = _need(get_u32(v), "metric", v)
@@ -1004,9 +1091,10 @@ def _route_flush(a: _Args, ctx: Context) -> Command:
 
 # ---- ip rule ------------------------------------------------------------------
 
+
 def _rule_modify(a: _Args, msg_type: int, ctx: Context) -> Command:
     t = ctx.tables
-    fam = ctx.family          # ip rule does NOT take the family from addresses
+    fam = ctx.family  # ip rule does NOT take the family from addresses
     req = RuleRequest(msg_type, NLM_F_CREATE | NLM_F_EXCL if msg_type == RTM_NEWRULE else 0)
     req.action = FR_ACT_TO_TBL if msg_type == RTM_NEWRULE else FR_ACT_UNSPEC
     frh_table, fra_table = 0, None
@@ -1059,7 +1147,7 @@ def _rule_modify(a: _Args, msg_type: int, ctx: Context) -> Command:
             mark_s, slash, mask_s = v.partition("/")
             req.fwmark = _need(get_u32(mark_s), "fwmark", mark_s)
             req.present |= bit(FRA_FWMARK)
-            if slash:       # the mask is sent only when written
+            if slash:  # the mask is sent only when written
                 req.fwmask = _need(get_u32(mask_s), "fwmask", mask_s)
                 req.present |= bit(FRA_FWMASK)
         elif matches(tok, "realms"):
@@ -1079,7 +1167,7 @@ def _rule_modify(a: _Args, msg_type: int, ctx: Context) -> Command:
             tid = _table_id(t, v)
             if tid < 256:
                 frh_table = tid
-            else:       # ids >= 256 only fit in FRA_TABLE
+            else:  # ids >= 256 only fit in FRA_TABLE
                 frh_table, fra_table = RT_TABLE_UNSPEC, tid
             table_ok = True
         elif matches(tok, "suppress_prefixlength") or tok == "sup_pl":
@@ -1123,7 +1211,7 @@ def _rule_modify(a: _Args, msg_type: int, ctx: Context) -> Command:
             req.uid_start, req.uid_end = got[0] & 0xFFFFFFFF, got2[0] & 0xFFFFFFFF
             req.present |= bit(FRA_UID_RANGE)
         elif tok == "nat" or matches(tok, "map-to"):
-            raise _unsupported(tok)       # route NAT is long gone
+            raise _unsupported(tok)  # route NAT is long gone
         elif tok == "ipproto":
             v = a.next()
             req.ip_proto = _need(inet_proto_a2n(v), "ipproto", v)
@@ -1178,17 +1266,18 @@ def _rule_modify(a: _Args, msg_type: int, ctx: Context) -> Command:
 @dataclass
 class _RuleFilter:
     """iprule.c's list/flush filter."""
-    pref: Optional[int] = None
+
+    pref: int | None = None
     invert: bool = False
-    src: Optional[Prefix] = None
-    dst: Optional[Prefix] = None
-    tos: Optional[int] = None
+    src: Prefix | None = None
+    dst: Prefix | None = None
+    tos: int | None = None
     fwmark: int = 0
     fwmask: int = 0
-    iif: Optional[str] = None
-    oif: Optional[str] = None
+    iif: str | None = None
+    oif: str | None = None
     l3mdev: bool = False
-    uidrange: Optional[tuple[int, int]] = None
+    uidrange: tuple[int, int] | None = None
     ipproto: int = 0
     sport: tuple[int, int] = (0, 0)
     dport: tuple[int, int] = (0, 0)
@@ -1198,11 +1287,11 @@ class _RuleFilter:
     protocolmask: int = 0
 
 
-def _prefix_match_rule(f: Prefix, fam: int, plen: int, addr: Optional[IPAddress]) -> bool:
+def _prefix_match_rule(f: Prefix, fam: int, plen: int, addr: IPAddress | None) -> bool:
     if f.family != fam or f.bitlen > plen:
         return False
     if addr is None or not plen or f.family == AF_UNSPEC or f.bitlen <= 0:
-        return True       # inet_addr_match_rta() without an attribute matches
+        return True  # inet_addr_match_rta() without an attribute matches
     return inet_addr_match(_bits(addr), _bits(f.addr), f.bitlen)
 
 
@@ -1241,9 +1330,7 @@ def _rule_filter_match(r: RuleRequest, f: _RuleFilter) -> bool:
         return False
     if f.tb > 0 and f.tb != r.table:
         return False
-    if (f.protocol ^ r.protocol) & f.protocolmask:
-        return False
-    return True
+    return not (f.protocol ^ r.protocol) & f.protocolmask
 
 
 class RuleFlush(Command):
@@ -1256,8 +1343,7 @@ class RuleFlush(Command):
         self.family = family
 
     def matching(self, policy) -> list[RuleRequest]:
-        return [r for r in policy.rules(self.family)
-                if r.priority != 0 and _rule_filter_match(r, self.filter)]
+        return [r for r in policy.rules(self.family) if r.priority != 0 and _rule_filter_match(r, self.filter)]
 
     def apply(self, policy) -> None:
         for r in self.matching(policy):
@@ -1351,12 +1437,13 @@ def _rule_flush(a: _Args, ctx: Context) -> Command:
 
 # ---- ip address ---------------------------------------------------------------
 
+
 def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     t = ctx.tables
     fam = ctx.family
     warnings = []
     dev = label = None
-    lcl: Optional[Prefix] = None
+    lcl: Prefix | None = None
     brd_len = 0
     broadcast = None
     scope = None
@@ -1391,7 +1478,7 @@ def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
         elif matches(tok, "valid_lft") or matches(tok, "preferred_lft"):
             v = a.next()
             if v != "forever":
-                raise _unsupported(tok)      # lifetimes are not modelled
+                raise _unsupported(tok)  # lifetimes are not modelled
         elif tok in _IFA_FLAGS:
             mask, readonly, v6only = _IFA_FLAGS[tok]
             if readonly:
@@ -1416,21 +1503,20 @@ def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     if dev is None:
         raise ParseError('Not enough information: "dev" argument is required.')
     # is_valid_label(): the device name, alone or followed by ":..."
-    if label is not None and not (label.startswith(dev)
-                                  and label[len(dev):len(dev) + 1] in ("", ":")):
+    if label is not None and not (label.startswith(dev) and label[len(dev) : len(dev) + 1] in ("", ":")):
         raise _bad("label", label)
     if lcl is None or lcl.addr is None:
         raise ParseError("missing local address")
     prefixlen = lcl.bitlen
-    wildcard = (msg_type == RTM_DELADDR and lcl.family == AF_INET
-                and not lcl.flags & PREFIXLEN_SPECIFIED)
+    wildcard = msg_type == RTM_DELADDR and lcl.family == AF_INET and not lcl.flags & PREFIXLEN_SPECIFIED
     if wildcard:
         warnings.append(
             "Warning: Executing wildcard deletion to stay compatible with old scripts.\n"
             f"         Explicitly specify the prefix length ({_addr_text(lcl.addr)}/32)"
             " to avoid this warning.\n"
             "         This special behaviour is likely to disappear in further releases,\n"
-            "         fix your scripts!")
+            "         fix your scripts!"
+        )
     if brd_len < 0 and msg_type != RTM_DELADDR:
         if fam != AF_INET:
             raise ParseError("Broadcast can be set only for IPv4 addresses")
@@ -1442,7 +1528,7 @@ def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
     if scope is None:
         scope = 0
         if msg_type != RTM_DELADDR and lcl.family == AF_INET and lcl.addr.packed[0] == 127:
-            scope = RT_SCOPE_HOST          # default_scope(): loopback addresses
+            scope = RT_SCOPE_HOST  # default_scope(): loopback addresses
     ifindex = ctx.ifindex(dev)
     if ifa_flags & IFA_F_MCAUTOJOIN and not lcl.addr.is_multicast:
         raise ParseError("autojoin needs multicast address")
@@ -1455,9 +1541,19 @@ def _addr_modify(a: _Args, msg_type: int, flags: int, ctx: Context) -> Command:
                 break
     fam = fam or AF_INET
     if fam != AF_INET:
-        broadcast = None          # the kernel ignores IFA_BROADCAST for IPv6
-    req = AddrRequest(msg_type, flags, fam, ifindex, lcl.addr, prefixlen, scope=scope,
-                      flags=ifa_flags, metric=metric, broadcast=broadcast)
+        broadcast = None  # the kernel ignores IFA_BROADCAST for IPv6
+    req = AddrRequest(
+        msg_type,
+        flags,
+        fam,
+        ifindex,
+        lcl.addr,
+        prefixlen,
+        scope=scope,
+        flags=ifa_flags,
+        metric=metric,
+        broadcast=broadcast,
+    )
     return Command([("addr", req)], warnings)
 
 
@@ -1468,6 +1564,7 @@ def _addr_text(addr: IPAddress) -> str:
 
 
 # ---- ip link ------------------------------------------------------------------
+
 
 def _link_args(a: _Args, tables: RtTables, allow_type: bool) -> dict:
     """The part of iplink_parse() the model knows: name/dev, up/down, group,
@@ -1503,9 +1600,26 @@ def _link_args(a: _Args, tables: RtTables, allow_type: bool) -> dict:
             a.advance()
             _link_type_args(a, tables, out)
             break
-        elif tok in ("mtu", "address", "broadcast", "brd", "txqueuelen", "txqlen",
-                     "master", "nomaster", "netns", "link", "index", "arp",
-                     "multicast", "promisc", "alias", "vrf", "state", "mode"):
+        elif tok in (
+            "mtu",
+            "address",
+            "broadcast",
+            "brd",
+            "txqueuelen",
+            "txqlen",
+            "master",
+            "nomaster",
+            "netns",
+            "link",
+            "index",
+            "arp",
+            "multicast",
+            "promisc",
+            "alias",
+            "vrf",
+            "state",
+            "mode",
+        ):
             raise _unsupported(tok)
         else:
             if matches(tok, "help"):
@@ -1553,12 +1667,11 @@ def _link_cmd(sub: str, a: _Args, ctx: Context) -> Command:
     dev = args["dev"]
     if dev is None:
         raise ParseError('Not enough information: "dev" argument is required.')
-    ctx.ifindex(dev)      # "Cannot find device" before anything is sent
+    ctx.ifindex(dev)  # "Cannot find device" before anything is sent
     if sub == "delete":
         return Command([("link", LinkRequest("del", dev))])
     newname = args["name"] if args["name"] not in (None, dev) else ""
-    return Command([("link", LinkRequest("set", dev, up=args["up"], group=args["group"],
-                                         newname=newname))])
+    return Command([("link", LinkRequest("set", dev, up=args["up"], group=args["group"], newname=newname))])
 
 
 def _tuntap_cmd(sub: str, a: _Args, ctx: Context) -> Command:
@@ -1596,6 +1709,7 @@ def _tuntap_cmd(sub: str, a: _Args, ctx: Context) -> Command:
 # ip route get
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class GetArgs:
     """The RTM_GETROUTE request ``ip route get`` builds (names unresolved).
@@ -1606,35 +1720,35 @@ class GetArgs:
     ``mark`` 0 is not sent; ``ip_proto``/``uid``/ports are None when not given
     (the kernel then defaults IPv4 to UDP and the uid to the caller's).
     """
+
     family: int
     dst: IPAddress
     dst_len: int
-    src: Optional[IPAddress] = None
+    src: IPAddress | None = None
     src_len: int = 0
-    iif: Optional[str] = None
-    oif: Optional[str] = None
+    iif: str | None = None
+    oif: str | None = None
     tos: int = 0
     mark: int = 0
-    uid: Optional[int] = None
-    ip_proto: Optional[int] = None
-    sport: Optional[int] = None
-    dport: Optional[int] = None
+    uid: int | None = None
+    ip_proto: int | None = None
+    sport: int | None = None
+    dport: int | None = None
     fibmatch: bool = False
     connected: bool = False
     notify: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
-def parse_route_get(tokens: list[str], tables: Optional[RtTables] = None,
-                    family: int = AF_UNSPEC) -> GetArgs:
+def parse_route_get(tokens: list[str], tables: RtTables | None = None, family: int = AF_UNSPEC) -> GetArgs:
     """The arguments after ``ip [-4|-6] route get``; ValueError (ParseError)
     naming the token on error."""
     t = tables if tables is not None else RtTables()
     a = _Args(list(tokens))
     fam = family
-    dst: Optional[Prefix] = None
+    dst: Prefix | None = None
     dst_len = 0
-    src: Optional[Prefix] = None
+    src: Prefix | None = None
     out = GetArgs(AF_UNSPEC, ipaddress.IPv4Address(0), 0)
     while a.more():
         tok = a.cur
@@ -1685,8 +1799,9 @@ def parse_route_get(tokens: list[str], tables: Optional[RtTables] = None,
             fam = fam or dst.family
             full = {AF_INET: 32, AF_INET6: 128}.get(fam)
             if full is not None and dst.bitlen != full:
-                out.warnings.append(f"Warning: /{dst.bitlen} as prefix is invalid, "
-                                    f"only /{full} (or none) is supported.")
+                out.warnings.append(
+                    f"Warning: /{dst.bitlen} as prefix is invalid, only /{full} (or none) is supported."
+                )
                 dst_len = full
             else:
                 dst_len = dst.bitlen
@@ -1706,14 +1821,45 @@ def parse_route_get(tokens: list[str], tables: Optional[RtTables] = None,
 # dispatch: ip.c's object table and the per-object command tables
 # ---------------------------------------------------------------------------
 
-_OBJECTS = ("address", "addrlabel", "maddress", "route", "rule", "neighbor",
-            "neighbour", "ntable", "ntbl", "link", "l2tp", "fou", "ila", "macsec",
-            "tunnel", "tunl", "tuntap", "tap", "token", "tcpmetrics", "tcp_metrics",
-            "monitor", "xfrm", "mroute", "mrule", "netns", "netconf", "vrf", "sr",
-            "nexthop", "mptcp", "ioam", "help", "stats")
+_OBJECTS = (
+    "address",
+    "addrlabel",
+    "maddress",
+    "route",
+    "rule",
+    "neighbor",
+    "neighbour",
+    "ntable",
+    "ntbl",
+    "link",
+    "l2tp",
+    "fou",
+    "ila",
+    "macsec",
+    "tunnel",
+    "tunl",
+    "tuntap",
+    "tap",
+    "token",
+    "tcpmetrics",
+    "tcp_metrics",
+    "monitor",
+    "xfrm",
+    "mroute",
+    "mrule",
+    "netns",
+    "netconf",
+    "vrf",
+    "sr",
+    "nexthop",
+    "mptcp",
+    "ioam",
+    "help",
+    "stats",
+)
 
 
-def _first_match(word: str, choices) -> Optional[str]:
+def _first_match(word: str, choices) -> str | None:
     for c in choices:
         if matches(word, c):
             return c
@@ -1750,8 +1896,9 @@ def _strip_prefix(words: list[str], family: int) -> tuple[list[str], int]:
     return words, family
 
 
-def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
-                  family: int = AF_UNSPEC, route_proto: int = RTPROT_BOOT) -> Command:
+def parse_command(
+    words: list[str], policy, tables: RtTables | None = None, family: int = AF_UNSPEC, route_proto: int = RTPROT_BOOT
+) -> Command:
     """Parse one ``ip`` command (words as makeargs splits them; a leading
     ``ip`` and -4/-6 are allowed).  Device names resolve against ``policy``.
     ``route_proto`` is the protocol of a route added without ``proto`` (ip's
@@ -1780,13 +1927,11 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
                 return _route_modify(a, msg_type, flags, ctx)
         if matches(sub_word, "delete"):
             return _route_modify(a, RTM_DELROUTE, 0, ctx)
-        sub = _first_match(sub_word, ("list", "show", "lst", "get", "flush", "save",
-                                      "restore", "showdump", "help"))
+        sub = _first_match(sub_word, ("list", "show", "lst", "get", "flush", "save", "restore", "showdump", "help"))
         if sub == "flush":
             return _route_flush(a, ctx)
     elif obj == "rule":
-        sub = _first_match(sub_word, ("list", "lst", "show", "save", "restore", "add",
-                                      "delete", "flush", "help"))
+        sub = _first_match(sub_word, ("list", "lst", "show", "save", "restore", "add", "delete", "flush", "help"))
         if sub == "add":
             return _rule_modify(a, RTM_NEWRULE, ctx)
         if sub == "delete":
@@ -1794,13 +1939,26 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
         if sub == "flush":
             return _rule_flush(a, ctx)
     elif obj == "address":
-        sub = _first_match(sub_word, ("add", "change", "replace", "delete", "list",
-                                      "show", "lst", "flush", "save", "showdump",
-                                      "restore", "help"))
+        sub = _first_match(
+            sub_word,
+            (
+                "add",
+                "change",
+                "replace",
+                "delete",
+                "list",
+                "show",
+                "lst",
+                "flush",
+                "save",
+                "showdump",
+                "restore",
+                "help",
+            ),
+        )
         if sub_word == "chg":
             sub = "change"
-        flags = {"add": NLM_F_CREATE | NLM_F_EXCL, "change": NLM_F_REPLACE,
-                 "replace": NLM_F_CREATE | NLM_F_REPLACE}
+        flags = {"add": NLM_F_CREATE | NLM_F_EXCL, "change": NLM_F_REPLACE, "replace": NLM_F_CREATE | NLM_F_REPLACE}
         if sub in flags:
             return _addr_modify(a, RTM_NEWADDR, flags[sub], ctx)
         if sub == "delete":
@@ -1812,8 +1970,7 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
         if sub in ("add", "delete"):
             return _tuntap_cmd(sub, a, ctx)
     else:  # link
-        sub = _first_match(sub_word, ("add", "set", "change", "replace", "delete",
-                                      "show", "lst", "list", "help"))
+        sub = _first_match(sub_word, ("add", "set", "change", "replace", "delete", "show", "lst", "list", "help"))
         if sub == "change":
             sub = "set"
         if sub in ("add", "set", "delete"):
@@ -1825,8 +1982,7 @@ def parse_command(words: list[str], policy, tables: Optional[RtTables] = None,
     raise _not_a_change(obj, sub)
 
 
-def apply_line(policy, line: str, tables: Optional[RtTables] = None,
-               family: int = AF_UNSPEC) -> list[str]:
+def apply_line(policy, line: str, tables: RtTables | None = None, family: int = AF_UNSPEC) -> list[str]:
     """Parse and apply one command directly to ``policy`` (no clone).
     Returns ip's warnings.  Raises ParseError or PolicyError."""
     words = split_args(line.split("#", 1)[0])
@@ -1835,8 +1991,9 @@ def apply_line(policy, line: str, tables: Optional[RtTables] = None,
     return cmd.warnings
 
 
-def apply_batch(policy, text: str, filename: str = "<batch>",
-                tables: Optional[RtTables] = None, family: int = AF_UNSPEC) -> list[str]:
+def apply_batch(
+    policy, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
+) -> list[str]:
     """Apply an ``ip -batch`` style text, all or nothing.
 
     Lines are parsed and applied in order to ``policy.clone()``, so a name
@@ -1865,8 +2022,9 @@ def apply_batch(policy, text: str, filename: str = "<batch>",
     return warnings
 
 
-def apply_batch_force(policy, text: str, filename: str = "<batch>",
-                      tables: Optional[RtTables] = None, family: int = AF_UNSPEC) -> list[BatchError]:
+def apply_batch_force(
+    policy, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
+) -> list[BatchError]:
     """``ip -force -batch``: apply every line directly to ``policy`` and go on
     after a failure.  A refused request keeps the side effects the kernel keeps
     (e.g. a route add that fails validation still creates its table).  Returns
@@ -1884,4 +2042,3 @@ def apply_batch_force(policy, text: str, filename: str = "<batch>",
         except PolicyError as e:
             errors.append(BatchError(filename, lineno, e.iproute2_text(), line, e))
     return errors
-

@@ -1,4 +1,5 @@
 """The one place that turns the core's negative errno returns into exceptions."""
+
 from __future__ import annotations
 
 import errno as _errno

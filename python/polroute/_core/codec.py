@@ -1,30 +1,67 @@
 """Request dataclasses to the C request structs of ``csrc/polroute.h``.
 
-Shared by :class:`polroute.policy.Policy` (the model) and
-:class:`polroute.netlink.KernelSocket` (the live kernel), so that both see
+Shared by :class:`polroute.model.policy.Policy` (the model) and
+:class:`polroute.live.netlink.KernelSocket` (the live kernel), so that both see
 exactly the same struct for the same request.
 """
+
 from __future__ import annotations
 
-from typing import Optional
-
-from ._polroute_cffi import ffi
-from .requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
+from polroute._core.binding import ffi
+from polroute.types.requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
 
 RULE_INT_FIELDS = (
-    "family", "dst_len", "src_len", "tos", "action", "protocol", "ip_proto", "l3mdev",
-    "dscp", "dscp_mask", "sport_start", "sport_end", "dport_start", "dport_end",
-    "sport_mask", "dport_mask", "table", "flags", "present", "priority", "goto_target",
-    "fwmark", "fwmask", "realm", "suppress_prefixlen", "suppress_ifgroup", "uid_start",
-    "uid_end", "flowlabel", "flowlabel_mask", "tun_id",
+    "family",
+    "dst_len",
+    "src_len",
+    "tos",
+    "action",
+    "protocol",
+    "ip_proto",
+    "l3mdev",
+    "dscp",
+    "dscp_mask",
+    "sport_start",
+    "sport_end",
+    "dport_start",
+    "dport_end",
+    "sport_mask",
+    "dport_mask",
+    "table",
+    "flags",
+    "present",
+    "priority",
+    "goto_target",
+    "fwmark",
+    "fwmask",
+    "realm",
+    "suppress_prefixlen",
+    "suppress_ifgroup",
+    "uid_start",
+    "uid_end",
+    "flowlabel",
+    "flowlabel_mask",
+    "tun_id",
 )
 ROUTE_INT_FIELDS = (
-    "family", "dst_len", "tos", "protocol", "scope", "type", "table", "rtm_flags",
-    "present", "priority", "oif", "nh_id", "realm", "pref",
+    "family",
+    "dst_len",
+    "tos",
+    "protocol",
+    "scope",
+    "type",
+    "table",
+    "rtm_flags",
+    "present",
+    "priority",
+    "oif",
+    "nh_id",
+    "realm",
+    "pref",
 )
 
 
-def addr_bytes(addr: Optional[IPAddress]) -> bytes:
+def addr_bytes(addr: IPAddress | None) -> bytes:
     """16 bytes in network order (IPv4 in the first 4); zeros for None."""
     if addr is None:
         return bytes(16)
@@ -56,12 +93,26 @@ def route_to_c(req: RouteRequest):
     """A new ``pr_route_req *`` for req, and the nexthop array it points to
     (keep both alive while the struct is in use)."""
     # (a dict initializer is filled in C: ~30 % cheaper than one setattr per field)
-    c = ffi.new("pr_route_req *", {
-        "family": req.family, "dst_len": req.dst_len, "tos": req.tos, "protocol": req.protocol,
-        "scope": req.scope, "type": req.type, "table": req.table, "rtm_flags": req.rtm_flags,
-        "present": req.present, "priority": req.priority, "oif": req.oif, "nh_id": req.nh_id,
-        "realm": req.realm, "pref": req.pref})
-    if req.dst is not None:             # (the struct starts zeroed: None is all zeros)
+    c = ffi.new(
+        "pr_route_req *",
+        {
+            "family": req.family,
+            "dst_len": req.dst_len,
+            "tos": req.tos,
+            "protocol": req.protocol,
+            "scope": req.scope,
+            "type": req.type,
+            "table": req.table,
+            "rtm_flags": req.rtm_flags,
+            "present": req.present,
+            "priority": req.priority,
+            "oif": req.oif,
+            "nh_id": req.nh_id,
+            "realm": req.realm,
+            "pref": req.pref,
+        },
+    )
+    if req.dst is not None:  # (the struct starts zeroed: None is all zeros)
         ffi.memmove(c.dst, req.dst.packed, 4 if req.dst.version == 4 else 16)
     if req.prefsrc is not None:
         ffi.memmove(c.prefsrc, req.prefsrc.packed, 4 if req.prefsrc.version == 4 else 16)

@@ -11,7 +11,7 @@ Workloads (all seeded, flows already in numpy columns):
   * mixed: the 10,000-tenant policy with a fwmark, iif, dport, tos or ``to``
     rule before every 10th tenant (flows carry marks, ports and tos);
   * LPM: 500,000 prefixes with a BGP-like length mix (60 % /24, /16-/23,
-    ~1.5 % longer) compiled into ``polroute.lpm.Lpm4``;
+    ~1.5 % longer) compiled into ``polroute.model.lpm.Lpm4``;
   * IPv6: main has 100,000 prefixes (--quick: 20,000) in 2000::/3, mostly
     /48 and /64, some /32-/44, /56 and /128, over 4 veths; 90 % of the
     destinations fall inside a random prefix, 10 % are random in 2000::/3;
@@ -35,6 +35,7 @@ Times are CPU time of the calling thread (time.thread_time), median of the
 repetitions [best]: the machine is usually shared.  --plot needs matplotlib
 (the ``bench`` extra).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,8 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,14 +58,51 @@ N_LINKS = 4
 MARK_BASE = 0x100
 
 # BGP-like length mix (anchors' j2_gen.py weights, /8-/24) plus ~1.5 % longer than /24
-_LEN_WEIGHTS = {24: 60, 23: 10, 22: 13, 21: 4.5, 20: 4.5, 19: 2.5, 18: 0.9, 17: 0.6, 16: 1.4,
-                15: 0.05, 14: 0.05, 13: 0.05, 12: 0.05, 11: 0.04, 10: 0.03, 9: 0.02, 8: 0.01,
-                25: 0.4, 26: 0.3, 27: 0.2, 28: 0.3, 29: 0.2, 30: 0.1, 32: 0.3}
+_LEN_WEIGHTS = {
+    24: 60,
+    23: 10,
+    22: 13,
+    21: 4.5,
+    20: 4.5,
+    19: 2.5,
+    18: 0.9,
+    17: 0.6,
+    16: 1.4,
+    15: 0.05,
+    14: 0.05,
+    13: 0.05,
+    12: 0.05,
+    11: 0.04,
+    10: 0.03,
+    9: 0.02,
+    8: 0.01,
+    25: 0.4,
+    26: 0.3,
+    27: 0.2,
+    28: 0.3,
+    29: 0.2,
+    30: 0.1,
+    32: 0.3,
+}
 _PUBLIC_LO = int(ipaddress.IPv4Address("1.0.0.0"))
 _PUBLIC_HI = int(ipaddress.IPv4Address("224.0.0.0"))
-_EXCLUDED = [(int(n.network_address), int(n.netmask)) for n in map(ipaddress.IPv4Network, (
-    "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15"))]
+_EXCLUDED = [
+    (int(n.network_address), int(n.netmask))
+    for n in map(
+        ipaddress.IPv4Network,
+        (
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+        ),
+    )
+]
 
 
 def public_dsts(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,20 +136,23 @@ def lpm_prefixes(n: int, seed: int = SEED, max_len: int = 32) -> tuple[np.ndarra
 # policies
 # ---------------------------------------------------------------------------
 
+
 def _ip(a: int) -> str:
     return str(ipaddress.IPv4Address(int(a)))
 
 
 def _template(policy, line: str):
-    from .iproute import parse_command
+    from polroute.iproute2.reader import parse_command
+
     reqs = parse_command(line.split(), policy).requests
     return reqs[0][1]
 
 
 def build_two_nic():
-    from .demo import two_nic_batch
-    from .iproute import apply_batch
-    from .policy import Policy
+    from polroute.cli.demo import two_nic_batch
+    from polroute.iproute2.reader import apply_batch
+    from polroute.model.policy import Policy
+
     p = Policy()
     apply_batch(p, two_nic_batch(), "two-nic.ip")
     return p
@@ -120,7 +161,7 @@ def build_two_nic():
 MIXED_KINDS = ("fwmark", "iif", "dport", "tos", "to")
 
 
-PRIO_SLOTS = 16_000   # tenant rules stay below main's rule (32766)
+PRIO_SLOTS = 16_000  # tenant rules stay below main's rule (32766)
 
 
 def tenant_priority(i: int, n: int) -> int:
@@ -136,13 +177,18 @@ def build_tenants(n: int, mixed: bool = False, n_main: int = 1000):
     Tenant i's rule has priority tenant_priority(i, n) (2+2i up to 16,000
     tenants); with mixed, every 10th tenant gets one extra rule just before
     it, of kind MIXED_KINDS[(i // 10) % 5]."""
-    from .iproute import apply_batch
-    from .policy import Policy
+    from polroute.iproute2.reader import apply_batch
+    from polroute.model.policy import Policy
+
     p = Policy()
     setup = ["link set lo up"]
     for k in range(N_LINKS):
-        setup += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up",
-                  f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}"]
+        setup += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+        ]
     apply_batch(p, "\n".join(setup) + "\n", "setup.ip")
     ifidx = [p.ifindex(f"v{k}") for k in range(N_LINKS)]
     V4 = ipaddress.IPv4Address
@@ -191,23 +237,32 @@ def tenants_batch_text(n: int, n_main: int = 1000) -> str:
     """build_tenants(n) as `ip -batch` text (the kernel anchor applies it)."""
     lines = ["link set lo up"]
     for k in range(N_LINKS):
-        lines += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up",
-                  f"link set v{k}p up", f"addr add 10.200.{k}.1/24 dev v{k}"]
+        lines += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 10.200.{k}.1/24 dev v{k}",
+        ]
     lines += [f"addr add {_ip(TENANT_BASE + i)}/32 dev v{i % N_LINKS}" for i in range(n)]
     nets, plens = lpm_prefixes(n_main - 1, max_len=24)
-    lines += [f"route add {_ip(net)}/{plen} via 10.200.{j % N_LINKS}.254 dev v{j % N_LINKS}"
-              for j, (net, plen) in enumerate(zip(nets.tolist(), plens.tolist()))]
+    lines += [
+        f"route add {_ip(net)}/{plen} via 10.200.{j % N_LINKS}.254 dev v{j % N_LINKS}"
+        for j, (net, plen) in enumerate(zip(nets.tolist(), plens.tolist()))
+    ]
     lines.append("route add default via 10.200.0.254 dev v0")
-    lines += [f"route add default via 10.200.{i % N_LINKS}.254 dev v{i % N_LINKS} table {TABLE_BASE + i}"
-              for i in range(n)]
-    lines += [f"rule add from {_ip(TENANT_BASE + i)}/32 lookup {TABLE_BASE + i} priority {tenant_priority(i, n)}"
-              for i in range(n)]
+    lines += [
+        f"route add default via 10.200.{i % N_LINKS}.254 dev v{i % N_LINKS} table {TABLE_BASE + i}" for i in range(n)
+    ]
+    lines += [
+        f"rule add from {_ip(TENANT_BASE + i)}/32 lookup {TABLE_BASE + i} priority {tenant_priority(i, n)}"
+        for i in range(n)
+    ]
     return "\n".join(lines) + "\n"
 
 
 @dataclass
 class Flows:
-    cols: dict            # lookup_bulk keyword -> numpy column (dst first)
+    cols: dict  # lookup_bulk keyword -> numpy column (dst first)
 
     def __len__(self):
         return int(self.cols["dst"].shape[0])
@@ -246,7 +301,7 @@ def v6_prefixes(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     w = np.array([_V6_LEN_WEIGHTS[x] for x in lens], dtype=float)
     w /= w.sum()
     m = n + n // 8
-    hi = (rng.integers(0, 2**61, size=m, dtype=np.uint64) | np.uint64(1 << 61))   # 2000::/3
+    hi = rng.integers(0, 2**61, size=m, dtype=np.uint64) | np.uint64(1 << 61)  # 2000::/3
     lo = rng.integers(0, 2**63, size=m, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, size=m, dtype=np.uint64)
     plen = rng.choice(lens, size=m, p=w).astype(np.uint8)
     mhi, mlo = _v6_masks(plen)
@@ -276,13 +331,18 @@ def _v6_rows(halves: np.ndarray) -> np.ndarray:
 
 def build_v6(n: int):
     """Main holds n IPv6 prefixes (v6_prefixes) via gateways on 4 veths."""
-    from .iproute import apply_batch
-    from .policy import Policy
+    from polroute.iproute2.reader import apply_batch
+    from polroute.model.policy import Policy
+
     p = Policy()
     setup = ["link set lo up"]
     for k in range(N_LINKS):
-        setup += [f"link add v{k} type veth peer name v{k}p", f"link set v{k} up", f"link set v{k}p up",
-                  f"addr add 2001:db8:{k}::1/64 dev v{k} nodad"]
+        setup += [
+            f"link add v{k} type veth peer name v{k}p",
+            f"link set v{k} up",
+            f"link set v{k}p up",
+            f"addr add 2001:db8:{k}::1/64 dev v{k} nodad",
+        ]
     setup.append("-6 route add default via 2001:db8:0::ff dev v0")
     apply_batch(p, "\n".join(setup) + "\n", "setup6.ip")
     ifidx = [p.ifindex(f"v{k}") for k in range(N_LINKS)]
@@ -312,7 +372,8 @@ def v6_flows(n: int, n_prefixes: int = 100_000) -> np.ndarray:
 
 
 def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
-    from .bulk import lookup_bulk, v6_addresses
+    from polroute.model.bulk import lookup_bulk, v6_addresses
+
     name = f"IPv6 {n_prefixes // 1000}k prefixes"
     rss, c = _rss_mb(), time.process_time()
     p = build_v6(n_prefixes)
@@ -320,14 +381,29 @@ def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
     mem = f"RSS +{_rss_mb() - rss:,.0f} MB (peak)"
     dst = v6_flows(n_flows, n_prefixes)
     out = lookup_bulk(p, dst)
-    rows.append(Row(name, "polroute lookup_bulk (IPv6, full route get)", n_prefixes, n_flows,
-                    timed(lambda: lookup_bulk(p, dst, out=out), reps), mem,
-                    f"build {build:.1f} s CPU (Python requests); rows in address order (incl. the sort)"))
+    rows.append(
+        Row(
+            name,
+            "polroute lookup_bulk (IPv6, full route get)",
+            n_prefixes,
+            n_flows,
+            timed(lambda: lookup_bulk(p, dst, out=out), reps),
+            mem,
+            f"build {build:.1f} s CPU (Python requests); rows in address order (incl. the sort)",
+        )
+    )
     main_row = rows[-1]
     plain = lookup_bulk(p, dst, order=False)
-    rows.append(Row(name, "polroute lookup_bulk (IPv6), rows as given (order=False)", n_prefixes, n_flows,
-                    timed(lambda: lookup_bulk(p, dst, out=plain, order=False), max(1, reps // 2)),
-                    notes=f"answers == ordered: {_same(plain, out)}"))
+    rows.append(
+        Row(
+            name,
+            "polroute lookup_bulk (IPv6), rows as given (order=False)",
+            n_prefixes,
+            n_flows,
+            timed(lambda: lookup_bulk(p, dst, out=plain, order=False), max(1, reps // 2)),
+            notes=f"answers == ordered: {_same(plain, out)}",
+        )
+    )
     nets, plens = v6_prefixes(n_prefixes)
     strs = [f"{ipaddress.IPv6Address((h << 64) | l)}/{pl}" for (h, l), pl in zip(nets.tolist(), plens.tolist())]
     nq = min(n_flows, 200_000)
@@ -345,9 +421,16 @@ def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
         get = pt.get
         gw_link = [int(str(g).split(":")[2] or 0) if g else None for g in v6_addresses(out.gateway[:20000])]
         agree = sum(1 for a, g in zip(qs[:20000], gw_link) if (get(a) if get(a) is not None else 0) == g)
-        rows.append(Row(name, "pytricia get(str), one call per lookup", n_prefixes, nq,
-                        timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
-                        notes=f"answers vs polroute (link of the prefix): {agree:,}/{len(gw_link):,} agree"))
+        rows.append(
+            Row(
+                name,
+                "pytricia get(str), one call per lookup",
+                n_prefixes,
+                nq,
+                timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
+                notes=f"answers vs polroute (link of the prefix): {agree:,}/{len(gw_link):,} agree",
+            )
+        )
         main_row.anchor = rows[-1].method
     try:
         import radix
@@ -365,17 +448,18 @@ def bench_v6(rows: list, n_prefixes: int, n_flows: int, reps: int) -> None:
 # measuring
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Row:
     workload: str
     method: str
-    size: int                 # rules or prefixes
-    n: int                    # flows per repetition
-    cpu: list                 # seconds per repetition (thread CPU)
+    size: int  # rules or prefixes
+    n: int  # flows per repetition
+    cpu: list  # seconds per repetition (thread CPU)
     memory: str = ""
     notes: str = ""
-    anchor: Optional[str] = None   # method this row's ratio is taken against
-    skipped: bool = False          # a "not installed / not implemented" row: no numbers
+    anchor: str | None = None  # method this row's ratio is taken against
+    skipped: bool = False  # a "not installed / not implemented" row: no numbers
 
     @property
     def rate(self) -> float:
@@ -400,20 +484,32 @@ def _rss_mb() -> float:
 
 
 def _same(a, b) -> bool:
-    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in
-               ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags"))
+    return all(
+        np.array_equal(getattr(a, k), getattr(b, k))
+        for k in ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
+    )
 
 
 FAST_METHOD = "polroute compiled lookup_bulk (fast4)"
 EXACT_METHOD = "polroute lookup_bulk (exact path, rule index)"
 
 
-def bench_policy(rows: list, workload: str, policy, flows: Flows, size: int, reps: int,
-                 linear_n: int, memory: str = "", with_single: bool = False):
+def bench_policy(
+    rows: list,
+    workload: str,
+    policy,
+    flows: Flows,
+    size: int,
+    reps: int,
+    linear_n: int,
+    memory: str = "",
+    with_single: bool = False,
+):
     """Rows for the specialised evaluator (on policy.compile()), the exact path
     and (linear_n flows) the exact path with the linear rule walk.  Returns
     the compiled snapshot."""
-    from .bulk import lookup_bulk
+    from polroute.model.bulk import lookup_bulk
+
     cols = flows.cols
     c = time.thread_time()
     snap = policy.compile()
@@ -423,29 +519,52 @@ def bench_policy(rows: list, workload: str, policy, flows: Flows, size: int, rep
     out = lookup_bulk(policy, **cols, fast=False)
     agree = _same(fast, out)
     share = fast.fast_rows / max(1, len(flows))
-    rows.append(Row(workload, FAST_METHOD, size, len(flows),
-                    timed(lambda: lookup_bulk(snap, **cols, out=fast), reps),
-                    f"{st['memory'] / 1e6:.1f} MB",
-                    f"compile + fast4 build {build:.3f} s CPU; {share:.0%} of rows fast4's own"
-                    f"{'' if fast.fast_rows == len(flows) else ' (the rest: exact path)'}; "
-                    f"answers == exact: {agree}"))
+    rows.append(
+        Row(
+            workload,
+            FAST_METHOD,
+            size,
+            len(flows),
+            timed(lambda: lookup_bulk(snap, **cols, out=fast), reps),
+            f"{st['memory'] / 1e6:.1f} MB",
+            f"compile + fast4 build {build:.3f} s CPU; {share:.0%} of rows fast4's own"
+            f"{'' if fast.fast_rows == len(flows) else ' (the rest: exact path)'}; "
+            f"answers == exact: {agree}",
+        )
+    )
     fast_row = rows[-1]
-    rows.append(Row(workload, EXACT_METHOD, size, len(flows),
-                    timed(lambda: lookup_bulk(policy, **cols, out=out, fast=False), reps), memory))
+    rows.append(
+        Row(
+            workload,
+            EXACT_METHOD,
+            size,
+            len(flows),
+            timed(lambda: lookup_bulk(policy, **cols, out=out, fast=False), reps),
+            memory,
+        )
+    )
     fast_row.anchor = rows[-1].method
     if linear_n:
         sub = {k: v[:linear_n].copy() for k, v in cols.items()}
         lin = lookup_bulk(policy, **sub, linear=True)
         agree = _same(lin, lookup_bulk(policy, **sub, fast=False))
-        rows.append(Row(workload, "polroute lookup_bulk, linear rule walk", size, linear_n,
-                        timed(lambda: lookup_bulk(policy, **sub, linear=True, out=lin), max(1, reps // 2)),
-                        notes=f"answers == index: {agree} ({linear_n:,} flows)"))
+        rows.append(
+            Row(
+                workload,
+                "polroute lookup_bulk, linear rule walk",
+                size,
+                linear_n,
+                timed(lambda: lookup_bulk(policy, **sub, linear=True, out=lin), max(1, reps // 2)),
+                notes=f"answers == index: {agree} ({linear_n:,} flows)",
+            )
+        )
         rows[-2].anchor = rows[-1].method
     return snap
 
 
 def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool) -> None:
-    from .lpm import Lpm4
+    from polroute.model.lpm import Lpm4
+
     addr, plen = lpm_prefixes(n_prefixes)
     values = np.arange(addr.shape[0], dtype=np.uint32)
     c = time.thread_time()
@@ -455,9 +574,17 @@ def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool)
     q = public_dsts(n_flows, rng)
     out = t.lookup_bulk(q)
     label = f"{addr.shape[0]:,} prefixes"
-    rows.append(Row("LPM", "polroute Lpm4.lookup_bulk", int(addr.shape[0]), n_flows,
-                    timed(lambda: t.lookup_bulk(q, out=out), reps), f"{t.memory / 1e6:.1f} MB",
-                    f"build {build:.3f} s CPU; {label}"))
+    rows.append(
+        Row(
+            "LPM",
+            "polroute Lpm4.lookup_bulk",
+            int(addr.shape[0]),
+            n_flows,
+            timed(lambda: t.lookup_bulk(q, out=out), reps),
+            f"{t.memory / 1e6:.1f} MB",
+            f"build {build:.3f} s CPU; {label}",
+        )
+    )
     lpm_row = rows[-1]
     nq = min(n_flows, 200_000)
     qs = q[:nq].tolist()
@@ -470,11 +597,19 @@ def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool)
         for a, pl, v in zip(addr.tolist(), plen.tolist(), values.tolist()):
             pt[f"{_ip(a)}/{pl}"] = v
         get = pt.get
-        mism = sum(1 for a, v in zip(qs[:20000], out[:20000].tolist())
-                   if (get(a) if get(a) is not None else Lpm4.NONE) != v)
-        rows.append(Row("LPM", "pytricia get(int), one call per lookup", int(addr.shape[0]), nq,
-                        timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
-                        notes=f"answers vs Lpm4: {20000 - mism:,}/20,000 agree"))
+        mism = sum(
+            1 for a, v in zip(qs[:20000], out[:20000].tolist()) if (get(a) if get(a) is not None else Lpm4.NONE) != v
+        )
+        rows.append(
+            Row(
+                "LPM",
+                "pytricia get(int), one call per lookup",
+                int(addr.shape[0]),
+                nq,
+                timed(lambda: [get(a) for a in qs], max(1, reps // 2)),
+                notes=f"answers vs Lpm4: {20000 - mism:,}/20,000 agree",
+            )
+        )
         lpm_row.anchor = rows[-1].method
     if not quick:
         try:
@@ -487,8 +622,9 @@ def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool)
                 rt.add(_ip(a), pl)
             strs = [_ip(a) for a in qs]
             sb = rt.search_best
-            rows.append(Row("LPM", "py-radix search_best(str)", int(addr.shape[0]), nq,
-                            timed(lambda: [sb(s) for s in strs], 1)))
+            rows.append(
+                Row("LPM", "py-radix search_best(str)", int(addr.shape[0]), nq, timed(lambda: [sb(s) for s in strs], 1))
+            )
 
 
 def bench_ratio(rows: list, small: tuple, big: tuple, nflows: int, rounds: int) -> None:
@@ -496,7 +632,8 @@ def bench_ratio(rows: list, small: tuple, big: tuple, nflows: int, rounds: int) 
     alternately (rounds times) so that both see the same machine: the
     "within 1.5x" target of issue 5 (single rows of a shared host drift
     between workloads)."""
-    from .bulk import lookup_bulk
+    from polroute.model.bulk import lookup_bulk
+
     (ns, ss), (nb, sb) = small, big
     fs, fb = tenant_flows(nflows, ns), tenant_flows(nflows, nb)
     os_, ob = lookup_bulk(ss, **fs.cols), lookup_bulk(sb, **fb.cols)
@@ -505,20 +642,29 @@ def bench_ratio(rows: list, small: tuple, big: tuple, nflows: int, rounds: int) 
         ts += timed(lambda: lookup_bulk(ss, **fs.cols, out=os_), 1)
         tb += timed(lambda: lookup_bulk(sb, **fb.cols, out=ob), 1)
     ratio = float(np.median(tb)) / float(np.median(ts))
-    rows.append(Row(f"{nb // 1000}k tenants", f"fast4, timed alternately with {ns // 1000}k tenants", nb + 3,
-                    nflows, tb, notes=f"{ns // 1000}k: {1e9 * float(np.median(ts)) / nflows:.1f} ns/flow; "
-                    f"per-flow ratio {ratio:.2f}x (median), {min(tb) / min(ts):.2f}x (best)"))
+    rows.append(
+        Row(
+            f"{nb // 1000}k tenants",
+            f"fast4, timed alternately with {ns // 1000}k tenants",
+            nb + 3,
+            nflows,
+            tb,
+            notes=f"{ns // 1000}k: {1e9 * float(np.median(ts)) / nflows:.1f} ns/flow; "
+            f"per-flow ratio {ratio:.2f}x (median), {min(tb) / min(ts):.2f}x (best)",
+        )
+    )
 
 
-def bench_kernel(rows: list, n_tenants: int, flows: Flows, fast_rate: Optional[float], n: int = 2000) -> None:
+def bench_kernel(rows: list, n_tenants: int, flows: Flows, fast_rate: float | None, n: int = 2000) -> None:
     """The kernel's answer to the same questions (RTM_GETROUTE through one
     `ip -j -force -batch` of `route get` lines; asking sends nothing) in a
     private namespace prt-bench-<pid>, deleted afterwards.  Needs root."""
     import os
     import shutil
 
-    from .audit import kernel_route_get
-    from .ip_command import run_ip
+    from polroute.audit import kernel_route_get
+    from polroute.live.ip_command import run_ip
+
     label = f"{n_tenants // 1000}k tenants"
     if os.geteuid() != 0 or not shutil.which("ip"):
         rows.append(Row(label, "kernel RTM_GETROUTE: needs root and ip netns", 0, 1, [1.0], skipped=True))
@@ -547,10 +693,18 @@ def bench_kernel(rows: list, n_tenants: int, flows: Flows, fast_rate: Optional[f
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         bad = sum(1 for a in answers if "error" in a)
-        rows.append(Row(label, "kernel RTM_GETROUTE (ip -j -force -batch route get, in a netns)", n_tenants + 3, n,
-                        [cpu], notes=f"wall {wall:.2f} s; {n - bad:,}/{n:,} answered"
-                        + (f"; fast4 is {fast_rate / (n / cpu):,.0f}x" if fast_rate else "")))
-    except Exception as exc:   # noqa: BLE001 - a kernel problem must not lose the other rows
+        rows.append(
+            Row(
+                label,
+                "kernel RTM_GETROUTE (ip -j -force -batch route get, in a netns)",
+                n_tenants + 3,
+                n,
+                [cpu],
+                notes=f"wall {wall:.2f} s; {n - bad:,}/{n:,} answered"
+                + (f"; fast4 is {fast_rate / (n / cpu):,.0f}x" if fast_rate else ""),
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 - a kernel problem must not lose the other rows
         rows.append(Row(label, f"kernel RTM_GETROUTE: failed: {exc}", 0, 1, [1.0], skipped=True))
     finally:
         if created:
@@ -561,12 +715,14 @@ def _ns_sysctl(ns: str, key: str, value: str) -> None:
     """sysctl -w key=value inside namespace ns."""
     import subprocess
 
-    from .ip_command import IP, child_env
-    subprocess.run([IP, "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}"], capture_output=True,
-                   env=child_env(), timeout=60)
+    from polroute.live.ip_command import IP, child_env
+
+    subprocess.run(
+        [IP, "netns", "exec", ns, "sysctl", "-qw", f"{key}={value}"], capture_output=True, env=child_env(), timeout=60
+    )
 
 
-CHUNK = 65_536   # rows per call in the chunked thread runs: a chunk's columns stay in cache
+CHUNK = 65_536  # rows per call in the chunked thread runs: a chunk's columns stay in cache
 
 
 def bench_threads(rows: list, policy, flows: Flows, reps: int) -> None:
@@ -575,11 +731,12 @@ def bench_threads(rows: list, policy, flows: Flows, reps: int) -> None:
     arrays per call (the output columns stream to DRAM, ~37 bytes per flow:
     memory bandwidth is shared by the threads), once in chunks of CHUNK rows
     into reused output buffers (how a tool streaming flows would call it)."""
-    from .bulk import lookup_bulk
+    from polroute.model.bulk import lookup_bulk
+
     cols = flows.cols
     n = len(flows)
     whole = [lookup_bulk(policy, **cols) for _ in range(2)]
-    chunks = [{k: v[a:a + CHUNK] for k, v in cols.items()} for a in range(0, n, CHUNK)]
+    chunks = [{k: v[a : a + CHUNK] for k, v in cols.items()} for a in range(0, n, CHUNK)]
     small = [lookup_bulk(policy, **chunks[0]) for _ in range(2)]
 
     def work_whole(k, rounds):
@@ -604,25 +761,37 @@ def bench_threads(rows: list, policy, flows: Flows, reps: int) -> None:
             t.join()
         return time.perf_counter() - w, time.process_time() - c
 
-    rounds = max(reps, 10)   # >= ~0.3 s per run: thread start-up and noise stay small
+    rounds = max(reps, 10)  # >= ~0.3 s per run: thread start-up and noise stay small
     for label, work in (("whole arrays", work_whole), (f"chunks of {CHUNK:,}", work_chunks)):
         w1, c1 = run(work, 1, rounds)
         w2, c2 = run(work, 2, rounds)
         total = n * rounds
-        rows.append(Row("10k tenants", f"fast4, 1 thread, {label} (wall)", 0, total, [w1],
-                        notes=f"process CPU {c1:.2f} s"))
-        rows.append(Row("10k tenants", f"fast4, 2 threads, {label} (wall, 2x the flows)", 0, 2 * total, [w2],
-                        notes=f"process CPU {c2:.2f} s; speed-up {2 * w1 / w2:.2f}x"))
+        rows.append(
+            Row("10k tenants", f"fast4, 1 thread, {label} (wall)", 0, total, [w1], notes=f"process CPU {c1:.2f} s")
+        )
+        rows.append(
+            Row(
+                "10k tenants",
+                f"fast4, 2 threads, {label} (wall, 2x the flows)",
+                0,
+                2 * total,
+                [w2],
+                notes=f"process CPU {c2:.2f} s; speed-up {2 * w1 / w2:.2f}x",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------
 
+
 def _fmt(rows: list) -> str:
     by_method = {(r.workload, r.method): r for r in rows}
-    lines = ["| workload | method | rules / prefixes | flows x reps | flows/s (CPU, median) | best | ns/flow | memory | vs anchor | notes |",
-             "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
+    lines = [
+        "| workload | method | rules / prefixes | flows x reps | flows/s (CPU, median) | best | ns/flow | memory | vs anchor | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
     for r in rows:
         if r.skipped:
             lines.append(f"| {r.workload} | {r.method} | | | | | | | | |")
@@ -632,14 +801,17 @@ def _fmt(rows: list) -> str:
             a = by_method[(r.workload, r.anchor)]
             ratio = f"{r.rate / a.rate:,.1f}x {a.method.split(' ')[0]}{' linear' if 'linear' in a.method else ''}"
             ratio += " exact" if "exact path" in a.method else ""
-        lines.append(f"| {r.workload} | {r.method} | {r.size:,} | {r.n:,} x {len(r.cpu)} | {r.rate:,.0f} | "
-                     f"{r.best:,.0f} | {1e9 / r.rate:,.1f} | {r.memory} | {ratio} | {r.notes} |")
+        lines.append(
+            f"| {r.workload} | {r.method} | {r.size:,} | {r.n:,} x {len(r.cpu)} | {r.rate:,.0f} | "
+            f"{r.best:,.0f} | {1e9 / r.rate:,.1f} | {r.memory} | {ratio} | {r.notes} |"
+        )
     return "\n".join(lines)
 
 
 def _plot(rows: list, path: str) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -672,17 +844,27 @@ def run(argv: list) -> int:
     ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
-    ap.add_argument("--no-kernel", action="store_true",
-                    help="skip the kernel anchor (as root it asks a private namespace with the 10k-tenant policy)")
-    ap.add_argument("--only", nargs="+", choices=WORKLOADS, metavar="WORKLOAD",
-                    help=f"run only these workloads ({', '.join(WORKLOADS)}); default all")
+    ap.add_argument(
+        "--no-kernel",
+        action="store_true",
+        help="skip the kernel anchor (as root it asks a private namespace with the 10k-tenant policy)",
+    )
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=WORKLOADS,
+        metavar="WORKLOAD",
+        help=f"run only these workloads ({', '.join(WORKLOADS)}); default all",
+    )
     args = ap.parse_args(argv)
     only = set(args.only or WORKLOADS)
     quick = args.quick
     reps = 3 if quick else 5
     nflows = 200_000 if quick else 1_000_000
     rows: list = []
-    say = (lambda *a: print(*a, file=sys.stderr, flush=True))
+
+    def say(*a):
+        return print(*a, file=sys.stderr, flush=True)
 
     if "two-nic" in only:
         say("two-NIC ...")
@@ -699,9 +881,16 @@ def run(argv: list) -> int:
         build = time.process_time() - c
         say(f"  built in {build:.1f} s CPU; evaluating ...")
         name = f"{nt // 1000}k tenants"
-        snap = bench_policy(rows, name, p, tenant_flows(nflows, nt), nt + 3, reps,
-                            linear_n=max(200, min(20_000, 20_000_000 // nt // (4 if quick else 1))),
-                            memory=f"RSS +{_rss_mb() - rss:,.0f} MB (peak)")
+        snap = bench_policy(
+            rows,
+            name,
+            p,
+            tenant_flows(nflows, nt),
+            nt + 3,
+            reps,
+            linear_n=max(200, min(20_000, 20_000_000 // nt // (4 if quick else 1))),
+            memory=f"RSS +{_rss_mb() - rss:,.0f} MB (peak)",
+        )
         rows[-2].notes = f"build {build:.1f} s CPU (Python requests)"
         if nt == tenant_sizes[0]:
             smallest = (nt, snap)
@@ -720,8 +909,15 @@ def run(argv: list) -> int:
         say("mixed ...")
         nm = 2_000 if quick else 10_000
         p = build_tenants(nm, mixed=True)
-        bench_policy(rows, f"mixed {nm // 1000}k", p, tenant_flows(nflows // 2, nm, mixed=True),
-                     nm + nm // 10 + 3, reps, linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)))
+        bench_policy(
+            rows,
+            f"mixed {nm // 1000}k",
+            p,
+            tenant_flows(nflows // 2, nm, mixed=True),
+            nm + nm // 10 + 3,
+            reps,
+            linear_n=max(200, 4_000_000 // nm // (4 if quick else 1)),
+        )
         del p
     if "lpm" in only:
         say("LPM 500k ...")
@@ -730,8 +926,10 @@ def run(argv: list) -> int:
         say("IPv6 ...")
         bench_v6(rows, 20_000 if quick else 100_000, 500_000 if quick else 2_000_000, reps)
 
-    print(f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
-          f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print(
+        f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
+        f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+    )
     print(_fmt(rows))
     if args.json:
         with open(args.json, "w") as fh:

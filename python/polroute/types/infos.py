@@ -1,16 +1,17 @@
 """What the model dumps: links, addresses, rules, routes.
 
-A dumped rule is a :class:`~polroute.requests.RuleRequest` (msg_type
+A dumped rule is a :class:`~polroute.types.requests.RuleRequest` (msg_type
 RTM_NEWRULE, priority always present), a dumped route a
-:class:`~polroute.requests.RouteRequest` (msg_type RTM_NEWROUTE): the same
+:class:`~polroute.types.requests.RouteRequest` (msg_type RTM_NEWROUTE): the same
 shape as the kernel's dump messages, so what is read back can be sent again.
 Links and addresses get their own small records.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .requests import IPAddress
+from polroute.types.requests import IPAddress
 
 IFA_F_SECONDARY = 0x01
 
@@ -19,7 +20,7 @@ IFA_F_SECONDARY = 0x01
 class LinkInfo:
     ifindex: int
     name: str
-    kind: str          # "loopback" | "veth" | "bridge" | "ifb" | "other"
+    kind: str  # "loopback" | "veth" | "bridge" | "ifb" | "other"
     up: bool
     carrier: bool
     group: int = 0

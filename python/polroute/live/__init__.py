@@ -1,0 +1,1 @@
+"""The live kernel: the netlink socket, reading live state, snapshots, and provisioning."""

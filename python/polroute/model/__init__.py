@@ -1,0 +1,2 @@
+"""The model: a namespace's routing state (Policy), its compiled read-only copies,
+bulk evaluation, the LPM and the kernel build profiles."""

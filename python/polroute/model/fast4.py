@@ -1,0 +1,17 @@
+"""The specialised IPv4 evaluator (csrc/fast4.c) as a Python object."""
+
+from __future__ import annotations
+
+from polroute._core.binding import ffi, lib
+
+
+def build_fast4(handle):
+    """pr_fast4_build on a policy handle; the evaluator is freed with the
+    returned object (it must not outlive the policy, nor see it change)."""
+    hp = ffi.new("pr_fast4 **")
+    rc = lib.pr_fast4_build(handle, hp)
+    if rc == -12:
+        raise MemoryError("pr_fast4_build")
+    if rc < 0:
+        raise OSError(-rc, "pr_fast4_build")
+    return ffi.gc(hp[0], lib.pr_fast4_free)
