@@ -403,7 +403,7 @@ def test_model_and_kernel_agree_after_apply():
 def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run(
-        [sys.executable, "-m", "polroute.cli.app", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "polroute", *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
@@ -465,7 +465,7 @@ def test_cli_confirm(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "polroute.cli.app",
+                "polroute",
                 "apply",
                 "--batch",
                 str(d),

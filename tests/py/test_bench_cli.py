@@ -11,7 +11,7 @@ def test_bench_quick_two_nic_prints_fast4_and_exact_rows(tmp_path):
         [
             sys.executable,
             "-m",
-            "polroute.cli.app",
+            "polroute",
             "bench",
             "--quick",
             "--only",

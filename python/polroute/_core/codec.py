@@ -7,8 +7,55 @@ exactly the same struct for the same request.
 
 from __future__ import annotations
 
-from polroute._core.binding import ffi
+from polroute._core.binding import ffi, lib
 from polroute.types.requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
+
+# ---- names of the core's enums, keyed by the extension's own constants
+
+#: rtm_type / PR_RTN_* -> iproute2's word (lib/rt_names.c rtnl_rtntype_n2a)
+ROUTE_TYPE_NAMES = {
+    lib.PR_RTN_UNSPEC: "none",
+    lib.PR_RTN_UNICAST: "unicast",
+    lib.PR_RTN_LOCAL: "local",
+    lib.PR_RTN_BROADCAST: "broadcast",
+    lib.PR_RTN_ANYCAST: "anycast",
+    lib.PR_RTN_MULTICAST: "multicast",
+    lib.PR_RTN_BLACKHOLE: "blackhole",
+    lib.PR_RTN_UNREACHABLE: "unreachable",
+    lib.PR_RTN_PROHIBIT: "prohibit",
+    lib.PR_RTN_THROW: "throw",
+    lib.PR_RTN_NAT: "nat",
+    lib.PR_RTN_XRESOLVE: "xresolve",
+}
+#: PR_STEP_* (one step of the rule walk in a pr_trace) -> its name in explanations
+TRACE_STEP_NAMES = {
+    lib.PR_STEP_NO_MATCH: "no-match",
+    lib.PR_STEP_GOTO: "goto",
+    lib.PR_STEP_GOTO_UNRESOLVED: "goto-unresolved",
+    lib.PR_STEP_NOP: "nop",
+    lib.PR_STEP_TABLE_MISS: "table-miss",
+    lib.PR_STEP_NO_TABLE: "no-table",
+    lib.PR_STEP_THROW: "throw",
+    lib.PR_STEP_SUPPRESSED: "suppressed",
+    lib.PR_STEP_DECIDED: "decided",
+    lib.PR_STEP_ACTION_ERROR: "action-error",
+    lib.PR_STEP_MERGED: "merged",
+    lib.PR_STEP_FIND_SADDR_SKIP: "find-saddr-skip",
+}
+#: PR_NM_* bit -> what the model does not cover in an answer
+NOT_MODELLED_NAMES = {
+    lib.PR_NM_MULTIPATH_HASH: "multipath hash",
+    lib.PR_NM_NEXTHOP_OBJECT: "nexthop object",
+    lib.PR_NM_L3MDEV: "l3mdev/VRF",
+    lib.PR_NM_DEFAULT_ROTATION: "default gateway rotation (fib_select_default)",
+    lib.PR_NM_IPV6_NEIGH: "IPv6 neighbour state",
+    lib.PR_NM_TUN_ID: "tunnel metadata",
+    lib.PR_NM_MULTICAST_GROUP: "multicast group membership",
+    lib.PR_NM_OTHER: "other",
+    lib.PR_NM_ROUTE_CACHE: "route cache (multicast via a unicast route)",
+}
+
+# ---- request structs
 
 RULE_INT_FIELDS = (
     "family",

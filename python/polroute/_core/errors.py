@@ -34,8 +34,23 @@ class PolicyError(OSError):
         return f"{self.context}: {text}" if self.context else text
 
 
-def check(rc: int, kernel_message: str = "") -> int:
-    """Return rc when it is not an error; raise PolicyError for -errno."""
-    if rc < 0:
-        raise PolicyError(-rc, kernel_message)
-    return rc
+def check(rc: int, what: str = "", kernel_message: str = "") -> int:
+    """rc when it is not an error (>= 0).  A negative errno raises: -ENOMEM a
+    MemoryError naming ``what`` (the core ran out, Python did not), any other
+    a PolicyError with the errno, the kernel's message and ``what`` as context.
+    Every call into the core that returns an errno goes through here."""
+    if rc >= 0:
+        return rc
+    if rc == -_errno.ENOMEM:
+        raise MemoryError(what or "out of memory in the polroute core")
+    raise PolicyError(-rc, kernel_message, what)
+
+
+def check_handle(handle, what: str):
+    """A handle the core returned, or MemoryError when it returned NULL (the
+    core's constructors return NULL only when an allocation failed)."""
+    from polroute._core.binding import ffi
+
+    if handle == ffi.NULL:
+        raise MemoryError(what)
+    return handle

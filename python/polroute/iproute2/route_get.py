@@ -8,51 +8,18 @@ import ipaddress
 import os
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import NOT_MODELLED_NAMES, ROUTE_TYPE_NAMES, TRACE_STEP_NAMES
+from polroute._core.errors import check
 from polroute.iproute2.reader import GetArgs, parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
 from polroute.types.requests import AF_INET, AF_INET6
 from polroute.types.result import Candidate, RouteGetResult, TraceStep
 
-_TYPE_NAMES = {
-    0: "none",
-    1: "unicast",
-    2: "local",
-    3: "broadcast",
-    4: "anycast",
-    5: "multicast",
-    6: "blackhole",
-    7: "unreachable",
-    8: "prohibit",
-    9: "throw",
-    10: "nat",
-    11: "xresolve",
-}
-_STEP_NAMES = {
-    0: "no-match",
-    1: "goto",
-    2: "goto-unresolved",
-    3: "nop",
-    4: "table-miss",
-    5: "no-table",
-    6: "throw",
-    7: "suppressed",
-    8: "decided",
-    9: "action-error",
-    10: "merged",
-    11: "find-saddr-skip",
-}
-_NOT_MODELLED = {
-    1: "multipath hash",
-    2: "nexthop object",
-    4: "l3mdev/VRF",
-    8: "default gateway rotation (fib_select_default)",
-    16: "IPv6 neighbour state",
-    32: "tunnel metadata",
-    64: "multicast group membership",
-    128: "other",
-    256: "route cache (multicast via a unicast route)",
-}
+# the core's numbers, named once in the codec (read from the extension)
+_TYPE_NAMES = ROUTE_TYPE_NAMES
+_STEP_NAMES = TRACE_STEP_NAMES
+_NOT_MODELLED = NOT_MODELLED_NAMES
 # iproute2 print_cache_flags order
 _CACHE_WORDS = [
     (0x80000000, "local"),
@@ -150,8 +117,7 @@ def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: 
         trace.cap = cap
         trace.steps = steps
     rc = lib.pr_route_get(policy._h, q, res, trace)
-    if rc < 0:
-        raise OSError(-rc, os.strerror(-rc))
+    check(rc, "pr_route_get")
     return _convert(policy, args, res, tables, trace if explain else None)
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from polroute._core.binding import ffi, lib
+from polroute._core.errors import check
 
 if TYPE_CHECKING:  # annotations only: policy.py imports this module through compiled.py
     from polroute.model.policy import Policy
@@ -263,8 +264,7 @@ def lookup_bulk(
             if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
                 raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}[{n}]")
     # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
-    if lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES) < 0:
-        raise MemoryError("pr_policy_compile")
+    check(lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES), "pr_policy_compile")
     cin = ffi.new("pr_bulk_in *")
     cout = ffi.new("pr_bulk_out *")
     keep = []
@@ -283,8 +283,7 @@ def lookup_bulk(
     else:
         out.fast_rows = None
         rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
-    if rc < 0:
-        raise OSError(-rc, "pr_lookup_bulk_v4")
+    check(rc, "pr_lookup_bulk_v4")
     del keep
     return out
 
@@ -336,7 +335,6 @@ def _lookup_bulk_v6(
             raise ValueError(f"dst: {n} rows: too many to order")
         cin.order = c_perm
     rc = (lib.pr_lookup_bulk_v6_linear if linear else lib.pr_lookup_bulk_v6)(policy._h, n, cin, cout)
-    if rc < 0:
-        raise OSError(-rc, "pr_lookup_bulk_v6")
+    check(rc, "pr_lookup_bulk_v6")
     del keep
     return out

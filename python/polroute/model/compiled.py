@@ -24,6 +24,7 @@ import threading
 import time
 
 from polroute._core.binding import ffi, lib
+from polroute._core.errors import check, check_handle
 from polroute.model.bulk import COMPILE_MIN_PREFIXES, BulkResult, lookup_bulk
 from polroute.model.fast4 import build_fast4
 
@@ -33,12 +34,9 @@ class CompiledPolicy:
 
     def __init__(self, policy, min_prefixes: int = COMPILE_MIN_PREFIXES):
         # the writer's thread calls this (Published.publish / Policy.compile)
-        h = lib.pr_policy_snapshot(policy._h)
-        if h == ffi.NULL:
-            raise MemoryError("pr_policy_snapshot")
+        h = check_handle(lib.pr_policy_snapshot(policy._h), "pr_policy_snapshot")
         self._h = ffi.gc(h, lib.pr_policy_free)
-        if lib.pr_policy_compile(self._h, min_prefixes) < 0:
-            raise MemoryError("pr_policy_compile")
+        check(lib.pr_policy_compile(self._h, min_prefixes), "pr_policy_compile")
         self._fast = None
         self._fast_lock = threading.Lock()
         self.fast_build_seconds: float | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from polroute._core.binding import ffi, lib
+from polroute._core.errors import check
 
 
 def build_fast4(handle):
@@ -10,8 +11,5 @@ def build_fast4(handle):
     returned object (it must not outlive the policy, nor see it change)."""
     hp = ffi.new("pr_fast4 **")
     rc = lib.pr_fast4_build(handle, hp)
-    if rc == -12:
-        raise MemoryError("pr_fast4_build")
-    if rc < 0:
-        raise OSError(-rc, "pr_fast4_build")
+    check(rc, "pr_fast4_build")
     return ffi.gc(hp[0], lib.pr_fast4_free)

@@ -13,7 +13,7 @@ import threading
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
-from polroute._core.errors import PolicyError
+from polroute._core.errors import PolicyError, check, check_handle
 from polroute.model.fast4 import build_fast4
 from polroute.model.kernel_profile import PROFILES, KernelProfile
 from polroute.model.kernel_profile import resolve as resolve_profile
@@ -74,9 +74,7 @@ class Policy:
     """
 
     def __init__(self, _handle=None, *, kernel: str | KernelProfile | None = "auto"):
-        h = _handle if _handle is not None else lib.pr_policy_new()
-        if h == ffi.NULL:
-            raise MemoryError("pr_policy_new")
+        h = check_handle(_handle if _handle is not None else lib.pr_policy_new(), "pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
         if _handle is None:
             self.set_kernel(kernel)
@@ -85,9 +83,7 @@ class Policy:
 
     # ---- lifetime -------------------------------------------------------
     def clone(self) -> Policy:
-        h = lib.pr_policy_clone(self._h)
-        if h == ffi.NULL:
-            raise MemoryError("pr_policy_clone")
+        h = check_handle(lib.pr_policy_clone(self._h), "pr_policy_clone")
         return Policy(h)
 
     def compile(self):
@@ -116,9 +112,10 @@ class Policy:
                 cached = self._fast4_cache = (gen, build_fast4(self._h))
         return cached[1]
 
-    def _check(self, rc: int) -> int:
+    def _check(self, rc: int, what: str = "") -> int:
+        """rc, or the error the core reported for this handle (its extended-ack text)."""
         if rc < 0:
-            raise PolicyError(-rc, ffi.string(lib.pr_errmsg(self._h)).decode())
+            check(rc, what, ffi.string(lib.pr_errmsg(self._h)).decode())
         return rc
 
     # ---- links ------------------------------------------------------------
@@ -238,7 +235,7 @@ class Policy:
     def sysctl(self, key: str, value: int) -> None:
         rc = lib.pr_sysctl_set(self._h, key.encode(), int(value))
         if rc < 0:
-            raise PolicyError(-rc, ffi.string(lib.pr_errmsg(self._h)).decode(), f"sysctl {key}")
+            self._check(rc, f"sysctl {key}")
 
     def sysctl_get(self, key: str) -> int:
         v = ffi.new("int64_t *")
