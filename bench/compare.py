@@ -53,6 +53,15 @@ FLOOR_TWO_NIC = 5_000_000  # flows/s, the issue's floor
 # ---------------------------------------------------------------------------
 
 
+def _loadavg() -> str:
+    """The 1/5/15-minute load averages, "?" where /proc/loadavg is missing."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -67,7 +76,9 @@ def _run(cmd, **kw) -> subprocess.CompletedProcess:
 def machine_info() -> dict:
     cpu = "?"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = f.readlines()
+        for line in lines:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -652,7 +663,7 @@ def main(argv=None) -> int:
     else:
         bench_kernel(args, spec, text, ft, ten, rest, cfg["n_ip"], cfg["n_pr2"], cfg["reps_kernel"], rows, builds)
 
-    info["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else "?"
+    info["loadavg_end"] = _loadavg()
     info["wall_s"] = round(time.perf_counter() - t_start, 1)
     report(info, cfg, builds, rows, xcheck, argv)
     if args.json:
@@ -711,7 +722,8 @@ def report(info, cfg, builds, rows, xcheck, argv):
     p2, pt = by.get("p_two"), by.get("p_ten")
     print("\n## Ratios (polroute flows/s ÷ anchor flows/s, CPU-time medians)\n")
     print(
-        "| anchor | anchor flows/s (CPU) | polroute two-NIC ÷ anchor | polroute 10k tenants ÷ anchor |\n|---|---:|---:|---:|"
+        "| anchor | anchor flows/s (CPU) | polroute two-NIC ÷ anchor | polroute 10k tenants ÷ anchor |\n"
+        "|---|---:|---:|---:|"
     )
     for key in ("t_main", "r_main", "t_ten", "r_ten", "k_ipbatch", "k_pyroute2"):
         r = by.get(key)

@@ -619,7 +619,9 @@ def run_method(key: str, n: int, reps: int, tmp: Path, log) -> Result:
 def machine_info() -> dict:
     cpu = "?"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = f.readlines()
+        for line in lines:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -946,7 +948,8 @@ def main(argv=None) -> int:
                     )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    info["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    with open("/proc/loadavg") as f:
+        info["loadavg_end"] = " ".join(f.read().split()[:3])
     if args.json:
         Path(args.json).write_text(
             json.dumps({"info": info, "argv": argv, "results": [r.as_dict() for r in results]}, indent=1)

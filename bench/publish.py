@@ -49,7 +49,7 @@ def publish_bench(n: int, runs: int) -> dict:
     troute_t = _template(p, f"route add default via 10.200.0.254 dev v0 table {TABLE_BASE}")
     rule_t = _template(p, f"rule add from 172.16.0.0/32 lookup {TABLE_BASE} priority 2")
     full, edit, publish, total = [], [], [], []
-    for r in range(min(runs, 20)):
+    for _ in range(min(runs, 20)):
         t0 = time.thread_time()
         h = lib.pr_policy_clone(p._h)
         lib.pr_policy_compile(h, 256)
@@ -92,7 +92,7 @@ def bulk_bench(n_tenants: int, nflows: int, runs: int) -> dict:
         for _ in range(runs):
             results = [None] * nthreads
 
-            def work(j):
+            def work(j, results=results, parts=parts):
                 results[j] = snap.lookup_bulk(**parts[j])
 
             ths = [threading.Thread(target=work, args=(j,)) for j in range(nthreads)]

@@ -20,8 +20,8 @@ from pathlib import Path
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import numpy as np
-import pytest
+import numpy as np  # noqa: E402 (after the thread settings above)
+import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib: no implicit sys.path
 

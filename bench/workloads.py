@@ -212,7 +212,10 @@ def _setup_lines(spec: TenantSpec) -> list[str]:
     return lines
 
 
-def tenant_batch_lines(spec: TenantSpec = TenantSpec()) -> list[str]:
+DEFAULT_SPEC = TenantSpec()  # frozen: one shared default is safe
+
+
+def tenant_batch_lines(spec: TenantSpec = DEFAULT_SPEC) -> list[str]:
     """The ``ip -batch`` lines (without a leading ``ip``), in apply order:
     links, addresses, main routes, tenant routes, rules."""
     lines = _setup_lines(spec)
@@ -233,11 +236,11 @@ def tenant_batch_lines(spec: TenantSpec = TenantSpec()) -> list[str]:
     return lines
 
 
-def tenant_batch_text(spec: TenantSpec = TenantSpec()) -> str:
+def tenant_batch_text(spec: TenantSpec = DEFAULT_SPEC) -> str:
     return "\n".join(tenant_batch_lines(spec)) + "\n"
 
 
-def build_tenants_batch(spec: TenantSpec = TenantSpec(), text: str | None = None) -> Policy:
+def build_tenants_batch(spec: TenantSpec = DEFAULT_SPEC, text: str | None = None) -> Policy:
     """The 10k-tenant policy through ``apply_batch`` (one parse per line)."""
     p = Policy()
     apply_batch(p, text if text is not None else tenant_batch_text(spec), "tenants.ip")
@@ -250,7 +253,7 @@ def _template(policy: Policy, line: str):
     return reqs[0]
 
 
-def build_tenants_requests(spec: TenantSpec = TenantSpec(), timings: dict | None = None) -> Policy:
+def build_tenants_requests(spec: TenantSpec = DEFAULT_SPEC, timings: dict | None = None) -> Policy:
     """The same policy through request dataclasses: one parsed template per
     line shape, then ``dataclasses.replace`` per object (no per-line
     parsing).  ``timings`` (if given) gets seconds per phase."""
@@ -344,7 +347,7 @@ def two_nic_flows(n: int, seed: int = SEED, no_src_frac: float = 0.10) -> Flows:
     return Flows(dst, src, tenant)
 
 
-def tenant_flows(n: int, spec: TenantSpec = TenantSpec(), seed: int = SEED, no_src_frac: float = 0.10) -> Flows:
+def tenant_flows(n: int, spec: TenantSpec = DEFAULT_SPEC, seed: int = SEED, no_src_frac: float = 0.10) -> Flows:
     """src: a uniformly drawn tenant's address (so the flow hits that tenant's
     rule) or, for no_src_frac of the flows, none (walks every rule to main)."""
     rng = np.random.default_rng(seed + 3)

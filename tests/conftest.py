@@ -109,7 +109,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     rep = outcome.get_result()
-    if rep.skipped and not hasattr(rep, "wasxfail") and item.get_closest_marker("kernel") is not None:
+    required = item.get_closest_marker("kernel") or item.get_closest_marker("consumer")
+    if rep.skipped and not hasattr(rep, "wasxfail") and required is not None:
         item.config.stash[_SKIPPED_KEY].append((item.nodeid, _skip_reason(rep)))
 
 
@@ -132,9 +133,9 @@ def _all_skipped(config: pytest.Config) -> list[tuple[str, str]]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _require_kernel(session.config) and _all_skipped(session.config):
-        if session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    required = _require_kernel(session.config) and _all_skipped(session.config)
+    if required and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

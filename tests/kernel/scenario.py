@@ -159,10 +159,9 @@ class _Gen:
         out = []
         for l in self.links:
             k = l.sid
-            if l.kind == "veth" and l.name.endswith("p") and self.chance(0.6):
-                # the peer end: often no address, sometimes one in the same subnet
-                if self.chance(0.5):
-                    continue
+            # the peer end: often no address, sometimes one in the same subnet
+            if l.kind == "veth" and l.name.endswith("p") and self.chance(0.6) and self.chance(0.5):
+                continue
             want4 = self.fam == 4 or self.chance(0.3)
             want6 = self.fam == 6 or self.chance(0.3)
             if self.fam == 6:

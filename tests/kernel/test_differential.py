@@ -313,7 +313,8 @@ def test_shrinker_and_reproducer_with_fake_model(kernel_ok, tmp_path, monkeypatc
     ], small.lines
     assert small.sysctls == [] and small.flows == [["198.18.0.5"]]
     path = write_reproducer(small, mm, "fake", None, None)
-    text = open(path).read()
+    with open(path) as f:
+        text = f.read()
     assert "route add 198.18.0.0/24 via 10.1.0.9" in text and 'ip -n "$NS" -j route get 198.18.0.5' in text
     assert os.access(path, os.X_OK)
 

@@ -87,7 +87,11 @@ def test_batch_is_all_or_nothing():
     p = host()
     rules_before = p.rules(AF_INET)
     routes_before = p.routes(AF_INET)
-    text = "rule add from 10.1.0.1 lookup 7 pref 100\nroute add 10.2.0.0/16 dev eth0 table 7\nroute add 10.3.0.0/33 dev eth0\n"
+    text = (
+        "rule add from 10.1.0.1 lookup 7 pref 100\n"
+        "route add 10.2.0.0/16 dev eth0 table 7\n"
+        "route add 10.3.0.0/33 dev eth0\n"
+    )
     with pytest.raises(BatchError) as ei:
         apply_batch(p, text, "t.ip")
     assert str(ei.value).startswith("t.ip:3: ")

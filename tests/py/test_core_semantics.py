@@ -1159,11 +1159,10 @@ def test_6_ipv6_order_prepend_is_append_and_replace():
         "-6 route append 2001:db8:c0::/48 dev br0 metric 50\n"
         "-6 route add 2001:db8:c0::/48 dev ifb0 metric 200\n"
     )
-    order = lambda: [
-        (dev_of(p, r), r.priority)
-        for r in p.routes(AF_INET6)  # noqa: E731
-        if str(r.dst) == "2001:db8:c0::"
-    ]
+
+    def order():
+        return [(dev_of(p, r), r.priority) for r in p.routes(AF_INET6) if str(r.dst) == "2001:db8:c0::"]
+
     assert order() == [("br0", 50), ("vethA", 100), ("vethB", 100), ("ifb0", 200)]
     run(p, "-6 route replace 2001:db8:c0::/48 dev ifb0 metric 100")  # first same-metric one
     assert order() == [("br0", 50), ("ifb0", 100), ("vethB", 100), ("ifb0", 200)]

@@ -481,6 +481,7 @@ def test_netplan_read_back(host):
     assert got == _expected(cfg)
 
 
+@pytest.mark.consumer
 @pytest.mark.skipif(shutil.which("netplan") is None, reason="netplan (Debian netplan.io) not installed")
 @pytest.mark.parametrize("host", [TWO_NIC_HOST, RICH_HOST])
 def test_netplan_generate_accepts_it_and_agrees_with_networkd_target(tmp_path, host):

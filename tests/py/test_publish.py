@@ -111,7 +111,7 @@ def test_snapshots_stay_isolated_from_later_edits(seed):
             kept.pop(rng.randrange(len(kept)))  # snapshots die in any order
         # every snapshot still held answers as when it was taken, and as a
         # policy built from scratch with its lines
-        for s, seen, answers in kept:
+        for s, _seen, answers in kept:
             assert same(s.lookup_bulk(**cols), answers)
         s, seen, answers = kept[rng.randrange(len(kept))]
         assert same(lookup_bulk(from_scratch(seen), **cols), answers)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from typing import Union
 
 from polroute.iproute2.rt_tables import RtTables
 from polroute.types.requests import (
@@ -254,7 +253,7 @@ def ipproto_name(proto: int) -> str:
 # ip route show
 # ---------------------------------------------------------------------------
 
-TableFilter = Union[None, int, str]
+TableFilter = None | int | str
 
 
 def _table_filter(table_filter: TableFilter, tables: RtTables) -> int:
