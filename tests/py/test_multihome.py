@@ -26,7 +26,7 @@ from polroute.iproute2.reader import apply_batch  # noqa: E402
 from polroute.iproute2.route_get import route_get  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import HostFileError, parse_host_text  # noqa: E402
-from polroute.multihome.render import batch_text, render  # noqa: E402
+from polroute.multihome.render import batch_text, render, systemd_word  # noqa: E402
 
 RICH_HOST = """\
 version: 1
@@ -545,6 +545,27 @@ def test_nm_read_back(host):
     script = files["polroute-multihome-nmcli.sh"]
     sections = sum(1 + (u.address6 is not None) for u in cfg.uplinks)
     assert script.count("nmcli connection modify") == sections
+
+
+@pytest.mark.consumer
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_unit_quotes_a_hostile_path(tmp_path):
+    """A host file under a path with a space, a quote, `%` and `$`: systemd itself accepts the
+    unit (unquoted, `%z` is an unknown specifier and the unit has a fatal error)."""
+    d = tmp_path / 'dir with "space" %z $HOME'
+    d.mkdir()
+    host = d / "host.yaml"
+    host.write_text(TWO_NIC_HOST)
+    cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
+    text = render(cfg, "systemd-unit")[0]["polroute-multihome.service"]
+    quoted = str(host).replace("%", "%%").replace("$", "$$").replace('"', '\\"')
+    assert f'multihome apply "{quoted}"' in text
+    unit = tmp_path / "polroute-multihome.service"
+    unit.write_text(text)
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert r.returncode == 0 and "specifier" not in r.stderr, r.stderr
+    assert systemd_word("/usr/bin/python3") == "/usr/bin/python3"
+    assert systemd_word("a b\\c") == '"a b\\\\c"'
 
 
 def test_systemd_unit_read_back(tmp_path):

@@ -276,13 +276,26 @@ def nm_files(cfg: HostConfig) -> tuple[dict[str, str], list[str]]:
 # ---------------------------------------------------------------------------
 
 
+def systemd_word(word: str) -> str:
+    """One argument of an Exec= line as systemd reads it back (systemd.service(5),
+    "Command lines"): double-quoted unless plain, with ``\\`` and ``"`` escaped
+    inside the quotes, and ``%`` (specifiers) and ``$`` (environment variables)
+    doubled, since systemd expands both inside quotes too."""
+    text = word.replace("%", "%%").replace("$", "$$")
+    if word and all(c.isalnum() or c in "/._-+=:@," for c in word):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def systemd_unit_files(cfg: HostConfig, python: str | None = None) -> tuple[dict[str, str], list[str]]:
     host = os.path.abspath(cfg.filename)
     exe = python or sys.executable
+    command = " ".join(systemd_word(w) for w in (exe, "-m", "polroute", "multihome", "apply", host))
+    description = os.path.basename(host).replace("%", "%%")
     text = f"""# polroute multihome: apply {host} at boot, once the network is up.
 # Install: cp {UNIT_NAME} /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now {UNIT_NAME}
 [Unit]
-Description=polroute multi-homed source routing ({os.path.basename(host)})
+Description=polroute multi-homed source routing ({description})
 Wants=network-online.target
 After=network-online.target
 # applied after networkd/NetworkManager configured the links; they must keep foreign rules
@@ -291,7 +304,7 @@ After=network-online.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart={exe} -m polroute multihome apply {host}
+ExecStart={command}
 
 [Install]
 WantedBy=multi-user.target
