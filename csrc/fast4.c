@@ -199,9 +199,9 @@ static bool pfx_contains(pfx outer, pfx inner)
  * longest u prefix is u[j], NO_REP when longer prefixes cover all of it. */
 static int sweep(const pfx *u, size_t n, uint32_t *parent, uint64_t *rep)
 {
-    uint32_t *stack = malloc((n ? n : 1) * sizeof(uint32_t));
-    uint64_t *next = rep ? malloc((n ? n : 1) * sizeof(uint64_t)) : NULL;
-    uint8_t *found = rep ? calloc(n ? n : 1, 1) : NULL;
+    uint32_t *stack = pr_malloc((n ? n : 1) * sizeof(uint32_t));
+    uint64_t *next = rep ? pr_malloc((n ? n : 1) * sizeof(uint64_t)) : NULL;
+    uint8_t *found = rep ? pr_calloc(n ? n : 1, 1) : NULL;
     if (!stack || (rep && (!next || !found))) {
         free(stack);
         free(next);
@@ -293,8 +293,8 @@ static int idset_init(idset *s, size_t expect)
     size_t cap = 64;
     while (cap < 2 * expect + 2)
         cap *= 2;
-    s->hash = calloc(cap, sizeof(uint64_t));
-    s->id = malloc(cap * sizeof(uint32_t));
+    s->hash = pr_calloc(cap, sizeof(uint64_t));
+    s->id = pr_malloc(cap * sizeof(uint32_t));
     s->cap = cap;
     s->count = 0;
     return s->hash && s->id ? 0 : -PR_ENOMEM;
@@ -437,12 +437,12 @@ static int table_build(builder *b, const pr_table *const *src, size_t nsrc, uint
     size_t nall = 0;
     for (size_t k = 0; k < nsrc; k++)
         nall += pr_trie_count(&src[k]->trie);
-    tpfx *tp = malloc((nall ? nall : 1) * sizeof(tpfx));
-    pfx *u = malloc((nall ? nall : 1) * sizeof(pfx));
-    uint32_t *own = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint32_t *parent = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint32_t *addr = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint8_t *plen = malloc(nall ? nall : 1);
+    tpfx *tp = pr_malloc((nall ? nall : 1) * sizeof(tpfx));
+    pfx *u = pr_malloc((nall ? nall : 1) * sizeof(pfx));
+    uint32_t *own = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint32_t *parent = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint32_t *addr = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint8_t *plen = pr_malloc(nall ? nall : 1);
     int rc = -PR_ENOMEM;
     if (!tp || !u || !own || !parent || !addr || !plen)
         goto out;
@@ -771,7 +771,7 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     size_t nitems = 0;
     int rc = -PR_ENOMEM;
     bool merged = !p->v4_custom_rules;
-    b.table_of = malloc((f->ntables ? f->ntables : 1) * sizeof(uint32_t));
+    b.table_of = pr_malloc((f->ntables ? f->ntables : 1) * sizeof(uint32_t));
     if (!b.table_of || idset_init(&b.outcome_ids, 64) < 0 || idset_init(&b.class_ids, 1024) < 0)
         goto fail;
     for (size_t i = 0; i < f->ntables; i++)
@@ -806,7 +806,7 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
             fixed[nfixed++] = (f4_entry){0, 0, UINT32_MAX, ti};
         }
     } else {
-        items = malloc((f->nrules ? f->nrules : 1) * sizeof(ritem));
+        items = pr_malloc((f->nrules ? f->nrules : 1) * sizeof(ritem));
         if (!items)
             goto fail;
         for (size_t i = 0; i < f->nrules; i++) {
@@ -830,7 +830,7 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     size_t nlocal_pfx = local ? pr_trie_count(&local->trie) : 0;
     size_t nmain_pfx = merged && maint ? pr_trie_count(&maint->trie) : 0;
     size_t cap = nitems + p->nlocal4 + nlocal_pfx + nmain_pfx + 5;
-    u = malloc(cap * sizeof(pfx));
+    u = pr_malloc(cap * sizeof(pfx));
     if (!u)
         goto fail;
     size_t nu = 0;
@@ -848,14 +848,14 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
     for (size_t i = 0; i < 5; i++)
         u[nu++] = specials[i];
     nu = sort_unique(u, nu);
-    parent = malloc(nu * sizeof(uint32_t));
-    rep = malloc(nu * sizeof(uint64_t));
-    value = malloc(nu * sizeof(uint32_t));
-    addr = malloc(nu * sizeof(uint32_t));
-    plen = malloc(nu);
-    ustart = malloc((nu + 1) * sizeof(uint32_t));   /* items of u[j]: items[ustart[j] .. ustart[j+1]) */
-    chain = malloc(CHAIN_MAX * sizeof(f4_entry));
-    gather = malloc((CHAIN_MAX + 1) * sizeof(ritem));
+    parent = pr_malloc(nu * sizeof(uint32_t));
+    rep = pr_malloc(nu * sizeof(uint64_t));
+    value = pr_malloc(nu * sizeof(uint32_t));
+    addr = pr_malloc(nu * sizeof(uint32_t));
+    plen = pr_malloc(nu);
+    ustart = pr_malloc((nu + 1) * sizeof(uint32_t));   /* items of u[j]: items[ustart[j] .. ustart[j+1]) */
+    chain = pr_malloc(CHAIN_MAX * sizeof(f4_entry));
+    gather = pr_malloc((CHAIN_MAX + 1) * sizeof(ritem));
     if (!parent || !rep || !value || !addr || !plen || !ustart || !chain || !gather)
         goto fail;
     if ((rc = sweep(u, nu, parent, rep)) < 0)
@@ -932,7 +932,7 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
         plen[j] = u[j].plen;
     }
 
-    pr_fast4 *fa = calloc(1, sizeof(*fa));
+    pr_fast4 *fa = pr_calloc(1, sizeof(*fa));
     if (!fa)
         goto fail;
     if (pr_lpm4_build(&fa->src_lpm, nu, addr, plen, value) < 0) {

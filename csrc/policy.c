@@ -38,11 +38,11 @@ const char *pr_errmsg(const pr_policy *p) { return p->errmsg; }
 void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
-        return ptr ? ptr : malloc(elem);   /* never NULL for a valid array */
+        return ptr ? ptr : pr_malloc(elem);   /* never NULL for a valid array */
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need)
         ncap *= 2;
-    void *np = realloc(ptr, ncap * elem);
+    void *np = pr_realloc(ptr, ncap * elem);
     if (!np)
         return NULL;
     *cap = ncap;
