@@ -2,9 +2,8 @@
  * test_lpm4.c - checks the compiled IPv4 LPM (csrc/lpm4.c) against a
  * brute-force reference and against the Patricia trie on random tables.
  *
- * Usage: test_lpm4 [seed]         (the seed is printed; pass it back to replay)
- *        test_lpm4 bench [n]      (not a test: build time, memory, lookups/s
- *                                  on n prefixes with a BGP-like length mix)
+ * Usage: test_lpm4 [seed]   (the seed is printed; pass it back to replay)
+ * Its speed is measured by bench/c_lpm4.c (bench_lpm4), not here.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -145,56 +144,8 @@ static void edge_cases(void)
     CHECK_MSG(pr_lpm4_build(&t, 1, a, l, badv) == -PR_LPM4_EINVAL && !t, "value NONE refused");
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int bench(size_t n)
-{
-    rng_state = 42;
-    uint32_t *addr = malloc(n * sizeof(uint32_t));
-    uint8_t *plen = malloc(n);
-    uint32_t *val = malloc(n * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) {
-        plen[i] = (uint8_t)draw_len(0);
-        addr[i] = (uint32_t)rnd();
-        val[i] = (uint32_t)i;
-    }
-    double t0 = now();
-    pr_lpm4 *t;
-    if (pr_lpm4_build(&t, n, addr, plen, val))
-        return 1;
-    double t1 = now();
-    size_t q = 1u << 22;
-    uint32_t *qs = malloc(q * sizeof(uint32_t)), *out = malloc(q * sizeof(uint32_t));
-    for (size_t i = 0; i < q; i++)
-        qs[i] = (uint32_t)rnd();
-    double best = 1e9, best1 = 1e9;
-    for (int r = 0; r < 5; r++) {
-        double a = now();
-        pr_lpm4_lookup_bulk(t, q, qs, out);
-        double b = now();
-        for (size_t i = 0; i < q; i++)
-            out[i] = pr_lpm4_lookup(t, qs[i]);
-        double c = now();
-        if (b - a < best) best = b - a;
-        if (c - b < best1) best1 = c - b;
-    }
-    printf("prefixes %zu (distinct %zu): build %.3f s CPU, memory %.1f MB; bulk %.1f M lookups/s (%.2f ns), "
-           "one-by-one %.1f M/s\n", n, pr_lpm4_count(t), t1 - t0, (double)pr_lpm4_memory(t) / 1e6,
-           (double)q / best / 1e6, best / (double)q * 1e9, (double)q / best1 / 1e6);
-    pr_lpm4_free(t);
-    free(qs); free(out); free(addr); free(plen); free(val);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return bench(argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 500000);
     uint64_t seed = tu_seed("test_lpm4", argc, argv, (uint64_t)time(NULL));
     edge_cases();
     size_t sizes[] = {0, 1, 2, 5, 30, 200, 1000, 5000};
