@@ -11,6 +11,7 @@
  * Leaks are looked for after every failed build with LeakSanitizer (the
  * sanitizer build, as CI runs ctest); a canary leak first proves it is on.
  * Usage: test_fast4_alloc [seed]   (the flows' seed; the policies are fixed) */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,8 @@ static int leaked(void)
 #endif
 }
 
+static max_align_t not_set;   /* aligned for any type: a valid non-NULL pr_fast4 pointer value */
+
 /* Fails every allocation of building p's evaluator in turn. */
 static void sweep_allocations(const pr_policy *p, const char *name)
 {
@@ -267,7 +270,7 @@ static void sweep_allocations(const pr_policy *p, const char *name)
     CHECK(total >= 20);
     uint64_t n = 1;
     for (;; n++) {
-        f = (pr_fast4 *)&rc;   /* not NULL: a failed build must reset it */
+        f = (pr_fast4 *)(void *)&not_set;   /* a failed build must reset it to NULL */
         pr_alloc_fail_nth(n);
         rc = pr_fast4_build(p, &f);
         int fired = pr_alloc_failed();
