@@ -2,6 +2,7 @@
  * arena.c - fixed-size object pool (see arena.h).
  */
 #include "arena.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -60,12 +61,12 @@ int pr_arena_clone(pr_arena *dst, const pr_arena *src)
     dst->nchunks = dst->chunks_cap = 0;
     if (src->nchunks == 0)
         return 0;
-    dst->chunks = malloc(src->nchunks * sizeof(*dst->chunks));
+    dst->chunks = pr_malloc(src->nchunks * sizeof(*dst->chunks));
     if (!dst->chunks)
         goto nomem;
     dst->chunks_cap = src->nchunks;
     for (uint32_t i = 0; i < src->nchunks; i++) {
-        dst->chunks[i] = malloc(cb);
+        dst->chunks[i] = pr_malloc(cb);
         if (!dst->chunks[i])
             goto nomem;
         dst->nchunks = i + 1;
@@ -95,13 +96,13 @@ static int arena_grow(pr_arena *a)
         /* Doubling must not wrap (only reachable with tiny chunks). */
         if (a->chunks_cap > UINT32_MAX / 2u || bytes / sizeof(uint8_t *) != ncap)
             return -ENOMEM;
-        nc = realloc(a->chunks, bytes);
+        nc = pr_realloc(a->chunks, bytes);
         if (!nc)
             return -ENOMEM;
         a->chunks = nc;
         a->chunks_cap = ncap;
     }
-    chunk = malloc(chunk_bytes(a));
+    chunk = pr_malloc(chunk_bytes(a));
     if (!chunk)
         return -ENOMEM;
     a->chunks[a->nchunks++] = chunk;

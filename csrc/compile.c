@@ -41,7 +41,7 @@ static int collect_entry(void *ctx, const uint8_t key[16], unsigned plen, uint32
 static int table_compile(pr_table *t)
 {
     size_t n = pr_trie_count(&t->trie);
-    collect c = {malloc(n * sizeof(uint32_t) + 4), malloc(n * sizeof(uint32_t) + 4), malloc(n + 1), 0};
+    collect c = {pr_malloc(n * sizeof(uint32_t) + 4), pr_malloc(n * sizeof(uint32_t) + 4), pr_malloc(n + 1), 0};
     int rc = -PR_LPM4_ENOMEM;
     if (c.addr && c.value && c.plen) {
         pr_trie_walk(&t->trie, collect_entry, &c);

@@ -199,9 +199,9 @@ static bool pfx_contains(pfx outer, pfx inner)
  * longest u prefix is u[j], NO_REP when longer prefixes cover all of it. */
 static int sweep(const pfx *u, size_t n, uint32_t *parent, uint64_t *rep)
 {
-    uint32_t *stack = malloc((n ? n : 1) * sizeof(uint32_t));
-    uint64_t *next = rep ? malloc((n ? n : 1) * sizeof(uint64_t)) : NULL;
-    uint8_t *found = rep ? calloc(n ? n : 1, 1) : NULL;
+    uint32_t *stack = pr_malloc((n ? n : 1) * sizeof(uint32_t));
+    uint64_t *next = rep ? pr_malloc((n ? n : 1) * sizeof(uint64_t)) : NULL;
+    uint8_t *found = rep ? pr_calloc(n ? n : 1, 1) : NULL;
     if (!stack || (rep && (!next || !found))) {
         free(stack);
         free(next);
@@ -293,8 +293,8 @@ static int idset_init(idset *s, size_t expect)
     size_t cap = 64;
     while (cap < 2 * expect + 2)
         cap *= 2;
-    s->hash = calloc(cap, sizeof(uint64_t));
-    s->id = malloc(cap * sizeof(uint32_t));
+    s->hash = pr_calloc(cap, sizeof(uint64_t));
+    s->id = pr_malloc(cap * sizeof(uint32_t));
     s->cap = cap;
     s->count = 0;
     return s->hash && s->id ? 0 : -PR_ENOMEM;
@@ -437,12 +437,12 @@ static int table_build(builder *b, const pr_table *const *src, size_t nsrc, uint
     size_t nall = 0;
     for (size_t k = 0; k < nsrc; k++)
         nall += pr_trie_count(&src[k]->trie);
-    tpfx *tp = malloc((nall ? nall : 1) * sizeof(tpfx));
-    pfx *u = malloc((nall ? nall : 1) * sizeof(pfx));
-    uint32_t *own = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint32_t *parent = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint32_t *addr = malloc((nall ? nall : 1) * sizeof(uint32_t));
-    uint8_t *plen = malloc(nall ? nall : 1);
+    tpfx *tp = pr_malloc((nall ? nall : 1) * sizeof(tpfx));
+    pfx *u = pr_malloc((nall ? nall : 1) * sizeof(pfx));
+    uint32_t *own = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint32_t *parent = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint32_t *addr = pr_malloc((nall ? nall : 1) * sizeof(uint32_t));
+    uint8_t *plen = pr_malloc(nall ? nall : 1);
     int rc = -PR_ENOMEM;
     if (!tp || !u || !own || !parent || !addr || !plen)
         goto out;
@@ -744,164 +744,222 @@ static int pcollect_cb(void *ctx, const uint8_t key[16], unsigned plen, uint32_t
     return 0;
 }
 
-int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
-{
-    if (!p || !out)
-        return -PR_EINVAL;
-    *out = NULL;
-    const pr_family *f = &p->v4;
+/* The state of one pr_fast4_build between its phases.  All of it is scratch
+ * except the compiled tables, outcomes and program in b, which
+ * build_evaluator hands over to the evaluator as its last step. */
+typedef struct build {
+    const pr_policy *p;
     builder b;
-    memset(&b, 0, sizeof(b));
-    b.p = p;
-    b.outcomes.elem = sizeof(f4_outcome);
-    b.tables.elem = sizeof(f4_table);
-    b.small.elem = sizeof(f4_small);
-    b.prog.elem = sizeof(f4_rec);
-    b.total.elem = 1;
-    b.lentries.elem = sizeof(f4_entry);
-    b.lclasses.elem = sizeof(lclass);
-    b.filters.elem = sizeof(uint64_t);
-    ritem *items = NULL;
-    pfx *u = NULL;
-    uint32_t *parent = NULL, *value = NULL, *addr = NULL, *ustart = NULL;
-    uint64_t *rep = NULL;
-    uint8_t *plen = NULL;
-    f4_entry *chain = NULL;
-    ritem *gather = NULL;
-    size_t nitems = 0;
-    int rc = -PR_ENOMEM;
-    bool merged = !p->v4_custom_rules;
-    b.table_of = malloc((f->ntables ? f->ntables : 1) * sizeof(uint32_t));
-    if (!b.table_of || idset_init(&b.outcome_ids, 64) < 0 || idset_init(&b.class_ids, 1024) < 0)
-        goto fail;
+    bool merged;              /* no custom rules: the fixed walk local+main, then default */
+    const pr_table *local, *maint;
+    f4_entry fixed[2];        /* merged: the fixed walk's compiled tables */
+    size_t nfixed;
+    ritem *items;             /* custom rules: the ones that can match, sorted by source prefix */
+    size_t nitems;
+    pfx *u;                   /* the source prefixes U, sorted and unique */
+    size_t nu;
+    uint32_t *parent;         /* per u[j]: the longest u prefix containing it */
+    uint64_t *rep;            /* per u[j]: a representative address (see sweep) */
+    uint32_t *ustart;         /* items of u[j]: items[ustart[j] .. ustart[j+1]) */
+    uint32_t *value;          /* per u[j]: its class id */
+    uint32_t *addr;           /* per u[j]: address and length, as pr_lpm4_build takes them */
+    uint8_t *plen;
+    f4_entry *chain;          /* one class's chain, CHAIN_MAX records */
+    ritem *gather;            /* one class's rules before ordering, CHAIN_MAX + 1 */
+    bool has_head;
+    f4_entry head;            /* the rule every chain starts with, hoisted out of them */
+} build;
+
+static void build_free(build *s)
+{
+    builder_free(&s->b);
+    free(s->items);
+    free(s->u);
+    free(s->parent);
+    free(s->rep);
+    free(s->ustart);
+    free(s->value);
+    free(s->addr);
+    free(s->plen);
+    free(s->chain);
+    free(s->gather);
+}
+
+/* Phase 1: the empty builder, with the outcomes every table may refer to
+ * interned first (O_MISS, O_SLOW).  s is freeable by build_free even when
+ * this fails. */
+static int build_init(build *s, const pr_policy *p)
+{
+    memset(s, 0, sizeof(*s));
+    s->p = p;
+    builder *b = &s->b;
+    b->p = p;
+    b->outcomes.elem = sizeof(f4_outcome);
+    b->tables.elem = sizeof(f4_table);
+    b->small.elem = sizeof(f4_small);
+    b->prog.elem = sizeof(f4_rec);
+    b->total.elem = 1;
+    b->lentries.elem = sizeof(f4_entry);
+    b->lclasses.elem = sizeof(lclass);
+    b->filters.elem = sizeof(uint64_t);
+    const pr_family *f = &p->v4;
+    b->table_of = pr_malloc((f->ntables ? f->ntables : 1) * sizeof(uint32_t));
+    if (!b->table_of || idset_init(&b->outcome_ids, 64) < 0 || idset_init(&b->class_ids, 1024) < 0)
+        return -PR_ENOMEM;
     for (size_t i = 0; i < f->ntables; i++)
-        b.table_of[i] = UINT32_MAX;
+        b->table_of[i] = UINT32_MAX;
     uint32_t oid;
     f4_outcome miss = {.kind = K_MISS}, slow = {.kind = K_SLOW};
-    if (outcome_intern(&b, &miss, &oid) < 0 || outcome_intern(&b, &slow, &oid) < 0)
-        goto fail;
+    if (outcome_intern(b, &miss, &oid) < 0 || outcome_intern(b, &slow, &oid) < 0)
+        return -PR_ENOMEM;
+    s->merged = !p->v4_custom_rules;
+    s->local = pr_table_get_c(f, PR_TABLE_LOCAL);
+    s->maint = pr_table_get_c(f, PR_TABLE_MAIN);
+    return 0;
+}
 
-    /* the rules (or, merged, the fixed walk local+main then default) */
-    const pr_table *local = pr_table_get_c(f, PR_TABLE_LOCAL);
-    const pr_table *maint = pr_table_get_c(f, PR_TABLE_MAIN);
-    f4_entry fixed[2];
-    size_t nfixed = 0;
-    if (merged) {
+/* Phase 2: the rules, each with its compiled table; merged, the fixed walk
+ * (local+main as one table, then default) instead. */
+static int build_rules(build *s)
+{
+    const pr_family *f = &s->p->v4;
+    int rc;
+    uint32_t ti;
+    if (s->merged) {
         const pr_table *lm[2];
         size_t nlm = 0;
-        if (local)
-            lm[nlm++] = local;
-        if (maint)
-            lm[nlm++] = maint;
-        uint32_t ti;
+        if (s->local)
+            lm[nlm++] = s->local;
+        if (s->maint)
+            lm[nlm++] = s->maint;
         if (nlm) {
-            if ((rc = table_build(&b, lm, nlm, PR_TABLE_MAIN, &ti)) < 0)
-                goto fail;
-            fixed[nfixed++] = (f4_entry){0, 0, UINT32_MAX, ti};
+            if ((rc = table_build(&s->b, lm, nlm, PR_TABLE_MAIN, &ti)) < 0)
+                return rc;
+            s->fixed[s->nfixed++] = (f4_entry){0, 0, UINT32_MAX, ti};
         }
         const pr_table *dt = pr_table_get_c(f, PR_TABLE_DEFAULT);
         if (dt) {
-            if ((rc = table_build(&b, &dt, 1, PR_TABLE_DEFAULT, &ti)) < 0)
-                goto fail;
-            fixed[nfixed++] = (f4_entry){0, 0, UINT32_MAX, ti};
+            if ((rc = table_build(&s->b, &dt, 1, PR_TABLE_DEFAULT, &ti)) < 0)
+                return rc;
+            s->fixed[s->nfixed++] = (f4_entry){0, 0, UINT32_MAX, ti};
         }
-    } else {
-        items = malloc((f->nrules ? f->nrules : 1) * sizeof(ritem));
-        if (!items)
-            goto fail;
-        for (size_t i = 0; i < f->nrules; i++) {
-            int kind = pr_rule4_fast_kind(f, i);
-            if (kind == PR_RULE4_NEVER)
-                continue;
-            const pr_rule *r = &f->rules[i];
-            ritem *it = &items[nitems++];
-            it->from = (pfx){r->src4 & mask4(r->r.src_len), r->r.src_len};
-            if (r->r.flags & PR_FIB_RULE_INVERT)
-                it->from = (pfx){0, 0};   /* `not from P` matches outside P: every source may reach it */
-            it->pos = (uint32_t)i;
-            it->e = (f4_entry){r->dst4 & r->dstmask4, r->dstmask4, r->r.priority, COMPLEX_TABLE};
-            if (kind == PR_RULE4_LOOKUP && (rc = table_for_rule(&b, f, r->tab_idx, &it->e.table)) < 0)
-                goto fail;
-        }
-        qsort(items, nitems, sizeof(ritem), ritem_cmp);
+        return 0;
     }
+    s->items = pr_malloc((f->nrules ? f->nrules : 1) * sizeof(ritem));
+    if (!s->items)
+        return -PR_ENOMEM;
+    for (size_t i = 0; i < f->nrules; i++) {
+        int kind = pr_rule4_fast_kind(f, i);
+        if (kind == PR_RULE4_NEVER)
+            continue;
+        const pr_rule *r = &f->rules[i];
+        ritem *it = &s->items[s->nitems++];
+        it->from = (pfx){r->src4 & mask4(r->r.src_len), r->r.src_len};
+        if (r->r.flags & PR_FIB_RULE_INVERT)
+            it->from = (pfx){0, 0};   /* `not from P` matches outside P: every source may reach it */
+        it->pos = (uint32_t)i;
+        it->e = (f4_entry){r->dst4 & r->dstmask4, r->dstmask4, r->r.priority, COMPLEX_TABLE};
+        if (kind == PR_RULE4_LOOKUP && (rc = table_for_rule(&s->b, f, r->tab_idx, &it->e.table)) < 0)
+            return rc;
+    }
+    qsort(s->items, s->nitems, sizeof(ritem), ritem_cmp);
+    return 0;
+}
 
-    /* the source prefixes U */
-    size_t nlocal_pfx = local ? pr_trie_count(&local->trie) : 0;
-    size_t nmain_pfx = merged && maint ? pr_trie_count(&maint->trie) : 0;
-    size_t cap = nitems + p->nlocal4 + nlocal_pfx + nmain_pfx + 5;
-    u = malloc(cap * sizeof(pfx));
+/* Phase 3: the source prefixes U (rule `from`s, local addresses, the source
+ * check's table prefixes, the special ranges), their nesting and
+ * representatives, and which rules each one carries. */
+static int build_source_prefixes(build *s)
+{
+    const pr_policy *p = s->p;
+    size_t nlocal_pfx = s->local ? pr_trie_count(&s->local->trie) : 0;
+    size_t nmain_pfx = s->merged && s->maint ? pr_trie_count(&s->maint->trie) : 0;
+    size_t cap = s->nitems + p->nlocal4 + nlocal_pfx + nmain_pfx + 5;
+    pfx *u = s->u = pr_malloc(cap * sizeof(pfx));
     if (!u)
-        goto fail;
+        return -PR_ENOMEM;
     size_t nu = 0;
-    for (size_t i = 0; i < nitems; i++)
-        u[nu++] = items[i].from;
+    for (size_t i = 0; i < s->nitems; i++)
+        u[nu++] = s->items[i].from;
     for (size_t i = 0; i < p->nlocal4; i++)
         u[nu++] = (pfx){p->local4[i], 32};
     pcollect pc = {u + nu, 0};
-    if (local)
-        pr_trie_walk(&local->trie, pcollect_cb, &pc);
+    if (s->local)
+        pr_trie_walk(&s->local->trie, pcollect_cb, &pc);
     if (nmain_pfx)
-        pr_trie_walk(&maint->trie, pcollect_cb, &pc);
+        pr_trie_walk(&s->maint->trie, pcollect_cb, &pc);
     nu += pc.n;
     static const pfx specials[5] = {{0, 0}, {0, 32}, {0x7F000000u, 8}, {0xE0000000u, 4}, {0xFFFFFFFFu, 32}};
     for (size_t i = 0; i < 5; i++)
         u[nu++] = specials[i];
-    nu = sort_unique(u, nu);
-    parent = malloc(nu * sizeof(uint32_t));
-    rep = malloc(nu * sizeof(uint64_t));
-    value = malloc(nu * sizeof(uint32_t));
-    addr = malloc(nu * sizeof(uint32_t));
-    plen = malloc(nu);
-    ustart = malloc((nu + 1) * sizeof(uint32_t));   /* items of u[j]: items[ustart[j] .. ustart[j+1]) */
-    chain = malloc(CHAIN_MAX * sizeof(f4_entry));
-    gather = malloc((CHAIN_MAX + 1) * sizeof(ritem));
-    if (!parent || !rep || !value || !addr || !plen || !ustart || !chain || !gather)
-        goto fail;
-    if ((rc = sweep(u, nu, parent, rep)) < 0)
-        goto fail;
-    rc = -PR_ENOMEM;
+    nu = s->nu = sort_unique(u, nu);   /* >= 5: the specials */
+    s->parent = pr_malloc(nu * sizeof(uint32_t));
+    s->rep = pr_malloc(nu * sizeof(uint64_t));
+    s->ustart = pr_malloc((nu + 1) * sizeof(uint32_t));
+    if (!s->parent || !s->rep || !s->ustart)
+        return -PR_ENOMEM;
+    int rc = sweep(u, nu, s->parent, s->rep);
+    if (rc < 0)
+        return rc;
     for (size_t j = 0, k = 0; j <= nu; j++) {
-        ustart[j] = (uint32_t)k;
-        while (j < nu && k < nitems && items[k].from.addr == u[j].addr && items[k].from.plen == u[j].plen)
+        s->ustart[j] = (uint32_t)k;
+        while (j < nu && k < s->nitems && s->items[k].from.addr == u[j].addr && s->items[k].from.plen == u[j].plen)
             k++;
     }
+    return 0;
+}
 
-    /* The first rule that can match at all, when it selects every source and
-     * destination (`from all lookup local`), starts every chain: it is
-     * evaluated once per flow from here instead of being stored per class. */
-    bool has_head = false;
-    f4_entry head;
-    memset(&head, 0, sizeof(head));
-    if (merged && nfixed) {
-        has_head = true;
-        head = fixed[0];
-    } else if (!merged && nitems) {
-        const ritem *first = &items[0];
-        for (size_t k = 1; k < nitems; k++)
-            if (items[k].pos < first->pos)
-                first = &items[k];
+/* Phase 4: the first rule that can match at all, when it selects every
+ * source and destination (`from all lookup local`), starts every chain: it
+ * is evaluated once per flow instead of being stored per class. */
+static void build_head(build *s)
+{
+    if (s->merged && s->nfixed) {
+        s->has_head = true;
+        s->head = s->fixed[0];
+    } else if (!s->merged && s->nitems) {
+        const ritem *first = &s->items[0];
+        for (size_t k = 1; k < s->nitems; k++)
+            if (s->items[k].pos < first->pos)
+                first = &s->items[k];
         if (first->from.plen == 0 && !first->e.dmask && first->e.table != COMPLEX_TABLE) {
-            has_head = true;
-            head = first->e;
+            s->has_head = true;
+            s->head = first->e;
         }
     }
-    const uint8_t *total = b.total.v;
+}
+
+/* Phase 5: per source prefix, its kind and chain (the rules that match its
+ * sources, in list order, cut after one that decides every destination),
+ * interned as a class. */
+static int build_classes(build *s)
+{
+    size_t nu = s->nu;
+    s->value = pr_malloc(nu * sizeof(uint32_t));
+    s->addr = pr_malloc(nu * sizeof(uint32_t));
+    s->plen = pr_malloc(nu);
+    s->chain = pr_malloc(CHAIN_MAX * sizeof(f4_entry));
+    s->gather = pr_malloc((CHAIN_MAX + 1) * sizeof(ritem));
+    if (!s->value || !s->addr || !s->plen || !s->chain || !s->gather)
+        return -PR_ENOMEM;
+    const uint8_t *total = s->b.total.v;
+    f4_entry *chain = s->chain;
+    ritem *gather = s->gather;
     for (size_t j = 0; j < nu; j++) {
-        uint8_t kind = source_kind(p, rep[j]);
+        uint8_t kind = source_kind(s->p, s->rep[j]);
         size_t g = 0, n = 0;
-        if (merged) {
-            for (size_t k = 0; k < nfixed; k++)
-                gather[g++].e = fixed[k];
+        if (s->merged) {
+            for (size_t k = 0; k < s->nfixed; k++)
+                gather[g++].e = s->fixed[k];
         } else if (kind != C_SLOW) {
             /* the rules of u[j] and of every prefix containing it, in list order */
-            for (uint32_t a = (uint32_t)j; a != NO_PARENT && kind != C_SLOW; a = parent[a])
-                for (uint32_t k = ustart[a]; k < ustart[a + 1]; k++) {
+            for (uint32_t a = (uint32_t)j; a != NO_PARENT && kind != C_SLOW; a = s->parent[a])
+                for (uint32_t k = s->ustart[a]; k < s->ustart[a + 1]; k++) {
                     if (g == CHAIN_MAX) {
                         kind = C_SLOW;
                         break;
                     }
-                    gather[g++] = items[k];
+                    gather[g++] = s->items[k];
                 }
             qsort(gather, g, sizeof(ritem), ritem_pos_cmp);
         }
@@ -917,8 +975,8 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
         if (kind == C_SLOW)
             n = 0;
         const f4_entry *ch = chain;
-        if (has_head && kind != C_SLOW) {
-            if (n && memcmp(&chain[0], &head, sizeof(head)) == 0) {
+        if (s->has_head && kind != C_SLOW) {
+            if (n && memcmp(&chain[0], &s->head, sizeof(s->head)) == 0) {
                 ch++;
                 n--;
             } else {
@@ -926,88 +984,107 @@ int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
                 n = 0;
             }
         }
-        if ((rc = class_intern(&b, kind, ch, n, &value[j])) < 0)
-            goto fail;
-        addr[j] = u[j].addr;
-        plen[j] = u[j].plen;
+        int rc = class_intern(&s->b, kind, ch, n, &s->value[j]);
+        if (rc < 0)
+            return rc;
+        s->addr[j] = s->u[j].addr;
+        s->plen[j] = s->u[j].plen;
     }
+    return 0;
+}
 
-    pr_fast4 *fa = calloc(1, sizeof(*fa));
+/* Phase 6: the evaluator: the source LPM and /32 hash, the program, and
+ * (last, once nothing can fail) the builder's tables and outcomes handed
+ * over.  *out is set as soon as the evaluator exists, so that on failure
+ * the caller frees what was built with pr_fast4_free. */
+static int build_evaluator(build *s, pr_fast4 **out)
+{
+    builder *b = &s->b;
+    size_t nu = s->nu;
+    pr_fast4 *fa = *out = pr_calloc(1, sizeof(*fa));
     if (!fa)
-        goto fail;
-    if (pr_lpm4_build(&fa->src_lpm, nu, addr, plen, value) < 0) {
-        free(fa);
-        goto fail;
-    }
+        return -PR_ENOMEM;
+    fa->p = s->p;
+    fa->merged = s->merged;
+    fa->has_head = s->has_head;
+    fa->head = s->head;
+    if (pr_lpm4_build(&fa->src_lpm, nu, s->addr, s->plen, s->value) < 0)
+        return -PR_ENOMEM;
+    fa->nosrc_class = pr_lpm4_lookup(fa->src_lpm, 0);
     size_t n32 = 0;
     for (size_t j = 0; j < nu; j++)
-        n32 += plen[j] == 32;
+        n32 += s->plen[j] == 32;
     size_t nslots = n32 + n32 / 2 + 16;   /* load <= 2/3 */
     size_t slots_size = nslots * sizeof(f4_slot);   /* read at random: huge pages */
-    fa->src32 = pr_alloc_random_access(&slots_size);
-    if (!fa->src32) {
-        pr_lpm4_free(fa->src_lpm);
-        free(fa);
-        goto fail;
-    }
+    if (!(fa->src32 = pr_alloc_random_access(&slots_size)))
+        return -PR_ENOMEM;
     fa->nslots = (uint32_t)nslots;
     memset(fa->src32, 0, nslots * sizeof(f4_slot));
     for (size_t k = 0; k < nslots; k++)
         fa->src32[k].cls = UINT32_MAX;
-    fa->has_head = has_head;
-    fa->head = head;
-    fa->p = p;
-    fa->merged = merged;
-    fa->nosrc_class = pr_lpm4_lookup(fa->src_lpm, 0);
-    /* cache-line aligned, so that the class layout above holds */
-    size_t prog_size = (b.prog.n ? b.prog.n : 1) * sizeof(f4_rec);   /* cache-line aligned too */
-    if (!(fa->prog = pr_alloc_random_access(&prog_size))) {
-        pr_lpm4_free(fa->src_lpm);
-        free(fa);
-        goto fail;
-    }
-    if (b.prog.n)
-        memcpy(fa->prog, b.prog.v, b.prog.n * sizeof(f4_rec));
-    fa->nprog = b.prog.n;
+    /* cache-line aligned, so that the class layout of class_emit holds */
+    size_t prog_size = (b->prog.n ? b->prog.n : 1) * sizeof(f4_rec);
+    if (!(fa->prog = pr_alloc_random_access(&prog_size)))
+        return -PR_ENOMEM;
+    if (b->prog.n)
+        memcpy(fa->prog, b->prog.v, b->prog.n * sizeof(f4_rec));
+    fa->nprog = b->prog.n;
     for (size_t j = 0; j < nu; j++) {
-        if (plen[j] != 32)
+        if (s->plen[j] != 32)
             continue;
-        uint32_t k = slot_of(fa, addr[j]);
+        uint32_t k = slot_of(fa, s->addr[j]);
         while (fa->src32[k].cls != UINT32_MAX)
             k = k + 1 == fa->nslots ? 0 : k + 1;
         f4_slot *sl = &fa->src32[k];
-        sl->addr = addr[j];
-        sl->cls = value[j];
-        if (cls_nrec(value[j]) == 1)
-            sl->rec = fa->prog[cls_pos(value[j])];
+        sl->addr = s->addr[j];
+        sl->cls = s->value[j];
+        if (cls_nrec(s->value[j]) == 1)
+            sl->rec = fa->prog[cls_pos(s->value[j])];
     }
-    fa->nclasses = b.lclasses.n;
-    fa->nentries = b.lentries.n;
-    fa->filters = b.filters.v;
-    fa->nfilters = b.filters.n / FILTER_WORDS;
-    fa->tables = b.tables.v;
-    fa->ntables = b.tables.n;
-    fa->small = b.small.v;
-    fa->nsmall = b.small.n;
-    fa->outcomes = b.outcomes.v;
-    fa->noutcomes = b.outcomes.n;
+    fa->nclasses = b->lclasses.n;
+    fa->nentries = b->lentries.n;
     fa->nsrc_prefixes = nu;
-    b.filters.v = b.tables.v = b.small.v = b.outcomes.v = NULL;
-    b.tables.n = 0;
+    /* the hand-over: from here the evaluator owns these, the builder nothing */
+    fa->filters = b->filters.v;
+    fa->nfilters = b->filters.n / FILTER_WORDS;
+    fa->tables = b->tables.v;
+    fa->ntables = b->tables.n;
+    fa->small = b->small.v;
+    fa->nsmall = b->small.n;
+    fa->outcomes = b->outcomes.v;
+    fa->noutcomes = b->outcomes.n;
+    b->filters.v = b->tables.v = b->small.v = b->outcomes.v = NULL;
+    b->tables.n = 0;
+    return 0;
+}
+
+/* The phases in order; one exit for failures, which frees the partial
+ * evaluator with its own free function and the scratch with build_free. */
+int pr_fast4_build(const pr_policy *p, pr_fast4 **out)
+{
+    if (!p || !out)
+        return -PR_EINVAL;
+    *out = NULL;
+    build s;
+    pr_fast4 *fa = NULL;
+    int rc = build_init(&s, p);
+    if (rc < 0)
+        goto fail;
+    if ((rc = build_rules(&s)) < 0)
+        goto fail;
+    if ((rc = build_source_prefixes(&s)) < 0)
+        goto fail;
+    build_head(&s);
+    if ((rc = build_classes(&s)) < 0)
+        goto fail;
+    if ((rc = build_evaluator(&s, &fa)) < 0)
+        goto fail;
+    build_free(&s);
     *out = fa;
-    rc = 0;
+    return 0;
 fail:
-    builder_free(&b);
-    free(items);
-    free(u);
-    free(parent);
-    free(rep);
-    free(value);
-    free(addr);
-    free(plen);
-    free(ustart);
-    free(chain);
-    free(gather);
+    pr_fast4_free(fa);
+    build_free(&s);
     return rc;
 }
 

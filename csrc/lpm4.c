@@ -30,6 +30,8 @@
 #define _DEFAULT_SOURCE 1   /* madvise(MADV_HUGEPAGE) */
 #include "lpm4.h"
 
+#include "alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 #if defined(__linux__)
@@ -67,8 +69,8 @@ void *pr_alloc_random_access(size_t *size)
 {
     size_t align = *size >= REGION_ALIGN / 2 ? REGION_ALIGN : 64;
     size_t sz = (*size + align - 1) / align * align;
-    void *r = NULL;
-    if (posix_memalign(&r, align, sz ? sz : align) != 0)
+    void *r = pr_memalign(align, sz ? sz : align);
+    if (!r)
         return NULL;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (align == REGION_ALIGN)
@@ -135,7 +137,7 @@ static int grow_nodes(pr_lpm4 *t, uint32_t more)
     uint32_t cap = t->capnodes ? t->capnodes : 1024;
     while (cap < t->nnodes + more)
         cap *= 2;
-    lpm_node *n = realloc(t->nodes, (size_t)cap * sizeof(lpm_node));
+    lpm_node *n = pr_realloc(t->nodes, (size_t)cap * sizeof(lpm_node));
     if (!n)
         return -1;
     t->nodes = n;
@@ -147,7 +149,7 @@ static int push_leaf(pr_lpm4 *t, uint32_t v)
 {
     if (t->nleaves == t->capleaves) {
         uint32_t cap = t->capleaves ? t->capleaves * 2 : 4096;
-        uint32_t *l = realloc(t->leaves, (size_t)cap * sizeof(uint32_t));
+        uint32_t *l = pr_realloc(t->leaves, (size_t)cap * sizeof(uint32_t));
         if (!l)
             return -1;
         t->leaves = l;
@@ -248,10 +250,10 @@ int pr_lpm4_build(pr_lpm4 **out, size_t n, const uint32_t *addr, const uint8_t *
     for (size_t i = 0; i < n; i++)
         if (plen[i] > 32 || value[i] >= PR_LPM4_NONE)
             return -PR_LPM4_EINVAL;
-    pr_lpm4 *t = calloc(1, sizeof(*t));
-    uint64_t *keys = malloc((n ? n : 1) * sizeof(uint64_t));
+    pr_lpm4 *t = pr_calloc(1, sizeof(*t));
+    uint64_t *keys = pr_malloc((n ? n : 1) * sizeof(uint64_t));
     if (t)
-        t->top = malloc(((size_t)1 << TOP_BITS) * sizeof(uint32_t));
+        t->top = pr_malloc(((size_t)1 << TOP_BITS) * sizeof(uint32_t));
     if (!t || !keys || !t->top)
         goto oom;
     for (size_t i = 0; i < n; i++) {

@@ -58,6 +58,7 @@
 
 #include <linux/netlink.h>
 
+#include "alloc.h"
 #include "polroute.h"
 
 /* ---- wire constants (spec 8.1, 8.4, 8.6) ---- */
@@ -107,14 +108,14 @@ struct pr_nl_batch {
 
 pr_nl_batch *pr_nl_batch_new(size_t capacity)
 {
-    pr_nl_batch *b = calloc(1, sizeof *b);
+    pr_nl_batch *b = pr_calloc(1, sizeof *b);
     if (b == NULL)
         return NULL;
     if (capacity > 0) {
         /* a hint: ~64 bytes per rule, more for routes; both grow on demand */
         size_t bytes = capacity < SIZE_MAX / 128u ? capacity * 96u : 0;
-        b->off = malloc(capacity * sizeof *b->off);
-        b->buf = bytes ? malloc(bytes) : NULL;
+        b->off = pr_malloc(capacity * sizeof *b->off);
+        b->buf = bytes ? pr_malloc(bytes) : NULL;
         if (b->off == NULL || (bytes && b->buf == NULL)) {
             free(b->off);
             free(b->buf);
@@ -162,7 +163,7 @@ static int batch_reserve(pr_nl_batch *b)
         return -E2BIG;          /* offsets are u32 and the op index is returned as int */
     if (b->n == b->capn) {
         size_t nc = b->capn ? b->capn * 2 : 64;
-        uint32_t *no = realloc(b->off, nc * sizeof *no);
+        uint32_t *no = pr_realloc(b->off, nc * sizeof *no);
         if (no == NULL)
             return -ENOMEM;
         b->off = no;
@@ -172,7 +173,7 @@ static int batch_reserve(pr_nl_batch *b)
         size_t nc = b->cap ? b->cap * 2 : 16384;
         while (nc - b->len < NL_MAX_MSG)
             nc *= 2;
-        uint8_t *nb = realloc(b->buf, nc);
+        uint8_t *nb = pr_realloc(b->buf, nc);
         if (nb == NULL)
             return -ENOMEM;
         b->buf = nb;
@@ -746,8 +747,8 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
     const size_t rcv_budget = rcvbuf > 0 ? (size_t)rcvbuf : 1u;
     const int timeout_ms = opt && opt->timeout_ms > 0 ? opt->timeout_ms : NL_DEFAULT_TIMEOUT_MS;
 
-    recv_ctx *c = calloc(1, sizeof *c);
-    uint8_t *bufs = malloc((size_t)NL_RECV_SLOTS * NL_RECV_SLOT_SIZE);
+    recv_ctx *c = pr_calloc(1, sizeof *c);
+    uint8_t *bufs = pr_malloc((size_t)NL_RECV_SLOTS * NL_RECV_SLOT_SIZE);
     if (c == NULL || bufs == NULL) {
         free(c);
         free(bufs);

@@ -44,6 +44,7 @@
 
 #include <linux/netlink.h>
 
+#include "alloc.h"
 #include "polroute.h"
 
 enum {
@@ -103,7 +104,7 @@ static void *vec_push(vec *v, size_t count)
         size_t nc = v->cap ? v->cap : 64;
         while (nc < v->n + count)
             nc = nc <= SIZE_MAX / 2 / v->size ? nc * 2 : v->n + count;
-        uint8_t *np = realloc(v->p, nc * v->size);
+        uint8_t *np = pr_realloc(v->p, nc * v->size);
         if (np == NULL)
             return NULL;
         v->p = np;
@@ -165,7 +166,7 @@ static size_t records(const pr_dump *d)
 
 pr_dump *pr_dump_new(void)
 {
-    pr_dump *d = calloc(1, sizeof *d);
+    pr_dump *d = pr_calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
     d->links.size = sizeof(pr_dump_link);
@@ -1022,7 +1023,7 @@ static int ensure_buf(pr_dump *d, size_t size)
 {
     if (d->buf_size >= size)
         return 0;
-    uint8_t *nb = realloc(d->buf, size);
+    uint8_t *nb = pr_realloc(d->buf, size);
     if (nb == NULL)
         return -ENOMEM;
     d->buf = nb;

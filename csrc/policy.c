@@ -15,7 +15,7 @@
 /* A malloc'd copy of n elements of size bytes (NULL on ENOMEM). */
 static void *dup_array(const void *src, size_t n, size_t size)
 {
-    void *d = malloc(n * size);
+    void *d = pr_malloc(n * size);
     if (d)
         memcpy(d, src, n * size);
     return d;
@@ -38,11 +38,11 @@ const char *pr_errmsg(const pr_policy *p) { return p->errmsg; }
 void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
-        return ptr ? ptr : malloc(elem);   /* never NULL for a valid array */
+        return ptr ? ptr : pr_malloc(elem);   /* never NULL for a valid array */
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need)
         ncap *= 2;
-    void *np = realloc(ptr, ncap * elem);
+    void *np = pr_realloc(ptr, ncap * elem);
     if (!np)
         return NULL;
     *cap = ncap;
@@ -108,7 +108,7 @@ uint64_t pr_policy_generation(const pr_policy *p) { return p ? p->generation : 0
 
 pr_policy *pr_policy_new(void)
 {
-    pr_policy *p = calloc(1, sizeof(*p));
+    pr_policy *p = pr_calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->v4.family = PR_AF_INET;
@@ -147,7 +147,7 @@ void pr_policy_free(pr_policy *p)
 
 pr_policy *pr_policy_clone(const pr_policy *src)
 {
-    pr_policy *p = calloc(1, sizeof(*p));
+    pr_policy *p = pr_calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     *p = *src;
@@ -193,7 +193,7 @@ pr_policy *pr_policy_snapshot(pr_policy *src)
 {
     if (!src)
         return NULL;
-    pr_policy *p = calloc(1, sizeof(*p));
+    pr_policy *p = pr_calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     *p = *src;
@@ -217,7 +217,7 @@ pr_policy *pr_policy_snapshot(pr_policy *src)
         p->naddrs = p->capaddrs = src->naddrs;
     }
     if (src->nlocal4) {
-        p->local4 = malloc(src->nlocal4 * sizeof(uint32_t));
+        p->local4 = pr_malloc(src->nlocal4 * sizeof(uint32_t));
         if (!p->local4)
             goto fail;
         memcpy(p->local4, src->local4, src->nlocal4 * sizeof(uint32_t));

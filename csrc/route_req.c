@@ -157,7 +157,7 @@ static int build_nexthops(pr_policy *p, const pr_route_req *q, pr_route *r)
             return pr_fail(p, PR_EOPNOTSUPP, "polroute: more multipath legs than the model holds");
         r->nh_count = q->nh_count;
         if (q->nh_count > 1) {
-            r->nhx = calloc(q->nh_count - 1, sizeof(pr_nh));
+            r->nhx = pr_calloc(q->nh_count - 1, sizeof(pr_nh));
             if (!r->nhx)
                 return -PR_ENOMEM;
         }

@@ -78,7 +78,7 @@ void pr_table_unref(pr_table *t)
 /* A private deep copy of s (refs 1, no compiled copy), or NULL on ENOMEM. */
 static pr_table *table_copy(const pr_table *s)
 {
-    pr_table *d = calloc(1, sizeof(*d));
+    pr_table *d = pr_calloc(1, sizeof(*d));
     if (!d)
         return NULL;
     atomic_init(&d->refs, 1u);
@@ -88,7 +88,7 @@ static pr_table *table_copy(const pr_table *s)
     if (pr_trie_clone(&d->trie, &s->trie) < 0)
         goto fail;
     if (s->nslots) {
-        d->slots = calloc(s->nslots, sizeof(pr_rlist));
+        d->slots = pr_calloc(s->nslots, sizeof(pr_rlist));
         if (!d->slots)
             goto fail;
         d->capslots = s->nslots;
@@ -101,7 +101,7 @@ static pr_table *table_copy(const pr_table *s)
         dl->n = 0;
         if (!sl->v)
             continue;
-        dl->v = calloc(sl->cap ? sl->cap : 1, sizeof(pr_route));
+        dl->v = pr_calloc(sl->cap ? sl->cap : 1, sizeof(pr_route));
         if (!dl->v)
             goto fail;
         for (uint32_t k = 0; k < sl->n; k++) {
@@ -164,7 +164,7 @@ pr_table *pr_table_new(pr_family *f, uint32_t id)
     if (!nt)
         return NULL;
     f->tables = nt;
-    pr_table *t = calloc(1, sizeof(*t));
+    pr_table *t = pr_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1u);
@@ -203,7 +203,7 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
     dst->family = src->family;
     dst->rule_seq = src->rule_seq;
     if (src->nrules) {
-        dst->rules = malloc(src->nrules * sizeof(pr_rule));
+        dst->rules = pr_malloc(src->nrules * sizeof(pr_rule));
         if (!dst->rules)
             return -PR_ENOMEM;
         memcpy(dst->rules, src->rules, src->nrules * sizeof(pr_rule));
@@ -212,7 +212,7 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
     if (pr_rindex_rebuild(&dst->index, dst->rules, dst->nrules) < 0)
         return -PR_ENOMEM;
     if (src->ntables) {
-        dst->tables = calloc(src->ntables, sizeof(pr_table_ref));
+        dst->tables = pr_calloc(src->ntables, sizeof(pr_table_ref));
         if (!dst->tables)
             return -PR_ENOMEM;
         dst->captables = src->ntables;
@@ -233,7 +233,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
     memset(dst, 0, sizeof(*dst));
     dst->family = src->family;
     if (!src->rshare) {
-        pr_rshare *sh = malloc(sizeof(*sh));
+        pr_rshare *sh = pr_malloc(sizeof(*sh));
         if (!sh)
             return -PR_ENOMEM;
         atomic_init(&sh->refs, 1u);
@@ -249,7 +249,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
     dst->rule_seq = src->rule_seq;
     dst->index = src->index;
     if (src->ntables) {
-        dst->tables = malloc(src->ntables * sizeof(pr_table_ref));
+        dst->tables = pr_malloc(src->ntables * sizeof(pr_table_ref));
         if (!dst->tables)
             return -PR_ENOMEM;   /* dst's rules reference is dropped by pr_family_free */
         dst->captables = src->ntables;
@@ -276,7 +276,7 @@ int pr_route_copy(pr_route *dst, const pr_route *src)
     dst->nhx = NULL;
     if (src->nh_count > 1) {
         size_t n = src->nh_count - 1;
-        dst->nhx = malloc(n * sizeof(pr_nh));
+        dst->nhx = pr_malloc(n * sizeof(pr_nh));
         if (!dst->nhx)
             return -PR_ENOMEM;
         memcpy(dst->nhx, src->nhx, n * sizeof(pr_nh));
@@ -331,7 +331,7 @@ static int rlist_insert_at(pr_rlist *s, uint32_t pos, const pr_route *r)
 {
     if (s->n == s->cap) {
         uint32_t ncap = s->cap ? s->cap * 2 : 1;
-        pr_route *nv = realloc(s->v, (size_t)ncap * sizeof(pr_route));
+        pr_route *nv = pr_realloc(s->v, (size_t)ncap * sizeof(pr_route));
         if (!nv)
             return -PR_ENOMEM;
         s->v = nv;
@@ -502,7 +502,7 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
                 }
                 if (v6_ecmp_ok(e) && v6_ecmp_ok(nr) && nr->nh_count == 1 && e->nh_count < PR_MAX_NEXTHOPS) {
                     /* a sibling: the model keeps siblings as one multipath route */
-                    pr_nh *nx = realloc(e->nhx, (size_t)e->nh_count * sizeof(pr_nh));
+                    pr_nh *nx = pr_realloc(e->nhx, (size_t)e->nh_count * sizeof(pr_nh));
                     if (!nx)
                         return -PR_ENOMEM;
                     e->nhx = nx;
@@ -675,13 +675,13 @@ static int slotvec_cb(void *ctx, const uint8_t key[16], unsigned plen, uint32_t 
     slot_vec *v = ctx;
     if (v->n == v->cap) {
         size_t ncap = v->cap ? v->cap * 2 : 64;
-        void *k = realloc(v->keys, ncap * 16);
+        void *k = pr_realloc(v->keys, ncap * 16);
         if (!k) { v->oom = 1; return 1; }
         v->keys = k;
-        void *l = realloc(v->lens, ncap);
+        void *l = pr_realloc(v->lens, ncap);
         if (!l) { v->oom = 1; return 1; }
         v->lens = l;
-        void *s = realloc(v->slots, ncap * sizeof(uint32_t));
+        void *s = pr_realloc(v->slots, ncap * sizeof(uint32_t));
         if (!s) { v->oom = 1; return 1; }
         v->slots = s;
         v->cap = ncap;

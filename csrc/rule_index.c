@@ -104,7 +104,7 @@ static pr_rshape *shape_find(pr_rindex *ix, const pr_rule_req *r, bool has_iif, 
         return NULL;
     if (ix->nshapes == ix->capshapes) {
         uint32_t ncap = ix->capshapes ? ix->capshapes * 2 : 8;
-        pr_rshape *ns = realloc(ix->shapes, (size_t)ncap * sizeof(pr_rshape));
+        pr_rshape *ns = pr_realloc(ix->shapes, (size_t)ncap * sizeof(pr_rshape));
         if (!ns)
             return NULL;
         ix->shapes = ns;
@@ -141,7 +141,7 @@ static int shape_grow(pr_rshape *s)
     uint32_t ncap = s->cap ? s->cap * 2 : 16;
     pr_rbucket *old = s->slots;
     uint32_t ocap = s->cap;
-    s->slots = calloc(ncap, sizeof(pr_rbucket));
+    s->slots = pr_calloc(ncap, sizeof(pr_rbucket));
     if (!s->slots) {
         s->slots = old;
         return -1;
@@ -174,7 +174,7 @@ static int keys_insert(uint64_t **v, uint32_t *n, uint32_t *cap, uint64_t key)
 {
     if (*n == *cap) {
         uint32_t ncap = *cap ? *cap * 2 : 2;
-        uint64_t *nv = realloc(*v, (size_t)ncap * sizeof(uint64_t));
+        uint64_t *nv = pr_realloc(*v, (size_t)ncap * sizeof(uint64_t));
         if (!nv)
             return -1;
         *v = nv;
@@ -207,7 +207,7 @@ static void bucket_sync(pr_rbucket *b)
 static int bucket_unpool(pr_rbucket *b)
 {
     uint32_t cap = b->n ? b->n * 2 : 2;
-    uint64_t *v = malloc((size_t)cap * sizeof(uint64_t));
+    uint64_t *v = pr_malloc((size_t)cap * sizeof(uint64_t));
     if (!v)
         return -1;
     memcpy(v, b->keys, (size_t)b->n * sizeof(uint64_t));
@@ -291,12 +291,12 @@ int pr_rindex_clone(pr_rindex *dst, const pr_rindex *src)
         for (uint32_t j = 0; j < src->shapes[i].cap; j++)
             nkeys += src->shapes[i].slots[j].n;
     if (nkeys) {
-        dst->pool = malloc(nkeys * sizeof(uint64_t));
+        dst->pool = pr_malloc(nkeys * sizeof(uint64_t));
         if (!dst->pool)
             return -1;
     }
     if (src->nshapes) {
-        dst->shapes = calloc(src->nshapes, sizeof(pr_rshape));
+        dst->shapes = pr_calloc(src->nshapes, sizeof(pr_rshape));
         if (!dst->shapes)
             goto fail;
         dst->capshapes = src->nshapes;
@@ -311,7 +311,7 @@ int pr_rindex_clone(pr_rindex *dst, const pr_rindex *src)
         dst->nshapes = i + 1;
         if (!s->cap)
             continue;
-        d->slots = malloc((size_t)s->cap * sizeof(pr_rbucket));
+        d->slots = pr_malloc((size_t)s->cap * sizeof(pr_rbucket));
         if (!d->slots)
             goto fail;
         memcpy(d->slots, s->slots, (size_t)s->cap * sizeof(pr_rbucket));
@@ -328,14 +328,14 @@ int pr_rindex_clone(pr_rindex *dst, const pr_rindex *src)
         }
     }
     if (src->ncomplex) {
-        dst->complex = malloc((size_t)src->ncomplex * sizeof(uint64_t));
+        dst->complex = pr_malloc((size_t)src->ncomplex * sizeof(uint64_t));
         if (!dst->complex)
             goto fail;
         memcpy(dst->complex, src->complex, (size_t)src->ncomplex * sizeof(uint64_t));
         dst->ncomplex = dst->capcomplex = src->ncomplex;
     }
     if (src->nall) {
-        dst->all = malloc((size_t)src->nall * sizeof(uint64_t));
+        dst->all = pr_malloc((size_t)src->nall * sizeof(uint64_t));
         if (!dst->all)
             goto fail;
         memcpy(dst->all, src->all, (size_t)src->nall * sizeof(uint64_t));

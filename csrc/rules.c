@@ -110,7 +110,7 @@ int pr_rules_own(pr_family *f)
         return 0;
     }
     size_t cap = f->nrules + 1;
-    pr_rule *nv = malloc(cap * sizeof(pr_rule));
+    pr_rule *nv = pr_malloc(cap * sizeof(pr_rule));
     if (!nv)
         return -PR_ENOMEM;
     memcpy(nv, f->rules, f->nrules * sizeof(pr_rule));

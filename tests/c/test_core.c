@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "polroute.h"
-
-static int failed, passed;
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (cond) {                                                               \
-            passed++;                                                             \
-        } else {                                                                  \
-            failed++;                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                         \
-    } while (0)
+#include "testutil.h"
 
 static void v4(uint8_t b[16], unsigned a, unsigned c, unsigned d, unsigned e)
 {
@@ -167,6 +157,5 @@ int main(void)
 
     pr_policy_free(before);
     pr_policy_free(p);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary("test_core");
 }

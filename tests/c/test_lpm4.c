@@ -2,9 +2,8 @@
  * test_lpm4.c - checks the compiled IPv4 LPM (csrc/lpm4.c) against a
  * brute-force reference and against the Patricia trie on random tables.
  *
- * Usage: test_lpm4 [seed]         (the seed is printed; pass it back to replay)
- *        test_lpm4 bench [n]      (not a test: build time, memory, lookups/s
- *                                  on n prefixes with a BGP-like length mix)
+ * Usage: test_lpm4 [seed]   (the seed is printed; pass it back to replay)
+ * Its speed is measured by bench/c_lpm4.c (bench_lpm4), not here.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,33 +12,8 @@
 #include <time.h>
 
 #include "polroute.h"
+#include "testutil.h"
 #include "trie.h"
-
-static unsigned long n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (cond) {                                                              \
-            n_pass++;                                                            \
-        } else {                                                                 \
-            n_fail++;                                                            \
-            if (n_fail <= 20) {                                                  \
-                fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                fprintf(stderr, __VA_ARGS__);                                    \
-                fputc('\n', stderr);                                             \
-            }                                                                    \
-        }                                                                        \
-    } while (0)
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
 static uint32_t mask_of(unsigned plen) { return plen ? (uint32_t)(0xFFFFFFFFu << (32 - plen)) : 0; }
 
@@ -106,10 +80,10 @@ static void random_table(int mix, size_t n, uint64_t seed)
     }
     pr_lpm4 *t = NULL;
     int rc = pr_lpm4_build(&t, n, addr, plen, val);
-    CHECK(rc == 0 && t, "build rc %d", rc);
+    CHECK_MSG(rc == 0 && t, "build rc %d", rc);
     if (!t)
         goto done;
-    CHECK(pr_lpm4_count(t) == pr_trie_count(&trie), "count %zu vs trie %zu", pr_lpm4_count(t), pr_trie_count(&trie));
+    CHECK_MSG(pr_lpm4_count(t) == pr_trie_count(&trie), "count %zu vs trie %zu", pr_lpm4_count(t), pr_trie_count(&trie));
     enum { Q = 3000 };
     uint32_t qs[Q], got[Q];
     for (size_t i = 0; i < Q; i++) {
@@ -131,16 +105,16 @@ static void random_table(int mix, size_t n, uint64_t seed)
         key[2] = (uint8_t)(qs[i] >> 8); key[3] = (uint8_t)qs[i];
         uint32_t tv = PR_LPM4_NONE;
         pr_trie_lpm(&trie, key, &tv, NULL);
-        CHECK(one == want, "mix %d n %zu seed %" PRIu64 " addr %08x: lpm4 %u brute %u", mix, n, seed, qs[i], one, want);
-        CHECK(got[i] == want, "bulk mix %d n %zu addr %08x: %u vs %u", mix, n, qs[i], got[i], want);
-        CHECK(tv == want, "trie mix %d addr %08x: %u vs %u", mix, qs[i], tv, want);
+        CHECK_MSG(one == want, "mix %d n %zu seed %" PRIu64 " addr %08x: lpm4 %u brute %u", mix, n, seed, qs[i], one, want);
+        CHECK_MSG(got[i] == want, "bulk mix %d n %zu addr %08x: %u vs %u", mix, n, qs[i], got[i], want);
+        CHECK_MSG(tv == want, "trie mix %d addr %08x: %u vs %u", mix, qs[i], tv, want);
     }
     /* odd lengths: the bulk tail path */
     for (size_t k = 0; k < 40; k++) {
         size_t m = (size_t)(rnd() % 40);
         pr_lpm4_lookup_bulk(t, m, qs + k, got);
         for (size_t i = 0; i < m; i++)
-            CHECK(got[i] == pr_lpm4_lookup(t, qs[k + i]), "bulk tail m %zu i %zu", m, i);
+            CHECK_MSG(got[i] == pr_lpm4_lookup(t, qs[k + i]), "bulk tail m %zu i %zu", m, i);
     }
 done:
     pr_lpm4_free(t);
@@ -153,81 +127,31 @@ done:
 static void edge_cases(void)
 {
     pr_lpm4 *t = NULL;
-    CHECK(pr_lpm4_build(&t, 0, NULL, NULL, NULL) == 0 && t, "empty");
-    CHECK(pr_lpm4_lookup(t, 0x01020304) == PR_LPM4_NONE, "empty answers none");
+    CHECK_MSG(pr_lpm4_build(&t, 0, NULL, NULL, NULL) == 0 && t, "empty");
+    CHECK_MSG(pr_lpm4_lookup(t, 0x01020304) == PR_LPM4_NONE, "empty answers none");
     pr_lpm4_free(t);
     uint32_t a[] = {0, 0x0A000000, 0x0A000001};
     uint8_t l[] = {0, 8, 32};
     uint32_t v[] = {1, 2, 3};
-    CHECK(pr_lpm4_build(&t, 3, a, l, v) == 0, "build");
-    CHECK(pr_lpm4_lookup(t, 0x0B000000) == 1, "default");
-    CHECK(pr_lpm4_lookup(t, 0x0A000002) == 2, "/8");
-    CHECK(pr_lpm4_lookup(t, 0x0A000001) == 3, "/32");
+    CHECK_MSG(pr_lpm4_build(&t, 3, a, l, v) == 0, "build");
+    CHECK_MSG(pr_lpm4_lookup(t, 0x0B000000) == 1, "default");
+    CHECK_MSG(pr_lpm4_lookup(t, 0x0A000002) == 2, "/8");
+    CHECK_MSG(pr_lpm4_lookup(t, 0x0A000001) == 3, "/32");
     pr_lpm4_free(t);
     uint8_t bad[] = {33};
-    CHECK(pr_lpm4_build(&t, 1, a, bad, v) == -PR_LPM4_EINVAL && !t, "plen 33 refused");
+    CHECK_MSG(pr_lpm4_build(&t, 1, a, bad, v) == -PR_LPM4_EINVAL && !t, "plen 33 refused");
     uint32_t badv[] = {PR_LPM4_NONE};
-    CHECK(pr_lpm4_build(&t, 1, a, l, badv) == -PR_LPM4_EINVAL && !t, "value NONE refused");
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int bench(size_t n)
-{
-    rng_state = 42;
-    uint32_t *addr = malloc(n * sizeof(uint32_t));
-    uint8_t *plen = malloc(n);
-    uint32_t *val = malloc(n * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) {
-        plen[i] = (uint8_t)draw_len(0);
-        addr[i] = (uint32_t)rnd();
-        val[i] = (uint32_t)i;
-    }
-    double t0 = now();
-    pr_lpm4 *t;
-    if (pr_lpm4_build(&t, n, addr, plen, val))
-        return 1;
-    double t1 = now();
-    size_t q = 1u << 22;
-    uint32_t *qs = malloc(q * sizeof(uint32_t)), *out = malloc(q * sizeof(uint32_t));
-    for (size_t i = 0; i < q; i++)
-        qs[i] = (uint32_t)rnd();
-    double best = 1e9, best1 = 1e9;
-    for (int r = 0; r < 5; r++) {
-        double a = now();
-        pr_lpm4_lookup_bulk(t, q, qs, out);
-        double b = now();
-        for (size_t i = 0; i < q; i++)
-            out[i] = pr_lpm4_lookup(t, qs[i]);
-        double c = now();
-        if (b - a < best) best = b - a;
-        if (c - b < best1) best1 = c - b;
-    }
-    printf("prefixes %zu (distinct %zu): build %.3f s CPU, memory %.1f MB; bulk %.1f M lookups/s (%.2f ns), "
-           "one-by-one %.1f M/s\n", n, pr_lpm4_count(t), t1 - t0, (double)pr_lpm4_memory(t) / 1e6,
-           (double)q / best / 1e6, best / (double)q * 1e9, (double)q / best1 / 1e6);
-    pr_lpm4_free(t);
-    free(qs); free(out); free(addr); free(plen); free(val);
-    return 0;
+    CHECK_MSG(pr_lpm4_build(&t, 1, a, l, badv) == -PR_LPM4_EINVAL && !t, "value NONE refused");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return bench(argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 500000);
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
-    printf("test_lpm4 seed %" PRIu64 "\n", seed);
+    uint64_t seed = tu_seed("test_lpm4", argc, argv, (uint64_t)time(NULL));
     edge_cases();
     size_t sizes[] = {0, 1, 2, 5, 30, 200, 1000, 5000};
     for (int mix = 0; mix < 4; mix++)
         for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
             for (int rep = 0; rep < 3; rep++)
                 random_table(mix, sizes[s], seed + (uint64_t)(mix * 1000 + (int)s * 10 + rep));
-    printf("%lu checks passed, %lu failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tu_summary("test_lpm4");
 }

@@ -9,17 +9,7 @@
 #include <string.h>
 
 #include "polroute.h"
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-    /* splitmix64 */
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-static uint32_t below(uint32_t n) { return (uint32_t)(rnd() % n); }
+#include "testutil.h"
 
 static void put4(uint8_t *b, uint32_t a)
 {
@@ -186,10 +176,8 @@ static int compare(const pr_policy *p, size_t nflows)
 
 int main(int argc, char **argv)
 {
-    rng_state = argc > 1 ? strtoull(argv[1], NULL, 10) : 20261126u;
-    printf("seed %llu\n", (unsigned long long)rng_state);
+    tu_seed("test_rule_index", argc, argv, 20261126u);
     static const size_t sizes[][2] = {{20, 2000}, {300, 3000}, {3000, 2000}, {100000, 300}};
-    int failed = 0, passed = 0;
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         pr_policy *p = pr_policy_new();
         int e0 = pr_link_add_veth(p, "eth0", "sw0");
@@ -208,10 +196,7 @@ int main(int argc, char **argv)
         }
         int bad = compare(p, sizes[s][1]);
         printf("%zu rules, %zu flows: %d differences\n", pr_rule_count(p, PR_AF_INET), sizes[s][1], bad);
-        if (bad)
-            failed++;
-        else
-            passed++;
+        CHECK_EQ(bad, 0);
         /* deleting half the rules (by priority) keeps the index in step */
         size_t ndel = sizes[s][0] / 2 < 500 ? sizes[s][0] / 2 : 500;   /* each delete scans, as in the kernel */
         for (size_t i = 0; i < ndel; i++) {
@@ -225,19 +210,12 @@ int main(int argc, char **argv)
         pr_link_rename(p, (uint32_t)e1, "ghost0");   /* rebinding too (eth1 is up: EBUSY, kept) */
         bad = compare(p, sizes[s][1]);
         printf("after deletions, %zu rules: %d differences\n", pr_rule_count(p, PR_AF_INET), bad);
-        if (bad)
-            failed++;
-        else
-            passed++;
+        CHECK_EQ(bad, 0);
         pr_policy *c = pr_policy_clone(p);
         bad = compare(c, sizes[s][1] / 4);
-        if (bad)
-            failed++;
-        else
-            passed++;
+        CHECK_EQ(bad, 0);
         pr_policy_free(c);
         pr_policy_free(p);
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tu_summary("test_rule_index");
 }

@@ -16,18 +16,7 @@
 #include <string.h>
 
 #include "polroute.h"
-
-static uint64_t rng_state;
-static uint64_t rnd_r(uint64_t *st)
-{
-    /* splitmix64 */
-    uint64_t z = (*st += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-static uint64_t rnd(void) { return rnd_r(&rng_state); }
-static uint32_t below(uint32_t n) { return (uint32_t)(rnd() % n); }
+#include "testutil.h"
 
 static void put4(uint8_t *b, uint32_t a)
 {
@@ -342,23 +331,19 @@ static int threaded_round(uint64_t seed)
     return atomic_load(&thread_bad);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    int failed = 0;
-    for (uint64_t seed = 1; seed <= 12; seed++) {
-        int bad = isolation_round(seed * 1000003u);
-        if (bad) {
-            fprintf(stderr, "seed %llu: %d differences\n", (unsigned long long)seed, bad);
-            failed++;
-        }
+    /* rounds use seeds derived from the base one (0: the historical seeds) */
+    uint64_t base = tu_seed("test_snapshot", argc, argv, 0);
+    for (uint64_t k = 1; k <= 12; k++) {
+        uint64_t seed = (base + k) * 1000003u;
+        int bad = isolation_round(seed);
+        CHECK_MSG(bad == 0, "isolation round %" PRIu64 " (seed %" PRIu64 "): %d differences", k, seed, bad);
     }
-    printf("isolation: %d rounds failed; fast4 answered %zu of %zu rows itself\n", failed, fast4_rows,
-           fast4_total);
-    if (fast4_rows < fast4_total / 10)
-        failed++;   /* the comparison must not be vacuous */
-    int tb = threaded_round(77);
+    printf("isolation: fast4 answered %zu of %zu rows itself\n", fast4_rows, fast4_total);
+    CHECK(fast4_rows >= fast4_total / 10);   /* the comparison must not be vacuous */
+    int tb = threaded_round(base + 77);
     printf("threaded: %d differences\n", tb);
-    if (tb)
-        failed++;
-    return failed ? 1 : 0;
+    CHECK_EQ(tb, 0);
+    return tu_summary("test_snapshot");
 }

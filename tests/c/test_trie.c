@@ -10,35 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "trie.h"
-
-static unsigned long n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (cond) {                                                              \
-            n_pass++;                                                            \
-        } else {                                                                 \
-            n_fail++;                                                            \
-            if (n_fail <= 20) {                                                  \
-                fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                fprintf(stderr, __VA_ARGS__);                                    \
-                fputc('\n', stderr);                                             \
-            }                                                                    \
-        }                                                                        \
-    } while (0)
-
-/* ---- PRNG: splitmix64, reproducible from the printed seed ---- */
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
 static unsigned rnd_below(unsigned n) /* n > 0 */
 {
@@ -187,8 +160,8 @@ static void compare_full(const pr_trie *t, const ref_t *r, const char *what)
     ref_ent *sorted;
     int rc;
 
-    CHECK(pr_trie_check(t) == 0, "%s: invariant %d", what, pr_trie_check(t));
-    CHECK(pr_trie_count(t) == r->n, "%s: count %zu vs %zu", what, pr_trie_count(t), r->n);
+    CHECK_MSG(pr_trie_check(t) == 0, "%s: invariant %d", what, pr_trie_check(t));
+    CHECK_MSG(pr_trie_count(t) == r->n, "%s: count %zu vs %zu", what, pr_trie_count(t), r->n);
     sorted = malloc((r->n + 1) * sizeof(*sorted));
     if (!sorted)
         exit(2);
@@ -196,8 +169,8 @@ static void compare_full(const pr_trie *t, const ref_t *r, const char *what)
         memcpy(sorted, r->e, r->n * sizeof(*sorted));
     qsort(sorted, r->n, sizeof(*sorted), ref_dump_cmp);
     rc = pr_trie_walk(t, collect_cb, &c);
-    CHECK(rc == 0, "%s: walk rc %d", what, rc);
-    CHECK(c.n == r->n, "%s: walk visited %zu of %zu", what, c.n, r->n);
+    CHECK_MSG(rc == 0, "%s: walk rc %d", what, rc);
+    CHECK_MSG(c.n == r->n, "%s: walk visited %zu of %zu", what, c.n, r->n);
     if (c.n == r->n) {
         size_t bad = r->n;
         for (size_t i = 0; i < r->n; i++) {
@@ -207,7 +180,7 @@ static void compare_full(const pr_trie *t, const ref_t *r, const char *what)
                 break;
             }
         }
-        CHECK(bad == r->n, "%s: walk order differs at %zu", what, bad);
+        CHECK_MSG(bad == r->n, "%s: walk order differs at %zu", what, bad);
     }
     free(sorted);
     free(c.e);
@@ -228,17 +201,17 @@ static void compare_lookup(const pr_trie *t, const ref_t *r, const uint8_t addr[
     memset(vals, 0xAB, sizeof(vals));
     memset(plens, 0xAB, sizeof(plens));
     got = pr_trie_matches(t, addr, vals, plens, cap);
-    CHECK(got == m, "matches %zu vs %zu", got, m);
+    CHECK_MSG(got == m, "matches %zu vs %zu", got, m);
     for (size_t i = 0; i < m && i < cap && got == m; i++)
-        CHECK(vals[i] == exp[i].value && plens[i] == exp[i].plen, "match %zu: /%u=%" PRIu32
+        CHECK_MSG(vals[i] == exp[i].value && plens[i] == exp[i].plen, "match %zu: /%u=%" PRIu32
               " vs /%u=%" PRIu32, i, plens[i], vals[i], exp[i].plen, exp[i].value);
     if (cap < PR_TRIE_MAX_MATCHES)
-        CHECK(vals[cap] == 0xABABABABu && plens[cap] == 0xAB, "wrote past cap %zu", cap);
+        CHECK_MSG(vals[cap] == 0xABABABABu && plens[cap] == 0xAB, "wrote past cap %zu", cap);
 
     hit = pr_trie_lpm(t, addr, &v, &pl);
-    CHECK(hit == (m > 0), "lpm hit %d vs %zu", hit, m);
+    CHECK_MSG(hit == (m > 0), "lpm hit %d vs %zu", hit, m);
     if (hit && m)
-        CHECK(v == exp[0].value && pl == exp[0].plen, "lpm /%u=%" PRIu32 " vs /%u=%" PRIu32,
+        CHECK_MSG(v == exp[0].value && pl == exp[0].plen, "lpm /%u=%" PRIu32 " vs /%u=%" PRIu32,
               pl, v, exp[0].plen, exp[0].value);
 }
 
@@ -299,7 +272,7 @@ static void random_round(unsigned maxbits, unsigned ops)
     char kb[64];
 
     r.maxbits = maxbits;
-    CHECK(pr_trie_init(&t, maxbits) == 0, "init %u", maxbits);
+    CHECK_MSG(pr_trie_init(&t, maxbits) == 0, "init %u", maxbits);
     keygen_init(&g, maxbits);
 
     for (unsigned op = 0; op < ops; op++) {
@@ -311,9 +284,9 @@ static void random_round(unsigned maxbits, unsigned ops)
             int e = ref_insert(&r, key, plen, v), got = pr_trie_insert(&t, key, plen, v);
             uint32_t *slot;
             fmt_key(kb, sizeof(kb), key, maxbits);
-            CHECK(got == e, "insert %s/%u -> %d, expected %d", kb, plen, got, e);
+            CHECK_MSG(got == e, "insert %s/%u -> %d, expected %d", kb, plen, got, e);
             slot = pr_trie_find(&t, key, plen);
-            CHECK(slot && *slot == v, "find after insert %s/%u", kb, plen);
+            CHECK_MSG(slot && *slot == v, "find after insert %s/%u", kb, plen);
         } else if (kind < 65) {
             int e, got;
             if (r.n && rnd_below(4) != 0) { /* mostly delete something that exists */
@@ -327,17 +300,17 @@ static void random_round(unsigned maxbits, unsigned ops)
             e = ref_delete(&r, key, plen);
             got = pr_trie_delete(&t, key, plen);
             fmt_key(kb, sizeof(kb), key, maxbits);
-            CHECK(got == e, "delete %s/%u -> %d, expected %d", kb, plen, got, e);
-            CHECK(pr_trie_find(&t, key, plen) == NULL, "find after delete %s/%u", kb, plen);
+            CHECK_MSG(got == e, "delete %s/%u -> %d, expected %d", kb, plen, got, e);
+            CHECK_MSG(pr_trie_find(&t, key, plen) == NULL, "find after delete %s/%u", kb, plen);
         } else if (kind < 80) {
             uint8_t m[16];
             long i;
             uint32_t *slot = pr_trie_find(&t, key, plen);
             mask_key(m, key, plen);
             i = ref_find(&r, m, plen);
-            CHECK((slot != NULL) == (i >= 0), "find presence /%u", plen);
+            CHECK_MSG((slot != NULL) == (i >= 0), "find presence /%u", plen);
             if (slot && i >= 0)
-                CHECK(*slot == r.e[i].value, "find value /%u", plen);
+                CHECK_MSG(*slot == r.e[i].value, "find value /%u", plen);
         } else {
             compare_lookup(&t, &r, key);
         }
@@ -357,14 +330,14 @@ static void random_round(unsigned maxbits, unsigned ops)
             exit(2);
         if (r.n)
             memcpy(rc.e, r.e, r.n * sizeof(*rc.e));
-        CHECK(pr_trie_clone(&c, &t) == 0, "clone");
+        CHECK_MSG(pr_trie_clone(&c, &t) == 0, "clone");
         compare_full(&c, &rc, "clone fresh");
         for (unsigned op = 0; op < ops / 4; op++) {
             gen_key(&g, key);
             unsigned plen = gen_plen(&g);
             if (rnd_below(2)) {
                 uint32_t v = (uint32_t)rnd();
-                CHECK(pr_trie_insert(&c, key, plen, v) == ref_insert(&rc, key, plen, v),
+                CHECK_MSG(pr_trie_insert(&c, key, plen, v) == ref_insert(&rc, key, plen, v),
                       "clone insert");
             } else {
                 if (rc.n && rnd_below(3)) {
@@ -372,14 +345,14 @@ static void random_round(unsigned maxbits, unsigned ops)
                     memcpy(key, x->key, 16);
                     plen = x->plen;
                 }
-                CHECK(pr_trie_delete(&c, key, plen) == ref_delete(&rc, key, plen),
+                CHECK_MSG(pr_trie_delete(&c, key, plen) == ref_delete(&rc, key, plen),
                       "clone delete");
             }
             /* Overwrite through the find slot: must stay private to the clone. */
             if (rc.n && rnd_below(8) == 0) {
                 ref_ent *x = &rc.e[rnd_below((unsigned)rc.n)];
                 uint32_t *slot = pr_trie_find(&c, x->key, x->plen);
-                CHECK(slot != NULL, "clone find");
+                CHECK_MSG(slot != NULL, "clone find");
                 if (slot)
                     *slot = x->value = (uint32_t)rnd();
             }
@@ -398,8 +371,8 @@ static void random_round(unsigned maxbits, unsigned ops)
     /* Compaction relocates every node but must not change any answer. */
     {
         size_t mem = pr_trie_memory(&t);
-        CHECK(pr_trie_compact(&t) == 0, "compact");
-        CHECK(pr_trie_memory(&t) <= mem, "compact grew memory %zu > %zu", pr_trie_memory(&t), mem);
+        CHECK_MSG(pr_trie_compact(&t) == 0, "compact");
+        CHECK_MSG(pr_trie_memory(&t) <= mem, "compact grew memory %zu > %zu", pr_trie_memory(&t), mem);
         compare_full(&t, &r, "compacted");
         for (unsigned i = 0; i < 200; i++) {
             gen_key(&g, key);
@@ -411,7 +384,7 @@ static void random_round(unsigned maxbits, unsigned ops)
             unsigned plen;
             gen_key(&g, key);
             plen = gen_plen(&g);
-            CHECK(pr_trie_insert(&t, key, plen, v) == ref_insert(&r, key, plen, v),
+            CHECK_MSG(pr_trie_insert(&t, key, plen, v) == ref_insert(&r, key, plen, v),
                   "insert after compact");
         }
         compare_full(&t, &r, "compacted + inserts");
@@ -421,21 +394,21 @@ static void random_round(unsigned maxbits, unsigned ops)
     while (r.n) {
         size_t i = rnd_below((unsigned)r.n);
         ref_ent x = r.e[i];
-        CHECK(pr_trie_delete(&t, x.key, x.plen) == 0, "drain delete /%u", x.plen);
-        CHECK(pr_trie_delete(&t, x.key, x.plen) == -ENOENT, "drain double delete");
+        CHECK_MSG(pr_trie_delete(&t, x.key, x.plen) == 0, "drain delete /%u", x.plen);
+        CHECK_MSG(pr_trie_delete(&t, x.key, x.plen) == -ENOENT, "drain double delete");
         r.e[i] = r.e[--r.n];
         if (r.n % 53 == 0)
             compare_full(&t, &r, "drain");
     }
     compare_full(&t, &r, "drained");
-    CHECK(pr_trie_count(&t) == 0, "count after drain");
-    CHECK(pr_trie_memory(&t) == 0, "memory after drain %zu", pr_trie_memory(&t));
+    CHECK_MSG(pr_trie_count(&t) == 0, "count after drain");
+    CHECK_MSG(pr_trie_memory(&t) == 0, "memory after drain %zu", pr_trie_memory(&t));
     memset(key, 0, 16);
-    CHECK(pr_trie_lpm(&t, key, NULL, NULL) == 0, "lpm on empty");
-    CHECK(pr_trie_matches(&t, key, NULL, NULL, 0) == 0, "matches on empty");
+    CHECK_MSG(pr_trie_lpm(&t, key, NULL, NULL) == 0, "lpm on empty");
+    CHECK_MSG(pr_trie_matches(&t, key, NULL, NULL, 0) == 0, "matches on empty");
     /* Usable again after draining. */
-    CHECK(pr_trie_insert(&t, key, 0, 5) == 0, "reinsert after drain");
-    CHECK(pr_trie_count(&t) == 1, "count after reinsert");
+    CHECK_MSG(pr_trie_insert(&t, key, 0, 5) == 0, "reinsert after drain");
+    CHECK_MSG(pr_trie_count(&t) == 1, "count after reinsert");
     pr_trie_destroy(&t);
     free(r.e);
 }
@@ -465,17 +438,17 @@ static void test_walk_order(void)
     collect_t c = {0};
     uint8_t k[16];
 
-    CHECK(pr_trie_init(&t, 32) == 0, "init");
+    CHECK_MSG(pr_trie_init(&t, 32) == 0, "init");
     for (size_t i = 0; i < n; i++) {
         unsigned j = order[i];
         v4(k, want[j].a, want[j].b, want[j].c, want[j].d);
-        CHECK(pr_trie_insert(&t, k, want[j].plen, (uint32_t)j) == 0, "insert %u", j);
+        CHECK_MSG(pr_trie_insert(&t, k, want[j].plen, (uint32_t)j) == 0, "insert %u", j);
     }
-    CHECK(pr_trie_walk(&t, collect_cb, &c) == 0, "walk");
-    CHECK(c.n == n, "walk count %zu", c.n);
+    CHECK_MSG(pr_trie_walk(&t, collect_cb, &c) == 0, "walk");
+    CHECK_MSG(c.n == n, "walk count %zu", c.n);
     for (size_t i = 0; i < n && i < c.n; i++) {
         v4(k, want[i].a, want[i].b, want[i].c, want[i].d);
-        CHECK(memcmp(c.e[i].key, k, 16) == 0 && c.e[i].plen == want[i].plen &&
+        CHECK_MSG(memcmp(c.e[i].key, k, 16) == 0 && c.e[i].plen == want[i].plen &&
                   c.e[i].value == i,
               "walk[%zu] = %u.%u.%u.%u/%u", i, c.e[i].key[0], c.e[i].key[1], c.e[i].key[2],
               c.e[i].key[3], c.e[i].plen);
@@ -483,11 +456,11 @@ static void test_walk_order(void)
     /* Early stop: the callback's value comes back, nothing more is visited. */
     c.n = 0;
     c.stop_after = 3;
-    CHECK(pr_trie_walk(&t, collect_cb, &c) == 42, "early stop rc");
-    CHECK(c.n == 3, "early stop visited %zu", c.n);
+    CHECK_MSG(pr_trie_walk(&t, collect_cb, &c) == 42, "early stop rc");
+    CHECK_MSG(c.n == 3, "early stop visited %zu", c.n);
     c.n = 0;
     c.stop_after = 1;
-    CHECK(pr_trie_walk(&t, collect_cb, &c) == 42 && c.n == 1, "stop on first");
+    CHECK_MSG(pr_trie_walk(&t, collect_cb, &c) == 42 && c.n == 1, "stop on first");
     free(c.e);
     pr_trie_destroy(&t);
 }
@@ -499,53 +472,53 @@ static void test_basics(void)
     uint32_t v, vals[4], *slot;
     uint8_t pl, plens[4];
 
-    CHECK(pr_trie_init(&t, 0) == -EINVAL, "maxbits 0");
+    CHECK_MSG(pr_trie_init(&t, 0) == -EINVAL, "maxbits 0");
     pr_trie_destroy(&t);
-    CHECK(pr_trie_init(&t, 129) == -EINVAL, "maxbits 129");
+    CHECK_MSG(pr_trie_init(&t, 129) == -EINVAL, "maxbits 129");
     pr_trie_destroy(&t);
 
-    CHECK(pr_trie_init(&t, 32) == 0, "init");
-    CHECK(pr_trie_memory(&t) == 0, "empty trie holds no memory");
+    CHECK_MSG(pr_trie_init(&t, 32) == 0, "init");
+    CHECK_MSG(pr_trie_memory(&t) == 0, "empty trie holds no memory");
     v4(k, 10, 1, 2, 3);
-    CHECK(pr_trie_insert(&t, k, 33, 1) == -EINVAL, "plen > maxbits");
-    CHECK(pr_trie_delete(&t, k, 33) == -ENOENT, "delete plen > maxbits");
-    CHECK(pr_trie_find(&t, k, 33) == NULL, "find plen > maxbits");
+    CHECK_MSG(pr_trie_insert(&t, k, 33, 1) == -EINVAL, "plen > maxbits");
+    CHECK_MSG(pr_trie_delete(&t, k, 33) == -ENOENT, "delete plen > maxbits");
+    CHECK_MSG(pr_trie_find(&t, k, 33) == NULL, "find plen > maxbits");
     /* Host bits are cleared on insert and ignored on find/delete. */
-    CHECK(pr_trie_insert(&t, k, 8, 100) == 0, "insert 10.1.2.3/8");
+    CHECK_MSG(pr_trie_insert(&t, k, 8, 100) == 0, "insert 10.1.2.3/8");
     v4(k2, 10, 0, 0, 0);
     slot = pr_trie_find(&t, k2, 8);
-    CHECK(slot && *slot == 100, "find 10/8");
+    CHECK_MSG(slot && *slot == 100, "find 10/8");
     v4(k2, 10, 255, 0, 0);
-    CHECK(pr_trie_insert(&t, k2, 8, 101) == 1, "overwrite via other host bits");
+    CHECK_MSG(pr_trie_insert(&t, k2, 8, 101) == 1, "overwrite via other host bits");
     slot = pr_trie_find(&t, k, 8);
-    CHECK(slot && *slot == 101, "overwritten");
+    CHECK_MSG(slot && *slot == 101, "overwritten");
     if (slot)
         *slot = 102; /* the slot is writable in place */
-    CHECK(pr_trie_lpm(&t, k, &v, &pl) == 1 && v == 102 && pl == 8, "lpm via slot");
+    CHECK_MSG(pr_trie_lpm(&t, k, &v, &pl) == 1 && v == 102 && pl == 8, "lpm via slot");
     /* IPv4 ignores bytes 4..15 entirely. */
     memset(k2 + 4, 0xEE, 12);
-    CHECK(pr_trie_lpm(&t, k2, &v, NULL) == 1 && v == 102, "v4 ignores tail bytes");
-    CHECK(pr_trie_insert(&t, k, 32, 200) == 0, "insert /32");
-    CHECK(pr_trie_insert(&t, k, 0, 300) == 0, "insert /0");
-    CHECK(pr_trie_matches(&t, k, vals, plens, 4) == 3 && vals[0] == 200 && plens[0] == 32 &&
+    CHECK_MSG(pr_trie_lpm(&t, k2, &v, NULL) == 1 && v == 102, "v4 ignores tail bytes");
+    CHECK_MSG(pr_trie_insert(&t, k, 32, 200) == 0, "insert /32");
+    CHECK_MSG(pr_trie_insert(&t, k, 0, 300) == 0, "insert /0");
+    CHECK_MSG(pr_trie_matches(&t, k, vals, plens, 4) == 3 && vals[0] == 200 && plens[0] == 32 &&
               vals[1] == 102 && plens[1] == 8 && vals[2] == 300 && plens[2] == 0,
           "matches longest first");
-    CHECK(pr_trie_matches(&t, k, vals, NULL, 1) == 3 && vals[0] == 200, "matches cap 1");
+    CHECK_MSG(pr_trie_matches(&t, k, vals, NULL, 1) == 3 && vals[0] == 200, "matches cap 1");
     v4(k2, 11, 0, 0, 0);
-    CHECK(pr_trie_lpm(&t, k2, &v, &pl) == 1 && v == 300 && pl == 0, "default route");
-    CHECK(pr_trie_delete(&t, k, 0) == 0, "delete /0");
-    CHECK(pr_trie_lpm(&t, k2, &v, &pl) == 0, "no default");
-    CHECK(pr_trie_delete(&t, k, 0) == -ENOENT, "delete /0 again");
-    CHECK(pr_trie_delete(&t, k, 16) == -ENOENT, "delete absent /16");
-    CHECK(pr_trie_check(&t) == 0, "invariants");
+    CHECK_MSG(pr_trie_lpm(&t, k2, &v, &pl) == 1 && v == 300 && pl == 0, "default route");
+    CHECK_MSG(pr_trie_delete(&t, k, 0) == 0, "delete /0");
+    CHECK_MSG(pr_trie_lpm(&t, k2, &v, &pl) == 0, "no default");
+    CHECK_MSG(pr_trie_delete(&t, k, 0) == -ENOENT, "delete /0 again");
+    CHECK_MSG(pr_trie_delete(&t, k, 16) == -ENOENT, "delete absent /16");
+    CHECK_MSG(pr_trie_check(&t) == 0, "invariants");
     pr_trie_destroy(&t);
 
     /* Every prefix of one IPv6 address: a 129-deep chain. */
-    CHECK(pr_trie_init(&t, 128) == 0, "init v6");
+    CHECK_MSG(pr_trie_init(&t, 128) == 0, "init v6");
     for (unsigned i = 0; i < 16; i++)
         k[i] = (uint8_t)(0x5A ^ i * 37u);
     for (unsigned p = 0; p <= 128; p++)
-        CHECK(pr_trie_insert(&t, k, p, p) == 0, "chain insert /%u", p);
+        CHECK_MSG(pr_trie_insert(&t, k, p, p) == 0, "chain insert /%u", p);
     {
         uint32_t cv[PR_TRIE_MAX_MATCHES];
         uint8_t cp[PR_TRIE_MAX_MATCHES];
@@ -553,17 +526,17 @@ static void test_basics(void)
         int ok = m == 129;
         for (size_t i = 0; ok && i < m; i++)
             ok = cv[i] == 128 - i && cp[i] == 128 - i;
-        CHECK(ok, "129 matches longest first (m=%zu)", m);
+        CHECK_MSG(ok, "129 matches longest first (m=%zu)", m);
     }
-    CHECK(pr_trie_check(&t) == 0, "chain invariants");
+    CHECK_MSG(pr_trie_check(&t) == 0, "chain invariants");
     {
         pr_trie c;
-        CHECK(pr_trie_clone(&c, &t) == 0, "clone chain");
-        CHECK(pr_trie_memory(&c) > 0 && pr_trie_memory(&c) <= pr_trie_memory(&t), "clone memory");
+        CHECK_MSG(pr_trie_clone(&c, &t) == 0, "clone chain");
+        CHECK_MSG(pr_trie_memory(&c) > 0 && pr_trie_memory(&c) <= pr_trie_memory(&t), "clone memory");
         for (unsigned p = 0; p <= 128; p += 2)
-            CHECK(pr_trie_delete(&c, k, p) == 0, "delete even /%u", p);
-        CHECK(pr_trie_count(&c) == 64 && pr_trie_count(&t) == 129, "clone independent");
-        CHECK(pr_trie_check(&c) == 0 && pr_trie_check(&t) == 0, "both sound");
+            CHECK_MSG(pr_trie_delete(&c, k, p) == 0, "delete even /%u", p);
+        CHECK_MSG(pr_trie_count(&c) == 64 && pr_trie_count(&t) == 129, "clone independent");
+        CHECK_MSG(pr_trie_check(&c) == 0 && pr_trie_check(&t) == 0, "both sound");
         pr_trie_destroy(&c);
     }
     pr_trie_destroy(&t);
@@ -571,12 +544,7 @@ static void test_basics(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = UINT64_C(0x5eed0001);
-
-    if (argc > 1)
-        seed = strtoull(argv[1], NULL, 0);
-    printf("test_trie: seed %" PRIu64 "\n", seed);
-    rng_state = seed;
+    tu_seed("test_trie", argc, argv, UINT64_C(0x5eed0001));
 
     test_basics();
     test_walk_order();
@@ -584,6 +552,5 @@ int main(int argc, char **argv)
         random_round(32, 6000);
         random_round(128, 6000);
     }
-    printf("%lu passed, %lu failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return tu_summary("test_trie");
 }
