@@ -139,3 +139,17 @@ def test_options_with_equals_and_repeated(capsys, two_nic, tmp_path):
 def test_python_m_polroute_runs_the_cli():
     r = subprocess.run([sys.executable, "-m", "polroute", "--version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("polroute ")
+
+
+def test_help_loads_no_command_and_not_the_core():
+    """`polroute --help` imports only the command table (startup stays fast)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from polroute.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['--help']) == 0\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('polroute.'))\n"
+        "assert loaded == ['polroute.cli', 'polroute.cli.app'], loaded\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
