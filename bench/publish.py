@@ -3,7 +3,7 @@
 
     python bench/publish.py [--tenants 10000] [--runs 200] [--flows 1000000] [--json FILE]
 
-Policy: ``polroute.cli.bench.build_tenants`` (per tenant an address, a rule
+Policy: ``polroute.cli.bench_workloads.build_tenants`` (per tenant an address, a rule
 ``from 172.16.x.y lookup T priority P`` and ``default via ... table T``;
 1,000 routes in main, which is compiled).  Measured, thread CPU time
 (time.thread_time), medians:
@@ -31,7 +31,7 @@ import threading
 import time
 
 from polroute._polroute_cffi import lib
-from polroute.cli.bench import N_LINKS, TABLE_BASE, TENANT_BASE, _template, build_tenants, tenant_flows
+from polroute.cli.bench_workloads import N_LINKS, TABLE_BASE, TENANT_BASE, _template, build_tenants, tenant_flows
 from polroute.model.compiled import Published
 
 

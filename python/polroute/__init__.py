@@ -1,8 +1,28 @@
-"""polroute: an offline model of Linux policy routing, with a C core."""
+"""polroute: an offline model of Linux policy routing, with a C core.
 
-from polroute._core.errors import PolicyError
-from polroute.model.policy import Policy
+``Policy`` and ``PolicyError`` load the compiled core on first use, so that
+``import polroute`` (and ``polroute --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at startup
+if TYPE_CHECKING:
+    from polroute._core.errors import PolicyError
+    from polroute.model.policy import Policy
 
 __version__ = "0.1.0"
 
 __all__ = ["Policy", "PolicyError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "Policy":
+        from polroute.model.policy import Policy
+
+        return Policy
+    if name == "PolicyError":
+        from polroute._core.errors import PolicyError
+
+        return PolicyError
+    raise AttributeError(f"module 'polroute' has no attribute {name!r}")

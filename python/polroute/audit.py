@@ -1,15 +1,18 @@
 """`polroute audit`: does every local address answer through its own interface?
 
 For every local address (universe scope; lo, host/link-scope and link-local
-addresses are skipped: a reply from those never leaves the link) the model is asked the reply question ``ip route get DST from
-ADDR`` for a remote address of the address's family and for one peer on
-every subnet that holds a default-route gateway.  The reply is symmetric when
+addresses are skipped: a reply from those never leaves the link) the model is
+asked the reply question ``ip route get DST from ADDR`` for a remote address
+of the address's family and for one peer on every subnet that holds a
+default-route gateway.  The reply is symmetric when
 it leaves through the interface that owns ADDR, and either via a gateway on
 one of that interface's subnets or directly to a destination on one of them.
 Every other answer is listed with the rule walk that explains it.
 
     polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
     polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
+
+(the command line is polroute.cli.audit)
 
 With --kernel every question is also asked to the live kernel (one
 ``ip -j -batch`` of `route get` lines) and any difference from the model is
@@ -24,12 +27,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import BatchError, parse_route_get
+from polroute.iproute2.reader import parse_route_get
 from polroute.iproute2.route_get import ask, explain_text
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
@@ -264,7 +265,7 @@ def audit_policy(
     if kernel is not None:
         answers = kernel([a[3] for a in asked])
         report.kernel_checked = len(answers)
-        for (local, ifname, dst, argv, r), k in zip(asked, answers):
+        for (local, ifname, dst, _argv, r), k in zip(asked, answers):
             diff = _differs(r, k)
             if diff:
                 report.findings.append(
@@ -415,72 +416,3 @@ def policy_from_netns(netns: str | None) -> Policy:
     from polroute.live.state import policy_from_state, read_state
 
     return policy_from_state(read_state(netns))
-
-
-def main(argv: list[str]) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="polroute audit", description="reply symmetry of every local address")
-    ap.add_argument("--batch", action="append", default=[], metavar="FILE")
-    ap.add_argument("--rt-tables", metavar="FILE")
-    ap.add_argument("--netns", metavar="NS")
-    ap.add_argument(
-        "--remote",
-        action="append",
-        default=[],
-        metavar="ADDR",
-        help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)",
-    )
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument(
-        "--kernel",
-        action="store_true",
-        help="with --netns: also ask the live kernel every question (one ip -batch) "
-        "and report where it answers differently from the model",
-    )
-    try:
-        ns = ap.parse_args(argv)
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
-    from polroute.iproute2.rt_tables import load_rt_tables
-
-    try:
-        remotes = [ipaddress.ip_address(x) for x in ns.remote] or list(DEFAULT_REMOTES)
-    except ValueError as e:
-        print(f"polroute audit: --remote: {e}", file=sys.stderr)
-        return 2
-    if ns.netns and ns.batch:
-        print("polroute audit: --netns and --batch exclude each other", file=sys.stderr)
-        return 2
-    try:
-        tables = load_rt_tables(ns.rt_tables, use_system=False)
-        if ns.netns:
-            try:
-                policy = policy_from_netns(ns.netns)
-            except (OSError, RuntimeError) as e:
-                print(f"polroute audit: --netns {ns.netns}: {e}", file=sys.stderr)
-                return 2
-        else:
-            if not ns.batch:
-                print(
-                    "polroute audit: give --batch FILE... (a model) or --netns NS (a live namespace)", file=sys.stderr
-                )
-                return 2
-            from polroute.cli.app import build_policy
-
-            policy = build_policy(ns.batch, [], tables)
-    except BatchError as e:
-        print(f"polroute audit: {e}", file=sys.stderr)
-        return 2
-    except (OSError, PolicyError) as e:
-        print(f"polroute audit: {getattr(e, 'filename', '') or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    if ns.kernel and not ns.netns:
-        print("polroute audit: --kernel needs --netns NS (the kernel to ask)", file=sys.stderr)
-        return 2
-    report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
-    if ns.json:
-        print(json.dumps(report_json(report), indent=1))
-    else:
-        print(format_report(report))
-    return 0 if report.ok else 1

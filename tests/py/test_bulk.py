@@ -135,7 +135,7 @@ def test_index_compiled_and_linear_walks_agree(monkeypatch):
     """A tenant policy with fwmark/iif/dport/tos/to rules among the tenants and a
     main table big enough to be compiled: the rule index with compiled tables,
     the linear rule walk and uncompiled tries give the same answers."""
-    from polroute.cli.bench import build_tenants, tenant_flows
+    from polroute.cli.bench_workloads import build_tenants, tenant_flows
     from polroute.model import bulk as bulk_mod
 
     fields = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")
@@ -155,7 +155,7 @@ def test_index_compiled_and_linear_walks_agree(monkeypatch):
 def test_compiled_snapshot_is_immutable_and_answers_the_same():
     """A snapshot answers as its policy did when it was taken, whatever the
     writer does to the policy afterwards; the next publish sees the change."""
-    from polroute.cli.bench import build_tenants, tenant_flows
+    from polroute.cli.bench_workloads import build_tenants, tenant_flows
     from polroute.iproute2.reader import apply_batch
     from polroute.model.compiled import Published
 

@@ -251,7 +251,7 @@ def test_compiled_snapshot_answers_v6(small):
 
 def test_bulk_v6_releases_the_gil():
     """While one thread evaluates, the main thread keeps running (stall method)."""
-    from polroute.cli.bench import build_v6, v6_flows
+    from polroute.cli.bench_workloads import build_v6, v6_flows
 
     p = build_v6(20_000)
     dst = v6_flows(400_000, 20_000)
@@ -300,7 +300,7 @@ def test_order_is_a_stable_sort_by_the_top_32_bits():
 
 def test_big_batch_ordered_equals_unordered():
     """The automatic ordering (n >= ORDER_MIN_ROWS) on a 20k-prefix table."""
-    from polroute.cli.bench import build_v6, v6_flows
+    from polroute.cli.bench_workloads import build_v6, v6_flows
 
     p = build_v6(20_000)
     dst = v6_flows(50_000, 20_000)
@@ -325,7 +325,7 @@ def test_bad_order_is_refused(small):
 
 def test_threads_share_one_policy():
     """Several threads evaluating (ordered and not) on one unchanged policy get the one-thread answers."""
-    from polroute.cli.bench import build_v6, v6_flows
+    from polroute.cli.bench_workloads import build_v6, v6_flows
 
     p = build_v6(5_000)
     dst = v6_flows(30_000, 5_000)

@@ -36,7 +36,6 @@ OVERSIZE: dict[str, int] = {
     "polroute.live.state": 2540,
     "polroute.live.provision": 1156,
     "polroute.live.dump": 803,
-    "polroute.cli.bench": 944,
 }
 
 

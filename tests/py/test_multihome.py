@@ -602,9 +602,9 @@ def test_render_cli_out_dir(tmp_path, capsys):
 
 
 def test_demo_without_root_tells_the_offline_story(capsys, monkeypatch):
-    from polroute.cli import demo_live
+    from polroute.cli import demo
 
-    monkeypatch.setattr(demo_live, "live_unavailable", lambda: "root")
+    monkeypatch.setattr(demo, "live_unavailable", lambda: "root")
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "asymmetric before the recipe: yes; fixed after: yes" in out

@@ -11,10 +11,10 @@ or a failed apply.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from polroute.cli.common import Command, new_parser
 from polroute.multihome.hostfile import HostFileError, load_host_file
 from polroute.multihome.render import TARGETS, batch_text, render
 
@@ -108,11 +108,9 @@ def cmd_check(ns) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="polroute multihome", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def parser():
+    ap = new_parser("multihome", __doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{render,discover,apply,check}")
     p = sub.add_parser("render", help="the recipe for one target")
     p.add_argument("file")
     p.add_argument("--to", required=True, choices=TARGETS)
@@ -136,14 +134,13 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str]) -> int:
-    try:
-        ns = parser().parse_args(argv)
-    except SystemExit as e:
-        return 0 if e.code == 0 else 1
+def run(ns) -> int:
     try:
         return ns.fn(ns)
     except HostFileError as e:
         return _err(str(e))
     except OSError as e:
         return _err(f"{e.filename or ''}: {e.strerror or e}")
+
+
+COMMANDS = {"multihome": Command(parser, run)}

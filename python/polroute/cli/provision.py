@@ -9,30 +9,60 @@ differs from before).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
+from polroute.cli.common import Command, UsageError, add_json_option, new_parser
+from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
 from polroute.live.provision import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
 
+PLAN_USAGE = "polroute plan --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt] [--json]"
+APPLY_USAGE = (
+    "polroute apply --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt]\n"
+    "                      [--dry-run] [--confirm SECONDS] [--json]"
+)
 
-class UsageProblem(Exception):
-    pass
+
+def _common_parser(name: str, description: str, usage: str):
+    ap = new_parser(name, description, usage=usage, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument(
+        "--batch",
+        action="append",
+        default=[],
+        metavar="DESIRED",
+        help="the desired rules and routes, `ip -batch` lines (repeatable; - for stdin)",
+    )
+    ap.add_argument("--netns", metavar="NS", help="the namespace to change (default: this one)")
+    ap.add_argument("--owner", metavar="P", help="the owner protocol, a number or rt_protos name (default: polroute's)")
+    ap.add_argument("--rt-tables", metavar="FILE", help="the table names (default: the host's /etc/iproute2)")
+    ap.add_argument("--prune", action="store_true", help="delete owned rules and routes the desired state lacks")
+    ap.add_argument("--adopt", action="store_true", help="take over matching objects that other protocols own")
+    add_json_option(ap)
+    return ap
 
 
-def _parse(argv: list[str], cmd: str, value_opts: set[str], flag_opts: set[str]):
-    from polroute.cli.app import UsageError, _take_options
+def plan_parser():
+    return _common_parser(
+        "plan", "The ordered operations that make the live namespace hold the desired rules and routes.", PLAN_USAGE
+    )
 
-    try:
-        opts, flags, rest = _take_options(argv, value_opts, flag_opts)
-    except UsageError as e:
-        raise UsageProblem(f"{cmd}: {e}") from None
-    if rest:
-        raise UsageProblem(f"{cmd}: unexpected argument {rest[0]!r}")
-    return opts, flags
+
+def apply_parser():
+    ap = _common_parser(
+        "apply", "Carry the plan out; any failure (or no confirmation in time) undoes everything.", APPLY_USAGE
+    )
+    ap.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    ap.add_argument("--confirm", metavar="SECONDS", help="roll back unless confirmed within SECONDS")
+    return ap
+
+
+def confirm_parser():
+    ap = new_parser("confirm", "Keep what a waiting `apply --confirm` applied.")
+    ap.add_argument("--netns", metavar="NS", help="the namespace of the waiting apply")
+    return ap
 
 
 def owner_protocol(value: str | None, tables: RtTables | None = None) -> int:
@@ -47,23 +77,23 @@ def owner_protocol(value: str | None, tables: RtTables | None = None) -> int:
         try:
             n = tables.protos.id(value)
         except (KeyError, ValueError):
-            raise UsageProblem(f"--owner: unknown protocol {value!r}") from None
+            raise UsageError(f"--owner: unknown protocol {value!r}") from None
     if not 4 <= n <= 255:
-        raise UsageProblem(
+        raise UsageError(
             f"--owner {value}: the owner protocol must be 4..255 (0-3 are the kernel's "
             "and plain `ip route add`'s: polroute would take every such route for its own)"
         )
     return n
 
 
-def _plan_from(opts, flags):
+def _plan_from(ns):
     # the live host's names (/etc/iproute2), as `ip` on it would read them
-    tables = load_rt_tables(opts["--rt-tables"][-1] if opts["--rt-tables"] else None)
-    owner = owner_protocol(opts["--owner"][-1] if opts["--owner"] else None, tables)
-    paths = opts["--batch"]
+    tables = load_rt_tables(ns.rt_tables)
+    owner = owner_protocol(ns.owner, tables)
+    paths = ns.batch
     if not paths:
-        raise UsageProblem("--batch FILE is required (the desired state; - for stdin)")
-    netns = opts["--netns"][-1] if opts["--netns"] else None
+        raise UsageError("--batch FILE is required (the desired state; - for stdin)")
+    netns = ns.netns
     # one text, but every line keeps its own FILE:LINE in messages
     from polroute.live.provision import Desired, parse_desired
     from polroute.live.state import read_state
@@ -74,7 +104,11 @@ def _plan_from(opts, flags):
     desired = Desired()
     errors: list[str] = []
     for path in paths:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
         try:
             d = parse_desired(text, state, filename="<stdin>" if path == "-" else path, owner=owner, tables=tables)
         except DesiredStateError as e:
@@ -84,13 +118,9 @@ def _plan_from(opts, flags):
         desired.routes += d.routes
     if errors:
         raise DesiredStateError(errors)
-    p = plan(desired, netns, owner=owner, prune=flags["--prune"], adopt=flags["--adopt"], state=state)
+    p = plan(desired, netns, owner=owner, prune=ns.prune, adopt=ns.adopt, state=state)
     p.seconds["read"] = read_s  # read here, before parsing, not inside plan()
     return p
-
-
-_VALUE_OPTS = {"--batch", "--netns", "--owner", "--rt-tables"}
-_FLAGS = {"--prune", "--adopt", "--json"}
 
 
 def _plan_json(p) -> dict:
@@ -110,7 +140,7 @@ def _errors_out(cmd: str, e: Exception) -> int:
             print(f"polroute: {line}", file=sys.stderr)
         print(f"polroute: {cmd}: nothing was changed", file=sys.stderr)
         return EXIT_INPUT
-    if isinstance(e, UsageProblem):
+    if isinstance(e, UsageError):
         print(f"polroute: {e}", file=sys.stderr)
         return EXIT_INPUT
     if isinstance(e, OSError):
@@ -120,34 +150,30 @@ def _errors_out(cmd: str, e: Exception) -> int:
     return EXIT_INPUT
 
 
-def cmd_plan(argv: list[str]) -> int:
-    """polroute plan --batch FILE... [--netns NS] [--owner P] [--prune] [--adopt] [--json]"""
+def run_plan(ns) -> int:
     try:
-        opts, flags = _parse(argv, "plan", _VALUE_OPTS, _FLAGS)
-        p = _plan_from(opts, flags)
-    except (DesiredStateError, UsageProblem, OSError, RuntimeError) as e:
+        p = _plan_from(ns)
+    except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
         return _errors_out("plan", e)
-    if flags["--json"]:
-        print(json.dumps(_plan_json(p), indent=1))
+    out = Output(ns.json, INDENTED)
+    if out.as_json:
+        out.json(_plan_json(p))
     else:
-        sys.stdout.write(p.text())
+        out.text(p.text())
     return EXIT_OK
 
 
-def cmd_apply(argv: list[str]) -> int:
-    """polroute apply --batch FILE... [--netns NS] [--owner P] [--prune] [--adopt]
-    [--dry-run] [--confirm SECONDS] [--json]"""
+def run_apply(ns) -> int:
     try:
-        opts, flags = _parse(argv, "apply", _VALUE_OPTS | {"--confirm"}, _FLAGS | {"--dry-run"})
         seconds = None
-        if opts["--confirm"]:
+        if ns.confirm is not None:
             try:
-                seconds = float(opts["--confirm"][-1])
+                seconds = float(ns.confirm)
             except ValueError:
-                raise UsageProblem(f"--confirm {opts['--confirm'][-1]!r}: seconds expected") from None
+                raise UsageError(f"--confirm {ns.confirm!r}: seconds expected") from None
             if seconds <= 0:
-                raise UsageProblem("--confirm needs a positive number of seconds")
-        p = _plan_from(opts, flags)
+                raise UsageError("--confirm needs a positive number of seconds")
+        p = _plan_from(ns)
         if seconds is not None and p.ops:
             print(
                 f"applying {p.summary()}; keep it by answering 'yes' here or running "
@@ -155,29 +181,31 @@ def cmd_apply(argv: list[str]) -> int:
                 f"{seconds:g} s, otherwise it is rolled back",
                 file=sys.stderr,
             )
-        rep = apply(p, dry_run=flags["--dry-run"], confirm_seconds=seconds)
-    except (DesiredStateError, UsageProblem, OSError, RuntimeError) as e:
+        rep = apply(p, dry_run=ns.dry_run, confirm_seconds=seconds)
+    except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
         return _errors_out("apply", e)
-    if flags["--json"]:
-        out = {
-            "ok": rep.ok,
-            "dry_run": rep.dry_run,
-            "plan": _plan_json(p),
-            "applied": rep.applied,
-            "confirmed": rep.confirmed,
-            "failures": [
-                {"text": f.op.text, "why": f.op.why, "errno": f.outcome.error, "message": f.outcome.iproute2_text()}
-                for f in rep.failures
-            ],
-            "rolled_back": rep.rolled_back,
-            "restored": rep.restored,
-            "leftover": rep.leftover,
-            "seconds": rep.seconds,
-        }
-        print(json.dumps(out, indent=1))
+    out = Output(ns.json, INDENTED)
+    if out.as_json:
+        out.json(
+            {
+                "ok": rep.ok,
+                "dry_run": rep.dry_run,
+                "plan": _plan_json(p),
+                "applied": rep.applied,
+                "confirmed": rep.confirmed,
+                "failures": [
+                    {"text": f.op.text, "why": f.op.why, "errno": f.outcome.error, "message": f.outcome.iproute2_text()}
+                    for f in rep.failures
+                ],
+                "rolled_back": rep.rolled_back,
+                "restored": rep.restored,
+                "leftover": rep.leftover,
+                "seconds": rep.seconds,
+            }
+        )
     else:
-        if flags["--dry-run"]:
-            sys.stdout.write(p.text())
+        if ns.dry_run:
+            out.text(p.text())
         (sys.stdout if rep.ok else sys.stderr).write(rep.text())
     if rep.ok:
         return EXIT_OK
@@ -188,21 +216,19 @@ def cmd_apply(argv: list[str]) -> int:
     return EXIT_REFUSED
 
 
-def cmd_confirm(argv: list[str]) -> int:
-    """polroute confirm [--netns NS]: keep what a waiting `apply --confirm` applied."""
-    try:
-        opts, _ = _parse(argv, "confirm", {"--netns"}, set())
-    except UsageProblem as e:
-        return _errors_out("confirm", e)
-    netns = opts["--netns"][-1] if opts["--netns"] else None
-    if confirm(netns):
+def run_confirm(ns) -> int:
+    if confirm(ns.netns):
         print("confirmed")
         return EXIT_OK
     print(
-        "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {netns}" if netns else ""),
+        "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {ns.netns}" if ns.netns else ""),
         file=sys.stderr,
     )
     return EXIT_INPUT
 
 
-COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "confirm": cmd_confirm}
+COMMANDS = {
+    "plan": Command(plan_parser, run_plan),
+    "apply": Command(apply_parser, run_apply),
+    "confirm": Command(confirm_parser, run_confirm),
+}

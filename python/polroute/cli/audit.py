@@ -1,0 +1,92 @@
+"""``polroute audit``: reply symmetry of every local address (the audit itself
+is :mod:`polroute.audit`).
+
+    polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
+    polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
+
+Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
+answer the model cannot give: listed as "not modelled"), 2 bad input.
+"""
+
+from __future__ import annotations
+
+from polroute.cli.common import Command, add_json_option, new_parser
+from polroute.cli.output import INDENTED, Output
+
+EXIT_BAD_INPUT = 2
+
+
+def parser():
+    ap = new_parser(
+        "audit", "Reply symmetry of every local address.", epilog=__doc__.split("\n\n", 1)[1].strip() + "\n"
+    )
+    ap.add_argument("--batch", action="append", default=[], metavar="FILE", help="the model: ip batch files")
+    ap.add_argument("--rt-tables", metavar="FILE", help="the table names (rt_tables format)")
+    ap.add_argument("--netns", metavar="NS", help="the model of a live namespace instead")
+    ap.add_argument(
+        "--remote",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)",
+    )
+    add_json_option(ap)
+    ap.add_argument(
+        "--kernel",
+        action="store_true",
+        help="with --netns: also ask the live kernel every question (one ip -batch) "
+        "and report where it answers differently from the model",
+    )
+    return ap
+
+
+def _bad(message: str) -> int:
+    Output.error(message, prefix="polroute audit: ")
+    return EXIT_BAD_INPUT
+
+
+def run(ns) -> int:
+    import ipaddress
+
+    from polroute._core.errors import PolicyError
+    from polroute.audit import (
+        DEFAULT_REMOTES,
+        audit_policy,
+        format_report,
+        kernel_route_get,
+        policy_from_netns,
+        report_json,
+    )
+    from polroute.cli.common import build_policy
+    from polroute.iproute2.reader import BatchError
+    from polroute.iproute2.rt_tables import load_rt_tables
+
+    try:
+        remotes = [ipaddress.ip_address(x) for x in ns.remote] or list(DEFAULT_REMOTES)
+    except ValueError as e:
+        return _bad(f"--remote: {e}")
+    if ns.netns and ns.batch:
+        return _bad("--netns and --batch exclude each other")
+    try:
+        tables = load_rt_tables(ns.rt_tables, use_system=False)
+        if ns.netns:
+            try:
+                policy = policy_from_netns(ns.netns)
+            except (OSError, RuntimeError) as e:
+                return _bad(f"--netns {ns.netns}: {e}")
+        else:
+            if not ns.batch:
+                return _bad("give --batch FILE... (a model) or --netns NS (a live namespace)")
+            policy = build_policy(ns.batch, [], tables)
+    except BatchError as e:
+        return _bad(str(e))
+    except (OSError, PolicyError) as e:
+        return _bad(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}")
+    if ns.kernel and not ns.netns:
+        return _bad("--kernel needs --netns NS (the kernel to ask)")
+    report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
+    Output(ns.json, INDENTED).emit(lambda: report_json(report), lambda: format_report(report))
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"audit": Command(parser, run, usage_exit=EXIT_BAD_INPUT)}
