@@ -315,12 +315,12 @@ static void check_allow_list(void)
                 continue;
             bool any = false;
             for (uint32_t v = 0; v < 12; v++) {
-                pr_policy *p = pr_policy_new();
                 pr_rule_req q;
                 base_rule(&q, family, 1000);
                 if (!set_selector(&q, row, v))
                     continue;
                 any = true;
+                pr_policy *p = pr_policy_new();
                 int rc = pr_rule_request(p, PR_RTM_NEWRULE, PR_NLM_F_CREATE, &q);
                 CHECK(rc == 0, "%s rule %s (variant %u) refused: %d %s", fam ? "IPv6" : "IPv4", f.name, v, rc,
                       pr_errmsg(p));
