@@ -917,7 +917,7 @@ enum {
 typedef struct pr_field_info {
     char name[24];            /* unique within its table: "fwmark", "fwmask", "sport_mask" ... */
     char keyword[24];         /* the iproute2 keyword that sets it; "" = positional or none */
-    char aliases[32];         /* other spellings iproute2 takes, comma-separated */
+    char aliases[32];         /* other spellings, comma-separated (no keyword: the words that set it) */
     char syntax[40];          /* what follows the keyword, iproute2 usage style; "" = nothing */
     char print[40];           /* what `ip rule show` / `ip route show` print for it */
     char example[40];         /* a value iproute2 6.1 (or the newer one) accepts after the keyword */
