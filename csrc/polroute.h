@@ -845,6 +845,125 @@ void pr_fast4_free(pr_fast4 *f);
 int pr_fast4_lookup_bulk(const pr_fast4 *f, size_t n, const pr_bulk_in *in, pr_bulk_out *out, size_t *slow);
 void pr_fast4_get_stats(const pr_fast4 *f, pr_fast4_stats *st);
 
+/* ---- field tables (fields.c) ----
+ * One row per field of pr_rule_req and pr_route_req: the fib_rule_hdr /
+ * rtmsg header fields and the FRA_* / RTA_* attributes the model carries,
+ * as the kernel's nla_policy tables and pyroute2's nla_map describe them,
+ * plus how iproute2 writes and prints each one.  The rows cover every byte
+ * of the request structs but padding (tests/c/test_fields.c), so a field
+ * added to a struct without a row fails a test, and a selector row the rule
+ * index does not declare it can key makes rules carrying it take the linear
+ * path (rule_index.c).  Readers of rules and routes (Python included) should
+ * walk these tables instead of keeping their own lists of selectors. */
+
+/* pr_field_info.kind: how the field's bytes read. */
+enum pr_field_kind {
+    PR_FK_U8 = 0, PR_FK_U16 = 1, PR_FK_U32 = 2, PR_FK_S32 = 3, PR_FK_U64 = 4,
+    PR_FK_RANGE16 = 5,        /* start, end (two u16, inclusive) */
+    PR_FK_RANGE32 = 6,        /* start, end (two u32, inclusive) */
+    PR_FK_MASK = 7,           /* the mask of the value row `link` (same width) */
+    PR_FK_ADDR = 8,           /* 16 bytes, network order; aux = its u8 prefix length when it has one */
+    PR_FK_IFNAME = 9,         /* char[16], NUL-terminated */
+    PR_FK_FLAG = 10,          /* the bits `flag` of an integer field */
+    PR_FK_IFINDEX = 11,       /* u32 ifindex (a device name in iproute2 text) */
+    PR_FK_FAMILY = 12,        /* u8 address family; RTA_VIA: aux = the address */
+    PR_FK_MULTIPATH = 13,     /* u32 leg count; aux = the pr_nexthop_req pointer */
+    PR_FK_METRICS = 14,       /* u32[18] indexed by RTAX_x; aux = the u32 bitmap of those present */
+    PR_FK_BITMAP = 15,        /* u32 `present`: bit x for attribute x sent */
+};
+/* pr_field_info.role.  0 is "selector" so that a row added without one is
+ * treated with the most care (a selector the rule index cannot key). */
+enum pr_field_role {
+    PR_FROLE_SELECTOR = 0,    /* rules: decides whether a flow matches; routes: the lookup key (prefix, tos) */
+    PR_FROLE_ACTION = 1,      /* what a matching rule / a route does (table, goto, nexthops ...) */
+    PR_FROLE_ATTR = 2,        /* identity or bookkeeping: priority, protocol, scope ... */
+    PR_FROLE_META = 3,        /* family and the present bitmap: not an attribute of its own */
+};
+/* pr_field_info.index_key: how the rule index (rule_index.c) keys a selector. */
+enum pr_index_key {
+    PR_IK_NONE = 0,           /* it cannot: a rule carrying this selector is matched by the linear path */
+    PR_IK_PREFIX = 1,         /* address masked to the rule's prefix length (a shape dimension) */
+    PR_IK_EXACT = 2,          /* exact compare of the flow's (masked) value */
+    PR_IK_IFINDEX = 3,        /* the bound ifindex of the device name */
+    PR_IK_MASKED = 4,         /* value & mask, the mask being a shape dimension */
+    PR_IK_SINGLE = 5,         /* a range only when start == end (one exact value) */
+    PR_IK_IGNORED = 6,        /* not a selector (role != SELECTOR): the index ignores it */
+};
+/* pr_field_info.print_fmt: how iproute2 (6.1 for older fields) prints the row;
+ * pr_field_info.print has the text form. */
+enum pr_print_fmt {
+    PR_PF_NONE = 0,           /* not printed */
+    PR_PF_WITH_LINK = 1,      /* printed by its `link` row (a mask, a family, a length) */
+    PR_PF_U32 = 2,            /* "%u" */
+    PR_PF_S32 = 3,            /* "%d" */
+    PR_PF_PREFIX = 4,         /* "ADDR/LEN", "ADDR" at host length, rules: "from all" when absent */
+    PR_PF_ADDR = 5,           /* "ADDR" */
+    PR_PF_HEX_MASK = 6,       /* "%#x", then "/%#x" unless the mask is all ones */
+    PR_PF_RANGE = 7,          /* "%u-%u" */
+    PR_PF_PORT = 8,           /* "%u", "%u-%u" or "%u/%#x" (a mask) */
+    PR_PF_IFNAME = 9,         /* the name, " [detached]" when the device is gone */
+    PR_PF_FLAG = 10,          /* the keyword alone */
+    PR_PF_DSFIELD = 11,       /* rt_dsfield name, else "0x%x" */
+    PR_PF_DSCP = 12,          /* rt_dsfield name of DSCP << 2, else "%u"; "/%#x" for a mask */
+    PR_PF_TABLE = 13,         /* rt_tables name, else "%u" */
+    PR_PF_PROTO = 14,         /* rt_protos name, else "%u" */
+    PR_PF_IPPROTO = 15,       /* /etc/protocols name (getprotobynumber), else "%u" */
+    PR_PF_REALMS = 16,        /* "[FROM/]TO" with rt_realms names */
+    PR_PF_GROUP = 17,         /* group name, else "%d" */
+    PR_PF_RTNTYPE = 18,       /* route type word: "unreachable" ... (unicast not printed) */
+    PR_PF_SCOPE = 19,         /* rt_scopes name */
+    PR_PF_ROUTER_PREF = 20,   /* "low" / "medium" / "high" */
+    PR_PF_PRIORITY = 21,      /* rules: "%u:" heading the line */
+    PR_PF_NEXTHOPS = 22,      /* "nexthop via ... dev ... weight N" per leg */
+    PR_PF_METRICS = 23,       /* "mtu N advmss N ..." per RTAX present */
+    PR_PF_HEX = 24,           /* "%#x" */
+    PR_PF_U64 = 25,           /* "%llu" */
+};
+/* pr_field_info.families */
+enum { PR_FAM_IPV4 = 1, PR_FAM_IPV6 = 2 };
+/* pr_field_info.flags */
+enum {
+    PR_FF_BE_WIRE = 1,        /* big-endian in the attribute, host order in the struct */
+    PR_FF_NEW_KEYWORD = 2,    /* iproute2 6.1 (the reader's reference) has no keyword for it */
+    PR_FF_HEADER = 4,         /* a fib_rule_hdr / rtmsg field, not an attribute */
+    PR_FF_ALSO_HEADER = 8,    /* the attribute has an 8-bit header twin (frh.table / rtm_table) */
+    PR_FF_DUMP_ONLY_BITS = 16,/* the field has more bits in dumps than requests take (rule flags) */
+};
+
+typedef struct pr_field_info {
+    char name[24];            /* unique within its table: "fwmark", "fwmask", "sport_mask" ... */
+    char keyword[24];         /* the iproute2 keyword that sets it; "" = positional or none */
+    char aliases[32];         /* other spellings, comma-separated (no keyword: the words that set it) */
+    char syntax[40];          /* what follows the keyword, iproute2 usage style; "" = nothing */
+    char print[40];           /* what `ip rule show` / `ip route show` print for it */
+    char example[40];         /* a value iproute2 6.1 (or the newer one) accepts after the keyword */
+    char nla_name[32];        /* "FRA_FWMARK", or the header field "frh.tos" */
+    int32_t nla_type;         /* FRA_x / RTA_x (kernel uapi value); -1 for a header field */
+    int32_t present_bit;      /* the .present bit that says it was sent; -1 = none */
+    uint32_t offset;          /* offsetof in pr_rule_req / pr_route_req */
+    uint32_t size;            /* bytes (both halves of a range) */
+    uint32_t aux_offset;      /* a second field it needs (kind says which); aux_size 0 = none */
+    uint32_t aux_size;
+    int32_t link;             /* row index of its companion (value <-> mask, via <-> gateway); -1 = none */
+    uint32_t flag;            /* PR_FK_FLAG: the bits of the field */
+    uint64_t max;             /* the largest value the kernel takes (nla_policy max); 0 = the type's */
+    uint8_t kind;             /* enum pr_field_kind */
+    uint8_t role;             /* enum pr_field_role */
+    uint8_t index_key;        /* enum pr_index_key (rule rows; PR_IK_IGNORED for routes) */
+    uint8_t print_fmt;        /* enum pr_print_fmt */
+    uint8_t families;         /* PR_FAM_* bits it applies to */
+    uint8_t flags;            /* PR_FF_* */
+    uint8_t pad[2];
+} pr_field_info;
+
+/* Rows of the rule table (pr_rule_req) and of the route table
+ * (pr_route_req), in struct order.  *_get: 0, or -2 (ENOENT) when i >=
+ * count or out is NULL.  The tables are constant: any thread, any time. */
+size_t pr_rule_field_count(void);
+int pr_rule_field_get(size_t i, pr_field_info *out);
+size_t pr_route_field_count(void);
+int pr_route_field_get(size_t i, pr_field_info *out);
+
 /* cdef-end */
 
 #ifdef __cplusplus

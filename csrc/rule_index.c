@@ -21,16 +21,20 @@
  * shapes.
  *
  * An exact destination port and a tos (without DSCP) are exact matches too:
- * they are shape dimensions.  Rules with selectors that are not exact matches
- * (not, uid ranges, source ports, port ranges or masks, ipproto, dscp, tunnel
- * ids, l3mdev, flow labels) are "complex": they sit
- * in one sorted list that the caller tests one by one with the full matcher,
- * stopping at the best simple candidate.  Their cost is linear in their own
- * number only.
+ * they are shape dimensions.  Which selectors the index keys is an
+ * allow-list (rindex_keys below, by row of the rule field table, fields.c):
+ * a rule is "simple" only if every selector it carries is on it - the OVS
+ * classifier's minimask idea, a subtable covers only the fields it masks.
+ * Every other rule (not, uid ranges, source ports, port ranges or masks,
+ * ipproto, dscp, tunnel ids, l3mdev, flow labels, and any selector added to
+ * the table later) is "complex": they sit in one sorted list that the caller
+ * tests one by one with the full matcher, stopping at the best simple
+ * candidate.  Their cost is linear in their own number only.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "rule_index.h"
 
 #define BIT(x) (1u << (x))
@@ -67,15 +71,43 @@ static bool exact_dport(const pr_rule_req *r)
     return !r->dport_mask && r->dport_start == r->dport_end && r->dport_start != 0;
 }
 
+/* The allow-list: how this index keys each rule selector row.  Rows not
+ * listed (PR_IK_NONE) cannot be keyed; a rule carrying one is complex.  List
+ * a row here only together with its place in pr_rkey, rule_key, shape_find
+ * and pr_rindex_first_simple. */
+static const uint8_t rindex_keys[PR_RF_COUNT] = {
+    [PR_RF_FROM] = PR_IK_PREFIX,
+    [PR_RF_TO] = PR_IK_PREFIX,
+    [PR_RF_TOS] = PR_IK_EXACT,        /* without DSCP: the flow's tos masked as rule_match does */
+    [PR_RF_IIF] = PR_IK_IFINDEX,
+    [PR_RF_OIF] = PR_IK_IFINDEX,
+    [PR_RF_FWMARK] = PR_IK_MASKED,
+    [PR_RF_FWMASK] = PR_IK_MASKED,    /* the shape's mask */
+    [PR_RF_DPORT] = PR_IK_SINGLE,     /* one port; a range or a mask is complex */
+};
+
+uint8_t pr_rindex_key_kind(size_t row)
+{
+    return row < PR_RF_COUNT ? rindex_keys[row] : (uint8_t)PR_IK_NONE;
+}
+
 bool pr_rindex_is_simple(const pr_rule_req *r)
 {
-    uint32_t complex_attrs = BIT(PR_FRA_DSCP) | BIT(PR_FRA_DSCP_MASK) | BIT(PR_FRA_FLOWLABEL) |
-                             BIT(PR_FRA_FLOWLABEL_MASK) | BIT(PR_FRA_UID_RANGE);
-    bool dport_ok = (!r->dport_start && !r->dport_end && !r->dport_mask) || exact_dport(r);
-    /* tos without DSCP is an exact compare of the flow's masked tos (rule_match) */
-    return !(r->flags & PR_FIB_RULE_INVERT) && !(r->present & complex_attrs) && dport_ok &&
-           r->ip_proto == 0 && r->tun_id == 0 && !r->l3mdev && !r->sport_start && !r->sport_end &&
-           !r->sport_mask && r->uid_start == 0 && r->uid_end == 0xFFFFFFFFu;
+    uint64_t carried = pr_rule_selectors(r);
+    for (unsigned i = 0; i < PR_RF_COUNT; i++) {
+        if (!(carried & PR_RF_BIT(i)))
+            continue;
+        if (rindex_keys[i] == PR_IK_NONE)
+            return false;
+        if (rindex_keys[i] == PR_IK_SINGLE) {
+            /* a range row holds start then end, each half the row */
+            const pr_field_info *f = &pr_rule_fields[i];
+            const unsigned char *v = (const unsigned char *)r + f->offset;
+            if (memcmp(v, v + f->size / 2, f->size / 2) != 0)
+                return false;
+        }
+    }
+    return true;
 }
 
 static void rule_key(const pr_rule_req *r, int32_t iif_index, int32_t oif_index, pr_rkey *k)

@@ -25,6 +25,9 @@ typedef struct pr_rflow {
 /* Whether the index can answer for this rule by exact match (else it is
  * "complex" and listed for the full matcher). */
 bool pr_rindex_is_simple(const pr_rule_req *r);
+/* How the index keys rule field row `row` (enum pr_index_key; PR_IK_NONE:
+ * it cannot, so rules carrying that selector take the linear path). */
+uint8_t pr_rindex_key_kind(size_t row);
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule);          /* 0 or -1 (ENOMEM) */
 void pr_rindex_del(pr_rindex *ix, const pr_rule *rule);
 int pr_rindex_rebuild(pr_rindex *ix, const pr_rule *rules, size_t n);

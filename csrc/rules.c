@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "fields.h"
 #include "rule_index.h"
 
 #define BIT(x) (1u << (x))
@@ -158,11 +159,10 @@ static void bind_rule(const pr_policy *p, pr_rule *r)
         r->dstmask4 = mask_of(q->dst_len);
         r->src4 = v4_get(q->src) & r->srcmask4;
         r->dst4 = v4_get(q->dst) & r->dstmask4;
-        r->only_prefixes = !(q->present & (BIT(PR_FRA_IIFNAME) | BIT(PR_FRA_OIFNAME) | BIT(PR_FRA_DSCP))) &&
-                           q->fwmask == 0 && q->tun_id == 0 && !q->l3mdev && q->uid_start == 0 &&
-                           q->uid_end == 0xFFFFFFFFu && q->tos == 0 && q->ip_proto == 0 &&
-                           !q->sport_start && !q->sport_end && !q->sport_mask && !q->dport_start &&
-                           !q->dport_end && !q->dport_mask;
+        /* an allow-list read from the field table: a selector added later
+         * keeps its rules on the full matcher (rule_match handles "not") */
+        r->only_prefixes = (pr_rule_selectors(q) &
+                            ~(PR_RF_BIT(PR_RF_FROM) | PR_RF_BIT(PR_RF_TO) | PR_RF_BIT(PR_RF_NOT))) == 0;
     }
     r->iif_index = 0;
     r->oif_index = 0;

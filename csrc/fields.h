@@ -1,0 +1,84 @@
+/*
+ * fields.h - the rule and route field tables (internal side; the public
+ * accessors are in polroute.h).  See fields.c.
+ */
+#ifndef POLROUTE_FIELDS_H
+#define POLROUTE_FIELDS_H
+
+#include <stdint.h>
+
+#include "polroute.h"
+
+/* Row ids of the rule table, in pr_rule_req order.  A new selector gets a
+ * row here and in fields.c; the rule index keys it only once rule_index.c
+ * lists it (until then rules carrying it take the linear path). */
+enum pr_rule_field_id {
+    PR_RF_FAMILY,
+    PR_RF_TOS,
+    PR_RF_ACTION,
+    PR_RF_PROTOCOL,
+    PR_RF_IPPROTO,
+    PR_RF_L3MDEV,
+    PR_RF_DSCP,
+    PR_RF_DSCP_MASK,
+    PR_RF_SPORT,
+    PR_RF_DPORT,
+    PR_RF_SPORT_MASK,
+    PR_RF_DPORT_MASK,
+    PR_RF_TABLE,
+    PR_RF_NOT,
+    PR_RF_PRESENT,
+    PR_RF_PRIORITY,
+    PR_RF_GOTO,
+    PR_RF_FWMARK,
+    PR_RF_FWMASK,
+    PR_RF_REALMS,
+    PR_RF_SUPPRESS_PREFIXLEN,
+    PR_RF_SUPPRESS_IFGROUP,
+    PR_RF_UIDRANGE,
+    PR_RF_FLOWLABEL,
+    PR_RF_FLOWLABEL_MASK,
+    PR_RF_TUN_ID,
+    PR_RF_FROM,
+    PR_RF_TO,
+    PR_RF_IIF,
+    PR_RF_OIF,
+    PR_RF_COUNT
+};
+
+/* Row ids of the route table, in pr_route_req order. */
+enum pr_route_field_id {
+    PR_TF_FAMILY,
+    PR_TF_TOS,
+    PR_TF_PROTOCOL,
+    PR_TF_SCOPE,
+    PR_TF_TYPE,
+    PR_TF_VIA,
+    PR_TF_PREF,
+    PR_TF_TABLE,
+    PR_TF_ONLINK,
+    PR_TF_PRESENT,
+    PR_TF_METRIC,
+    PR_TF_DEV,
+    PR_TF_NHID,
+    PR_TF_REALMS,
+    PR_TF_NEXTHOP,
+    PR_TF_METRICS,
+    PR_TF_TO,
+    PR_TF_SRC,
+    PR_TF_GATEWAY,
+    PR_TF_COUNT
+};
+
+#define PR_RF_BIT(id) (UINT64_C(1) << (id))
+
+/* The rows themselves (index_key not filled: rule_index.c owns it). */
+extern const pr_field_info pr_rule_fields[PR_RF_COUNT];
+extern const pr_field_info pr_route_fields[PR_TF_COUNT];
+
+/* Bit PR_RF_x for every selector row r carries: its present bit is set, or
+ * its bytes differ from those of a rule without it (uidrange 0-4294967295,
+ * no flag bit for a PR_FK_FLAG row).  Rows of other roles are never set. */
+uint64_t pr_rule_selectors(const pr_rule_req *r);
+
+#endif
