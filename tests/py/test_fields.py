@@ -8,6 +8,7 @@ to read them.  Checks that fail today because a Python list is stale are
 ``xfail(strict=False)`` and name what is missing; the engineer who rewires
 that list removes the mark.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,11 +17,13 @@ import ipaddress
 import pytest
 
 from polroute import Policy
-from polroute import kernel_dump, kernel_state, show
-from polroute import requests as rq
 from polroute._polroute_cffi import ffi, lib
-from polroute.iproute import ParseError, apply_batch, parse_command, split_args
-from polroute.requests import RuleRequest
+from polroute.iproute2 import show
+from polroute.iproute2.reader import ParseError, apply_batch, parse_command, split_args
+from polroute.live import dump as kernel_dump
+from polroute.live import state as kernel_state
+from polroute.types import requests as rq
+from polroute.types.requests import RuleRequest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +62,33 @@ def _rows(count, get) -> list:
     f = ffi.new("pr_field_info *")
     for i in range(count()):
         assert get(i, f) == 0
-        out.append(Row(i, _text(f.name), _text(f.keyword),
-                       tuple(a for a in _text(f.aliases).split(",") if a), _text(f.syntax),
-                       _text(f.print), _text(f.example), _text(f.nla_name), f.nla_type,
-                       f.present_bit, f.offset, f.size, f.aux_offset, f.aux_size, f.link, f.flag,
-                       f.max, f.kind, f.role, f.index_key, f.print_fmt, f.families, f.flags))
+        out.append(
+            Row(
+                i,
+                _text(f.name),
+                _text(f.keyword),
+                tuple(a for a in _text(f.aliases).split(",") if a),
+                _text(f.syntax),
+                _text(f.print),
+                _text(f.example),
+                _text(f.nla_name),
+                f.nla_type,
+                f.present_bit,
+                f.offset,
+                f.size,
+                f.aux_offset,
+                f.aux_size,
+                f.link,
+                f.flag,
+                f.max,
+                f.kind,
+                f.role,
+                f.index_key,
+                f.print_fmt,
+                f.families,
+                f.flags,
+            )
+        )
     assert get(count(), f) == -2
     return out
 
@@ -88,9 +113,15 @@ def _members_of(row: Row, ctype: str, aux: bool = False) -> list:
 def test_every_struct_member_has_a_row(ctype, rows):
     """cffi sees every member, padding aside: each is some row's field or aux."""
     for name, (off, size) in _members(ctype).items():
-        owners = [r.name for r in rows
-                  if r.offset <= off and off + size <= r.offset + r.size
-                  or r.aux_size and r.aux_offset <= off and off + size <= r.aux_offset + r.aux_size]
+        owners = [
+            r.name
+            for r in rows
+            if r.offset <= off
+            and off + size <= r.offset + r.size
+            or r.aux_size
+            and r.aux_offset <= off
+            and off + size <= r.aux_offset + r.aux_size
+        ]
         assert owners, f"{ctype}.{name} has no row in csrc/fields.c"
 
 
@@ -113,15 +144,22 @@ def test_index_allow_list():
     """The selectors the rule index keys (csrc/rule_index.c); every other one
     sends its rules to the linear path."""
     keyed = {r.name: r.index_key for r in SELECTORS if r.index_key != lib.PR_IK_NONE}
-    assert keyed == {"tos": lib.PR_IK_EXACT, "dport": lib.PR_IK_SINGLE,
-                     "fwmark": lib.PR_IK_MASKED, "fwmask": lib.PR_IK_MASKED,
-                     "from": lib.PR_IK_PREFIX, "to": lib.PR_IK_PREFIX,
-                     "iif": lib.PR_IK_IFINDEX, "oif": lib.PR_IK_IFINDEX}
+    assert keyed == {
+        "tos": lib.PR_IK_EXACT,
+        "dport": lib.PR_IK_SINGLE,
+        "fwmark": lib.PR_IK_MASKED,
+        "fwmask": lib.PR_IK_MASKED,
+        "from": lib.PR_IK_PREFIX,
+        "to": lib.PR_IK_PREFIX,
+        "iif": lib.PR_IK_IFINDEX,
+        "oif": lib.PR_IK_IFINDEX,
+    }
     assert all(r.index_key == lib.PR_IK_IGNORED for r in RULE_ROWS if r.role != lib.PR_FROLE_SELECTOR)
     assert all(r.index_key == lib.PR_IK_IGNORED for r in ROUTE_ROWS)
 
 
 # ---- the ip reader -------------------------------------------------------------
+
 
 def _rule_line(row: Row, word: str) -> str:
     fam = "-6 " if not row.families & lib.PR_FAM_IPV4 else ""
@@ -166,8 +204,11 @@ def test_reader_takes_every_iproute2_61_rule_keyword():
     assert _unread(rows) == []
 
 
-@pytest.mark.xfail(strict=False, reason="polroute.iproute._rule_modify follows iproute2 6.1: no dscp, "
-                   "flowlabel or port-mask keywords yet (rows flagged PR_FF_NEW_KEYWORD)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="polroute.iproute._rule_modify follows iproute2 6.1: no dscp, "
+    "flowlabel or port-mask keywords yet (rows flagged PR_FF_NEW_KEYWORD)",
+)
 def test_reader_takes_the_newer_rule_keywords():
     rows = [r for r in _KEYWORD_ROWS if r.flags & lib.PR_FF_NEW_KEYWORD]
     assert rows
@@ -175,6 +216,7 @@ def test_reader_takes_the_newer_rule_keywords():
 
 
 # ---- rule_key, format_rule, _RULE_UNSUPPORTED ----------------------------------------
+
 
 def _neutral(member: str):
     return getattr(RuleRequest(rq.RTM_NEWRULE, 0), member)
@@ -186,7 +228,7 @@ def _with_row(req: RuleRequest, row: Row) -> RuleRequest:
     req = dataclasses.replace(req)
     if not row.families & lib.PR_FAM_IPV4:
         req.family = rq.AF_INET6
-    if row.kind == lib.PR_FK_MASK:      # a mask shows with its value
+    if row.kind == lib.PR_FK_MASK:  # a mask shows with its value
         req = _with_row(req, RULE_ROWS[row.link])
     members = _members_of(row, "pr_rule_req")
     if row.kind == lib.PR_FK_ADDR:
@@ -203,7 +245,7 @@ def _with_row(req: RuleRequest, row: Row) -> RuleRequest:
     elif row.kind in (lib.PR_FK_RANGE16, lib.PR_FK_RANGE32):
         start, end = members
         setattr(req, start, 16)
-        setattr(req, end, 16 if row.link >= 0 else 20)   # one value when a mask may follow
+        setattr(req, end, 16 if row.link >= 0 else 20)  # one value when a mask may follow
     else:
         for m in members:
             setattr(req, m, 4 if _neutral(m) in (0, -1) else 0)
@@ -228,8 +270,11 @@ def _missing(rows, seen) -> list:
 _DESCRIBED = [r for r in RULE_ROWS if r.role != lib.PR_FROLE_META]
 
 
-@pytest.mark.xfail(strict=False, reason="kernel_state.rule_key omits dscp, dscp mask, flowlabel(+mask) and "
-                   "the port masks: rewire it to the table (every non-META rule row)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="kernel_state.rule_key omits dscp, dscp mask, flowlabel(+mask) and "
+    "the port masks: rewire it to the table (every non-META rule row)",
+)
 def test_rule_key_sees_every_rule_field():
     assert _missing(_DESCRIBED, kernel_state.rule_key) == []
 
@@ -237,11 +282,20 @@ def test_rule_key_sees_every_rule_field():
 def test_rule_key_misses_only_the_known_stale_fields():
     """Pins today's gap so that it can only shrink."""
     assert set(_missing(_DESCRIBED, kernel_state.rule_key)) <= {
-        "dscp", "dscp_mask", "flowlabel", "flowlabel_mask", "sport_mask", "dport_mask"}
+        "dscp",
+        "dscp_mask",
+        "flowlabel",
+        "flowlabel_mask",
+        "sport_mask",
+        "dport_mask",
+    }
 
 
-@pytest.mark.xfail(strict=False, reason="show.format_rule cannot print dscp, dscp mask, flowlabel(+mask) "
-                   "nor the port masks: rewire it to the table's print formats")
+@pytest.mark.xfail(
+    strict=False,
+    reason="show.format_rule cannot print dscp, dscp mask, flowlabel(+mask) "
+    "nor the port masks: rewire it to the table's print formats",
+)
 def test_format_rule_prints_every_rule_field():
     printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
     assert _missing(printed, show.format_rule) == []
@@ -250,7 +304,13 @@ def test_format_rule_prints_every_rule_field():
 def test_format_rule_misses_only_the_known_stale_fields():
     printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
     assert set(_missing(printed, show.format_rule)) <= {
-        "dscp", "dscp_mask", "flowlabel", "flowlabel_mask", "sport_mask", "dport_mask"}
+        "dscp",
+        "dscp_mask",
+        "flowlabel",
+        "flowlabel_mask",
+        "sport_mask",
+        "dport_mask",
+    }
 
 
 def test_rule_unsupported_maps_are_the_newer_keyword_rows():
@@ -262,6 +322,7 @@ def test_rule_unsupported_maps_are_the_newer_keyword_rows():
 
 
 # ---- route rows ------------------------------------------------------------------
+
 
 def _route_line(row: Row) -> str:
     fam = "-6 " if not row.families & lib.PR_FAM_IPV4 else ""
@@ -283,8 +344,9 @@ def test_reader_takes_every_route_keyword():
     for row in ROUTE_ROWS:
         if row.role == lib.PR_FROLE_META:
             continue
-        for line in [_route_line(row)] + [_route_line(dataclasses.replace(row, keyword=a))
-                                          for a in row.aliases if row.keyword]:
+        for line in [_route_line(row)] + [
+            _route_line(dataclasses.replace(row, keyword=a)) for a in row.aliases if row.keyword
+        ]:
             try:
                 cmd = parse_command(split_args(line), pol)
             except (ParseError, ValueError) as e:
