@@ -45,13 +45,9 @@ pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
 from polroute.iproute2.route_get import get_json  # noqa: E402
-from polroute.live.state import (  # noqa: E402
-    compare_with_policy,
-    policy_from_state,
-    read_state,
-    snapshot_batches,
-    snapshot_text,
-)
+from polroute.live.compare import compare_with_policy  # noqa: E402
+from polroute.live.read import read_state  # noqa: E402
+from polroute.live.snapshot import policy_from_state, snapshot_batches, snapshot_text  # noqa: E402
 
 
 def _env_int(name: str, default: int) -> int:

@@ -192,7 +192,8 @@ def cmd_show(argv: list[str]) -> int:
 
 def cmd_snapshot(argv: list[str]) -> int:
     """polroute snapshot [--netns NS] [-4|-6]: the live state as an ip batch text."""
-    from polroute.live.state import read_state, snapshot_text
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import snapshot_text
 
     opts, flags, rest = _take_options(argv, {"--netns", "--owner"}, {"-4", "-6", "--owned"})
     if rest:
@@ -211,7 +212,7 @@ def cmd_snapshot(argv: list[str]) -> int:
         return 1
     if flags["--owned"]:
         # only what the owner protocol marks, as a desired-state file for plan/apply
-        from polroute.live.provision import owned_text
+        from polroute.live.desired import owned_text
 
         try:
             owner = provision_cli.owner_protocol(opts["--owner"][-1] if opts["--owner"] else None)

@@ -100,7 +100,8 @@ def run_live() -> bool:
     from polroute.audit import audit_policy, format_report, kernel_route_get
     from polroute.cli.demo import split_recipe, two_nic_batch
     from polroute.iproute2.route_get import get_json
-    from polroute.live.state import policy_from_state, read_state
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import policy_from_state
     from polroute.multihome.discover import discover_text
     from polroute.multihome.hostfile import parse_host_text
     from polroute.multihome.render import batch_text

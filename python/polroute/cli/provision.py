@@ -14,7 +14,9 @@ import sys
 import time
 
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
-from polroute.live.provision import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
+from polroute.live.apply import apply, confirm
+from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError
+from polroute.live.plan import plan
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
 
@@ -65,8 +67,8 @@ def _plan_from(opts, flags):
         raise UsageProblem("--batch FILE is required (the desired state; - for stdin)")
     netns = opts["--netns"][-1] if opts["--netns"] else None
     # one text, but every line keeps its own FILE:LINE in messages
-    from polroute.live.provision import Desired, parse_desired
-    from polroute.live.state import read_state
+    from polroute.live.desired import Desired, parse_desired
+    from polroute.live.read import read_state
 
     t0 = time.perf_counter()
     state = read_state(netns, sysctls=False)

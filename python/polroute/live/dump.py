@@ -3,8 +3,8 @@
 :class:`LiveDump` opens one NETLINK_ROUTE socket in a namespace, runs the
 RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps in C (the GIL is released
 meanwhile) and turns the flat record arrays into the records of
-:mod:`polroute.live.state` (KLink, KAddr, KRule, KRoute), field for field
-what the pyroute2 reader makes from the same messages.
+:mod:`polroute.live.objects` (KLink, KAddr, KRule, KRoute), field for field
+what the pyroute2 reader of the tests (tests/kernel/pyroute2_state.py) makes.
 
 The C arrays are read record by record with ``struct.iter_unpack`` (the
 layout taken from the cffi struct, so it cannot drift from the header), one
@@ -23,6 +23,7 @@ from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
 from polroute.live.netlink import netns_path
+from polroute.live.objects import KAddr, KLink, KRoute, KRule
 from polroute.types.requests import (
     AF_INET,
     AF_INET6,
@@ -374,7 +375,6 @@ def _name(raw: bytes) -> str:
 
 
 def links_from_view(v) -> list:
-    from polroute.live.state import KLink
 
     strings = _strings(v)
     out = []
@@ -444,7 +444,6 @@ def links_from_view(v) -> list:
 
 
 def addrs_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KAddr
 
     strings = _strings(v)
     get = addrs.get
@@ -524,7 +523,6 @@ _RULE_UNSUPPORTED = {
 
 
 def rules_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KRule
 
     get = addrs.get
     notes = _u16s(v.notes, v.n_notes)
@@ -700,7 +698,6 @@ _ROUTE_FIELDS = (
 
 
 def routes_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KRoute
 
     get = addrs.get
     strings = _strings(v)
