@@ -623,7 +623,7 @@ def run_method(key: str, n: int, reps: int, tmp: Path, log) -> Result:
 def machine_info() -> dict:
     cpu = "?"
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):  # noqa: SIM115
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -951,7 +951,7 @@ def main(argv=None) -> int:
                     )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    info["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    info["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])  # noqa: SIM115
     if args.json:
         Path(args.json).write_text(
             json.dumps({"info": info, "argv": argv, "results": [r.as_dict() for r in results]}, indent=1)

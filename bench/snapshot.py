@@ -212,7 +212,7 @@ def main() -> int:
     print("|---|---|---:|---:|---:|---|")
     for key, runs in results["runs"].items():
         what, reader = key.split("/")
-        med = lambda k: statistics.median(x[k] for x in runs)  # noqa: E731
+        med = lambda k: statistics.median(x[k] for x in runs)  # noqa: E731, B023
         objs = f"{runs[0]['routes']} routes, {runs[0]['rules']} rules"
         print(
             f"| read_state | {reader} | {med('read_wall'):.3f} | {med('read_cpu'):.3f} | "

@@ -1,12 +1,13 @@
 """`polroute audit`: does every local address answer through its own interface?
 
 For every local address (universe scope; lo, host/link-scope and link-local
-addresses are skipped: a reply from those never leaves the link) the model is asked the reply question ``ip route get DST from
-ADDR`` for a remote address of the address's family and for one peer on
-every subnet that holds a default-route gateway.  The reply is symmetric when
-it leaves through the interface that owns ADDR, and either via a gateway on
-one of that interface's subnets or directly to a destination on one of them.
-Every other answer is listed with the rule walk that explains it.
+addresses are skipped: a reply from those never leaves the link) the model is
+asked the reply question ``ip route get DST from ADDR`` for a remote address
+of the address's family and for one peer on every subnet that holds a
+default-route gateway.  The reply is symmetric when it leaves through the
+interface that owns ADDR, and either via a gateway on one of that interface's
+subnets or directly to a destination on one of them. Every other answer is
+listed with the rule walk that explains it.
 
     polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
     polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
@@ -264,7 +265,7 @@ def audit_policy(
     if kernel is not None:
         answers = kernel([a[3] for a in asked])
         report.kernel_checked = len(answers)
-        for (local, ifname, dst, argv, r), k in zip(asked, answers):
+        for (local, ifname, dst, _argv, r), k in zip(asked, answers):
             diff = _differs(r, k)
             if diff:
                 report.findings.append(

@@ -37,6 +37,7 @@ from polroute.types.requests import (
     RTA_FLOW,
     RTA_GATEWAY,
     RTA_METRICS,
+    RTA_MULTIPATH,
     RTA_NH_ID,
     RTA_OIF,
     RTA_PREF,
@@ -318,6 +319,7 @@ def _route_from_msg(m) -> KRoute:
                 r.nexthops.append(
                     NexthopRequest(_ip(gw), leg.get("oif", 0), leg.get("hops", 0) + 1, leg.get("flags", 0))
                 )
+            r.present |= bit(RTA_MULTIPATH)
         elif k in ("RTA_ENCAP", "RTA_ENCAP_TYPE", "RTA_SRC", "RTA_IIF", "RTA_NEWDST", "RTA_TTL_PROPAGATE"):
             r.unsupported.append(k)
     return r

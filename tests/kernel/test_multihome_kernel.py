@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 from netns import Netns  # noqa: E402
 
 from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
-from polroute import Policy
+from polroute import Policy  # noqa: E402
 from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
 from polroute.cli import app as cli  # noqa: E402
 from polroute.cli.demo import split_recipe, two_nic_batch  # noqa: E402

@@ -181,7 +181,7 @@ def _model_of(sc):
     p = Policy()
     apply_batch_force(p, sc.batch_text, "scenario", None, socket.AF_INET6 if sc.batch_family == 6 else 0)
     for k, v in sc.sysctls:
-        try:
+        try:  # noqa: SIM105
             p.sysctl(k, v)
         except Exception:  # noqa: BLE001 - refused as the kernel refuses it
             pass

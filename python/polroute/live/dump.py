@@ -375,7 +375,6 @@ def _name(raw: bytes) -> str:
 
 
 def links_from_view(v) -> list:
-
     strings = _strings(v)
     out = []
     for (
@@ -444,7 +443,6 @@ def links_from_view(v) -> list:
 
 
 def addrs_from_view(v, addrs: _Addrs) -> list:
-
     strings = _strings(v)
     get = addrs.get
     out = []
@@ -523,7 +521,7 @@ _RULE_UNSUPPORTED = {
 
 
 def rules_from_view(v, addrs: _Addrs) -> list:
-
+    """KRules, field for field what the kernel's fib_nl_fill_rule (net/core/fib_rules.c) put in each RTM_NEWRULE."""
     get = addrs.get
     notes = _u16s(v.notes, v.n_notes)
     out = []
@@ -698,7 +696,7 @@ _ROUTE_FIELDS = (
 
 
 def routes_from_view(v, addrs: _Addrs) -> list:
-
+    """KRoutes, field for field what fib_dump_info (ipv4) / rt6_fill_node (ipv6) put in each RTM_NEWROUTE."""
     get = addrs.get
     strings = _strings(v)
     legs = list(

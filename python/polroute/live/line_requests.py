@@ -13,6 +13,7 @@ import ipaddress
 import struct
 from collections.abc import Callable
 
+from polroute._core.binding import ffi
 from polroute.live.lines import (
     _MX_WORDS,
     RTAX_ADVMSS,
@@ -195,24 +196,44 @@ def route_line_request(
 
 
 # pr_route_req (csrc/polroute.h) as bytes, for requests without nexthops or
-# metrics: the 8 u8 fields, table .. realm, then nh_count, nh, metrics (zero),
-# dst, prefsrc, gw.  Checked against the cffi layout on first use.
-_ROUTE_REQ = struct.Struct("=8B7I88x16s16s16s4x")
-_ROUTE_REQ_OK: bool | None = None
+# metrics: the u8 fields family .. pref, the u32 fields table .. realm, then
+# nh_count, nh and the metrics as zero padding, then dst, prefsrc, gw.  The
+# format is made from cffi's layout of the struct (offsets, sizes, field types);
+# a layout of another shape leaves it None and route_line_packed declines.
+_ROUTE_REQ_U8 = ("family", "dst_len", "tos", "protocol", "scope", "type", "gw_family", "pref")
+_ROUTE_REQ_U32 = ("table", "rtm_flags", "present", "priority", "oif", "nh_id", "realm")
+_ROUTE_REQ_ADDRS = ("dst", "prefsrc", "gw")
 
 
-def _route_req_layout_ok() -> bool:
-    global _ROUTE_REQ_OK
-    if _ROUTE_REQ_OK is None:
-        from polroute._core.binding import ffi
+def _route_req_struct() -> struct.Struct | None:
+    fields = dict(ffi.typeof("pr_route_req").fields)
+    fmt, pos = ["="], 0
+    for names, cname, code in ((_ROUTE_REQ_U8, "uint8_t", "B"), (_ROUTE_REQ_U32, "uint32_t", "I")):
+        first = fields[names[0]].offset
+        if first > pos:
+            fmt.append(f"{first - pos}x")
+        pos = first
+        for name in names:
+            f = fields[name]
+            if f.offset != pos or f.type.cname != cname:
+                return None
+            pos += ffi.sizeof(f.type)
+        fmt.append(f"{len(names)}{code}")
+    for name in _ROUTE_REQ_ADDRS:
+        f = fields[name]
+        if f.offset < pos or f.type.kind != "array" or f.type.item.cname != "uint8_t":
+            return None
+        if f.offset > pos:
+            fmt.append(f"{f.offset - pos}x")  # the first time: nh_count .. metrics (zero)
+        fmt.append(f"{f.type.length}s")
+        pos = f.offset + f.type.length
+    if ffi.sizeof("pr_route_req") > pos:
+        fmt.append(f"{ffi.sizeof('pr_route_req') - pos}x")
+    st = struct.Struct("".join(fmt))
+    return st if st.size == ffi.sizeof("pr_route_req") else None
 
-        off = lambda f: ffi.offsetof("pr_route_req", f)  # noqa: E731
-        _ROUTE_REQ_OK = (
-            ffi.sizeof("pr_route_req") == _ROUTE_REQ.size
-            and (off("pref"), off("table"), off("realm"), off("nh_count")) == (7, 8, 32, 36)
-            and (off("dst"), off("prefsrc"), off("gw")) == (124, 140, 156)
-        )
-    return _ROUTE_REQ_OK
+
+_ROUTE_REQ = _route_req_struct()
 
 
 def route_line_packed(
@@ -230,7 +251,7 @@ def route_line_packed(
         or verb not in _VERB_FLAGS
         or rtype not in _FAST_TYPES
         or (v6_batch and fam != AF_INET6)
-        or not _route_req_layout_ok()
+        or _ROUTE_REQ is None
     ):
         return None
     dst = r.dst

@@ -37,11 +37,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Union
 
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
-IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # polroute.live.desired.DEFAULT_OWNER_PROTO once the provisioning engine lands.
 OWNER_PROTO_DEFAULT = 245
