@@ -7,7 +7,7 @@ Methods, each in a fresh namespace ``prt-pbench-<pid>-<n>`` (4 veth pairs
 ``vk``/``pk`` with both ends inside, ``10.200.k.1/24`` on ``vk``, IPv6 off),
 deleted in a ``finally``:
 
-* ``api``: :func:`polroute.live.provision.desired_from_requests` -> ``plan`` -> ``apply``;
+* ``api``: :func:`polroute.live.desired.desired_from_requests` -> ``plan`` -> ``apply``;
   removal ``plan(Desired(), prune=True)`` -> ``apply`` (read/plan/kernel split).
 * ``cli``: ``polroute apply --batch FILE --netns NS`` (interpreter start, text
   parsing included); removal: an empty file with ``--prune``.
@@ -327,15 +327,17 @@ class Api(Method):
     key = "api"
 
     def install(self, ns, n):
-        from polroute.live import provision as kernel
+        from polroute.live.apply import apply
+        from polroute.live.desired import desired_from_requests
+        from polroute.live.plan import plan
 
         rules, routes = build_requests(n, ns_ifindex(ns), OWNER)
         c = SelfClock()
         t0 = time.perf_counter()
-        desired = kernel.desired_from_requests(rules, routes, owner=OWNER)
+        desired = desired_from_requests(rules, routes, owner=OWNER)
         t1 = time.perf_counter()
-        p = kernel.plan(desired, ns, owner=OWNER)
-        rep = kernel.apply(p)
+        p = plan(desired, ns, owner=OWNER)
+        rep = apply(p)
         ph = c.stop(Phase())
         if not rep.ok or len(p.ops) != 2 * n:
             raise RuntimeError(f"api install: {rep.text().strip()} ({len(p.ops)} ops)")
@@ -350,11 +352,13 @@ class Api(Method):
         return ph
 
     def remove(self, ns, n):
-        from polroute.live import provision as kernel
+        from polroute.live.apply import apply
+        from polroute.live.desired import Desired
+        from polroute.live.plan import plan
 
         c = SelfClock()
-        p = kernel.plan(kernel.Desired(), ns, owner=OWNER, prune=True)
-        rep = kernel.apply(p)
+        p = plan(Desired(), ns, owner=OWNER, prune=True)
+        rep = apply(p)
         ph = c.stop(Phase())
         if not rep.ok or len(p.ops) != 2 * n:
             raise RuntimeError(f"api removal: {rep.text().strip()} ({len(p.ops)} ops)")
@@ -867,12 +871,13 @@ def load_results(path: str) -> list[Result]:
 def warm_up() -> None:
     """Import polroute, cffi and pyroute2 and open a socket once, so that the
     first timed run (the only one at 50k) does not pay for imports."""
-    from polroute.live import provision as kernel
+    from polroute.live.desired import Desired
     from polroute.live.netlink import KernelSocket
+    from polroute.live.plan import plan
 
     ns = new_ns()
     try:
-        kernel.plan(kernel.Desired(), ns, owner=OWNER)
+        plan(Desired(), ns, owner=OWNER)
         with KernelSocket(ns) as ks:
             ks.send([])
     finally:

@@ -17,10 +17,11 @@ slow the kernel's inserts down: shared/docs/anchors-measured.md), all with
 is sent.
 
 Each measurement runs in a fresh ``python`` child: ``read`` is
-``read_state(ns, reader=...)`` (sysctls included), ``snapshot`` is what
+``read_state(ns)`` (or, for pyroute2, the tests' reader in
+tests/kernel/pyroute2_state.py; sysctls included), ``snapshot`` is what
 ``polroute snapshot --netns NS`` does (read_state + snapshot_text), ``policy``
 is read_state + policy_from_state.  ``--parse`` sets
-``kernel_state.FAST_ROUTES = False`` in the child: every written route line is
+``polroute.live.snapshot.FAST_ROUTES = False`` in the child: every written route line is
 parsed back (the path before route_line_request / route_line_packed).  The
 child reports wall and CPU time (process_time) per phase and its peak RSS
 (VmHWM of /proc/self/status: ``ru_maxrss`` is not used because Linux carries
@@ -38,6 +39,8 @@ import subprocess
 import sys
 import time
 
+TESTS_KERNEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "kernel")
+
 CHILD = r"""
 import json, resource, sys, time
 reader, ns, what, parse = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "parse"
@@ -51,14 +54,17 @@ def hwm_mb():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
 
-import polroute.live.state as ks
+import polroute.live.snapshot as ks
+from polroute.live.read import read_state
 ks.FAST_ROUTES = not parse      # --parse: every written line parsed back (the old path)
 import polroute.live.dump  # noqa: F401  (cffi module: import cost outside the timing)
 if reader == "pyroute2":
     import pyroute2  # noqa: F401  (import cost outside the timing, as for numpy/cffi)
+    sys.path.insert(0, TESTS_KERNEL)  # the pyroute2 reader is the tests' oracle
+    from pyroute2_state import read_state_pyroute2 as read_state
 floor = hwm_mb()
 w0, c0 = time.perf_counter(), time.process_time()
-state = ks.read_state(ns, reader=reader)
+state = read_state(ns)
 w1, c1 = time.perf_counter(), time.process_time()
 out = {"read_wall": w1 - w0, "read_cpu": c1 - c0, "timings": state.timings,
        "routes": sum(len(v) for v in state.routes.values()),
@@ -146,9 +152,15 @@ def build(ns: str, nroutes: int, ntables: int) -> dict:
 
 
 def child(reader: str, ns: str, what: str, profile: bool = False, parse: bool = False) -> dict:
-    argv = [sys.executable, "-c", CHILD, reader, ns, what, "parse" if parse else "fast"] + (
-        ["profile"] if profile else []
-    )
+    argv = [
+        sys.executable,
+        "-c",
+        CHILD.replace("TESTS_KERNEL", repr(TESTS_KERNEL)),
+        reader,
+        ns,
+        what,
+        "parse" if parse else "fast",
+    ] + (["profile"] if profile else [])
     r = subprocess.run(argv, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"child {reader} {what} failed:\n{r.stderr[-3000:]}")
@@ -168,7 +180,7 @@ def main() -> int:
     ap.add_argument(
         "--parse",
         action="store_true",
-        help="kernel_state.FAST_ROUTES = False: parse every written line back (the old path)",
+        help="polroute.live.snapshot.FAST_ROUTES = False: parse every written line back (the old path)",
     )
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()

@@ -37,14 +37,16 @@ def _warm():
 
 
 def _round(ns: str) -> None:
-    from polroute.live import provision as kernel
+    from polroute.live.apply import apply
+    from polroute.live.desired import Desired, desired_from_requests
+    from polroute.live.plan import plan
 
     rules, routes = P.build_requests(N, P.ns_ifindex(ns), P.OWNER)
-    p = kernel.plan(kernel.desired_from_requests(rules, routes, owner=P.OWNER), ns, owner=P.OWNER)
-    rep = kernel.apply(p)
+    p = plan(desired_from_requests(rules, routes, owner=P.OWNER), ns, owner=P.OWNER)
+    rep = apply(p)
     assert rep.ok and rep.applied == 2 * N, rep.text()
-    p = kernel.plan(kernel.Desired(), ns, owner=P.OWNER, prune=True)
-    rep = kernel.apply(p)
+    p = plan(Desired(), ns, owner=P.OWNER, prune=True)
+    rep = apply(p)
     assert rep.ok and rep.applied == 2 * N, rep.text()
 
 

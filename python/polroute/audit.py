@@ -413,6 +413,7 @@ def report_json(report: AuditReport) -> dict:
 
 def policy_from_netns(netns: str | None) -> Policy:
     """The model of a live namespace (read through kernel_state)."""
-    from polroute.live.state import policy_from_state, read_state
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import policy_from_state
 
     return policy_from_state(read_state(netns))

@@ -1,7 +1,7 @@
 """The C dump reader against the pyroute2 reader, field by field.
 
 Each namespace is read twice, ``read_state(ns)`` (C, csrc/nl_dump.c +
-polroute/kernel_dump.py) and ``read_state(ns, reader="pyroute2")``; every
+polroute/live/dump.py) and ``read_state_pyroute2(ns)`` (tests/kernel/pyroute2_state.py); every
 record of the two KernelStates must be equal, field by field.  Namespaces:
 
 * the random scenarios of tests/kernel/scenario.py (IPv4 and IPv6: rule
@@ -37,12 +37,14 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns import Netns, cleanup_all  # noqa: E402
+from pyroute2_state import read_state_pyroute2  # noqa: E402
 from scenario import generate, scenario_seeds  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
-from polroute.live.state import KernelState, read_state  # noqa: E402
+from polroute.live.objects import KernelState  # noqa: E402
+from polroute.live.read import read_state  # noqa: E402
 from polroute.types.requests import AF_INET, AF_INET6, RTA_NH_ID  # noqa: E402
 
 SEED = int(os.environ.get("POLROUTE_SEED", "0") or 0, 0) or int.from_bytes(os.urandom(5), "big")
@@ -271,7 +273,7 @@ def diff_states(c: KernelState, p: KernelState, where: str) -> list[str]:
 
 def read_both(ns: Netns, where: str) -> tuple[list[str], KernelState]:
     c = read_state(ns.name)
-    p = read_state(ns.name, reader="pyroute2")
+    p = read_state_pyroute2(ns.name)
     c_raw = copy.deepcopy(c)
     problems = _fold_known(c, p, where)
     return problems + diff_states(c, p, where), c_raw

@@ -96,7 +96,7 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
 
 
 def _discover(ns: Netns) -> str:
-    from polroute.live.state import read_state
+    from polroute.live.read import read_state
     from polroute.multihome.discover import discover_text
 
     return discover_text(read_state(ns.name))
@@ -137,7 +137,7 @@ def test_rich_host_batch_through_ip_and_model():
 
         # discover with the recipe's owner: the same uplinks, tables reused, IPv6 found,
         # the served addresses (local /32 and /128) listed
-        from polroute.live.state import read_state
+        from polroute.live.read import read_state
         from polroute.multihome.discover import discover_text
 
         found = parse_host_text(discover_text(read_state(ns.name), owner=201), "found.yaml", RtTables())
@@ -183,7 +183,7 @@ def test_5000_addresses_over_4_uplinks(capsys, tmp_path):
 
 
 def test_apply_through_the_engine():
-    """`multihome apply` through polroute.live.provision.apply_text."""
+    """`multihome apply` through polroute.live.apply.apply_text."""
     import tempfile
 
     base, _ = split_recipe(two_nic_batch())

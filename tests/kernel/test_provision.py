@@ -1,4 +1,4 @@
-"""Provisioning (polroute.live.provision: plan / apply / rollback) against the kernel.
+"""Provisioning (polroute.live.plan / polroute.live.apply: plan / apply / rollback) against the kernel.
 
 Every test works in private namespaces (``prt-*``, deleted in ``finally``)
 and only configures links, addresses, rules and routes, and asks route
@@ -28,12 +28,16 @@ from netns import Netns  # noqa: E402
 
 from compare import diff_answers, is_not_modelled  # noqa: E402
 from polroute.iproute2.route_get import get_json  # noqa: E402
-from polroute.live import provision as kernel  # noqa: E402
-from polroute.live.state import policy_from_state, read_state  # noqa: E402
+from polroute.live.apply import apply, apply_text  # noqa: E402
+from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError  # noqa: E402
+from polroute.live.ops import PHASE_ROUTE_ADD, PHASE_ROUTE_DEL, PHASE_RULE_ADD, PHASE_RULE_DEL  # noqa: E402
+from polroute.live.plan import plan  # noqa: E402
+from polroute.live.read import read_state  # noqa: E402
+from polroute.live.snapshot import policy_from_state  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 
-OWNER = kernel.DEFAULT_OWNER_PROTO
+OWNER = DEFAULT_OWNER_PROTO
 NLINKS = 4
 
 
@@ -212,10 +216,10 @@ def test_apply_sequence_matches_ip_batch_and_is_idempotent():
     try:
         for step in range(4):
             text = gen.text(explicit_proto=False)
-            rep = kernel.apply_text(text, filename=f"step{step}.ip", netns=ns.name, prune=True)
+            rep = apply_text(text, filename=f"step{step}.ip", netns=ns.name, prune=True)
             assert rep.ok, rep.text() + "\n" + text
             assert_same(oracle_dumps(gen.text(explicit_proto=True)), dumps(ns))
-            again = kernel.plan(text, ns.name, prune=True)
+            again = plan(text, ns.name, prune=True)
             assert again.ops == [], again.text()
             gen.mutate()
     finally:
@@ -234,8 +238,8 @@ def test_foreign_objects_survive_and_conflicts_are_refused():
         assert ns.ip("-batch", "-", stdin=foreign).returncode == 0
         before = dumps(ns)
         # a declared route on a key a foreign route holds: refused, nothing sent
-        with pytest.raises(kernel.DesiredStateError) as ei:
-            kernel.plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name, filename="d.ip")
+        with pytest.raises(DesiredStateError) as ei:
+            plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name, filename="d.ip")
         assert ei.value.errors[0].startswith(
             "d.ip:1: the kernel already has 'route add default table 1000 via 10.200.1.254 dev v1'"
         )
@@ -245,15 +249,15 @@ def test_foreign_objects_survive_and_conflicts_are_refused():
             "rule add from 172.16.0.1 lookup 1001 priority 1000\n"  # same pref, owned
             "rule add fwmark 7 lookup 1001 priority 900\n"
         )
-        assert kernel.apply_text(desired, netns=ns.name, prune=True).ok
+        assert apply_text(desired, netns=ns.name, prune=True).ok
         after = dumps(ns)
         for key in before:
             for x in before[key]:
                 assert x in after[key], f"foreign {x} lost"
-        assert kernel.apply_text("", netns=ns.name, prune=True).ok
+        assert apply_text("", netns=ns.name, prune=True).ok
         assert_same(before, dumps(ns))
         # --adopt takes over the foreign route (and its undo would restore it)
-        p = kernel.plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name, adopt=True)
+        p = plan("route add default via 10.200.2.254 dev v2 table 1000\n", ns.name, adopt=True)
         assert [op.verb for op in p.ops] == ["replace"]
         assert p.ops[0].undo.protocol == 3
     finally:
@@ -273,7 +277,7 @@ def test_failure_in_a_10000_object_batch_leaves_the_kernel_as_before():
             f"rule add from {tenant_addr(i)} lookup {1000 + i} priority {1000 + i}"
             for i in range(300)
         ]
-        assert kernel.apply_text("\n".join(first) + "\n", netns=ns.name).ok
+        assert apply_text("\n".join(first) + "\n", netns=ns.name).ok
         before = dumps(ns)
         bad = rng.randrange(1000, 4000)
         lines = []
@@ -283,7 +287,7 @@ def test_failure_in_a_10000_object_batch_leaves_the_kernel_as_before():
                 gw = "10.201.0.254"  # not on-link: "Nexthop has invalid gateway"
             lines.append(f"route add default via {gw} dev v{i % 4} table {1000 + i}")
             lines.append(f"rule add from {tenant_addr(i)} lookup {1000 + i} priority {1000 + i}")
-        rep = kernel.apply_text("\n".join(lines) + "\n", filename="big.ip", netns=ns.name, prune=True)
+        rep = apply_text("\n".join(lines) + "\n", filename="big.ip", netns=ns.name, prune=True)
         assert not rep.ok
         assert [str(f) for f in rep.failures] == [
             f"big.ip:{2 * (bad - 100) + 1}: route add default table {1000 + bad} via 10.201.0.254 "
@@ -300,23 +304,23 @@ def test_not_confirmed_rolls_back_every_phase():
     gen = DesiredGen(rng, 30)
     ns = make_ns(0)
     try:
-        assert kernel.apply_text(gen.text(False), netns=ns.name, prune=True).ok
+        assert apply_text(gen.text(False), netns=ns.name, prune=True).ok
         before = dumps(ns)
         gen.mutate()
-        p = kernel.plan(gen.text(False), ns.name, prune=True)
+        p = plan(gen.text(False), ns.name, prune=True)
         assert {op.phase for op in p.ops} >= {
-            kernel.PHASE_ROUTE_ADD,
-            kernel.PHASE_RULE_ADD,
-            kernel.PHASE_RULE_DEL,
-            kernel.PHASE_ROUTE_DEL,
+            PHASE_ROUTE_ADD,
+            PHASE_RULE_ADD,
+            PHASE_RULE_DEL,
+            PHASE_ROUTE_DEL,
         }, p.text()
-        rep = kernel.apply(p, confirm_seconds=0.2, ask=lambda left: False)
+        rep = apply(p, confirm_seconds=0.2, ask=lambda left: False)
         assert rep.confirmed is False and rep.rolled_back and rep.restored, rep.text()
         assert_same(before, dumps(ns))
         # confirmed: kept
-        rep = kernel.apply(kernel.plan(gen.text(False), ns.name, prune=True), confirm_seconds=5, ask=lambda left: True)
+        rep = apply(plan(gen.text(False), ns.name, prune=True), confirm_seconds=5, ask=lambda left: True)
         assert rep.ok and rep.confirmed
-        assert kernel.plan(gen.text(False), ns.name, prune=True).ops == []
+        assert plan(gen.text(False), ns.name, prune=True).ops == []
     finally:
         ns.delete()
 
@@ -332,8 +336,8 @@ def test_concurrent_writer_keeps_its_objects():
             "route add default via 10.200.0.254 dev v0 table 1001\n"
             "rule add from 172.16.0.1 lookup 1000 priority 1000\n"
         )
-        assert kernel.apply_text(owned, netns=ns.name).ok
-        p = kernel.plan("", ns.name, prune=True)
+        assert apply_text(owned, netns=ns.name).ok
+        p = plan("", ns.name, prune=True)
         assert len(p.ops) == 3
         assert (
             ns.ip(
@@ -347,7 +351,7 @@ def test_concurrent_writer_keeps_its_objects():
             ).returncode
             == 0
         )
-        rep = kernel.apply(p)
+        rep = apply(p)
         assert rep.ok, rep.text()
         rules = ns.ip("rule", "show").stdout
         assert "from 172.16.0.1 lookup 1000 proto static" in rules
@@ -366,7 +370,7 @@ def test_rule_order_within_a_priority_follows_the_declaration():
         for _ in range(5):
             rng.shuffle(rules)
             keep = rules[: rng.randrange(3, 7)]
-            assert kernel.apply_text("\n".join(keep) + "\n", netns=ns.name, prune=True).ok
+            assert apply_text("\n".join(keep) + "\n", netns=ns.name, prune=True).ok
             got = [
                 l.split(":", 1)[1].strip() for l in ns.ip("rule", "show").stdout.splitlines() if l.startswith("500:")
             ]
@@ -381,7 +385,7 @@ def test_model_and_kernel_agree_after_apply():
     gen = DesiredGen(rng, 60)
     ns = make_ns(60 + 40)
     try:
-        assert kernel.apply_text(gen.text(False), netns=ns.name, prune=True).ok
+        assert apply_text(gen.text(False), netns=ns.name, prune=True).ok
         policy = policy_from_state(read_state(ns.name))
         checked = 0
         for _ in range(150):

@@ -45,13 +45,9 @@ pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
 from polroute.iproute2.route_get import get_json  # noqa: E402
-from polroute.live.state import (  # noqa: E402
-    compare_with_policy,
-    policy_from_state,
-    read_state,
-    snapshot_batches,
-    snapshot_text,
-)
+from polroute.live.compare import compare_with_policy  # noqa: E402
+from polroute.live.read import read_state  # noqa: E402
+from polroute.live.snapshot import policy_from_state, snapshot_batches, snapshot_text  # noqa: E402
 
 
 def _env_int(name: str, default: int) -> int:
@@ -185,7 +181,7 @@ def _model_of(sc):
     p = Policy()
     apply_batch_force(p, sc.batch_text, "scenario", None, socket.AF_INET6 if sc.batch_family == 6 else 0)
     for k, v in sc.sysctls:
-        try:
+        try:  # noqa: SIM105
             p.sysctl(k, v)
         except Exception:  # noqa: BLE001 - refused as the kernel refuses it
             pass

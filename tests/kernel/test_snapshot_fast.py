@@ -37,7 +37,8 @@ from test_dump_reader import focused_batches  # noqa: E402
 pytestmark = pytest.mark.kernel
 pytest.importorskip("pyroute2")
 
-import polroute.live.state as ks  # noqa: E402
+import polroute.live.snapshot as ks  # noqa: E402
+from polroute.live.read import read_state  # noqa: E402
 
 SEED = int(os.environ.get("POLROUTE_SEED", "0") or 0, 0) or int.from_bytes(os.urandom(5), "big")
 COUNT = int(os.environ.get("POLROUTE_FAST_SCENARIOS", "24"), 0)
@@ -59,7 +60,7 @@ def _scenario_state(seed: int, family: int):
         for k, v in sc.sysctls:
             ns.sysctl(k, v)
         ns.settle()
-        return f"POLROUTE_SCENARIO={seed}:{family}", ks.read_state(ns.name)
+        return f"POLROUTE_SCENARIO={seed}:{family}", read_state(ns.name)
     finally:
         ns.delete()
 
@@ -72,7 +73,7 @@ def _focused_state(seed: int):
         ns.batch(text4)
         ns.batch(text6, family=6)
         ns.settle()
-        return f"focused seed {seed}", ks.read_state(ns.name)
+        return f"focused seed {seed}", read_state(ns.name)
     finally:
         ns.delete()
 

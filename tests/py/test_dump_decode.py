@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from polroute._polroute_cffi import ffi, lib
 from polroute.live.dump import DumpError, decode_messages
-from polroute.live.state import KAddr, KLink, KRoute, KRule
+from polroute.live.objects import KAddr, KLink, KRoute, KRule
 from polroute.types.requests import NexthopRequest, bit
 
 AF_INET, AF_INET6 = 2, 10

@@ -2,7 +2,7 @@
 the Python side's own lists of rule selectors.
 
 The tables are the one description of each rule selector and route
-attribute: the Python lists (the ``ip`` reader, ``kernel_state.rule_key``,
+attribute: the Python lists (the ``ip`` reader, ``kernel_keys.rule_key``,
 ``show.format_rule``, the two ``_RULE_UNSUPPORTED`` maps) are to be rewired
 to read them.  Checks that fail today because a Python list is stale are
 ``xfail(strict=False)`` and name what is missing; the engineer who rewires
@@ -21,7 +21,7 @@ from polroute._polroute_cffi import ffi, lib
 from polroute.iproute2 import show
 from polroute.iproute2.reader import ParseError, apply_batch, parse_command, split_args
 from polroute.live import dump as kernel_dump
-from polroute.live import state as kernel_state
+from polroute.live import keys as kernel_keys
 from polroute.types import requests as rq
 from polroute.types.requests import RuleRequest
 
@@ -272,16 +272,16 @@ _DESCRIBED = [r for r in RULE_ROWS if r.role != lib.PR_FROLE_META]
 
 @pytest.mark.xfail(
     strict=False,
-    reason="kernel_state.rule_key omits dscp, dscp mask, flowlabel(+mask) and "
+    reason="kernel_keys.rule_key omits dscp, dscp mask, flowlabel(+mask) and "
     "the port masks: rewire it to the table (every non-META rule row)",
 )
 def test_rule_key_sees_every_rule_field():
-    assert _missing(_DESCRIBED, kernel_state.rule_key) == []
+    assert _missing(_DESCRIBED, kernel_keys.rule_key) == []
 
 
 def test_rule_key_misses_only_the_known_stale_fields():
     """Pins today's gap so that it can only shrink."""
-    assert set(_missing(_DESCRIBED, kernel_state.rule_key)) <= {
+    assert set(_missing(_DESCRIBED, kernel_keys.rule_key)) <= {
         "dscp",
         "dscp_mask",
         "flowlabel",
@@ -314,11 +314,10 @@ def test_format_rule_misses_only_the_known_stale_fields():
 
 
 def test_rule_unsupported_maps_are_the_newer_keyword_rows():
-    """Both copies (kernel_state, kernel_dump) name the attributes iproute2
-    6.1 has no keyword for: the rows flagged PR_FF_NEW_KEYWORD."""
+    """The one map (live/dump.py) names the attributes iproute2 6.1 has no
+    keyword for: the rows flagged PR_FF_NEW_KEYWORD."""
     newer = {r.nla_type for r in RULE_ROWS if r.flags & lib.PR_FF_NEW_KEYWORD}
-    assert set(kernel_state._RULE_UNSUPPORTED) == newer
-    assert kernel_dump._RULE_UNSUPPORTED == kernel_state._RULE_UNSUPPORTED
+    assert set(kernel_dump._RULE_UNSUPPORTED) == newer
 
 
 # ---- route rows ------------------------------------------------------------------

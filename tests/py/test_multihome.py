@@ -726,7 +726,7 @@ def test_audit_bulk_first_pass_changes_nothing(seed):
 
 def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
     """multihome apply passes the rendered text and the options to
-    polroute.live.provision.apply_text and prints its report (a stand-in engine)."""
+    polroute.live.apply.apply_text and prints its report (a stand-in engine)."""
     from polroute.cli import multihome as mcli
 
     seen = {}

@@ -202,13 +202,13 @@ class LiveNetns:
 
 
 def apply_recipe(ns: LiveNetns, cfg, text: str) -> str:
-    """Through polroute.live.provision (plan, ownership, rollback); says what it did."""
+    """Through polroute.live.apply (plan, ownership, rollback); says what it did."""
     from polroute.cli.multihome import apply_engine, report_text
 
     report = apply_engine()(text, filename=cfg.filename, netns=ns.name, owner=cfg.owner, prune=False, dry_run=False)
     if not report.ok:
         raise RuntimeError(f"apply failed:\n{report_text(report)}")
-    return f"polroute.live.provision.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
+    return f"polroute.live.apply.apply_text (plan, ownership, rollback): {report_text(report).strip()}"
 
 
 def _pick(d: dict) -> dict:
@@ -222,7 +222,8 @@ def _pick(d: dict) -> dict:
 def run_live() -> bool:
     from polroute.audit import audit_policy, format_report, kernel_route_get
     from polroute.iproute2.route_get import get_json
-    from polroute.live.state import policy_from_state, read_state
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import policy_from_state
     from polroute.multihome.discover import discover_text
     from polroute.multihome.hostfile import parse_host_text
     from polroute.multihome.render import batch_text

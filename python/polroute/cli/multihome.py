@@ -59,7 +59,7 @@ def cmd_render(ns) -> int:
 
 
 def cmd_discover(ns) -> int:
-    from polroute.live.state import read_state
+    from polroute.live.read import read_state
     from polroute.multihome.discover import discover_text
 
     try:
@@ -77,7 +77,7 @@ def cmd_discover(ns) -> int:
 
 def apply_engine():
     """The provisioning engine's entry point (a function, so tests can stand one in)."""
-    from polroute.live.provision import apply_text
+    from polroute.live.apply import apply_text
 
     return apply_text
 

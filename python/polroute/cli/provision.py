@@ -1,5 +1,5 @@
 """``polroute plan``, ``polroute apply`` and ``polroute confirm``: the command
-line of :mod:`polroute.live.provision`.
+line of :mod:`polroute.live.plan` and :mod:`polroute.live.apply`.
 
 Exit status: 0 done (plan: printed), 1 bad input or a conflict (nothing sent),
 2 the kernel refused an operation (everything undone), 3 not confirmed in
@@ -15,7 +15,9 @@ import time
 from polroute.cli.common import Command, UsageError, add_json_option, new_parser
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
-from polroute.live.provision import DEFAULT_OWNER_PROTO, DesiredStateError, apply, confirm, plan
+from polroute.live.apply import apply, confirm
+from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError
+from polroute.live.plan import plan
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
 
@@ -95,8 +97,8 @@ def _plan_from(ns):
         raise UsageError("--batch FILE is required (the desired state; - for stdin)")
     netns = ns.netns
     # one text, but every line keeps its own FILE:LINE in messages
-    from polroute.live.provision import Desired, parse_desired
-    from polroute.live.state import read_state
+    from polroute.live.desired import Desired, parse_desired
+    from polroute.live.read import read_state
 
     t0 = time.perf_counter()
     state = read_state(netns, sysctls=False)

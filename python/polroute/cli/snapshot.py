@@ -19,7 +19,8 @@ def parser():
 
 def run(ns) -> int:
     from polroute.cli.provision import owner_protocol
-    from polroute.live.state import read_state, snapshot_text
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import snapshot_text
     from polroute.types.requests import AF_INET, AF_INET6
 
     if ns.owner is not None and not ns.owned:
@@ -34,7 +35,7 @@ def run(ns) -> int:
         out.error(f"snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
         return 1
     if ns.owned:
-        from polroute.live.provision import owned_text
+        from polroute.live.desired import owned_text
 
         try:
             owner = owner_protocol(ns.owner)

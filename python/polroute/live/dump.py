@@ -3,8 +3,8 @@
 :class:`LiveDump` opens one NETLINK_ROUTE socket in a namespace, runs the
 RTM_GETLINK / GETADDR / GETRULE / GETROUTE dumps in C (the GIL is released
 meanwhile) and turns the flat record arrays into the records of
-:mod:`polroute.live.state` (KLink, KAddr, KRule, KRoute), field for field
-what the pyroute2 reader makes from the same messages.
+:mod:`polroute.live.objects` (KLink, KAddr, KRule, KRoute), field for field
+what the pyroute2 reader of the tests (tests/kernel/pyroute2_state.py) makes.
 
 The C arrays are read record by record with ``struct.iter_unpack`` (the
 layout taken from the cffi struct, so it cannot drift from the header), one
@@ -23,6 +23,7 @@ from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
 from polroute.live.netlink import netns_path
+from polroute.live.objects import KAddr, KLink, KRoute, KRule
 from polroute.types.requests import (
     AF_INET,
     AF_INET6,
@@ -374,8 +375,6 @@ def _name(raw: bytes) -> str:
 
 
 def links_from_view(v) -> list:
-    from polroute.live.state import KLink
-
     strings = _strings(v)
     out = []
     for (
@@ -444,8 +443,6 @@ def links_from_view(v) -> list:
 
 
 def addrs_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KAddr
-
     strings = _strings(v)
     get = addrs.get
     out = []
@@ -524,8 +521,7 @@ _RULE_UNSUPPORTED = {
 
 
 def rules_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KRule
-
+    """KRules, field for field what the kernel's fib_nl_fill_rule (net/core/fib_rules.c) put in each RTM_NEWRULE."""
     get = addrs.get
     notes = _u16s(v.notes, v.n_notes)
     out = []
@@ -700,8 +696,7 @@ _ROUTE_FIELDS = (
 
 
 def routes_from_view(v, addrs: _Addrs) -> list:
-    from polroute.live.state import KRoute
-
+    """KRoutes, field for field what fib_dump_info (ipv4) / rt6_fill_node (ipv6) put in each RTM_NEWROUTE."""
     get = addrs.get
     strings = _strings(v)
     legs = list(

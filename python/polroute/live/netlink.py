@@ -24,7 +24,6 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Union
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
@@ -77,7 +76,7 @@ class NetlinkError(OSError):
         self.outcomes = outcomes
 
 
-Request = Union[RuleRequest, RouteRequest]
+Request = RuleRequest | RouteRequest
 
 
 def netns_path(netns: str | None) -> str | None:

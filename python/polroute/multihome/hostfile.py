@@ -42,7 +42,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# polroute.live.provision.DEFAULT_OWNER_PROTO once the provisioning engine lands.
+# polroute.live.desired.DEFAULT_OWNER_PROTO once the provisioning engine lands.
 OWNER_PROTO_DEFAULT = 245
 PRIORITY_BASE_DEFAULT = 1000
 TABLE_BASE_DEFAULT = 1000
@@ -53,7 +53,7 @@ RESERVED_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot"}
 
 def default_owner_proto() -> int:
     try:
-        from polroute.live.provision import DEFAULT_OWNER_PROTO  # type: ignore[attr-defined]
+        from polroute.live.desired import DEFAULT_OWNER_PROTO  # type: ignore[attr-defined]
 
         return int(DEFAULT_OWNER_PROTO)
     except (ImportError, AttributeError):

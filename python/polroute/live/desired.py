@@ -1,0 +1,349 @@
+"""The desired state: a desired-state text (or requests built in code) read
+against the live namespace into declared rules and routes, and their normal
+forms (what the kernel would dump for each).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from polroute._core.errors import PolicyError
+from polroute.iproute2.reader import ParseError, batch_lines, parse_command, split_args
+from polroute.iproute2.rt_tables import RtTables
+from polroute.live.keys import _ifname_fn, _slot_key, _ukey
+from polroute.live.lines import _Names, route_line, rule_line
+from polroute.live.netlink import Request
+from polroute.live.objects import KernelState
+from polroute.live.ops import _as_request, _gc_paused
+from polroute.model.policy import Policy
+from polroute.types.requests import (
+    AF_INET,
+    AF_INET6,
+    FR_ACT_GOTO,
+    FRA_PRIORITY,
+    FRA_PROTOCOL,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    RT_SCOPE_UNIVERSE,
+    RTM_NEWADDR,
+    RTM_NEWROUTE,
+    RTM_NEWRULE,
+    RTN_ANYCAST,
+    RTN_BLACKHOLE,
+    RTN_LOCAL,
+    RTN_PROHIBIT,
+    RTN_UNREACHABLE,
+    AddrRequest,
+    LinkRequest,
+    RouteRequest,
+    RuleRequest,
+    bit,
+)
+
+DEFAULT_OWNER_PROTO = 245  # no name in iproute2's rt_protos; --owner changes it
+
+
+class DesiredStateError(ValueError):
+    """The desired state cannot be planned; ``errors`` are ``FILE:LINE: ...``
+    lines.  Nothing was sent to the kernel."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------
+# the desired state
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Declared:
+    """One declared rule or route: the request (kernel ifindexes, owner
+    protocol) and where it was declared."""
+
+    req: Request
+    source: str = ""  # "FILE:LINE"
+    line: str = ""
+
+
+@dataclass
+class Desired:
+    rules: list[Declared] = field(default_factory=list)
+    routes: list[Declared] = field(default_factory=list)
+
+
+class _LiveNames:
+    """The live namespace's device names, for the iproute2 reader (which
+    resolves ``dev NAME`` through ``policy.ifindex``)."""
+
+    def __init__(self, state: KernelState):
+        self.state = state
+        self.by_name = {link.name: link.ifindex for link in state.links}
+
+    def ifindex(self, name: str) -> int:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise PolicyError(_errno.ENODEV) from None
+
+    def addresses(self):  # only `addr del` without a prefix asks
+        return []
+
+
+def parse_desired(text: str, state: KernelState, **kw) -> Desired:
+    """Read a desired-state text against the live ``state``.  Every error is
+    collected (``FILE:LINE: message``) and raised together as
+    DesiredStateError.  Options: filename, owner, tables."""
+    with _gc_paused():
+        return _parse_desired(text, state, **kw)
+
+
+def _parse_desired(
+    text: str,
+    state: KernelState,
+    *,
+    filename: str = "<desired>",
+    owner: int = DEFAULT_OWNER_PROTO,
+    tables: RtTables | None = None,
+) -> Desired:
+    tables = tables if tables is not None else RtTables()
+    names = _LiveNames(state)
+    addrs = {(a.ifindex, a.local, a.prefixlen) for a in state.addrs}
+    out = Desired()
+    errors: list[str] = []
+    for lineno, line in batch_lines(text):
+        where = f"{filename}:{lineno}"
+        try:
+            words = split_args(line)
+            if not words:
+                continue
+            cmd = parse_command(words, names, tables, route_proto=owner)
+        except ParseError as e:
+            errors.append(f"{where}: {e}")
+            continue
+        except PolicyError as e:
+            errors.append(f"{where}: {e.iproute2_text()}")
+            continue
+        for method, req in cmd.requests:
+            msg = _declaration_error(method, req, owner, names, addrs)
+            if msg:
+                errors.append(f"{where}: {msg}")
+            elif isinstance(req, RuleRequest):
+                out.rules.append(Declared(req, where, line.strip()))
+            elif isinstance(req, RouteRequest):
+                out.routes.append(Declared(req, where, line.strip()))
+    if errors:
+        raise DesiredStateError(errors)
+    return out
+
+
+def _declaration_error(method: str, req, owner: int, names: _LiveNames, addrs) -> str:
+    """Why ``req`` cannot be part of a desired state ("" if it can)."""
+    if isinstance(req, RuleRequest):
+        if req.msg_type != RTM_NEWRULE:
+            return "'rule del' in a desired state: declare what should exist (--prune removes the rest)"
+        if not req.present & bit(FRA_PRIORITY):
+            return (
+                "a declared rule needs an explicit 'priority' (the kernel would pick one "
+                "from the rules present at the time)"
+            )
+        if req.present & bit(FRA_PROTOCOL):
+            if req.protocol != owner:
+                return (
+                    f"'protocol {req.protocol}': declared rules carry the owner protocol "
+                    f"({owner}); drop it or change the owner"
+                )
+        else:
+            req.protocol = owner
+            req.present |= bit(FRA_PROTOCOL)
+        return ""
+    if isinstance(req, RouteRequest):
+        if req.msg_type != RTM_NEWROUTE:
+            return "'route del' in a desired state: declare what should exist (--prune removes the rest)"
+        if not req.nlmsg_flags & NLM_F_CREATE:
+            return "'route change/test' in a desired state: declare it with 'route add'"
+        if req.protocol != owner:
+            return (
+                f"'proto {req.protocol}': declared routes carry the owner protocol ({owner}); "
+                "drop it or change the owner"
+            )
+        return ""
+    if isinstance(req, LinkRequest):
+        if req.op == "del":
+            return f"'link del {req.name}': provisioning does not delete links"
+        if req.name not in names.by_name:
+            return f"device '{req.name}' does not exist (provisioning does not create links)"
+        return ""
+    if isinstance(req, AddrRequest):
+        if req.msg_type != RTM_NEWADDR:
+            return "'address del' in a desired state: provisioning does not change addresses"
+        if (req.ifindex, req.local, req.prefixlen) not in addrs:
+            return (
+                f"address {req.local}/{req.prefixlen} is not configured on that device "
+                "(provisioning does not add addresses)"
+            )
+        return ""
+    return f"'{method}' cannot be declared"
+
+
+def desired_from_requests(
+    rules: Iterable[RuleRequest] = (), routes: Iterable[RouteRequest] = (), owner: int = DEFAULT_OWNER_PROTO
+) -> Desired:
+    """A desired state built in code (ifindexes of the live namespace): every
+    rule needs FRA_PRIORITY; the owner protocol is set on all.  The requests
+    are copied (the caller's objects are not changed)."""
+    with _gc_paused():
+        return _desired_from_requests(rules, routes, owner)
+
+
+def _desired_from_requests(rules, routes, owner: int) -> Desired:
+    out = Desired()
+    for i, r in enumerate(rules):
+        r = _as_request(
+            r,
+            msg_type=RTM_NEWRULE,
+            nlmsg_flags=NLM_F_CREATE | NLM_F_EXCL,
+            protocol=owner,
+            present=r.present | bit(FRA_PROTOCOL),
+        )
+        if not r.present & bit(FRA_PRIORITY):
+            raise DesiredStateError([f"rule #{i}: a declared rule needs an explicit priority"])
+        out.rules.append(Declared(r, f"rule #{i}"))
+    for i, r in enumerate(routes):
+        flags = r.nlmsg_flags if r.nlmsg_flags & NLM_F_CREATE else NLM_F_CREATE | NLM_F_EXCL
+        out.routes.append(
+            Declared(_as_request(r, msg_type=RTM_NEWROUTE, nlmsg_flags=flags, protocol=owner), f"route #{i}")
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------
+# normal forms: what the kernel would dump for a request
+# ---------------------------------------------------------------------------
+
+_V6_USER_METRIC = 1024  # IP6_RT_PRIO_USER: a user route's metric 0 becomes this
+
+
+def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
+    """The route as the kernel dumps it after adding ``r``: the prefix masked,
+    one-leg multipath as a plain nexthop, and for IPv6 metric 0 as 1024,
+    scope universe, and reject routes on lo."""
+    n = _as_request(r)
+    if n.dst is not None:
+        bits = 32 if n.family == AF_INET else 128
+        if not n.dst_len:
+            n.dst = None
+        elif n.dst_len < bits:
+            host = (1 << (bits - n.dst_len)) - 1
+            v = int(n.dst)
+            if v & host:
+                n.dst = ipaddress.ip_address(v & ~host) if bits == 32 else ipaddress.IPv6Address(v & ~host)
+    if len(n.nexthops) == 1:
+        leg = n.nexthops[0]
+        n.gateway, n.oif, n.rtm_flags = leg.gateway, leg.ifindex, n.rtm_flags | leg.flags
+        n.nexthops = []
+    if n.family == AF_INET6:
+        n.scope = RT_SCOPE_UNIVERSE
+        if n.priority == 0 and n.type not in (RTN_LOCAL, RTN_ANYCAST):
+            n.priority = _V6_USER_METRIC
+        if n.type in (RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT) and not n.oif:
+            n.oif = lo_ifindex
+    return n
+
+
+_VARYING = frozenset(("src", "dst", "priority", "table", "msg_type", "nlmsg_flags"))
+
+
+def _shape(r: RuleRequest) -> tuple:
+    """A rule's fields but the ones the kernel stores as given (addresses,
+    priority, a non-zero table): rules of one shape normalise alike.  (The
+    class is part of it: its fields come in declaration order.)"""
+    return (type(r),) + tuple(v for k, v in r.__dict__.items() if k not in _VARYING)
+
+
+def _kernel_rule(r: RuleRequest) -> RuleRequest | PolicyError:
+    """The rule the kernel stores for request ``r`` (through a scratch model:
+    it applies the kernel's defaults and refusals), or why it refuses it."""
+    scratch = Policy()
+    try:
+        scratch.rule(_as_request(r, nlmsg_flags=NLM_F_CREATE, protocol=255, present=r.present | bit(FRA_PROTOCOL)))
+    except PolicyError as e:
+        return e
+    got = [x for x in scratch.rules(r.family) if x.protocol == 255]
+    if len(got) != 1:
+        raise RuntimeError(f"internal: scratch model gave {len(got)} rules for one")
+    got[0].protocol = r.protocol
+    return got[0]
+
+
+def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest, tuple]]:
+    """Each declared rule with its kernel form and key, in kernel order (priority,
+    then declared order).  The form comes from the model, once per rule shape
+    (see _shape; a 50,000-tenant policy has a handful); duplicates among the
+    declared rules are refused as the kernel would."""
+    out = []
+    forms: dict[tuple, RuleRequest | PolicyError] = {}
+    for d in sorted(declared, key=lambda d: d.req.priority & 0xFFFFFFFF):
+        q = d.req
+        if q.family == AF_INET and q.table == 0:
+            form = _kernel_rule(q)  # the kernel picks a table: no sharing
+        else:
+            shape = _shape(q)
+            form = forms.get(shape)
+            if form is None:
+                form = forms[shape] = _kernel_rule(q)
+        if isinstance(form, PolicyError):
+            errors.append(f"{d.source}: {form.iproute2_text()}")
+            continue
+        if q.action == FR_ACT_GOTO and q.goto_target <= q.priority:  # depends on the priority
+            errors.append(f"{d.source}: Error: Backward goto not supported.")
+            continue
+        n = _as_request(form)
+        if q.src_len:
+            n.src = q.src
+        if q.dst_len:
+            n.dst = q.dst
+        n.priority = q.priority
+        if q.table:
+            n.table = q.table
+        out.append((d, n))
+    seen: dict[tuple, Declared] = {}
+    uniq = []
+    for d, n in out:
+        k = _ukey(n)
+        if k in seen:
+            errors.append(
+                f"{d.source}: the same rule as {seen[k].source} (the kernel keeps one: RTNETLINK answers: File exists)"
+            )
+            continue
+        seen[k] = d
+        uniq.append((d, n, k))
+    return uniq
+
+
+def owned_text(state: KernelState, owner: int = DEFAULT_OWNER_PROTO) -> str:
+    """The owned rules and routes of a dump as a desired-state text (routes
+    first, then rules; IPv6 rules with ``-6``): planning it against the same
+    kernel gives no operation."""
+    ifname = _ifname_fn(state)
+    names = _Names({owner}, {0, 253, 254})
+    out = []
+    for fam in (AF_INET, AF_INET6):
+        groups: dict[tuple, int] = {}
+        for r in state.routes.get(fam, []):
+            if r.protocol != owner:
+                continue
+            k = _slot_key(r)
+            verb = "append" if groups.get(k) else "add"
+            groups[k] = 1
+            out.append(route_line(r, verb, ifname, names))
+    for fam in (AF_INET, AF_INET6):
+        for r in state.rules.get(fam, []):
+            if r.protocol == owner:
+                text = rule_line(r, "add", names)
+                out.append(f"-6 {text}" if fam == AF_INET6 else text)
+    return "\n".join(out) + ("\n" if out else "")
