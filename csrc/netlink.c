@@ -32,7 +32,10 @@
  *    chunks than it allows): nothing of that chunk ran, so it is halved and
  *    sent again; a single message that is still too big fails alone.
  *  - Only replies whose sender address has nl_pid 0 (the kernel) are
- *    believed; anything else on the socket is counted and dropped.
+ *    believed; anything else on the socket is counted and dropped.  Each
+ *    datagram then goes through the toolkit's loop (nlmsg.h, nlm_cb_run):
+ *    messages outside the batch's sequence window or for another port id
+ *    count as stray, ACKs settle their operation.
  *
  * Byte order: netlink headers and integer attributes are host order, and so
  * are the FRA_*_RANGE ports; addresses are copied as given (network order),

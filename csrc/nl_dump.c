@@ -9,17 +9,21 @@
  * freed by pr_dump_free.
  *
  * Decoding is table-driven: per message type, an array indexed by attribute
- * type gives the field's offset in the record, its kind (which fixes the
- * payload length that is accepted) and whether the type is noted.  Nested
- * attributes with structure of their own (IFLA_LINKINFO, IFLA_AF_SPEC,
- * RTA_METRICS, RTA_MULTIPATH, caches) have small handlers.  A message that
+ * type (the uapi names of rtnl_attrs.h) gives the field's offset in the
+ * record, its kind (which fixes the payload length the toolkit's policy
+ * accepts) and whether the type is noted.  Top-level attributes are walked in
+ * wire order (the notes keep it); nested ones with structure of their own
+ * (IFLA_LINKINFO, IFLA_AF_SPEC, RTA_METRICS, RTA_MULTIPATH legs, caches) have
+ * small handlers that parse them into type-indexed arrays.  A message that
  * does not parse (a length past its container, a fixed-size attribute of
  * another size, an address of the wrong length for the family, a string
  * without its NUL) fails the call with -EBADMSG and an error text naming the
  * message and the attribute; nothing of that call stays appended.
  *
- * The dump loop believes only datagrams whose sender is the kernel (nl_pid 0)
- * and messages carrying its own seq and port id.  An interrupted dump
+ * Framing, attribute walking, the receive loop and the socket calls are the
+ * netlink toolkit's (nlmsg.h).  The dump loop believes only datagrams whose
+ * sender is the kernel (nl_pid 0) and messages carrying its own seq and port
+ * id (nlm_cb_run skips the others).  An interrupted dump
  * (NLM_F_DUMP_INTR: the set changed while it was being walked), a lost reply
  * (ENOBUFS) or a datagram that did not fit the buffer (MSG_TRUNC; the buffer
  * is doubled) start it again from scratch.
