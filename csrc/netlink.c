@@ -32,7 +32,10 @@
  *    chunks than it allows): nothing of that chunk ran, so it is halved and
  *    sent again; a single message that is still too big fails alone.
  *  - Only replies whose sender address has nl_pid 0 (the kernel) are
- *    believed; anything else on the socket is counted and dropped.
+ *    believed; anything else on the socket is counted and dropped.  Each
+ *    datagram then goes through the toolkit's loop (nlmsg.h, nlm_cb_run):
+ *    messages outside the batch's sequence window or for another port id
+ *    count as stray, ACKs settle their operation.
  *
  * Byte order: netlink headers and integer attributes are host order, and so
  * are the FRA_*_RANGE ports; addresses are copied as given (network order),
@@ -56,32 +59,40 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/netlink.h>
-
 #include "alloc.h"
+#include "nlmsg.h"
 #include "polroute.h"
 
-/* ---- wire constants (spec 8.1, 8.4, 8.6) ---- */
 enum {
-    NL_HDRLEN = 16,             /* struct nlmsghdr */
-    NL_ERRLEN = 20,             /* struct nlmsgerr: s32 error + the request's nlmsghdr */
-    NL_FRHLEN = 12,             /* struct fib_rule_hdr */
-    NL_RTMLEN = 12,             /* struct rtmsg */
-    NL_RTNHLEN = 8,             /* struct rtnexthop */
-    NL_MSG_ERROR = 2,
-    NL_F_REQUEST = 0x1,
-    NL_F_ACK = 0x4,
-    NL_F_CAPPED = 0x100,        /* in an ACK: the request was not echoed */
-    NL_F_ACK_TLVS = 0x200,      /* in an ACK: extended-ack attributes follow */
-    NL_ERRATTR_MSG = 1,
-    NL_SOL_NETLINK = 270,
-    NL_OPT_CAP_ACK = 10,
-    NL_OPT_EXT_ACK = 11,
-    NL_RTA_VIA = 18,
-    NL_RTAX_CC_ALGO = 16,       /* a string metric: cannot come from a u32 */
-    NL_RT_TABLE_UNSPEC = 0,
     NL_MAX_MSG = 4096,          /* bound on one encoded request (a 32-leg IPv6 route is ~1.4 KiB) */
 };
+
+/* The public present bits and constants are the uapi numbers (spec 8.1, 8.4):
+ * the encoder tests a PR_ bit and writes the FRA_ / RTA_ type of the same value. */
+#define SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(SAME(PR_FRA_DST, FRA_DST) && SAME(PR_FRA_SRC, FRA_SRC) && SAME(PR_FRA_IIFNAME, FRA_IIFNAME)
+               && SAME(PR_FRA_GOTO, FRA_GOTO) && SAME(PR_FRA_PRIORITY, FRA_PRIORITY)
+               && SAME(PR_FRA_FWMARK, FRA_FWMARK) && SAME(PR_FRA_FLOW, FRA_FLOW)
+               && SAME(PR_FRA_TUN_ID, FRA_TUN_ID) && SAME(PR_FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_IFGROUP)
+               && SAME(PR_FRA_SUPPRESS_PREFIXLEN, FRA_SUPPRESS_PREFIXLEN) && SAME(PR_FRA_TABLE, FRA_TABLE)
+               && SAME(PR_FRA_FWMASK, FRA_FWMASK) && SAME(PR_FRA_OIFNAME, FRA_OIFNAME)
+               && SAME(PR_FRA_L3MDEV, FRA_L3MDEV) && SAME(PR_FRA_UID_RANGE, FRA_UID_RANGE)
+               && SAME(PR_FRA_PROTOCOL, FRA_PROTOCOL) && SAME(PR_FRA_IP_PROTO, FRA_IP_PROTO)
+               && SAME(PR_FRA_SPORT_RANGE, FRA_SPORT_RANGE) && SAME(PR_FRA_DPORT_RANGE, FRA_DPORT_RANGE)
+               && SAME(PR_FRA_DSCP, FRA_DSCP) && SAME(PR_FRA_FLOWLABEL, FRA_FLOWLABEL)
+               && SAME(PR_FRA_FLOWLABEL_MASK, FRA_FLOWLABEL_MASK) && SAME(PR_FRA_SPORT_MASK, FRA_SPORT_MASK)
+               && SAME(PR_FRA_DPORT_MASK, FRA_DPORT_MASK) && SAME(PR_FRA_DSCP_MASK, FRA_DSCP_MASK),
+               "PR_FRA_* are the uapi FRA_* numbers");
+_Static_assert(SAME(PR_RTA_DST, RTA_DST) && SAME(PR_RTA_OIF, RTA_OIF) && SAME(PR_RTA_GATEWAY, RTA_GATEWAY)
+               && SAME(PR_RTA_PRIORITY, RTA_PRIORITY) && SAME(PR_RTA_PREFSRC, RTA_PREFSRC)
+               && SAME(PR_RTA_METRICS, RTA_METRICS) && SAME(PR_RTA_MULTIPATH, RTA_MULTIPATH)
+               && SAME(PR_RTA_FLOW, RTA_FLOW) && SAME(PR_RTA_TABLE, RTA_TABLE) && SAME(PR_RTA_VIA, RTA_VIA)
+               && SAME(PR_RTA_PREF, RTA_PREF) && SAME(PR_RTA_NH_ID, RTA_NH_ID) && SAME(PR_RTAX_MAX, RTAX_MAX),
+               "PR_RTA_* are the uapi RTA_* numbers");
+_Static_assert(SAME(PR_RTM_NEWRULE, RTM_NEWRULE) && SAME(PR_RTM_DELRULE, RTM_DELRULE)
+               && SAME(PR_RTM_NEWROUTE, RTM_NEWROUTE) && SAME(PR_RTM_DELROUTE, RTM_DELROUTE),
+               "PR_RTM_* are the uapi RTM_* numbers");
+#undef SAME
 
 #define NL_SNDBUF_WANT (1 << 20)      /* the kernel doubles it: 2 MiB chunks */
 #define NL_RCVBUF_WANT (16 << 20)     /* 32 MiB: room for ~32k ACKs per chunk */
@@ -89,13 +100,6 @@ enum {
 #define NL_RECV_SLOTS 32
 #define NL_RECV_SLOT_SIZE 4096        /* an ACK is 36 bytes + TLVs (+ echo when not capped) */
 #define NL_DEFAULT_TIMEOUT_MS 5000
-
-static inline size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
-
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); }   /* host order */
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, sizeof v); return v; }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
 
 /* ---- the batch ---------------------------------------------------------- */
 
@@ -152,7 +156,7 @@ const uint8_t *pr_nl_batch_message(const pr_nl_batch *b, size_t i, size_t *len)
         return NULL;
     const uint8_t *m = b->buf + b->off[i];
     if (len != NULL)
-        *len = get32(m);
+        *len = nlm_get32(m);
     return m;
 }
 
@@ -184,133 +188,58 @@ static int batch_reserve(pr_nl_batch *b)
 
 /* ---- encoding ------------------------------------------------------------ */
 
-/* A bounded writer over the NL_MAX_MSG bytes reserved for one message. */
-typedef struct enc {
-    uint8_t *p;
-    size_t pos;
-    bool full;
-} enc;
-
-static uint8_t *enc_take(enc *e, size_t n)
-{
-    size_t padded = align4(n);
-    if (e->full || padded > NL_MAX_MSG - e->pos) {
-        e->full = true;
-        return NULL;
-    }
-    uint8_t *at = e->p + e->pos;
-    memset(at, 0, padded);      /* padding is zero */
-    e->pos += padded;
-    return at;
-}
-
-static void attr(enc *e, unsigned type, const void *data, size_t len)
-{
-    uint8_t *a = enc_take(e, 4 + len);
-    if (a == NULL)
-        return;
-    put16(a, (uint16_t)(4 + len));          /* nla_len is the unpadded length */
-    put16(a + 2, (uint16_t)type);
-    if (len)
-        memcpy(a + 4, data, len);
-}
-
-static void attr_u8(enc *e, unsigned type, uint8_t v) { attr(e, type, &v, 1); }
-static void attr_u16(enc *e, unsigned type, uint16_t v) { attr(e, type, &v, 2); }
-static void attr_u32(enc *e, unsigned type, uint32_t v) { attr(e, type, &v, 4); }
-
-static void attr_be32(enc *e, unsigned type, uint32_t v)
-{
-    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    attr(e, type, b, sizeof b);
-}
-
-static void attr_be64(enc *e, unsigned type, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (56 - 8 * i));
-    attr(e, type, b, sizeof b);
-}
-
 /* Two host-order halves: fib_rule_uid_range / fib_rule_port_range. */
-static void attr_pair32(enc *e, unsigned type, uint32_t a, uint32_t b)
+static void attr_pair32(nlm_buf *e, uint16_t type, uint32_t a, uint32_t b)
 {
     uint32_t v[2] = { a, b };
-    attr(e, type, v, sizeof v);
+    nlm_attr_put(e, type, v, sizeof v);
 }
 
-static void attr_pair16(enc *e, unsigned type, uint16_t a, uint16_t b)
+static void attr_pair16(nlm_buf *e, uint16_t type, uint16_t a, uint16_t b)
 {
     uint16_t v[2] = { a, b };
-    attr(e, type, v, sizeof v);
-}
-
-/* Opens a nested attribute; attr_close() writes its length. */
-static size_t attr_open(enc *e, unsigned type)
-{
-    size_t at = e->pos;
-    uint8_t *a = enc_take(e, 4);
-    if (a != NULL)
-        put16(a + 2, (uint16_t)type);
-    return at;
-}
-
-static void attr_close(enc *e, size_t at)
-{
-    if (!e->full)
-        put16(e->p + at, (uint16_t)(e->pos - at));
+    nlm_attr_put(e, type, v, sizeof v);
 }
 
 static unsigned addr_len(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }
 static bool family_ok(uint8_t family) { return family == PR_AF_INET || family == PR_AF_INET6; }
 static bool has(uint32_t present, unsigned attr_id) { return (present >> attr_id) & 1u; }
 
-static void ifname_attr(enc *e, unsigned type, const char name[16], int *err)
+static void ifname_attr(nlm_buf *e, uint16_t type, const char name[16], int *err)
 {
     size_t n = strnlen(name, 16);
     if (n == 16) {              /* no NUL: IFNAMSIZ is 16 with the terminator */
         *err = -EINVAL;
         return;
     }
-    attr(e, type, name, n + 1);
-}
-
-/* Writes the nlmsghdr; seq is set at send time. */
-static void msg_header(enc *e, int msg_type, int nlmsg_flags)
-{
-    uint8_t *h = enc_take(e, NL_HDRLEN);
-    if (h == NULL)
-        return;
-    put16(h + 4, (uint16_t)msg_type);
-    put16(h + 6, (uint16_t)((unsigned)nlmsg_flags | NL_F_REQUEST | NL_F_ACK));
-    /* seq (h + 8) and pid (h + 12: 0 toward the kernel) stay 0 */
+    nlm_attr_put(e, type, name, n + 1);
 }
 
 /* Table ids >= 256 only fit in FRA_TABLE / RTA_TABLE; iproute2 then puts
  * RT_TABLE_UNSPEC in the 8-bit header field. */
-static uint8_t table8(uint32_t table) { return table < 256 ? (uint8_t)table : (uint8_t)NL_RT_TABLE_UNSPEC; }
+static uint8_t table8(uint32_t table) { return table < 256 ? (uint8_t)table : (uint8_t)RT_TABLE_UNSPEC; }
 
-/* Opens the next message of the batch; batch_commit closes it. */
-static int batch_begin(pr_nl_batch *b, enc *e, int msg_type, int nlmsg_flags)
+/* Opens the next message of the batch (seq is set at send time); batch_commit
+ * closes it. */
+static int batch_begin(pr_nl_batch *b, nlm_buf *e, int msg_type, int nlmsg_flags)
 {
     int err = batch_reserve(b);
     if (err < 0)
         return err;
-    *e = (enc){ b->buf + b->len, 0, false };
-    msg_header(e, msg_type, nlmsg_flags);
+    nlm_msg_begin(e, b->buf + b->len, NL_MAX_MSG, (uint16_t)msg_type,
+                  (uint16_t)((unsigned)nlmsg_flags | NLM_F_REQUEST | NLM_F_ACK), 0);
     return 0;
 }
 
-static int batch_commit(pr_nl_batch *b, enc *e, int err)
+static int batch_commit(pr_nl_batch *b, nlm_buf *e, int err)
 {
-    if (err == 0 && e->full)
-        err = -EMSGSIZE;
     if (err < 0)
         return err;
-    put32(e->p, (uint32_t)e->pos);          /* nlmsg_len: header + payload */
+    int len = nlm_msg_end(e);
+    if (len < 0)
+        return len;
     b->off[b->n] = (uint32_t)b->len;
-    b->len += e->pos;
+    b->len += (size_t)len;
     return (int)b->n++;
 }
 
@@ -319,14 +248,14 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     if (b == NULL || r == NULL || (msg_type != PR_RTM_NEWRULE && msg_type != PR_RTM_DELRULE)
         || !family_ok(r->family) || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
         return -EINVAL;
-    enc e;
+    nlm_buf e;
     int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
 
     const uint32_t p = r->present;
     const bool table_attr = has(p, PR_FRA_TABLE) || r->table > 255;
-    uint8_t *frh = enc_take(&e, NL_FRHLEN);
+    uint8_t *frh = nlm_reserve(&e, RTNL_FIB_RULE_HDR_LEN);
     if (frh == NULL)
         return -EMSGSIZE;
     frh[0] = r->family;
@@ -335,54 +264,53 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     frh[3] = r->tos;
     frh[4] = table8(r->table);
     frh[7] = r->action;                     /* res1, res2 (5, 6) stay 0 */
-    put32(frh + 8, r->flags);
+    nlm_put32(frh + 8, r->flags);
 
     const unsigned alen = addr_len(r->family);
-    if (has(p, PR_FRA_DST)) attr(&e, PR_FRA_DST, r->dst, alen);
-    if (has(p, PR_FRA_SRC)) attr(&e, PR_FRA_SRC, r->src, alen);
-    if (has(p, PR_FRA_IIFNAME)) ifname_attr(&e, PR_FRA_IIFNAME, r->iifname, &err);
-    if (has(p, PR_FRA_GOTO)) attr_u32(&e, PR_FRA_GOTO, r->goto_target);
-    if (has(p, PR_FRA_PRIORITY)) attr_u32(&e, PR_FRA_PRIORITY, r->priority);
-    if (has(p, PR_FRA_FWMARK)) attr_u32(&e, PR_FRA_FWMARK, r->fwmark);
-    if (has(p, PR_FRA_FLOW)) attr_u32(&e, PR_FRA_FLOW, r->realm);
-    if (has(p, PR_FRA_TUN_ID)) attr_be64(&e, PR_FRA_TUN_ID, r->tun_id);
+    if (has(p, PR_FRA_DST)) nlm_attr_put(&e, FRA_DST, r->dst, alen);
+    if (has(p, PR_FRA_SRC)) nlm_attr_put(&e, FRA_SRC, r->src, alen);
+    if (has(p, PR_FRA_IIFNAME)) ifname_attr(&e, FRA_IIFNAME, r->iifname, &err);
+    if (has(p, PR_FRA_GOTO)) nlm_attr_put_u32(&e, FRA_GOTO, r->goto_target);
+    if (has(p, PR_FRA_PRIORITY)) nlm_attr_put_u32(&e, FRA_PRIORITY, r->priority);
+    if (has(p, PR_FRA_FWMARK)) nlm_attr_put_u32(&e, FRA_FWMARK, r->fwmark);
+    if (has(p, PR_FRA_FLOW)) nlm_attr_put_u32(&e, FRA_FLOW, r->realm);
+    if (has(p, PR_FRA_TUN_ID)) nlm_attr_put_be64(&e, FRA_TUN_ID, r->tun_id);
     if (has(p, PR_FRA_SUPPRESS_IFGROUP))
-        attr_u32(&e, PR_FRA_SUPPRESS_IFGROUP, (uint32_t)r->suppress_ifgroup);
+        nlm_attr_put_u32(&e, FRA_SUPPRESS_IFGROUP, (uint32_t)r->suppress_ifgroup);
     if (has(p, PR_FRA_SUPPRESS_PREFIXLEN))
-        attr_u32(&e, PR_FRA_SUPPRESS_PREFIXLEN, (uint32_t)r->suppress_prefixlen);
-    if (table_attr) attr_u32(&e, PR_FRA_TABLE, r->table);
-    if (has(p, PR_FRA_FWMASK)) attr_u32(&e, PR_FRA_FWMASK, r->fwmask);
-    if (has(p, PR_FRA_OIFNAME)) ifname_attr(&e, PR_FRA_OIFNAME, r->oifname, &err);
-    if (has(p, PR_FRA_L3MDEV)) attr_u8(&e, PR_FRA_L3MDEV, r->l3mdev);
-    if (has(p, PR_FRA_UID_RANGE)) attr_pair32(&e, PR_FRA_UID_RANGE, r->uid_start, r->uid_end);
-    if (has(p, PR_FRA_PROTOCOL)) attr_u8(&e, PR_FRA_PROTOCOL, r->protocol);
-    if (has(p, PR_FRA_IP_PROTO)) attr_u8(&e, PR_FRA_IP_PROTO, r->ip_proto);
+        nlm_attr_put_u32(&e, FRA_SUPPRESS_PREFIXLEN, (uint32_t)r->suppress_prefixlen);
+    if (table_attr) nlm_attr_put_u32(&e, FRA_TABLE, r->table);
+    if (has(p, PR_FRA_FWMASK)) nlm_attr_put_u32(&e, FRA_FWMASK, r->fwmask);
+    if (has(p, PR_FRA_OIFNAME)) ifname_attr(&e, FRA_OIFNAME, r->oifname, &err);
+    if (has(p, PR_FRA_L3MDEV)) nlm_attr_put_u8(&e, FRA_L3MDEV, r->l3mdev);
+    if (has(p, PR_FRA_UID_RANGE)) attr_pair32(&e, FRA_UID_RANGE, r->uid_start, r->uid_end);
+    if (has(p, PR_FRA_PROTOCOL)) nlm_attr_put_u8(&e, FRA_PROTOCOL, r->protocol);
+    if (has(p, PR_FRA_IP_PROTO)) nlm_attr_put_u8(&e, FRA_IP_PROTO, r->ip_proto);
     if (has(p, PR_FRA_SPORT_RANGE))
-        attr_pair16(&e, PR_FRA_SPORT_RANGE, r->sport_start, r->sport_end);
+        attr_pair16(&e, FRA_SPORT_RANGE, r->sport_start, r->sport_end);
     if (has(p, PR_FRA_DPORT_RANGE))
-        attr_pair16(&e, PR_FRA_DPORT_RANGE, r->dport_start, r->dport_end);
-    if (has(p, PR_FRA_DSCP)) attr_u8(&e, PR_FRA_DSCP, r->dscp);
-    if (has(p, PR_FRA_FLOWLABEL)) attr_be32(&e, PR_FRA_FLOWLABEL, r->flowlabel);
-    if (has(p, PR_FRA_FLOWLABEL_MASK)) attr_be32(&e, PR_FRA_FLOWLABEL_MASK, r->flowlabel_mask);
-    if (has(p, PR_FRA_SPORT_MASK)) attr_u16(&e, PR_FRA_SPORT_MASK, r->sport_mask);
-    if (has(p, PR_FRA_DPORT_MASK)) attr_u16(&e, PR_FRA_DPORT_MASK, r->dport_mask);
-    if (has(p, PR_FRA_DSCP_MASK)) attr_u8(&e, PR_FRA_DSCP_MASK, r->dscp_mask);
+        attr_pair16(&e, FRA_DPORT_RANGE, r->dport_start, r->dport_end);
+    if (has(p, PR_FRA_DSCP)) nlm_attr_put_u8(&e, FRA_DSCP, r->dscp);
+    if (has(p, PR_FRA_FLOWLABEL)) nlm_attr_put_be32(&e, FRA_FLOWLABEL, r->flowlabel);
+    if (has(p, PR_FRA_FLOWLABEL_MASK)) nlm_attr_put_be32(&e, FRA_FLOWLABEL_MASK, r->flowlabel_mask);
+    if (has(p, PR_FRA_SPORT_MASK)) nlm_attr_put_u16(&e, FRA_SPORT_MASK, r->sport_mask);
+    if (has(p, PR_FRA_DPORT_MASK)) nlm_attr_put_u16(&e, FRA_DPORT_MASK, r->dport_mask);
+    if (has(p, PR_FRA_DSCP_MASK)) nlm_attr_put_u8(&e, FRA_DSCP_MASK, r->dscp_mask);
     return batch_commit(b, &e, err);
 }
 
 /* RTA_GATEWAY for a gateway of the route's family, else RTA_VIA (struct rtvia). */
-static void gateway_attr(enc *e, uint8_t route_family, uint8_t gw_family, const uint8_t gw[16],
+static void gateway_attr(nlm_buf *e, uint8_t route_family, uint8_t gw_family, const uint8_t gw[16],
                          bool as_via)
 {
     if (!as_via) {
-        attr(e, PR_RTA_GATEWAY, gw, addr_len(route_family));
+        nlm_attr_put(e, RTA_GATEWAY, gw, addr_len(route_family));
         return;
     }
     uint8_t via[2 + 16];
-    uint16_t fam = gw_family;
-    memcpy(via, &fam, 2);                   /* __kernel_sa_family_t, host order */
+    nlm_put16(via, gw_family);              /* __kernel_sa_family_t, host order */
     memcpy(via + 2, gw, addr_len(gw_family));
-    attr(e, NL_RTA_VIA, via, 2u + addr_len(gw_family));
+    nlm_attr_put(e, RTA_VIA, via, 2u + addr_len(gw_family));
 }
 
 int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_route_req *r)
@@ -396,15 +324,15 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
         return -EINVAL;
     if (has(p, PR_RTA_VIA) && !family_ok(r->gw_family))
         return -EINVAL;
-    if (has(p, PR_RTA_METRICS) && ((r->metrics_present >> NL_RTAX_CC_ALGO) & 1u))
+    if (has(p, PR_RTA_METRICS) && ((r->metrics_present >> RTAX_CC_ALGO) & 1u))   /* a string: not from a u32 */
         return -EINVAL;
-    enc e;
+    nlm_buf e;
     int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
 
     const bool table_attr = has(p, PR_RTA_TABLE) || r->table > 255;
-    uint8_t *rtm = enc_take(&e, NL_RTMLEN);
+    uint8_t *rtm = nlm_reserve(&e, RTNL_RTMSG_LEN);
     if (rtm == NULL)
         return -EMSGSIZE;
     rtm[0] = r->family;
@@ -415,48 +343,47 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
     rtm[5] = r->protocol;
     rtm[6] = r->scope;
     rtm[7] = r->type;
-    put32(rtm + 8, r->rtm_flags);
+    nlm_put32(rtm + 8, r->rtm_flags);
 
     const unsigned alen = addr_len(r->family);
-    if (has(p, PR_RTA_DST)) attr(&e, PR_RTA_DST, r->dst, alen);
-    if (has(p, PR_RTA_OIF)) attr_u32(&e, PR_RTA_OIF, r->oif);
+    if (has(p, PR_RTA_DST)) nlm_attr_put(&e, RTA_DST, r->dst, alen);
+    if (has(p, PR_RTA_OIF)) nlm_attr_put_u32(&e, RTA_OIF, r->oif);
     if (has(p, PR_RTA_GATEWAY)) gateway_attr(&e, r->family, r->family, r->gw, false);
     if (has(p, PR_RTA_VIA)) gateway_attr(&e, r->family, r->gw_family, r->gw, true);
-    if (has(p, PR_RTA_PRIORITY)) attr_u32(&e, PR_RTA_PRIORITY, r->priority);
-    if (has(p, PR_RTA_PREFSRC)) attr(&e, PR_RTA_PREFSRC, r->prefsrc, alen);
+    if (has(p, PR_RTA_PRIORITY)) nlm_attr_put_u32(&e, RTA_PRIORITY, r->priority);
+    if (has(p, PR_RTA_PREFSRC)) nlm_attr_put(&e, RTA_PREFSRC, r->prefsrc, alen);
     if (has(p, PR_RTA_METRICS)) {
-        size_t at = attr_open(&e, PR_RTA_METRICS);   /* plain, not NLA_F_NESTED, as iproute2 */
-        for (unsigned x = 1; x <= PR_RTAX_MAX; x++)
+        size_t at = nlm_nest_begin(&e, RTA_METRICS);   /* plain, not NLA_F_NESTED, as iproute2 */
+        for (uint16_t x = RTAX_LOCK; x <= RTAX_MAX; x++)
             if ((r->metrics_present >> x) & 1u)
-                attr_u32(&e, x, r->metrics[x]);
-        attr_close(&e, at);
+                nlm_attr_put_u32(&e, x, r->metrics[x]);
+        nlm_nest_end(&e, at);
     }
     if (has(p, PR_RTA_MULTIPATH)) {
-        size_t at = attr_open(&e, PR_RTA_MULTIPATH);
+        size_t at = nlm_nest_begin(&e, RTA_MULTIPATH);
         for (uint32_t i = 0; i < r->nh_count; i++) {
             const pr_nexthop_req *nh = &r->nh[i];
             if (nh->weight > 256 || (nh->gw_family != 0 && !family_ok(nh->gw_family))) {
                 err = -EINVAL;
                 break;
             }
-            size_t leg = e.pos;
-            uint8_t *rtnh = enc_take(&e, NL_RTNHLEN);
+            size_t leg = e.len;
+            uint8_t *rtnh = nlm_reserve(&e, RTNL_RTNEXTHOP_LEN);
             if (rtnh == NULL)
                 break;
             rtnh[2] = nh->flags;
             rtnh[3] = (uint8_t)(nh->weight ? nh->weight - 1u : 0u);   /* rtnh_hops = weight - 1 */
-            put32(rtnh + 4, nh->ifindex);
+            nlm_put32(rtnh + 4, nh->ifindex);
             if (nh->gw_family != 0)
                 gateway_attr(&e, r->family, nh->gw_family, nh->gw, nh->gw_family != r->family);
-            if (!e.full)
-                put16(e.p + leg, (uint16_t)(e.pos - leg));       /* rtnh_len */
+            nlm_len16_end(&e, leg);                                 /* rtnh_len */
         }
-        attr_close(&e, at);
+        nlm_nest_end(&e, at);
     }
-    if (has(p, PR_RTA_FLOW)) attr_u32(&e, PR_RTA_FLOW, r->realm);
-    if (table_attr) attr_u32(&e, PR_RTA_TABLE, r->table);
-    if (has(p, PR_RTA_PREF)) attr_u8(&e, PR_RTA_PREF, r->pref);
-    if (has(p, PR_RTA_NH_ID)) attr_u32(&e, PR_RTA_NH_ID, r->nh_id);
+    if (has(p, PR_RTA_FLOW)) nlm_attr_put_u32(&e, RTA_FLOW, r->realm);
+    if (table_attr) nlm_attr_put_u32(&e, RTA_TABLE, r->table);
+    if (has(p, PR_RTA_PREF)) nlm_attr_put_u8(&e, RTA_PREF, r->pref);
+    if (has(p, PR_RTA_NH_ID)) nlm_attr_put_u32(&e, RTA_NH_ID, r->nh_id);
     return batch_commit(b, &e, err);
 }
 
@@ -476,8 +403,8 @@ static int socket_in_current_ns(void)
         return -errno;
     int one = 1;
     for (int i = 0; i < 2; i++) {
-        int opt = i == 0 ? NL_OPT_EXT_ACK : NL_OPT_CAP_ACK;
-        if (setsockopt(fd, NL_SOL_NETLINK, opt, &one, sizeof one) < 0 && errno != ENOPROTOOPT) {
+        int opt = i == 0 ? NETLINK_EXT_ACK : NETLINK_CAP_ACK;
+        if (setsockopt(fd, SOL_NETLINK, opt, &one, sizeof one) < 0 && errno != ENOPROTOOPT) {
             int err = -errno;
             close(fd);
             return err;
@@ -545,7 +472,10 @@ int pr_nl_close(int fd)
 typedef struct recv_ctx {
     int fd;
     uint32_t seq_base;
+    uint32_t port;              /* ours: ACKs carry it (0: unknown, not checked) */
     size_t n;                   /* operations in the batch */
+    size_t lo, hi;              /* the chunk whose owed ACKs are counted */
+    size_t settled;             /* owed ACKs of [lo, hi) that came in this datagram */
     pr_nl_result *res;
     pr_nl_stats *st;
     struct mmsghdr mm[NL_RECV_SLOTS];
@@ -560,33 +490,68 @@ static void set_msg(pr_nl_result *r, const char *text)
 }
 
 /* NLMSGERR_ATTR_MSG from the TLVs after the nlmsgerr (and the echoed request unless capped). */
-static void ack_message(const uint8_t *m, size_t len, uint16_t flags, pr_nl_result *r)
+static void ack_message(const nlm_msg *m, pr_nl_result *r)
 {
     r->msg[0] = '\0';
-    if (!(flags & NL_F_ACK_TLVS))
+    if (!(m->flags & NLM_F_ACK_TLVS))
         return;
-    size_t off = NL_HDRLEN + NL_ERRLEN;
-    if (!(flags & NL_F_CAPPED)) {
-        uint32_t req_len = get32(m + NL_HDRLEN + 4);
-        if (req_len < NL_HDRLEN)
+    size_t off = NLM_ERRLEN;    /* within the payload */
+    if (!(m->flags & NLM_F_CAPPED)) {
+        uint32_t req_len = nlm_get32(m->payload + 4);
+        if (req_len < NLM_HDRLEN)
             return;
-        off = NL_HDRLEN + align4(NL_ERRLEN + (size_t)(req_len - NL_HDRLEN));
+        off = nlm_align(NLM_ERRLEN + (size_t)(req_len - NLM_HDRLEN));
     }
-    while (off + 4 <= len) {
-        uint16_t alen = get16(m + off);
-        uint16_t type = (uint16_t)(get16(m + off + 2) & 0x3FFFu);   /* drop NESTED/BYTEORDER */
-        if (alen < 4 || alen > len - off)
-            return;
-        if (type == NL_ERRATTR_MSG) {
-            size_t slen = strnlen((const char *)m + off + 4, alen - 4u);
-            if (slen > sizeof r->msg - 1)
-                slen = sizeof r->msg - 1;
-            memcpy(r->msg, m + off + 4, slen);
-            r->msg[slen] = '\0';
-            return;
-        }
-        off += align4(alen);
+    if (off >= m->payload_len)
+        return;
+    nlm_iter it;
+    nlm_attr a;
+    nlm_iter_init(&it, m->payload + off, m->payload_len - off);
+    while (nlm_attr_next(&it, &a) > 0) {      /* the first message; a bad TLV ends the search */
+        if (a.type != NLM_ERRATTR_MSG)
+            continue;
+        size_t slen = strnlen((const char *)a.data, a.len);
+        if (slen > sizeof r->msg - 1)
+            slen = sizeof r->msg - 1;
+        memcpy(r->msg, a.data, slen);
+        r->msg[slen] = '\0';
+        return;
     }
+}
+
+/* An NLMSG_ERROR of one of our operations (the loop checked seq and port). */
+static int on_ack(const nlm_msg *m, void *arg)
+{
+    recv_ctx *c = arg;
+    size_t idx = (size_t)(uint32_t)(m->seq - c->seq_base);
+    if (m->type != NLMSG_ERROR || m->len < NLM_HDRLEN + NLM_ERRLEN
+        || c->res[idx].error != PR_NL_UNKNOWN) {
+        c->st->stray++;                         /* an NLMSG_DONE, cut short, or a second ACK */
+        return NLM_CB_OK;
+    }
+    int32_t e;
+    memcpy(&e, m->payload, sizeof e);
+    pr_nl_result *r = &c->res[idx];
+    r->error = e < 0 && e > INT32_MIN ? -e : (e == 0 ? 0 : EPROTO);
+    ack_message(m, r);
+    c->st->acks++;
+    if (idx >= c->lo && idx < c->hi)
+        c->settled++;
+    return NLM_CB_OK;                           /* an ACK ends nothing: more are owed */
+}
+
+static int on_stray(const nlm_msg *m, void *arg)
+{
+    (void)m;
+    ((recv_ctx *)arg)->st->stray++;             /* nothing but ACKs is expected here */
+    return NLM_CB_OK;
+}
+
+static int on_stale(const nlm_msg *m, void *arg)
+{
+    (void)m;
+    ((recv_ctx *)arg)->st->stale++;
+    return NLM_CB_OK;
 }
 
 /* One datagram from the kernel: may hold several messages. Returns how many
@@ -594,39 +559,22 @@ static void ack_message(const uint8_t *m, size_t len, uint16_t flags, pr_nl_resu
 static size_t parse_datagram(recv_ctx *c, const uint8_t *d, size_t len, size_t lo, size_t hi,
                              bool stale)
 {
-    size_t settled = 0, off = 0;
-    while (len - off >= NL_HDRLEN) {
-        const uint8_t *m = d + off;
-        uint32_t mlen = get32(m);
-        if (mlen < NL_HDRLEN)
-            break;
-        size_t avail = mlen <= len - off ? mlen : len - off;   /* truncated: use what came */
-        uint16_t type = get16(m + 4), flags = get16(m + 6);
-        uint32_t seq = get32(m + 8);
-        size_t idx = (size_t)(uint32_t)(seq - c->seq_base);
-        if (stale) {
-            c->st->stale++;
-        } else if (type != NL_MSG_ERROR || avail < NL_HDRLEN + NL_ERRLEN) {
-            c->st->stray++;                         /* nothing else is expected here */
-        } else if (idx >= c->n || c->res[idx].error != PR_NL_UNKNOWN) {
-            c->st->stray++;                         /* not ours, or a second ACK */
-        } else {
-            int32_t e;
-            memcpy(&e, m + NL_HDRLEN, sizeof e);
-            pr_nl_result *r = &c->res[idx];
-            r->error = e < 0 && e > INT32_MIN ? -e : (e == 0 ? 0 : EPROTO);
-            ack_message(m, avail, flags, r);
-            c->st->acks++;
-            if (idx >= lo && idx < hi)
-                settled++;
-        }
-        if (mlen > len - off)
-            break;
-        off += align4(mlen);
-        if (off > len)
-            break;
-    }
-    return settled;
+    nlm_run run = {
+        .seq = c->seq_base,
+        .seq_span = stale ? 0 : (uint32_t)c->n,      /* only this batch's ACKs */
+        .port = stale ? 0 : c->port,
+        .allow_truncated = true,                      /* the error code leads: use what came */
+        .ignore_dump_intr = true,                     /* no dumps here */
+        .data_cb = stale ? on_stale : on_stray,
+        .ctl_cb = stale ? on_stale : on_ack,
+        .arg = c,
+    };
+    c->lo = lo;
+    c->hi = hi;
+    c->settled = 0;
+    (void)nlm_cb_run(d, len, &run);     /* a malformed rest is dropped, as a lost ACK */
+    c->st->stray += (uint32_t)run.skipped;            /* not ours: another batch's late ACK */
+    return c->settled;
 }
 
 static int64_t now_ms(void)
@@ -688,8 +636,7 @@ static int collect(recv_ctx *c, size_t lo, size_t hi, size_t owed, bool stale,
         }
         for (int i = 0; i < k; i++) {
             const struct msghdr *h = &c->mm[i].msg_hdr;
-            if (h->msg_namelen < sizeof(struct sockaddr_nl) || c->from[i].nl_family != AF_NETLINK
-                || c->from[i].nl_pid != 0) {
+            if (!nlm_from_kernel(&c->from[i], h->msg_namelen)) {
                 c->st->foreign++;               /* only the kernel answers requests */
                 continue;
             }
@@ -735,7 +682,7 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
 
     const int sndbuf = sockopt_int(fd, SOL_SOCKET, SO_SNDBUF, 212992 * 2);
     const int rcvbuf = sockopt_int(fd, SOL_SOCKET, SO_RCVBUF, 212992 * 2);
-    const bool capped = sockopt_int(fd, NL_SOL_NETLINK, NL_OPT_CAP_ACK, 0) != 0;
+    const bool capped = sockopt_int(fd, SOL_NETLINK, NETLINK_CAP_ACK, 0) != 0;
     st->sndbuf = (uint32_t)(sndbuf > 0 ? sndbuf : 0);
     st->rcvbuf = (uint32_t)(rcvbuf > 0 ? rcvbuf : 0);
     /* netlink_sendmsg refuses len > sk_sndbuf - 32 with EMSGSIZE */
@@ -759,6 +706,8 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
     c->n = n;
     c->res = results;
     c->st = st;
+    if (nlm_port_id(fd, &c->port) < 0)
+        c->port = 0;                    /* not checked then; the sender still is */
 
     /* Whatever an earlier call left on the socket (late ACKs, a pending
      * ENOBUFS) must not be taken for this call's answers. */
@@ -768,11 +717,7 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
 
     c->seq_base = pick_seq_base();
     for (size_t i = 0; i < n; i++)
-        put32(b->buf + b->off[i] + 8, c->seq_base + (uint32_t)i);
-
-    struct sockaddr_nl kernel;
-    memset(&kernel, 0, sizeof kernel);
-    kernel.nl_family = AF_NETLINK;
+        nlm_put32(b->buf + b->off[i] + 8, c->seq_base + (uint32_t)i);
 
     size_t i = 0;
     while (rc == 0 && i < n) {
@@ -793,21 +738,13 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
         for (size_t k = i; k < j; k++)
             results[k].error = PR_NL_UNKNOWN;
 
-        struct iovec iov = { .iov_base = b->buf + b->off[i], .iov_len = bytes };
-        struct msghdr mh;
-        memset(&mh, 0, sizeof mh);
-        mh.msg_name = &kernel;
-        mh.msg_namelen = sizeof kernel;
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        ssize_t sent = sendmsg(fd, &mh, 0);
+        /* one datagram: the chunk is contiguous in the buffer */
+        int sent = nlm_send(fd, b->buf + b->off[i], bytes);
         st->send_calls++;
         if (sent < 0) {
-            int e = errno;
-            for (size_t k = i; k < j; k++)  /* a refused sendmsg ran none of the chunk */
+            int e = -sent;
+            for (size_t k = i; k < j; k++)  /* a refused send ran none of the chunk */
                 results[k].error = PR_NL_NOT_SENT;
-            if (e == EINTR)
-                continue;
             if (e == EMSGSIZE && j - i > 1) {
                 max_bytes = bytes / 2;          /* split and try again */
                 st->emsgsize_splits++;
@@ -824,7 +761,7 @@ int pr_nl_send(int fd, pr_nl_batch *b, pr_nl_result *results, size_t nresults,
         }
         st->chunks++;
         st->messages += (uint32_t)(j - i);
-        st->bytes += (uint64_t)sent;
+        st->bytes += (uint64_t)bytes;
         if (j - i > st->max_chunk_ops)
             st->max_chunk_ops = (uint32_t)(j - i);
 

@@ -9,17 +9,21 @@
  * freed by pr_dump_free.
  *
  * Decoding is table-driven: per message type, an array indexed by attribute
- * type gives the field's offset in the record, its kind (which fixes the
- * payload length that is accepted) and whether the type is noted.  Nested
- * attributes with structure of their own (IFLA_LINKINFO, IFLA_AF_SPEC,
- * RTA_METRICS, RTA_MULTIPATH, caches) have small handlers.  A message that
+ * type (the uapi names of rtnl_attrs.h) gives the field's offset in the
+ * record, its kind (which fixes the payload length the toolkit's policy
+ * accepts) and whether the type is noted.  Top-level attributes are walked in
+ * wire order (the notes keep it); nested ones with structure of their own
+ * (IFLA_LINKINFO, IFLA_AF_SPEC, RTA_METRICS, RTA_MULTIPATH legs, caches) have
+ * small handlers that parse them into type-indexed arrays.  A message that
  * does not parse (a length past its container, a fixed-size attribute of
  * another size, an address of the wrong length for the family, a string
  * without its NUL) fails the call with -EBADMSG and an error text naming the
  * message and the attribute; nothing of that call stays appended.
  *
- * The dump loop believes only datagrams whose sender is the kernel (nl_pid 0)
- * and messages carrying its own seq and port id.  An interrupted dump
+ * Framing, attribute walking, the receive loop and the socket calls are the
+ * netlink toolkit's (nlmsg.h).  The dump loop believes only datagrams whose
+ * sender is the kernel (nl_pid 0) and messages carrying its own seq and port
+ * id (nlm_cb_run skips the others).  An interrupted dump
  * (NLM_F_DUMP_INTR: the set changed while it was being walked), a lost reply
  * (ENOBUFS) or a datagram that did not fit the buffer (MSG_TRUNC; the buffer
  * is doubled) start it again from scratch.
@@ -35,6 +39,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,49 +47,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/netlink.h>
-
 #include "alloc.h"
+#include "nlmsg.h"
 #include "polroute.h"
 
 enum {
-    D_HDRLEN = 16,              /* struct nlmsghdr */
-    D_IFINFOLEN = 16,           /* struct ifinfomsg */
-    D_IFADDRLEN = 8,            /* struct ifaddrmsg */
-    D_FRHLEN = 12,              /* struct fib_rule_hdr */
-    D_RTMLEN = 12,              /* struct rtmsg */
-    D_RTNHLEN = 8,              /* struct rtnexthop */
-    D_MSG_ERROR = 2,
-    D_MSG_DONE = 3,
-    D_F_REQUEST = 0x1,
-    D_F_MULTI = 0x2,
-    D_F_DUMP_INTR = 0x10,
-    D_F_DUMP = 0x300,           /* NLM_F_ROOT | NLM_F_MATCH */
-    D_NLA_TYPE_MASK = 0x3FFF,   /* without NLA_F_NESTED / NLA_F_NET_BYTEORDER */
-    D_RTM_NEWADDR = 20,
-    D_RTM_NEWROUTE = 24,
-    D_RTM_NEWRULE = 32,
     D_MAX_RESTARTS = 8,
     D_TIMEOUT_MS = 10000,       /* no datagram for this long: the dump is abandoned */
 };
 
 #define D_BUF_INITIAL (256u << 10)   /* kernel dump datagrams are <= 32 KiB unless min_dump_alloc says more */
 #define D_BUF_MAX (16u << 20)
-
-static inline size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, sizeof v); return v; }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, sizeof v); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, sizeof v); return v; }
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, sizeof v); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, sizeof v); }
-
-static uint64_t get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* ---- growable arrays ------------------------------------------------------ */
 
@@ -329,150 +302,155 @@ enum {
 #define ADDR(k, field) { (k), 0, (uint16_t)offsetof(pr_dump_addr, field), 0 }
 #define RULE(k, field, fl) { (k), (fl) | A_PRESENT, (uint16_t)offsetof(pr_dump_rule, r.field), 0 }
 #define ROUTE(k, field, fl) { (k), (fl), (uint16_t)offsetof(pr_dump_route, field), 0 }
-
-enum { IFLA_LINKINFO_ = 18, IFLA_AF_SPEC_ = 26, IFA_CACHEINFO_ = 6 };
-enum { RTA_GATEWAY_ = 5, RTA_METRICS_ = 8, RTA_MULTIPATH_ = 9, RTA_FLOW_ = 11, RTA_CACHEINFO_ = 12,
-       RTA_TABLE_ = 15, RTA_VIA_ = 18, RTA_ENCAP_ = 22 };
+#define NEST { K_NEST, 0, 0, 0 }
 
 static const attr_spec link_attrs[] = {
-    [3] = LINK(K_STR, name),                    /* IFLA_IFNAME */
-    [4] = LINK(K_U32, mtu),                     /* IFLA_MTU */
-    [5] = LINK(K_U32, link),                    /* IFLA_LINK */
-    [10] = LINK(K_U32, master),                 /* IFLA_MASTER */
-    [16] = LINK(K_U8, operstate),               /* IFLA_OPERSTATE */
-    [IFLA_LINKINFO_] = { K_NEST, 0, 0, 0 },
-    [IFLA_AF_SPEC_] = { K_NEST, 0, 0, 0 },
-    [27] = LINK(K_U32, group),                  /* IFLA_GROUP */
-    [37] = LINK(K_S32, link_netnsid),           /* IFLA_LINK_NETNSID */
+    [IFLA_IFNAME] = LINK(K_STR, name),
+    [IFLA_MTU] = LINK(K_U32, mtu),
+    [IFLA_LINK] = LINK(K_U32, link),
+    [IFLA_MASTER] = LINK(K_U32, master),
+    [IFLA_OPERSTATE] = LINK(K_U8, operstate),
+    [IFLA_LINKINFO] = NEST,
+    [IFLA_AF_SPEC] = NEST,
+    [IFLA_GROUP] = LINK(K_U32, group),
+    [IFLA_LINK_NETNSID] = LINK(K_S32, link_netnsid),
 };
 
 static const attr_spec addr_attrs[] = {
-    [1] = ADDR(K_ADDR, address),                /* IFA_ADDRESS */
-    [2] = ADDR(K_ADDR, local),                  /* IFA_LOCAL */
-    [3] = ADDR(K_STR, label),                   /* IFA_LABEL */
-    [4] = ADDR(K_ADDR, broadcast),              /* IFA_BROADCAST */
-    [IFA_CACHEINFO_] = { K_NEST, 0, 0, 0 },
-    [8] = ADDR(K_U32, flags),                   /* IFA_FLAGS */
-    [9] = ADDR(K_U32, metric),                  /* IFA_RT_PRIORITY */
-    [11] = ADDR(K_U8, proto),                   /* IFA_PROTO */
+    [IFA_ADDRESS] = ADDR(K_ADDR, address),
+    [IFA_LOCAL] = ADDR(K_ADDR, local),
+    [IFA_LABEL] = ADDR(K_STR, label),
+    [IFA_BROADCAST] = ADDR(K_ADDR, broadcast),
+    [IFA_CACHEINFO] = NEST,
+    [IFA_FLAGS] = ADDR(K_U32, flags),
+    [IFA_RT_PRIORITY] = ADDR(K_U32, metric),
+    [IFA_PROTO] = ADDR(K_U8, proto),
 };
 
-/* Types without an entry (5, 7-9, > 30) are noted: pyroute2 0.9 has no name
- * for them, nor for 25-30, which are decoded and noted too. */
+/* Types without an entry (FRA_UNUSED2..5, > FRA_MAX) are noted: pyroute2 0.9
+ * has no name for them, nor for FRA_DSCP..FRA_DSCP_MASK, which are decoded
+ * and noted too. */
 static const attr_spec rule_attrs[] = {
-    [1] = RULE(K_ADDR, dst, 0),
-    [2] = RULE(K_ADDR, src, 0),
-    [3] = RULE(K_NAME16, iifname, 0),
-    [4] = RULE(K_U32, goto_target, 0),
-    [6] = RULE(K_U32, priority, 0),
-    [10] = RULE(K_U32, fwmark, 0),
-    [11] = RULE(K_U32, realm, 0),               /* FRA_FLOW */
-    [12] = RULE(K_BE64, tun_id, 0),
-    [13] = RULE(K_U32, suppress_ifgroup, 0),
-    [14] = RULE(K_U32, suppress_prefixlen, 0),
-    [15] = RULE(K_U32, table, 0),
-    [16] = RULE(K_U32, fwmask, 0),
-    [17] = RULE(K_NAME16, oifname, 0),
-    [18] = { K_SKIP, A_KNOWN, 0, 0 },           /* FRA_PAD */
-    [19] = RULE(K_U8, l3mdev, 0),
-    [20] = RULE(K_PAIR32, uid_start, 0),
-    [21] = RULE(K_U8, protocol, 0),
-    [22] = RULE(K_U8, ip_proto, 0),
-    [23] = RULE(K_PAIR16, sport_start, 0),
-    [24] = RULE(K_PAIR16, dport_start, 0),
-    [25] = RULE(K_U8, dscp, A_NOTE),
-    [26] = RULE(K_BE32, flowlabel, A_NOTE),
-    [27] = RULE(K_BE32, flowlabel_mask, A_NOTE),
-    [28] = RULE(K_U16, sport_mask, A_NOTE),
-    [29] = RULE(K_U16, dport_mask, A_NOTE),
-    [30] = RULE(K_U8, dscp_mask, A_NOTE),
+    [FRA_DST] = RULE(K_ADDR, dst, 0),
+    [FRA_SRC] = RULE(K_ADDR, src, 0),
+    [FRA_IIFNAME] = RULE(K_NAME16, iifname, 0),
+    [FRA_GOTO] = RULE(K_U32, goto_target, 0),
+    [FRA_PRIORITY] = RULE(K_U32, priority, 0),
+    [FRA_FWMARK] = RULE(K_U32, fwmark, 0),
+    [FRA_FLOW] = RULE(K_U32, realm, 0),
+    [FRA_TUN_ID] = RULE(K_BE64, tun_id, 0),
+    [FRA_SUPPRESS_IFGROUP] = RULE(K_U32, suppress_ifgroup, 0),
+    [FRA_SUPPRESS_PREFIXLEN] = RULE(K_U32, suppress_prefixlen, 0),
+    [FRA_TABLE] = RULE(K_U32, table, 0),
+    [FRA_FWMASK] = RULE(K_U32, fwmask, 0),
+    [FRA_OIFNAME] = RULE(K_NAME16, oifname, 0),
+    [FRA_PAD] = { K_SKIP, A_KNOWN, 0, 0 },
+    [FRA_L3MDEV] = RULE(K_U8, l3mdev, 0),
+    [FRA_UID_RANGE] = RULE(K_PAIR32, uid_start, 0),
+    [FRA_PROTOCOL] = RULE(K_U8, protocol, 0),
+    [FRA_IP_PROTO] = RULE(K_U8, ip_proto, 0),
+    [FRA_SPORT_RANGE] = RULE(K_PAIR16, sport_start, 0),
+    [FRA_DPORT_RANGE] = RULE(K_PAIR16, dport_start, 0),
+    [FRA_DSCP] = RULE(K_U8, dscp, A_NOTE),
+    [FRA_FLOWLABEL] = RULE(K_BE32, flowlabel, A_NOTE),
+    [FRA_FLOWLABEL_MASK] = RULE(K_BE32, flowlabel_mask, A_NOTE),
+    [FRA_SPORT_MASK] = RULE(K_U16, sport_mask, A_NOTE),
+    [FRA_DPORT_MASK] = RULE(K_U16, dport_mask, A_NOTE),
+    [FRA_DSCP_MASK] = RULE(K_U8, dscp_mask, A_NOTE),
 };
 
 /* Noted: what no request of the model carries (source-specific routes, iif,
  * MPLS, encapsulation, expiry, TTL propagation, nexthop objects). */
 static const attr_spec route_attrs[] = {
-    [1] = ROUTE(K_ADDR, dst, 0),
-    [2] = ROUTE(K_ADDR, src, A_NOTE),
-    [3] = ROUTE(K_U32, iif, A_NOTE),
-    [4] = ROUTE(K_U32, oif, 0),
-    [RTA_GATEWAY_] = { K_ADDR, 0, (uint16_t)offsetof(pr_dump_route, gw),
-                       (uint16_t)offsetof(pr_dump_route, gw_family) },
-    [6] = ROUTE(K_U32, priority, 0),
-    [7] = ROUTE(K_ADDR, prefsrc, 0),
-    [RTA_METRICS_] = { K_NEST, 0, 0, 0 },
-    [RTA_MULTIPATH_] = { K_NEST, 0, 0, 0 },
-    [RTA_FLOW_] = ROUTE(K_U32, realm, 0),
-    [RTA_CACHEINFO_] = { K_NEST, 0, 0, 0 },
-    [RTA_TABLE_] = ROUTE(K_U32, table, 0),
-    [16] = ROUTE(K_U32, mark, 0),
-    [RTA_VIA_] = { K_NEST, 0, 0, 0 },
-    [19] = { K_SKIP, A_NOTE, 0, 0 },            /* RTA_NEWDST */
-    [20] = ROUTE(K_U8, pref, 0),
-    [21] = ROUTE(K_U16, encap_type, A_NOTE),
-    [RTA_ENCAP_] = { K_SKIP, A_NOTE, 0, 0 },
-    [23] = ROUTE(K_U64ANY, expires, A_NOTE),
-    [26] = { K_SKIP, A_NOTE, 0, 0 },            /* RTA_TTL_PROPAGATE */
-    [30] = ROUTE(K_U32, nh_id, A_NOTE),
+    [RTA_DST] = ROUTE(K_ADDR, dst, 0),
+    [RTA_SRC] = ROUTE(K_ADDR, src, A_NOTE),
+    [RTA_IIF] = ROUTE(K_U32, iif, A_NOTE),
+    [RTA_OIF] = ROUTE(K_U32, oif, 0),
+    [RTA_GATEWAY] = { K_ADDR, 0, (uint16_t)offsetof(pr_dump_route, gw),
+                      (uint16_t)offsetof(pr_dump_route, gw_family) },
+    [RTA_PRIORITY] = ROUTE(K_U32, priority, 0),
+    [RTA_PREFSRC] = ROUTE(K_ADDR, prefsrc, 0),
+    [RTA_METRICS] = NEST,
+    [RTA_MULTIPATH] = NEST,
+    [RTA_FLOW] = ROUTE(K_U32, realm, 0),
+    [RTA_CACHEINFO] = NEST,
+    [RTA_TABLE] = ROUTE(K_U32, table, 0),
+    [RTA_MARK] = ROUTE(K_U32, mark, 0),
+    [RTA_VIA] = NEST,
+    [RTA_NEWDST] = { K_SKIP, A_NOTE, 0, 0 },
+    [RTA_PREF] = ROUTE(K_U8, pref, 0),
+    [RTA_ENCAP_TYPE] = ROUTE(K_U16, encap_type, A_NOTE),
+    [RTA_ENCAP] = { K_SKIP, A_NOTE, 0, 0 },
+    [RTA_EXPIRES] = ROUTE(K_U64ANY, expires, A_NOTE),
+    [RTA_TTL_PROPAGATE] = { K_SKIP, A_NOTE, 0, 0 },
+    [RTA_NH_ID] = ROUTE(K_U32, nh_id, A_NOTE),
 };
 
 #define NSPEC(t) (sizeof(t) / sizeof((t)[0]))
 
-static size_t kind_len(dctx *c, uint8_t kind)
+/* The toolkit's policy for a kind: what length its payload must have. */
+static nlm_policy kind_policy(const dctx *c, uint8_t kind)
 {
     switch (kind) {
-    case K_U8: return 1;
-    case K_U16: return 2;
-    case K_U32: case K_S32: case K_BE32: case K_PAIR16: return 4;
-    case K_BE64: case K_PAIR32: return 8;
-    case K_ADDR: return c->family == PR_AF_INET ? 4 : 16;
-    default: return 0;          /* variable */
+    case K_U8: return (nlm_policy){ NLM_U8, 0 };
+    case K_U16: return (nlm_policy){ NLM_U16, 0 };
+    case K_U32: case K_S32: case K_BE32: return (nlm_policy){ NLM_U32, 0 };
+    case K_PAIR16: return (nlm_policy){ NLM_EXACT, 4 };
+    case K_BE64: case K_PAIR32: return (nlm_policy){ NLM_EXACT, 8 };
+    case K_U64ANY: return (nlm_policy){ NLM_UINT, 0 };
+    case K_ADDR: return (nlm_policy){ NLM_EXACT, c->family == PR_AF_INET ? 4 : 16 };
+    case K_STR: return (nlm_policy){ NLM_NUL_STRING, 0 };
+    case K_NAME16: return (nlm_policy){ NLM_NUL_STRING, 15 };   /* IFNAMSIZ with the NUL */
+    default: return (nlm_policy){ NLM_ANY, 0 };
     }
 }
 
-/* Decodes one attribute with a fixed-layout kind into rec. */
-static bool decode_simple(dctx *c, uint8_t *rec, const attr_spec *s, unsigned type,
-                          const uint8_t *p, size_t len)
+/* Checks one attribute against its kind's policy; false (with the error text)
+ * when it does not fit. */
+static bool check_attr(dctx *c, const attr_spec *s, const nlm_attr *a)
 {
-    size_t want = kind_len(c, s->kind);
-    if (want && len != want && !(s->kind == K_U64ANY)) {
-        fail(c, -EBADMSG, "attribute %u: %zu bytes of payload, %zu expected", type, len, want);
-        return false;
-    }
+    nlm_policy pol = kind_policy(c, s->kind);
+    size_t want = 0;
+    if (nlm_attr_validate(a, &pol, &want) == 0)
+        return true;
+    if (s->kind == K_STR)
+        fail(c, -EBADMSG, "attribute %u: string without its NUL", a->type);
+    else if (s->kind == K_NAME16)
+        fail(c, -EBADMSG, "attribute %u: interface name without a NUL in its first 16 bytes", a->type);
+    else if (s->kind == K_U64ANY)
+        fail(c, -EBADMSG, "attribute %u: %u bytes of payload, 4 or 8 expected", a->type, a->len);
+    else
+        fail(c, -EBADMSG, "attribute %u: %u bytes of payload, %zu expected", a->type, a->len, want);
+    return false;
+}
+
+/* Decodes one checked attribute with a fixed-layout kind into rec. */
+static bool decode_simple(dctx *c, uint8_t *rec, const attr_spec *s, const nlm_attr *a)
+{
+    const uint8_t *p = a->data;
     uint8_t *f = rec + s->off;
     switch (s->kind) {
     case K_U8: *f = p[0]; break;
     case K_U16: memcpy(f, p, 2); break;
     case K_U32: case K_S32: memcpy(f, p, 4); break;
-    case K_BE32: { uint32_t v = (uint32_t)get_be(p, 4); memcpy(f, &v, 4); break; }
-    case K_BE64: { uint64_t v = get_be(p, 8); memcpy(f, &v, 8); break; }
+    case K_BE32: { uint32_t v = (uint32_t)nlm_get_be(p, 4); memcpy(f, &v, 4); break; }
+    case K_BE64: { uint64_t v = nlm_get_be(p, 8); memcpy(f, &v, 8); break; }
     case K_PAIR16: memcpy(f, p, 4); break;      /* start, end: consecutive u16 fields */
     case K_PAIR32: memcpy(f, p, 8); break;
     case K_U64ANY: {
-        uint64_t v;
-        if (len == 4)
-            v = get32(p);
-        else if (len == 8)
-            v = get64(p);
-        else {
-            fail(c, -EBADMSG, "attribute %u: %zu bytes of payload, 4 or 8 expected", type, len);
-            return false;
-        }
+        uint64_t v = a->len == 4 ? nlm_get32(p) : nlm_get64(p);
         memcpy(f, &v, 8);
         break;
     }
     case K_ADDR:
-        memcpy(f, p, len);
+        memcpy(f, p, a->len);
         if (s->fam_off)
             rec[s->fam_off] = c->family;
         break;
     case K_STR:
-        return put_string(c, p, len, type, (pr_dump_str *)(void *)f, 0xFFFF);
+        return put_string(c, p, a->len, a->type, (pr_dump_str *)(void *)f, 0xFFFF);
     case K_NAME16: {
-        const uint8_t *nul = memchr(p, 0, len);
-        if (nul == NULL || nul - p > 15) {
-            fail(c, -EBADMSG, "attribute %u: interface name without a NUL in its first 16 bytes", type);
-            return false;
-        }
+        const uint8_t *nul = memchr(p, 0, a->len);     /* within 16: checked */
         memcpy(f, p, (size_t)(nul - p));
         break;
     }
@@ -482,38 +460,39 @@ static bool decode_simple(dctx *c, uint8_t *rec, const attr_spec *s, unsigned ty
     return true;
 }
 
-typedef bool (*nest_fn)(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, size_t len);
+typedef bool (*nest_fn)(dctx *c, uint8_t *rec, const nlm_attr *a);
 
-/* Walks the attributes of [p, p+len): bounds, the table, the handler for
- * nested ones.  seen: bit per type (< 64) or NULL. */
+/* The error text of a container that did not walk. */
+static void framing_fail(dctx *c, const char *where, const nlm_attr *a, size_t left)
+{
+    if (left < NLM_ATTR_HDRLEN)
+        fail(c, -EBADMSG, "%s%zu stray bytes after the last attribute", where, left);
+    else
+        fail(c, -EBADMSG, "%sattribute %u: length %u past its container (%zu bytes left)",
+             where, a->type, a->len, left);
+}
+
+/* Walks the attributes of [p, p+len) in wire order (notes keep it): the
+ * table, the handler for nested ones.  seen: bit per type (< 64) or NULL. */
 static bool walk_attrs(dctx *c, uint8_t *rec, const attr_spec *tab, size_t ntab,
                        const uint8_t *p, size_t len, uint64_t *seen, uint32_t *present,
                        uint32_t *note_off, uint32_t *note_count, bool note_unknown, nest_fn nest)
 {
-    size_t off = 0;
-    while (off < len) {
-        if (len - off < 4) {
-            fail(c, -EBADMSG, "%zu stray bytes after the last attribute", len - off);
-            return false;
-        }
-        uint16_t alen = get16(p + off);
-        unsigned type = get16(p + off + 2) & D_NLA_TYPE_MASK;
-        if (alen < 4 || alen > len - off) {
-            fail(c, -EBADMSG, "attribute %u: length %u past its container (%zu bytes left)",
-                 type, alen, len - off);
-            return false;
-        }
-        const uint8_t *pl = p + off + 4;
-        size_t plen = (size_t)alen - 4u;
+    nlm_iter it;
+    nlm_attr a;
+    int rc;
+    nlm_iter_init(&it, p, len);
+    while ((rc = nlm_attr_next(&it, &a)) > 0) {
+        const unsigned type = a.type;
         if (type < 64 && seen)
             *seen |= UINT64_C(1) << type;
         const attr_spec *s = type < ntab ? &tab[type] : NULL;
         bool known = s != NULL && (s->kind != K_SKIP || s->flags != 0);
         if (s != NULL && s->kind == K_NEST) {
-            if (!nest(c, rec, type, pl, plen))
+            if (!nest(c, rec, &a))
                 return false;
         } else if (s != NULL && s->kind != K_SKIP) {
-            if (!decode_simple(c, rec, s, type, pl, plen))
+            if (!check_attr(c, s, &a) || !decode_simple(c, rec, s, &a))
                 return false;
         }
         if (s != NULL && (s->flags & A_PRESENT) && present)
@@ -521,83 +500,100 @@ static bool walk_attrs(dctx *c, uint8_t *rec, const attr_spec *tab, size_t ntab,
         if (note_count && ((s != NULL && (s->flags & A_NOTE)) || (note_unknown && !known)))
             if (!put_note(c, type, note_off, note_count))
                 return false;
-        off += align4(alen);
+    }
+    if (rc < 0) {
+        framing_fail(c, "", &a, nlm_iter_left(&it));
+        return false;
     }
     return true;
 }
 
-/* Finds attribute `type` directly inside [p, p+len) (already bounds-checked
- * by the caller's walk only for the container): NULL if absent. */
-static const uint8_t *find_attr(dctx *c, const uint8_t *p, size_t len, unsigned type, size_t *plen,
-                                bool *bad)
+/* Parses a nest into tb[0..maxtype] against pol; false (with the error text:
+ * `what` names the nest, names[type] or "<member> <type>" its members) when it
+ * does not fit. */
+static bool parse_nest(dctx *c, const char *what, const char *member, const uint8_t *p, size_t len,
+                       const nlm_policy *pol, uint16_t maxtype, nlm_attr *tb,
+                       const char *const *names)
 {
-    size_t off = 0;
-    while (off < len) {
-        if (len - off < 4) {
-            *bad = true;
-            fail(c, -EBADMSG, "nested attribute: %zu stray bytes", len - off);
-            return NULL;
-        }
-        uint16_t alen = get16(p + off);
-        if (alen < 4 || alen > len - off) {
-            *bad = true;
-            fail(c, -EBADMSG, "nested attribute %u: length %u past its container",
-                 get16(p + off + 2) & D_NLA_TYPE_MASK, alen);
-            return NULL;
-        }
-        if ((get16(p + off + 2) & D_NLA_TYPE_MASK) == type) {
-            *plen = (size_t)alen - 4u;
-            return p + off + 4;
-        }
-        off += align4(alen);
-    }
-    return NULL;
+    nlm_bad bad;
+    if (nlm_attr_parse(p, len, pol, maxtype, tb, &bad) == 0)
+        return true;
+    char lab[48];
+    if (names != NULL && bad.type <= maxtype && names[bad.type] != NULL)
+        snprintf(lab, sizeof lab, "%s", names[bad.type]);
+    else
+        snprintf(lab, sizeof lab, "%s %u", member, bad.type);
+    if (bad.err == -EBADMSG && bad.left < NLM_ATTR_HDRLEN)
+        fail(c, -EBADMSG, "%s: %zu stray bytes", what, bad.left);
+    else if (bad.err == -EBADMSG)
+        fail(c, -EBADMSG, "%s: %s length %u past its container", what, lab, bad.len);
+    else if (bad.err == -EINVAL)
+        fail(c, -EBADMSG, "%s: %s: string without its NUL", what, lab);
+    else
+        fail(c, -EBADMSG, "%s: %s of %u bytes, %zu expected", what, lab, bad.len, bad.want);
+    return false;
 }
 
 /* ---- links ----------------------------------------------------------------- */
 
-static bool link_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, size_t len)
+static const nlm_policy linkinfo_policy[IFLA_INFO_MAX + 1] = {
+    [IFLA_INFO_KIND] = { NLM_NUL_STRING, 0 },
+    [IFLA_INFO_DATA] = { NLM_NESTED, 0 },
+};
+
+static const nlm_policy tun_policy[IFLA_TUN_TYPE + 1] = {
+    [IFLA_TUN_TYPE] = { NLM_U8, 0 },
+};
+
+static const char *const tun_names[IFLA_TUN_TYPE + 1] = {
+    [IFLA_TUN_TYPE] = "IFLA_TUN_TYPE",
+};
+
+static const nlm_policy inet6_policy[IFLA_INET6_ADDR_GEN_MODE + 1] = {
+    [IFLA_INET6_ADDR_GEN_MODE] = { NLM_U8, 0 },
+};
+
+static const char *const inet6_names[IFLA_INET6_ADDR_GEN_MODE + 1] = {
+    [IFLA_INET6_ADDR_GEN_MODE] = "IFLA_INET6_ADDR_GEN_MODE",
+};
+
+static bool link_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
 {
     pr_dump_link *l = (pr_dump_link *)(void *)rec;
-    bool bad = false;
-    size_t n;
-    if (type == IFLA_LINKINFO_) {
-        const uint8_t *kind = find_attr(c, p, len, 1, &n, &bad);          /* IFLA_INFO_KIND */
-        if (bad || (kind && !put_string(c, kind, n, 1, &l->kind, 0xFFFF)))
+    if (a->type == IFLA_LINKINFO) {
+        nlm_attr info[IFLA_INFO_MAX + 1];
+        if (!parse_nest(c, "IFLA_LINKINFO", "attribute", a->data, a->len, linkinfo_policy,
+                        IFLA_INFO_MAX, info, NULL))
             return false;
-        const uint8_t *data = find_attr(c, p, len, 2, &n, &bad);          /* IFLA_INFO_DATA */
-        if (bad)
+        const nlm_attr *kind = &info[IFLA_INFO_KIND], *data = &info[IFLA_INFO_DATA];
+        if (kind->data == NULL)
+            return true;
+        if (!put_string(c, kind->data, kind->len, IFLA_INFO_KIND, &l->kind, 0xFFFF))
             return false;
-        if (data && kind && n > 0 && l->kind.len == 3
+        if (data->data != NULL && data->len > 0 && l->kind.len == 3
             && memcmp(c->d->strings.p + l->kind.off, "tun", 3) == 0) {
-            size_t tl;
-            const uint8_t *tt = find_attr(c, data, n, 3, &tl, &bad);        /* IFLA_TUN_TYPE */
-            if (bad)
+            nlm_attr tun[IFLA_TUN_TYPE + 1];
+            if (!parse_nest(c, "IFLA_INFO_DATA", "attribute", data->data, data->len, tun_policy,
+                            IFLA_TUN_TYPE, tun, tun_names))
                 return false;
-            if (tt && tl != 1) {
-                fail(c, -EBADMSG, "IFLA_TUN_TYPE: %zu bytes, 1 expected", tl);
-                return false;
-            }
-            if (tt)
-                l->tun_type = tt[0];
+            if (tun[IFLA_TUN_TYPE].data != NULL)
+                l->tun_type = tun[IFLA_TUN_TYPE].data[0];
         }
-    } else if (type == IFLA_AF_SPEC_) {
-        const uint8_t *v6 = find_attr(c, p, len, PR_AF_INET6, &n, &bad);
-        if (bad)
+    } else if (a->type == IFLA_AF_SPEC) {
+        nlm_attr af[PR_AF_INET6 + 1];   /* indexed by address family */
+        if (!parse_nest(c, "IFLA_AF_SPEC", "family", a->data, a->len, NULL, PR_AF_INET6, af, NULL))
             return false;
-        if (v6) {
-            size_t gl;
-            const uint8_t *g = find_attr(c, v6, n, 8, &gl, &bad);          /* IFLA_INET6_ADDR_GEN_MODE */
-            if (bad)
-                return false;
-            if (g && gl != 1) {
-                fail(c, -EBADMSG, "IFLA_INET6_ADDR_GEN_MODE: %zu bytes, 1 expected", gl);
-                return false;
-            }
-            if (g) {
-                l->addr_gen_mode = g[0];
-                l->has_addr_gen_mode = 1;
-            }
+        const nlm_attr *v6 = &af[PR_AF_INET6];
+        if (v6->data == NULL)
+            return true;
+        nlm_attr in6[IFLA_INET6_ADDR_GEN_MODE + 1];
+        if (!parse_nest(c, "IFLA_AF_SPEC AF_INET6", "attribute", v6->data, v6->len, inet6_policy,
+                        IFLA_INET6_ADDR_GEN_MODE, in6, inet6_names))
+            return false;
+        const nlm_attr *g = &in6[IFLA_INET6_ADDR_GEN_MODE];
+        if (g->data != NULL) {
+            l->addr_gen_mode = g->data[0];
+            l->has_addr_gen_mode = 1;
         }
     }
     return true;
@@ -605,7 +601,7 @@ static bool link_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, si
 
 static bool decode_link(dctx *c, const uint8_t *p, size_t len)
 {
-    if (len < D_IFINFOLEN) {
+    if (len < RTNL_IFINFOMSG_LEN) {
         fail(c, -EBADMSG, "%zu bytes, shorter than struct ifinfomsg", len);
         return false;
     }
@@ -613,34 +609,36 @@ static bool decode_link(dctx *c, const uint8_t *p, size_t len)
     if (l == NULL)
         return oom(c);
     c->family = p[0];
-    l->ifi_type = get16(p + 2);
-    l->ifindex = get32(p + 4);
-    l->flags = get32(p + 8);
-    return walk_attrs(c, (uint8_t *)l, link_attrs, NSPEC(link_attrs), p + D_IFINFOLEN,
-                      len - D_IFINFOLEN, &l->seen, NULL, NULL, NULL, false, link_nest);
+    l->ifi_type = nlm_get16(p + 2);
+    l->ifindex = nlm_get32(p + 4);
+    l->flags = nlm_get32(p + 8);
+    return walk_attrs(c, (uint8_t *)l, link_attrs, NSPEC(link_attrs), p + RTNL_IFINFOMSG_LEN,
+                      len - RTNL_IFINFOMSG_LEN, &l->seen, NULL, NULL, NULL, false, link_nest);
 }
 
 /* ---- addresses -------------------------------------------------------------- */
 
-static bool addr_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, size_t len)
+static bool addr_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
 {
-    pr_dump_addr *a = (pr_dump_addr *)(void *)rec;
-    if (type == IFA_CACHEINFO_) {
-        if (len != 16) {
-            fail(c, -EBADMSG, "IFA_CACHEINFO: %zu bytes, 16 expected", len);
+    pr_dump_addr *ad = (pr_dump_addr *)(void *)rec;
+    if (a->type == IFA_CACHEINFO) {
+        static const nlm_policy pol = { NLM_EXACT, RTNL_IFA_CACHEINFO_LEN };
+        size_t want;
+        if (nlm_attr_validate(a, &pol, &want) < 0) {
+            fail(c, -EBADMSG, "IFA_CACHEINFO: %u bytes, %zu expected", a->len, want);
             return false;
         }
-        a->preferred_lft = get32(p);
-        a->valid_lft = get32(p + 4);
-        a->cstamp = get32(p + 8);
-        a->tstamp = get32(p + 12);
+        ad->preferred_lft = nlm_get32(a->data);
+        ad->valid_lft = nlm_get32(a->data + 4);
+        ad->cstamp = nlm_get32(a->data + 8);
+        ad->tstamp = nlm_get32(a->data + 12);
     }
     return true;
 }
 
 static bool decode_addr(dctx *c, const uint8_t *p, size_t len)
 {
-    if (len < D_IFADDRLEN) {
+    if (len < RTNL_IFADDRMSG_LEN) {
         fail(c, -EBADMSG, "%zu bytes, shorter than struct ifaddrmsg", len);
         return false;
     }
@@ -656,24 +654,24 @@ static bool decode_addr(dctx *c, const uint8_t *p, size_t len)
     a->prefixlen = p[1];
     a->ifa_flags = p[2];
     a->scope = p[3];
-    a->ifindex = get32(p + 4);
+    a->ifindex = nlm_get32(p + 4);
     a->flags = p[2];
     a->preferred_lft = a->valid_lft = UINT32_MAX;
-    return walk_attrs(c, (uint8_t *)a, addr_attrs, NSPEC(addr_attrs), p + D_IFADDRLEN,
-                      len - D_IFADDRLEN, &a->seen, NULL, NULL, NULL, false, addr_nest);
+    return walk_attrs(c, (uint8_t *)a, addr_attrs, NSPEC(addr_attrs), p + RTNL_IFADDRMSG_LEN,
+                      len - RTNL_IFADDRMSG_LEN, &a->seen, NULL, NULL, NULL, false, addr_nest);
 }
 
 /* ---- rules ------------------------------------------------------------------- */
 
-static bool no_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, size_t len)
+static bool no_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
 {
-    (void)c; (void)rec; (void)type; (void)p; (void)len;
+    (void)c; (void)rec; (void)a;
     return true;
 }
 
 static bool decode_rule(dctx *c, const uint8_t *p, size_t len)
 {
-    if (len < D_FRHLEN) {
+    if (len < RTNL_FIB_RULE_HDR_LEN) {
         fail(c, -EBADMSG, "%zu bytes, shorter than struct fib_rule_hdr", len);
         return false;
     }
@@ -691,41 +689,53 @@ static bool decode_rule(dctx *c, const uint8_t *p, size_t len)
     r->r.tos = p[3];
     r->r.table = p[4];
     r->r.action = p[7];
-    r->r.flags = get32(p + 8);
+    r->r.flags = nlm_get32(p + 8);
     r->r.suppress_prefixlen = -1;
     r->r.suppress_ifgroup = -1;
     r->r.uid_end = UINT32_MAX;
-    return walk_attrs(c, (uint8_t *)r, rule_attrs, NSPEC(rule_attrs), p + D_FRHLEN, len - D_FRHLEN,
-                      &r->seen, &r->r.present, &r->note_off, &r->note_count, true, no_nest);
+    return walk_attrs(c, (uint8_t *)r, rule_attrs, NSPEC(rule_attrs), p + RTNL_FIB_RULE_HDR_LEN,
+                      len - RTNL_FIB_RULE_HDR_LEN, &r->seen, &r->r.present, &r->note_off,
+                      &r->note_count, true, no_nest);
 }
 
 /* ---- routes ------------------------------------------------------------------ */
 
 /* RTA_VIA: u16 family + that family's address. */
-static bool decode_via(dctx *c, const uint8_t *p, size_t len, uint8_t *fam, uint8_t gw[16])
+static bool decode_via(dctx *c, const nlm_attr *a, uint8_t *fam, uint8_t gw[16])
 {
-    uint16_t f = len >= 2 ? get16(p) : 0;
+    uint16_t f = a->len >= 2 ? nlm_get16(a->data) : 0;
     size_t want = f == PR_AF_INET ? 4 : f == PR_AF_INET6 ? 16 : 0;
-    if (want == 0 || len != 2 + want) {
-        fail(c, -EBADMSG, "RTA_VIA: family %u with %zu address bytes", f, len >= 2 ? len - 2 : 0);
+    if (want == 0 || a->len != 2 + want) {
+        fail(c, -EBADMSG, "RTA_VIA: family %u with %u address bytes", f, a->len >= 2 ? a->len - 2u : 0u);
         return false;
     }
-    memcpy(gw, p + 2, want);
+    memcpy(gw, a->data + 2, want);
     *fam = (uint8_t)f;
     return true;
 }
 
+static const char *const leg_names[RTA_MAX + 1] = {
+    [RTA_GATEWAY] = "RTA_GATEWAY",
+    [RTA_FLOW] = "RTA_FLOW",
+};
+
+/* RTA_MULTIPATH: struct rtnexthop legs (not attributes), each followed by
+ * its own attributes. */
 static bool decode_legs(dctx *c, pr_dump_route *r, const uint8_t *p, size_t len)
 {
+    const nlm_policy leg_policy[RTA_MAX + 1] = {
+        [RTA_GATEWAY] = { NLM_EXACT, c->family == PR_AF_INET ? 4 : 16 },
+        [RTA_FLOW] = { NLM_U32, 0 },
+    };
     size_t off = 0;
     bool realms = false;
     while (off < len) {
-        if (len - off < D_RTNHLEN) {
+        if (len - off < RTNL_RTNEXTHOP_LEN) {
             fail(c, -EBADMSG, "RTA_MULTIPATH: %zu stray bytes after the last nexthop", len - off);
             return false;
         }
-        uint16_t nlen = get16(p + off);
-        if (nlen < D_RTNHLEN || nlen > len - off) {
+        uint16_t nlen = nlm_get16(p + off);
+        if (nlen < RTNL_RTNEXTHOP_LEN || nlen > len - off) {
             fail(c, -EBADMSG, "RTA_MULTIPATH: nexthop length %u past the attribute", nlen);
             return false;
         }
@@ -741,116 +751,104 @@ static bool decode_legs(dctx *c, pr_dump_route *r, const uint8_t *p, size_t len)
         r->nh_count++;
         h->flags = p[off + 2];
         h->hops = p[off + 3];
-        h->ifindex = get32(p + off + 4);
-        const uint8_t *a = p + off + D_RTNHLEN;
-        size_t alen = nlen - (size_t)D_RTNHLEN, ao = 0;
-        while (ao < alen) {
-            if (alen - ao < 4) {
-                fail(c, -EBADMSG, "RTA_MULTIPATH: nexthop %u: %zu stray bytes", r->nh_count - 1, alen - ao);
-                return false;
-            }
-            uint16_t l = get16(a + ao);
-            unsigned t = get16(a + ao + 2) & D_NLA_TYPE_MASK;
-            if (l < 4 || l > alen - ao) {
-                fail(c, -EBADMSG, "RTA_MULTIPATH: nexthop %u: attribute %u length %u past the nexthop",
-                     r->nh_count - 1, t, l);
-                return false;
-            }
-            const uint8_t *pl = a + ao + 4;
-            size_t plen = (size_t)l - 4u;
-            if (t < 32)
+        h->ifindex = nlm_get32(p + off + 4);
+        char what[48];
+        snprintf(what, sizeof what, "RTA_MULTIPATH: nexthop %u", r->nh_count - 1);
+        nlm_attr tb[RTA_MAX + 1];
+        if (!parse_nest(c, what, "attribute", p + off + RTNL_RTNEXTHOP_LEN,
+                        nlen - (size_t)RTNL_RTNEXTHOP_LEN, leg_policy, RTA_MAX, tb, leg_names))
+            return false;
+        for (unsigned t = 0; t <= RTA_MAX; t++)
+            if (tb[t].data != NULL)
                 h->seen |= UINT32_C(1) << t;
-            if (t == RTA_GATEWAY_) {
-                size_t want = c->family == PR_AF_INET ? 4 : 16;
-                if (plen != want) {
-                    fail(c, -EBADMSG, "RTA_MULTIPATH: nexthop %u: RTA_GATEWAY of %zu bytes, %zu expected",
-                         r->nh_count - 1, plen, want);
-                    return false;
-                }
-                memcpy(h->gw, pl, plen);
-                h->gw_family = c->family;
-            } else if (t == RTA_VIA_) {
-                if (!decode_via(c, pl, plen, &h->gw_family, h->gw))
-                    return false;
-            } else if (t == RTA_FLOW_) {
-                if (plen != 4) {
-                    fail(c, -EBADMSG, "RTA_MULTIPATH: nexthop %u: RTA_FLOW of %zu bytes, 4 expected",
-                         r->nh_count - 1, plen);
-                    return false;
-                }
-                h->realm = get32(pl);
-                realms |= h->realm != 0;
-            }
-            ao += align4(l);
+        if (tb[RTA_GATEWAY].data != NULL) {
+            memcpy(h->gw, tb[RTA_GATEWAY].data, tb[RTA_GATEWAY].len);
+            h->gw_family = c->family;
         }
-        off += align4(nlen);
+        if (tb[RTA_VIA].data != NULL && !decode_via(c, &tb[RTA_VIA], &h->gw_family, h->gw))
+            return false;
+        if (tb[RTA_FLOW].data != NULL) {
+            h->realm = nlm_get32(tb[RTA_FLOW].data);
+            realms |= h->realm != 0;
+        }
+        off += nlm_align(nlen);
     }
-    if (realms && !put_note(c, RTA_MULTIPATH_, &r->note_off, &r->note_count))
+    if (realms && !put_note(c, RTA_MULTIPATH, &r->note_off, &r->note_count))
         return false;
     return true;
 }
 
-static bool route_nest(dctx *c, uint8_t *rec, unsigned type, const uint8_t *p, size_t len)
+/* RTAX_* u32 values, RTAX_CC_ALGO a string. */
+static bool decode_metrics(dctx *c, pr_dump_route *r, const nlm_attr *a)
 {
-    pr_dump_route *r = (pr_dump_route *)(void *)rec;
-    if (type == RTA_VIA_)
-        return decode_via(c, p, len, &r->gw_family, r->gw);
-    if (type == RTA_MULTIPATH_)
-        return decode_legs(c, r, p, len);
-    if (type == RTA_CACHEINFO_) {
-        if (len != 32) {
-            fail(c, -EBADMSG, "RTA_CACHEINFO: %zu bytes, 32 expected", len);
-            return false;
-        }
-        memcpy(&r->cache_expires, p + 8, 4);
-        return true;
-    }
-    /* RTA_METRICS: RTAX_* u32 values, RTAX_CC_ALGO a string */
-    size_t off = 0;
-    while (off < len) {
-        if (len - off < 4) {
-            fail(c, -EBADMSG, "RTA_METRICS: %zu stray bytes", len - off);
-            return false;
-        }
-        uint16_t l = get16(p + off);
-        unsigned t = get16(p + off + 2) & D_NLA_TYPE_MASK;
-        if (l < 4 || l > len - off) {
-            fail(c, -EBADMSG, "RTA_METRICS: RTAX %u length %u past the attribute", t, l);
-            return false;
-        }
-        const uint8_t *pl = p + off + 4;
-        size_t plen = (size_t)l - 4u;
-        if (t == 16) {                          /* RTAX_CC_ALGO */
-            if (!put_string(c, pl, plen, t, &r->congctl, 0xFFFF))
+    static const nlm_policy pol[RTAX_MAX + 1] = {
+        [RTAX_LOCK] = { NLM_U32, 0 }, [RTAX_MTU] = { NLM_U32, 0 },
+        [RTAX_WINDOW] = { NLM_U32, 0 }, [RTAX_RTT] = { NLM_U32, 0 },
+        [RTAX_RTTVAR] = { NLM_U32, 0 }, [RTAX_SSTHRESH] = { NLM_U32, 0 },
+        [RTAX_CWND] = { NLM_U32, 0 }, [RTAX_ADVMSS] = { NLM_U32, 0 },
+        [RTAX_REORDERING] = { NLM_U32, 0 }, [RTAX_HOPLIMIT] = { NLM_U32, 0 },
+        [RTAX_INITCWND] = { NLM_U32, 0 }, [RTAX_FEATURES] = { NLM_U32, 0 },
+        [RTAX_RTO_MIN] = { NLM_U32, 0 }, [RTAX_INITRWND] = { NLM_U32, 0 },
+        [RTAX_QUICKACK] = { NLM_U32, 0 }, [RTAX_CC_ALGO] = { NLM_NUL_STRING, 0 },
+        [RTAX_FASTOPEN_NO_COOKIE] = { NLM_U32, 0 },
+    };
+    nlm_attr tb[RTAX_MAX + 1];
+    if (!parse_nest(c, "RTA_METRICS", "RTAX", a->data, a->len, pol, RTAX_MAX, tb, NULL))
+        return false;
+    for (unsigned t = RTAX_LOCK; t <= RTAX_MAX; t++) {
+        const nlm_attr *m = &tb[t];
+        if (m->data == NULL)
+            continue;
+        if (t == RTAX_CC_ALGO) {
+            if (!put_string(c, m->data, m->len, t, &r->congctl, 0xFFFF)
+                || !put_note(c, RTA_METRICS, &r->note_off, &r->note_count))
                 return false;
-            if (!put_note(c, RTA_METRICS_, &r->note_off, &r->note_count))
-                return false;
-        } else if (t >= 1 && t <= 17) {
-            if (plen != 4) {
-                fail(c, -EBADMSG, "RTA_METRICS: RTAX %u of %zu bytes, 4 expected", t, plen);
+            continue;
+        }
+        if (r->metrics_present == 0) {          /* this route's RTAX_MAX + 1 slots */
+            if (c->d->metrics.n + RTAX_MAX + 1 > UINT32_MAX) {
+                fail(c, -E2BIG, "metric array past 4 G entries");
                 return false;
             }
-            if (r->metrics_present == 0) {      /* this route's 18 slots */
-                if (c->d->metrics.n + 18 > UINT32_MAX) {
-                    fail(c, -E2BIG, "metric array past 4 G entries");
-                    return false;
-                }
-                if (vec_push(&c->d->metrics, 18) == NULL)
-                    return oom(c);
-                r->metrics_off = (uint32_t)(c->d->metrics.n - 18);
-            }
-            uint32_t v = get32(pl);
-            memcpy(c->d->metrics.p + ((size_t)r->metrics_off + t) * sizeof v, &v, sizeof v);
-            r->metrics_present |= UINT32_C(1) << t;
+            if (vec_push(&c->d->metrics, RTAX_MAX + 1) == NULL)
+                return oom(c);
+            r->metrics_off = (uint32_t)(c->d->metrics.n - (RTAX_MAX + 1));
         }
-        off += align4(l);
+        uint32_t v = nlm_get32(m->data);
+        memcpy(c->d->metrics.p + ((size_t)r->metrics_off + t) * sizeof v, &v, sizeof v);
+        r->metrics_present |= UINT32_C(1) << t;
     }
     return true;
 }
 
+static bool route_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
+{
+    pr_dump_route *r = (pr_dump_route *)(void *)rec;
+    switch (a->type) {
+    case RTA_VIA:
+        return decode_via(c, a, &r->gw_family, r->gw);
+    case RTA_MULTIPATH:
+        return decode_legs(c, r, a->data, a->len);
+    case RTA_CACHEINFO: {
+        static const nlm_policy pol = { NLM_EXACT, RTNL_RTA_CACHEINFO_LEN };
+        size_t want;
+        if (nlm_attr_validate(a, &pol, &want) < 0) {
+            fail(c, -EBADMSG, "RTA_CACHEINFO: %u bytes, %zu expected", a->len, want);
+            return false;
+        }
+        memcpy(&r->cache_expires, a->data + 8, 4);     /* rta_expires */
+        return true;
+    }
+    case RTA_METRICS:
+        return decode_metrics(c, r, a);
+    default:
+        return true;
+    }
+}
+
 static bool decode_route(dctx *c, const uint8_t *p, size_t len)
 {
-    if (len < D_RTMLEN) {
+    if (len < RTNL_RTMSG_LEN) {
         fail(c, -EBADMSG, "%zu bytes, shorter than struct rtmsg", len);
         return false;
     }
@@ -871,10 +869,11 @@ static bool decode_route(dctx *c, const uint8_t *p, size_t len)
     r->protocol = p[5];
     r->scope = p[6];
     r->type = p[7];
-    r->rtm_flags = get32(p + 8);
+    r->rtm_flags = nlm_get32(p + 8);
     /* pointers into the routes array stay valid: the handlers push elsewhere */
-    return walk_attrs(c, (uint8_t *)r, route_attrs, NSPEC(route_attrs), p + D_RTMLEN, len - D_RTMLEN,
-                      &r->seen, NULL, &r->note_off, &r->note_count, false, route_nest);
+    return walk_attrs(c, (uint8_t *)r, route_attrs, NSPEC(route_attrs), p + RTNL_RTMSG_LEN,
+                      len - RTNL_RTMSG_LEN, &r->seen, NULL, &r->note_off, &r->note_count, false,
+                      route_nest);
 }
 
 /* ---- messages ------------------------------------------------------------------ */
@@ -882,28 +881,44 @@ static bool decode_route(dctx *c, const uint8_t *p, size_t len)
 static const char *type_name(uint16_t t)
 {
     switch (t) {
-    case PR_RTM_NEWLINK: return "RTM_NEWLINK";
-    case D_RTM_NEWADDR: return "RTM_NEWADDR";
-    case D_RTM_NEWROUTE: return "RTM_NEWROUTE";
-    case D_RTM_NEWRULE: return "RTM_NEWRULE";
-    case D_MSG_ERROR: return "NLMSG_ERROR";
-    case D_MSG_DONE: return "NLMSG_DONE";
+    case RTM_NEWLINK: return "RTM_NEWLINK";
+    case RTM_NEWADDR: return "RTM_NEWADDR";
+    case RTM_NEWROUTE: return "RTM_NEWROUTE";
+    case RTM_NEWRULE: return "RTM_NEWRULE";
+    case NLMSG_ERROR: return "NLMSG_ERROR";
+    case NLMSG_DONE: return "NLMSG_DONE";
     default: return "other";
     }
 }
 
-/* One message's payload by type; false on a decoding error. */
-static bool decode_message(dctx *c, uint16_t type, const uint8_t *p, size_t len)
+/* What the loop's data callback needs. */
+typedef struct dec_arg {
+    pr_dump *d;
+    const nlm_run *run;
+    int err;                    /* a decoding error (its text is in d->err) */
+} dec_arg;
+
+/* The loop's data callback: one message's payload by type. */
+static int on_message(const nlm_msg *m, void *arg)
 {
-    switch (type) {
-    case PR_RTM_NEWLINK: return decode_link(c, p, len);
-    case D_RTM_NEWADDR: return decode_addr(c, p, len);
-    case D_RTM_NEWRULE: return decode_rule(c, p, len);
-    case D_RTM_NEWROUTE: return decode_route(c, p, len);
+    dec_arg *x = arg;
+    dctx c = { x->d, x->run->messages - 1, type_name(m->type), 0, 0 };
+    bool ok;
+    switch (m->type) {
+    case RTM_NEWLINK: ok = decode_link(&c, m->payload, m->payload_len); break;
+    case RTM_NEWADDR: ok = decode_addr(&c, m->payload, m->payload_len); break;
+    case RTM_NEWRULE: ok = decode_rule(&c, m->payload, m->payload_len); break;
+    case RTM_NEWROUTE: ok = decode_route(&c, m->payload, m->payload_len); break;
     default:
-        c->d->st.stray++;
-        return true;
+        x->d->st.stray++;
+        return NLM_CB_OK;
     }
+    if (!ok) {
+        x->err = c.err < 0 ? c.err : -EBADMSG;
+        return x->err;
+    }
+    x->d->st.messages++;
+    return NLM_CB_OK;
 }
 
 /* What a datagram said about the dump. */
@@ -913,63 +928,60 @@ typedef struct dgram_res {
     int error;                  /* NLMSG_ERROR / NLMSG_DONE error, or a decoding error */
 } dgram_res;
 
-/* Decodes the messages of one buffer.  check_seq: only messages with this
- * seq and port id count (0 and 0 accept all). */
+/* Decodes the messages of one buffer through the toolkit's loop.  check:
+ * only messages with this seq and port id count (else all do). */
 static void decode_buffer(pr_dump *d, const uint8_t *buf, size_t len, bool check, uint32_t seq,
                           uint32_t port, size_t *msg_index, dgram_res *res)
 {
-    size_t off = 0;
-    while (off < len && !res->done) {
-        dctx c = { d, *msg_index, "header", 0, 0 };
-        if (len - off < D_HDRLEN) {
-            fail(&c, -EBADMSG, "%zu stray bytes after the last message", len - off);
-            res->error = c.err;
-            return;
-        }
-        const uint8_t *m = buf + off;
-        uint32_t mlen = get32(m);
-        uint16_t type = get16(m + 4), flags = get16(m + 6);
-        c.msg_name = type_name(type);
-        if (mlen < D_HDRLEN || mlen > len - off) {
-            fail(&c, -EBADMSG, "length %u past the buffer (%zu bytes left)", mlen, len - off);
-            res->error = c.err;
-            return;
-        }
-        (*msg_index)++;
-        off += align4(mlen);
-        if (check && (get32(m + 8) != seq || get32(m + 12) != port)) {
-            d->st.stray++;          /* an earlier request's late reply */
-            continue;
-        }
-        if (flags & D_F_DUMP_INTR)
-            res->interrupted = true;
-        const uint8_t *pl = m + D_HDRLEN;
-        size_t plen = mlen - (size_t)D_HDRLEN;
-        if (type == D_MSG_DONE || type == D_MSG_ERROR) {
-            int32_t e = 0;
-            if (plen >= 4)
-                memcpy(&e, pl, 4);
-            else if (type == D_MSG_ERROR) {
-                fail(&c, -EBADMSG, "%zu bytes, shorter than struct nlmsgerr", plen);
-                res->error = c.err;
-                return;
-            }
-            res->done = true;
-            if (e < 0) {
-                res->error = e > -4096 ? e : -EPROTO;
-                snprintf(d->err, sizeof d->err, "the kernel answered the dump with %s: %s",
-                         c.msg_name, strerror(-res->error));
-            } else if (e > 0) {
-                res->error = -EPROTO;
-                snprintf(d->err, sizeof d->err, "%s with a positive error %d", c.msg_name, (int)e);
-            }
-            return;
-        }
-        if (!decode_message(&c, type, pl, plen)) {
-            res->error = c.err;
-            return;
-        }
-        d->st.messages++;
+    dec_arg x = { d, NULL, 0 };
+    nlm_run run = {
+        .seq = seq,
+        .seq_span = check ? 1 : 0,
+        .port = check ? port : 0,
+        .ignore_dump_intr = !check,     /* a buffer handed in is decoded whole */
+        .data_cb = on_message,
+        .arg = &x,
+        .messages = *msg_index,
+    };
+    x.run = &run;
+    const size_t skipped_before = run.skipped;
+    int rc = nlm_cb_run(buf, len, &run);
+    *msg_index = run.messages;
+    d->st.stray += (uint32_t)(run.skipped - skipped_before);   /* earlier requests' late replies */
+    if (rc == NLM_CB_OK)
+        return;
+    if (rc == NLM_CB_STOP) {
+        res->done = true;
+        return;
+    }
+    if (x.err != 0) {
+        res->error = rc;
+        return;
+    }
+    const char *name = type_name(run.bad_type);
+    if (run.ended_by == NLMSG_ERROR && rc == -EBADMSG) {
+        snprintf(d->err, sizeof d->err, "message %zu (%s): %zu bytes, shorter than struct nlmsgerr",
+                 run.messages - 1, name, (size_t)run.bad_len - NLM_HDRLEN);
+        res->error = rc;
+    } else if (run.ended_by != 0) {
+        res->done = true;
+        res->error = rc;
+        if (run.kernel_error < 0)
+            snprintf(d->err, sizeof d->err, "the kernel answered the dump with %s: %s",
+                     type_name(run.ended_by), strerror(-rc));
+        else
+            snprintf(d->err, sizeof d->err, "%s with a positive error %d",
+                     type_name(run.ended_by), (int)run.kernel_error);
+    } else if (rc == -EINTR) {
+        res->interrupted = true;
+    } else if (run.bad_left < NLM_HDRLEN) {
+        snprintf(d->err, sizeof d->err, "message %zu (header): %zu stray bytes after the last message",
+                 run.messages, run.bad_left);
+        res->error = rc;
+    } else {
+        snprintf(d->err, sizeof d->err, "message %zu (%s): length %u past the buffer (%zu bytes left)",
+                 run.messages, name, run.bad_len, run.bad_left);
+        res->error = rc;
     }
 }
 
@@ -1031,53 +1043,17 @@ static int ensure_buf(pr_dump *d, size_t size)
     return 0;
 }
 
-static int port_id(int fd, uint32_t *port)
-{
-    struct sockaddr_nl sa;
-    socklen_t sl = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-        return -errno;
-    *port = sa.nl_pid;
-    return 0;
-}
-
-static int send_request(int fd, const uint8_t *msg, size_t len)
-{
-    struct sockaddr_nl kernel;
-    memset(&kernel, 0, sizeof kernel);
-    kernel.nl_family = AF_NETLINK;
-    for (;;) {
-        ssize_t s = sendto(fd, msg, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
-        if (s >= 0)
-            return 0;
-        if (errno != EINTR)
-            return -errno;
-    }
-}
-
 /* Receives one datagram from the kernel into d->buf: its length, 0 on a
  * foreign datagram (dropped), or a negative errno (-EMSGSIZE: truncated,
  * -ETIMEDOUT: nothing for D_TIMEOUT_MS). */
 static ssize_t recv_kernel(pr_dump *d, int fd)
 {
     for (;;) {
-        struct sockaddr_nl from;
-        struct iovec iov = { d->buf, d->buf_size };
-        struct msghdr mh;
-        memset(&mh, 0, sizeof mh);
-        memset(&from, 0, sizeof from);
-        mh.msg_name = &from;
-        mh.msg_namelen = sizeof from;
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        ssize_t k = recvmsg(fd, &mh, MSG_DONTWAIT);
+        bool kernel, truncated;
+        ssize_t k = nlm_recv(fd, d->buf, d->buf_size, MSG_DONTWAIT, &kernel, &truncated);
         if (k < 0) {
-            int e = errno;
-            if (e == EINTR)
-                continue;
-            if (e != EAGAIN && e != EWOULDBLOCK)
-                return -e;
+            if (k != -EAGAIN && k != -EWOULDBLOCK)
+                return k;
             struct pollfd pfd = { .fd = fd, .events = POLLIN };
             int pr = poll(&pfd, 1, D_TIMEOUT_MS);
             if (pr == 0)
@@ -1088,9 +1064,9 @@ static ssize_t recv_kernel(pr_dump *d, int fd)
         }
         d->st.datagrams++;
         d->st.bytes += (uint64_t)k;
-        if (mh.msg_flags & MSG_TRUNC)
+        if (truncated)
             return -EMSGSIZE;
-        if (mh.msg_namelen < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) {
+        if (!kernel) {
             d->st.foreign++;    /* only the kernel answers dumps */
             return 0;
         }
@@ -1098,19 +1074,19 @@ static ssize_t recv_kernel(pr_dump *d, int fd)
     }
 }
 
-static size_t request_header(int msg_type, int family, uint32_t seq, uint8_t *msg)
+/* A dump request: the nlmsghdr and a zeroed family header whose first byte is
+ * the family (rtm_table 0: all tables). */
+static int request_header(int msg_type, int family, uint32_t seq, uint8_t *msg, size_t cap)
 {
-    size_t hl = msg_type == PR_RTM_GETLINK ? D_IFINFOLEN
-              : msg_type == PR_RTM_GETADDR ? D_IFADDRLEN
-              : msg_type == PR_RTM_GETRULE ? D_FRHLEN : D_RTMLEN;
-    size_t len = D_HDRLEN + hl;
-    memset(msg, 0, len);
-    put32(msg, (uint32_t)len);
-    put16(msg + 4, (uint16_t)msg_type);
-    put16(msg + 6, D_F_REQUEST | D_F_DUMP);
-    put32(msg + 8, seq);
-    msg[D_HDRLEN] = (uint8_t)family;    /* every family header starts with it; rtm_table 0: all tables */
-    return len;
+    size_t hl = msg_type == PR_RTM_GETLINK ? RTNL_IFINFOMSG_LEN
+              : msg_type == PR_RTM_GETADDR ? RTNL_IFADDRMSG_LEN
+              : msg_type == PR_RTM_GETRULE ? RTNL_FIB_RULE_HDR_LEN : RTNL_RTMSG_LEN;
+    nlm_buf b;
+    nlm_msg_begin(&b, msg, cap, (uint16_t)msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    uint8_t *fh = nlm_reserve(&b, hl);
+    if (fh != NULL)
+        fh[0] = (uint8_t)family;
+    return nlm_msg_end(&b);
 }
 
 /* Sends the dump request of the session (again after a restart). */
@@ -1119,10 +1095,12 @@ static int session_send(pr_dump *d)
     drain(d, d->fd);
     uint8_t req[64];
     d->seq = next_seq();
-    size_t rl = request_header(d->msg_type, d->family, d->seq, req);
+    int rl = request_header(d->msg_type, d->family, d->seq, req, sizeof req);
+    if (rl < 0)
+        return rl;
     d->msg_index = 0;
     d->active = true;
-    return send_request(d->fd, req, rl);
+    return nlm_send(d->fd, req, (size_t)rl);
 }
 
 int pr_dump_start(pr_dump *d, int fd, int msg_type, int family)
@@ -1138,7 +1116,7 @@ int pr_dump_start(pr_dump *d, int fd, int msg_type, int family)
     d->active = false;
     int rc = ensure_buf(d, D_BUF_INITIAL);
     if (rc == 0)
-        rc = port_id(fd, &d->port);
+        rc = nlm_port_id(fd, &d->port);
     if (rc < 0)
         return rc;
     d->fd = fd;
@@ -1245,6 +1223,31 @@ int pr_dump_run(pr_dump *d, int fd, int msg_type, int family)
     return n > (size_t)INT32_MAX ? INT32_MAX : (int)n;
 }
 
+/* The answer to one RTM_GETROUTE: the table of the first route of ours. */
+typedef struct table_arg {
+    uint32_t *table;
+    bool got;
+    int err;
+} table_arg;
+
+static int on_route_reply(const nlm_msg *m, void *arg)
+{
+    table_arg *t = arg;
+    if (m->type != RTM_NEWROUTE || m->payload_len < RTNL_RTMSG_LEN)
+        return NLM_CB_OK;                       /* not the answer: keep reading */
+    nlm_attr tb[RTA_TABLE + 1];
+    if (nlm_attr_parse(m->payload + RTNL_RTMSG_LEN, m->payload_len - RTNL_RTMSG_LEN, NULL,
+                       RTA_TABLE, tb, NULL) < 0) {
+        t->err = -EBADMSG;
+        return t->err;
+    }
+    *t->table = m->payload[4];                  /* rtm_table, unless RTA_TABLE says more */
+    if (tb[RTA_TABLE].data != NULL && tb[RTA_TABLE].len == 4)
+        *t->table = nlm_get32(tb[RTA_TABLE].data);
+    t->got = true;
+    return NLM_CB_STOP;
+}
+
 int pr_dump_route_table(pr_dump *d, int fd, int family, const uint8_t *dst, uint32_t *table)
 {
     if (d == NULL || fd < 0 || dst == NULL || table == NULL
@@ -1254,60 +1257,39 @@ int pr_dump_route_table(pr_dump *d, int fd, int family, const uint8_t *dst, uint
     int rc = ensure_buf(d, D_BUF_INITIAL);
     uint32_t port;
     if (rc == 0)
-        rc = port_id(fd, &port);
+        rc = nlm_port_id(fd, &port);
     if (rc < 0)
         return rc;
     drain(d, fd);
-    size_t alen = family == PR_AF_INET ? 4 : 16;
-    uint8_t req[D_HDRLEN + D_RTMLEN + 4 + 16];
-    uint32_t seq = next_seq();
-    size_t len = D_HDRLEN + D_RTMLEN + 4 + alen;
-    memset(req, 0, sizeof req);
-    put32(req, (uint32_t)len);
-    put16(req + 4, PR_RTM_GETROUTE);
-    put16(req + 6, D_F_REQUEST);
-    put32(req + 8, seq);
-    req[D_HDRLEN] = (uint8_t)family;
-    req[D_HDRLEN + 1] = (uint8_t)(alen * 8);
-    put16(req + D_HDRLEN + D_RTMLEN, (uint16_t)(4 + alen));
-    put16(req + D_HDRLEN + D_RTMLEN + 2, 1);            /* RTA_DST */
-    memcpy(req + D_HDRLEN + D_RTMLEN + 4, dst, alen);
-    rc = send_request(fd, req, len);
+    const size_t alen = family == PR_AF_INET ? 4 : 16;
+    uint8_t req[NLM_HDRLEN + RTNL_RTMSG_LEN + NLM_ATTR_HDRLEN + 16];
+    const uint32_t seq = next_seq();
+    nlm_buf b;
+    nlm_msg_begin(&b, req, sizeof req, RTM_GETROUTE, NLM_F_REQUEST, seq);
+    uint8_t *rtm = nlm_reserve(&b, RTNL_RTMSG_LEN);
+    if (rtm != NULL) {
+        rtm[0] = (uint8_t)family;
+        rtm[1] = (uint8_t)(alen * 8);           /* rtm_dst_len */
+    }
+    nlm_attr_put(&b, RTA_DST, dst, alen);
+    int len = nlm_msg_end(&b);
+    if (len < 0)
+        return len;
+    rc = nlm_send(fd, req, (size_t)len);
     if (rc < 0)
         return rc;
+    table_arg t = { table, false, 0 };
+    nlm_run run = { .seq = seq, .seq_span = 1, .port = port, .data_cb = on_route_reply, .arg = &t };
     for (;;) {
         ssize_t k = recv_kernel(d, fd);
         if (k < 0)
             return (int)k;
-        size_t off = 0, n = (size_t)k;
-        while (n - off >= D_HDRLEN) {
-            const uint8_t *m = d->buf + off;
-            uint32_t mlen = get32(m);
-            if (mlen < D_HDRLEN || mlen > n - off)
-                return -EBADMSG;
-            off += align4(mlen);
-            if (get32(m + 8) != seq || get32(m + 12) != port)
-                continue;
-            uint16_t type = get16(m + 4);
-            if (type == D_MSG_ERROR) {
-                int32_t e = 0;
-                if (mlen >= D_HDRLEN + 4)
-                    memcpy(&e, m + D_HDRLEN, 4);
-                return e < 0 ? e : -EPROTO;
-            }
-            if (type != D_RTM_NEWROUTE || mlen < D_HDRLEN + D_RTMLEN)
-                continue;
-            *table = m[D_HDRLEN + 4];
-            size_t ao = D_HDRLEN + D_RTMLEN;
-            while (ao + 4 <= mlen) {
-                uint16_t l = get16(m + ao);
-                if (l < 4 || l > mlen - ao)
-                    return -EBADMSG;
-                if ((get16(m + ao + 2) & D_NLA_TYPE_MASK) == RTA_TABLE_ && l == 8)
-                    *table = get32(m + ao + 4);
-                ao += align4(l);
-            }
+        rc = nlm_cb_run(d->buf, (size_t)k, &run);
+        if (t.got)
             return 0;
-        }
+        if (rc < 0)
+            return rc;                          /* the kernel's error, or a malformed reply */
+        if (rc == NLM_CB_STOP)
+            return -EPROTO;                     /* an ACK or a DONE, but no route */
     }
 }
