@@ -186,6 +186,42 @@ static int batch_reserve(pr_nl_batch *b)
     return 0;
 }
 
+/* ---- raw messages (the journal's replay) ----------------------------------- */
+
+const uint8_t *pr_nl_batch_data(const pr_nl_batch *b, size_t *len)
+{
+    if (len != NULL)
+        *len = b ? b->len : 0;
+    return b && b->n ? b->buf : NULL;
+}
+
+int pr_nl_batch_add_raw(pr_nl_batch *b, const uint8_t *msg, size_t len, int msg_type, int nlmsg_flags)
+{
+    if (b == NULL || msg == NULL || len < 16 || len > NL_MAX_MSG || (len & 3) != 0 || nlm_get32(msg) != len
+        || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
+        return -EINVAL;
+    /* a rule stays a rule and a route a route: only NEW <-> DEL */
+    uint16_t was;
+    memcpy(&was, msg + 4, sizeof was);
+    bool rule = msg_type == PR_RTM_NEWRULE || msg_type == PR_RTM_DELRULE;
+    bool route = msg_type == PR_RTM_NEWROUTE || msg_type == PR_RTM_DELROUTE;
+    if (!(rule && (was == PR_RTM_NEWRULE || was == PR_RTM_DELRULE))
+        && !(route && (was == PR_RTM_NEWROUTE || was == PR_RTM_DELROUTE)))
+        return -EINVAL;
+    int err = batch_reserve(b);
+    if (err < 0)
+        return err;
+    uint8_t *m = b->buf + b->len;
+    memcpy(m, msg, len);
+    nlm_put16(m + 4, (uint16_t)msg_type);
+    nlm_put16(m + 6, (uint16_t)((unsigned)nlmsg_flags | NLM_F_REQUEST | NLM_F_ACK));
+    nlm_put32(m + 8, 0);        /* seq and port are set at send time */
+    nlm_put32(m + 12, 0);
+    b->off[b->n] = (uint32_t)b->len;
+    b->len += len;
+    return (int)b->n++;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
 /* Two host-order halves: fib_rule_uid_range / fib_rule_port_range. */

@@ -489,6 +489,17 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
 /* The encoded message of operation i (its seq is the one of the last send,
  * 0 before); NULL when i is out of range. */
 const uint8_t *pr_nl_batch_message(const pr_nl_batch *b, size_t i, size_t *len);
+/* All encoded messages, back to back (each 4-aligned, nlmsg_len first), and
+ * their total length in *len; NULL for an empty batch.  Valid until the next
+ * change of b.  (The provisioning journal keeps these bytes.) */
+const uint8_t *pr_nl_batch_data(const pr_nl_batch *b, size_t *len);
+/* Appends a copy of one encoded rule or route message (as pr_nl_batch_data
+ * gave it) with its type and flags replaced: msg_type RTM_NEW/DELRULE or
+ * RTM_NEW/DELROUTE, nlmsg_flags as for pr_nl_batch_add_rule.  The attributes
+ * are kept as they are (a journaled add is undone by sending it as a delete).
+ * Returns the operation's index or -EINVAL (not one whole message of that
+ * length, or another type) / -ENOMEM / -E2BIG. */
+int pr_nl_batch_add_raw(pr_nl_batch *b, const uint8_t *msg, size_t len, int msg_type, int nlmsg_flags);
 
 /* Outcome codes besides 0 (applied) and a positive errno (refused). */
 enum {

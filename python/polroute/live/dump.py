@@ -22,7 +22,7 @@ import struct
 from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
-from polroute.live.netlink import netns_path
+from polroute.live.netns import checked_netns_path
 from polroute.live.objects import KAddr, KLink, KRoute, KRule
 from polroute.types.requests import (
     AF_INET,
@@ -235,9 +235,10 @@ class LiveDump:
     None) and the C dump handle its replies are decoded into."""
 
     def __init__(self, netns: str | None = None):
-        path = netns_path(netns)
-        if path is not None and not os.path.exists(path):
-            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory')
+        try:
+            path = checked_netns_path(netns)
+        except FileNotFoundError:
+            raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory') from None
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
         if fd < 0:
             raise OSError(

@@ -258,10 +258,24 @@ def _value_from_json(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------- the journal
+#
+# Two files per namespace: ``journal-<id>`` (what the apply sends, written
+# once before the first operation: a JSON header and the encoded netlink
+# messages of every phase, as sent, plus the messages that undo replaces) and
+# ``state-<id>.json`` (small, rewritten at every step: which phases may have
+# reached the kernel, who is responsible for the journal now, the confirm
+# deadline).  An add is undone by sending its own message as a delete, a
+# delete by sending it as an add: only replaces need a message of their own.
+
+MAGIC = b"PRJ1"
 
 
 def journal_name(ns: NetnsId) -> str:
-    return f"journal-{ns.tag}.json"
+    return f"journal-{ns.tag}"
+
+
+def state_name(ns: NetnsId) -> str:
+    return f"state-{ns.tag}.json"
 
 
 def process_start(pid: int) -> int | None:
@@ -275,37 +289,68 @@ def process_start(pid: int) -> int | None:
         return None
 
 
-def alive(owner: dict) -> bool:
-    """True while the process that owns a journal still runs."""
-    pid, start = owner.get("pid"), owner.get("start")
-    return pid is not None and process_start(pid) == start
-
-
 def owner_record(pid: int | None = None) -> dict:
+    """Who is responsible for a journal: a pid and its start time."""
     pid = os.getpid() if pid is None else pid
     return {"pid": pid, "start": process_start(pid)}
 
 
-def save(ns: NetnsId, journal: dict, *, new: bool = False) -> None:
-    """Write the journal durably (it is read back by another process after a crash)."""
-    journal["version"] = JOURNAL_VERSION
-    journal["netns"] = {"dev": ns.dev, "ino": ns.ino, "path": ns.path}
-    write_file(journal_name(ns), json.dumps(journal, separators=(",", ":")).encode(), exclusive=new)
+def alive(owner: dict) -> bool:
+    """True while the process that owns a journal still runs."""
+    pid, start = owner.get("pid"), owner.get("start")
+    return pid is not None and start is not None and process_start(pid) == start
 
 
-def load(ns: NetnsId) -> dict | None:
-    """The journal of ``ns``, or None.  RunDirError for a corrupt one (it is kept for a person to read)."""
+def write_journal(ns: NetnsId, header: dict, blobs: list[bytes]) -> None:
+    """The journal of one apply: ``header`` (JSON data) and ``blobs`` (the
+    encoded batches), durably, refusing to overwrite an unfinished one."""
+    header = dict(header, version=JOURNAL_VERSION, netns={"dev": ns.dev, "ino": ns.ino, "path": ns.path})
+    header["blobs"] = [len(b) for b in blobs]
+    head = json.dumps(header, separators=(",", ":")).encode()
+    write_file(journal_name(ns), b"".join([MAGIC, len(head).to_bytes(4, "little"), head, *blobs]), exclusive=True)
+
+
+def read_journal(ns: NetnsId) -> tuple[dict, list[bytes]] | None:
+    """(header, blobs) of the namespace's journal, or None.  RunDirError for a
+    file that is not one (it is kept for a person to read)."""
     raw = read_file(journal_name(ns))
     if raw is None:
         return None
+    where = os.path.join(run_dir(), journal_name(ns))
     try:
-        journal = json.loads(raw)
+        if raw[:4] != MAGIC:
+            raise ValueError("not a polroute journal")
+        n = int.from_bytes(raw[4:8], "little")
+        header = json.loads(raw[8 : 8 + n])
+        if header.get("version") != JOURNAL_VERSION:
+            raise ValueError(f"journal version {header.get('version')!r}")
+        blobs, i = [], 8 + n
+        for size in header["blobs"]:
+            blobs.append(raw[i : i + size])
+            i += size
+        if i != len(raw):
+            raise ValueError("truncated")
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{where}: {e}") from None
+    return header, blobs
+
+
+def write_state(ns: NetnsId, state: dict) -> None:
+    """The journal's progress (durable before the step it announces)."""
+    write_file(state_name(ns), json.dumps(state, separators=(",", ":")).encode())
+
+
+def read_state_file(ns: NetnsId) -> dict:
+    raw = read_file(state_name(ns))
+    if raw is None:
+        return {}
+    try:
+        return json.loads(raw)
     except ValueError:
-        raise RunDirError(f"{os.path.join(run_dir(), journal_name(ns))} is not a polroute journal") from None
-    if not isinstance(journal, dict) or journal.get("version") != JOURNAL_VERSION:
-        raise RunDirError(f"{os.path.join(run_dir(), journal_name(ns))}: unknown journal version")
-    return journal
+        return {}
 
 
 def discard(ns: NetnsId) -> None:
+    """The apply is over (committed or undone): its journal goes."""
+    remove_file(state_name(ns))
     remove_file(journal_name(ns))

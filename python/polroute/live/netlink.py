@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
+from polroute.live.netns import checked_netns_path
 from polroute.types.requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
 
 OUTCOME_UNKNOWN = lib.PR_NL_UNKNOWN
@@ -79,19 +80,12 @@ class NetlinkError(OSError):
 Request = RuleRequest | RouteRequest
 
 
-def netns_path(netns: str | None) -> str | None:
-    """``ip netns`` name -> its bind-mount path; a path is returned as is."""
-    if netns is None or netns == "":
-        return None
-    return netns if "/" in netns else f"/run/netns/{netns}"
-
-
 class KernelSocket:
     """One NETLINK_ROUTE socket, in the current namespace or in ``netns``
     (a name under /run/netns or a path).  A context manager."""
 
     def __init__(self, netns: str | None = None, *, sndbuf: int | None = None, rcvbuf: int | None = None):
-        path = netns_path(netns)
+        path = checked_netns_path(netns)
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
         if fd < 0:
             raise OSError(-fd, os.strerror(-fd), path)
@@ -143,14 +137,15 @@ class KernelSocket:
     def send(
         self, requests: Iterable[Request], *, max_chunk_bytes: int = 0, max_chunk_acks: int = 0, timeout_ms: int = 0
     ) -> list[Outcome]:
-        """Send every request, in order; one Outcome per request.
+        """Send every request (or a batch made by :func:`encode` or
+        :func:`raw_batch`), in order; one Outcome per request.
 
         ValueError (nothing sent) if a request cannot be encoded.  NetlinkError
         on a socket error, with the outcomes so far.  ``max_chunk_bytes`` and
         ``max_chunk_acks`` override the sizes derived from the socket buffers
         (tests only: they can make the kernel refuse or drop ACKs)."""
         t0 = time.perf_counter()
-        batch = encode(requests)
+        batch = requests if isinstance(requests, ffi.CData) else encode(requests)
         t1 = time.perf_counter()
         n = lib.pr_nl_batch_count(batch)
         results = ffi.new("pr_nl_result[]", max(n, 1))
@@ -166,6 +161,47 @@ class KernelSocket:
         if rc < 0:
             raise NetlinkError(-rc, outcomes)
         return outcomes
+
+
+def batch_data(batch) -> bytes:
+    """The encoded messages of a batch, back to back (what the journal keeps)."""
+    n = ffi.new("size_t *")
+    ptr = lib.pr_nl_batch_data(batch, n)
+    return bytes(ffi.buffer(ptr, n[0])) if ptr != ffi.NULL else b""
+
+
+def split_messages(data: bytes) -> list[memoryview]:
+    """The messages of batch_data(), one view each."""
+    view = memoryview(data)
+    out, i = [], 0
+    while i < len(view):
+        n = int.from_bytes(view[i : i + 4], "little")
+        if n < 16 or i + n > len(view):
+            raise ValueError(f"corrupt message at byte {i}")
+        out.append(view[i : i + n])
+        i += (n + 3) & ~3
+    return out
+
+
+def message_type(msg: memoryview) -> tuple[int, int]:
+    """(nlmsg_type, nlmsg_flags) of one encoded message."""
+    return int.from_bytes(msg[4:6], "little"), int.from_bytes(msg[6:8], "little")
+
+
+def raw_batch(messages: Iterable[tuple[memoryview | bytes, int, int]]):
+    """A batch of encoded messages sent again with another type and flags:
+    (message, nlmsg_type, nlmsg_flags) each (see pr_nl_batch_add_raw)."""
+    msgs = list(messages)
+    batch = lib.pr_nl_batch_new(len(msgs))
+    if batch == ffi.NULL:
+        raise MemoryError("pr_nl_batch_new")
+    batch = ffi.gc(batch, lib.pr_nl_batch_free)
+    for i, (msg, mtype, flags) in enumerate(msgs):
+        raw = bytes(msg)
+        rc = lib.pr_nl_batch_add_raw(batch, raw, len(raw), mtype, flags)
+        if rc < 0:
+            raise ValueError(f"message {i}: cannot be sent again: {os.strerror(-rc)}")
+    return batch
 
 
 def encode(requests: Iterable[Request], *, fast: bool = True):

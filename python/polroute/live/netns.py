@@ -12,6 +12,7 @@ keyed by it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -22,8 +23,14 @@ _NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h
 _CLONE_NEWNET = 0x40000000
 
 
-class NetnsError(ValueError):
-    """A --netns value that does not name a network namespace."""
+class NetnsError(OSError):
+    """A --netns value that does not name a network namespace (errno EINVAL)."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.EINVAL, message)
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 @dataclass(frozen=True)
@@ -82,3 +89,12 @@ def netns_id(netns: str | None) -> NetnsId:
         return NetnsId(st.st_dev, st.st_ino, path or "")
     finally:
         os.close(fd)
+
+
+def checked_netns_path(netns: str | None) -> str | None:
+    """netns_path, after checking that it names a network namespace (netns_id):
+    what the netlink socket and the dump reader open."""
+    path = netns_path(netns)
+    if path is not None:
+        netns_id(netns)
+    return path
