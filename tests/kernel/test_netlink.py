@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns import Netns  # noqa: E402
 
 from polroute import Policy  # noqa: E402
-from polroute.iproute2.reader import apply_batch, parse_command, split_args  # noqa: E402
+from polroute.iproute2.batch import apply_batch, parse_command  # noqa: E402
+from polroute.iproute2.lexer import split_args  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.live.netlink import (  # noqa: E402
     KernelSocket,

@@ -27,8 +27,10 @@ import sys
 
 from polroute._core.errors import PolicyError
 from polroute.cli import provision as provision_cli
-from polroute.iproute2.reader import BatchError, ParseError, apply_batch, batch_lines, parse_route_get, split_args
+from polroute.iproute2.batch import apply_batch
+from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.route_get import ask, explain_text, to_json, to_text
+from polroute.iproute2.route_get_args import parse_route_get
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
 from polroute.model.kernel_profile import DEFAULT as DEFAULT_PROFILE
 from polroute.model.kernel_profile import PROFILES, ProfileError

@@ -67,7 +67,8 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import ParseError, batch_lines, parse_command, split_args
+from polroute.iproute2.batch import parse_command
+from polroute.iproute2.lexer import ParseError, batch_lines, split_args
 from polroute.iproute2.rt_tables import RtTables
 from polroute.live.netlink import KernelSocket, NetlinkError, Outcome
 from polroute.live.state import (
