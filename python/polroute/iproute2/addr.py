@@ -56,6 +56,9 @@ IFA_F_MCAUTOJOIN = 0x400
 
 
 def _addr_modify(a: Args, msg_type: int, flags: int, ctx: Context) -> Command:
+    """ipaddress.c:ipaddr_modify(): the arguments in ip's if-chain order, then
+    the checks and defaults ip applies before sending (label, broadcast +/-,
+    loopback scope, the IPv4 wildcard delete)."""
     t = ctx.tables
     fam = ctx.family
     warnings = []

@@ -69,6 +69,8 @@ from polroute.types.requests import (
 
 
 def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:
+    """iprule.c:iprule_modify(): the selector and action in ip's if-chain
+    order, then the header defaults (family inet, table main for an add)."""
     t = ctx.tables
     fam = ctx.family  # ip rule does NOT take the family from addresses
     req = RuleRequest(msg_type, NLM_F_CREATE | NLM_F_EXCL if msg_type == RTM_NEWRULE else 0)
@@ -329,6 +331,7 @@ class RuleFlush(Command):
 
 
 def _rule_flush(a: Args, ctx: Context) -> Command:
+    """The selector of ``ip rule flush`` (iprule.c:iprule_list_flush_or_save())."""
     t = ctx.tables
     af = ctx.family or AF_INET
     f = _RuleFilter()
