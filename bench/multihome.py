@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from multihome_fixtures import big_host  # noqa: E402
 from polroute import Policy  # noqa: E402
 from polroute.audit import audit_policy, kernel_route_get, policy_from_netns  # noqa: E402
-from polroute.iproute2.reader import apply_batch  # noqa: E402
+from polroute.iproute2.batch import apply_batch  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.render import TARGETS, batch_text, render  # noqa: E402

@@ -111,7 +111,7 @@ def desired_text(n: int) -> str:
 
 
 class _Names:
-    """ifindex by name for the request builder (polroute.iproute2.reader.parse_command)."""
+    """ifindex by name for the request builder (polroute.iproute2.batch.parse_command)."""
 
     def __init__(self, by_name: dict[str, int]):
         self.by_name = by_name
@@ -126,7 +126,8 @@ class _Names:
 def build_requests(n: int, ifindex: dict[str, int], owner: int):
     """(rules, routes): the tenants as polroute requests (as `ip rule add` /
     `ip route add` would send them, routes with the owner protocol)."""
-    from polroute.iproute2.reader import parse_command, split_args
+    from polroute.iproute2.batch import parse_command
+    from polroute.iproute2.lexer import split_args
 
     names = _Names(ifindex)
     rules, routes = [], []

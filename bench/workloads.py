@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from polroute.cli.demo import two_nic_batch
-from polroute.iproute2.reader import apply_batch, parse_command
+from polroute.iproute2.batch import apply_batch, parse_command
 from polroute.model.policy import Policy
 
 SEED = 20261126

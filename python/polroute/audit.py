@@ -30,8 +30,8 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from polroute.iproute2.reader import parse_route_get
 from polroute.iproute2.route_get import ask, explain_text
+from polroute.iproute2.route_get_args import parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
 from polroute.types.requests import AF_INET, AF_INET6

@@ -109,7 +109,8 @@ class ModelSide:
     def __init__(self):
         try:
             from polroute import Policy
-            from polroute.iproute2.reader import BatchError, apply_batch, apply_batch_force
+            from polroute.iproute2.batch import apply_batch, apply_batch_force
+            from polroute.iproute2.lexer import BatchError
             from polroute.iproute2.route_get import get_json
         except ImportError as exc:  # the model is not built / not written yet
             raise ModelUnavailable(f"polroute model not importable: {exc!r}") from exc
@@ -123,7 +124,7 @@ class ModelSide:
             if self.family_kw is None:
                 raise ModelUnavailable(
                     "IPv6 scenarios run as `ip -6 -batch` (a batch line cannot give a rule a "
-                    "family); polroute.iproute2.reader.apply_batch needs a `family` parameter "
+                    "family); polroute.iproute2.batch.apply_batch needs a `family` parameter "
                     "(family=socket.AF_INET6 meaning `ip -6 -batch`)"
                 )
             self.apply_batch(policy, text, self.FILENAME, **{self.family_kw: socket.AF_INET6})
@@ -484,7 +485,8 @@ def write_reproducer(
     py = [
         "import socket, sys, json",
         "from polroute import Policy",
-        "from polroute.iproute2.reader import apply_batch, BatchError",
+        "from polroute.iproute2.batch import apply_batch",
+        "from polroute.iproute2.lexer import BatchError",
         "from polroute.iproute2.route_get import get_json",
         f"lines = {run.lines!r}",
         f"sysctls = {run.sysctls!r}",

@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns import Netns  # noqa: E402
 
 from polroute import Policy  # noqa: E402
-from polroute.iproute2.reader import apply_batch, parse_command, split_args  # noqa: E402
+from polroute.iproute2.batch import apply_batch, parse_command  # noqa: E402
+from polroute.iproute2.lexer import split_args  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.live.netlink import (  # noqa: E402
     KernelSocket,
@@ -135,7 +136,8 @@ def _rule_lines(rng: random.Random, n: int, v6: bool) -> list[str]:
             (0.1, f"uidrange {1000 + i}-{2000 + i}"),
             (
                 0.1,
-                f"ipproto {rng.choice(['tcp', 'udp', '132'])} sport {1000 + i % 500}-{3000 + i % 500} dport {rng.randint(1, 65534)}",
+                f"ipproto {rng.choice(['tcp', 'udp', '132'])} sport {1000 + i % 500}-{3000 + i % 500} "
+                f"dport {rng.randint(1, 65534)}",
             ),
             (0.05, "tos 0x10" if not v6 else "dsfield 0x20"),
             (0.05, f"protocol {rng.choice(['static', 'bird'])}"),
@@ -412,7 +414,7 @@ def _canonical(msg: bytes):
     without two attributes that change nothing in the kernel:
     - iproute2 sends an empty FRA_SRC / FRA_DST for `from all` / `to all` (prefix
       length 0: the kernel ignores the attribute);
-    - the reader (polroute.iproute2.reader) gives every IPv6 route RTA_PREF, 0 (medium, the
+    - the reader (polroute.iproute2.route) gives every IPv6 route RTA_PREF, 0 (medium, the
       default) when no `pref` was written; iproute2 sends RTA_PREF only for `pref`."""
     length, mtype, flags = struct.unpack_from("=IHH", msg)
     nested = frozenset({8}) if mtype in (24, 25) else frozenset()
@@ -555,7 +557,7 @@ def test_timing_vs_ip_batch(kernel_ok, capsys):
             f"polroute, rules with explicit prefs {'descending' if desc else 'ascending'}, "
             f"{'CREATE|EXCL' if excl else 'CREATE only'}"
         )
-        rows.append((label, fresh(lambda ns: _timed_send(ns, prio(rule_reqs, desc, excl)))))
+        rows.append((label, fresh(lambda ns, desc=desc, excl=excl: _timed_send(ns, prio(rule_reqs, desc, excl)))))
     with capsys.disabled():
         print(
             f"\n[netlink timing] {n} tenants (kernel {os.uname().release}); parsing the lines with "

@@ -176,7 +176,7 @@ def restore(ns: Netns, batches, sysctls) -> list[str]:
 def _model_of(sc):
     """The model given the scenario's own lines (as the differential suite does)."""
     from polroute import Policy
-    from polroute.iproute2.reader import apply_batch_force
+    from polroute.iproute2.batch import apply_batch_force
 
     p = Policy()
     apply_batch_force(p, sc.batch_text, "scenario", None, socket.AF_INET6 if sc.batch_family == 6 else 0)
@@ -351,7 +351,7 @@ def test_snapshot_text_forms(kernel_ok):
         assert not diff_dumps(dump(a), dump(b))
         # the whole-state text is read by polroute as it is
         from polroute import Policy
-        from polroute.iproute2.reader import apply_batch
+        from polroute.iproute2.batch import apply_batch
 
         p = Policy()
         apply_batch(p, whole, "snapshot")

@@ -6,7 +6,8 @@ import ipaddress
 import pytest
 
 from polroute import Policy, PolicyError
-from polroute.iproute2.reader import BatchError, apply_batch
+from polroute.iproute2.batch import apply_batch
+from polroute.iproute2.lexer import BatchError
 from polroute.iproute2.route_get import get_json, route_get, to_text
 from polroute.types.requests import (
     AF_INET,

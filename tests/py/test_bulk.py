@@ -10,7 +10,7 @@ import pytest
 
 from polroute import Policy
 from polroute.cli.demo import two_nic_batch
-from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.batch import apply_batch
 from polroute.iproute2.route_get import route_get
 from polroute.model.bulk import NO_RULE, lookup_bulk
 
@@ -156,7 +156,7 @@ def test_compiled_snapshot_is_immutable_and_answers_the_same():
     """A snapshot answers as its policy did when it was taken, whatever the
     writer does to the policy afterwards; the next publish sees the change."""
     from polroute.cli.bench_workloads import build_tenants, tenant_flows
-    from polroute.iproute2.reader import apply_batch
+    from polroute.iproute2.batch import apply_batch
     from polroute.model.compiled import Published
 
     p = build_tenants(50)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polroute import Policy
-from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.batch import apply_batch
 from polroute.iproute2.route_get import _NOT_MODELLED, _TYPE_NAMES, route_get
 from polroute.model.bulk import NO_RULE, lookup_bulk, v6_addresses, v6_column
 

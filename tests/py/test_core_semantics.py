@@ -15,7 +15,8 @@ import socket
 import pytest
 
 from polroute.iproute2 import route_get as query
-from polroute.iproute2.reader import BatchError, apply_batch
+from polroute.iproute2.batch import apply_batch
+from polroute.iproute2.lexer import BatchError
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
 from polroute.types.requests import (

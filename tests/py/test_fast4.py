@@ -37,7 +37,8 @@ from hypothesis import strategies as st
 
 from polroute import Policy
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import ParseError, apply_batch, apply_line
+from polroute.iproute2.batch import apply_batch, apply_line
+from polroute.iproute2.lexer import ParseError
 from polroute.model.bulk import lookup_bulk
 
 COLUMNS = ("error", "type", "table", "rule_priority", "oif", "gateway", "prefsrc", "flags")

@@ -19,7 +19,8 @@ import pytest
 from polroute import Policy
 from polroute._polroute_cffi import ffi, lib
 from polroute.iproute2 import show
-from polroute.iproute2.reader import ParseError, apply_batch, parse_command, split_args
+from polroute.iproute2.batch import apply_batch, parse_command
+from polroute.iproute2.lexer import ParseError, split_args
 from polroute.live import dump as kernel_dump
 from polroute.live import keys as kernel_keys
 from polroute.types import requests as rq

@@ -1,6 +1,7 @@
-"""polroute.iproute2.reader turns `ip` command lines into the requests iproute2 6.1
-sends.  A small fake policy (same method names as polroute.Policy) records
-the requests and keeps just enough state for names, dumps and flushes.
+"""The iproute2 reader (polroute.iproute2.batch and the per-object modules it
+dispatches to) turns `ip` command lines into the requests iproute2 6.1 sends.
+A small fake policy (same method names as polroute.Policy) records the
+requests and keeps just enough state for names, dumps and flushes.
 
 Defaults and abbreviations asserted here were checked against the real
 `ip` 6.1.0 in throwaway namespaces where noted (e.g. `tos 10` is 0x10,
@@ -16,18 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import (
-    BatchError,
-    GetArgs,
-    ParseError,
-    apply_batch,
-    apply_line,
-    batch_lines,
-    matches,
-    parse_command,
-    parse_route_get,
-    split_args,
-)
+from polroute.iproute2.args import matches
+from polroute.iproute2.batch import apply_batch, apply_line, parse_command
+from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
+from polroute.iproute2.route_get_args import GetArgs, parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.types.infos import AddrInfo
 from polroute.types.requests import (
@@ -1082,7 +1075,7 @@ def _ipv4_legacy_reference(s: str):
     )
 )
 def test_ipv4_legacy_fast_path_equals_reference(parts):
-    from polroute.iproute2.reader import _ipv4_legacy
+    from polroute.iproute2.args import _ipv4_legacy
 
     s = ".".join(parts)
     assert _ipv4_legacy(s) == _ipv4_legacy_reference(s)

@@ -7,7 +7,7 @@ import pytest
 
 from polroute import Policy
 from polroute.cli.app import main
-from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.batch import apply_batch
 from polroute.iproute2.route_get import get_json
 from polroute.model import kernel_profile as kp
 

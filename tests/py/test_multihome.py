@@ -22,7 +22,7 @@ from polroute import Policy
 from polroute.audit import audit_policy  # noqa: E402
 from polroute.cli import app as cli  # noqa: E402
 from polroute.cli.demo import split_recipe, two_nic_batch  # noqa: E402
-from polroute.iproute2.reader import apply_batch  # noqa: E402
+from polroute.iproute2.batch import apply_batch  # noqa: E402
 from polroute.iproute2.route_get import route_get  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import HostFileError, parse_host_text  # noqa: E402

@@ -15,7 +15,8 @@ import pytest
 
 from polroute import Policy
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import ParseError, apply_line
+from polroute.iproute2.batch import apply_line
+from polroute.iproute2.lexer import ParseError
 from polroute.model.bulk import lookup_bulk
 from polroute.model.compiled import Published
 

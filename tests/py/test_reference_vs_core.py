@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from polroute._core.errors import PolicyError
 from polroute._polroute_cffi import lib
 from polroute.iproute2 import route_get as query
-from polroute.iproute2.reader import ParseError, apply_line
+from polroute.iproute2.batch import apply_line
+from polroute.iproute2.lexer import ParseError
 from polroute.model.policy import Policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

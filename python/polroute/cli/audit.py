@@ -58,7 +58,7 @@ def run(ns) -> int:
         report_json,
     )
     from polroute.cli.common import build_policy
-    from polroute.iproute2.reader import BatchError
+    from polroute.iproute2.lexer import BatchError
     from polroute.iproute2.rt_tables import load_rt_tables
 
     try:

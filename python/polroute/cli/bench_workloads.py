@@ -112,7 +112,7 @@ def _ip(a: int) -> str:
 
 
 def _template(policy, line: str):
-    from polroute.iproute2.reader import parse_command
+    from polroute.iproute2.batch import parse_command
 
     reqs = parse_command(line.split(), policy).requests
     return reqs[0][1]
@@ -120,7 +120,7 @@ def _template(policy, line: str):
 
 def build_two_nic():
     from polroute.cli.demo import two_nic_batch
-    from polroute.iproute2.reader import apply_batch
+    from polroute.iproute2.batch import apply_batch
     from polroute.model.policy import Policy
 
     p = Policy()
@@ -147,7 +147,7 @@ def build_tenants(n: int, mixed: bool = False, n_main: int = 1000):
     Tenant i's rule has priority tenant_priority(i, n) (2+2i up to 16,000
     tenants); with mixed, every 10th tenant gets one extra rule just before
     it, of kind MIXED_KINDS[(i // 10) % 5]."""
-    from polroute.iproute2.reader import apply_batch
+    from polroute.iproute2.batch import apply_batch
     from polroute.model.policy import Policy
 
     p = Policy()
@@ -301,7 +301,7 @@ def _v6_rows(halves: np.ndarray) -> np.ndarray:
 
 def build_v6(n: int):
     """Main holds n IPv6 prefixes (v6_prefixes) via gateways on 4 veths."""
-    from polroute.iproute2.reader import apply_batch
+    from polroute.iproute2.batch import apply_batch
     from polroute.model.policy import Policy
 
     p = Policy()

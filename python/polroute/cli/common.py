@@ -79,7 +79,7 @@ def build_policy(batches: list[str], sysctls: list[str], tables: RtTables, kerne
     """A fresh namespace (modelling the kernel build ``kernel``, default auto)
     with the batch files applied, then the sysctls."""
     from polroute._core.errors import PolicyError
-    from polroute.iproute2.reader import apply_batch
+    from polroute.iproute2.batch import apply_batch
     from polroute.model.kernel_profile import ProfileError
     from polroute.model.policy import Policy
 
@@ -125,7 +125,7 @@ def invoke(command: Command, argv: list[str]) -> int:
     """Parse and run one command: -h/--help exit 0, a bad command line exits
     ``usage_exit``, bad input (a batch file, a usage error, a missing file) 1."""
     from polroute._core.errors import PolicyError
-    from polroute.iproute2.reader import BatchError
+    from polroute.iproute2.lexer import BatchError
 
     try:
         ns = parse(command, argv)

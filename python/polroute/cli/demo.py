@@ -25,7 +25,7 @@ import time
 from importlib import resources
 
 from polroute.cli.common import Command, new_parser
-from polroute.iproute2.reader import apply_batch
+from polroute.iproute2.batch import apply_batch
 from polroute.iproute2.route_get import explain_text, route_get, to_text
 from polroute.iproute2.rt_tables import RtTables
 from polroute.iproute2.show import format_routes, format_rules

@@ -29,8 +29,9 @@ def parser():
 
 def run(ns) -> int:
     from polroute.cli.get import print_answer
-    from polroute.iproute2.reader import ParseError, batch_lines, parse_route_get, split_args
+    from polroute.iproute2.lexer import ParseError, batch_lines, split_args
     from polroute.iproute2.route_get import ask
+    from polroute.iproute2.route_get_args import parse_route_get
 
     if len(ns.flows) != 1:
         raise UsageError("eval needs exactly one --flows FILE")

@@ -51,8 +51,9 @@ def print_answer(out: Output, policy, result, tables, explain: bool = False, one
 
 def run(ns) -> int:
     from polroute._core.errors import PolicyError
-    from polroute.iproute2.reader import ParseError, parse_route_get
+    from polroute.iproute2.lexer import ParseError
     from polroute.iproute2.route_get import ask
+    from polroute.iproute2.route_get_args import parse_route_get
 
     out = Output(ns.json)
     policy, tables = policy_from(ns)

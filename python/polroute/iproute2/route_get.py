@@ -10,7 +10,7 @@ import os
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import NOT_MODELLED_NAMES, ROUTE_TYPE_NAMES, TRACE_STEP_NAMES
 from polroute._core.errors import check
-from polroute.iproute2.reader import GetArgs, parse_route_get
+from polroute.iproute2.route_get_args import GetArgs, parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
 from polroute.types.requests import AF_INET, AF_INET6

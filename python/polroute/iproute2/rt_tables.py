@@ -11,8 +11,8 @@ different answers for duplicate ids and names:
   later line simply overwrites the slot.
 
 The module also holds the small C number parsers (``strtoul`` and friends)
-that iproute2's argument parsing is built on; :mod:`polroute.iproute2.reader` uses
-them so that ``0x10``, ``010`` or ``+5`` mean what they mean to ``ip``.
+that iproute2's argument parsing is built on; the batch reader (:mod:`polroute.iproute2.args`
+and the per-object modules) uses them so that ``0x10``, ``010`` or ``+5`` mean what they mean to ``ip``.
 """
 
 from __future__ import annotations

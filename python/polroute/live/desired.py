@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import ParseError, batch_lines, parse_command, split_args
+from polroute.iproute2.batch import parse_command
+from polroute.iproute2.lexer import ParseError, batch_lines, split_args
 from polroute.iproute2.rt_tables import RtTables
 from polroute.live.keys import _ifname_fn, _slot_key, _ukey
 from polroute.live.lines import _Names, route_line, rule_line

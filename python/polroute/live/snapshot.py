@@ -64,7 +64,8 @@ from __future__ import annotations
 import contextlib
 
 from polroute._core.errors import PolicyError
-from polroute.iproute2.reader import ParseError, apply_batch, apply_line
+from polroute.iproute2.batch import apply_batch, apply_line
+from polroute.iproute2.lexer import ParseError
 from polroute.iproute2.rt_tables import RtTables
 from polroute.live.keys import route_key
 from polroute.live.line_requests import _VERB_FLAGS, route_line_packed, route_line_request
@@ -102,7 +103,8 @@ def _check_route_request(
     is checked as req and the bytes against route_to_c of the parsed request."""
     from polroute._core.binding import ffi
     from polroute._core.codec import route_to_c
-    from polroute.iproute2.reader import parse_command, split_args
+    from polroute.iproute2.batch import parse_command
+    from polroute.iproute2.lexer import split_args
 
     if packed is not None:
         _check_route_request(model, tables, text, full, v6_batch)
@@ -399,7 +401,8 @@ def _apply_lines(policy: Policy, state: KernelState, lines: list[_Line], v6_batc
     lines applied as route_line_request (what parsing them gives; see
     _Builder.emit_route_line) and the others parsed: all or nothing, the
     same BatchError on a refused line."""
-    from polroute.iproute2.reader import BatchError, parse_command, split_args
+    from polroute.iproute2.batch import parse_command
+    from polroute.iproute2.lexer import BatchError, split_args
 
     work, tables = policy.clone(), RtTables()
     names = {l.ifindex: l.name for l in state.links}

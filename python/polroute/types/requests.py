@@ -2,7 +2,7 @@
 
 These dataclasses mirror the C request structs of ``csrc/polroute.h`` field
 for field.  They are what ``ip`` would send: the iproute2 reader
-(:mod:`polroute.iproute2.reader`) fills in iproute2's client-side defaults (protocol
+(:mod:`polroute.iproute2.batch`) fills in iproute2's client-side defaults (protocol
 boot, scope, table, flags); the core applies the kernel's semantics.  Keeping
 the two apart means the same request can later be sent to the real kernel.
 
