@@ -29,6 +29,7 @@ from netns import Netns  # noqa: E402
 from compare import diff_answers, is_not_modelled  # noqa: E402
 from polroute.iproute2.route_get import get_json  # noqa: E402
 from polroute.live.apply import apply, apply_text  # noqa: E402
+from polroute.live.session import PlanStale  # noqa: E402
 from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError  # noqa: E402
 from polroute.live.ops import PHASE_ROUTE_ADD, PHASE_ROUTE_DEL, PHASE_RULE_ADD, PHASE_RULE_DEL  # noqa: E402
 from polroute.live.plan import plan  # noqa: E402
@@ -327,8 +328,9 @@ def test_not_confirmed_rolls_back_every_phase():
 
 def test_concurrent_writer_keeps_its_objects():
     """Between plan and apply another tool adds a rule equal to an owned one
-    (its own protocol) and takes over an owned route's key: the prune deletes
-    neither, and a delete that finds its object gone is not a failure."""
+    (its own protocol) and takes over an owned route's key: the stale plan is
+    refused with nothing sent (compare-and-set); planned again, the prune
+    deletes neither foreign object."""
     ns = make_ns(0)
     try:
         owned = (
@@ -351,6 +353,13 @@ def test_concurrent_writer_keeps_its_objects():
             ).returncode
             == 0
         )
+        before = dumps(ns)
+        with pytest.raises(PlanStale, match="changed since the plan was made") as e:
+            apply(p)
+        assert "rule extra: rule add pref 1000 from 172.16.0.1/32 lookup 1000 protocol static" in e.value.differences
+        assert_same(before, dumps(ns))
+        p = plan("", ns.name, prune=True)
+        assert len(p.ops) == 2  # the owned rule and the owned route of table 1000
         rep = apply(p)
         assert rep.ok, rep.text()
         rules = ns.ip("rule", "show").stdout

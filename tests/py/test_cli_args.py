@@ -34,6 +34,7 @@ HELP = [
     ["plan"],
     ["apply"],
     ["confirm"],
+    ["recover"],
     ["demo"],
     ["audit"],
     ["bench"],

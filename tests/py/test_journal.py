@@ -40,8 +40,11 @@ def test_run_dir_is_0700_whatever_the_umask(rundir):
 
 def test_run_dir_open_to_others_or_a_symlink_is_refused(rundir, tmp_path):
     rundir.mkdir(mode=0o700)
+    rundir.chmod(0o755)  # an older polroute's: only readable by others, so closed
+    journal.run_dir()
+    assert rundir.stat().st_mode & 0o777 == 0o700
     rundir.chmod(0o777)
-    with pytest.raises(journal.RunDirError, match="open to other users"):
+    with pytest.raises(journal.RunDirError, match="writable by other users"):
         journal.run_dir()
     rundir.rmdir()
     (tmp_path / "elsewhere").mkdir(mode=0o700)

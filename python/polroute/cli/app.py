@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("polroute.cli.provision", "the operations that make a namespace hold the desired state"),
     "apply": ("polroute.cli.provision", "carry the plan out, all or nothing (root)"),
     "confirm": ("polroute.cli.provision", "keep what a waiting `apply --confirm` applied"),
+    "recover": ("polroute.cli.provision", "finish an interrupted apply from its journal (undo, or --forward)"),
     "demo": ("polroute.cli.demo", "the two-NIC multi-homed host, offline and (root) live"),
     "audit": ("polroute.cli.audit", "reply symmetry of every local address"),
     "multihome": ("polroute.cli.multihome", "the multi-homed host's source routing: render, discover, apply, check"),

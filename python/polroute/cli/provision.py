@@ -9,12 +9,14 @@ differs from before).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
 from polroute.cli.common import Command, UsageError, add_json_option, new_parser
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
+from polroute.live import session
 from polroute.live.apply import apply, confirm
 from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError
 from polroute.live.plan import plan
@@ -152,9 +154,17 @@ def _errors_out(cmd: str, e: Exception) -> int:
     return EXIT_INPUT
 
 
+def _report_recoveries() -> None:
+    """An interrupted apply finished while taking the namespace is said first."""
+    while session.RECOVERED:
+        sys.stderr.write("polroute: " + session.RECOVERED.pop(0).text())
+
+
 def run_plan(ns) -> int:
     try:
-        p = _plan_from(ns)
+        with session.writer(ns.netns):
+            _report_recoveries()
+            p = _plan_from(ns)
     except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
         return _errors_out("plan", e)
     out = Output(ns.json, INDENTED)
@@ -173,17 +183,19 @@ def run_apply(ns) -> int:
                 seconds = float(ns.confirm)
             except ValueError:
                 raise UsageError(f"--confirm {ns.confirm!r}: seconds expected") from None
-            if seconds <= 0:
-                raise UsageError("--confirm needs a positive number of seconds")
-        p = _plan_from(ns)
-        if seconds is not None and p.ops:
-            print(
-                f"applying {p.summary()}; keep it by answering 'yes' here or running "
-                f"`polroute confirm{' --netns ' + p.netns if p.netns else ''}` within "
-                f"{seconds:g} s, otherwise it is rolled back",
-                file=sys.stderr,
-            )
-        rep = apply(p, dry_run=ns.dry_run, confirm_seconds=seconds)
+            if not math.isfinite(seconds) or seconds <= 0:
+                raise UsageError(f"--confirm {ns.confirm}: a finite number of seconds above 0 is needed")
+        with session.writer(ns.netns):
+            _report_recoveries()
+            p = _plan_from(ns)
+            if seconds is not None and p.ops and not ns.dry_run:
+                print(
+                    f"applying {p.summary()}; keep it by typing 'yes' here or running "
+                    f"`polroute confirm{' --netns ' + p.netns if p.netns else ''}` within "
+                    f"{seconds:g} s, otherwise it is rolled back",
+                    file=sys.stderr,
+                )
+            rep = apply(p, dry_run=ns.dry_run, confirm_seconds=seconds)
     except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
         return _errors_out("apply", e)
     out = Output(ns.json, INDENTED)
@@ -219,9 +231,15 @@ def run_apply(ns) -> int:
 
 
 def run_confirm(ns) -> int:
-    if confirm(ns.netns):
-        print("confirmed")
-        return EXIT_OK
+    try:
+        if confirm(ns.netns):
+            print("confirmed")
+            return EXIT_OK
+        # nothing waits: an apply that died is undone now, as any command would
+        session.recover(ns.netns)
+        _report_recoveries()
+    except (OSError, RuntimeError) as e:
+        return _errors_out("confirm", e)
     print(
         "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {ns.netns}" if ns.netns else ""),
         file=sys.stderr,
@@ -229,8 +247,32 @@ def run_confirm(ns) -> int:
     return EXIT_INPUT
 
 
+def recover_parser():
+    ap = new_parser(
+        "recover",
+        "Finish an apply that was interrupted (killed, or its machine lost power): undo it from its journal, "
+        "or with --forward complete it.  Every other command on the namespace does this first by itself.",
+    )
+    ap.add_argument("--netns", metavar="NS", help="the namespace (default: this one)")
+    ap.add_argument("--forward", action="store_true", help="complete the interrupted apply instead of undoing it")
+    return ap
+
+
+def run_recover(ns) -> int:
+    try:
+        rec = session.recover(ns.netns, forward=ns.forward)
+    except (OSError, RuntimeError) as e:
+        return _errors_out("recover", e)
+    if rec is None:
+        print("nothing to recover")
+        return EXIT_OK
+    sys.stdout.write(rec.text())
+    return EXIT_OK if not rec.problems else EXIT_UNDO_FAILED
+
+
 COMMANDS = {
     "plan": Command(plan_parser, run_plan),
     "apply": Command(apply_parser, run_apply),
     "confirm": Command(confirm_parser, run_confirm),
+    "recover": Command(recover_parser, run_recover),
 }

@@ -1,39 +1,43 @@
-"""Applying a plan: the four phases as netlink batches, rollback (undo in
-reverse order, rule order repair, a re-read compared with the state before),
-confirmation (``apply(confirm_seconds=...)`` / :func:`confirm`), one apply
-at a time per namespace, and :func:`owned_text`.
+"""Applying a plan.
+
+Under the namespace's writer lock (live/session.py: an apply that died
+before is finished first, and the plan is refused if the namespace changed
+since it was read), the plan's four phases go as netlink batches, each
+written to the journal (live/journal.py) before it is sent.  Any failure or
+a signal (SIGINT, SIGTERM, SIGHUP) undoes what was applied (live/rollback.py),
+restores the order of owned rules, and re-reads the kernel to check it is as
+before.  ``--confirm`` hands the deadline to a watchdog process that
+outlives this one (live/watchdog.py); :func:`confirm` keeps the change.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import errno as _errno
-import fcntl
+import json
+import math
 import os
+import secrets
 import select
+import signal
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from polroute.live import journal, session
 from polroute.live.compare import state_differences
 from polroute.live.desired import DEFAULT_OWNER_PROTO
-from polroute.live.keys import _ukey
-from polroute.live.netlink import KernelSocket, NetlinkError, Outcome, Request
-from polroute.live.objects import KernelState, KRule
-from polroute.live.ops import Op, _as_request, _gc_paused, _rule_del
+from polroute.live.netlink import KernelSocket, Outcome, batch_data, encode
+from polroute.live.netns import netns_id
+from polroute.live.ops import PHASE_NAMES, Op, _gc_paused
 from polroute.live.plan import Plan, plan
 from polroute.live.read import read_state
-from polroute.types.requests import (
-    AF_INET,
-    AF_INET6,
-    FRA_PRIORITY,
-    NLM_F_CREATE,
-    RTM_DELROUTE,
-    RTM_DELRULE,
-    RTM_NEWRULE,
-    bit,
-)
+from polroute.live.rollback import repair_rule_order, rule_to_journal, rules_at, send_all, undo_ops
+from polroute.live.watchdog import confirm_name, log_name, result_name, rollback_name
+from polroute.types.requests import AF_INET, AF_INET6, NLM_F_REPLACE, RTM_DELROUTE, RTM_DELRULE
 
 
 @dataclass
@@ -62,6 +66,7 @@ class ApplyReport:
     gone: list[str] = field(default_factory=list)  # deletes that found nothing
     dry_run: bool = False
     confirmed: bool | None = None
+    interrupted: str | None = None  # the signal that stopped the apply (SIGINT, ...)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -88,7 +93,9 @@ class ApplyReport:
             return "\n".join(lines) + "\n"
         for f in self.failures:
             lines.append(f"failed: {f}")
-        if self.confirmed is False:
+        if self.interrupted:
+            lines.append(f"interrupted by {self.interrupted}")
+        elif self.confirmed is False:
             lines.append("not confirmed in time")
         if self.rolled_back:
             state = {
@@ -101,135 +108,90 @@ class ApplyReport:
         return "\n".join(lines) + "\n"
 
 
-def _send_phase(ks: KernelSocket, ops: list[Op]) -> list[Outcome]:
+class Interrupted(RuntimeError):
+    """SIGINT, SIGTERM or SIGHUP arrived while applying: everything was undone."""
+
+
+@contextlib.contextmanager
+def _signals_trapped() -> Iterator[dict]:
+    """SIGINT, SIGTERM and SIGHUP only set a flag while an apply runs: it is
+    looked at between phases and while waiting for a confirmation, and what
+    was applied is then undone (exactly: every outcome is known there).  A
+    second signal during the undo is remembered, not obeyed.  Off the main
+    thread Python cannot install handlers: the apply is then not trapped."""
+    caught: dict = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame):
+        if caught["signum"] is None:
+            caught["signum"] = signum
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        return ks.send([op.req for op in ops])
-    except NetlinkError as e:  # a socket error: what was acknowledged stays known
-        return e.outcomes + [Outcome(-1, str(e))] * (len(ops) - len(e.outcomes))
+        yield caught
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
-def _undo(ks: KernelSocket, done: list[Op]) -> list[str]:
-    """Undo ``done`` (applied, or of unknown outcome) in reverse order, as one
-    batch (the kernel handles a batch's messages in order).  A delete that
-    finds nothing is fine: the operation may never have been applied."""
-    undo_ops = [op for op in reversed(done) if op.undo_request() is not None]
-    outcomes = _send_phase(ks, [dataclasses.replace(op, req=op.undo_request()) for op in undo_ops])
-    problems = []
-    for op, out in zip(undo_ops, outcomes):
-        if out.ok:
-            continue
-        if out.error in (_errno.ENOENT, _errno.ESRCH) and op.undo_request().msg_type in (RTM_DELROUTE, RTM_DELRULE):
-            continue
-        problems.append(f"undo of {op.text!r}: {out.iproute2_text()}")
-    return problems
+def _seconds(confirm_seconds: float | None) -> float | None:
+    if confirm_seconds is None:
+        return None
+    s = float(confirm_seconds)
+    if not math.isfinite(s) or s <= 0:
+        raise ValueError(f"confirm_seconds must be a finite number of seconds above 0, not {confirm_seconds!r}")
+    return s
 
 
-def _repair_rule_order(ks: KernelSocket, before: KernelState, netns: str | None) -> list[str]:
-    """After an undo, rules that were deleted and added back sit at the end
-    of their priority.  Where a priority's rules are the same as before but
-    in another order, its rules from the first difference on are deleted and
-    added again in the old order (each with its own protocol)."""
-    after = read_state(netns, families=tuple(before.rules) or (AF_INET, AF_INET6), sysctls=False)
-    fix: list[Request] = []
-    for fam, old in before.rules.items():
-        new = after.rules.get(fam, [])
-        by_old: dict[int, list[KRule]] = {}
-        by_new: dict[int, list[KRule]] = {}
-        for r in old:
-            by_old.setdefault(r.priority & 0xFFFFFFFF, []).append(r)
-        for r in new:
-            by_new.setdefault(r.priority & 0xFFFFFFFF, []).append(r)
-        for prio, o in by_old.items():
-            n = by_new.get(prio, [])
-            ko, kn = [_ukey(r) for r in o], [_ukey(r) for r in n]
-            if ko == kn or sorted(map(repr, ko)) != sorted(map(repr, kn)):
-                continue  # same, or not just an order difference
-            i = 0
-            while ko[i] == kn[i]:
-                i += 1
-            fix += [_rule_del(r) for r in n[i:]]
-            fix += [
-                _as_request(r, msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE, present=r.present | bit(FRA_PRIORITY))
-                for r in o[i:]
-            ]
-    if not fix:
-        return []
-    outcomes = ks.send(fix)
-    return [f"order repair: {o.iproute2_text()}" for o in outcomes if not o.ok]
-
-
-def _run_dir() -> str:
-    return os.environ.get("POLROUTE_RUN_DIR", "/run/polroute")
-
-
-def _ns_tag(netns: str | None) -> str:
-    return (netns or "root").replace("/", "_")
-
-
-def confirm(netns: str | None = None) -> bool:
-    """Confirm a pending ``apply(confirm=...)`` on ``netns`` (from any
-    process).  False if none is waiting."""
-    path = os.path.join(_run_dir(), f"confirm-{_ns_tag(netns)}")
-    pending = os.path.join(_run_dir(), f"pending-{_ns_tag(netns)}")
-    if not os.path.exists(pending):
-        return False
-    with open(path, "w") as f:
-        f.write(str(os.getpid()))
-    return True
-
-
-def _wait_confirm(netns: str | None, seconds: float, ask: Callable[[float], bool] | None) -> bool:
-    """True when confirmed within ``seconds``: by ``ask`` (a callback given
-    the time left), by a line on a terminal stdin, or by :func:`confirm`."""
-    flag = os.path.join(_run_dir(), f"confirm-{_ns_tag(netns)}")
-    deadline = time.monotonic() + seconds
-    tty = ask is None and sys.stdin is not None and sys.stdin.isatty()
-    while True:
-        left = deadline - time.monotonic()
-        if os.path.exists(flag):
-            os.unlink(flag)
-            return True
-        if left <= 0:
-            return False
-        if ask is not None:
-            if ask(left):
-                return True
-            time.sleep(min(0.1, max(left, 0)))
-        elif tty:
-            r, _, _ = select.select([sys.stdin], [], [], min(0.2, left))
-            if r:
-                return bool(sys.stdin.readline().strip().lower() in ("y", "yes", ""))
-        else:
-            time.sleep(min(0.1, left))
-
-
-class _Lock:
-    """One apply at a time per namespace (an flock in the run directory)."""
-
-    def __init__(self, netns: str | None):
-        os.makedirs(_run_dir(), exist_ok=True)
-        self.path = os.path.join(_run_dir(), f"lock-{_ns_tag(netns)}")
-        self.fd = -1
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise RuntimeError(f"another polroute apply holds {self.path}") from None
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
+def _journal_header(p: Plan, phases: list[list[Op]], batches: list, replaced: list[list[int]]) -> tuple[dict, list]:
+    """The journal of a plan: each phase's messages as they are sent, the
+    messages undoing its replaces, and the old order of the rules whose
+    priority loses a rule (a deleted rule comes back last in its priority)."""
+    blobs: list[bytes] = []
+    header_phases = []
+    for ops, batch, explicit in zip(phases, batches, replaced):
+        entry = {
+            "name": PHASE_NAMES[len(header_phases)],
+            "ops": len(ops),
+            "do": None,
+            "undo": None,
+            "explicit": explicit,
+        }
+        if ops:
+            entry["do"] = len(blobs)
+            blobs.append(batch_data(batch))
+        if explicit:
+            entry["undo"] = len(blobs)
+            blobs.append(batch_data(encode([ops[i].undo_request() for i in explicit])))
+        header_phases.append(entry)
+    # Rules at a priority that held rules before: restored by counting
+    # (rollback.converge_rules), since a re-add makes an identical twin that
+    # no delete can tell from the original; elsewhere an op's inverse is exact.
+    prios = {op.req.priority & 0xFFFFFFFF for op in p.ops if op.kind == "rule"}
+    order = [
+        rule_to_journal(r) for fam in p.state.rules for r in p.state.rules[fam] if r.priority & 0xFFFFFFFF in prios
+    ]
+    header = {
+        "owner": p.owner,
+        "phases": header_phases,
+        "order_rules": [journal.request_to_json(r) for r in order],
+        "started": time.time(),
+    }
+    return header, blobs
 
 
 def apply(p: Plan, **kw) -> ApplyReport:
-    """Carry out a plan.  All or nothing: on any failure (or no confirmation
-    in time) what was applied is undone and the kernel re-read to check it
-    is as before.  Options: dry_run, confirm_seconds, ask, check_restore."""
+    """Carry out a plan.  All or nothing: on any failure, a signal, or no
+    confirmation in time, what was applied is undone and the kernel re-read
+    to check it is as before.  Options: dry_run, confirm_seconds, ask,
+    check_restore.  The plan is refused (PlanStale, nothing sent) when the
+    namespace changed since it was read; an apply that died before is
+    finished first (live/session.py)."""
+    seconds = _seconds(kw.pop("confirm_seconds", None))
     with _gc_paused():
-        return _apply(p, **kw)
+        return _apply(p, confirm_seconds=seconds, **kw)
 
 
 def _apply(
@@ -246,52 +208,198 @@ def _apply(
         rep.seconds["total"] = sum(p.seconds.values())
         return rep
     t0 = time.perf_counter()
-    kernel = 0.0
-    done: list[Op] = []
-    with _Lock(p.netns), KernelSocket(p.netns) as ks:
-        ks.set_buffers(1 << 22, 1 << 22, force=True)
-        for phase in range(4):
-            ops = [op for op in p.ops if op.phase == phase]
-            if not ops:
-                continue
-            outcomes = _send_phase(ks, ops)
-            kernel += ks.timing.get("kernel", 0.0)
-            for op, out in zip(ops, outcomes):
-                if out.ok or out.unknown:
-                    done.append(op)  # unknown: may be applied, undo it too
-                if out.ok:
-                    continue
-                if out.error in (_errno.ENOENT, _errno.ESRCH) and op.req.msg_type in (RTM_DELROUTE, RTM_DELRULE):
-                    # gone already (another tool removed or took it over: a
-                    # delete names the owner protocol, so theirs is untouched)
-                    rep.gone.append(op.text)
-                    continue
-                rep.failures.append(Failure(op, out))
-            if rep.failures:
-                break
-        rep.applied = len(done)
-        rep.seconds["kernel"] = kernel
-        if not rep.failures and confirm_seconds is not None:
-            pending = os.path.join(_run_dir(), f"pending-{_ns_tag(p.netns)}")
-            with open(pending, "w") as f:
-                f.write(str(os.getpid()))
-            try:
-                rep.confirmed = _wait_confirm(p.netns, confirm_seconds, ask)
-            finally:
-                os.unlink(pending)
-        if rep.failures or rep.confirmed is False:
-            problems = _undo(ks, done)
-            if any(op.kind == "rule" for op in done):
-                problems += _repair_rule_order(ks, p.state, p.netns)
-            rep.rolled_back = True
-            rep.leftover = problems
-            if check_restore:
-                after = read_state(p.netns, families=tuple(p.state.rules) or (AF_INET, AF_INET6), sysctls=False)
-                rep.leftover += state_differences(p.state, after)
-                rep.restored = not rep.leftover
+    with session.writer(p.netns) as lock, _signals_trapped() as caught:
+        session.check_fresh(p.state, p.netns)
+        ns = lock.ns
+        phases = [[op for op in p.ops if op.phase == k] for k in range(len(PHASE_NAMES))]
+        batches = [encode([op.req for op in ops]) if ops else None for ops in phases]
+        replaced = [[i for i, op in enumerate(ops) if op.req.nlmsg_flags & NLM_F_REPLACE] for ops in phases]
+        with KernelSocket(p.netns) as ks:
+            ks.set_buffers(1 << 22, 1 << 22, force=True)
+            header, blobs = _journal_header(p, phases, batches, replaced)
+            header["cookie"] = ks.netns_cookie()
+            # progress first: a journal is never without it (no progress file: nothing was sent)
+            progress = {"state": "applying", "phases_started": 0, "owner": journal.owner_record()}
+            journal.write_state(ns, progress)
+            journal.write_journal(ns, header, blobs)
+            rep.seconds["journal"] = time.perf_counter() - t0
+            done = _send_phases(ks, ns, progress, phases, batches, rep, caught)
+            rep.applied = len(done)
+            interrupted = caught["signum"] is not None
+            if not rep.failures and not interrupted and confirm_seconds is not None:
+                _confirm(p, ns, lock, confirm_seconds, ask, caught, rep, check_restore)
+            elif rep.failures or interrupted:
+                if interrupted:
+                    rep.interrupted = signal.Signals(caught["signum"]).name
+                _roll_back(ks, p, done, rep, check_restore)
+                journal.discard(ns)
+            else:
+                journal.discard(ns)
     rep.seconds["apply"] = time.perf_counter() - t0
     rep.seconds["total"] = rep.seconds["apply"] + p.seconds.get("read", 0) + p.seconds.get("plan", 0)
     return rep
+
+
+def _send_phases(ks, ns, progress: dict, phases, batches, rep: ApplyReport, caught: dict) -> list[Op]:
+    """Send the phases in order, each recorded in the journal's progress
+    before it goes; stops at a failure or a signal.  The operations that are
+    (or may be) applied."""
+    done: list[Op] = []
+    kernel = 0.0
+    for k, ops in enumerate(phases):
+        if not ops:
+            continue
+        if caught["signum"] is not None:
+            break
+        progress["phases_started"] = k + 1
+        journal.write_state(ns, progress)
+        outcomes = send_all(ks, batches[k])
+        kernel += ks.timing.get("kernel", 0.0)
+        for op, out in zip(ops, outcomes):
+            if out.ok or out.unknown:
+                done.append(op)  # unknown: may be applied, undo it too
+            if out.ok:
+                continue
+            if out.error in (_errno.ENOENT, _errno.ESRCH) and op.req.msg_type in (RTM_DELROUTE, RTM_DELRULE):
+                # gone already (another tool removed or took it over: a
+                # delete names the owner protocol, so theirs is untouched)
+                rep.gone.append(op.text)
+                continue
+            rep.failures.append(Failure(op, out))
+        if rep.failures:
+            break
+    rep.seconds["kernel"] = kernel
+    return done
+
+
+def _roll_back(ks: KernelSocket, p: Plan, done: list[Op], rep: ApplyReport, check_restore: bool) -> None:
+    """Undo what was applied, put owned rules back in order, and re-read."""
+    problems = undo_ops(ks, done)
+    if any(op.kind == "rule" for op in done):
+        prios = {op.req.priority & 0xFFFFFFFF for op in done if op.kind == "rule"}
+        before = rules_at((r for fam in p.state.rules for r in p.state.rules[fam]), prios)
+        problems += repair_rule_order(ks, before, p.netns, p.owner)
+    rep.rolled_back = True
+    rep.leftover = problems
+    _check_restored(p, rep, check_restore)
+
+
+def _check_restored(p: Plan, rep: ApplyReport, check_restore: bool) -> None:
+    if check_restore:
+        after = read_state(p.netns, families=tuple(p.state.rules) or (AF_INET, AF_INET6), sysctls=False)
+        rep.leftover += state_differences(p.state, after)
+        rep.restored = not rep.leftover
+
+
+# ---------------------------------------------------------------- --confirm
+
+
+def _confirm(p, ns, lock, seconds: float, ask, caught: dict, rep: ApplyReport, check_restore: bool) -> None:
+    """Hand the decision to a watchdog (live/watchdog.py) that outlives this
+    process, then take part: ``ask`` (called with the seconds left; True
+    keeps the change, anything else is no answer yet), ``yes``/``no`` typed
+    on a terminal (Enter or end of input is no answer), or a signal (rolls
+    back now).  The report says what the watchdog did."""
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + seconds
+    journal.write_state(
+        ns,
+        {
+            "state": "waiting",
+            "phases_started": len(PHASE_NAMES),
+            "token": token,
+            "applier": journal.owner_record(),
+            "owner": journal.owner_record(),
+        },
+    )
+    log = journal.open_new(log_name(token))
+    try:
+        # the same interpreter and environment (an ASan build needs its preload)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "polroute.live.watchdog", p.netns or "", token, repr(deadline), str(lock.fd)],
+            pass_fds=(lock.fd,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    finally:
+        os.close(log)
+    session.handed_over(lock)  # the watchdog holds the namespace now
+    answered = False
+    tty = ask is None and sys.stdin is not None and sys.stdin.isatty()
+    while child.poll() is None:
+        left = deadline - time.monotonic()
+        said = None
+        if not answered and caught["signum"] is not None:
+            said = False
+            rep.interrupted = signal.Signals(caught["signum"]).name
+        elif not answered and ask is not None:
+            said = True if ask(max(left, 0.0)) is True else None
+        elif not answered and tty:
+            said = _read_answer(max(min(left, 0.2), 0.0))
+            if said == "eof":
+                tty, said = False, None  # the terminal is gone: the deadline decides
+        if said is True or said is False:
+            journal.write_file((confirm_name if said else rollback_name)(token), b"", exclusive=False)
+            answered = True
+        time.sleep(0.02 if answered else 0.05)
+    result = journal.read_file(result_name(token))
+    said = (journal.read_file(log_name(token)) or b"").decode("utf-8", "replace").strip()
+    journal.remove_file(result_name(token))
+    journal.remove_file(log_name(token))
+    if result:
+        outcome = json.loads(result)
+    else:
+        outcome = {"outcome": "unknown", "problems": [f"the watchdog ended without a report: {said or 'no message'}"]}
+    rep.confirmed = outcome["outcome"] == "confirmed"
+    if not rep.confirmed:
+        rep.rolled_back = True
+        rep.leftover = list(outcome["problems"])
+        _check_restored(p, rep, check_restore)
+
+
+def _read_answer(timeout: float):
+    """True for a typed yes, False for no, "eof" when the terminal is gone,
+    None for nothing (yet) or anything else (only an explicit yes keeps)."""
+    r, _, _ = select.select([sys.stdin], [], [], timeout)
+    if not r:
+        return None
+    line = sys.stdin.readline()
+    if line == "":
+        return "eof"
+    word = line.strip().lower()
+    if word in ("y", "yes"):
+        return True
+    if word in ("n", "no"):
+        return False
+    print("type yes to keep the change, no to undo it now", file=sys.stderr)
+    return None
+
+
+def confirm(netns: str | None = None, wait: float = 5.0) -> bool:
+    """Confirm the ``apply --confirm`` waiting on ``netns`` (from any
+    process).  False when none is waiting (or it ended before it saw the
+    confirmation: then it rolled back)."""
+    ns = netns_id(netns)
+    deadline = time.monotonic() + wait
+    state = journal.read_state_file(ns)
+    # an apply still sending (its --confirm wait not begun yet) is waited for
+    while state.get("state") == "applying" and journal.alive(state.get("owner", {})) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        state = journal.read_state_file(ns)
+    token = state.get("token")
+    if state.get("state") != "waiting" or not token or not journal.alive(state.get("owner", {})):
+        return False
+    journal.write_file(confirm_name(token), b"")
+    while time.monotonic() < deadline:
+        if journal.read_file(journal.journal_name(ns)) is None:  # the watchdog discarded it: kept
+            return journal.read_file(confirm_name(token)) is None
+        if not journal.alive(state["owner"]):
+            break
+        time.sleep(0.02)
+    journal.remove_file(confirm_name(token))  # no flag outlives its apply
+    return False
 
 
 def apply_text(
@@ -307,6 +415,8 @@ def apply_text(
     ask: Callable[[float], bool] | None = None,
 ) -> ApplyReport:
     """Plan ``text`` (a desired-state ip batch text) against ``netns`` and
-    apply it.  DesiredStateError for bad input (nothing sent)."""
-    p = plan(text, netns, owner=owner, prune=prune, adopt=adopt, filename=filename)
-    return apply(p, dry_run=dry_run, confirm_seconds=confirm_seconds, ask=ask)
+    apply it, holding the namespace from the read to the end.
+    DesiredStateError for bad input (nothing sent)."""
+    with session.writer(netns):
+        p = plan(text, netns, owner=owner, prune=prune, adopt=adopt, filename=filename)
+        return apply(p, dry_run=dry_run, confirm_seconds=confirm_seconds, ask=ask)

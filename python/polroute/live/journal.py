@@ -61,8 +61,12 @@ def run_dir() -> str:
         raise RunDirError(f"run directory {path} is not a directory (a symlink or a file)")
     if st.st_uid != os.geteuid():
         raise RunDirError(f"run directory {path} belongs to uid {st.st_uid}, not to us")
-    if st.st_mode & 0o077:
-        raise RunDirError(f"run directory {path} is open to other users (mode {st.st_mode & 0o777:o}); make it 0700")
+    if st.st_mode & 0o022:  # others could have planted or removed files: trust nothing in it
+        raise RunDirError(
+            f"run directory {path} is writable by other users (mode {st.st_mode & 0o777:o}); make it 0700"
+        )
+    if st.st_mode & 0o077:  # ours, only readable by others (made by an older polroute): close it
+        os.chmod(path, 0o700)
     return path
 
 
@@ -99,6 +103,11 @@ def write_file(name: str, data: bytes, *, exclusive: bool = False) -> str:
     os.rename(os.path.join(directory, tmp), final)
     _fsync_dir(directory)
     return final
+
+
+def open_new(name: str) -> int:
+    """A new file in the run directory, open for writing (O_EXCL, O_NOFOLLOW)."""
+    return _open_in(run_dir(), name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
 
 
 def read_file(name: str) -> bytes | None:
@@ -188,6 +197,20 @@ class NamespaceLock:
             return int(data) if data else None
         except (ValueError, OSError, RunDirError):
             return None
+
+    @classmethod
+    def adopt(cls, ns: NetnsId, fd: int) -> NamespaceLock:
+        """The lock held through an inherited descriptor (the watchdog's)."""
+        lock = cls(ns)
+        lock.fd = fd
+        return lock
+
+    def detach(self) -> None:
+        """Close this process's descriptor only: another process sharing the
+        open file (a watchdog given it) keeps the lock, and removes the file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def release(self) -> None:
         if self.fd < 0:
@@ -350,7 +373,19 @@ def read_state_file(ns: NetnsId) -> dict:
         return {}
 
 
+def remove_stale_temporaries(ns: NetnsId) -> None:
+    """The half-written files of a process killed inside write_file (``.NAME.PID.X``)."""
+    directory = run_dir()
+    for entry in os.listdir(directory):
+        for name in (journal_name(ns), state_name(ns)):
+            if entry.startswith(f".{name}."):
+                pid = entry[len(name) + 2 :].split(".", 1)[0]
+                if pid.isdigit() and process_start(int(pid)) is None:
+                    remove_file(entry)
+
+
 def discard(ns: NetnsId) -> None:
-    """The apply is over (committed or undone): its journal goes."""
-    remove_file(state_name(ns))
+    """The apply is over (committed or undone): its journal goes, then its
+    progress (a progress file alone means nothing is left to do)."""
     remove_file(journal_name(ns))
+    remove_file(state_name(ns))

@@ -161,10 +161,11 @@ class _Names:
         self.scope_names = all(s in _SCOPE_NAMES for s in scopes)
 
     def proto(self, p: int) -> str:
-        return _PROTO_NAMES[p] if self.proto_names else str(p)
+        # a value the caller did not declare (a report's leftover) goes as a number
+        return _PROTO_NAMES.get(p, str(p)) if self.proto_names else str(p)
 
     def scope(self, s: int) -> str:
-        return _SCOPE_NAMES[s] if self.scope_names else str(s)
+        return _SCOPE_NAMES.get(s, str(s)) if self.scope_names else str(s)
 
     @staticmethod
     def table(t: int) -> str:

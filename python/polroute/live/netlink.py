@@ -21,6 +21,7 @@ import operator
 import os
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class NetlinkError(OSError):
 Request = RuleRequest | RouteRequest
 
 
+_SO_NETNS_COOKIE = 71  # asm-generic/socket.h
+
+
 class KernelSocket:
     """One NETLINK_ROUTE socket, in the current namespace or in ``netns``
     (a name under /run/netns or a path).  A context manager."""
@@ -94,6 +98,18 @@ class KernelSocket:
         self.timing: dict[str, float] = {}  # seconds of the last send(): encode, kernel
         if sndbuf is not None or rcvbuf is not None:
             self.set_buffers(sndbuf, rcvbuf)
+
+    def netns_cookie(self) -> int | None:
+        """The namespace's cookie (SO_NETNS_COOKIE, Linux 5.14+): unique for
+        the boot, never reused, unlike the namespace file's inode.  None on
+        older kernels."""
+        s = socket.socket(fileno=os.dup(self.fileno()))
+        try:
+            return int.from_bytes(s.getsockopt(socket.SOL_SOCKET, _SO_NETNS_COOKIE, 8), sys.byteorder)
+        except OSError:
+            return None
+        finally:
+            s.close()
 
     # ---- lifetime -------------------------------------------------------
     def fileno(self) -> int:

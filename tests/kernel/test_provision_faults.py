@@ -1,0 +1,276 @@
+"""Provisioning under faults: applies killed at random points and recovered
+from the journal (both directions, with --prune and --adopt), signals during
+an apply, and ``--confirm`` when the terminal or the process goes away.
+
+Private namespaces only (``prt-*``, deleted in ``finally``); no packet is
+sent.  Each test has its own run directory (POLROUTE_RUN_DIR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_provision import DesiredGen, _seed, assert_same, dumps, make_ns  # noqa: E402
+
+from polroute.live.plan import plan  # noqa: E402
+
+pytestmark = pytest.mark.kernel
+
+FOREIGN = (
+    "route add 10.9.0.0/16 via 10.200.0.254 dev v0 proto static\n"
+    "rule add fwmark 7 lookup 1000 priority 900 protocol static\n"
+    "rule add from 172.16.9.9 lookup 1003 priority 1003 protocol static\n"
+)
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch):
+    d = tmp_path / "run"
+    monkeypatch.setenv("POLROUTE_RUN_DIR", str(d))
+    return d
+
+
+def _start(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "polroute", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def _cli(*args: str, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "polroute", *args], capture_output=True, text=True, timeout=120, stdin=stdin
+    )
+
+
+def _adoptable(gen: DesiredGen, ns) -> str:
+    """Foreign routes (proto static) under keys the desired state declares and
+    the namespace does not hold yet: --adopt replaces them."""
+    used = {str(r.get("table", "main")) for r in json.loads(ns.ip("-j", "route", "show", "table", "all").stdout)}
+    tables = [k[3:] for k in gen.objs if k.startswith("r4-") and k[3:] not in used][:5]
+    return "".join(f"route add default via 10.200.3.250 dev v3 table {t} proto static\n" for t in tables)
+
+
+@pytest.mark.parametrize("direction", ["back", "forward"])
+def test_killed_apply_is_recovered(run_dir, tmp_path, direction):
+    """SIGKILL at a random point after the journal is written; then
+    `polroute recover`: back, the dumps equal the state before (foreign
+    objects included, replaced foreign routes restored); forward, the plan is
+    empty.  Kills that land mid-apply must be most of the trials."""
+    rng = random.Random(_seed())
+    ns = make_ns(0)
+    mid = 0
+    trials = 8
+    try:
+        assert ns.ip("-batch", "-", stdin=FOREIGN).returncode == 0
+        gen = DesiredGen(rng, 3000)
+        first = tmp_path / "first.ip"
+        first.write_text(gen.text(False))
+        r = _cli("apply", "--batch", str(first), "--netns", ns.name)
+        assert r.returncode == 0, r.stderr
+        for trial in range(trials):
+            for _ in range(4):  # a big change: the sends take tens of milliseconds
+                gen.mutate()
+            text = gen.text(False)
+            desired = tmp_path / f"d{trial}.ip"
+            desired.write_text(text)
+            prune, adopt = rng.random() < 0.6, rng.random() < 0.5
+            if adopt:
+                assert ns.ip("-batch", "-", stdin=_adoptable(gen, ns)).returncode == 0
+            before = dumps(ns)
+            opts = ["--prune"] * prune + ["--adopt"] * adopt
+            proc = _start("apply", "--batch", str(desired), "--netns", ns.name, *opts)
+            journals = list(run_dir.glob("journal-*")) if run_dir.exists() else []
+            assert journals == []
+            # kill somewhere in the sends: the journal exists from before the first one
+            if _wait_for_journal(run_dir, proc):
+                time.sleep(rng.uniform(0, 0.04))
+            proc.kill()
+            proc.communicate(timeout=60)
+            pending = bool(list(run_dir.glob("journal-*")))
+            mid += pending
+            rec = _cli("recover", "--netns", ns.name, *(["--forward"] if direction == "forward" else []))
+            assert rec.returncode == 0, rec.stdout + rec.stderr
+            assert ("nothing to recover" in rec.stdout) == (not pending), rec.stdout
+            assert list(run_dir.glob("*")) == [], "files left in the run directory"
+            done = plan(text, ns.name, prune=prune, adopt=adopt).ops == []
+            if direction == "back" and pending:
+                assert_same(before, dumps(ns))
+            elif direction == "forward" and pending:
+                assert done, f"trial {trial}: not complete after recover --forward"
+            else:  # killed before the journal (nothing sent) or after the end (all of it)
+                assert done or dumps(ns) == before
+            if not done:  # bring the namespace to this state for the next trial
+                r = _cli("apply", "--batch", str(desired), "--netns", ns.name, *opts)
+                assert r.returncode == 0, r.stderr
+        assert mid >= trials // 2, f"only {mid} of {trials} kills landed during the apply"
+    finally:
+        ns.delete()
+
+
+def _wait_for_journal(run_dir, proc) -> bool:
+    end = time.monotonic() + 60
+    while time.monotonic() < end and proc.poll() is None:
+        if run_dir.exists() and any(run_dir.glob("journal-*")):
+            return True
+        time.sleep(0.001)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signal_during_apply_rolls_back_at_once(run_dir, tmp_path, sig):
+    rng = random.Random(_seed())
+    ns = make_ns(0)
+    try:
+        assert ns.ip("-batch", "-", stdin=FOREIGN).returncode == 0
+        gen = DesiredGen(rng, 600)
+        desired = tmp_path / "d.ip"
+        desired.write_text(gen.text(False))
+        before = dumps(ns)
+        proc = _start("apply", "--batch", str(desired), "--netns", ns.name, "--prune")
+        landed = _wait_for_journal(run_dir, proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        if landed and proc.returncode != 0:
+            assert f"interrupted by {sig.name}" in err and "as it was before" in err, err
+            assert proc.returncode == 2
+            assert_same(before, dumps(ns))
+        else:  # the apply ended before the signal was looked at
+            assert proc.returncode == 0, err
+        assert list(run_dir.glob("*")) == []
+    finally:
+        ns.delete()
+
+
+def _confirm_apply(ns, desired, seconds: str, **kw) -> subprocess.Popen:
+    return _start("apply", "--batch", str(desired), "--netns", ns.name, "--confirm", seconds, **kw)
+
+
+def test_confirm_survives_the_death_of_the_applying_process(run_dir, tmp_path):
+    """SIGKILL during the wait: the watchdog still rolls back at the deadline,
+    and leaves no file behind."""
+    ns = make_ns(0)
+    try:
+        desired = tmp_path / "d.ip"
+        desired.write_text("route add default via 10.200.0.254 dev v0 table 7\n")
+        before = dumps(ns)
+        proc = _confirm_apply(ns, desired, "3")
+        _wait_until(lambda: ns.ip("route", "show", "table", "7").stdout != "")
+        proc.kill()
+        proc.communicate(timeout=30)
+        assert ns.ip("route", "show", "table", "7").stdout != ""  # still applied: the deadline is not there yet
+        _wait_until(lambda: ns.ip("route", "show", "table", "7").stdout == "", timeout=15)
+        assert_same(before, dumps(ns))
+        _wait_until(lambda: list(run_dir.glob("*")) == [], timeout=5)
+        c = _cli("confirm", "--netns", ns.name)
+        assert c.returncode == 1 and "no apply is waiting" in c.stderr
+    finally:
+        ns.delete()
+
+
+def _wait_until(cond, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("typed, kept", [(b"yes\n", True), (b"\n", False), (b"no\n", False), (None, False)])
+def test_confirm_on_a_terminal_needs_an_explicit_yes(run_dir, tmp_path, typed, kept):
+    """Only `yes` keeps the change; Enter is no answer (the deadline decides),
+    `no` undoes it at once, and a terminal that goes away (None: the pty is
+    closed) is no answer either."""
+    ns = make_ns(0)
+    master, slave = pty.openpty()
+    try:
+        desired = tmp_path / "d.ip"
+        desired.write_text("route add default via 10.200.0.254 dev v0 table 7\n")
+        before = dumps(ns)
+        t0 = time.monotonic()
+        proc = _confirm_apply(ns, desired, "2", stdin=slave)
+        os.close(slave)
+        slave = -1
+        _wait_until(lambda: ns.ip("route", "show", "table", "7").stdout != "")
+        if typed is None:
+            os.close(master)
+            master = -1
+        else:
+            os.write(master, typed)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+        if kept:
+            assert proc.returncode == 0 and "confirmed" in out, err
+            assert ns.ip("route", "show", "table", "7").stdout != ""
+        else:
+            assert proc.returncode == 3, err
+            assert_same(before, dumps(ns))
+            if typed != b"no\n":
+                assert took >= 2, "rolled back before the deadline without a no"
+        assert list(run_dir.glob("*")) == []
+    finally:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        ns.delete()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon"])
+def test_confirm_seconds_must_be_finite_and_positive(run_dir, tmp_path, value):
+    ns = make_ns(0)
+    try:
+        desired = tmp_path / "d.ip"
+        desired.write_text("route add default via 10.200.0.254 dev v0 table 7\n")
+        before = dumps(ns)
+        r = _cli("apply", "--batch", str(desired), "--netns", ns.name, f"--confirm={value}")
+        assert r.returncode == 1 and "--confirm" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert_same(before, dumps(ns))
+    finally:
+        ns.delete()
+
+
+def test_dry_run_with_confirm_does_not_promise_a_rollback(run_dir, tmp_path):
+    ns = make_ns(0)
+    try:
+        desired = tmp_path / "d.ip"
+        desired.write_text("route add default via 10.200.0.254 dev v0 table 7\n")
+        r = _cli("apply", "--batch", str(desired), "--netns", ns.name, "--dry-run", "--confirm", "30")
+        assert r.returncode == 0 and "rolled back" not in r.stderr and "dry run" in r.stdout + r.stderr
+    finally:
+        ns.delete()
+
+
+def test_one_lock_per_namespace_whatever_its_spelling(run_dir, tmp_path):
+    """A waiting --confirm holds the namespace: an apply naming it by path is refused."""
+    ns = make_ns(0)
+    try:
+        desired = tmp_path / "d.ip"
+        desired.write_text("route add default via 10.200.0.254 dev v0 table 7\n")
+        proc = _confirm_apply(ns, desired, "5")
+        _wait_until(lambda: ns.ip("route", "show", "table", "7").stdout != "")
+        other = tmp_path / "o.ip"
+        other.write_text("route add default via 10.200.0.254 dev v0 table 8\n")
+        r = _cli("apply", "--batch", str(other), "--netns", f"/run/netns/{ns.name}")
+        assert r.returncode == 1 and "another polroute process" in r.stderr, r.stderr
+        assert ns.ip("route", "show", "table", "8").stdout == ""
+        c = _cli("confirm", "--netns", f"/run/netns/{ns.name}")
+        assert c.returncode == 0 and "confirmed" in c.stdout, c.stderr
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "confirmed" in out, err
+        c = _cli("confirm", "--netns", ns.name)
+        assert c.returncode == 1  # no flag outlives its apply
+    finally:
+        ns.delete()
