@@ -29,11 +29,11 @@ from netns import Netns  # noqa: E402
 from compare import diff_answers, is_not_modelled  # noqa: E402
 from polroute.iproute2.route_get import get_json  # noqa: E402
 from polroute.live.apply import apply, apply_text  # noqa: E402
-from polroute.live.session import PlanStale  # noqa: E402
 from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError  # noqa: E402
 from polroute.live.ops import PHASE_ROUTE_ADD, PHASE_ROUTE_DEL, PHASE_RULE_ADD, PHASE_RULE_DEL  # noqa: E402
 from polroute.live.plan import plan  # noqa: E402
 from polroute.live.read import read_state  # noqa: E402
+from polroute.live.session import PlanStale  # noqa: E402
 from polroute.live.snapshot import policy_from_state  # noqa: E402
 
 pytestmark = pytest.mark.kernel
