@@ -274,3 +274,85 @@ def test_one_lock_per_namespace_whatever_its_spelling(run_dir, tmp_path):
         assert c.returncode == 1  # no flag outlives its apply
     finally:
         ns.delete()
+
+
+def _foreign_rules() -> list:
+    """Foreign rules at priority 100 carrying the newer selectors (sent with
+    polroute's own encoder: iproute2 6.1 has no keywords for them)."""
+    import ipaddress
+
+    from polroute.types.requests import (
+        FRA_DPORT_MASK,
+        FRA_DPORT_RANGE,
+        FRA_DSCP,
+        FRA_FLOWLABEL,
+        FRA_FLOWLABEL_MASK,
+        FRA_FWMARK,
+        FRA_FWMASK,
+        FRA_IP_PROTO,
+        FRA_PRIORITY,
+        FRA_PROTOCOL,
+        FRA_SPORT_MASK,
+        FRA_SPORT_RANGE,
+        FRA_SRC,
+        FRA_TABLE,
+        FRA_UID_RANGE,
+        NLM_F_CREATE,
+        RTM_NEWRULE,
+        RuleRequest,
+        bit,
+    )
+
+    common = dict(msg_type=RTM_NEWRULE, nlmsg_flags=NLM_F_CREATE, action=1, table=3000, priority=100, protocol=4)
+    base = bit(FRA_PRIORITY) | bit(FRA_TABLE) | bit(FRA_PROTOCOL)
+    v4 = RuleRequest(
+        **common, family=2, dscp=46, ip_proto=6, sport_start=0x0400, sport_end=0x0400, sport_mask=0xFF00,
+        dport_start=443, dport_end=443, dport_mask=0xFFFF, uid_start=1000, uid_end=1999, fwmark=0x42, fwmask=0xFF,
+        present=base | bit(FRA_DSCP) | bit(FRA_IP_PROTO) | bit(FRA_SPORT_RANGE) | bit(FRA_SPORT_MASK)
+        | bit(FRA_DPORT_RANGE) | bit(FRA_DPORT_MASK) | bit(FRA_UID_RANGE) | bit(FRA_FWMARK) | bit(FRA_FWMASK),
+    )  # fmt: skip
+    v6 = RuleRequest(
+        **common, family=10, flowlabel=0x12345, flowlabel_mask=0xFFFFF, src=ipaddress.ip_address("2001:db8:5::"),
+        src_len=48, present=base | bit(FRA_FLOWLABEL) | bit(FRA_FLOWLABEL_MASK) | bit(FRA_SRC),
+    )  # fmt: skip
+    return [v4, v6]
+
+
+def test_rollback_never_rewrites_foreign_rules(run_dir, tmp_path):
+    """Owned rules around foreign ones at one priority; the apply deletes an
+    owned rule and is not confirmed: the rollback puts the owned rule back,
+    but restoring the old order would move the foreign rules, so it is
+    reported and not done; the foreign rules keep every selector."""
+    from polroute.live.netlink import KernelSocket
+    from polroute.live.read import read_state
+
+    ns = make_ns(0)
+    try:
+        owned = tmp_path / "owned.ip"
+        owned.write_text("rule add from 172.16.0.1 lookup 1000 priority 100\n")
+        assert _cli("apply", "--batch", str(owned), "--netns", ns.name).returncode == 0
+        with KernelSocket(ns.name) as ks:
+            assert all(o.ok for o in ks.send(_foreign_rules())), "the kernel took the foreign rules"
+        owned.write_text(
+            "rule add from 172.16.0.1 lookup 1000 priority 100\nrule add from 172.16.0.2 lookup 1000 priority 100\n"
+        )
+        assert _cli("apply", "--batch", str(owned), "--netns", ns.name).returncode == 0
+
+        def at100():
+            st = read_state(ns.name, sysctls=False)
+            return [r for fam in st.rules for r in st.rules[fam] if r.priority == 100]
+
+        before = at100()
+        foreign = [r for r in before if r.protocol == 4]
+        assert [r.dscp for r in foreign if r.family == 2] == [46] and len(foreign) == 2
+        empty = tmp_path / "none.ip"
+        empty.write_text("rule add from 172.16.0.2 lookup 1000 priority 100\n")
+        r = _cli("apply", "--batch", str(empty), "--netns", ns.name, "--prune", "--confirm", "0.5")
+        assert r.returncode == 4, r.stderr
+        assert "would move 1 rule(s) polroute does not own: not done" in r.stderr, r.stderr
+        after = at100()
+        assert [x for x in after if x.protocol == 4] == foreign  # untouched: same objects, same order
+        assert sorted(map(repr, after)) == sorted(map(repr, before))  # the owned rule is back
+        assert list(run_dir.glob("*")) == []
+    finally:
+        ns.delete()
