@@ -205,11 +205,6 @@ def test_reader_takes_every_iproute2_61_rule_keyword():
     assert _unread(rows) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="polroute.iproute._rule_modify follows iproute2 6.1: no dscp, "
-    "flowlabel or port-mask keywords yet (rows flagged PR_FF_NEW_KEYWORD)",
-)
 def test_reader_takes_the_newer_rule_keywords():
     rows = [r for r in _KEYWORD_ROWS if r.flags & lib.PR_FF_NEW_KEYWORD]
     assert rows
