@@ -270,26 +270,9 @@ def test_rule_key_sees_every_rule_field():
     assert _missing(_DESCRIBED, kernel_keys.rule_key) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="show.format_rule cannot print dscp, dscp mask, flowlabel(+mask) "
-    "nor the port masks: rewire it to the table's print formats",
-)
 def test_format_rule_prints_every_rule_field():
     printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
     assert _missing(printed, show.format_rule) == []
-
-
-def test_format_rule_misses_only_the_known_stale_fields():
-    printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
-    assert set(_missing(printed, show.format_rule)) <= {
-        "dscp",
-        "dscp_mask",
-        "flowlabel",
-        "flowlabel_mask",
-        "sport_mask",
-        "dport_mask",
-    }
 
 
 def test_rule_unsupported_maps_are_the_newer_keyword_rows():
