@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import struct
 import time
 from collections.abc import Iterable
 
@@ -139,14 +140,15 @@ def _addr_from_msg(m) -> KAddr:
     )
 
 
-# new FRA_* attributes iproute2 6.1 has no keyword for (pyroute2 may not name them)
-_RULE_UNSUPPORTED = {
-    25: "dscp",
-    26: "flowlabel",
-    27: "flowlabel mask",
-    28: "sport mask",
-    29: "dport mask",
-    30: "dscp mask",
+# new FRA_* attributes iproute2 6.1 has no keyword for (pyroute2 0.9 does not
+# name them): type -> (KRule field, struct format, name in KRule.unsupported)
+_RULE_NEWER = {
+    25: ("dscp", "=B", "dscp"),
+    26: ("flowlabel", ">I", "flowlabel"),
+    27: ("flowlabel_mask", ">I", "flowlabel mask"),
+    28: ("sport_mask", "=H", "sport mask"),
+    29: ("dport_mask", "=H", "dport mask"),
+    30: ("dscp_mask", "=B", "dscp mask"),
 }
 
 
@@ -225,17 +227,27 @@ def _rule_from_msg(m) -> KRule:
             r.dport_start, r.dport_end = _range(v)
             r.present |= bit(FRA_DPORT_RANGE)
         elif k == "UNKNOWN":
-            unknown.append((v.get("header") or {}).get("type"))
+            t = (v.get("header") or {}).get("type")
+            unknown.append(t)
+            if t in _RULE_NEWER:  # the raw payload, decoded here
+                name, fmt, _ = _RULE_NEWER[t]
+                (value,) = struct.unpack_from(fmt, v.data, v.offset + 4)
+                setattr(r, name, value)
+                r.present |= bit(t)
         elif k.startswith("FRA_") and k not in ("FRA_UNSPEC", "FRA_PAD"):
             r.unsupported.append(k)
     for t in unknown:
-        # a single port gets an implicit all-ones mask, which newer kernels dump
-        # (pyroute2 does not decode it): that is what `sport N` makes, not extra
-        if (t == 28 and r.sport_start == r.sport_end and r.present & bit(FRA_SPORT_RANGE)) or (
-            t == 29 and r.dport_start == r.dport_end and r.present & bit(FRA_DPORT_RANGE)
-        ):
+        # a single port gets an implicit all-ones mask, which newer kernels dump:
+        # that is what `sport N` makes, not extra; so is dscp's 0x3f
+        single = {28: (r.sport_start, r.sport_end, FRA_SPORT_RANGE), 29: (r.dport_start, r.dport_end, FRA_DPORT_RANGE)}
+        if t in single:
+            start, end, rng = single[t]
+            implied = start == end and r.present & bit(rng) and getattr(r, _RULE_NEWER[t][0]) == 0xFFFF
+        else:
+            implied = (t == 30 and r.dscp_mask == 0x3F) or (t == 27 and r.flowlabel_mask == 0xFFFFF)
+        if implied:
             continue
-        r.unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
+        r.unsupported.append(_RULE_NEWER[t][2] if t in _RULE_NEWER else f"FRA attribute {t}")
     return r
 
 

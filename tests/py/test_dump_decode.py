@@ -183,6 +183,8 @@ def test_records_are_what_the_readers_make():
         sport_end=53,
         dport_start=1,
         dport_end=1024,
+        sport_mask=0xFFFF,  # decoded (the rule table's rows), noted only when not implied
+        dport_mask=0xFFFF,
         tun_id=1 << 40,
         src=ipaddress.ip_address("10.1.2.3"),
         dst=ipaddress.ip_address("198.18.0.0"),
@@ -190,7 +192,7 @@ def test_records_are_what_the_readers_make():
         oifname="ghost7",
         unsupported=["dport mask", "FRA attribute 40"],
     )
-    want_rule.present = sum(bit(a) for a in (15, 6, 2, 1, 3, 17, 10, 16, 13, 20, 21, 22, 23, 24, 12, 11))
+    want_rule.present = sum(bit(a) for a in (15, 6, 2, 1, 3, 17, 10, 16, 13, 20, 21, 22, 23, 24, 12, 11, 28, 29))
     assert got["rules"] == [want_rule]
     r4, r6 = got["routes"]
     want4 = KRoute(
@@ -229,6 +231,28 @@ def test_records_are_what_the_readers_make():
     )
     want6.present = sum(bit(a) for a in (15, 6, 1, 5, 4, 20))
     assert r6 == want6
+
+
+def test_newer_rule_attributes_are_decoded_and_named():
+    """FRA_DSCP.. FRA_DSCP_MASK (no keyword in iproute2 6.1) fill their fields;
+    those not implied by another are named in ``unsupported``."""
+    rule6 = msg(
+        RTM_NEWRULE,
+        struct.pack("=BBBBBBBBI", AF_INET6, 0, 0, 0, 0, 0, 0, 1, 0)
+        + u32(15, 100)
+        + u32(6, 7)
+        + u8(25, 46)
+        + u8(30, 0x3F)
+        + attr(26, struct.pack(">I", 0x12300))
+        + attr(27, struct.pack(">I", 0xFFF00))
+        + attr(24, struct.pack("=HH", 1024, 1024))
+        + u16(29, 0xFC00),
+    )
+    (r,) = decode_messages(rule6)["rules"]
+    assert (r.dscp, r.dscp_mask, r.flowlabel, r.flowlabel_mask) == (46, 0x3F, 0x12300, 0xFFF00)
+    assert (r.dport_start, r.dport_end, r.dport_mask) == (1024, 1024, 0xFC00)
+    assert all(r.present & bit(a) for a in (25, 26, 27, 29, 30))
+    assert r.unsupported == ["dscp", "flowlabel", "flowlabel mask", "dport mask"]
 
 
 def test_done_ends_and_error_is_the_kernels():

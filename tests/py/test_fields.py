@@ -2,11 +2,11 @@
 the Python side's own lists of rule selectors.
 
 The tables are the one description of each rule selector and route
-attribute: the Python lists (the ``ip`` reader, ``kernel_keys.rule_key``,
-``show.format_rule``, the two ``_RULE_UNSUPPORTED`` maps) are to be rewired
-to read them.  Checks that fail today because a Python list is stale are
-``xfail(strict=False)`` and name what is missing; the engineer who rewires
-that list removes the mark.
+attribute; the Python consumers read them (``polroute._core.fields``): the
+``ip`` reader, ``kernel_keys.rule_key``, ``show.format_rule``,
+``lines.rule_line``, the dump decoder and its ``_RULE_UNSUPPORTED`` map.
+Each check below is generic over the rows, so a row none of them handles
+fails here.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import ipaddress
 import pytest
 
 from polroute import Policy
+from polroute._core import fields
 from polroute._polroute_cffi import ffi, lib
 from polroute.iproute2 import show
 from polroute.iproute2.batch import apply_batch, parse_command
 from polroute.iproute2.lexer import ParseError, split_args
 from polroute.live import dump as kernel_dump
 from polroute.live import keys as kernel_keys
+from polroute.live.lines import _Names, rule_line
+from polroute.live.netlink import encoded_messages
 from polroute.types import requests as rq
 from polroute.types.requests import RuleRequest
 
@@ -205,11 +208,6 @@ def test_reader_takes_every_iproute2_61_rule_keyword():
     assert _unread(rows) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="polroute.iproute._rule_modify follows iproute2 6.1: no dscp, "
-    "flowlabel or port-mask keywords yet (rows flagged PR_FF_NEW_KEYWORD)",
-)
 def test_reader_takes_the_newer_rule_keywords():
     rows = [r for r in _KEYWORD_ROWS if r.flags & lib.PR_FF_NEW_KEYWORD]
     assert rows
@@ -271,47 +269,51 @@ def _missing(rows, seen) -> list:
 _DESCRIBED = [r for r in RULE_ROWS if r.role != lib.PR_FROLE_META]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="kernel_keys.rule_key omits dscp, dscp mask, flowlabel(+mask) and "
-    "the port masks: rewire it to the table (every non-META rule row)",
-)
 def test_rule_key_sees_every_rule_field():
     assert _missing(_DESCRIBED, kernel_keys.rule_key) == []
 
 
-def test_rule_key_misses_only_the_known_stale_fields():
-    """Pins today's gap so that it can only shrink."""
-    assert set(_missing(_DESCRIBED, kernel_keys.rule_key)) <= {
-        "dscp",
-        "dscp_mask",
-        "flowlabel",
-        "flowlabel_mask",
-        "sport_mask",
-        "dport_mask",
-    }
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="show.format_rule cannot print dscp, dscp mask, flowlabel(+mask) "
-    "nor the port masks: rewire it to the table's print formats",
-)
 def test_format_rule_prints_every_rule_field():
     printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
     assert _missing(printed, show.format_rule) == []
 
 
-def test_format_rule_misses_only_the_known_stale_fields():
-    printed = [r for r in _DESCRIBED if r.print_fmt != lib.PR_PF_NONE]
-    assert set(_missing(printed, show.format_rule)) <= {
-        "dscp",
-        "dscp_mask",
-        "flowlabel",
-        "flowlabel_mask",
-        "sport_mask",
-        "dport_mask",
-    }
+def test_rule_line_writes_every_rule_field():
+    """live/lines.rule_line (snapshots, plans): every row (_missing's base is
+    a goto rule, which writes no table: the table is checked on a lookup)."""
+    names = _Names({0}, {0})
+    line = lambda r: rule_line(r, "add", names)  # noqa: E731
+    assert _missing(_DESCRIBED, line) == ["table"]
+    lookup = RuleRequest(rq.RTM_NEWRULE, 0, action=rq.FR_ACT_TO_TBL, table=100)
+    assert line(lookup) != line(dataclasses.replace(lookup, table=101))
+
+
+def test_python_rule_tables_are_the_c_table():
+    """The Python records (polroute._core.fields) are the rows cffi reads."""
+    assert [r.name for r in fields.RULE_FIELDS] == [r.name for r in RULE_ROWS]
+    assert [r.name for r in fields.ROUTE_FIELDS] == [r.name for r in ROUTE_ROWS]
+    for py, c in zip(fields.RULE_FIELDS, RULE_ROWS, strict=True):
+        assert py.members == tuple(_members_of(c, "pr_rule_req")), c.name
+        assert (py.nla_type, py.kind, py.role, py.link, py.flags) == (c.nla_type, c.kind, c.role, c.link, c.flags)
+
+
+def test_dump_decoder_reads_every_rule_member():
+    assert set(kernel_dump._RULE_MEMBERS) == set(_members("pr_rule_req"))
+
+
+@pytest.mark.parametrize("row", [r for r in _DESCRIBED if r.nla_type >= 0], ids=lambda r: r.name)
+def test_every_rule_attribute_survives_encode_and_decode(row):
+    """The C encoder (live/netlink) writes the row's attribute and the dump
+    decoder (csrc/nl_dump.c + live/dump.py) reads it back: same key."""
+    base = RuleRequest(rq.RTM_NEWRULE, 0, action=rq.FR_ACT_GOTO, table=100)
+    if not row.families & lib.PR_FAM_IPV4:
+        base.family = rq.AF_INET6
+    req = _with_row(base, row)
+    if row.kind == lib.PR_FK_MASK or row.link >= 0:  # value and mask travel together
+        req.present |= 1 << RULE_ROWS[row.link].present_bit
+    (msg,) = encoded_messages([req])
+    (got,) = kernel_dump.decode_messages(msg)["rules"]
+    assert kernel_keys.rule_key(got) == kernel_keys.rule_key(req)
 
 
 def test_rule_unsupported_maps_are_the_newer_keyword_rows():

@@ -31,11 +31,17 @@ from polroute.types.requests import (
     FR_ACT_NOP,
     FR_ACT_TO_TBL,
     FR_ACT_UNSPEC,
+    FRA_DPORT_MASK,
+    FRA_DSCP,
+    FRA_DSCP_MASK,
     FRA_DST,
+    FRA_FLOWLABEL,
+    FRA_FLOWLABEL_MASK,
     FRA_FWMARK,
     FRA_FWMASK,
     FRA_GOTO,
     FRA_PRIORITY,
+    FRA_SPORT_MASK,
     FRA_SRC,
     FRA_TABLE,
     IFA_F_NOPREFIXROUTE,
@@ -588,6 +594,26 @@ def test_rule_fwmark_mask_only_when_given(pol):
     assert r.present & bit(FRA_FWMARK) and not r.present & bit(FRA_FWMASK)
 
 
+def test_rule_newer_keywords(pol):
+    """dscp, flowlabel and port masks as current iproute2 sends them: a mask
+    equal to all ones is not sent (but dscp's is what the kernel stores)."""
+    r = one(pol, "rule add dscp 46 lookup 5")
+    assert (r.dscp, r.dscp_mask) == (46, 0x3F)
+    assert r.present & bit(FRA_DSCP) and not r.present & bit(FRA_DSCP_MASK)
+    r = one(pol, "rule add dscp 0x8/0x38 lookup 5")
+    assert (r.dscp, r.dscp_mask) == (8, 0x38) and r.present & bit(FRA_DSCP_MASK)
+    r = one(pol, "-6 rule add flowlabel 0x12345 lookup 5")
+    assert (r.flowlabel, r.flowlabel_mask) == (0x12345, 0xFFFFF)
+    assert r.present & bit(FRA_FLOWLABEL) and r.present & bit(FRA_FLOWLABEL_MASK)
+    r = one(pol, "rule add sport 1024/0xfc00 dport 53/0xffff lookup 5")
+    assert (r.sport_start, r.sport_end, r.sport_mask) == (1024, 1024, 0xFC00)
+    assert (r.dport_start, r.dport_end, r.dport_mask) == (53, 53, 0)
+    assert r.present & bit(FRA_SPORT_MASK) and not r.present & bit(FRA_DPORT_MASK)
+    # a range keeps 6.1's sscanf("%hu-%hu"): what follows is ignored
+    r = one(pol, "rule add sport 1000-2000/0xff lookup 5")
+    assert (r.sport_start, r.sport_end, r.sport_mask) == (1000, 2000, 0)
+
+
 def test_rule_tables_and_actions(pol):
     r = one(pol, "rule add lookup 100000")
     assert r.table == 100000 and r.present & bit(FRA_TABLE)
@@ -656,6 +682,13 @@ def test_rule_ipv6_address_without_dash6_is_refused(pol):
         ("rule add iif a/b lookup 5", 'invalid iif "a/b"'),
         ("rule add l3mdev lookup 5", "table can not be specified for l3mdev rules"),
         ("rule add pref", 'missing argument after "pref"'),
+        # the newer keywords, with current iproute2's texts
+        ("rule add dscp zz lookup 5", 'invalid dscp "zz"'),
+        ("rule add dscp 4/zz lookup 5", 'invalid dscp mask "zz"'),
+        ("-6 rule add flowlabel x lookup 5", 'invalid flowlabel "x"'),
+        ("-6 rule add flowlabel 1/x lookup 5", 'invalid flowlabel mask "x"'),
+        ("rule add sport 1024/zz lookup 5", 'invalid mask "zz"'),
+        ("rule add dport 70000/0xff lookup 5", 'invalid port "70000"'),
     ],
 )
 def test_rule_errors(pol, line, message):

@@ -1,5 +1,7 @@
 """``ip rule add/delete`` and ``ip rule flush``, as iproute2 v6.1.0
-ip/iprule.c parses them."""
+ip/iprule.c parses them; ``ip rule add`` also takes the keywords newer
+iproute2 added (``dscp``, ``flowlabel``, ``sport``/``dport N/MASK``: the
+rule table's PR_FF_NEW_KEYWORD rows) as current iproute2 parses them."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from polroute.iproute2.args import (
 )
 from polroute.iproute2.command import Command, Context, first_match, no_change
 from polroute.iproute2.lexer import ParseError
-from polroute.iproute2.rt_tables import get_s32, get_u32, get_u64, scan_uint
+from polroute.iproute2.rt_tables import get_s32, get_u16, get_u32, get_u64, scan_uint
 from polroute.types.requests import (
     AF_INET,
     FIB_RULE_INVERT,
@@ -37,9 +39,14 @@ from polroute.types.requests import (
     FR_ACT_NOP,
     FR_ACT_TO_TBL,
     FR_ACT_UNSPEC,
+    FRA_DPORT_MASK,
     FRA_DPORT_RANGE,
+    FRA_DSCP,
+    FRA_DSCP_MASK,
     FRA_DST,
     FRA_FLOW,
+    FRA_FLOWLABEL,
+    FRA_FLOWLABEL_MASK,
     FRA_FWMARK,
     FRA_FWMASK,
     FRA_GOTO,
@@ -49,6 +56,7 @@ from polroute.types.requests import (
     FRA_OIFNAME,
     FRA_PRIORITY,
     FRA_PROTOCOL,
+    FRA_SPORT_MASK,
     FRA_SPORT_RANGE,
     FRA_SRC,
     FRA_SUPPRESS_IFGROUP,
@@ -67,6 +75,21 @@ from polroute.types.requests import (
     bit,
 )
 
+_DSCP_MAX_MASK = 0x3F
+_LABEL_MAX_MASK = 0xFFFFF
+
+
+def _dscp_a2n(t, v: str) -> int:
+    """rtnl_dscp_a2n: a number (any base), else an rt_dsfield name or hex
+    DS field shifted down to its DSCP."""
+    n = get_u32(v)
+    if n is not None:
+        return n
+    try:
+        return t.dsfield.id(v) >> 2
+    except ValueError:
+        raise invalid("dscp", v) from None
+
 
 def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:
     """iprule.c:iprule_modify(): the selector and action in ip's if-chain
@@ -83,8 +106,15 @@ def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:
         which = "add" if msg_type == RTM_NEWRULE else "del"
         raise ParseError(f'"ip rule {which}" requires arguments')
 
-    def port_range(tok: str) -> tuple[int, int]:
+    def port_range(tok: str) -> tuple[int, int, int | None]:
+        """(start, end, mask or None).  N/MASK is the newer iprule_port_parse;
+        anything else is 6.1's sscanf("%hu-%hu")."""
         v = a.next()
+        if "/" in v and "-" not in v:
+            port_s, _, mask_s = v.partition("/")
+            mask = need(get_u16(mask_s), "mask", mask_s)
+            start = need(get_u16(port_s), "port", port_s)
+            return start, start, mask
         got = scan_uint(v, 0)
         if got is None:
             raise invalid("port range", v)
@@ -93,7 +123,7 @@ def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:
             got2 = scan_uint(v, got[1] + 1)
             if got2 is not None:
                 end = got2[0] & 0xFFFF
-        return start, end
+        return start, end, None
 
     while a.more():
         tok = a.cur
@@ -194,12 +224,30 @@ def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:
             v = a.next()
             req.ip_proto = need(inet_proto_a2n(v), "ipproto", v)
             req.present |= bit(FRA_IP_PROTO)
-        elif tok == "sport":
-            req.sport_start, req.sport_end = port_range(tok)
-            req.present |= bit(FRA_SPORT_RANGE)
-        elif tok == "dport":
-            req.dport_start, req.dport_end = port_range(tok)
-            req.present |= bit(FRA_DPORT_RANGE)
+        elif tok in ("sport", "dport"):
+            start, end, mask = port_range(tok)
+            setattr(req, f"{tok}_start", start)
+            setattr(req, f"{tok}_end", end)
+            req.present |= bit(FRA_SPORT_RANGE if tok == "sport" else FRA_DPORT_RANGE)
+            if mask is not None and mask != 0xFFFF:  # all ones is not sent
+                setattr(req, f"{tok}_mask", mask)
+                req.present |= bit(FRA_SPORT_MASK if tok == "sport" else FRA_DPORT_MASK)
+        elif tok == "dscp":  # newer than 6.1: iprule_dscp_parse
+            v = a.next()
+            dscp_s, slash, mask_s = v.partition("/")
+            req.dscp = _dscp_a2n(t, dscp_s) & 0xFF  # addattr8
+            req.present |= bit(FRA_DSCP)
+            mask = need(get_u32(mask_s), "dscp mask", mask_s) if slash else _DSCP_MAX_MASK
+            # the kernel stores 0x3f for a DSCP without mask; only another one is sent
+            req.dscp_mask = mask & 0xFF
+            if mask != _DSCP_MAX_MASK:
+                req.present |= bit(FRA_DSCP_MASK)
+        elif tok == "flowlabel":  # newer than 6.1: iprule_flowlabel_parse, both always sent
+            v = a.next()
+            label_s, slash, mask_s = v.partition("/")
+            req.flowlabel = need(get_u32(label_s), "flowlabel", label_s)
+            req.flowlabel_mask = need(get_u32(mask_s), "flowlabel mask", mask_s) if slash else _LABEL_MAX_MASK
+            req.present |= bit(FRA_FLOWLABEL) | bit(FRA_FLOWLABEL_MASK)
         else:
             if tok == "type":
                 tok = a.next()
@@ -345,7 +393,7 @@ def _rule_flush(a: Args, ctx: Context) -> Command:
             got2 = scan_uint(v, got[1] + 1)
             if got2 is not None:
                 end = got2[0] & 0xFFFF
-        return start, end
+        return start, end, None
 
     while a.more():
         tok = a.cur

@@ -17,6 +17,21 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable
 
+from polroute._core.fields import (
+    KIND_FLAG,
+    PF_DSCP,
+    PF_FLAG,
+    PF_HEX,
+    PF_HEX_MASK,
+    PF_NONE,
+    PF_PORT,
+    PF_RANGE,
+    PF_S32,
+    PF_WITH_LINK,
+    RULE_FIELDS,
+    FieldRow,
+    rule_mask_of,
+)
 from polroute.iproute2.rt_tables import RtTables
 from polroute.types.requests import (
     AF_INET,
@@ -175,9 +190,18 @@ def format_rule(r: RuleRequest, tables: RtTables | None = None) -> str:
         out.append(f" uidrange {r.uid_start}-{r.uid_end}")
     if r.ip_proto:
         out.append(" ipproto " + ipproto_name(r.ip_proto))
-    for word, start, end in (("sport", r.sport_start, r.sport_end), ("dport", r.dport_start, r.dport_end)):
-        if start and end:  # fib_rule_port_range_set()
-            out.append(f" {word} {start}" if start == end else f" {word} {start}-{end}")
+    for word, start, end, mask in (
+        ("sport", r.sport_start, r.sport_end, r.sport_mask),
+        ("dport", r.dport_start, r.dport_end, r.dport_mask),
+    ):
+        if not (start and end):  # fib_rule_port_range_set()
+            continue
+        if start != end:
+            out.append(f" {word} {start}-{end}")
+        elif mask and mask != 0xFFFF:  # newer iproute2: the port in hex then
+            out.append(f" {word} {_c_hex(start)}/{_c_hex(mask)}")
+        else:
+            out.append(f" {word} {start}")
     if r.tun_id:
         out.append(f" tun_id {r.tun_id}")
     if r.table:
@@ -203,7 +227,87 @@ def format_rule(r: RuleRequest, tables: RtTables | None = None) -> str:
         out.append(" " + rtntype_name(r.action))
     if r.protocol and r.protocol != RTPROT_KERNEL:
         out.append(" proto " + t.protos.name(r.protocol))
+    # selectors newer than 6.1's print_rule: iproute2 prints them last, in
+    # the order they were added, which is the rule table's
+    for row in _LATER_ROWS:
+        if _row_dumped(r, row):
+            out.append(_format_row(r, row, t))
     return "".join(out)
+
+
+# Rule rows print_rule() of iproute2 6.1 prints (by hand above, in its order);
+# the printers of the other rows come from their print_fmt.
+_SHOWN_61 = frozenset(
+    (
+        "family",
+        "present",
+        "priority",
+        "not",
+        "from",
+        "to",
+        "tos",
+        "fwmark",
+        "fwmask",
+        "iif",
+        "oif",
+        "l3mdev",
+        "uidrange",
+        "ipproto",
+        "sport",
+        "dport",
+        "sport_mask",
+        "dport_mask",
+        "tun_id",
+        "table",
+        "suppress_prefixlength",
+        "suppress_ifgroup",
+        "realms",
+        "action",
+        "goto",
+        "protocol",
+    )
+)
+_LATER_ROWS = tuple(
+    row for row in RULE_FIELDS if row.name not in _SHOWN_61 and row.print_fmt not in (PF_NONE, PF_WITH_LINK)
+)
+_NEUTRAL_RULE = RuleRequest(0, 0)
+
+
+def _row_dumped(r: RuleRequest, row: FieldRow) -> bool:
+    """Whether the kernel dumps the row's attribute: its present bit, or a
+    value other than a rule without it has (what pr_rule_selectors says)."""
+    if row.present_bit >= 0 and r.present >> row.present_bit & 1:
+        return True
+    if row.kind == KIND_FLAG:
+        return bool(getattr(r, row.members[0]) & row.flag)
+    mask = rule_mask_of(row)
+    names = row.members + row.aux_members + (mask.members if mask else ())
+    return any(getattr(r, m) != getattr(_NEUTRAL_RULE, m) for m in names)
+
+
+def _format_row(r: RuleRequest, row: FieldRow, t: RtTables) -> str:
+    """One row as current iproute2's print_rule() prints it (leading space)."""
+    vals = [getattr(r, m) for m in row.members]
+    mask_row = rule_mask_of(row)
+    mask = getattr(r, mask_row.members[0]) if mask_row else 0
+    word, fmt = row.keyword, row.print_fmt
+    if fmt == PF_DSCP:
+        if mask_row and mask and mask != mask_row.all_ones:
+            return f" {word} {_c_hex(vals[0])}/{_c_hex(mask)}"
+        name = t.dsfield.tab[(vals[0] << 2) & 0xFF]  # rtnl_dscp_n2a
+        return f" {word} {name if name is not None else vals[0]}"
+    if fmt == PF_HEX_MASK:
+        text = f" {word} {_c_hex(vals[0])}"
+        return text + (f"/{_c_hex(mask)}" if mask_row and mask != mask_row.all_ones else "")
+    if fmt == PF_FLAG:
+        return f" {word}"
+    if fmt == PF_HEX:
+        return f" {word} {_c_hex(vals[0])}"
+    if fmt in (PF_RANGE, PF_PORT) and len(vals) == 2:
+        return f" {word} {vals[0]}" if vals[0] == vals[1] else f" {word} {vals[0]}-{vals[1]}"
+    if fmt == PF_S32:
+        return f" {word} {_s32(vals[0])}"
+    return f" {word} " + " ".join(str(v) for v in vals)  # %u, %llu and what has no printer yet
 
 
 def format_rules(

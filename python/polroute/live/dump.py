@@ -22,15 +22,16 @@ import struct
 from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
+from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, RULE_FIELDS, RULE_PRESENT_BITS
 from polroute.live.netns import checked_netns_path
 from polroute.live.objects import KAddr, KLink, KRoute, KRule
 from polroute.types.requests import (
     AF_INET,
     AF_INET6,
-    FRA_DPORT_RANGE,
+    FRA_DST,
     FRA_L3MDEV,
     FRA_PRIORITY,
-    FRA_SPORT_RANGE,
+    FRA_SRC,
     FRA_SUPPRESS_IFGROUP,
     FRA_SUPPRESS_PREFIXLEN,
     RTA_DST,
@@ -58,8 +59,6 @@ _RTA_EXPIRES, _RTA_TTL_PROPAGATE = 23, 26
 _ARPHRD_LOOPBACK = 772
 _IFF_UP, _IFF_LOWER_UP = 0x1, 0x10000
 
-# FRA_* ids 1..24 (those pyroute2 0.9 names) whose `present` bit the reader keeps
-_RULE_PRESENT_MASK = sum(1 << i for i in range(1, 25))
 # route attributes whose presence sets their `present` bit
 _ROUTE_PRESENT_MASK = sum(
     1 << a for a in (RTA_DST, RTA_PREFSRC, RTA_GATEWAY, RTA_OIF, RTA_FLOW, RTA_PREF, RTA_NH_ID, RTA_MULTIPATH)
@@ -511,14 +510,25 @@ def addrs_from_view(v, addrs: _Addrs) -> list:
     return out
 
 
-_RULE_UNSUPPORTED = {
-    25: "dscp",
-    26: "flowlabel",
-    27: "flowlabel mask",
-    28: "sport mask",
-    29: "dport mask",
-    30: "dscp mask",
-}
+# FRA_* attributes iproute2 6.1 has no keyword for (the rule table's
+# NEW_KEYWORD rows): decoded, and named in KRule.unsupported
+_RULE_UNSUPPORTED = {r.nla_type: r.name.replace("_", " ") for r in RULE_FIELDS if r.flags & FF_NEW_KEYWORD}
+# every member of the rule table's rows, in table order
+_RULE_MEMBERS = tuple(dict.fromkeys(m for row in RULE_FIELDS for m in row.members + row.aux_members))
+_RULE_BY_NLA = {r.nla_type: r for r in RULE_FIELDS if r.nla_type >= 0}
+
+
+def _implied_mask(t: int, d: dict) -> bool:
+    """Whether note t is a mask all ones, as the value alone makes it (dscp's
+    0x3f; a single port's 0xffff, which newer kernels dump for `sport N`)."""
+    row = _RULE_BY_NLA.get(t)
+    if row is None or row.kind != KIND_MASK or d[row.members[0]] != row.all_ones:
+        return False
+    value = RULE_FIELDS[row.link]
+    if value.kind == KIND_RANGE16:
+        start, end = (d[m] for m in value.members)
+        return start == end and bool(d["present"] >> value.present_bit & 1)
+    return True
 
 
 def rules_from_view(v, addrs: _Addrs) -> list:
@@ -526,141 +536,29 @@ def rules_from_view(v, addrs: _Addrs) -> list:
     get = addrs.get
     notes = _u16s(v.notes, v.n_notes)
     out = []
-    for (
-        fam,
-        dst_len,
-        src_len,
-        tos,
-        action,
-        table,
-        flags,
-        present,
-        priority,
-        goto,
-        fwmark,
-        fwmask,
-        realm,
-        spl,
-        sig,
-        uid_start,
-        uid_end,
-        protocol,
-        ip_proto,
-        l3mdev,
-        sport_start,
-        sport_end,
-        dport_start,
-        dport_end,
-        tun_id,
-        src,
-        dst,
-        iif,
-        oif,
-        note_off,
-        note_count,
-    ) in _records(
-        v.rules,
-        v.n_rules,
-        "pr_dump_rule",
-        tuple(
-            "r." + f
-            for f in (
-                "family",
-                "dst_len",
-                "src_len",
-                "tos",
-                "action",
-                "table",
-                "flags",
-                "present",
-                "priority",
-                "goto_target",
-                "fwmark",
-                "fwmask",
-                "realm",
-                "suppress_prefixlen",
-                "suppress_ifgroup",
-                "uid_start",
-                "uid_end",
-                "protocol",
-                "ip_proto",
-                "l3mdev",
-                "sport_start",
-                "sport_end",
-                "dport_start",
-                "dport_end",
-                "tun_id",
-                "src",
-                "dst",
-                "iifname",
-                "oifname",
-            )
-        )
-        + ("note_off", "note_count"),
-    ):
-        present = (present & _RULE_PRESENT_MASK) | (1 << FRA_PRIORITY)
+    fields = tuple("r." + f for f in _RULE_MEMBERS) + ("note_off", "note_count")
+    for rec in _records(v.rules, v.n_rules, "pr_dump_rule", fields):
+        d = dict(zip(_RULE_MEMBERS, rec))
+        note_off, note_count = rec[-2:]
+        fam, present = d["family"], (d["present"] & RULE_PRESENT_BITS) | (1 << FRA_PRIORITY)
         # the kernel sends 0xFFFFFFFF for "no suppress_*", as if absent
-        if spl == -1:
-            present &= ~(1 << FRA_SUPPRESS_PREFIXLEN)
-        else:
-            spl &= 0xFFFFFFFF
-        if sig == -1:
-            present &= ~(1 << FRA_SUPPRESS_IFGROUP)
-        else:
-            sig &= 0xFFFFFFFF
-        if not l3mdev:
+        for m, a in (("suppress_prefixlen", FRA_SUPPRESS_PREFIXLEN), ("suppress_ifgroup", FRA_SUPPRESS_IFGROUP)):
+            if d[m] == -1:
+                present &= ~(1 << a)
+            else:
+                d[m] &= 0xFFFFFFFF
+        if not d["l3mdev"]:
             present &= ~(1 << FRA_L3MDEV)
-        unsupported = []
-        for t in notes[note_off : note_off + note_count] if note_count else ():
-            # a single port gets an implicit all-ones mask, which newer kernels
-            # dump: that is what `sport N` makes, not extra
-            if (t == 28 and sport_start == sport_end and present >> FRA_SPORT_RANGE & 1) or (
-                t == 29 and dport_start == dport_end and present >> FRA_DPORT_RANGE & 1
-            ):
-                continue
-            unsupported.append(_RULE_UNSUPPORTED.get(t, f"FRA attribute {t}"))
-        out.append(
-            KRule(
-                RTM_NEWRULE,
-                0,
-                fam,
-                dst_len,
-                src_len,
-                tos,
-                action,
-                table,
-                flags,
-                present,
-                priority,
-                goto,
-                fwmark,
-                fwmask,
-                realm,
-                spl,
-                sig,
-                uid_start,
-                uid_end,
-                protocol,
-                ip_proto,
-                l3mdev,
-                0,
-                0,
-                sport_start,
-                sport_end,
-                dport_start,
-                dport_end,
-                0,
-                0,
-                0,
-                0,
-                tun_id,
-                get(src, fam) if present >> 2 & 1 else None,
-                get(dst, fam) if present >> 1 & 1 else None,
-                _name(iif),
-                _name(oif),
-                unsupported,
-            )
-        )
+        d["present"] = present
+        d["src"] = get(d["src"], fam) if present >> FRA_SRC & 1 else None
+        d["dst"] = get(d["dst"], fam) if present >> FRA_DST & 1 else None
+        d["iifname"], d["oifname"] = _name(d["iifname"]), _name(d["oifname"])
+        unsupported = [
+            _RULE_UNSUPPORTED.get(t, f"FRA attribute {t}")
+            for t in (notes[note_off : note_off + note_count] if note_count else ())
+            if not _implied_mask(t, d)
+        ]
+        out.append(KRule(RTM_NEWRULE, 0, unsupported=unsupported, **d))
     return out
 
 

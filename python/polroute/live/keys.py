@@ -7,6 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from polroute._core.fields import (
+    FF_DUMP_ONLY_BITS,
+    KIND_ADDR,
+    KIND_FAMILY,
+    KIND_FLAG,
+    KIND_IFNAME,
+    KIND_MASK,
+    KIND_RANGE16,
+    KIND_S32,
+    ROLE_META,
+    RULE_FIELDS,
+    FieldRow,
+)
 from polroute.live.objects import RTNH_F_DEAD, RTNH_F_LINKDOWN, KernelState
 from polroute.types.requests import (
     AF_INET,
@@ -69,41 +82,65 @@ def route_key(r: RouteRequest, ifname: Callable[[int], str], state_flags: bool =
     )
 
 
-def rule_key(r: RuleRequest) -> tuple:
-    """Everything a dumped rule carries (as ``ip rule show`` and the kernel's
-    own comparisons see it)."""
-    return (
-        r.family,
-        r.priority & 0xFFFFFFFF,
-        r.flags,
-        r.src_len,
-        _a(r.src) if r.src_len else None,
-        r.dst_len,
-        _a(r.dst) if r.dst_len else None,
-        r.tos,
-        r.fwmark & 0xFFFFFFFF,
-        r.fwmask & 0xFFFFFFFF,
-        r.iifname,
-        r.oifname,
-        bool(r.l3mdev),
-        (r.uid_start & 0xFFFFFFFF, r.uid_end & 0xFFFFFFFF),
-        r.ip_proto,
-        (r.sport_start, r.sport_end),
-        (r.dport_start, r.dport_end),
-        r.tun_id,
-        r.realm,
-        r.action,
-        r.table & 0xFFFFFFFF,
-        r.goto_target if r.action == FR_ACT_GOTO else 0,
-        _s32(r.suppress_prefixlen),
-        _s32(r.suppress_ifgroup),
-        r.protocol,
-    )
-
-
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def _rule_part(row: FieldRow, flags_mask: int) -> str:
+    """How one rule row counts in the key, from its kind alone, as an
+    expression of ``r`` (the goto target only with the goto action: the
+    kernel keeps it for no other)."""
+    ms, aux = row.members, row.aux_members
+    if row.name == "goto":
+        return f"(r.{ms[0]} if r.action == {FR_ACT_GOTO} else 0)"
+    if row.kind == KIND_ADDR:
+        (m,), (ln,) = ms, aux
+        return f"(r.{ln}, r.{m} if r.{ln} else None)"
+    if row.kind == KIND_IFNAME:
+        return f"r.{ms[0]}"
+    if row.kind == KIND_FLAG:
+        if row.flags & FF_DUMP_ONLY_BITS:  # all of frh.flags: UNRESOLVED, DETACHED are the kernel's view
+            return f"r.{ms[0]} & {flags_mask:#x}"
+        return f"bool(r.{ms[0]} & {row.flag:#x})"
+    if row.kind == KIND_S32:
+        return f"_s32(r.{ms[0]})"
+    w = f"{row.width_mask:#x}"
+    if len(ms) == 2:
+        return f"(r.{ms[0]} & {w}, r.{ms[1]} & {w})"
+    link = RULE_FIELDS[row.link] if row.link >= 0 else None
+    if row.kind == KIND_MASK and link is not None and link.kind == KIND_RANGE16:
+        # a single port gets an implicit all-ones mask (the kernel dumps it,
+        # a request without the mask does not carry it): the same rule
+        return f"(0 if r.{ms[0]} & {w} == {w} else r.{ms[0]} & {w})"
+    return f"r.{ms[0]} & {w}"
+
+
+def _rule_key_fn(flags_mask: int, skip: frozenset = frozenset()) -> Callable[[RuleRequest], tuple]:
+    """A function of a rule giving one part per row (the family and every
+    non-META row, in table order, but those named in ``skip``), compiled
+    once from the table: as fast as a hand-written tuple."""
+    parts = [
+        _rule_part(row, flags_mask)
+        for row in RULE_FIELDS
+        if (row.role != ROLE_META or row.kind == KIND_FAMILY) and row.name not in skip
+    ]
+    return eval(f"lambda r: ({', '.join(parts)},)", {"_s32": _s32, "bool": bool})  # noqa: S307
+
+
+_RULE_DETACHED = 0x8 | 0x10  # FIB_RULE_IIF/OIF_DETACHED: the device's presence, not configuration
+_rule_key = _rule_key_fn(0xFFFFFFFF)
+_ukey_fn = _rule_key_fn(0xFFFFFFFF & ~_RULE_DETACHED)
+# what a default rule is besides its priority, table, action and protocol
+_default_rest = _rule_key_fn(0xFFFFFFFF, frozenset(("family", "priority", "table", "action", "protocol", "goto")))
+
+
+def rule_key(r: RuleRequest) -> tuple:
+    """Everything a dumped rule carries (as ``ip rule show`` and the kernel's
+    own comparisons see it): the family and every non-META row of the rule
+    table (csrc/fields.c), in table order.  Compare keys whole: positions
+    follow the table."""
+    return _rule_key(r)
 
 
 _DEFAULT_RULES = {
@@ -122,11 +159,20 @@ def _matches_default(r: RuleRequest, pref: int, table: int) -> bool:
         and r.table == table
         and r.action == FR_ACT_TO_TBL
         and r.protocol == RTPROT_KERNEL
-        and rule_key(r)[2:19] == rule_key(RuleRequest(RTM_NEWRULE, 0, family=r.family))[2:19]
-        and _s32(r.suppress_prefixlen) == -1
-        and _s32(r.suppress_ifgroup) == -1
-        and not r.l3mdev
+        and _default_rest(r) == _neutral_rest(r.family)
     )
+
+
+def _neutral_rest(family: int) -> tuple:
+    """The selectors and other actions of a rule that has none (the kernel's
+    defaults: no suppress_*, no l3mdev, uidrange 0-4294967295 ...)."""
+    got = _NEUTRAL_REST.get(family)
+    if got is None:
+        got = _NEUTRAL_REST[family] = _default_rest(RuleRequest(RTM_NEWRULE, 0, family=family))
+    return got
+
+
+_NEUTRAL_REST: dict[int, tuple] = {}
 
 
 def _is_default_rule(r: RuleRequest) -> bool:
@@ -164,12 +210,9 @@ def _rkey(r: RouteRequest, ifname) -> tuple:
     return route_key(r, ifname, state_flags=False)
 
 
-_RULE_DETACHED = 0x8 | 0x10  # FIB_RULE_IIF/OIF_DETACHED: the device's presence, not configuration
-
-
 def _ukey(r: RuleRequest) -> tuple:
-    k = rule_key(r)
-    return k[:2] + (k[2] & ~_RULE_DETACHED,) + k[3:]
+    """rule_key without the DETACHED flags (the device's presence)."""
+    return _ukey_fn(r)
 
 
 def _slot_key(r: RouteRequest) -> tuple:

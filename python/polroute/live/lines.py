@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from socket import inet_ntoa
 
+from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, PF_HEX_MASK, RULE_FIELDS, rule_mask_of
 from polroute.live.keys import _s32
 from polroute.live.objects import (
     IFA_F_HOMEADDRESS,
@@ -294,7 +295,9 @@ def _route_unrepresentable(r: KRoute) -> list[str]:
 
 
 def rule_line(r: RuleRequest, verb: str, names: _Names) -> str:
-    """``rule VERB pref N ...`` recreating ``r`` (every FRA_* field iproute2 6.1 can write)."""
+    """``rule VERB pref N ...`` recreating ``r``: every FRA_* field iproute2 6.1
+    can write, and those it cannot in current iproute2's syntax (the dump
+    names them in ``KRule.unsupported``, and a snapshot comments the line)."""
     fam = r.family
     w = ["rule", verb, "pref", str(r.priority & 0xFFFFFFFF)]
     if r.flags & FIB_RULE_INVERT:
@@ -315,9 +318,15 @@ def rule_line(r: RuleRequest, verb: str, names: _Names) -> str:
         w += ["uidrange", f"{r.uid_start & 0xFFFFFFFF}-{r.uid_end & 0xFFFFFFFF}"]
     if r.ip_proto:
         w += ["ipproto", str(r.ip_proto)]
-    for word, start, end in (("sport", r.sport_start, r.sport_end), ("dport", r.dport_start, r.dport_end)):
-        if start or end:
+    for word, start, end, mask in (
+        ("sport", r.sport_start, r.sport_end, r.sport_mask),
+        ("dport", r.dport_start, r.dport_end, r.dport_mask),
+    ):
+        if start == end and mask not in (0, 0xFFFF):
+            w += [word, f"{start}/{mask:#x}"]  # newer than 6.1: KRule.unsupported names it
+        elif start or end:
             w += [word, f"{start}-{end}"]
+    w += _newer_words(r)
     if r.tun_id:
         w += ["tun_id", str(r.tun_id)]
     if r.realm:
@@ -339,6 +348,29 @@ def rule_line(r: RuleRequest, verb: str, names: _Names) -> str:
     if r.protocol:
         w += ["protocol", names.proto(r.protocol)]
     return " ".join(w)
+
+
+# value rows newer than iproute2 6.1 (dscp, flowlabel ...), written as current
+# iproute2 takes them: a line with one is shown in a comment, not run
+_NEWER_ROWS = tuple(
+    (row, rule_mask_of(row))
+    for row in RULE_FIELDS
+    if row.flags & FF_NEW_KEYWORD and row.kind not in (KIND_MASK, KIND_RANGE16) and len(row.members) == 1
+)
+
+
+def _newer_words(r: RuleRequest) -> list[str]:
+    w = []
+    for row, mask_row in _NEWER_ROWS:
+        value = getattr(r, row.members[0])
+        mask = getattr(r, mask_row.members[0]) if mask_row else 0
+        if not (value or mask or r.present >> row.present_bit & 1):
+            continue
+        text = f"{value:#x}" if row.print_fmt == PF_HEX_MASK else str(value)
+        if mask_row and mask and mask != mask_row.all_ones:
+            text += f"/{mask:#x}"
+        w += [row.keyword, text]
+    return w
 
 
 def _addr_line(a: KAddr, state: KernelState, verb: str = "add") -> str:
