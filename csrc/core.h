@@ -170,7 +170,7 @@ typedef struct pr_rindex {
     uint64_t *complex;        /* order keys of rules the full matcher must test */
     uint32_t ncomplex, capcomplex;
     uint64_t *all;            /* order keys of every rule, ascending: key -> list position */
-    uint32_t nall, capall;
+    size_t nall, capall, headall;   /* a pr_gap_insert array, like the rules */
     uint64_t *pool;           /* a clone's bucket key arrays, in one block (pr_rindex_clone) */
 } pr_rindex;
 
@@ -180,15 +180,15 @@ typedef struct pr_rindex {
  * pr_rules_own). */
 typedef struct pr_rshare {
     atomic_uint refs;
-    pr_rule *rules;
+    pr_rule *rules;           /* the block (what free takes), not rule 0 */
     pr_rindex index;
 } pr_rshare;
 
 typedef struct pr_family {
     uint8_t family;
     pr_rshare *rshare;        /* non-NULL: rules/index below are shared, read-only */
-    pr_rule *rules;
-    size_t nrules, caprules;
+    pr_rule *rules;           /* a pr_gap_insert array: the block starts rules_head rules before */
+    size_t nrules, caprules, rules_head;
     uint32_t rule_seq;        /* insertion serial for order keys */
     pr_rindex index;
     pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots */
@@ -198,6 +198,12 @@ typedef struct pr_family {
     pr_tid *tids;             /* table id -> slot; capacity a power of two, at most half full */
     uint32_t captids;
 } pr_family;
+
+/* The start of f's rule block (NULL when none). */
+static inline pr_rule *pr_rules_block(const pr_family *f)
+{
+    return f->rules ? f->rules - f->rules_head : NULL;
+}
 
 /* Per-device IPv4/IPv6 configuration (the sysctls that change answers). */
 typedef struct pr_devconf {
@@ -266,6 +272,17 @@ struct pr_policy {
 void pr_set_err(pr_policy *p, const char *msg);
 int pr_fail(pr_policy *p, int err, const char *msg);   /* sets msg, returns -err */
 void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem);
+/* Sorted arrays that take insertions at both ends in O(1) amortized time
+ * (a rule list built in descending priority, or without priorities, grows
+ * at its head): *v is element 0, *head free elements precede it in the
+ * block, *cap elements fit from *v on; the block starts at
+ * (char *)*v - *head * elem (free that).  pr_gap_insert makes room for one
+ * element at pos (0 <= pos <= n) by moving the shorter side, in a new block
+ * when that side is full, and returns the slot (the caller stores it and
+ * counts n + 1) or NULL on ENOMEM (nothing changed).  pr_gap_remove closes
+ * the hole of element pos (the caller counts n - 1). */
+void *pr_gap_insert(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos);
+void pr_gap_remove(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos);
 
 static inline unsigned fam_bits(uint8_t family) { return family == PR_AF_INET ? 32u : 128u; }
 static inline unsigned fam_bytes(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }

@@ -279,13 +279,13 @@ void pr_family_free(pr_family *f)
         pr_rshare_unref(f->rshare);
         f->rshare = NULL;
     } else {
-        free(f->rules);
+        free(pr_rules_block(f));
         pr_rindex_free(&f->index);
     }
     f->tables = NULL;
     f->rules = NULL;
     memset(&f->index, 0, sizeof(f->index));
-    f->ntables = f->captables = f->nrules = f->caprules = 0;
+    f->ntables = f->captables = f->nrules = f->caprules = f->rules_head = 0;
 }
 
 int pr_family_clone(pr_family *dst, const pr_family *src)
@@ -332,7 +332,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
         if (!sh)
             return -PR_ENOMEM;
         atomic_init(&sh->refs, 1u);
-        sh->rules = src->rules;
+        sh->rules = pr_rules_block(src);
         sh->index = src->index;
         src->rshare = sh;
         src->caprules = src->nrules;   /* the array is no longer src's to grow in place */
@@ -341,6 +341,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
     dst->rshare = src->rshare;
     dst->rules = src->rules;
     dst->nrules = dst->caprules = src->nrules;
+    dst->rules_head = src->rules_head;   /* the block is the same: freed from its start */
     dst->rule_seq = src->rule_seq;
     dst->index = src->index;
     if (tids_copy(dst, src) < 0)

@@ -91,7 +91,7 @@ void pr_rshare_unref(pr_rshare *sh)
 {
     /* acq_rel: see the reference-count notes in routes.c */
     if (sh && atomic_fetch_sub_explicit(&sh->refs, 1u, memory_order_acq_rel) == 1u) {
-        free(sh->rules);
+        free(sh->rules);   /* the block */
         pr_rindex_free(&sh->index);
         free(sh);
     }
@@ -120,6 +120,7 @@ int pr_rules_own(pr_family *f)
     }
     f->rules = nv;
     f->caprules = cap;
+    f->rules_head = 0;
     f->index = ix;
     f->rshare = NULL;
     pr_rshare_unref(sh);
@@ -532,7 +533,9 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         if (pr_rules_own(f) < 0)
             return pr_fail(p, PR_ENOMEM, "out of memory");
         pr_rindex_del(&f->index, &f->rules[idx]);
-        memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
+        void *v = f->rules;
+        pr_gap_remove(&v, &f->rules_head, f->nrules, &f->caprules, sizeof(pr_rule), (size_t)idx);
+        f->rules = v;
         f->nrules--;
         if (q->family == PR_AF_INET)
             p->v4_custom_rules = true;   /* fib4_rule_delete unmerges too */
@@ -547,14 +550,8 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         return rc;
     if (pr_rules_own(f) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
-    pr_rule *nv = pr_grow(f->rules, &f->caprules, f->nrules + 1, sizeof(pr_rule));
-    if (!nv)
-        return -PR_ENOMEM;
-    f->rules = nv;
     /* after the last rule whose priority <= the new one */
-    size_t pos = lower_bound(f, nr.r.priority);
-    while (pos < f->nrules && f->rules[pos].r.priority <= nr.r.priority)
-        pos++;
+    size_t pos = nr.r.priority == UINT32_MAX ? f->nrules : lower_bound(f, nr.r.priority + 1);
     bind_rule(p, &nr);
     nr.tab_slot = -1;
     if (nr.r.action == PR_FR_ACT_TO_TBL && (nr.tab_slot = pr_table_slot(f, nr.r.table)) < 0)
@@ -564,8 +561,14 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         pr_rindex_del(&f->index, &nr);
         return -PR_ENOMEM;
     }
-    memmove(&f->rules[pos + 1], &f->rules[pos], (f->nrules - pos) * sizeof(pr_rule));
-    f->rules[pos] = nr;
+    void *v = f->rules;
+    pr_rule *slot = pr_gap_insert(&v, &f->rules_head, f->nrules, &f->caprules, sizeof(pr_rule), pos);
+    if (!slot) {
+        pr_rindex_del(&f->index, &nr);
+        return -PR_ENOMEM;
+    }
+    f->rules = v;
+    *slot = nr;
     f->nrules++;
     return 0;
 }
