@@ -191,8 +191,9 @@ typedef struct pr_family {
     size_t nrules, caprules, rules_head;
     uint32_t rule_seq;        /* insertion serial for order keys */
     pr_rindex index;
-    pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots */
-    size_t ntables, captables;
+    pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots;
+                               * a pr_gap_insert array (tables created in descending id order) */
+    size_t ntables, captables, tables_head;
     pr_table **tslots;        /* slot -> table (the same pointer as in tables[]) or NULL */
     uint32_t ntslots, captslots;
     pr_tid *tids;             /* table id -> slot; capacity a power of two, at most half full */

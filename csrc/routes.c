@@ -245,21 +245,23 @@ pr_table *pr_table_new(pr_family *f, uint32_t id)
     int32_t slot = pr_table_slot(f, id);
     if (slot < 0)
         return NULL;
-    pr_table_ref *nt = pr_grow(f->tables, &f->captables, f->ntables + 1, sizeof(pr_table_ref));
-    if (!nt)
-        return NULL;
-    f->tables = nt;
     pr_table *t = pr_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    void *v = f->tables;
+    pr_table_ref *ref = pr_gap_insert(&v, &f->tables_head, f->ntables, &f->captables, sizeof(pr_table_ref), pos);
+    if (!ref) {
+        free(t);
+        return NULL;
+    }
+    f->tables = v;
     atomic_init(&t->refs, 1u);
     t->id = id;
     t->free_slot = SLOT_NONE;
     pr_trie_init(&t->trie, fam_bits(f->family));
-    memmove(&f->tables[pos + 1], &f->tables[pos], (f->ntables - pos) * sizeof(pr_table_ref));
-    f->tables[pos].id = id;
-    f->tables[pos].slot = (uint32_t)slot;
-    f->tables[pos].t = t;
+    ref->id = id;
+    ref->slot = (uint32_t)slot;
+    ref->t = t;
     f->ntables++;
     f->tslots[slot] = t;
     return t;
@@ -269,7 +271,8 @@ void pr_family_free(pr_family *f)
 {
     for (size_t i = 0; i < f->ntables; i++)
         pr_table_unref(f->tables[i].t);
-    free(f->tables);
+    if (f->tables)
+        free(f->tables - f->tables_head);
     free(f->tslots);
     free(f->tids);
     f->tslots = NULL;
@@ -285,7 +288,7 @@ void pr_family_free(pr_family *f)
     f->tables = NULL;
     f->rules = NULL;
     memset(&f->index, 0, sizeof(f->index));
-    f->ntables = f->captables = f->nrules = f->caprules = f->rules_head = 0;
+    f->ntables = f->captables = f->tables_head = f->nrules = f->caprules = f->rules_head = 0;
 }
 
 int pr_family_clone(pr_family *dst, const pr_family *src)
