@@ -111,18 +111,30 @@ typedef struct pr_table {
 } pr_table;
 
 /* One entry of a family's table list: the id next to the pointer keeps the
- * binary search inside one array. */
+ * binary search inside one array.  slot: the table's handle (below). */
 typedef struct pr_table_ref {
     uint32_t id;
+    uint32_t slot;
     pr_table *t;
 } pr_table_ref;
+
+/* Table handles: every table id a rule or a table of the family has named
+ * gets a slot that never changes (ids -> slots in an open-addressing hash,
+ * slots -> the table or NULL while it does not exist).  A rule keeps its
+ * table's slot, so creating a table (which shifts positions in the sorted
+ * list) never revisits the rules, and a rule added before its table finds it
+ * once it exists. */
+typedef struct pr_tid {
+    uint32_t id;
+    uint32_t slot1;           /* slot + 1; 0 = empty entry */
+} pr_tid;
 
 typedef struct pr_rule {
     pr_rule_req r;            /* priority always set; present has FRA_PRIORITY */
     uint64_t okey;            /* order key: (priority << 32) | insertion serial; list order */
     int32_t iif_index;        /* bound ifindex, -1 when detached, 0 when no iif selector */
     int32_t oif_index;
-    int32_t tab_idx;          /* index of r.table in the family's tables, -1 if it does not exist */
+    int32_t tab_slot;         /* handle of r.table (pr_tid), -1 = none: look the id up */
     uint32_t src4, srcmask4;  /* IPv4 selectors as host-order words (derived) */
     uint32_t dst4, dstmask4;
     uint8_t only_prefixes;    /* IPv4 rule selecting on from/to alone (derived): the fast match */
@@ -158,7 +170,7 @@ typedef struct pr_rindex {
     uint64_t *complex;        /* order keys of rules the full matcher must test */
     uint32_t ncomplex, capcomplex;
     uint64_t *all;            /* order keys of every rule, ascending: key -> list position */
-    uint32_t nall, capall;
+    size_t nall, capall, headall;   /* a pr_gap_insert array, like the rules */
     uint64_t *pool;           /* a clone's bucket key arrays, in one block (pr_rindex_clone) */
 } pr_rindex;
 
@@ -168,20 +180,31 @@ typedef struct pr_rindex {
  * pr_rules_own). */
 typedef struct pr_rshare {
     atomic_uint refs;
-    pr_rule *rules;
+    pr_rule *rules;           /* the block (what free takes), not rule 0 */
     pr_rindex index;
 } pr_rshare;
 
 typedef struct pr_family {
     uint8_t family;
     pr_rshare *rshare;        /* non-NULL: rules/index below are shared, read-only */
-    pr_rule *rules;
-    size_t nrules, caprules;
+    pr_rule *rules;           /* a pr_gap_insert array: the block starts rules_head rules before */
+    size_t nrules, caprules, rules_head;
     uint32_t rule_seq;        /* insertion serial for order keys */
     pr_rindex index;
-    pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots */
-    size_t ntables, captables;
+    pr_table_ref *tables;     /* sorted by id; each table possibly shared with snapshots;
+                               * a pr_gap_insert array (tables created in descending id order) */
+    size_t ntables, captables, tables_head;
+    pr_table **tslots;        /* slot -> table (the same pointer as in tables[]) or NULL */
+    uint32_t ntslots, captslots;
+    pr_tid *tids;             /* table id -> slot; capacity a power of two, at most half full */
+    uint32_t captids;
 } pr_family;
+
+/* The start of f's rule block (NULL when none). */
+static inline pr_rule *pr_rules_block(const pr_family *f)
+{
+    return f->rules ? f->rules - f->rules_head : NULL;
+}
 
 /* Per-device IPv4/IPv6 configuration (the sysctls that change answers). */
 typedef struct pr_devconf {
@@ -250,6 +273,17 @@ struct pr_policy {
 void pr_set_err(pr_policy *p, const char *msg);
 int pr_fail(pr_policy *p, int err, const char *msg);   /* sets msg, returns -err */
 void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem);
+/* Sorted arrays that take insertions at both ends in O(1) amortized time
+ * (a rule list built in descending priority, or without priorities, grows
+ * at its head): *v is element 0, *head free elements precede it in the
+ * block, *cap elements fit from *v on; the block starts at
+ * (char *)*v - *head * elem (free that).  pr_gap_insert makes room for one
+ * element at pos (0 <= pos <= n) by moving the shorter side, in a new block
+ * when that side is full, and returns the slot (the caller stores it and
+ * counts n + 1) or NULL on ENOMEM (nothing changed).  pr_gap_remove closes
+ * the hole of element pos (the caller counts n - 1). */
+void *pr_gap_insert(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos);
+void pr_gap_remove(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos);
 
 static inline unsigned fam_bits(uint8_t family) { return family == PR_AF_INET ? 32u : 128u; }
 static inline unsigned fam_bytes(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }
@@ -301,6 +335,10 @@ const pr_table *pr_table_get_c(const pr_family *f, uint32_t id);
 pr_table *pr_table_new(pr_family *f, uint32_t id);  /* get or create, writable; NULL on ENOMEM */
 /* Position of table id in f->tables, or -1. */
 int32_t pr_table_pos(const pr_family *f, uint32_t id);
+/* The slot of table id, made when missing: >= 0, or -1 on ENOMEM. */
+int32_t pr_table_slot(pr_family *f, uint32_t id);
+/* The table a rule points at (its slot, else a search by id), NULL if none. */
+const pr_table *pr_rule_table(const pr_family *f, const pr_rule *r);
 /* Drop one reference (frees the table with the last). */
 void pr_table_unref(pr_table *t);
 /* Make every table and the rules of both families writable (copies what
@@ -384,9 +422,6 @@ void pr_rules_init_defaults(pr_policy *p);
 extern _Thread_local bool pr_rules_force_linear;
 extern atomic_uint pr_linear_users;   /* threads with pr_rules_force_linear set */
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
-void pr_rules_relink(pr_family *f);   /* after a table is created */
-/* the same after table id was inserted at position pos (O(rules), no searches) */
-void pr_rules_relink_insert(pr_family *f, size_t pos, uint32_t id);
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);
 
 /* derived-route maintenance (policy.c) */

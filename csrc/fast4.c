@@ -560,8 +560,9 @@ out:
     return rc;
 }
 
-static int table_for_rule(builder *b, const pr_family *f, int32_t tab_idx, uint32_t *out)
+static int table_for_rule(builder *b, const pr_family *f, const pr_rule *r, uint32_t *out)
 {
+    int32_t tab_idx = pr_table_pos(f, r->r.table);   /* it exists: PR_RULE4_LOOKUP */
     if (b->table_of[tab_idx] == UINT32_MAX) {
         const pr_table *t = f->tables[tab_idx].t;
         int rc = table_build(b, &t, 1, t->id, &b->table_of[tab_idx]);
@@ -859,7 +860,7 @@ static int build_rules(build *s)
             it->from = (pfx){0, 0};   /* `not from P` matches outside P: every source may reach it */
         it->pos = (uint32_t)i;
         it->e = (f4_entry){r->dst4 & r->dstmask4, r->dstmask4, r->r.priority, COMPLEX_TABLE};
-        if (kind == PR_RULE4_LOOKUP && (rc = table_for_rule(&s->b, f, r->tab_idx, &it->e.table)) < 0)
+        if (kind == PR_RULE4_LOOKUP && (rc = table_for_rule(&s->b, f, r, &it->e.table)) < 0)
             return rc;
     }
     qsort(s->items, s->nitems, sizeof(ritem), ritem_cmp);

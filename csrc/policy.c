@@ -49,6 +49,54 @@ void *pr_grow(void *ptr, size_t *cap, size_t need, size_t elem)
     return np;
 }
 
+void *pr_gap_insert(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos)
+{
+    char *p = *v;
+    bool front = pos < n - pos;   /* fewer elements before pos than from it */
+    if (front && *head > 0) {
+        memmove(p - elem, p, pos * elem);
+        *v = p - elem;
+        (*head)--;
+        (*cap)++;
+        return p - elem + pos * elem;
+    }
+    if (!front && n < *cap) {
+        memmove(p + (pos + 1) * elem, p + pos * elem, (n - pos) * elem);
+        return p + pos * elem;
+    }
+    /* a new block, the elements in its middle: room on both sides again */
+    if (n > (SIZE_MAX / elem - 8) / 2)
+        return NULL;
+    size_t total = 2 * n + 8, nhead = (total - n - 1) / 2;
+    char *b = pr_malloc(total * elem);
+    if (!b)
+        return NULL;
+    char *d = b + nhead * elem;
+    if (pos)
+        memcpy(d, p, pos * elem);
+    if (n - pos)
+        memcpy(d + (pos + 1) * elem, p + pos * elem, (n - pos) * elem);
+    if (p)
+        free(p - *head * elem);
+    *v = d;
+    *head = nhead;
+    *cap = total - nhead;
+    return d + pos * elem;
+}
+
+void pr_gap_remove(void **v, size_t *head, size_t n, size_t *cap, size_t elem, size_t pos)
+{
+    char *p = *v;
+    if (pos < n - 1 - pos) {
+        memmove(p + elem, p, pos * elem);
+        *v = p + elem;
+        (*head)++;
+        (*cap)--;
+    } else {
+        memmove(p + pos * elem, p + (pos + 1) * elem, (n - pos - 1) * elem);
+    }
+}
+
 pr_family *pr_fam(pr_policy *p, uint8_t family) { return family == PR_AF_INET ? &p->v4 : &p->v6; }
 const pr_family *pr_fam_c(const pr_policy *p, uint8_t family) { return family == PR_AF_INET ? &p->v4 : &p->v6; }
 

@@ -52,6 +52,89 @@ int32_t pr_table_pos(const pr_family *f, uint32_t id)
     return table_cmp_id(f, id, &pos) ? (int32_t)pos : -1;
 }
 
+/* ---- table handles (core.h, pr_tid) */
+
+static uint32_t tid_hash(uint32_t id) { return (uint32_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32); }
+
+/* The entry of id, or the empty entry where it would go; NULL when no hash. */
+static pr_tid *tid_probe(pr_tid *v, uint32_t cap, uint32_t id)
+{
+    if (!cap)
+        return NULL;
+    uint32_t mask = cap - 1;
+    for (uint32_t i = tid_hash(id) & mask;; i = (i + 1) & mask)
+        if (v[i].slot1 == 0 || v[i].id == id)
+            return &v[i];
+}
+
+static int32_t tid_find(const pr_family *f, uint32_t id)
+{
+    const pr_tid *e = tid_probe(f->tids, f->captids, id);
+    return e && e->slot1 ? (int32_t)(e->slot1 - 1) : -1;
+}
+
+int32_t pr_table_slot(pr_family *f, uint32_t id)
+{
+    int32_t found = tid_find(f, id);
+    if (found >= 0)
+        return found;
+    if (f->ntslots >= (uint32_t)INT32_MAX)
+        return -1;
+    if ((size_t)(f->ntslots + 1) * 2 > f->captids) {
+        uint32_t ncap = f->captids ? f->captids * 2 : 64;
+        pr_tid *nv = pr_calloc(ncap, sizeof(pr_tid));
+        if (!nv)
+            return -1;
+        for (uint32_t i = 0; i < f->captids; i++)
+            if (f->tids[i].slot1)
+                *tid_probe(nv, ncap, f->tids[i].id) = f->tids[i];
+        free(f->tids);
+        f->tids = nv;
+        f->captids = ncap;
+    }
+    if (f->ntslots == f->captslots) {
+        uint32_t ncap = f->captslots ? f->captslots * 2 : 32;
+        pr_table **nv = pr_realloc(f->tslots, (size_t)ncap * sizeof(pr_table *));
+        if (!nv)
+            return -1;
+        f->tslots = nv;
+        f->captslots = ncap;
+    }
+    uint32_t slot = f->ntslots++;
+    f->tslots[slot] = NULL;
+    pr_tid *e = tid_probe(f->tids, f->captids, id);
+    e->id = id;
+    e->slot1 = slot + 1;
+    return (int32_t)slot;
+}
+
+const pr_table *pr_rule_table(const pr_family *f, const pr_rule *r)
+{
+    if (r->tab_slot >= 0)
+        return f->tslots[r->tab_slot];
+    return pr_table_get_c(f, r->r.table);
+}
+
+/* dst gets src's handles (the same slots for the same ids; rules may be
+ * shared), with every slot empty: the caller fills in its tables. */
+static int tids_copy(pr_family *dst, const pr_family *src)
+{
+    if (src->captids) {
+        dst->tids = pr_malloc((size_t)src->captids * sizeof(pr_tid));
+        if (!dst->tids)
+            return -PR_ENOMEM;
+        memcpy(dst->tids, src->tids, (size_t)src->captids * sizeof(pr_tid));
+        dst->captids = src->captids;
+    }
+    if (src->ntslots) {
+        dst->tslots = pr_calloc(src->ntslots, sizeof(pr_table *));
+        if (!dst->tslots)
+            return -PR_ENOMEM;
+        dst->ntslots = dst->captslots = src->ntslots;
+    }
+    return 0;
+}
+
 static void table_destroy(pr_table *t)
 {
     for (uint32_t i = 0; i < t->nslots; i++) {
@@ -127,6 +210,7 @@ static int table_own(pr_family *f, size_t pos)
     if (!c)
         return -PR_ENOMEM;
     f->tables[pos].t = c;
+    f->tslots[f->tables[pos].slot] = c;
     pr_table_unref(t);
     return 0;
 }
@@ -157,25 +241,29 @@ pr_table *pr_table_new(pr_family *f, uint32_t id)
     size_t pos;
     if (table_cmp_id(f, id, &pos))
         return table_own(f, pos) < 0 ? NULL : f->tables[pos].t;
-    /* the rules' table positions change: they must be writable */
-    if (pr_rules_own(f) < 0)
+    /* rules name tables by slot: they stay as they are (and may stay shared) */
+    int32_t slot = pr_table_slot(f, id);
+    if (slot < 0)
         return NULL;
-    pr_table_ref *nt = pr_grow(f->tables, &f->captables, f->ntables + 1, sizeof(pr_table_ref));
-    if (!nt)
-        return NULL;
-    f->tables = nt;
     pr_table *t = pr_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    void *v = f->tables;
+    pr_table_ref *ref = pr_gap_insert(&v, &f->tables_head, f->ntables, &f->captables, sizeof(pr_table_ref), pos);
+    if (!ref) {
+        free(t);
+        return NULL;
+    }
+    f->tables = v;
     atomic_init(&t->refs, 1u);
     t->id = id;
     t->free_slot = SLOT_NONE;
     pr_trie_init(&t->trie, fam_bits(f->family));
-    memmove(&f->tables[pos + 1], &f->tables[pos], (f->ntables - pos) * sizeof(pr_table_ref));
-    f->tables[pos].id = id;
-    f->tables[pos].t = t;
+    ref->id = id;
+    ref->slot = (uint32_t)slot;
+    ref->t = t;
     f->ntables++;
-    pr_rules_relink_insert(f, pos, id);
+    f->tslots[slot] = t;
     return t;
 }
 
@@ -183,18 +271,24 @@ void pr_family_free(pr_family *f)
 {
     for (size_t i = 0; i < f->ntables; i++)
         pr_table_unref(f->tables[i].t);
-    free(f->tables);
+    if (f->tables)
+        free(f->tables - f->tables_head);
+    free(f->tslots);
+    free(f->tids);
+    f->tslots = NULL;
+    f->tids = NULL;
+    f->ntslots = f->captslots = f->captids = 0;
     if (f->rshare) {
         pr_rshare_unref(f->rshare);
         f->rshare = NULL;
     } else {
-        free(f->rules);
+        free(pr_rules_block(f));
         pr_rindex_free(&f->index);
     }
     f->tables = NULL;
     f->rules = NULL;
     memset(&f->index, 0, sizeof(f->index));
-    f->ntables = f->captables = f->nrules = f->caprules = 0;
+    f->ntables = f->captables = f->tables_head = f->nrules = f->caprules = f->rules_head = 0;
 }
 
 int pr_family_clone(pr_family *dst, const pr_family *src)
@@ -211,6 +305,8 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
     }
     if (pr_rindex_rebuild(&dst->index, dst->rules, dst->nrules) < 0)
         return -PR_ENOMEM;
+    if (tids_copy(dst, src) < 0)
+        return -PR_ENOMEM;
     if (src->ntables) {
         dst->tables = pr_calloc(src->ntables, sizeof(pr_table_ref));
         if (!dst->tables)
@@ -222,7 +318,9 @@ int pr_family_clone(pr_family *dst, const pr_family *src)
         if (!d)
             return -PR_ENOMEM;
         dst->tables[i].id = d->id;
+        dst->tables[i].slot = src->tables[i].slot;
         dst->tables[i].t = d;
+        dst->tslots[src->tables[i].slot] = d;
         dst->ntables = i + 1;
     }
     return 0;
@@ -237,7 +335,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
         if (!sh)
             return -PR_ENOMEM;
         atomic_init(&sh->refs, 1u);
-        sh->rules = src->rules;
+        sh->rules = pr_rules_block(src);
         sh->index = src->index;
         src->rshare = sh;
         src->caprules = src->nrules;   /* the array is no longer src's to grow in place */
@@ -246,8 +344,11 @@ int pr_family_share(pr_family *dst, pr_family *src)
     dst->rshare = src->rshare;
     dst->rules = src->rules;
     dst->nrules = dst->caprules = src->nrules;
+    dst->rules_head = src->rules_head;   /* the block is the same: freed from its start */
     dst->rule_seq = src->rule_seq;
     dst->index = src->index;
+    if (tids_copy(dst, src) < 0)
+        return -PR_ENOMEM;   /* freed by pr_family_free as below */
     if (src->ntables) {
         dst->tables = pr_malloc(src->ntables * sizeof(pr_table_ref));
         if (!dst->tables)
@@ -257,6 +358,7 @@ int pr_family_share(pr_family *dst, pr_family *src)
     for (size_t i = 0; i < src->ntables; i++) {
         atomic_fetch_add_explicit(&src->tables[i].t->refs, 1u, memory_order_relaxed);
         dst->tables[i] = src->tables[i];
+        dst->tslots[src->tables[i].slot] = src->tables[i].t;
     }
     dst->ntables = src->ntables;
     return 0;

@@ -251,8 +251,17 @@ static int bucket_unpool(pr_rbucket *b)
 int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
-    if (keys_insert(&ix->all, &ix->nall, &ix->capall, rule->okey) < 0)
-        return -1;
+    {
+        /* the whole list: rules built in descending priority all land at its head */
+        size_t pos = keys_lower_bound(ix->all, ix->nall, rule->okey);
+        void *v = ix->all;
+        uint64_t *slot = pr_gap_insert(&v, &ix->headall, ix->nall, &ix->capall, sizeof(uint64_t), pos);
+        if (!slot)
+            return -1;
+        ix->all = v;
+        *slot = rule->okey;
+        ix->nall++;
+    }
     if (!pr_rindex_is_simple(r))
         return keys_insert(&ix->complex, &ix->ncomplex, &ix->capcomplex, rule->okey);
     pr_rkey k;
@@ -279,7 +288,13 @@ int pr_rindex_add(pr_rindex *ix, const pr_rule *rule)
 void pr_rindex_del(pr_rindex *ix, const pr_rule *rule)
 {
     const pr_rule_req *r = &rule->r;
-    keys_remove(ix->all, &ix->nall, rule->okey);
+    size_t apos = keys_lower_bound(ix->all, ix->nall, rule->okey);
+    if (apos < ix->nall && ix->all[apos] == rule->okey) {
+        void *v = ix->all;
+        pr_gap_remove(&v, &ix->headall, ix->nall, &ix->capall, sizeof(uint64_t), apos);
+        ix->all = v;
+        ix->nall--;
+    }
     if (!pr_rindex_is_simple(r)) {
         keys_remove(ix->complex, &ix->ncomplex, rule->okey);
         return;
@@ -309,7 +324,8 @@ void pr_rindex_free(pr_rindex *ix)
     free(ix->pool);
     free(ix->shapes);
     free(ix->complex);
-    free(ix->all);
+    if (ix->all)
+        free(ix->all - ix->headall);
     memset(ix, 0, sizeof(*ix));
 }
 

@@ -60,9 +60,8 @@ static void default_rule(pr_family *f, uint32_t prio, uint32_t table)
     r->r.suppress_ifgroup = -1;
     r->r.uid_start = 0;
     r->r.uid_end = 0xFFFFFFFFu;
-    /* no table exists yet: pr_table_new links the rule when its table comes
-     * (0 would mean "the first table" and shift with every table created) */
-    r->tab_idx = -1;
+    /* linked by pr_rules_init_defaults (-1 is correct too, only slower) */
+    r->tab_slot = -1;
 }
 
 void pr_rules_init_defaults(pr_policy *p)
@@ -76,16 +75,15 @@ void pr_rules_init_defaults(pr_policy *p)
     default_rule(&p->v4, 32767, PR_TABLE_DEFAULT);
     default_rule(&p->v6, 0, PR_TABLE_LOCAL);
     default_rule(&p->v6, 32766, PR_TABLE_MAIN);
+    pr_family *fams[2] = {&p->v4, &p->v6};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < fams[k]->nrules; i++)
+            fams[k]->rules[i].tab_slot = pr_table_slot(fams[k], fams[k]->rules[i].r.table);
     pr_rindex_rebuild(&p->v4.index, p->v4.rules, p->v4.nrules);
     pr_rindex_rebuild(&p->v6.index, p->v6.rules, p->v6.nrules);
 }
 
 static uint32_t mask_of(unsigned len) { return len == 0 ? 0 : (uint32_t)(0xFFFFFFFFu << (32 - len)); }
-
-static void link_table(const pr_family *f, pr_rule *r)
-{
-    r->tab_idx = pr_table_pos(f, r->r.table);
-}
 
 /* ---------------------------------------------------------------- sharing */
 
@@ -93,7 +91,7 @@ void pr_rshare_unref(pr_rshare *sh)
 {
     /* acq_rel: see the reference-count notes in routes.c */
     if (sh && atomic_fetch_sub_explicit(&sh->refs, 1u, memory_order_acq_rel) == 1u) {
-        free(sh->rules);
+        free(sh->rules);   /* the block */
         pr_rindex_free(&sh->index);
         free(sh);
     }
@@ -122,37 +120,16 @@ int pr_rules_own(pr_family *f)
     }
     f->rules = nv;
     f->caprules = cap;
+    f->rules_head = 0;
     f->index = ix;
     f->rshare = NULL;
     pr_rshare_unref(sh);
     return 0;
 }
 
-void pr_rules_relink_insert(pr_family *f, size_t pos, uint32_t id)
-{
-    if (pr_rules_own(f) < 0)   /* pr_table_new owned them already */
-        return;
-    for (size_t i = 0; i < f->nrules; i++) {
-        pr_rule *r = &f->rules[i];
-        if (r->tab_idx >= (int32_t)pos)
-            r->tab_idx++;
-        else if (r->tab_idx < 0 && r->r.table == id)
-            r->tab_idx = (int32_t)pos;
-    }
-}
-
-void pr_rules_relink(pr_family *f)
-{
-    if (pr_rules_own(f) < 0)   /* pr_table_new owned them already */
-        return;
-    for (size_t i = 0; i < f->nrules; i++)
-        link_table(f, &f->rules[i]);
-}
-
+/* The derived fields that depend on links (the table slot is set once, on add). */
 static void bind_rule(const pr_policy *p, pr_rule *r)
 {
-    const pr_family *f = pr_fam_c(p, r->r.family);
-    link_table(f, r);
     if (r->r.family == PR_AF_INET) {
         const pr_rule_req *q = &r->r;
         r->srcmask4 = mask_of(q->src_len);
@@ -443,11 +420,13 @@ static bool family_compare(const pr_rule_req *r, const pr_rule_req *q)
     return true;
 }
 
+/* A rule equal to n (fib_nl_newrule's rule_exists).  Equal priorities are
+ * required and the list is sorted by priority: only that run is visited. */
 static bool rule_exists(const pr_family *f, const pr_rule_req *n, const pr_rule_req *q)
 {
-    for (size_t i = 0; i < f->nrules; i++) {
+    for (size_t i = lower_bound(f, n->priority); i < f->nrules && f->rules[i].r.priority == n->priority; i++) {
         const pr_rule_req *r = req_of(&f->rules[i]);
-        if (r->action != n->action || r->table != n->table || r->priority != n->priority)
+        if (r->action != n->action || r->table != n->table)
             continue;
         if (memcmp(r->iifname, n->iifname, PR_IFNAMSIZ) || memcmp(r->oifname, n->oifname, PR_IFNAMSIZ))
             continue;
@@ -475,8 +454,12 @@ static bool rule_exists(const pr_family *f, const pr_rule_req *n, const pr_rule_
 static int rule_find(const pr_family *f, const pr_rule_req *n, const pr_rule_req *q)
 {
     bool user_prio = (q->present & BIT(PR_FRA_PRIORITY)) != 0;
-    for (size_t i = 0; i < f->nrules; i++) {
+    /* with a priority only its run of the sorted list can match */
+    size_t i = user_prio ? lower_bound(f, n->priority) : 0;
+    for (; i < f->nrules; i++) {
         const pr_rule_req *r = req_of(&f->rules[i]);
+        if (user_prio && r->priority > n->priority)
+            break;
         if (n->action && r->action != n->action)
             continue;
         if (n->table && r->table != n->table)
@@ -550,7 +533,9 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         if (pr_rules_own(f) < 0)
             return pr_fail(p, PR_ENOMEM, "out of memory");
         pr_rindex_del(&f->index, &f->rules[idx]);
-        memmove(&f->rules[idx], &f->rules[idx + 1], (f->nrules - (size_t)idx - 1) * sizeof(pr_rule));
+        void *v = f->rules;
+        pr_gap_remove(&v, &f->rules_head, f->nrules, &f->caprules, sizeof(pr_rule), (size_t)idx);
+        f->rules = v;
         f->nrules--;
         if (q->family == PR_AF_INET)
             p->v4_custom_rules = true;   /* fib4_rule_delete unmerges too */
@@ -565,22 +550,25 @@ int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_r
         return rc;
     if (pr_rules_own(f) < 0)
         return pr_fail(p, PR_ENOMEM, "out of memory");
-    pr_rule *nv = pr_grow(f->rules, &f->caprules, f->nrules + 1, sizeof(pr_rule));
-    if (!nv)
-        return -PR_ENOMEM;
-    f->rules = nv;
     /* after the last rule whose priority <= the new one */
-    size_t pos = lower_bound(f, nr.r.priority);
-    while (pos < f->nrules && f->rules[pos].r.priority <= nr.r.priority)
-        pos++;
+    size_t pos = nr.r.priority == UINT32_MAX ? f->nrules : lower_bound(f, nr.r.priority + 1);
     bind_rule(p, &nr);
+    nr.tab_slot = -1;
+    if (nr.r.action == PR_FR_ACT_TO_TBL && (nr.tab_slot = pr_table_slot(f, nr.r.table)) < 0)
+        return pr_fail(p, PR_ENOMEM, "out of memory");
     nr.okey = ((uint64_t)nr.r.priority << 32) | ++f->rule_seq;
     if (pr_rindex_add(&f->index, &nr) < 0) {
         pr_rindex_del(&f->index, &nr);
         return -PR_ENOMEM;
     }
-    memmove(&f->rules[pos + 1], &f->rules[pos], (f->nrules - pos) * sizeof(pr_rule));
-    f->rules[pos] = nr;
+    void *v = f->rules;
+    pr_rule *slot = pr_gap_insert(&v, &f->rules_head, f->nrules, &f->caprules, sizeof(pr_rule), pos);
+    if (!slot) {
+        pr_rindex_del(&f->index, &nr);
+        return -PR_ENOMEM;
+    }
+    f->rules = v;
+    *slot = nr;
     f->nrules++;
     return 0;
 }
@@ -682,7 +670,7 @@ int pr_rule4_fast_kind(const pr_family *f, size_t i)
     fl.saddr = s;
     if (!rule_match(rule, &fl))
         return PR_RULE4_NEVER;
-    if (r->action == PR_FR_ACT_TO_TBL && rule->tab_idx < 0)
+    if (r->action == PR_FR_ACT_TO_TBL && !pr_rule_table(f, rule))
         return PR_RULE4_NEVER;     /* the walk passes a rule whose table does not exist */
     if (r->action != PR_FR_ACT_TO_TBL || r->suppress_prefixlen != -1 || r->suppress_ifgroup != -1)
         return PR_RULE4_COMPLEX;
@@ -845,7 +833,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 memset(res, 0, sizeof(*res));
                 return err;
             }
-            const pr_table *t = f->rules[i].tab_idx >= 0 ? f->tables[f->rules[i].tab_idx].t : NULL;
+            const pr_table *t = pr_rule_table(f, &f->rules[i]);
             if (!t) {
                 pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_NO_TABLE, 0, 0);
                 i++;
