@@ -601,6 +601,20 @@ def test_render_cli_out_dir(tmp_path, capsys):
     assert "-6" not in v6
 
 
+def test_render_refuses_to_write_through_a_symlink(tmp_path, capsys):
+    host = tmp_path / "host.yaml"
+    host.write_text(TWO_NIC_HOST)
+    out = tmp_path / "unit"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    (out / "polroute-multihome.service").symlink_to(victim)
+    rc = cli.main(["multihome", "render", str(host), "--to", "systemd-unit", "--out", str(out)])
+    assert rc == 1
+    assert "is a symbolic link: not written through" in capsys.readouterr().err
+    assert victim.read_text() == "keep me\n"
+
+
 def test_demo_without_root_tells_the_offline_story(capsys, monkeypatch):
     from polroute.cli import demo
 

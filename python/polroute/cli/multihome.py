@@ -11,6 +11,7 @@ or a failed apply.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -44,10 +45,10 @@ def cmd_render(ns) -> int:
         for rel, text in files.items():
             path = os.path.join(ns.out, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-            if rel.endswith(".sh"):
-                os.chmod(path, 0o755)
+            try:
+                _write_no_follow(path, text, 0o755 if rel.endswith(".sh") else 0o644)
+            except OSError as e:
+                return _err(f"{path}: {e.strerror}")
             print(path)
         return 0
     if len(files) == 1:
@@ -56,6 +57,20 @@ def cmd_render(ns) -> int:
         for rel, text in files.items():
             sys.stdout.write(f"# ==> {rel} <==\n{text}\n")
     return 0
+
+
+def _write_no_follow(path: str, text: str, mode: int) -> None:
+    """Write a rendered file, never through a symbolic link (a link planted
+    at a unit's or script's path would send root's write elsewhere)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(e.errno, "is a symbolic link: not written through") from None
+        raise
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        os.fchmod(f.fileno(), mode)
 
 
 def cmd_discover(ns) -> int:
@@ -68,8 +83,10 @@ def cmd_discover(ns) -> int:
         return _err(f"discover: {e}")
     text = discover_text(state, ns.owner)
     if ns.output and ns.output != "-":
-        with open(ns.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            _write_no_follow(ns.output, text, 0o644)
+        except OSError as e:
+            return _err(f"{ns.output}: {e.strerror}")
     else:
         sys.stdout.write(text)
     return 0

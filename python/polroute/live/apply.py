@@ -308,6 +308,7 @@ def _confirm(p, ns, lock, seconds: float, ask, caught: dict, rep: ApplyReport, c
             "state": "waiting",
             "phases_started": len(PHASE_NAMES),
             "token": token,
+            "deadline": deadline,
             "applier": journal.owner_record(),
             "owner": journal.owner_record(),
         },
@@ -377,25 +378,29 @@ def _read_answer(timeout: float):
     return None
 
 
-def confirm(netns: str | None = None, wait: float = 5.0) -> bool:
+def confirm(netns: str | None = None, wait: float = 10.0) -> bool:
     """Confirm the ``apply --confirm`` waiting on ``netns`` (from any
     process).  False when none is waiting (or it ended before it saw the
-    confirmation: then it rolled back)."""
+    confirmation: then it rolled back).  An apply still sending is waited
+    for up to ``wait`` seconds; a confirmation is waited for until the
+    apply's deadline (plus ``wait``, for a watchdog slow to start)."""
     ns = netns_id(netns)
-    deadline = time.monotonic() + wait
+    until = time.monotonic() + wait
     state = journal.read_state_file(ns)
-    # an apply still sending (its --confirm wait not begun yet) is waited for
-    while state.get("state") == "applying" and journal.alive(state.get("owner", {})) and time.monotonic() < deadline:
+    while state.get("state") == "applying" and journal.alive(state.get("owner", {})) and time.monotonic() < until:
         time.sleep(0.02)
         state = journal.read_state_file(ns)
     token = state.get("token")
-    if state.get("state") != "waiting" or not token or not journal.alive(state.get("owner", {})):
+    someone = journal.alive(state.get("owner", {})) or journal.alive(state.get("applier", {}))
+    if state.get("state") != "waiting" or not token or not someone:
         return False
     journal.write_file(confirm_name(token), b"")
-    while time.monotonic() < deadline:
+    until = max(until, float(state.get("deadline", 0)) + wait)
+    while time.monotonic() < until:
         if journal.read_file(journal.journal_name(ns)) is None:  # the watchdog discarded it: kept
             return journal.read_file(confirm_name(token)) is None
-        if not journal.alive(state["owner"]):
+        now = journal.read_state_file(ns)
+        if now.get("token") != token or now.get("state") == "rolling-back":
             break
         time.sleep(0.02)
     journal.remove_file(confirm_name(token))  # no flag outlives its apply
