@@ -249,8 +249,7 @@ def order_repair(before: dict[tuple[int, int], list], after: dict[tuple[int, int
         i = 0
         while ko[i] == kn[i]:
             i += 1
-        tail = old[i:] + new[i:]
-        foreign = [r for r in tail if r.protocol != owner]
+        foreign = [r for r in old[i:] if r.protocol != owner]  # the same rules as in new[i:]
         fam, prio = where
         if foreign:
             problems.append(
