@@ -304,7 +304,8 @@ def test_failure_in_a_10000_object_batch_leaves_the_kernel_as_before():
         op.req.gateway = ipaddress.IPv4Address("10.201.0.254")
         rep = apply(p)
         assert not rep.ok
-        assert [str(f) for f in rep.failures] == [f"big.ip:{2 * (bad - 100) + 1}: {op.text}: Error: Nexthop has invalid gateway."]
+        line = 2 * (bad - 100) + 1
+        assert [str(f) for f in rep.failures] == [f"big.ip:{line}: {op.text}: Error: Nexthop has invalid gateway."]
         assert rep.rolled_back and rep.restored, rep.text()
         assert_same(before, dumps(ns))
     finally:
