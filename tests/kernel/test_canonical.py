@@ -256,7 +256,9 @@ if given is not None:
             body = f"{prefix} via 2001:db8:ff{k}::1 dev v{k} onlink"
         else:
             body = f"{kind} {prefix}"
-        return f"route add {body} table {table}{metric}"
+        # ip takes a route's family from its first address: "default" and the
+        # reject routes are IPv6 only with -6
+        return f"-6 route add {body} table {table}{metric}"
 
     def _rule(draw, v6: bool, prio: int, later: list[int], tables: list[int]) -> str:
         sel = []
@@ -304,13 +306,9 @@ if given is not None:
         seen, routes = set(), []
         for l in lines:
             w = l.split()
-            prefix = next(x for x in w[2:] if "/" in x or x == "default")
-            key = (
-                ":" in l.split(" table ")[0],
-                prefix,
-                w[w.index("table") + 1],
-                w[w.index("metric") + 1] if "metric" in w else "",
-            )
+            prefix = next(x for x in w[2 + (w[0] == "-6") :] if "/" in x or x == "default")
+            metric = w[w.index("metric") + 1] if "metric" in w else "1024" if w[0] == "-6" else "0"
+            key = (w[0] == "-6", prefix, w[w.index("table") + 1], metric)
             if key not in seen:
                 seen.add(key)
                 routes.append(l)
