@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from polroute._core.errors import PolicyError
 from polroute.iproute2.batch import parse_command
-from polroute.iproute2.lexer import ParseError, batch_lines, split_args
+from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.rt_tables import RtTables
 from polroute.live.keys import _ifname_fn, _rkey, _slot_key, _ukey
 from polroute.live.lines import _Names, route_line, rule_line
@@ -283,7 +283,7 @@ def _state_without(state: KernelState, owner: int) -> KernelState:
 
 
 def kernel_routes(
-    declared: list[Declared], state: KernelState, owner: int, errors: list[str]
+    declared: list[Declared], state: KernelState, owner: int, errors: list[str], notes: list[str] | None = None
 ) -> list[tuple[Declared, RouteRequest]]:
     """Each declared route with the form the kernel stores for it, in
     declared order; the refused ones are left out and their errors appended
@@ -302,12 +302,19 @@ def kernel_routes(
 
     The stored form is :func:`normal_route` where that is exact (a route with
     a device: the common case, and fast), else the model's own stored route
-    (gateway without a device, multipath), matched by content within its key."""
+    (gateway without a device, multipath), matched by content within its key.
+    If the model cannot rebuild the namespace, every route keeps its normal
+    form, unchecked (a line in ``notes`` says so)."""
     lo = next((l.ifindex for l in state.links if l.kind == "loopback"), 1)
     out: list[tuple[Declared, RouteRequest]] = []
     if not declared:
         return out
-    model = policy_from_state(_state_without(state, owner), sysctls=False)
+    try:
+        model = policy_from_state(_state_without(state, owner), sysctls=False)
+    except (BatchError, PolicyError, ParseError) as e:
+        if notes is not None:
+            notes.append(f"declared routes not checked: the model cannot rebuild the namespace ({e})")
+        return [(d, normal_route(d.req, lo)) for d in declared]
     k_names = {l.ifindex: l.name for l in state.links}
     m_index = {l.name: l.ifindex for l in model.links()}
     to_model = {k: m_index.get(name, 0) for k, name in k_names.items()}

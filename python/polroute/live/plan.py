@@ -12,9 +12,11 @@ owns, in the kernel and in later runs.  Nothing with another protocol is ever
 changed or deleted unless the caller says so (``adopt``).
 
 :func:`plan` reads the live state (:func:`polroute.live.read.read_state`),
-puts both sides in the form the kernel dumps (rules through the model, which
-applies the kernel's defaults exactly; routes by :func:`normal_route`), and
-compares them by identity:
+puts both sides in the form the kernel stores (the declared routes applied in
+order to the model of the namespace without polroute's objects, which refuses
+what the kernel would refuse and resolves what the kernel resolves - see
+:func:`kernel_routes`; rules through the model, which applies the kernel's
+defaults exactly), and compares them by identity:
 
 * a route's identity is its *key* - table, prefix, tos and metric - which the
   kernel keeps unique unless routes are appended; a declared route whose key
@@ -227,7 +229,7 @@ def _route_diff(diff: _Diff, desired: Desired) -> tuple[list[Op], list[Op]]:
         for r in state.routes.get(fam, []):
             cur_groups.setdefault(_slot_key(r), []).append(r)
     des_groups: dict[tuple, list[tuple[Declared, RouteRequest]]] = {}
-    for d, n in kernel_routes(desired.routes, state, diff.owner, diff.errors):
+    for d, n in kernel_routes(desired.routes, state, diff.owner, diff.errors, diff.notes):
         des_groups.setdefault(_slot_key(n), []).append((d, n))
     route_adds: list[Op] = []
     route_dels: list[Op] = []
