@@ -333,3 +333,31 @@ if given is not None:
             check_idempotent(ns, text)
         finally:
             ns.delete()
+
+
+def test_model_ifindexes_differ_from_the_kernels():
+    """Links deleted before: the kernel's ifindexes have gaps the model's do
+    not; declared devices and resolved ones still compare right."""
+    ns = Netns().create()
+    try:
+        gaps = "link add d0 type veth peer name d1\nlink del d0\n"
+        assert not ns.batch(gaps).refused()
+        assert not ns.batch(base_text()).refused()
+        state = read_state(ns.name)
+        model = policy_from_state(state)
+        kernel_idx = {l.name: l.ifindex for l in state.links}
+        model_idx = {l.name: l.ifindex for l in model.links()}
+        assert kernel_idx["v0"] != model_idx["v0"]
+        text = (
+            "route add default via 10.200.1.254 table 1\n"
+            "route add 10.9.0.0/16 dev v1 table 1\n"
+            "route add 10.8.0.0/16 table 1 nexthop via 10.200.0.254 nexthop via 10.200.1.254 dev v1 weight 3\n"
+            "route add default via 2001:db8:1::fe table 2\n"
+            "route add throw 2001:db8:7::/48 table 2\n"
+            "rule add iif v1 lookup 1 priority 10\n"
+        )
+        d = owned(check_idempotent(ns, text))
+        assert [r.get("dev") for r in d["routes-4"] if r["dst"] == "default"] == ["v1"]
+        assert [r.get("dev") for r in d["routes-6"] if r["dst"] == "default"] == ["v1"]
+    finally:
+        ns.delete()
