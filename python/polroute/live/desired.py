@@ -5,20 +5,24 @@ forms (what the kernel would dump for each).
 
 from __future__ import annotations
 
+import dataclasses
 import errno as _errno
 import ipaddress
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from polroute._core.errors import PolicyError
 from polroute.iproute2.batch import parse_command
-from polroute.iproute2.lexer import ParseError, batch_lines, split_args
+from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.rt_tables import RtTables
-from polroute.live.keys import _ifname_fn, _slot_key, _ukey
+from polroute.live.keys import _ifname_fn, _rkey, _slot_key, _ukey
+from polroute.live.line_requests import _ROUTE_REQ
 from polroute.live.lines import _Names, route_line, rule_line
 from polroute.live.netlink import Request
-from polroute.live.objects import KernelState
+from polroute.live.objects import RTNH_F_DEAD, RTNH_F_LINKDOWN, KernelState
 from polroute.live.ops import _as_request, _gc_paused
+from polroute.live.snapshot import policy_from_state
 from polroute.model.policy import Policy
 from polroute.types.requests import (
     AF_INET,
@@ -28,6 +32,7 @@ from polroute.types.requests import (
     FRA_PROTOCOL,
     NLM_F_CREATE,
     NLM_F_EXCL,
+    NLM_F_REPLACE,
     RT_SCOPE_UNIVERSE,
     RTM_NEWADDR,
     RTM_NEWROUTE,
@@ -36,6 +41,7 @@ from polroute.types.requests import (
     RTN_BLACKHOLE,
     RTN_LOCAL,
     RTN_PROHIBIT,
+    RTN_THROW,
     RTN_UNREACHABLE,
     AddrRequest,
     LinkRequest,
@@ -227,12 +233,16 @@ def _desired_from_requests(rules, routes, owner: int) -> Desired:
 # ---------------------------------------------------------------------------
 
 _V6_USER_METRIC = 1024  # IP6_RT_PRIO_USER: a user route's metric 0 becomes this
+_V6_REJECT = (RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW)  # fib6_is_reject: on lo
 
 
 def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
-    """The route as the kernel dumps it after adding ``r``: the prefix masked,
-    one-leg multipath as a plain nexthop, and for IPv6 metric 0 as 1024,
-    scope universe, and reject routes on lo."""
+    """The route as the kernel dumps it after adding ``r``, where that follows
+    from the request alone: the prefix masked, one-leg multipath as a plain
+    nexthop, and for IPv6 metric 0 as 1024, scope universe, and reject routes
+    (throw too) on lo.  What depends on the namespace - the device of a
+    gateway given without ``dev`` - is left out (see :func:`kernel_routes`,
+    which takes such routes from the model)."""
     n = _as_request(r)
     if n.dst is not None:
         bits = 32 if n.family == AF_INET else 128
@@ -251,9 +261,196 @@ def normal_route(r: RouteRequest, lo_ifindex: int = 1) -> RouteRequest:
         n.scope = RT_SCOPE_UNIVERSE
         if n.priority == 0 and n.type not in (RTN_LOCAL, RTN_ANYCAST):
             n.priority = _V6_USER_METRIC
-        if n.type in (RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT) and not n.oif:
+        if n.type in _V6_REJECT and not n.oif:
             n.oif = lo_ifindex
     return n
+
+
+def _needs_model(n: RouteRequest) -> bool:
+    """Whether the normal form of a route may differ from what the kernel
+    stores: a nexthop without a device (the kernel resolves it: fib_check_nh),
+    or several legs (the kernel's own leg forms)."""
+    if n.nexthops:
+        return True
+    return not n.oif and n.type not in _V6_REJECT and n.nh_id == 0
+
+
+def _state_without(state: KernelState, owner: int) -> KernelState:
+    """``state`` without the rules and routes of protocol ``owner``."""
+    return dataclasses.replace(
+        state,
+        rules={f: [r for r in rs if r.protocol != owner] for f, rs in state.rules.items()},
+        routes={f: [r for r in rs if r.protocol != owner] for f, rs in state.routes.items()},
+    )
+
+
+def kernel_routes(
+    declared: list[Declared], state: KernelState, owner: int, errors: list[str], notes: list[str] | None = None
+) -> list[tuple[Declared, RouteRequest]]:
+    """Each declared route with the form the kernel stores for it, in
+    declared order; the refused ones are left out and their errors appended
+    (``FILE:LINE: MESSAGE``, as ``polroute get --batch`` and ``ip -batch``
+    print them).
+
+    The declared routes are applied, in order, to the model of the namespace
+    without polroute's objects (:func:`policy_from_state` of ``state`` minus
+    the owner's rules and routes): so a route the kernel would refuse (a
+    second ``route add`` for one table, prefix, tos and metric, a gateway that
+    is not on-link, a prefsrc that is not local...) is refused here, before
+    anything is sent.  Routes are applied before rules, as apply sends them
+    (phase 0); declared rules are checked by :func:`_normal_rules`.  A route
+    declared on a key that a foreign route holds is applied as a replace (the
+    plan reports the conflict, or adopts it).
+
+    The stored form is :func:`normal_route` where that is exact (a route with
+    a device: the common case, and fast), else the model's own stored route
+    (gateway without a device, multipath), matched by content within its key.
+    If the model cannot rebuild the namespace, every route keeps its normal
+    form, unchecked (a line in ``notes`` says so)."""
+    lo = next((l.ifindex for l in state.links if l.kind == "loopback"), 1)
+    out: list[tuple[Declared, RouteRequest]] = []
+    if not declared:
+        return out
+    try:
+        model = policy_from_state(_state_without(state, owner), sysctls=False)
+    except (BatchError, PolicyError, ParseError) as e:
+        if notes is not None:
+            notes.append(f"declared routes not checked: the model cannot rebuild the namespace ({e})")
+        return [(d, normal_route(d.req, lo)) for d in declared]
+    k_names = {l.ifindex: l.name for l in state.links}
+    m_index = {l.name: l.ifindex for l in model.links()}
+    to_model = {k: m_index.get(name, 0) for k, name in k_names.items()}
+    identity = all(k == m for k, m in to_model.items())
+    foreign_keys = None
+    slots_seen: set[tuple] = set()
+    pending: list[int] = []  # indexes in out of the routes whose form the model gives
+    for d in declared:
+        n = normal_route(d.req, lo)
+        key = _slot_key(n)
+        q = d.req if identity else _to_model(d.req, to_model)
+        try:
+            packed = _packed(q) if _ROUTE_REQ is not None else None
+            if packed is not None:
+                model.route_packed(q.msg_type, q.nlmsg_flags, packed)
+            else:
+                model.route(q)
+        except PolicyError as e:
+            if e.errno == _errno.EEXIST and q.nlmsg_flags & NLM_F_EXCL and key not in slots_seen:
+                if foreign_keys is None:
+                    foreign_keys = {_slot_key(r) for rs in state.routes.values() for r in rs if r.protocol != owner}
+                if key in foreign_keys:  # the plan reports it (or adopts)
+                    try:
+                        model.route(_as_request(q, nlmsg_flags=NLM_F_CREATE | NLM_F_REPLACE))
+                    except PolicyError as e2:
+                        errors.append(f"{d.source}: {e2.iproute2_text()}")
+                        continue
+                    slots_seen.add(key)
+                    out.append((d, n))
+                    continue
+            errors.append(f"{d.source}: {e.iproute2_text()}")
+            continue
+        slots_seen.add(key)
+        if _needs_model(n):
+            pending.append(len(out))
+        out.append((d, n))
+    if pending:
+        _forms_from_model(out, pending, model, owner, {m: k for k, m in to_model.items()}, k_names)
+    return out
+
+
+def _packed(q: RouteRequest) -> bytes | None:
+    """The bytes of the ``pr_route_req`` that route_to_c makes of ``q``, for
+    a request without nexthops or metrics (None otherwise): a third of the
+    cost of building the struct field by field."""
+    if q.nexthops or q.metrics:
+        return None
+    gw = q.gateway
+    try:
+        return _ROUTE_REQ.pack(
+            q.family,
+            q.dst_len,
+            q.tos,
+            q.protocol,
+            q.scope,
+            q.type,
+            0 if gw is None else (AF_INET if gw.version == 4 else AF_INET6),
+            q.pref,
+            q.table,
+            q.rtm_flags,
+            q.present,
+            q.priority,
+            q.oif,
+            q.nh_id,
+            q.realm,
+            b"" if q.dst is None else q.dst.packed,
+            b"" if q.prefsrc is None else q.prefsrc.packed,
+            b"" if gw is None else gw.packed,
+        )
+    except struct.error:  # a value out of range: route_to_c says which
+        return None
+
+
+def _to_model(r: RouteRequest, to_model: dict[int, int]) -> RouteRequest:
+    """A copy of ``r`` with the model's ifindexes."""
+    n = _as_request(r, oif=to_model.get(r.oif, 0) if r.oif else 0)
+    for leg in n.nexthops:
+        if leg.ifindex:
+            leg.ifindex = to_model.get(leg.ifindex, 0)
+    return n
+
+
+def _forms_from_model(
+    out: list[tuple[Declared, RouteRequest]],
+    pending: list[int],
+    model: Policy,
+    owner: int,
+    to_kernel: dict[int, int],
+    k_names: dict[int, str],
+) -> None:
+    """Replace the normal forms at ``pending`` by the model's stored routes
+    (kernel ifindexes), each matched within its key by content: the stored
+    route whose key equals the normal form's once the form's missing devices
+    are taken from it."""
+
+    def ifname(i: int) -> str:
+        return k_names.get(i, f"if{i}")
+
+    stored: dict[tuple, list[RouteRequest]] = {}
+    for fam in sorted({out[i][1].family for i in pending}):
+        for s in model.routes(fam):
+            if s.protocol != owner:
+                continue
+            s.rtm_flags &= ~(RTNH_F_DEAD | RTNH_F_LINKDOWN)
+            if s.oif:
+                s.oif = to_kernel.get(s.oif, s.oif)
+            for leg in s.nexthops:
+                leg.flags &= ~(RTNH_F_DEAD | RTNH_F_LINKDOWN)
+                if leg.ifindex:
+                    leg.ifindex = to_kernel.get(leg.ifindex, leg.ifindex)
+            stored.setdefault(_slot_key(s), []).append(s)
+    for i in pending:
+        d, n = out[i]
+        cands = stored.get(_slot_key(n), [])
+        for j, s in enumerate(cands):
+            if _fills(n, s, ifname):
+                out[i] = (d, s)
+                del cands[j]
+                break
+
+
+def _fills(n: RouteRequest, s: RouteRequest, ifname) -> bool:
+    """Whether stored route ``s`` is normal form ``n`` with the devices ``n``
+    leaves to the kernel filled in."""
+    if len(n.nexthops) != len(s.nexthops):
+        return False
+    f = _as_request(n)
+    if f.nexthops:
+        for a, b in zip(f.nexthops, s.nexthops):
+            if not a.ifindex:
+                a.ifindex = b.ifindex
+    elif not f.oif:
+        f.oif = s.oif
+    return _rkey(f, ifname) == _rkey(s, ifname)
 
 
 _VARYING = frozenset(("src", "dst", "priority", "table", "msg_type", "nlmsg_flags"))
@@ -281,6 +478,17 @@ def _kernel_rule(r: RuleRequest) -> RuleRequest | PolicyError:
     return got[0]
 
 
+_UNRESOLVED = 0x4  # FIB_RULE_UNRESOLVED: a goto whose target priority holds no rule (yet)
+
+
+def rule_ident(r: RuleRequest) -> tuple:
+    """A rule's identity: everything it carries but the flags that say what
+    else is in the namespace - its devices' presence (iif/oif detached) and,
+    for a goto, whether a rule holds the target priority (unresolved)."""
+    k = _ukey(r)
+    return k[:2] + (k[2] & ~_UNRESOLVED,) + k[3:]
+
+
 def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest, tuple]]:
     """Each declared rule with its kernel form and key, in kernel order (priority,
     then declared order).  The form comes from the model, once per rule shape
@@ -303,7 +511,7 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
         if q.action == FR_ACT_GOTO and q.goto_target <= q.priority:  # depends on the priority
             errors.append(f"{d.source}: Error: Backward goto not supported.")
             continue
-        n = _as_request(form)
+        n = _as_request(form, flags=form.flags & ~_UNRESOLVED)
         if q.src_len:
             n.src = q.src
         if q.dst_len:
@@ -315,7 +523,7 @@ def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Dec
     seen: dict[tuple, Declared] = {}
     uniq = []
     for d, n in out:
-        k = _ukey(n)
+        k = rule_ident(n)
         if k in seen:
             errors.append(
                 f"{d.source}: the same rule as {seen[k].source} (the kernel keeps one: RTNETLINK answers: File exists)"

@@ -12,9 +12,11 @@ owns, in the kernel and in later runs.  Nothing with another protocol is ever
 changed or deleted unless the caller says so (``adopt``).
 
 :func:`plan` reads the live state (:func:`polroute.live.read.read_state`),
-puts both sides in the form the kernel dumps (rules through the model, which
-applies the kernel's defaults exactly; routes by :func:`normal_route`), and
-compares them by identity:
+puts both sides in the form the kernel stores (the declared routes applied in
+order to the model of the namespace without polroute's objects, which refuses
+what the kernel would refuse and resolves what the kernel resolves - see
+:func:`kernel_routes`; rules through the model, which applies the kernel's
+defaults exactly), and compares them by identity:
 
 * a route's identity is its *key* - table, prefix, tos and metric - which the
   kernel keeps unique unless routes are appended; a declared route whose key
@@ -62,10 +64,11 @@ from polroute.live.desired import (
     Desired,
     DesiredStateError,
     _normal_rules,
-    normal_route,
+    kernel_routes,
     parse_desired,
+    rule_ident,
 )
-from polroute.live.keys import _ifname_fn, _rkey, _slot_key, _ukey
+from polroute.live.keys import _ifname_fn, _rkey, _slot_key
 from polroute.live.lines import _Names, route_line, rule_line
 from polroute.live.objects import KernelState, KRoute, KRule
 from polroute.live.ops import (
@@ -221,14 +224,12 @@ def _route_diff(diff: _Diff, desired: Desired) -> tuple[list[Op], list[Op]]:
     """Route adds/replaces and (with prune) deletions, key by key (table,
     prefix, tos, metric: see _slot_key)."""
     state = diff.state
-    lo = next((l.ifindex for l in state.links if l.kind == "loopback"), 1)
     cur_groups: dict[tuple, list[KRoute]] = {}
     for fam in (AF_INET, AF_INET6):
         for r in state.routes.get(fam, []):
             cur_groups.setdefault(_slot_key(r), []).append(r)
     des_groups: dict[tuple, list[tuple[Declared, RouteRequest]]] = {}
-    for d in desired.routes:
-        n = normal_route(d.req, lo)
+    for d, n in kernel_routes(desired.routes, state, diff.owner, diff.errors, diff.notes):
         des_groups.setdefault(_slot_key(n), []).append((d, n))
     route_adds: list[Op] = []
     route_dels: list[Op] = []
@@ -414,7 +415,7 @@ def _family_rule_ops(
     owned = [r for r in diff.state.rules.get(fam, []) if r.protocol == diff.owner]
     # keys (each made once) only where a declared rule can match: same priority
     prios = {n.priority & 0xFFFFFFFF for _, n in mine}
-    okey = {id(r): _ukey(r) for r in owned if (r.priority & 0xFFFFFFFF) in prios}
+    okey = {id(r): rule_ident(r) for r in owned if (r.priority & 0xFFFFFFFF) in prios}
     avail: dict[tuple, list[KRule]] = {}
     for r in owned:
         if id(r) in okey:
