@@ -33,9 +33,7 @@ def tenants_text(n: int) -> str:
     for i in range(n):
         t = 1000 + i
         lines.append(f"route add default via 10.10.0.1 dev up0 table {t}\n")
-        lines.append(
-            f"rule add from {ipaddress.IPv4Address(base + i)} lookup {t} priority {1 + i * 30000 // n}\n"
-        )
+        lines.append(f"rule add from {ipaddress.IPv4Address(base + i)} lookup {t} priority {1 + i * 30000 // n}\n")
     return "".join(lines)
 
 
