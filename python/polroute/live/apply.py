@@ -36,7 +36,7 @@ from polroute.live.ops import PHASE_NAMES, Op, _gc_paused
 from polroute.live.plan import Plan, plan
 from polroute.live.read import read_state
 from polroute.live.rollback import repair_rule_order, rule_to_journal, rules_at, send_all, undo_ops
-from polroute.live.watchdog import confirm_name, log_name, result_name, rollback_name
+from polroute.live.watchdog import ack_name, confirm_name, log_name, result_name, rollback_name
 from polroute.types.requests import AF_INET, AF_INET6, NLM_F_REPLACE, RTM_DELROUTE, RTM_DELRULE
 
 
@@ -345,6 +345,7 @@ def _confirm(p, ns, lock, seconds: float, ask, caught: dict, rep: ApplyReport, c
             journal.write_file((confirm_name if said else rollback_name)(token), b"", exclusive=False)
             answered = True
         time.sleep(0.02 if answered else 0.05)
+    journal.remove_file(ack_name(token))  # our own yes was acknowledged; nobody else waits for it
     result = journal.read_file(result_name(token))
     said = (journal.read_file(log_name(token)) or b"").decode("utf-8", "replace").strip()
     journal.remove_file(result_name(token))
@@ -397,11 +398,11 @@ def confirm(netns: str | None = None, wait: float = 10.0) -> bool:
     journal.write_file(confirm_name(token), b"")
     until = max(until, float(state.get("deadline", 0)) + wait)
     while time.monotonic() < until:
-        if journal.read_file(journal.journal_name(ns)) is None:  # the watchdog discarded it: kept
-            return journal.read_file(confirm_name(token)) is None
-        now = journal.read_state_file(ns)
-        if now.get("token") != token or now.get("state") == "rolling-back":
-            break
+        if journal.read_file(ack_name(token)) is not None:  # the watchdog took it: kept
+            journal.remove_file(ack_name(token))
+            return True
+        if journal.read_file(confirm_name(token)) is None:  # removed unanswered: it rolled back
+            return False
         time.sleep(0.02)
     journal.remove_file(confirm_name(token))  # no flag outlives its apply
     return False

@@ -485,8 +485,7 @@ def rule_ident(r: RuleRequest) -> tuple:
     """A rule's identity: everything it carries but the flags that say what
     else is in the namespace - its devices' presence (iif/oif detached) and,
     for a goto, whether a rule holds the target priority (unresolved)."""
-    k = _ukey(r)
-    return k[:2] + (k[2] & ~_UNRESOLVED,) + k[3:]
+    return _ukey(r)
 
 
 def _normal_rules(declared: list[Declared], errors: list[str]) -> list[tuple[Declared, RuleRequest, tuple]]:

@@ -133,6 +133,13 @@ def read_file(name: str) -> bytes | None:
         os.close(fd)
 
 
+def rename_file(old: str, new: str) -> None:
+    """Rename within the run directory (atomic), durably."""
+    directory = run_dir()
+    os.rename(os.path.join(directory, old), os.path.join(directory, new))
+    _fsync_dir(directory)
+
+
 def remove_file(name: str) -> bool:
     """Remove ``name`` from the run directory; False if it was not there."""
     directory = run_dir()

@@ -128,9 +128,13 @@ def _rule_key_fn(flags_mask: int, skip: frozenset = frozenset()) -> Callable[[Ru
     return eval(f"lambda r: ({', '.join(parts)},)", {"_s32": _s32, "bool": bool})  # noqa: S307
 
 
-_RULE_DETACHED = 0x8 | 0x10  # FIB_RULE_IIF/OIF_DETACHED: the device's presence, not configuration
+# FIB_RULE_IIF/OIF_DETACHED (the device's presence) and FIB_RULE_UNRESOLVED (a
+# goto whose target priority holds no rule) say what else is in the namespace,
+# not what the rule is
+_RULE_DETACHED = 0x8 | 0x10
+_RULE_UNRESOLVED = 0x4
 _rule_key = _rule_key_fn(0xFFFFFFFF)
-_ukey_fn = _rule_key_fn(0xFFFFFFFF & ~_RULE_DETACHED)
+_ukey_fn = _rule_key_fn(0xFFFFFFFF & ~_RULE_DETACHED & ~_RULE_UNRESOLVED)
 # what a default rule is besides its priority, table, action and protocol
 _default_rest = _rule_key_fn(0xFFFFFFFF, frozenset(("family", "priority", "table", "action", "protocol", "goto")))
 
@@ -211,7 +215,9 @@ def _rkey(r: RouteRequest, ifname) -> tuple:
 
 
 def _ukey(r: RuleRequest) -> tuple:
-    """rule_key without the DETACHED flags (the device's presence)."""
+    """rule_key without the flags that describe the rest of the namespace
+    (DETACHED: the device's presence; UNRESOLVED: the goto target's): a
+    rule's identity."""
     return _ukey_fn(r)
 
 

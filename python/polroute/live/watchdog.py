@@ -42,6 +42,10 @@ def rollback_name(token: str) -> str:
     return f"rollback-{token}"
 
 
+def ack_name(token: str) -> str:
+    return f"confirmed-{token}"
+
+
 def result_name(token: str) -> str:
     return f"result-{token}.json"
 
@@ -69,7 +73,7 @@ def watch(netns: str | None, token: str, deadline: float, lock_fd: int) -> str:
         while True:
             if journal.read_file(confirm_name(token)) is not None:
                 journal.discard(ns)
-                journal.remove_file(confirm_name(token))
+                journal.rename_file(confirm_name(token), ack_name(token))  # tells `polroute confirm` it took
                 outcome, problems = "confirmed", []
                 break
             if journal.read_file(rollback_name(token)) is not None or time.monotonic() >= deadline:
