@@ -4,7 +4,8 @@
  * The model's requests (pr_rule_req / pr_route_req) already have the shape of
  * RTM_NEWRULE / RTM_DELRULE / RTM_NEWROUTE / RTM_DELROUTE messages; this file
  * encodes them the way iproute2 does and sends many of them at once.
- * Spec: section 8 of shared/docs/kernel-semantics.md.
+ * The wire format and the kernel's batch behaviour are section 8 of the
+ * project's specification (shared/docs/kernel-semantics.md, beside the repository).
  *
  * Design
  *  - A batch (pr_nl_batch) is one contiguous buffer of encoded messages plus
@@ -67,7 +68,7 @@ enum {
     NL_MAX_MSG = 4096,          /* bound on one encoded request (a 32-leg IPv6 route is ~1.4 KiB) */
 };
 
-/* The public present bits and constants are the uapi numbers (spec 8.1, 8.4):
+/* The public present bits and constants are the uapi numbers (linux/fib_rules.h, linux/rtnetlink.h):
  * the encoder tests a PR_ bit and writes the FRA_ / RTA_ type of the same value. */
 #define SAME(a, b) ((int)(a) == (int)(b))
 _Static_assert(SAME(PR_FRA_DST, FRA_DST) && SAME(PR_FRA_SRC, FRA_SRC) && SAME(PR_FRA_IIFNAME, FRA_IIFNAME)

@@ -6,7 +6,8 @@
  * tables, for IPv4 and IPv6.  It is changed with requests that mirror the
  * rtnetlink messages the kernel accepts (struct rtmsg / fib_rule_hdr plus the
  * attributes, plus the nlmsg flags), and it answers RTM_GETROUTE questions the
- * way the kernel does.  Spec: shared/docs/kernel-semantics.md; the kernel in a
+ * way the kernel does (the project's specification, shared/docs/kernel-semantics.md
+ * beside the repository, and docs/kernel-notes.md); the kernel in a
  * private namespace is the judge (tests/kernel).
  *
  * Conventions

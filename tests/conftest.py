@@ -1,7 +1,8 @@
 """Suite-wide pytest configuration.
 
 - The compiled extension must be importable: a wheel built without it fails the
-  run at start-up instead of skipping or erroring test by test (recipe P1).
+  run at start-up instead of skipping or erroring test by test (a build that
+  silently left the extension out must not look like a pass).
 - Tests marked ``kernel`` (and every test under tests/kernel/, which gets the
   mark automatically) need root and a working ``ip netns``; without them they
   are skipped.  With ``--require-kernel`` or ``POLROUTE_REQUIRE_KERNEL=1`` any

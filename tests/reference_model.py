@@ -1,6 +1,8 @@
 """A brute-force reference evaluator for ``ip route get``, written from the spec.
 
-Source of truth: /work/shared/docs/kernel-semantics.md (sections 2-7, 10).  The
+Source of truth: the project's specification of the kernel's behaviour (rules,
+tables, route types, source selection, ip route get: shared/docs/kernel-semantics.md,
+beside the repository, sections 2-7 and 10) and docs/kernel-notes.md.  The
 evaluator reads only the *dumped* state of a :class:`polroute.model.policy.Policy`
 (``rules(fam)``, ``routes(fam)``, ``links()``, ``addresses()``,
 ``sysctl_get(key)``, ``v4_merged()``) and answers a route question by linear

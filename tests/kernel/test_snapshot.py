@@ -103,7 +103,7 @@ def dump(ns: Netns) -> dict[str, list]:
 def _local_groups_sorted(entries: list) -> list:
     """IPv6 local routes of one address on several devices, in a fixed order.
 
-    Known limitation of the restore (notes of session 2): the snapshot does
+    Known limitation of the restore: the snapshot does
     not always recreate the order in which the kernel inserted the local
     routes of one IPv6 address configured on several devices (it follows the
     address/link-up order, e.g. POLROUTE_SCENARIO=219008156548171:6), so that
