@@ -1,7 +1,8 @@
 """The model against the facts the spec states as TESTED.
 
 Each test replays one of the namespace experiments E1-E54 that the project's
-specification (shared/docs/kernel-semantics.md, beside the repository, section 11) records through the same interfaces a user has: ``ip -batch`` lines
+specification (shared/docs/kernel-semantics.md, beside the repository, section 11)
+records, through the same interfaces a user has: ``ip -batch`` lines
 (``apply_batch``) and ``ip -j route get`` (``query.get_json``).  The expected
 values are the spec's observations, not the model's output.
 """
