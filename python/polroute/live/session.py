@@ -18,6 +18,7 @@ kernel taking the batch (measured in docs/provisioning.md).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from polroute.live.netns import NetnsId, netns_id
 from polroute.live.objects import KernelState
 from polroute.live.read import read_state
 from polroute.live.rollback import redo_journal, undo_journal
-from polroute.types.requests import AF_INET, AF_INET6
+from polroute.types.requests import AF_INET, AF_INET6, RTPROT_KERNEL
 
 _HELD: dict[str, journal.NamespaceLock] = {}
 
@@ -110,11 +111,21 @@ def _recover(ns: NetnsId, netns: str | None, forward: bool) -> Recovery | None:
     return rec
 
 
+def _configured(state: KernelState) -> KernelState:
+    """The state without the routes the kernel derives by itself (protocol
+    kernel: local, broadcast, prefix and ff00::/8 routes): they come and go
+    with links and addresses (an IPv6 address's local route appears when DAD
+    ends), a plan neither declares nor deletes them, and a key one takes makes
+    the apply fail and roll back."""
+    routes = {fam: [r for r in rs if r.protocol != RTPROT_KERNEL] for fam, rs in state.routes.items()}
+    return dataclasses.replace(state, routes=routes)
+
+
 def check_fresh(state: KernelState, netns: str | None) -> None:
-    """PlanStale when the namespace's rules or routes differ from ``state``."""
+    """PlanStale when the namespace's rules or configured routes differ from ``state``."""
     fams = tuple(state.rules) or (AF_INET, AF_INET6)
     now = read_state(netns, families=fams, sysctls=False)
-    diffs = state_differences(state, now)
+    diffs = state_differences(_configured(state), _configured(now))
     if diffs:
         raise PlanStale(diffs)
 
