@@ -375,6 +375,7 @@ typedef struct pr_fib_res {
     uint8_t prefixlen;
     uint8_t type;
     uint8_t scope;
+    uint8_t hash_dependent;   /* a rule's suppress_ifgroup decision depended on the multipath leg */
 } pr_fib_res;
 
 /* Lookup inside one IPv4 table: 0 found, -EAGAIN miss/throw, or -error of the route type. */

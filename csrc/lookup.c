@@ -623,6 +623,8 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     }
     pr_fib_res res;
     int err = pr_fib6_lookup(p, &fl, &res, tr, &out->rule_index);
+    if (res.hash_dependent)
+        out->not_modelled |= PR_NM_MULTIPATH_HASH;
     if (err)
         return err;
     const pr_route *r = res.route;

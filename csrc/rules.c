@@ -781,16 +781,28 @@ static int lookup6_alt_adapter(const pr_policy *p, const pr_table *t, const void
     return err;
 }
 
-static bool suppressed(const pr_policy *p, const pr_rule_req *r, const pr_fib_res *res)
+static bool leg_in_group(const pr_policy *p, const pr_route *rt, uint32_t k, int32_t group)
+{
+    const pr_link *l = pr_link_by_index_c(p, route_nh_c(rt, k)->ifindex);
+    return l && (int32_t)l->group == group;
+}
+
+/* fib4_rule_suppress looks at the first nexthop's device; fib6_rule_suppress
+ * at the device of the rt6_info, whose leg fib6_select_path chose by hash:
+ * with legs on both sides of the group, the decision is the hash's
+ * (*hash_dependent; the first leg's is taken, and the answer is flagged). */
+static bool suppressed(const pr_policy *p, const pr_rule_req *r, const pr_fib_res *res, bool *hash_dependent)
 {
     if ((int)res->prefixlen <= r->suppress_prefixlen)
         return true;
-    if (r->suppress_ifgroup != -1 && res->route && res->route->nh_count) {
-        const pr_link *l = pr_link_by_index_c(p, res->route->nh0.ifindex);
-        if (l && (int32_t)l->group == r->suppress_ifgroup)
-            return true;
-    }
-    return false;
+    if (r->suppress_ifgroup == -1 || !res->route || !res->route->nh_count)
+        return false;
+    bool first = leg_in_group(p, res->route, 0, r->suppress_ifgroup);
+    if (r->family == PR_AF_INET6)
+        for (uint32_t k = 1; k < res->route->nh_count; k++)
+            if (leg_in_group(p, res->route, k, r->suppress_ifgroup) != first)
+                *hash_dependent = true;
+    return first;
 }
 
 static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *rf, const void *tfl,
@@ -798,6 +810,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                       int32_t *rule_index)
 {
     size_t i = 0;
+    bool hash_dependent = false;
     *rule_index = -1;
     while ((i = pr_rule_next_match(f, i, rf, tr)) < f->nrules) {
         const pr_rule_req *r = &f->rules[i].r;
@@ -831,6 +844,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 pr_trace_push(tr, (int32_t)i, r->priority, 0, PR_STEP_ACTION_ERROR, -err, 0);
                 *rule_index = (int32_t)i;
                 memset(res, 0, sizeof(*res));
+                res->hash_dependent = hash_dependent;
                 return err;
             }
             const pr_table *t = pr_rule_table(f, &f->rules[i]);
@@ -840,7 +854,7 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
                 break;
             }
             int err = lookup(p, t, tfl, res);
-            if (err == 0 && can_suppress && suppressed(p, r, res)) {
+            if (err == 0 && can_suppress && suppressed(p, r, res, &hash_dependent)) {
                 pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_SUPPRESSED, 0, res->prefixlen);
                 i++;
                 break;
@@ -855,10 +869,12 @@ static int rules_walk(const pr_policy *p, const pr_family *f, const rule_flow *r
             }
             pr_trace_push(tr, (int32_t)i, r->priority, r->table, PR_STEP_DECIDED, -err, res->prefixlen);
             *rule_index = (int32_t)i;
+            res->hash_dependent = hash_dependent;
             return err;
         }
     }
     memset(res, 0, sizeof(*res));
+    res->hash_dependent = hash_dependent;
     return -PR_ENETUNREACH;
 }
 

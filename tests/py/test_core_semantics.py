@@ -1246,3 +1246,24 @@ def test_link_del_keeps_routes_whose_prefsrc_was_a_secondary(src, op, stays):
     assert bool(left) == stays
     if stays:
         assert str(left[0].prefsrc) == src
+
+
+def test_ipv6_suppress_ifgroup_on_a_multipath_route_depends_on_the_hash():
+    """fib6_rule_suppress looks at the device of the leg fib6_select_path hashed to:
+    with one leg in the group and one not, the answer is the hash's (found by the
+    differential suite, seed 140078173413175:6, where the kernel chose veth1)."""
+    p = Policy()
+    apply_batch(
+        p,
+        "link add veth0 type veth peer name veth0p\nlink add veth1 type veth peer name veth1p\n"
+        "link set dev veth0 group 1\naddr add 2001:db8:1::1/64 dev veth0 nodad\n"
+        "addr add 2001:db8:2::1/120 dev veth1 nodad\nlink set dev veth0 up\nlink set veth1 up\n"
+        "route add 2001:db8:102::/48 table 7777 nexthop via 2001:db8:1::5 dev veth0 "
+        "nexthop via 2001:db8:2::9 dev veth1\n"
+        "-6 rule add pref 17510 table 7777 suppress_ifgroup 1\n",
+        "t.ip",
+    )
+    assert query.get_json(p, ["2001:db8:102::2"])["not_modelled"] == ["multipath hash"]
+    # both legs outside the group: no question of the hash in the suppression
+    apply_batch(p, "link set dev veth0 group 2\n", "t2.ip")
+    assert query.get_json(p, ["2001:db8:102::2"])["table"] == "7777"
