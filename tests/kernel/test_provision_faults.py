@@ -73,7 +73,7 @@ def test_killed_apply_is_recovered(run_dir, tmp_path, direction):
     rng = random.Random(_seed())
     ns = make_ns(0)
     mid = 0
-    trials = 12
+    trials = int(os.environ.get("POLROUTE_FAULT_TRIALS", "12"))
     try:
         assert ns.ip("-batch", "-", stdin=FOREIGN).returncode == 0
         gen = DesiredGen(rng, 3000)
