@@ -294,14 +294,14 @@ def _out_of_resources(cmd: str, netns: str | None, e: BaseException) -> int:
         return EXIT_INPUT
     if rec.problems:
         print(
-            f"polroute: {cmd}: {problem} after sending {rec.steps} operation(s); the undo left: "
-            + "; ".join(rec.problems),
+            f"polroute: {cmd}: {problem} while applying; undoing the {rec.steps} operation(s) it may have "
+            "sent left: " + "; ".join(rec.problems),
             file=sys.stderr,
         )
         return EXIT_UNDO_FAILED
     print(
-        f"polroute: {cmd}: {problem} after sending {rec.steps} operation(s); they were undone "
-        "(the kernel is as before)",
+        f"polroute: {cmd}: {problem} while applying; the {rec.steps} operation(s) it may have sent "
+        "were undone from its journal",
         file=sys.stderr,
     )
     return EXIT_REFUSED
