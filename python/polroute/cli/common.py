@@ -251,13 +251,13 @@ def decode_batch(data: bytes, filename: str) -> str:
         nul = command.find(b"\0")
         if nul >= 0:
             raise UsageError(
-                f"{filename}:{lineno}: binary data (a NUL byte) in {token_at(line, nul)!r}: not a text file"
+                f"{filename}:{lineno}: binary data (a NUL byte) in '{token_at(line, nul)}': not a text file"
             )
         try:
             head = command.decode("utf-8")
         except UnicodeDecodeError as e:
             raise UsageError(
-                f"{filename}:{lineno}: not UTF-8 text: byte 0x{command[e.start]:02x} in {token_at(line, e.start)!r}"
+                f"{filename}:{lineno}: not UTF-8 text: byte 0x{command[e.start]:02x} in '{token_at(line, e.start)}'"
             ) from None
         # a comment is skipped by ip whatever its bytes are (Latin-1 often)
         out.append(head + hash_.decode() + comment.decode("utf-8", "replace").replace("\0", " "))

@@ -562,13 +562,13 @@ def decode_host_bytes(data: bytes, filename: str) -> str:
         nul = body.find(b"\0")
         if nul >= 0:
             raise HostFileError(
-                filename, lineno, "", f"binary data (a NUL byte) in {_word_at(line, nul)!r}: not YAML text"
+                filename, lineno, "", f"binary data (a NUL byte) in '{_word_at(line, nul)}': not YAML text"
             )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:
             raise HostFileError(
-                filename, lineno, "", f"not UTF-8 text: byte 0x{body[e.start]:02x} in {_word_at(line, e.start)!r}"
+                filename, lineno, "", f"not UTF-8 text: byte 0x{body[e.start]:02x} in '{_word_at(line, e.start)}'"
             ) from None
         out.append(text + comment.decode("utf-8", "replace").replace("\0", " "))
     return "\n".join(out)
