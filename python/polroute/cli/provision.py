@@ -282,6 +282,8 @@ def _out_of_resources(cmd: str, netns: str | None, e: BaseException) -> int:
     problem = resource_problem(e)
     try:
         rec = session.recover(netns)
+        if rec in session.RECOVERED:  # told here, not again by the next command of this process
+            session.RECOVERED.remove(rec)
     except (MemoryError, OSError, RuntimeError) as again:
         print(
             f"polroute: {cmd}: {problem}; whether anything was sent is unknown, and the undo could not run "

@@ -68,6 +68,23 @@ def without_v6_sysctls(text: str) -> str:
     return "".join(l for l in text.splitlines(True) if not l.startswith("# sysctl -w net.ipv6."))
 
 
+def _link_state_lines(text: str) -> list[str]:
+    return [l for l in text.splitlines() if l.startswith("link set ") and l.endswith((" up", " down"))]
+
+
+def with_link_order(v4: str, whole: str) -> str:
+    """The IPv4 text with its links brought up in the order the whole
+    state's text brings them up: the IPv6 text runs on links that are up
+    already, and the order in which links came up is the order of their
+    IPv6 routes that the kernel makes then (ff00::/8).  Unchanged if the
+    two texts do not change the same link states."""
+    want, have = _link_state_lines(whole), _link_state_lines(v4)
+    if sorted(want) != sorted(have) or want == have:
+        return v4
+    order, moved = iter(want), set(have)
+    return "\n".join(next(order) if l in moved else l for l in v4.splitlines()) + "\n"
+
+
 def run(ns) -> int:
     from polroute.cli.provision import owner_protocol
     from polroute.live.read import read_state
@@ -83,7 +100,8 @@ def run(ns) -> int:
     with progress("snapshot", ns.quiet) as prog:
         prog.phase("reading the namespace")
         try:
-            state = read_state(ns.netns, families=(family,) if family else (AF_INET, AF_INET6))
+            # -4 reads both families: its links come up in the order the IPv6 state needs
+            state = read_state(ns.netns, families=(AF_INET6,) if family == AF_INET6 else (AF_INET, AF_INET6))
         except (OSError, RuntimeError) as e:
             if resource_problem(e):
                 raise  # one line from cli/common.py invoke
@@ -103,7 +121,7 @@ def run(ns) -> int:
             if family == AF_INET6:
                 text = after_v4(text, {l.name for l in state.links})
             elif family == AF_INET:
-                text = without_v6_sysctls(text)
+                text = without_v6_sysctls(with_link_order(text, snapshot_text(state)))
     out.text(text)
     return 0
 
