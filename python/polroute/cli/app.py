@@ -30,6 +30,7 @@ on a terminal after ~2 s (not with --quiet, or when stderr is not a terminal).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -105,14 +106,24 @@ def _stdout_gone() -> None:
         pass
 
 
+def _out_of_descriptors() -> bool:
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError as e:
+        return e.errno in (errno.EMFILE, errno.ENFILE)
+    os.close(fd)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command line; every failure is one line on stderr (see the
     module text), never a traceback."""
-    name = "polroute"
+    name, oom = "polroute", b"polroute: out of memory\n"
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         if argv and not argv[0].startswith("-"):
             name = f"polroute: {argv[0]}"
+            oom = f"{name}: out of memory\n".encode()
         rc = _main(argv)
         sys.stdout.flush()
         return rc
@@ -120,23 +131,29 @@ def main(argv: list[str] | None = None) -> int:
         _stdout_gone()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
-    except (MemoryError, OSError) as e:
-        if isinstance(e, OSError) and e.errno == errno.EPIPE:
+        problem = "interrupted"
+    except MemoryError:
+        problem = "out of memory"  # said below, once the frames that hold the memory are gone
+    except ImportError as e:  # out of descriptors, Python's import system says "No module named"
+        problem = "too many open files" if _out_of_descriptors() else f"broken installation: {e}"
+    except OSError as e:
+        if e.errno == errno.EPIPE:
             _stdout_gone()
             return EXIT_BROKEN_PIPE
-        if isinstance(e, MemoryError) or e.errno == errno.ENOMEM:
+        if e.errno == errno.ENOMEM:
             problem = "out of memory"
         elif e.errno in (errno.EMFILE, errno.ENFILE):
             problem = "too many open files"
         else:
             problem = f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
-        try:
-            print(f"{name}: {problem}", file=sys.stderr)
-        except (MemoryError, OSError):
-            os.write(2, f"{name}: {problem}\n".encode())
-        return 1
+    try:
+        from polroute.cli.common import say
+
+        say(f"{name}: {problem}", oom if problem == "out of memory" else f"{name}: {problem}\n".encode())
+    except (MemoryError, OSError, ImportError):
+        with contextlib.suppress(OSError):
+            os.write(2, oom)
+    return 130 if problem == "interrupted" else 1
 
 
 def _main(argv: list[str]) -> int:

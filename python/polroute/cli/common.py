@@ -14,7 +14,9 @@ interrupt (Ctrl-C) outside an apply exits 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno as _errno
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,6 +181,7 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
         return 0 if e.code in (0, None) else command.usage_exit
     name = " ".join(x for x in (name, getattr(ns, "cmd", None)) if x) or "polroute"
     ns.command_name = name
+    oom = f"polroute: {name}: out of memory\n".encode()  # made now: nothing to allocate then
     try:
         return command.run(ns)
     except (BatchError, UsageError) as e:
@@ -189,15 +192,30 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
         return 130
     except BrokenPipeError:
         raise  # stdout's reader went away: cli/app.py main exits quietly
-    except (MemoryError, OSError) as e:
+    except MemoryError:
+        problem = "out of memory"  # said below, once the command's frames are gone
+    except OSError as e:
         problem = resource_problem(e)
-        if problem:
-            print(f"polroute: {name}: {problem}", file=sys.stderr)
-        elif isinstance(e, PolicyError):
-            print(f"polroute: {e}", file=sys.stderr)
-        else:
-            print(f"polroute: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 1
+        if not problem:
+            if isinstance(e, PolicyError):
+                print(f"polroute: {e}", file=sys.stderr)
+            else:
+                print(f"polroute: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+            return 1
+    line = f"polroute: {name}: {problem}"
+    say(line, oom if problem == "out of memory" else (line + "\n").encode())
+    return 1
+
+
+def say(line: str, fallback: bytes) -> None:
+    """``line`` on stderr; ``fallback`` (bytes made beforehand) written
+    directly if printing fails for want of memory."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (MemoryError, OSError):
+        with contextlib.suppress(OSError):
+            os.write(2, fallback)
 
 
 # ---- text files (batch and flows files), read as `ip -batch` reads them --------

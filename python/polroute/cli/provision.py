@@ -162,7 +162,12 @@ def _plan_json(p) -> dict:
 def _errors_out(cmd: str, e: BaseException) -> int:
     problem = resource_problem(e)
     if problem:
-        print(f"polroute: {cmd}: {problem}; nothing was changed", file=sys.stderr)
+        said = {
+            "plan": "; nothing was changed",
+            "apply": "; nothing was changed",
+            "recover": "; what is left to undo stays in the journal: run it again",
+        }.get(cmd, "")
+        print(f"polroute: {cmd}: {problem}{said}", file=sys.stderr)
         return EXIT_INPUT
     if isinstance(e, DesiredStateError):
         for line in e.errors:
@@ -317,7 +322,7 @@ def run_confirm(ns) -> int:
         # nothing waits: an apply that died is undone now, as any command would
         session.recover(ns.netns)
         _report_recoveries()
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("confirm", e)
     print(
         "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {ns.netns}" if ns.netns else ""),
@@ -340,7 +345,7 @@ def recover_parser():
 def run_recover(ns) -> int:
     try:
         rec = session.recover(ns.netns, forward=ns.forward)
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("recover", e)
     if rec is None:
         print("nothing to recover")
