@@ -761,9 +761,10 @@ def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
     assert cli.main(["multihome", "apply", str(host), "--netns", "x", "--prune", "--dry-run"]) == 0
     assert capsys.readouterr().out == "applied to namespace x: 6 operations\n"
     cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
+    assert callable(seen.pop("progress"))
     assert seen == {
         "text": batch_text(cfg),
-        "filename": str(host),
+        "filename": f"{host} (rendered batch)",  # its places are told as the host file's lines
         "netns": "x",
         "owner": 245,
         "prune": True,

@@ -18,13 +18,22 @@
 `polroute COMMAND --help` describes each.  Options may stand anywhere on the
 line.  ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the
 question got an error answer (as `ip` prints it), 1 bad input (file, line and
-token named, nothing applied).
+token named, nothing applied); each command's --help lists its own codes.
+Every failure is one line on stderr: out of memory and too many open files
+are `polroute: COMMAND: out of memory` / `too many open files`, exit 1 unless
+the command changed the kernel first (then its own code, and it says what it
+left); 130 interrupted; 141 the output's reader went away (a broken pipe, as
+`polroute --help | head -1`: quietly).  Long-running commands show progress
+on a terminal after ~2 s (not with --quiet, or when stderr is not a terminal).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import os
 import sys
 
 # The one registry: command -> (its module, one line for `polroute --help`).
@@ -83,8 +92,71 @@ def command(name: str):
     return importlib.import_module(module).COMMANDS[name]
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, the status of a command killed by it
+
+
+def _stdout_gone() -> None:
+    """stdout's reader went away: later writes (and the flush at exit) go to
+    /dev/null, so that Python does not complain about it on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _out_of_descriptors() -> bool:
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError as e:
+        return e.errno in (errno.EMFILE, errno.ENFILE)
+    os.close(fd)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run one command line; every failure is one line on stderr (see the
+    module text), never a traceback."""
+    name, oom = "polroute", b"polroute: out of memory\n"
+    try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if argv and not argv[0].startswith("-"):
+            name = f"polroute: {argv[0]}"
+            oom = f"{name}: out of memory\n".encode()
+        rc = _main(argv)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        _stdout_gone()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        problem = "interrupted"
+    except MemoryError:
+        problem = "out of memory"  # said below, once the frames that hold the memory are gone
+    except ImportError as e:  # out of descriptors, Python's import system says "No module named"
+        problem = "too many open files" if _out_of_descriptors() else f"broken installation: {e}"
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            _stdout_gone()
+            return EXIT_BROKEN_PIPE
+        if e.errno == errno.ENOMEM:
+            problem = "out of memory"
+        elif e.errno in (errno.EMFILE, errno.ENFILE):
+            problem = "too many open files"
+        else:
+            problem = f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
+    try:
+        from polroute.cli.common import say
+
+        say(f"{name}: {problem}", oom if problem == "out of memory" else f"{name}: {problem}\n".encode())
+    except (MemoryError, OSError, ImportError):
+        with contextlib.suppress(OSError):
+            os.write(2, oom)
+    return 130 if problem == "interrupted" else 1
+
+
+def _main(argv: list[str]) -> int:
     if not argv:
         print(parser().format_help().rstrip())
         return 1
@@ -102,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from polroute.cli.common import invoke
 
-    return invoke(command(argv[0]), argv[1:])
+    return invoke(command(argv[0]), argv[1:], argv[0])
 
 
 if __name__ == "__main__":

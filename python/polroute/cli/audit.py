@@ -5,12 +5,13 @@ is :mod:`polroute.audit`).
     polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
 
 Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
-answer the model cannot give: listed as "not modelled"), 2 bad input.
+answer the model cannot give: listed as "not modelled"), or out of memory /
+too many open files (one line), 2 bad input.
 """
 
 from __future__ import annotations
 
-from polroute.cli.common import Command, add_json_option, new_parser
+from polroute.cli.common import Command, add_json_option, add_quiet_option, new_parser, progress, resource_problem
 from polroute.cli.output import INDENTED, Output
 
 EXIT_BAD_INPUT = 2
@@ -37,6 +38,7 @@ def parser():
         help="with --netns: also ask the live kernel every question (one ip -batch) "
         "and report where it answers differently from the model",
     )
+    add_quiet_option(ap)
     return ap
 
 
@@ -57,7 +59,7 @@ def run(ns) -> int:
         policy_from_netns,
         report_json,
     )
-    from polroute.cli.common import build_policy
+    from polroute.cli.common import UsageError, build_policy
     from polroute.iproute2.lexer import BatchError
     from polroute.iproute2.rt_tables import load_rt_tables
 
@@ -67,24 +69,31 @@ def run(ns) -> int:
         return _bad(f"--remote: {e}")
     if ns.netns and ns.batch:
         return _bad("--netns and --batch exclude each other")
-    try:
-        tables = load_rt_tables(ns.rt_tables, use_system=False)
-        if ns.netns:
-            try:
-                policy = policy_from_netns(ns.netns)
-            except (OSError, RuntimeError) as e:
-                return _bad(f"--netns {ns.netns}: {e}")
-        else:
-            if not ns.batch:
-                return _bad("give --batch FILE... (a model) or --netns NS (a live namespace)")
-            policy = build_policy(ns.batch, [], tables)
-    except BatchError as e:
-        return _bad(str(e))
-    except (OSError, PolicyError) as e:
-        return _bad(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}")
-    if ns.kernel and not ns.netns:
-        return _bad("--kernel needs --netns NS (the kernel to ask)")
-    report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
+    with progress("audit", ns.quiet) as prog:
+        try:
+            tables = load_rt_tables(ns.rt_tables, use_system=False)
+            if ns.netns:
+                prog.phase(f"reading namespace {ns.netns}")
+                try:
+                    policy = policy_from_netns(ns.netns)
+                except (OSError, RuntimeError) as e:
+                    if resource_problem(e):
+                        raise
+                    return _bad(f"--netns {ns.netns}: {e}")
+            else:
+                if not ns.batch:
+                    return _bad("give --batch FILE... (a model) or --netns NS (a live namespace)")
+                policy = build_policy(ns.batch, [], tables, prog=prog)
+        except (BatchError, UsageError) as e:
+            return _bad(str(e))
+        except (OSError, PolicyError) as e:
+            if resource_problem(e):
+                raise  # one line from cli/common.py invoke
+            return _bad(f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}")
+        if ns.kernel and not ns.netns:
+            return _bad("--kernel needs --netns NS (the kernel to ask)")
+        prog.phase("auditing" + (" (asking the kernel too)" if ns.kernel else ""))
+        report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
     Output(ns.json, INDENTED).emit(lambda: report_json(report), lambda: format_report(report))
     return 0 if report.ok else 1
 

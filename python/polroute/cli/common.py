@@ -4,12 +4,19 @@ errors, and running a command with the error and exit handling of all.
 
 Exit status of every command: 0 done, 1 bad input (file, line and token named,
 nothing applied; a command may keep another code for a bad command line, see
-``Command.usage_exit``), other codes as each command documents.
+``Command.usage_exit``), other codes as each command documents.  Whatever
+fails, one line on stderr and no traceback: out of memory and too many open
+files are ``polroute: CMD: out of memory`` / ``too many open files``, exit 1
+(a command that changed the kernel before says so, with its own code); an
+interrupt (Ctrl-C) outside an apply exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno as _errno
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +52,36 @@ def new_parser(name: str, description: str | None = None, usage: str | None = No
     )
 
 
+def add_quiet_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display (shown on a terminal after ~2 s otherwise)"
+    )
+
+
+def progress(command: str, quiet: bool):
+    """The progress display of a long-running command (cli/progress.py)."""
+    from polroute.cli.progress import Progress, wanted
+
+    return Progress(command, wanted(quiet))
+
+
+def resource_problem(e: BaseException) -> str | None:
+    """ "out of memory" / "too many open files" for the exceptions that mean
+    it (None for any other): Python's MemoryError, and an OSError with
+    ENOMEM, EMFILE or ENFILE (not the model's PolicyError, whose errno is an
+    answer to a question)."""
+    from polroute._core.errors import PolicyError
+
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    if isinstance(e, OSError) and not isinstance(e, PolicyError):
+        if e.errno == _errno.ENOMEM:
+            return "out of memory"
+        if e.errno in (_errno.EMFILE, _errno.ENFILE):
+            return "too many open files"
+    return None
+
+
 def add_json_option(ap: argparse.ArgumentParser, help: str = "print JSON instead of text") -> None:
     ap.add_argument("--json", action="store_true", help=help)
 
@@ -55,7 +92,9 @@ def add_family_options(ap: argparse.ArgumentParser, what: str) -> None:
 
 
 def add_policy_options(ap: argparse.ArgumentParser, kernel: bool = True, sysctl: bool = True) -> None:
-    """The model's namespace: batch files applied in order, then the sysctls."""
+    """The model's namespace: batch files applied in order, then the sysctls
+    (and --quiet: reading big batch files shows progress on a terminal)."""
+    add_quiet_option(ap)
     g = ap.add_argument_group("the modelled namespace")
     g.add_argument(
         "--batch",
@@ -75,9 +114,12 @@ def add_policy_options(ap: argparse.ArgumentParser, kernel: bool = True, sysctl:
         )
 
 
-def build_policy(batches: list[str], sysctls: list[str], tables: RtTables, kernel: str | None = None) -> Policy:
+def build_policy(
+    batches: list[str], sysctls: list[str], tables: RtTables, kernel: str | None = None, prog=None
+) -> Policy:
     """A fresh namespace (modelling the kernel build ``kernel``, default auto)
-    with the batch files applied, then the sysctls."""
+    with the batch files applied, then the sysctls; ``prog`` (a Progress)
+    is told of each file."""
     from polroute._core.errors import PolicyError
     from polroute.iproute2.batch import apply_batch
     from polroute.model.kernel_profile import ProfileError
@@ -87,10 +129,10 @@ def build_policy(batches: list[str], sysctls: list[str], tables: RtTables, kerne
         policy = Policy(kernel=kernel or "auto")
     except ProfileError as e:
         raise UsageError(f"--kernel: {e}") from None
-    for path in batches:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        apply_batch(policy, text, path, tables)
+    for i, path in enumerate(batches, 1):
+        if prog is not None:
+            prog.phase(f"reading {path}" + (f" ({i}/{len(batches)})" if len(batches) > 1 else ""))
+        apply_batch(policy, read_batch(path), path, tables)
     for item in sysctls:
         key, eq, value = item.partition("=")
         if not eq:
@@ -104,12 +146,17 @@ def build_policy(batches: list[str], sysctls: list[str], tables: RtTables, kerne
     return policy
 
 
-def policy_from(ns: argparse.Namespace) -> tuple[Policy, RtTables]:
-    """The policy and table names that add_policy_options' options describe."""
+def policy_from(ns: argparse.Namespace, prog=None) -> tuple[Policy, RtTables]:
+    """The policy and table names that add_policy_options' options describe
+    (``prog``: a Progress to tell; default one of the command's own, shown
+    on a terminal unless --quiet)."""
     from polroute.iproute2.rt_tables import load_rt_tables
 
     tables = load_rt_tables(ns.rt_tables, use_system=False)
-    return build_policy(ns.batch, getattr(ns, "sysctl", []), tables, getattr(ns, "kernel", None)), tables
+    if prog is not None or not ns.batch:
+        return build_policy(ns.batch, getattr(ns, "sysctl", []), tables, getattr(ns, "kernel", None), prog), tables
+    with progress(getattr(ns, "command_name", "polroute"), getattr(ns, "quiet", False)) as own:
+        return build_policy(ns.batch, getattr(ns, "sysctl", []), tables, getattr(ns, "kernel", None), own), tables
 
 
 def parse(command: Command, argv: list[str]) -> argparse.Namespace:
@@ -121,9 +168,10 @@ def parse(command: Command, argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def invoke(command: Command, argv: list[str]) -> int:
+def invoke(command: Command, argv: list[str], name: str = "") -> int:
     """Parse and run one command: -h/--help exit 0, a bad command line exits
-    ``usage_exit``, bad input (a batch file, a usage error, a missing file) 1."""
+    ``usage_exit``, bad input (a batch file, a usage error, a missing file) 1,
+    out of memory or descriptors 1 (``polroute: NAME: out of memory``)."""
     from polroute._core.errors import PolicyError
     from polroute.iproute2.lexer import BatchError
 
@@ -131,14 +179,114 @@ def invoke(command: Command, argv: list[str]) -> int:
         ns = parse(command, argv)
     except SystemExit as e:  # argparse: 0 after --help, 2 after a usage message
         return 0 if e.code in (0, None) else command.usage_exit
+    name = " ".join(x for x in (name, getattr(ns, "cmd", None)) if x) or "polroute"
+    ns.command_name = name
+    oom = f"polroute: {name}: out of memory\n".encode()  # made now: nothing to allocate then
     try:
         return command.run(ns)
     except (BatchError, UsageError) as e:
         print(f"polroute: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"polroute: {name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        raise  # stdout's reader went away: cli/app.py main exits quietly
+    except MemoryError:
+        problem = "out of memory"  # said below, once the command's frames are gone
     except OSError as e:
-        if isinstance(e, PolicyError):
-            print(f"polroute: {e}", file=sys.stderr)
-        else:
-            print(f"polroute: {e.filename or ''}: {e.strerror}", file=sys.stderr)
-        return 1
+        problem = resource_problem(e)
+        if not problem:
+            if isinstance(e, PolicyError):
+                print(f"polroute: {e}", file=sys.stderr)
+            else:
+                print(f"polroute: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+            return 1
+    line = f"polroute: {name}: {problem}"
+    say(line, oom if problem == "out of memory" else (line + "\n").encode())
+    return 1
+
+
+def say(line: str, fallback: bytes) -> None:
+    """``line`` on stderr; ``fallback`` (bytes made beforehand) written
+    directly if printing fails for want of memory."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (MemoryError, OSError):
+        with contextlib.suppress(OSError):
+            os.write(2, fallback)
+
+
+# ---- text files (batch and flows files), read as `ip -batch` reads them --------
+#
+# Bytes, where ``#`` starts a comment anywhere on a line.  A command is UTF-8
+# (ASCII in practice: names, addresses, keywords); a comment may be anything
+# ``ip`` skips - a Latin-1 comment is read, not refused.  What cannot be a
+# command is refused in one message naming the file, the line and the token:
+# a byte that is not UTF-8 outside a comment, a NUL byte (binary data: ``ip``
+# would stop reading the line there), a UTF-16 or UTF-32 file (its byte-order
+# mark names it).  A UTF-8 byte-order mark is skipped.
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def token_at(line: bytes, pos: int) -> str:
+    """The whitespace-separated word of ``line`` around byte ``pos``, as
+    Python shows bytes (non-ASCII escaped), at most 40 characters."""
+    start = max(line.rfind(b" ", 0, pos), line.rfind(b"\t", 0, pos)) + 1
+    ends = [i for i in (line.find(b" ", pos), line.find(b"\t", pos)) if i >= 0]
+    word = line[start : min(ends) if ends else len(line)].rstrip(b"\r\n")
+    shown = repr(word)[2:-1]
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def decode_batch(data: bytes, filename: str) -> str:
+    """``data`` (a batch or flows file) as text, or UsageError
+    (``FILE:LINE: ...``) for what cannot be read as ``ip`` reads it."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise UsageError(
+                f"{filename}: {name} text (it starts with a byte-order mark); `ip -batch` and polroute read "
+                f"UTF-8 or ASCII: convert it (iconv -f {name} -t UTF-8)"
+            )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\0" not in text:
+        return text
+    out = []
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        command, hash_, comment = line.partition(b"#")
+        nul = command.find(b"\0")
+        if nul >= 0:
+            raise UsageError(
+                f"{filename}:{lineno}: binary data (a NUL byte) in '{token_at(line, nul)}': not a text file"
+            )
+        try:
+            head = command.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UsageError(
+                f"{filename}:{lineno}: not UTF-8 text: byte 0x{command[e.start]:02x} in '{token_at(line, e.start)}'"
+            ) from None
+        # a comment is skipped by ip whatever its bytes are (Latin-1 often)
+        out.append(head + hash_.decode() + comment.decode("utf-8", "replace").replace("\0", " "))
+    return "\n".join(out)
+
+
+def read_batch(path: str, label: str | None = None) -> str:
+    """The text of the batch or flows file ``path`` (``-``: stdin)."""
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    return decode_batch(data, label or ("<stdin>" if path == "-" else path))

@@ -2,15 +2,26 @@
 in order (error answers included).
 
 Exit status: 0 answered, 1 bad input (file, line and token named; nothing is
-answered).
+answered), or out of memory / too many open files (one line).
 """
 
 from __future__ import annotations
 
-from polroute.cli.common import Command, UsageError, add_json_option, add_policy_options, new_parser, policy_from
+from polroute.cli.common import (
+    Command,
+    UsageError,
+    add_json_option,
+    add_policy_options,
+    new_parser,
+    policy_from,
+    progress,
+)
 from polroute.cli.output import Output
 
-USAGE = "polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... [--kernel P] --flows FILE [--json]"
+USAGE = (
+    "polroute eval [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... [--kernel P] --flows FILE [--json]\n"
+    "                     [--quiet]"
+)
 
 
 def parser():
@@ -28,17 +39,33 @@ def parser():
 
 
 def run(ns) -> int:
+    from polroute.cli.common import read_batch
     from polroute.cli.get import print_answer
-    from polroute.iproute2.lexer import ParseError, batch_lines, split_args
     from polroute.iproute2.route_get import ask
-    from polroute.iproute2.route_get_args import parse_route_get
 
     if len(ns.flows) != 1:
         raise UsageError("eval needs exactly one --flows FILE")
-    policy, tables = policy_from(ns)
-    path = ns.flows[0]
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with progress("eval", ns.quiet) as prog:
+        policy, tables = policy_from(ns, prog)
+        path = ns.flows[0]
+        prog.phase(f"reading {path}")
+        questions = _questions(read_batch(path), path, policy, tables)
+        prog.phase("asking", len(questions))
+        answers = []
+        for i, args in enumerate(questions, 1):
+            answers.append(ask(policy, args, tables))
+            if not i % 1024:
+                prog.advance(1024)
+    out = Output(ns.json)
+    for result in answers:
+        print_answer(out, policy, result, tables, one_line=True)
+    return 0
+
+
+def _questions(text: str, path: str, policy, tables) -> list:
+    from polroute.iproute2.lexer import ParseError, batch_lines, split_args
+    from polroute.iproute2.route_get_args import parse_route_get
+
     questions = []
     for lineno, line in batch_lines(text):
         words = split_args(line)
@@ -54,10 +81,7 @@ def run(ns) -> int:
         except ParseError as e:
             raise UsageError(f"{path}:{lineno}: {e}") from None
         questions.append(args)
-    out = Output(ns.json)
-    for args in questions:
-        print_answer(out, policy, ask(policy, args, tables), tables, one_line=True)
-    return 0
+    return questions
 
 
 COMMANDS = {"eval": Command(parser, run)}

@@ -2,22 +2,35 @@
 
     polroute multihome render FILE --to batch|networkd|netplan|nm|systemd-unit [--out DIR] [--family 4|6]
     polroute multihome discover [--netns NS] [-o FILE] [--owner N]
-    polroute multihome apply FILE [--netns NS] [--prune] [--dry-run]
+    polroute multihome apply FILE [--netns NS] [--prune] [--dry-run] [--quiet]
     polroute multihome check FILE          (validate only)
 
-Exit status: 0 done, 1 bad input (file, line and key named; nothing applied)
-or a failed apply.
+apply's messages name the host file's line of the uplink or tenant behind
+each object (FILE:LINE (uplink eth0, uplinks[0].gateway): ...), never a line
+of the rendered batch.  A route the kernel holds with another protocol is a
+conflict: apply leaves it alone (it has no --adopt).
+
+Exit status: 0 done, 1 bad input (file, line and key named; nothing
+applied), a conflict with what the kernel holds (nothing sent), or out of
+memory / too many open files before anything was sent; apply also: 2 the
+kernel refused an operation, or memory or descriptors ran out after sending
+(everything undone), 4 the undo itself failed (the report lists what differs
+from before).
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
+import re
 import sys
 
-from polroute.cli.common import Command, new_parser
+from polroute.cli.common import Command, add_quiet_option, new_parser, progress, resource_problem
 from polroute.multihome.hostfile import HostFileError, load_host_file
-from polroute.multihome.render import TARGETS, batch_text, render
+from polroute.multihome.render import TARGETS, batch_entries, batch_text, render
+
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = 0, 1, 2, 4
 
 
 def _err(msg: str) -> int:
@@ -99,16 +112,81 @@ def apply_engine():
     return apply_text
 
 
+class Origins:
+    """Messages about the rendered batch, told in the host file's terms: the
+    engine reads the batch as ``BATCH:N``; each such place becomes the YAML
+    line of the uplink or tenant that rendered line N (cli messages never
+    name a line of a file the user did not write)."""
+
+    ADOPT = re.compile(r";? ?it is left alone unless --adopt is given")
+
+    def __init__(self, filename: str, entries: list[tuple[str, tuple[int, str]]]):
+        self.filename = filename
+        self.batch_name = f"{filename} (rendered batch)"
+        self.entries = entries
+        self._place = re.compile(re.escape(self.batch_name) + r":(\d+)")
+
+    def where(self, n: int, quote: bool = False) -> str:
+        if not 1 <= n <= len(self.entries):
+            return f"{self.filename}: rendered line {n}"
+        text, (line, what) = self.entries[n - 1]
+        said = what + (f": `{text}`" if quote and not text.startswith("#") else "")
+        return f"{self.filename}:{line}" + (f" ({said})" if said else "")
+
+    def text(self, message: str, quote: bool = False) -> str:
+        """``message`` with every batch place as the host file's, and no
+        option multihome apply does not take suggested."""
+        message = self._place.sub(lambda m: self.where(int(m.group(1)), quote), message)
+        return self.ADOPT.sub(
+            "; multihome apply leaves it alone: delete it, or give the uplink a table of its own (`table:`)", message
+        )
+
+
 def cmd_apply(ns) -> int:
     cfg = load_host_file(ns.file)
-    text = batch_text(cfg)
+    entries = batch_entries(cfg)
+    origins = Origins(ns.file, entries)
+    text = "\n".join(line for line, _ in entries) + "\n"
     apply_text = apply_engine()
     try:
-        report = apply_text(text, filename=ns.file, netns=ns.netns, owner=cfg.owner, prune=ns.prune, dry_run=ns.dry_run)
+        with progress("multihome apply", ns.quiet) as prog:
+            report = apply_text(
+                text,
+                filename=origins.batch_name,
+                netns=ns.netns,
+                owner=cfg.owner,
+                prune=ns.prune,
+                dry_run=ns.dry_run,
+                progress=_tell(prog),
+            )
     except ValueError as e:  # the engine's DesiredStateError: nothing was sent
-        return _err(f"apply: {e}")
-    sys.stdout.write(report_text(report))
-    return 0 if getattr(report, "ok", True) else 1
+        lines = getattr(e, "errors", None) or str(e).splitlines()
+        for line in lines:
+            _err(f"apply: {origins.text(line, quote=True)}")
+        return _err("apply: nothing was changed")
+    except (MemoryError, OSError) as e:
+        if resource_problem(e):
+            from polroute.cli.provision import _out_of_resources
+
+            return _out_of_resources("multihome apply", ns.netns, e)
+        raise
+    except RuntimeError as e:  # the namespace changed meanwhile (nothing sent), a netlink failure
+        return _err(f"apply: {origins.text(str(e))}")
+    ok = getattr(report, "ok", True)
+    if getattr(report, "dry_run", False) and getattr(report, "plan", None) is not None:
+        sys.stdout.write(origins.text(report.plan.text()))
+    (sys.stdout if ok else sys.stderr).write(origins.text(report_text(report)))
+    if ok:
+        return EXIT_OK
+    if getattr(report, "rolled_back", False) and getattr(report, "restored", None) is False:
+        return EXIT_UNDO_FAILED
+    return EXIT_REFUSED
+
+
+def _tell(prog):
+    from polroute.cli.provision import _apply_progress
+
+    return _apply_progress(prog)
 
 
 def report_text(report) -> str:
@@ -126,7 +204,8 @@ def cmd_check(ns) -> int:
 
 
 def parser():
-    ap = new_parser("multihome", __doc__)
+    summary, epilog = __doc__.split("\n\n", 1)
+    ap = new_parser("multihome", summary + "\n\n" + epilog.split("\n\n", 1)[0], epilog=epilog.split("\n\n", 1)[1])
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="{render,discover,apply,check}")
     p = sub.add_parser("render", help="the recipe for one target")
     p.add_argument("file")
@@ -139,11 +218,18 @@ def parser():
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--owner", type=int, help="owner protocol (default: polroute's)")
     p.set_defaults(fn=cmd_discover)
-    p = sub.add_parser("apply", help="render the batch and provision it")
+    p = sub.add_parser(
+        "apply",
+        help="render the batch and provision it",
+        description="Render the host file's batch and provision it (polroute.live.apply).",
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file")
     p.add_argument("--netns", metavar="NS")
     p.add_argument("--prune", action="store_true", help="delete owned rules/routes the file no longer has")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    add_quiet_option(p)
     p.set_defaults(fn=cmd_apply)
     p = sub.add_parser("check", help="validate a host file")
     p.add_argument("file")
@@ -157,6 +243,8 @@ def run(ns) -> int:
     except HostFileError as e:
         return _err(str(e))
     except OSError as e:
+        if resource_problem(e):
+            raise  # one line from cli/common.py invoke
         return _err(f"{e.filename or ''}: {e.strerror or e}")
 
 

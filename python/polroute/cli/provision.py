@@ -1,10 +1,12 @@
 """``polroute plan``, ``polroute apply`` and ``polroute confirm``: the command
 line of :mod:`polroute.live.plan` and :mod:`polroute.live.apply`.
 
-Exit status: 0 done (plan: printed), 1 bad input or a conflict (nothing sent),
-2 the kernel refused an operation (everything undone), 3 not confirmed in
-time (everything undone), 4 the undo itself failed (the report lists what
-differs from before).
+Exit status: 0 done (plan: printed; --dry-run: the plan and "dry run: would
+apply ..."), 1 bad input or a conflict (nothing sent), 2 the kernel refused
+an operation, or the apply ran out of memory or descriptors after sending
+(everything undone), 3 not confirmed in time (everything undone), 4 the undo
+itself failed (the report lists what differs from before).  Out of memory or
+too many open files before anything was sent: one line, exit 1.
 """
 
 from __future__ import annotations
@@ -13,20 +15,32 @@ import math
 import sys
 import time
 
-from polroute.cli.common import Command, UsageError, add_json_option, new_parser
+from polroute.cli.common import (
+    Command,
+    UsageError,
+    add_json_option,
+    add_quiet_option,
+    new_parser,
+    progress,
+    resource_problem,
+)
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
 from polroute.live import session
 from polroute.live.apply import apply, confirm
 from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError
+from polroute.live.ops import PHASE_NAMES
 from polroute.live.plan import plan
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
 
-PLAN_USAGE = "polroute plan --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt] [--json]"
+PLAN_USAGE = (
+    "polroute plan --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt] [--json]\n"
+    "                     [--quiet]"
+)
 APPLY_USAGE = (
     "polroute apply --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt]\n"
-    "                      [--dry-run] [--confirm SECONDS] [--json]"
+    "                      [--dry-run] [--confirm SECONDS] [--json] [--quiet]"
 )
 
 
@@ -45,6 +59,7 @@ def _common_parser(name: str, description: str, usage: str):
     ap.add_argument("--prune", action="store_true", help="delete owned rules and routes the desired state lacks")
     ap.add_argument("--adopt", action="store_true", help="take over matching objects that other protocols own")
     add_json_option(ap)
+    add_quiet_option(ap)
     return ap
 
 
@@ -90,7 +105,12 @@ def owner_protocol(value: str | None, tables: RtTables | None = None) -> int:
     return n
 
 
-def _plan_from(ns):
+def _plan_from(ns, prog=None):
+    """The plan of the --batch files (``prog``: a Progress told each step);
+    its "plan" time includes parsing the files."""
+    from polroute.cli.common import read_batch
+
+    tell = prog.phase if prog is not None else (lambda *a: None)
     # the live host's names (/etc/iproute2), as `ip` on it would read them
     tables = load_rt_tables(ns.rt_tables)
     owner = owner_protocol(ns.owner, tables)
@@ -103,16 +123,14 @@ def _plan_from(ns):
     from polroute.live.read import read_state
 
     t0 = time.perf_counter()
+    tell(f"reading {'namespace ' + netns if netns else 'the namespace'}")
     state = read_state(netns, sysctls=False)
     read_s = time.perf_counter() - t0
     desired = Desired()
     errors: list[str] = []
-    for path in paths:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+    for i, path in enumerate(paths, 1):
+        tell(f"reading {'<stdin>' if path == '-' else path}" + (f" ({i}/{len(paths)})" if len(paths) > 1 else ""))
+        text = read_batch(path)
         try:
             d = parse_desired(text, state, filename="<stdin>" if path == "-" else path, owner=owner, tables=tables)
         except DesiredStateError as e:
@@ -122,8 +140,11 @@ def _plan_from(ns):
         desired.routes += d.routes
     if errors:
         raise DesiredStateError(errors)
+    parse_s = time.perf_counter() - t0 - read_s
+    tell("planning")
     p = plan(desired, netns, owner=owner, prune=ns.prune, adopt=ns.adopt, state=state)
     p.seconds["read"] = read_s  # read here, before parsing, not inside plan()
+    p.seconds["plan"] = p.seconds.get("plan", 0.0) + parse_s  # the reported plan time includes parsing
     return p
 
 
@@ -138,7 +159,16 @@ def _plan_json(p) -> dict:
     }
 
 
-def _errors_out(cmd: str, e: Exception) -> int:
+def _errors_out(cmd: str, e: BaseException) -> int:
+    problem = resource_problem(e)
+    if problem:
+        said = {
+            "plan": "; nothing was changed",
+            "apply": "; nothing was changed",
+            "recover": "; what is left to undo stays in the journal: run it again",
+        }.get(cmd, "")
+        print(f"polroute: {cmd}: {problem}{said}", file=sys.stderr)
+        return EXIT_INPUT
     if isinstance(e, DesiredStateError):
         for line in e.errors:
             print(f"polroute: {line}", file=sys.stderr)
@@ -162,10 +192,10 @@ def _report_recoveries() -> None:
 
 def run_plan(ns) -> int:
     try:
-        with session.writer(ns.netns):
+        with session.writer(ns.netns), progress("plan", ns.quiet) as prog:
             _report_recoveries()
-            p = _plan_from(ns)
-    except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
+            p = _plan_from(ns, prog)
+    except (DesiredStateError, UsageError, OSError, RuntimeError, MemoryError) as e:
         return _errors_out("plan", e)
     out = Output(ns.json, INDENTED)
     if out.as_json:
@@ -185,18 +215,23 @@ def run_apply(ns) -> int:
                 raise UsageError(f"--confirm {ns.confirm!r}: seconds expected") from None
             if not math.isfinite(seconds) or seconds <= 0:
                 raise UsageError(f"--confirm {ns.confirm}: a finite number of seconds above 0 is needed")
-        with session.writer(ns.netns):
+        with session.writer(ns.netns), progress("apply", ns.quiet) as prog:
             _report_recoveries()
-            p = _plan_from(ns)
+            p = _plan_from(ns, prog)
             if seconds is not None and p.ops and not ns.dry_run:
+                prog.close()  # the terminal is the confirmation's now
                 print(
                     f"applying {p.summary()}; keep it by typing 'yes' here or running "
                     f"`polroute confirm{' --netns ' + p.netns if p.netns else ''}` within "
                     f"{seconds:g} s, otherwise it is rolled back",
                     file=sys.stderr,
                 )
-            rep = apply(p, dry_run=ns.dry_run, confirm_seconds=seconds)
-    except (DesiredStateError, UsageError, OSError, RuntimeError) as e:
+            rep = apply(p, dry_run=ns.dry_run, confirm_seconds=seconds, progress=_apply_progress(prog))
+    except (MemoryError, OSError) as e:
+        if resource_problem(e):
+            return _out_of_resources("apply", ns.netns, e)
+        return _errors_out("apply", e)
+    except (DesiredStateError, UsageError, RuntimeError) as e:
         return _errors_out("apply", e)
     out = Output(ns.json, INDENTED)
     if out.as_json:
@@ -230,6 +265,55 @@ def run_apply(ns) -> int:
     return EXIT_REFUSED
 
 
+def _apply_progress(prog):
+    """apply()'s progress callback: each phase a step of the display."""
+    names = {name: k for k, name in enumerate(PHASE_NAMES)}
+
+    def tell(step: str, count: int) -> None:
+        if step in names:
+            prog.phase(f"phase {names[step] + 1}/{len(PHASE_NAMES)}: {step} ({count} operation(s))")
+        elif step == "waiting for confirmation":
+            prog.close()
+        else:
+            prog.phase(f"{step} ({count} operation(s))")
+
+    return tell
+
+
+def _out_of_resources(cmd: str, netns: str | None, e: BaseException) -> int:
+    """Out of memory or descriptors during an apply: the namespace is
+    released; if the apply had sent anything, its journal is undone now (as
+    the next command on the namespace would) and the outcome said."""
+    problem = resource_problem(e)
+    try:
+        rec = session.recover(netns)
+        if rec in session.RECOVERED:  # told here, not again by the next command of this process
+            session.RECOVERED.remove(rec)
+    except (MemoryError, OSError, RuntimeError) as again:
+        print(
+            f"polroute: {cmd}: {problem}; whether anything was sent is unknown, and the undo could not run "
+            f"({resource_problem(again) or again}): run `polroute recover{' --netns ' + netns if netns else ''}`",
+            file=sys.stderr,
+        )
+        return EXIT_UNDO_FAILED
+    if rec is None or (rec.steps == 0 and not rec.problems):
+        print(f"polroute: {cmd}: {problem}; nothing was changed", file=sys.stderr)
+        return EXIT_INPUT
+    if rec.problems:
+        print(
+            f"polroute: {cmd}: {problem} while applying; undoing the {rec.steps} operation(s) it may have "
+            "sent left: " + "; ".join(rec.problems),
+            file=sys.stderr,
+        )
+        return EXIT_UNDO_FAILED
+    print(
+        f"polroute: {cmd}: {problem} while applying; the {rec.steps} operation(s) it may have sent "
+        "were undone from its journal",
+        file=sys.stderr,
+    )
+    return EXIT_REFUSED
+
+
 def run_confirm(ns) -> int:
     try:
         if confirm(ns.netns):
@@ -238,7 +322,7 @@ def run_confirm(ns) -> int:
         # nothing waits: an apply that died is undone now, as any command would
         session.recover(ns.netns)
         _report_recoveries()
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("confirm", e)
     print(
         "polroute: confirm: no apply is waiting for confirmation" + (f" in namespace {ns.netns}" if ns.netns else ""),
@@ -261,7 +345,7 @@ def recover_parser():
 def run_recover(ns) -> int:
     try:
         rec = session.recover(ns.netns, forward=ns.forward)
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("recover", e)
     if rec is None:
         print("nothing to recover")

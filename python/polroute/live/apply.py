@@ -186,9 +186,11 @@ def apply(p: Plan, **kw) -> ApplyReport:
     """Carry out a plan.  All or nothing: on any failure, a signal, or no
     confirmation in time, what was applied is undone and the kernel re-read
     to check it is as before.  Options: dry_run, confirm_seconds, ask,
-    check_restore.  The plan is refused (PlanStale, nothing sent) when the
-    namespace changed since it was read; an apply that died before is
-    finished first (live/session.py)."""
+    check_restore, progress (called ``progress(step, count)`` before each
+    phase is sent - ``step`` its name - and before an undo or a wait for
+    confirmation: "rolling back", "waiting for confirmation").  The plan is
+    refused (PlanStale, nothing sent) when the namespace changed since it
+    was read; an apply that died before is finished first (live/session.py)."""
     seconds = _seconds(kw.pop("confirm_seconds", None))
     with _gc_paused():
         return _apply(p, confirm_seconds=seconds, **kw)
@@ -201,7 +203,9 @@ def _apply(
     confirm_seconds: float | None = None,
     ask: Callable[[float], bool] | None = None,
     check_restore: bool = True,
+    progress: Callable[[str, int], None] | None = None,
 ) -> ApplyReport:
+    tell = progress or (lambda step, count: None)
     rep = ApplyReport(p, dry_run=dry_run)
     rep.seconds = dict(p.seconds)
     if dry_run or not p.ops:
@@ -223,14 +227,16 @@ def _apply(
             journal.write_state(ns, progress)
             journal.write_journal(ns, header, blobs)
             rep.seconds["journal"] = time.perf_counter() - t0
-            done = _send_phases(ks, ns, progress, phases, batches, rep, caught)
+            done = _send_phases(ks, ns, progress, phases, batches, rep, caught, tell)
             rep.applied = len(done)
             interrupted = caught["signum"] is not None
             if not rep.failures and not interrupted and confirm_seconds is not None:
+                tell("waiting for confirmation", 0)
                 _confirm(p, ns, lock, confirm_seconds, ask, caught, rep, check_restore)
             elif rep.failures or interrupted:
                 if interrupted:
                     rep.interrupted = signal.Signals(caught["signum"]).name
+                tell("rolling back", len(done))
                 _roll_back(ks, p, done, rep, check_restore)
                 journal.discard(ns)
             else:
@@ -240,7 +246,7 @@ def _apply(
     return rep
 
 
-def _send_phases(ks, ns, progress: dict, phases, batches, rep: ApplyReport, caught: dict) -> list[Op]:
+def _send_phases(ks, ns, progress: dict, phases, batches, rep: ApplyReport, caught: dict, tell) -> list[Op]:
     """Send the phases in order, each recorded in the journal's progress
     before it goes; stops at a failure or a signal.  The operations that are
     (or may be) applied."""
@@ -253,6 +259,7 @@ def _send_phases(ks, ns, progress: dict, phases, batches, rep: ApplyReport, caug
             break
         progress["phases_started"] = k + 1
         journal.write_state(ns, progress)
+        tell(PHASE_NAMES[k], len(ops))
         outcomes = send_all(ks, batches[k])
         kernel += ks.timing.get("kernel", 0.0)
         for op, out in zip(ops, outcomes):
@@ -419,10 +426,14 @@ def apply_text(
     adopt: bool = False,
     confirm_seconds: float | None = None,
     ask: Callable[[float], bool] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> ApplyReport:
     """Plan ``text`` (a desired-state ip batch text) against ``netns`` and
     apply it, holding the namespace from the read to the end.
-    DesiredStateError for bad input (nothing sent)."""
+    DesiredStateError for bad input (nothing sent).  ``progress``: as
+    apply's, told "reading and planning" first."""
     with session.writer(netns):
+        if progress is not None:
+            progress("reading and planning", 0)
         p = plan(text, netns, owner=owner, prune=prune, adopt=adopt, filename=filename)
-        return apply(p, dry_run=dry_run, confirm_seconds=confirm_seconds, ask=ask)
+        return apply(p, dry_run=dry_run, confirm_seconds=confirm_seconds, ask=ask, progress=progress)

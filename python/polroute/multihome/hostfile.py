@@ -90,6 +90,9 @@ class Uplink:
     gateway6: ipaddress.IPv6Address | None = None
     serves: list[Served] = field(default_factory=list)
     table_text: str = ""  # as written (a name stays a name in comments)
+    key: str = ""  # where it is in the file: uplinks[I], on line ``line``
+    line: int = 0
+    lines: dict[str, int] = field(default_factory=dict)  # its keys' lines (address, gateway, ...)
 
     def sources(self, family: int) -> list[IPNetwork]:
         """Every source this uplink's rules select: its own address(es) first,
@@ -113,6 +116,8 @@ class Tenant:
     table: int
     priority: int
     uplink: str | None = None
+    key: str = ""  # where it is in the file: tenants[J], on line ``line``
+    line: int = 0
 
 
 @dataclass
@@ -125,6 +130,7 @@ class HostConfig:
     tenants: list[Tenant]
     multipath_default: bool = False
     multipath_metric: int = 0
+    multipath_line: int = 0  # the line of multipath-default
 
     def uplink(self, interface: str) -> Uplink | None:
         for u in self.uplinks:
@@ -323,6 +329,11 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         raise HostFileError(
             filename, mark.line + 1 if mark else 0, "", f"not valid YAML: {e.problem or e.context}"
         ) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, e.position) + 1 if isinstance(e.position, int) else 0
+        raise HostFileError(
+            filename, line, "", f"not valid YAML: character {_char(e.character)} is not allowed ({e.reason})"
+        ) from None
     except yaml.YAMLError as e:
         raise HostFileError(filename, 0, "", f"not valid YAML: {e}") from None
     if root is None:
@@ -397,6 +408,12 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
                     f"{gateway6} is neither link-local nor on {ifname}'s subnet {address6.network}",
                 )
         up = Uplink(ifname, address, gateway, table, prio_base + i, weight, address6, gateway6, table_text=table_text)
+        up.key, up.line = k, _line(unode)
+        up.lines = {
+            name: _line(m[name][1])
+            for name in ("interface", "address", "gateway", "table", "address6", "gateway6")
+            if name in m
+        }
         own_nets = {ipaddress.ip_network(x.ip) for x in (address, address6) if x is not None}
         for iface in (address, address6):
             if iface is not None:
@@ -441,10 +458,10 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
                 )
             if nets[0].version == 6 and up.address6 is None:
                 r.fail(m["from"][1], f"{k}.from", f"an IPv6 tenant needs uplink {name}'s address6")
-            tenants.append(Tenant(nets[0], up.table, prio, up.interface))
+            tenants.append(Tenant(nets[0], up.table, prio, up.interface, k, _line(tnode)))
         else:
             table, _ = _table_id(r, m["table"][1], f"{k}.table", rt_tables)
-            tenants.append(Tenant(nets[0], table, prio))
+            tenants.append(Tenant(nets[0], table, prio, None, k, _line(tnode)))
         if prio >= MAIN_RULE_PRIORITY:
             r.fail(
                 tnode,
@@ -458,7 +475,8 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
             "priority-base",
             f"uplink rules would reach priority {last}, not below main's rule ({MAIN_RULE_PRIORITY})",
         )
-    return HostConfig(filename, owner, prio_base, table_base, uplinks, tenants, multipath, mp_metric)
+    mp_line = _line(top["multipath-default"][0]) if "multipath-default" in top else 0
+    return HostConfig(filename, owner, prio_base, table_base, uplinks, tenants, multipath, mp_metric, mp_line)
 
 
 def _key(net: IPNetwork, end: int) -> tuple[int, int]:
@@ -478,7 +496,79 @@ def _check_overlaps(r: _Reader, spans: list[tuple], what: str) -> None:
             prev = span
 
 
+def _char(c) -> str:
+    n = c if isinstance(c, int) else ord(c) if isinstance(c, str) and len(c) == 1 else None
+    return f"U+{n:04X}" if n is not None else repr(c)
+
+
 def load_host_file(path: str, rt_tables=None) -> HostConfig:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return parse_host_text(text, path, rt_tables)
+    with open(path, "rb") as f:
+        data = f.read()
+    return parse_host_text(decode_host_bytes(data, path), path, rt_tables)
+
+
+def _word_at(line: bytes, pos: int) -> str:
+    """The word of ``line`` around byte ``pos``, bytes escaped, at most 40 characters."""
+    start = max(line.rfind(b" ", 0, pos), line.rfind(b"\t", 0, pos)) + 1
+    ends = [i for i in (line.find(b" ", pos), line.find(b"\t", pos)) if i >= 0]
+    shown = repr(line[start : min(ends) if ends else len(line)].rstrip(b"\r"))[2:-1]
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def _comment_start(line: bytes) -> int:
+    """Where a YAML comment starts on ``line`` (-1: none): a ``#`` at the
+    start or after a blank, outside quotes."""
+    quote = None
+    for i, c in enumerate(line):
+        ch = chr(c)
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in b" \t"):
+            return i
+    return -1
+
+
+def decode_host_bytes(data: bytes, filename: str) -> str:
+    """A host file's text: UTF-8 (or UTF-16/32 with a byte-order mark, as
+    YAML allows); a comment may hold other bytes (a Latin-1 comment is read,
+    as ``ip -batch`` reads one).  Anything else is a HostFileError naming
+    the line and the word: a byte that is not UTF-8, or binary data."""
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as e:
+                raise HostFileError(filename, 0, "", f"not valid {codec.upper()} text ({e.reason})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+        if "\0" not in text:
+            return text
+    except UnicodeDecodeError:
+        pass
+    out = []
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        cut = _comment_start(line)
+        body, comment = (line, b"") if cut < 0 else (line[:cut], line[cut:])
+        nul = body.find(b"\0")
+        if nul >= 0:
+            raise HostFileError(
+                filename, lineno, "", f"binary data (a NUL byte) in '{_word_at(line, nul)}': not YAML text"
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise HostFileError(
+                filename, lineno, "", f"not UTF-8 text: byte 0x{body[e.start]:02x} in '{_word_at(line, e.start)}'"
+            ) from None
+        out.append(text + comment.decode("utf-8", "replace").replace("\0", " "))
+    return "\n".join(out)

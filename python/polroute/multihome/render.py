@@ -35,46 +35,81 @@ def batch_lines(cfg: HostConfig, family: int | None = None) -> list[str]:
     rules prefixed ``-6`` (polroute's reader takes that per line; for
     ``ip -batch`` render each family on its own: 4 for ``ip -batch``, 6 for
     ``ip -6 -batch``, where a rule gets its family from the option)."""
+    return [text for text, _ in batch_entries(cfg, family)]
+
+
+def batch_entries(cfg: HostConfig, family: int | None = None) -> list[tuple[str, tuple[int, str]]]:
+    """batch_lines' lines, each with its origin in the host file: (YAML line,
+    what: ``uplink eth0, uplinks[0].gateway``, ``tenant 172.16.5.0/24,
+    tenants[0]``...), so that a message about a rendered line can name
+    the line of the file it came from."""
     p = cfg.owner
     fams = (4, 6) if family is None else (family,)
     out = [
-        f"# polroute multihome recipe from {os.path.basename(cfg.filename)}: "
-        f"owner protocol {p}, rules at {cfg.priority_base}.."
-        f"{cfg.priority_base + len(cfg.uplinks) + len(cfg.tenants) - 1}"
+        (
+            f"# polroute multihome recipe from {os.path.basename(cfg.filename)}: "
+            f"owner protocol {p}, rules at {cfg.priority_base}.."
+            f"{cfg.priority_base + len(cfg.uplinks) + len(cfg.tenants) - 1}",
+            (1, "the recipe"),
+        )
     ]
     six = "-6 " if family is None else ""
     for u in cfg.uplinks:
-        out.append(f"# uplink {u.interface}: table {u.table}, rules at priority {u.priority}")
+
+        def at(name: str, u=u) -> tuple[int, str]:
+            return (u.lines.get(name, u.line), f"uplink {u.interface}, {u.key}.{name}" if name else "")
+
+        served = {}
+        for j, s in enumerate(u.serves):
+            served.setdefault(s.net, (s.line, f"uplink {u.interface}, {u.key}.serves[{j}]"))
+        out.append((f"# uplink {u.interface}: table {u.table}, rules at priority {u.priority}", at("interface")))
         if 4 in fams:
             out.append(
-                f"route add {_pfx(u.address.network)} dev {u.interface} scope link "
-                f"src {u.address.ip} table {u.table} proto {p}"
+                (
+                    f"route add {_pfx(u.address.network)} dev {u.interface} scope link "
+                    f"src {u.address.ip} table {u.table} proto {p}",
+                    at("address"),
+                )
             )
-            out.append(f"route add default via {u.gateway} dev {u.interface} table {u.table} proto {p}")
+            out.append(
+                (f"route add default via {u.gateway} dev {u.interface} table {u.table} proto {p}", at("gateway"))
+            )
         if 6 in fams and u.address6 is not None:
             out.append(
-                f"route add {_pfx(u.address6.network)} dev {u.interface} src {u.address6.ip} table {u.table} proto {p}"
+                (
+                    f"route add {_pfx(u.address6.network)} dev {u.interface} src {u.address6.ip} "
+                    f"table {u.table} proto {p}",
+                    at("address6"),
+                )
             )
-            out.append(f"route add default via {u.gateway6} dev {u.interface} table {u.table} proto {p}")
+            out.append(
+                (f"route add default via {u.gateway6} dev {u.interface} table {u.table} proto {p}", at("gateway6"))
+            )
+        own = {4: at("address"), 6: at("address6")}
         for fam in fams:
-            for net in u.sources(fam):
+            for i, net in enumerate(u.sources(fam)):
                 pre = six if fam == 6 else ""
-                out.append(f"{pre}rule add from {_pfx(net)} lookup {u.table} priority {u.priority} proto {p}")
+                origin = own[fam] if i == 0 else served.get(net, own[fam])
+                out.append((f"{pre}rule add from {_pfx(net)} lookup {u.table} priority {u.priority} proto {p}", origin))
     for t in cfg.tenants:
         if t.source.version in fams:
             pre = six if t.source.version == 6 else ""
             via = f" (uplink {t.uplink})" if t.uplink else ""
-            out.append(f"# tenant {_pfx(t.source)}{via}")
-            out.append(f"{pre}rule add from {_pfx(t.source)} lookup {t.table} priority {t.priority} proto {p}")
+            origin = (t.line, f"tenant {_pfx(t.source)}, {t.key}")
+            out.append((f"# tenant {_pfx(t.source)}{via}", origin))
+            out.append(
+                (f"{pre}rule add from {_pfx(t.source)} lookup {t.table} priority {t.priority} proto {p}", origin)
+            )
+    mp = (cfg.multipath_line, "multipath-default")
     if cfg.multipath_default and 4 in fams:
         legs = " ".join(f"nexthop via {u.gateway} dev {u.interface} weight {u.weight}" for u in cfg.uplinks)
-        out.append("# main: one default route over every uplink")
-        out.append(f"route replace default metric {cfg.multipath_metric} proto {p} {legs}")
+        out.append(("# main: one default route over every uplink", mp))
+        out.append((f"route replace default metric {cfg.multipath_metric} proto {p} {legs}", mp))
     if cfg.multipath_default and 6 in fams and any(u.address6 for u in cfg.uplinks):
         legs = " ".join(
             f"nexthop via {u.gateway6} dev {u.interface} weight {u.weight}" for u in cfg.uplinks if u.address6
         )
-        out.append(f"route replace default metric {cfg.multipath_metric} proto {p} {legs}")
+        out.append((f"route replace default metric {cfg.multipath_metric} proto {p} {legs}", mp))
     return out
 
 
