@@ -151,6 +151,14 @@ def _plen(s: str, maximum: int) -> int | None:
     return n if n <= maximum else None
 
 
+def _u32(s: str) -> int | None:
+    """get_u32(): plain decimal inline (the common case), anything else by get_u32."""
+    if s.isdigit() and s.isascii() and (s[0] != "0" or len(s) == 1):
+        n = int(s)
+        return n if n <= 0xFFFFFFFF else None
+    return get_u32(s)
+
+
 def _addr(s: str, family: int):
     """get_addr_1() for a plain address: (family, address) or None.
     inet_pton takes exactly the strict dotted quad (four decimal parts of at
@@ -235,7 +243,7 @@ def _rule(words: list[str], i: int, msg_type: int, t, fam: int) -> Command | Non
         v = words[i + 1]
         i += 2
         if k == _U_PREF:
-            req.priority = get_u32(v)
+            req.priority = _u32(v)
             if req.priority is None:
                 return None
             present |= _B_FRA_PRIORITY
@@ -264,12 +272,12 @@ def _rule(words: list[str], i: int, msg_type: int, t, fam: int) -> Command | Non
                     present |= _B_FRA_DST
         elif k == _U_FWMARK:
             mark_s, slash, mask_s = v.partition("/")
-            req.fwmark = get_u32(mark_s)
+            req.fwmark = _u32(mark_s)
             if req.fwmark is None:
                 return None
             present |= _B_FRA_FWMARK
             if slash:  # the mask is sent only when written
-                req.fwmask = get_u32(mask_s)
+                req.fwmask = _u32(mask_s)
                 if req.fwmask is None:
                     return None
                 present |= _B_FRA_FWMASK
@@ -366,7 +374,7 @@ def _route(
             req.prefsrc = got[1]
             present |= _B_RTA_PREFSRC
         elif k == _R_METRIC:
-            req.priority = get_u32(v)
+            req.priority = _u32(v)
             if req.priority is None:
                 return None
             present |= _B_RTA_PRIORITY
