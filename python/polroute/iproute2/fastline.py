@@ -13,20 +13,21 @@ spends most of its time walking ip's if-chains of ``matches()`` for them.
 gives exactly the Command the full reader gives -- or None, and then the full
 reader reads the line.  It returns None for anything it is not certain
 about: a keyword outside its tables (abbreviations included), a value its
-strict parsers do not take (``0x`` numbers, octal, short IPv4 forms, names
-it cannot resolve), a missing argument, a second ``via``/destination, a
+strict parsers do not take (short or octal IPv4 forms, a ``0x`` or octal
+prefix length, a name it cannot resolve; numbers other than plain decimal go
+to the reference get_u32 itself), a missing argument, a second ``via``/destination, a
 family mismatch.  So every error, and every line shape not listed here, is
 the full reader's alone.
 
-Why a Python table and not a C parser (measured on the 20,003-line 10k-tenant
-file; docs/iproute2-reader.md has the numbers): after this path and the
-packed request struct (codec.fill_rule) a common line costs a few µs of
-Python, about what building the request through the API costs, so the reader
-is within ~1.2x of the API path.  A C parser could only remove that part,
-while device names, rt_tables names and the interleaving with lines that the
-full reader must read keep a round trip through Python per line anyway; it
-would also be a second implementation of get_addr/strtoul semantics in C to
-keep equal.  The table keeps the reference in one language, next to it.
+Why a Python table and not a C parser (measured; docs/architecture.md, "The
+batch reader's fast path", has the numbers): with this path and the packed
+rule struct (codec.fill_rule) the reader costs ~6 µs a line, about what
+building the same request through the API costs, and ``apply_batch`` of the
+10k-tenant file went from ~0.8 s to ~0.28 s of CPU.  A C parser could only
+remove part of that: device names, rt_tables names and the interleaving with
+lines only the full reader reads keep a round trip through Python per line,
+and it would be a second implementation of get_addr/strtoul semantics, in
+another language, to keep equal to the reference.
 
 Each keyword table lists only full spellings whose branch in ip's if-chain is
 known (tests/py/test_fastline.py checks every one against the full reader, and
