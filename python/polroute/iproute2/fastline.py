@@ -204,7 +204,7 @@ def fast_command(words: list[str], policy, tables, family: int, route_proto: int
     while i < n and words[i] in ("-4", "-6"):
         family = AF_INET if words[i] == "-4" else AF_INET6
         i += 1
-    if n - i < 3:
+    if n - i < 3 or family not in (0, AF_INET, AF_INET6):
         return None
     obj = words[i]
     try:
