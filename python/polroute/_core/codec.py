@@ -7,6 +7,9 @@ exactly the same struct for the same request.
 
 from __future__ import annotations
 
+import operator
+import struct
+
 from polroute._core.binding import ffi, lib
 from polroute.types.requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
 
@@ -119,14 +122,43 @@ def family_of(addr: IPAddress) -> int:
     return AF_INET if addr.version == 4 else AF_INET6
 
 
-def fill_rule(c, req: RuleRequest) -> None:
-    """Fill a ``pr_rule_req *`` (all fields) from a RuleRequest."""
+def _fill_rule_fields(c, req: RuleRequest) -> None:
+    """fill_rule() one cffi attribute at a time: the reference (and what
+    raises OverflowError for a value out of its C type's range)."""
     for name in RULE_INT_FIELDS:
         setattr(c, name, getattr(req, name))
     ffi.memmove(c.src, addr_bytes(req.src), 16)
     ffi.memmove(c.dst, addr_bytes(req.dst), 16)
     c.iifname = req.iifname.encode()[:15]
     c.oifname = req.oifname.encode()[:15]
+
+
+def _pack_rule(req: RuleRequest) -> bytes | None:
+    """The bytes of the ``pr_rule_req`` for req, in one ``struct.pack``
+    (~2.5x cheaper than 35 cffi attribute writes: it was ~20 % of reading a
+    batch); None when a value does not fit its C type (the field-by-field
+    path then raises as before) or the layout is not the one expected."""
+    if _RULE_STRUCT is None:
+        return None
+    try:
+        return _RULE_STRUCT.pack(
+            *_rule_ints(req),
+            b"" if req.src is None else req.src.packed,  # the Struct pads to 16 bytes with zeros
+            b"" if req.dst is None else req.dst.packed,
+            req.iifname.encode()[:15],
+            req.oifname.encode()[:15],
+        )
+    except (struct.error, AttributeError, TypeError):
+        return None
+
+
+def fill_rule(c, req: RuleRequest) -> None:
+    """Fill a ``pr_rule_req *`` (all fields) from a RuleRequest."""
+    data = _pack_rule(req)
+    if data is None:
+        _fill_rule_fields(c, req)
+    else:
+        ffi.memmove(c, data, len(data))
 
 
 def rule_to_c(req: RuleRequest):
@@ -182,3 +214,44 @@ def route_to_c(req: RouteRequest):
         c.metrics_present |= 1 << k
         c.metrics[k] = v
     return c, nh
+
+
+# ---- pr_rule_req as one struct.Struct
+#
+# The layout is read from cffi's own view of the struct (offsets, sizes,
+# member types), so it cannot drift from csrc/polroute.h: the integer members
+# in struct order (all of RULE_INT_FIELDS), then src, dst, iifname, oifname
+# as byte strings.  Any other shape leaves _RULE_STRUCT None and fill_rule
+# goes field by field.  tests/py/test_fastline.py compares the two.
+
+_CODES = {"uint8_t": "B", "uint16_t": "H", "uint32_t": "I", "int32_t": "i", "uint64_t": "Q"}
+_RULE_TAIL = ("src", "dst", "iifname", "oifname")
+
+
+def _rule_struct() -> tuple[struct.Struct, tuple[str, ...]] | None:
+    fmt, pos, names = ["="], 0, []
+    for name, f in sorted(ffi.typeof("pr_rule_req").fields, key=lambda nf: nf[1].offset):
+        if f.offset > pos:
+            fmt.append(f"{f.offset - pos}x")
+        t = f.type
+        size = ffi.sizeof(t)
+        if t.kind == "primitive" and t.cname in _CODES:
+            fmt.append(_CODES[t.cname])
+        elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
+            fmt.append(f"{size}s")
+        else:
+            return None
+        names.append(name)
+        pos = f.offset + size
+    if ffi.sizeof("pr_rule_req") > pos:
+        fmt.append(f"{ffi.sizeof('pr_rule_req') - pos}x")
+    st = struct.Struct("".join(fmt))
+    ints = tuple(names[:-4])
+    if st.size != ffi.sizeof("pr_rule_req") or tuple(names[-4:]) != _RULE_TAIL or set(ints) != set(RULE_INT_FIELDS):
+        return None
+    return st, ints
+
+
+_layout = _rule_struct()
+_RULE_STRUCT = _layout[0] if _layout else None
+_rule_ints = operator.attrgetter(*_layout[1]) if _layout else None

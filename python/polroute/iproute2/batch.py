@@ -28,6 +28,7 @@ from polroute._core.errors import PolicyError
 from polroute.iproute2.addr import do_ipaddr
 from polroute.iproute2.args import AF_UNSPEC, Args, matches
 from polroute.iproute2.command import Command, Context, first_match, not_a_change
+from polroute.iproute2.fastline import fast_command
 from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.link import do_iplink
 from polroute.iproute2.route import do_iproute
@@ -113,6 +114,11 @@ def parse_command(
     is boot; provisioning uses its owner protocol).
     Raises ParseError, or PolicyError for the few refusals decided client-side."""
     t = tables if tables is not None else RtTables()
+    # the common shapes, table-driven (fastline.py); anything else, and any
+    # line it is not certain about, is read by the full reader below
+    cmd = fast_command(words, policy, t, family, route_proto)
+    if cmd is not None:
+        return cmd
     words, family = _strip_prefix(list(words), family)
     if not words:
         raise ParseError("missing object")
