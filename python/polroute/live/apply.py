@@ -166,10 +166,21 @@ def _journal_header(p: Plan, phases: list[list[Op]], batches: list, replaced: li
             entry["undo"] = len(blobs)
             blobs.append(batch_data(encode([ops[i].undo_request() for i in explicit])))
         header_phases.append(entry)
-    # Rules at a priority that held rules before: restored by counting
-    # (rollback.converge_rules), since a re-add makes an identical twin that
-    # no delete can tell from the original; elsewhere an op's inverse is exact.
-    prios = {op.req.priority & 0xFFFFFFFF for op in p.ops if op.kind == "rule"}
+    # Rules restored by counting (rollback.converge_rules) where an op's
+    # inverse is not exact: a priority with an order to lose (two or more
+    # rules before), or an add where a rule stood (it may be a re-add, the
+    # identical twin of a rule no delete can tell from it).  Elsewhere -- a
+    # tenant's own priority -- the inverse is exact and nothing is journaled.
+    count: dict[int, int] = {}
+    for fam in p.state.rules:
+        for r in p.state.rules[fam]:
+            count[r.priority & 0xFFFFFFFF] = count.get(r.priority & 0xFFFFFFFF, 0) + 1
+    prios = set()
+    for op in p.ops:
+        if op.kind == "rule":
+            prio = op.req.priority & 0xFFFFFFFF
+            if count.get(prio, 0) >= 2 or (count.get(prio, 0) == 1 and op.verb == "add"):
+                prios.add(prio)
     order = [
         rule_to_journal(r) for fam in p.state.rules for r in p.state.rules[fam] if r.priority & 0xFFFFFFFF in prios
     ]
