@@ -7,7 +7,7 @@
  *
  * With base > 0 a second policy of `base` tenants is built and the two are
  * timed alternately (runs rounds), so that both see the same machine: the
- * per-flow time ratio tenants/base is printed (issue 5: 100k vs 1k).
+ * per-flow time ratio tenants/base is printed (the target: 100k tenants within 1.5x of 1k).
  *
  * The policy is bench/workloads.py's: tenant i owns 172.16.0.0+i/32 on one of
  * 4 veths, table 1000+i with a default route, `from <addr>/32 lookup 1000+i`

@@ -1,4 +1,4 @@
-"""Provisioning benchmark (issue 3, item 7): install, then remove, N tenants.
+"""Provisioning benchmark: install, then remove, N tenants (each a table with a default route and a `from` rule).
 
 Tenant i (0 <= i < N): ``rule add from 172.16.0.0+i/32 lookup 1000+i priority 1+i``
 and ``route add default via 10.200.k.254 dev vk table 1000+i`` (k = i % 4).
@@ -825,8 +825,7 @@ def report(info: dict, results: list[Result], argv: list[str]) -> str:
     by = {(r.method, r.n): r for r in results if r.runs}
     out += [
         "",
-        "Targets (issue 3), from the medians above; CPU first (the steadier figure on this "
-        "shared machine), wall in brackets:",
+        "Targets, from the medians above; CPU first (the steadier figure on this shared machine), wall in brackets:",
         "",
     ]
 

@@ -27,7 +27,7 @@ the kernel's RTM_GETROUTE on the 10k-tenant policy in a private namespace
 ``prt-bench-<pid>`` (2,000 ``route get`` questions through one
 ``ip -j -force -batch``; nothing is sent; ``--no-kernel`` skips it;
 bench/compare.py has pyroute2 too).  The largest tenant count is also timed
-alternately with the smallest (the per-flow ratio of issue 5).  pytricia (PyTricia(128)) and
+alternately with the smallest (the per-flow cost must stay within 1.5x as tenants grow).  pytricia (PyTricia(128)) and
 py-radix are the IPv6 anchors on the same prefixes (prefix lookup only, one
 call per flow).
 
@@ -328,7 +328,7 @@ def bench_lpm(rows: list, n_prefixes: int, n_flows: int, reps: int, quick: bool)
 def bench_ratio(rows: list, small: tuple, big: tuple, nflows: int, rounds: int) -> None:
     """Per-flow time of fast4 at big vs small tenant counts, the two timed
     alternately (rounds times) so that both see the same machine: the
-    "within 1.5x" target of issue 5 (single rows of a shared host drift
+    "within 1.5x of the smallest" target (single rows of a shared host drift
     between workloads)."""
     from polroute.model.bulk import lookup_bulk
 

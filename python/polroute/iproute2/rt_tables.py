@@ -324,7 +324,9 @@ class NameTab:
 # Shipped iproute2 6.1 databases (what `ip` prints on a standard install)
 # ---------------------------------------------------------------------------
 
-_C_PROTOS = {
+#: iproute2 6.1's compiled-in protocol names (lib/rt_names.c): known to `ip` whatever
+#: /etc/iproute2 says
+COMPILED_PROTOS = {
     0: "unspec",
     1: "redirect",
     2: "kernel",
@@ -352,7 +354,8 @@ SHIPPED_RT_PROTOS = """\
 11 zebra\n12 bird\n13 dnrouted\n14 xorp\n15 ntk\n16 dhcp\n18 keepalived
 42 babel\n99 openr\n186 bgp\n187 isis\n188 ospf\n189 rip\n192 eigrp
 """
-_C_SCOPES = {0: "global", 255: "nowhere", 254: "host", 253: "link", 200: "site"}
+#: iproute2 6.1's compiled-in scope names
+COMPILED_SCOPES = {0: "global", 255: "nowhere", 254: "host", 253: "link", 200: "site"}
 SHIPPED_RT_SCOPES = "0 global\n255 nowhere\n254 host\n253 link\n200 site\n"
 _C_REALMS = {0: "unknown"}
 SHIPPED_RT_REALMS = "0 cosmos\n"
@@ -380,8 +383,8 @@ class RtTables:
 
     def __init__(self, *, shipped_names: bool = True):
         self._tables = _HashDB(_C_TABLES)
-        self.protos = NameTab(_C_PROTOS, unknown_fmt="{}")
-        self.scopes = NameTab(_C_SCOPES, unknown_fmt="{}")
+        self.protos = NameTab(COMPILED_PROTOS, unknown_fmt="{}")
+        self.scopes = NameTab(COMPILED_SCOPES, unknown_fmt="{}")
         self.realms = NameTab(_C_REALMS, unknown_fmt="{}")
         self.dsfield = NameTab(_C_DSFIELD, a2n_base=16, unknown_fmt="0x{:02x}")
         self.groups = _HashDB(_C_GROUPS)

@@ -344,7 +344,7 @@ def _confirm(p, ns, lock, seconds: float, ask, caught: dict, rep: ApplyReport, c
         )
     finally:
         os.close(log)
-    session.handed_over(lock)  # the watchdog holds the namespace now
+    lock.detach()  # the watchdog shares the lock now, and releases it
     answered = False
     tty = ask is None and sys.stdin is not None and sys.stdin.isatty()
     while child.poll() is None:

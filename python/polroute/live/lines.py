@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from socket import inet_ntoa
 
 from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, PF_HEX_MASK, RULE_FIELDS, rule_mask_of
+from polroute.iproute2.rt_tables import COMPILED_PROTOS, COMPILED_SCOPES
 from polroute.live.keys import _s32
 from polroute.live.objects import (
     IFA_F_HOMEADDRESS,
@@ -51,32 +52,8 @@ from polroute.types.requests import (
     RuleRequest,
 )
 
-# iproute2 6.1's compiled-in protocol and scope names (lib/rt_names.c): always
-# known to `ip`, whatever /etc/iproute2 says.
-_PROTO_NAMES = {
-    0: "unspec",
-    1: "redirect",
-    2: "kernel",
-    3: "boot",
-    4: "static",
-    8: "gated",
-    9: "ra",
-    10: "mrt",
-    11: "zebra",
-    12: "bird",
-    13: "dnrouted",
-    14: "xorp",
-    15: "ntk",
-    16: "dhcp",
-    18: "keepalived",
-    42: "babel",
-    186: "bgp",
-    187: "isis",
-    188: "ospf",
-    189: "rip",
-    192: "eigrp",
-}
-_SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+_PROTO_NAMES = COMPILED_PROTOS  # always known to `ip`, whatever /etc/iproute2 says
+_SCOPE_NAMES = COMPILED_SCOPES
 _TABLE_NAMES = {RT_TABLE_DEFAULT: "default", RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
 _RTN_NAMES = (
     "unspec",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import errno as _errno
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from polroute.live import journal
 from polroute.live.keys import _ukey
@@ -76,7 +76,7 @@ def undo_ops(ks: KernelSocket, done: list[Op]) -> list[str]:
 # ---------------------------------------------------------------- from the journal
 
 
-def inverse_flags(mtype: int, flags: int, family: int) -> int:
+def inverse_flags(mtype: int, family: int) -> int:
     """The nlmsg flags of the message that undoes one of type ``mtype``: a
     delete takes none.  A phase cut short by a kill may have sent only some of
     its deletes, so a re-add must not duplicate what was never deleted: a rule
@@ -193,7 +193,7 @@ def journal_steps(
             if inv == RTM_NEWROUTE and msg[16] == AF_INET and present is not None and route_identity(msg) in present:
                 continue  # its delete never went: adding it again would make a second copy
             fine = (_errno.ENOENT, _errno.ESRCH) if inv in (RTM_DELROUTE, RTM_DELRULE) else (_errno.EEXIST,)
-            steps.append(JournalStep(p, i, msg, inv, inverse_flags(mtype, 0, msg[16]), fine))
+            steps.append(JournalStep(p, i, msg, inv, inverse_flags(mtype, msg[16]), fine))
     return steps
 
 
@@ -355,11 +355,3 @@ def rule_to_journal(r: KRule) -> RuleRequest:
     """A dumped rule as a plain request (what the journal keeps of rules whose order matters)."""
     base = {f.name: getattr(r, f.name) for f in dataclasses.fields(RuleRequest)}
     return RuleRequest(**base)
-
-
-@dataclass
-class RollbackResult:
-    """What an undo from the journal did."""
-
-    steps: int = 0
-    problems: list[str] = field(default_factory=list)

@@ -128,14 +128,3 @@ def check_fresh(state: KernelState, netns: str | None) -> None:
     diffs = state_differences(_configured(state), _configured(now))
     if diffs:
         raise PlanStale(diffs)
-
-
-def held(netns: str | None) -> bool:
-    """True when this process holds the namespace."""
-    return netns_id(netns).tag in _HELD
-
-
-def handed_over(lock: journal.NamespaceLock) -> None:
-    """The lock now belongs to the watchdog too (it shares the open file):
-    this process must neither unlock nor remove it."""
-    lock.detach()
