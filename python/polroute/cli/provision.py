@@ -26,9 +26,10 @@ from polroute.cli.common import (
 )
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
-from polroute.live import session
+from polroute.live import journal, session
 from polroute.live.apply import apply, confirm
 from polroute.live.desired import DEFAULT_OWNER_PROTO, DesiredStateError
+from polroute.live.netns import netns_id
 from polroute.live.ops import PHASE_NAMES
 from polroute.live.plan import plan
 
@@ -319,9 +320,11 @@ def run_confirm(ns) -> int:
         if confirm(ns.netns):
             print("confirmed")
             return EXIT_OK
-        # nothing waits: an apply that died is undone now, as any command would
-        session.recover(ns.netns)
-        _report_recoveries()
+        # nothing waits: an apply that died (its journal left behind) is undone now, as any
+        # command would; without a journal the lock is not taken (an apply may be starting)
+        if journal.read_journal(netns_id(ns.netns)) is not None:
+            session.recover(ns.netns)
+            _report_recoveries()
     except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("confirm", e)
     print(
