@@ -73,12 +73,16 @@ class SideResult:
     sysctl_errors: dict[int, str] = field(default_factory=dict)  # index into sysctls -> message
     answers: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    # model: flow index -> the (table, "prefix/len") its rule trail matched in
+    trails: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    # kernel (when asked): every route of the namespace, `ip -j route show table all`
+    routes: list[dict] = field(default_factory=list)
 
 
 class KernelSide:
     name = "kernel"
 
-    def run(self, run: Run) -> SideResult:
+    def run(self, run: Run, dump_routes: bool = False) -> SideResult:
         t0 = time.monotonic()
         res = SideResult()
         with Netns() as ns:
@@ -92,6 +96,10 @@ class KernelSide:
                     res.sysctl_errors[i] = err
             ns.settle_addresses()
             res.answers = [ns.route_get_json(f) for f in run.flows]
+            if dump_routes:
+                fam = "-6" if run.batch_family == 6 else "-4"
+                r = ns.ip("-j", fam, "route", "show", "table", "all")
+                res.routes = json.loads(r.stdout or "[]") if r.returncode == 0 else []
         res.seconds = time.monotonic() - t0
         return res
 
@@ -111,11 +119,13 @@ class ModelSide:
             from polroute import Policy
             from polroute.iproute2.batch import apply_batch, apply_batch_force
             from polroute.iproute2.lexer import BatchError
-            from polroute.iproute2.route_get import get_json
+            from polroute.iproute2.route_get import get_json, route_get
+            from polroute.iproute2.route_get_args import parse_route_get
         except ImportError as exc:  # the model is not built / not written yet
             raise ModelUnavailable(f"polroute model not importable: {exc!r}") from exc
         self.Policy, self.apply_batch, self.BatchError, self.get_json = Policy, apply_batch, BatchError, get_json
         self.apply_batch_force = apply_batch_force
+        self.route_get, self.parse_route_get = route_get, parse_route_get
         params = inspect.signature(apply_batch).parameters
         self.family_kw = next((p for p in ("family", "preferred_family") if p in params), None)
 
@@ -161,7 +171,21 @@ class ModelSide:
                 res.answers.append(self.get_json(policy, list(f)))
             except Exception as exc:  # a crash of the model is a mismatch too
                 res.answers.append({"error": f"model raised {type(exc).__name__}: {exc}", "errno": "EMODEL"})
+        for i, (f, a) in enumerate(zip(run.flows, res.answers)):
+            if is_not_modelled(a):
+                res.trails[i] = self._trail(policy, list(f))
         res.seconds = time.monotonic() - t0
+        return res
+
+    def _trail(self, policy, argv: list[str]) -> list[tuple[int, str]]:
+        """The tables the rule trail looked into, with the prefix matched there."""
+        dst = self.parse_route_get(list(argv)).dst
+        out = []
+        for step in self.route_get(policy, argv, explain=True).trace:
+            if step.kind in ("suppressed", "decided"):
+                net = ipaddress.ip_network(f"{dst}/{step.matched_len}", strict=False)
+                out.append((step.table, str(net)))
+        return out
         return res
 
 
@@ -316,10 +340,12 @@ def run_both(
     c = compare_results(run, k, m)
     if verify_not_modelled and c.not_modelled and isinstance(kernel, KernelSide):
         idx = [i for i, a in enumerate(m.answers) if is_not_modelled(a)]
-        fib = kernel.run(replace(run, flows=[run.flows[i] + ["fibmatch"] for i in idx]))
+        fib = kernel.run(replace(run, flows=[run.flows[i] + ["fibmatch"] for i in idx]), dump_routes=True)
         for i, entry in zip(idx, fib.answers):
             if "error" in entry or len(entry.get("nexthops", [])) > 1:
                 continue
+            if _multipath_on_trail(m.trails.get(i, []), fib.routes):
+                continue  # a rule's suppress_* saw the hash-chosen leg of an earlier lookup
             c.mismatches.append(
                 Mismatch(
                     "not_modelled",
@@ -332,6 +358,24 @@ def run_both(
                 )
             )
     return run, k, m, c
+
+
+def _multipath_on_trail(trail: list[tuple[int, str]], routes: list[dict]) -> bool:
+    """True when one of the (table, prefix) lookups of the model's rule trail
+    holds a multipath route in the kernel's own table dump."""
+    want = set(trail)
+    for r in routes:
+        if len(r.get("nexthops", [])) < 2:
+            continue
+        dst = r.get("dst", "")
+        if dst == "default":
+            dst = "::/0" if ":" in json.dumps(r.get("nexthops")) else "0.0.0.0/0"
+        elif "/" not in dst:
+            dst += "/128" if ":" in dst else "/32"
+        table = {"main": 254, "local": 255, "default": 253}.get(str(r.get("table", "main")), r.get("table", 254))
+        if (int(table), str(ipaddress.ip_network(dst, strict=False))) in want:
+            return True
+    return False
 
 
 def _q(v) -> str:
