@@ -186,7 +186,6 @@ class ModelSide:
                 net = ipaddress.ip_network(f"{dst}/{step.matched_len}", strict=False)
                 out.append((step.table, str(net)))
         return out
-        return res
 
 
 # ---------------------------------------------------------------------------
