@@ -314,13 +314,41 @@ def _table_id(r: _Reader, node, key: str, rt_tables) -> tuple[int, str]:
 
 def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> HostConfig:
     """Validate a host file; HostFileError (file, line, key) on the first problem."""
-    import yaml
-
     from polroute.iproute2.rt_tables import RtTables
 
     if rt_tables is None:
         rt_tables = RtTables.system()
     r = _Reader(filename)
+    root = _compose(text, filename)
+    top = r.mapping(root, "", _TOP)
+    opts = _top_options(r, top)
+    uplinks = _parse_uplinks(r, top, opts, rt_tables)
+    tenants = _parse_tenants(r, top, opts, uplinks, rt_tables)
+    last = opts.prio_base + len(uplinks) - 1
+    if last >= MAIN_RULE_PRIORITY:
+        r.fail(
+            top.get("priority-base", (root, root))[1],
+            "priority-base",
+            f"uplink rules would reach priority {last}, not below main's rule ({MAIN_RULE_PRIORITY})",
+        )
+    mp_line = _line(top["multipath-default"][0]) if "multipath-default" in top else 0
+    return HostConfig(
+        filename,
+        opts.owner,
+        opts.prio_base,
+        opts.table_base,
+        uplinks,
+        tenants,
+        opts.multipath,
+        opts.mp_metric,
+        mp_line,
+    )
+
+
+def _compose(text: str, filename: str):
+    """Phase 1: the YAML node tree (positions kept); HostFileError for text that is not YAML."""
+    import yaml
+
     try:
         # libyaml's parser when present (same marks, ~10x faster on 5,000-line files)
         root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -338,7 +366,20 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
         raise HostFileError(filename, 0, "", f"not valid YAML: {e}") from None
     if root is None:
         raise HostFileError(filename, 1, "", "empty host file (needs at least `uplinks:`)")
-    top = r.mapping(root, "", _TOP)
+    return root
+
+
+@dataclass
+class _Options:
+    owner: int
+    prio_base: int
+    table_base: int
+    multipath: bool
+    mp_metric: int
+
+
+def _top_options(r: _Reader, top: dict) -> _Options:
+    """Phase 2: the top-level scalars (version, owner protocol, bases, multipath)."""
 
     def opt_int(name: str, default: int, lo: int, hi: int) -> int:
         return r.integer(top[name][1], name, lo, hi) if name in top else default
@@ -357,7 +398,11 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
     table_base = opt_int("table-base", TABLE_BASE_DEFAULT, 1, 0xFFFFFFFF)
     multipath = r.boolean(top["multipath-default"][1], "multipath-default") if "multipath-default" in top else False
     mp_metric = opt_int("multipath-metric", 0, 0, 0xFFFFFFFF)
+    return _Options(owner, prio_base, table_base, multipath, mp_metric)
 
+
+def _parse_uplinks(r: _Reader, top: dict, opts: _Options, rt_tables) -> list[Uplink]:
+    """Phase 3: every uplink, then no source served through two of them."""
     uplink_nodes = r.sequence(top["uplinks"][1], "uplinks")
     if not uplink_nodes:
         r.fail(top["uplinks"][1], "uplinks", "needs at least one uplink")
@@ -365,75 +410,94 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
     tables_used: dict[int, str] = {}
     owners: list[tuple[int, int, str, int]] = []  # (first, last, key, line) of every source
     for i, unode in enumerate(uplink_nodes):
-        k = f"uplinks[{i}]"
-        m = r.mapping(unode, k, _UPLINK)
-        ifname = r.scalar(m["interface"][1], f"{k}.interface")
-        if not _ifname_ok(ifname):
-            r.fail(m["interface"][1], f"{k}.interface", f"not a valid interface name: {ifname!r}")
-        for j, other in enumerate(uplinks):
-            if other.interface == ifname:
-                r.fail(m["interface"][1], f"{k}.interface", f"{ifname} is already uplinks[{j}]")
-        address = r.interface(m["address"][1], f"{k}.address", 4)
-        gateway = r.address(m["gateway"][1], f"{k}.gateway", 4)
-        if gateway not in address.network:
-            r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is not on {ifname}'s subnet {address.network}")
-        if gateway == address.ip:
-            r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is the interface's own address")
-        if "table" in m:
-            table, table_text = _table_id(r, m["table"][1], f"{k}.table", rt_tables)
-            tnode = m["table"][1]
-        else:
-            table, table_text, tnode = table_base + i, "", unode
-            if table in RESERVED_TABLES or table > 0xFFFFFFFF:
-                r.fail(
-                    unode,
-                    f"{k}.table",
-                    f"table-base + {i} = {table} is reserved or out of range; set table-base or this uplink's table",
-                )
-        if table in tables_used:
-            r.fail(tnode, f"{k}.table", f"table {table} is already used by {tables_used[table]}")
-        tables_used[table] = k
-        weight = r.integer(m["weight"][1], f"{k}.weight", 1, 256) if "weight" in m else 1
-        address6 = gateway6 = None
-        if "address6" in m or "gateway6" in m:
-            if "address6" not in m or "gateway6" not in m:
-                missing = "address6" if "address6" not in m else "gateway6"
-                r.fail(unode, f"{k}.{missing}", "address6 and gateway6 go together")
-            address6 = r.interface(m["address6"][1], f"{k}.address6", 6)
-            gateway6 = r.address(m["gateway6"][1], f"{k}.gateway6", 6)
-            if gateway6 not in address6.network and not gateway6.is_link_local:
-                r.fail(
-                    m["gateway6"][1],
-                    f"{k}.gateway6",
-                    f"{gateway6} is neither link-local nor on {ifname}'s subnet {address6.network}",
-                )
-        up = Uplink(ifname, address, gateway, table, prio_base + i, weight, address6, gateway6, table_text=table_text)
-        up.key, up.line = k, _line(unode)
-        up.lines = {
-            name: _line(m[name][1])
-            for name in ("interface", "address", "gateway", "table", "address6", "gateway6")
-            if name in m
-        }
-        own_nets = {ipaddress.ip_network(x.ip) for x in (address, address6) if x is not None}
-        for iface in (address, address6):
-            if iface is not None:
-                net = ipaddress.ip_network(iface.ip)
-                owners.append((_key(net, 0), _key(net, 1), f"{k}.address", _line(unode)))
-        if "serves" in m:
-            for j, snode in enumerate(r.sequence(m["serves"][1], f"{k}.serves")):
-                sk = f"{k}.serves[{j}]"
-                for net in r.sources(snode, sk):
-                    if net.version == 6 and address6 is None:
-                        r.fail(snode, sk, f"an IPv6 source needs {k}.address6 and gateway6")
-                    if net.prefixlen == 0:
-                        r.fail(snode, sk, "a /0 source would take every reply; use multipath-default")
-                    up.serves.append(Served(net, snode.value, _line(snode)))
-                    if net in own_nets:
-                        continue  # its own address again: harmless
-                    owners.append((_key(net, 0), _key(net, 1), sk, _line(snode)))
+        up, m = _parse_uplink(r, unode, i, opts, uplinks, tables_used, rt_tables)
+        _collect_sources(r, unode, m, up, owners)
         uplinks.append(up)
     _check_overlaps(r, owners, what="served through two uplinks")
+    return uplinks
 
+
+def _parse_uplink(r: _Reader, unode, i: int, opts: _Options, uplinks: list, tables_used: dict, rt_tables):
+    """(Uplink, its key mapping): one uplink's interface, addresses, gateways,
+    table and weight (not its sources)."""
+    k = f"uplinks[{i}]"
+    m = r.mapping(unode, k, _UPLINK)
+    ifname = r.scalar(m["interface"][1], f"{k}.interface")
+    if not _ifname_ok(ifname):
+        r.fail(m["interface"][1], f"{k}.interface", f"not a valid interface name: {ifname!r}")
+    for j, other in enumerate(uplinks):
+        if other.interface == ifname:
+            r.fail(m["interface"][1], f"{k}.interface", f"{ifname} is already uplinks[{j}]")
+    address = r.interface(m["address"][1], f"{k}.address", 4)
+    gateway = r.address(m["gateway"][1], f"{k}.gateway", 4)
+    if gateway not in address.network:
+        r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is not on {ifname}'s subnet {address.network}")
+    if gateway == address.ip:
+        r.fail(m["gateway"][1], f"{k}.gateway", f"{gateway} is the interface's own address")
+    if "table" in m:
+        table, table_text = _table_id(r, m["table"][1], f"{k}.table", rt_tables)
+        tnode = m["table"][1]
+    else:
+        table, table_text, tnode = opts.table_base + i, "", unode
+        if table in RESERVED_TABLES or table > 0xFFFFFFFF:
+            r.fail(
+                unode,
+                f"{k}.table",
+                f"table-base + {i} = {table} is reserved or out of range; set table-base or this uplink's table",
+            )
+    if table in tables_used:
+        r.fail(tnode, f"{k}.table", f"table {table} is already used by {tables_used[table]}")
+    tables_used[table] = k
+    weight = r.integer(m["weight"][1], f"{k}.weight", 1, 256) if "weight" in m else 1
+    address6 = gateway6 = None
+    if "address6" in m or "gateway6" in m:
+        if "address6" not in m or "gateway6" not in m:
+            missing = "address6" if "address6" not in m else "gateway6"
+            r.fail(unode, f"{k}.{missing}", "address6 and gateway6 go together")
+        address6 = r.interface(m["address6"][1], f"{k}.address6", 6)
+        gateway6 = r.address(m["gateway6"][1], f"{k}.gateway6", 6)
+        if gateway6 not in address6.network and not gateway6.is_link_local:
+            r.fail(
+                m["gateway6"][1],
+                f"{k}.gateway6",
+                f"{gateway6} is neither link-local nor on {ifname}'s subnet {address6.network}",
+            )
+    up = Uplink(ifname, address, gateway, table, opts.prio_base + i, weight, address6, gateway6, table_text=table_text)
+    up.key, up.line = k, _line(unode)
+    up.lines = {
+        name: _line(m[name][1])
+        for name in ("interface", "address", "gateway", "table", "address6", "gateway6")
+        if name in m
+    }
+    return up, m
+
+
+def _collect_sources(r: _Reader, unode, m: dict, up: Uplink, owners: list) -> None:
+    """An uplink's own addresses and its `serves:` list, each recorded in ``owners``
+    (the spans the overlap check sweeps)."""
+    k = up.key
+    own_nets = {ipaddress.ip_network(x.ip) for x in (up.address, up.address6) if x is not None}
+    for iface in (up.address, up.address6):
+        if iface is not None:
+            net = ipaddress.ip_network(iface.ip)
+            owners.append((_key(net, 0), _key(net, 1), f"{k}.address", _line(unode)))
+    if "serves" not in m:
+        return
+    for j, snode in enumerate(r.sequence(m["serves"][1], f"{k}.serves")):
+        sk = f"{k}.serves[{j}]"
+        for net in r.sources(snode, sk):
+            if net.version == 6 and up.address6 is None:
+                r.fail(snode, sk, f"an IPv6 source needs {k}.address6 and gateway6")
+            if net.prefixlen == 0:
+                r.fail(snode, sk, "a /0 source would take every reply; use multipath-default")
+            up.serves.append(Served(net, snode.value, _line(snode)))
+            if net in own_nets:
+                continue  # its own address again: harmless
+            owners.append((_key(net, 0), _key(net, 1), sk, _line(snode)))
+
+
+def _parse_tenants(r: _Reader, top: dict, opts: _Options, uplinks: list[Uplink], rt_tables) -> list[Tenant]:
+    """Phase 4: the tenants, each through an uplink or to a table, at priorities after the uplinks'."""
     tenants: list[Tenant] = []
     tenant_nodes = r.sequence(top["tenants"][1], "tenants") if "tenants" in top else []
     for j, tnode in enumerate(tenant_nodes):
@@ -446,7 +510,7 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
             r.fail(m["from"][1], f"{k}.from", "a /0 tenant would take every reply")
         if ("uplink" in m) == ("table" in m):
             r.fail(tnode, k, "give exactly one of `uplink:` or `table:`")
-        prio = prio_base + len(uplinks) + j
+        prio = opts.prio_base + len(uplinks) + j
         if "uplink" in m:
             name = r.scalar(m["uplink"][1], f"{k}.uplink")
             up = next((u for u in uplinks if u.interface == name), None)
@@ -468,15 +532,7 @@ def parse_host_text(text: str, filename: str = "<host>", rt_tables=None) -> Host
                 k,
                 f"priority {prio} would not come before main's rule ({MAIN_RULE_PRIORITY}); lower priority-base",
             )
-    last = prio_base + len(uplinks) - 1
-    if last >= MAIN_RULE_PRIORITY:
-        r.fail(
-            top.get("priority-base", (root, root))[1],
-            "priority-base",
-            f"uplink rules would reach priority {last}, not below main's rule ({MAIN_RULE_PRIORITY})",
-        )
-    mp_line = _line(top["multipath-default"][0]) if "multipath-default" in top else 0
-    return HostConfig(filename, owner, prio_base, table_base, uplinks, tenants, multipath, mp_metric, mp_line)
+    return tenants
 
 
 def _key(net: IPNetwork, end: int) -> tuple[int, int]:
