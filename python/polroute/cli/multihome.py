@@ -1,6 +1,7 @@
 """`polroute multihome`: the multi-homed host's source routing.
 
     polroute multihome render FILE --to batch|networkd|netplan|nm|systemd-unit [--out DIR] [--family 4|6]
+        [--base DIR]... [--network-file IF=NAME]... [--systemd-version N] [--nm-version V]
     polroute multihome discover [--netns NS] [-o FILE] [--owner N]
     polroute multihome apply FILE [--netns NS] [--prune] [--dry-run] [--quiet]
     polroute multihome check FILE          (validate only)
@@ -28,7 +29,7 @@ import sys
 
 from polroute.cli.common import Command, add_quiet_option, new_parser, progress, resource_problem
 from polroute.multihome.hostfile import HostFileError, load_host_file
-from polroute.multihome.render import TARGETS, batch_entries, batch_text, render
+from polroute.multihome.render import TARGETS, batch_entries, batch_text, executable, render
 
 EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = 0, 1, 2, 4
 
@@ -49,7 +50,7 @@ def cmd_render(ns) -> int:
         warnings = []
     else:
         try:
-            files, warnings = render(cfg, ns.to)
+            files, warnings = render(cfg, ns.to, **_render_options(ns))
         except ValueError as e:
             return _err(f"{ns.file}: {e}")
     for w in warnings:
@@ -59,7 +60,7 @@ def cmd_render(ns) -> int:
             path = os.path.join(ns.out, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             try:
-                _write_no_follow(path, text, 0o755 if rel.endswith(".sh") else 0o644)
+                _write_no_follow(path, text, 0o755 if executable(rel) else 0o644)
             except OSError as e:
                 return _err(f"{path}: {e.strerror}")
             print(path)
@@ -70,6 +71,30 @@ def cmd_render(ns) -> int:
         for rel, text in files.items():
             sys.stdout.write(f"# ==> {rel} <==\n{text}\n")
     return 0
+
+
+NETPLAN_DIRS = ("/etc/netplan", "/run/netplan", "/lib/netplan")
+
+
+def _render_options(ns) -> dict:
+    """render()'s options from the command line; the base configuration is this
+    host's (networkd's and netplan's directories) unless --base names one."""
+    from polroute.multihome.networkd import default_network_dirs
+
+    files = {}
+    for item in ns.network_file or []:
+        ifname, sep, name = item.partition("=")
+        if not sep or not ifname or not name:
+            raise ValueError(f"--network-file {item!r}: expected INTERFACE=NAME.network")
+        files[ifname] = name
+    base = ns.base
+    return {
+        "network_dirs": base if base is not None else default_network_dirs(),
+        "network_files": files,
+        "systemd_version": ns.systemd_version,
+        "netplan_dirs": base if base is not None else [d for d in NETPLAN_DIRS if os.path.isdir(d)],
+        "nm_version": ns.nm_version,
+    }
 
 
 def _write_no_follow(path: str, text: str, mode: int) -> None:
@@ -212,6 +237,18 @@ def parser():
     p.add_argument("--to", required=True, choices=TARGETS)
     p.add_argument("--out", metavar="DIR", help="write the files under DIR (else print them)")
     p.add_argument("--family", type=int, choices=(4, 6), help="batch: one family (ip -batch / ip -6 -batch)")
+    p.add_argument(
+        "--base",
+        metavar="DIR",
+        action="append",
+        help="networkd: where the uplinks' .network files are; netplan: the base YAML files "
+        "(default: this host's; give an empty directory for none)",
+    )
+    p.add_argument("--network-file", metavar="IF=NAME", action="append", help="networkd: the uplink's .network file")
+    p.add_argument(
+        "--systemd-version", type=int, metavar="N", help="networkd: the target's systemd (default: this one)"
+    )
+    p.add_argument("--nm-version", metavar="V", help="nm: the target's NetworkManager, e.g. 1.42 (default: this one)")
     p.set_defaults(fn=cmd_render)
     p = sub.add_parser("discover", help="a host file from the live state")
     p.add_argument("--netns", metavar="NS")
