@@ -59,7 +59,8 @@ def available() -> str | None:
 
 def run_networkd(netns: str, conf: str, want: int) -> tuple[dict[str, list[str]], str]:
     """Start networkd in ``netns`` with ``conf`` as /etc/systemd until ``want``
-    links are configured or failed (bounded; the caller reads the log for failures); ({"rules4"|"rules6"|"routes4"|"routes6": lines}, log)."""
+    links are configured or failed (bounded; the caller reads the log for
+    failures); ({"rules4"|"rules6"|"routes4"|"routes6": lines}, log)."""
     log = os.path.join(conf, "networkd.log")
     env = dict(os.environ, CONF=conf, LOG=log, NETWORKD=NETWORKD, WANT=str(want))
     r = subprocess.run(
