@@ -9,6 +9,15 @@ it leaves through the interface that owns ADDR, and either via a gateway on
 one of that interface's subnets or directly to a destination on one of them.
 Every other answer is listed with the rule walk that explains it.
 
+Traffic routed through the host is checked too: for every prefix behind it
+(the subnet of an interface that carries no default route, a main-table route
+via a gateway on such an interface, or a host file's tenant) the forwarding
+question ``ip route get DST from PREFIX-HOST iif ITS-INTERFACE`` (the input
+path: reverse-path filter, forwarding, the rules) must leave through an uplink
+(an interface a default route goes through), via a gateway on its subnets,
+and through the tenant's own uplink when the host file names one.  A prefix
+whose interface does not forward is skipped (the host does not route it).
+
     polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
     polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
 
@@ -62,21 +71,36 @@ class Finding:
 
 
 @dataclass
+class Routed:
+    """A prefix routed through the host: its traffic arrives on ``iif`` (None:
+    the interface main routes the prefix to) and must leave through ``expect``
+    (None: any uplink)."""
+
+    prefix: object  # ipaddress network
+    iif: str | None = None
+    expect: str | None = None
+    origin: str = ""
+
+
+@dataclass
 class AuditReport:
     addresses: int = 0
     questions: int = 0
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     kernel_checked: int = 0  # questions also asked to the live kernel
+    routed: int = 0  # prefixes behind the host whose forwarded traffic was checked
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
     def asymmetric_addresses(self) -> list[str]:
-        return sorted(
-            {f.address for f in self.findings}, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a))
-        )
+        def key(a: str):
+            net = ipaddress.ip_network(a, strict=False)
+            return (net.version, net.network_address, net.prefixlen, "/" in a)
+
+        return sorted({f.address for f in self.findings}, key=key)
 
 
 def _local_addresses(policy: Policy, names: dict[int, str], report: AuditReport):
@@ -144,12 +168,21 @@ def _judge(r, ifname: str, nets: list, dst) -> str | None:
             via = f" via {leg.gateway}" if leg.gateway else ""
             may = "may leave" if len(legs) > 1 else "leaves"
             return f"{may} through {leg.dev}{via}, not {ifname}"
-        if leg.gateway is not None:
-            gw = ipaddress.ip_address(leg.gateway)
-            if not any(gw in n for n in nets):
-                return f"gateway {gw} is not on {ifname}'s subnets"
-        elif not any(dst in n for n in nets):
-            return f"sent directly on {ifname} to {dst}, which is not on its subnets"
+        problem = _judge_one(leg, ifname, nets, dst)
+        if problem:
+            return problem
+    return None
+
+
+def _judge_one(leg, ifname: str, nets: list, dst) -> str | None:
+    if leg.gateway is not None:
+        gw = ipaddress.ip_address(leg.gateway)
+        # an IPv6 link-local gateway is on the link it is reached through (RFC 4291
+        # 2.5.6; the usual router address), whatever the interface's prefixes
+        if not (gw.version == 6 and gw.is_link_local) and not any(gw in n for n in nets):
+            return f"gateway {gw} is not on {ifname}'s subnets"
+    elif not any(dst in n for n in nets):
+        return f"sent directly on {ifname} to {dst}, which is not on its subnets"
     return None
 
 
@@ -200,12 +233,15 @@ def audit_policy(
     max_explained: int = 200,
     kernel: Callable[[list], list] | None = None,
     bulk: bool = True,
+    routed: Iterable[Routed] | None = (),
 ) -> AuditReport:
     """Ask every local address's reply questions; collect the asymmetric ones
     (the first ``max_explained`` with their rule walk).  ``kernel``, given a
     list of `ip route get` argument lists, returns the live kernel's answers
     (``ip -j route get`` objects, or {"error": text}): each is compared with
-    the model's and a difference is a finding of its own ("model-differs")."""
+    the model's and a difference is a finding of its own ("model-differs").
+    ``routed``: prefixes behind the host whose forwarded traffic is checked
+    besides those found in the policy (None: none at all)."""
     tables = tables or RtTables()
     report = AuditReport()
     cached = _RulesCached(policy)
@@ -218,6 +254,8 @@ def audit_policy(
         dsts[v] = [x for x in remotes if x.version == v] + _peers(policy, fam, addrs)
     asked = []
     index = {name: i for i, name in names.items()}
+    if routed is not None:
+        _audit_routed(policy, tables, names, addrs, remotes, list(routed), report)
     todo = []
     for local, ifname, nets in locals_:
         report.addresses += 1
@@ -283,6 +321,115 @@ def audit_policy(
                     )
                 )
     return report
+
+
+def _uplinks(policy: Policy, names: dict[int, str]) -> set[str]:
+    """The interfaces a default route (any table but local) goes through."""
+    out = set()
+    for fam in (AF_INET, AF_INET6):
+        for r in policy.routes(fam):
+            if r.dst_len == 0 and r.table != 255:
+                out.update(names.get(i, "") for i in [r.oif] + [n.ifindex for n in (r.nexthops or [])] if i)
+    return out
+
+
+def routed_prefixes(policy: Policy, names: dict[int, str] | None = None) -> list[Routed]:
+    """The prefixes behind the host: the subnets of interfaces without a default
+    route (lo aside), and main's routes via a gateway through such an interface."""
+    names = names if names is not None else {link.ifindex: link.name for link in policy.links()}
+    ups = _uplinks(policy, names)
+    out: list[Routed] = []
+    seen = set()
+    for a in policy.addresses():
+        name = names.get(a.ifindex, "")
+        if name in ups or name == "lo" or a.scope != SCOPE_UNIVERSE or a.local.is_link_local:
+            continue
+        net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
+        if net.prefixlen < net.max_prefixlen and (net, name) not in seen:
+            seen.add((net, name))
+            out.append(Routed(net, name, None, f"subnet of {name}"))
+    for fam in (AF_INET, AF_INET6):
+        for r in policy.routes(fam, 254):
+            name = names.get(r.oif, "")
+            if r.dst_len == 0 or r.gateway is None or r.type != 1 or name in ups or not name:
+                continue
+            net = ipaddress.ip_network(f"{r.dst}/{r.dst_len}")
+            if (net, name) not in seen:
+                seen.add((net, name))
+                out.append(Routed(net, name, None, f"route {net} via {r.gateway} dev {name}"))
+    return out
+
+
+def _forwarded_source(net, local: set):
+    for i, host in enumerate(net if net.num_addresses <= 2 else net.hosts()):
+        if host not in local:
+            return host
+        if i > 64:
+            break
+    return None
+
+
+def _audit_routed(policy, tables, names, addrs, remotes, extra: list, report: AuditReport) -> None:
+    """The forwarding questions of every prefix behind the host (see the module's doc)."""
+    ups = _uplinks(policy, names)
+    nets_of: dict[str, list] = {}
+    for a in addrs:
+        nets_of.setdefault(names.get(a.ifindex, ""), []).append(
+            ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
+        )
+    local = {a.local for a in addrs}
+    found = routed_prefixes(policy, names)
+    given = {str(x.prefix) for x in extra}
+    for item in extra + [x for x in found if str(x.prefix) not in given]:
+        src = _forwarded_source(item.prefix, local)
+        iif = item.iif
+        if iif is None and src is not None:
+            r = ask(policy, parse_route_get([str(src)], tables), tables)
+            iif = None if r.error else r.dev
+        what = f"{item.prefix} (dev {iif or '?'}, {item.origin})"
+        if src is None or iif is None or iif in ups or iif == "lo":
+            report.skipped.append(f"{what}: not behind the host (its traffic arrives on no inner interface)")
+            continue
+        v = item.prefix.version
+        if not policy.sysctl_get(f"net.ipv{v}.conf.{iif}.forwarding"):
+            report.skipped.append(f"{what}: {iif} does not forward")
+            continue
+        report.routed += 1
+        for dst in [x for x in remotes if x.version == v]:
+            argv = [str(dst), "from", str(src), "iif", iif]
+            r = ask(policy, parse_route_get(argv, tables), tables)
+            if r.error:
+                problem = f"not forwarded: {r.error_message or _strerror(r.error)}"
+            elif item.expect is not None:
+                problem = _judge(r, item.expect, nets_of.get(item.expect, []), dst)
+                problem = problem and f"{problem} (its uplink)"
+            else:
+                problem = next((p for leg in r.candidates or [] if (p := _judge_leg(leg, ups, nets_of, dst))), None)
+                if not r.candidates:
+                    problem = f"answer has no nexthop ({r.type})"
+            if problem is None:
+                continue
+            r = ask(_RulesCached(policy), parse_route_get(argv, tables), tables, explain=True)
+            report.findings.append(
+                Finding(
+                    str(item.prefix),
+                    iif,
+                    str(dst),
+                    f"forwarded from {src}: {problem}",
+                    r.dev,
+                    r.gateway,
+                    r.table_id or None,
+                    r.rule_priority,
+                    _trail(policy, r, tables),
+                    "forwarded",
+                )
+            )
+
+
+def _judge_leg(leg, ups: set, nets_of: dict, dst) -> str | None:
+    if leg.dev not in ups:
+        return f"leaves through {leg.dev}, which is no uplink"
+    return _judge_one(leg, leg.dev, nets_of.get(leg.dev, []), dst)
 
 
 def _not_plainly_symmetric(policy: Policy, todo: list, index: dict) -> list:
@@ -389,13 +536,19 @@ def format_report(report: AuditReport) -> str:
                 where.append(f"rule {f.rule_priority}")
             lines.append(f"  reply to {f.dst}: {f.problem}" + (f" [{', '.join(where)}]" if where else ""))
             lines.extend("    " + t.strip() for t in f.trail)
-    verdict = (
-        "all replies symmetric"
-        if report.ok
-        else f"{len(by_addr)} of {report.addresses} addresses answer asymmetrically"
+    fwd = {f.address for f in report.findings if f.kind == "forwarded"}
+    bad = (
+        [f"{len(set(by_addr) - fwd)} of {report.addresses} addresses answer asymmetrically"]
+        if set(by_addr) - fwd
+        else []
     )
+    bad += [f"{len(fwd)} of {report.routed} prefixes routed through are not forwarded as they should"] if fwd else []
+    verdict = "all replies symmetric" if report.ok else "; ".join(bad)
     checked = " (each also asked to the kernel)" if report.kernel_checked else ""
-    lines.append(f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}: {verdict}")
+    routed = f", {report.routed} prefixes routed through" if report.routed else ""
+    lines.append(
+        f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}{routed}: {verdict}"
+    )
     return "\n".join(lines)
 
 
@@ -405,6 +558,7 @@ def report_json(report: AuditReport) -> dict:
         "addresses": report.addresses,
         "questions": report.questions,
         "kernel_checked": report.kernel_checked,
+        "routed": report.routed,
         "asymmetric": report.asymmetric_addresses(),
         "findings": [f.to_json() for f in report.findings],
         "skipped": report.skipped,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from multihome_fixtures import TWO_NIC_HOST, big_host  # noqa: E402
 from polroute import Policy
-from polroute.audit import audit_policy  # noqa: E402
+from polroute.audit import audit_policy, format_report  # noqa: E402
 from polroute.cli import app as cli  # noqa: E402
 from polroute.cli.demo import split_recipe, two_nic_batch  # noqa: E402
 from polroute.iproute2.batch import apply_batch  # noqa: E402
@@ -783,3 +783,115 @@ def test_apply_hands_the_batch_to_the_engine(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(mcli, "apply_engine", lambda: refusing)
     assert cli.main(["multihome", "apply", str(host)]) == 1
     assert "host.yaml:3: nope" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# audit: IPv6 link-local gateways, traffic routed through the host (issue 14, item 5)
+# ---------------------------------------------------------------------------
+
+LL_HOST = """\
+uplinks:
+  - interface: eth0
+    address: 10.0.0.2/24
+    gateway: 10.0.0.1
+    address6: 2001:db8:1::2/64
+    gateway6: fe80::1
+  - interface: eth1
+    address: 10.0.1.2/24
+    gateway: 10.0.1.1
+    address6: 2001:db8:2::2/64
+    gateway6: fe80::1
+tenants:
+  - from: 172.16.5.0/24
+    uplink: eth1
+  - from: 2001:db8:5::/64
+    uplink: eth1
+"""
+
+LL_BASE = """\
+link add eth0 type veth peer name a0
+link add eth1 type veth peer name a1
+link add lan0 type veth peer name a2
+link set a0 up
+link set a1 up
+link set a2 up
+link set eth0 up
+link set eth1 up
+link set lan0 up
+addr add 10.0.0.2/24 dev eth0
+addr add 10.0.1.2/24 dev eth1
+addr add 172.16.0.1/16 dev lan0
+addr add 2001:db8:1::2/64 dev eth0 nodad
+addr add 2001:db8:2::2/64 dev eth1 nodad
+addr add 2001:db8:5::1/64 dev lan0 nodad
+route add default via 10.0.0.1 dev eth0
+route add 10.9.0.0/16 via 172.16.0.9 dev lan0
+-6 route add default via fe80::1 dev eth0
+"""
+
+
+def _ll_policy(recipe: str, forwarding: int = 1, rp_filter: int = 0) -> Policy:
+    p = Policy()
+    for key in ("net.ipv4.conf.all.forwarding", "net.ipv6.conf.all.forwarding"):
+        p.sysctl(key, forwarding)
+    p.sysctl("net.ipv4.conf.all.rp_filter", rp_filter)
+    apply_batch(p, LL_BASE + recipe, "ll.ip")
+    return p
+
+
+def test_audit_accepts_an_ipv6_link_local_gateway():
+    """fe80::1 through the uplink is the usual IPv6 router: not asymmetric
+    (it was: "gateway fe80::1 is not on eth0's subnets")."""
+    cfg = parse_host_text(LL_HOST, "ll.yaml", RtTables())
+    rep = audit_policy(_ll_policy(batch_text(cfg)))
+    assert [f for f in rep.findings if f.interface != "lan0"] == []  # (lan0's own address has no uplink)
+    # a link-local gateway through another interface is still flagged
+    bad = batch_text(cfg).replace("default via fe80::1 dev eth1 table", "default via fe80::1 dev eth0 table")
+    rep = audit_policy(_ll_policy(bad))
+    assert "2001:db8:2::2" in rep.asymmetric_addresses()
+
+
+def test_audit_checks_traffic_routed_through_the_host():
+    """lan0's subnets and the 10.9.0.0/16 behind it are asked the forwarding
+    question from lan0 (input path); the host file's tenants must leave
+    through their own uplink; a LAN that does not forward is skipped."""
+    from polroute.audit import Routed, routed_prefixes
+
+    cfg = parse_host_text(LL_HOST, "ll.yaml", RtTables())
+    recipe = batch_text(cfg)
+    p = _ll_policy(recipe)
+    found = {(str(r.prefix), r.iif) for r in routed_prefixes(p)}
+    assert found == {("172.16.0.0/16", "lan0"), ("2001:db8:5::/64", "lan0"), ("10.9.0.0/16", "lan0")}
+    tenants = [Routed(t.source, None, t.uplink, t.key) for t in cfg.tenants]
+    rep = audit_policy(p, routed=tenants)
+    assert [f for f in rep.findings if f.kind == "forwarded"] == [] and rep.routed == 4, format_report(rep)
+    # the tenant's rule lost: its traffic leaves through eth0 (main), not its uplink eth1
+    lost = "\n".join(x for x in recipe.splitlines() if "172.16.5.0/24" not in x) + "\n"
+    rep = audit_policy(_ll_policy(lost), routed=tenants)
+    assert [(f.address, f.interface, f.kind, f.dev) for f in rep.findings if f.kind == "forwarded"] == [
+        ("172.16.5.0/24", "lan0", "forwarded", "eth0")
+    ]
+    assert "(its uplink)" in rep.findings[0].problem and rep.findings[0].trail
+    assert "1 of 4 prefixes routed through" in format_report(rep)
+    # strict reverse-path filtering on lan0 with the prefix's route elsewhere: not forwarded
+    p = _ll_policy(recipe, rp_filter=1)
+    p.sysctl("net.ipv4.conf.lan0.rp_filter", 1)
+    rep = audit_policy(p, routed=[Routed(ipaddress.ip_network("10.0.1.128/25"), "lan0", None, "test")])
+    f = [f for f in rep.findings if f.address == "10.0.1.128/25"]
+    assert f and f[0].problem.startswith("forwarded from 10.0.1.129: not forwarded"), format_report(rep)
+    # forwarding off: the host routes nothing; nothing is asked
+    rep = audit_policy(_ll_policy(recipe, forwarding=0), routed=tenants)
+    assert rep.routed == 0 and not [f for f in rep.findings if f.kind == "forwarded"]
+    assert any("does not forward" in s for s in rep.skipped)
+
+
+def test_audit_cli_host_option(tmp_path, capsys):
+    cfg = parse_host_text(LL_HOST, "ll.yaml", RtTables())
+    (tmp_path / "ll.yaml").write_text(LL_HOST)
+    lost = "\n".join(x for x in batch_text(cfg).splitlines() if "172.16.5.0/24" not in x) + "\n"
+    (tmp_path / "b.ip").write_text(LL_BASE + lost)
+    # forwarding is the model's default (off): the tenants are skipped
+    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "ll.yaml"), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["routed"] == 0 and any("does not forward" in s for s in out["skipped"])
+    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "nope.yaml")]) == 2

@@ -1,8 +1,13 @@
 """``polroute audit``: reply symmetry of every local address (the audit itself
 is :mod:`polroute.audit`).
 
-    polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
-    polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
+    polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--host FILE] [--json]
+    polroute audit --netns NS [--kernel] [--remote ADDR]... [--host FILE] [--json]
+
+Prefixes routed through the host (subnets of interfaces without a default
+route, main's routes via a gateway behind them, --host's tenants) are asked
+the forwarding question on the input path from their interface; --kernel
+asks the kernel the local addresses' questions only.
 
 Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
 answer the model cannot give: listed as "not modelled"), or out of memory /
@@ -30,6 +35,11 @@ def parser():
         default=[],
         metavar="ADDR",
         help="remote destination(s) to ask about (default 8.8.8.8 and 2001:4860:4860::8888)",
+    )
+    ap.add_argument(
+        "--host",
+        metavar="FILE",
+        help="a multihome host file: its tenants' forwarded traffic must leave through their uplinks",
     )
     add_json_option(ap)
     ap.add_argument(
@@ -93,7 +103,19 @@ def run(ns) -> int:
         if ns.kernel and not ns.netns:
             return _bad("--kernel needs --netns NS (the kernel to ask)")
         prog.phase("auditing" + (" (asking the kernel too)" if ns.kernel else ""))
-        report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
+        routed = []
+        if ns.host:
+            from polroute.audit import Routed
+            from polroute.multihome.hostfile import HostFileError, load_host_file
+
+            try:
+                cfg = load_host_file(ns.host, tables)
+            except (HostFileError, OSError) as e:
+                return _bad(str(e))
+            routed = [Routed(t.source, None, t.uplink, f"{ns.host}:{t.line} {t.key}") for t in cfg.tenants]
+        report = audit_policy(
+            policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None, routed=routed
+        )
     Output(ns.json, INDENTED).emit(lambda: report_json(report), lambda: format_report(report))
     return 0 if report.ok else 1
 
