@@ -97,4 +97,13 @@ def recipe_view(dump: dict[str, list[str]]) -> dict[str, list[str]]:
         out["routes" + fam] = sorted(
             norm(x) for x in dump["routes" + fam] if " table " in x and " table local" not in x
         )
+        # main's multipath routes: the head line and its legs (printed on lines of their own)
+        mp, head = [], None
+        for x in dump["routes" + fam]:
+            if x.startswith("nexthop"):
+                if head is not None and " table " not in head:
+                    mp.append(norm(head) + " | " + norm(x))
+            else:
+                head = x
+        out["multipath" + fam] = sorted(mp)
     return out

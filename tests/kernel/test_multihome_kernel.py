@@ -225,3 +225,49 @@ def test_demo_live_story(capsys):
     out = capsys.readouterr().out
     assert "live: asymmetric before: yes; audit passes after the recipe: yes; model and kernel agree: yes" in out
     assert "DISAGREE" not in out
+
+
+def test_link_down_up_loses_table_routes_and_the_hook_restores_them(tmp_path):
+    """Why the unit is re-applied: a link that goes down and up comes back
+    without the recipe's table routes (the kernel deletes them), and the rules
+    then send replies nowhere.  The rendered networkd-dispatcher hook, with a
+    stand-in systemctl that runs the unit's ExecStart (in the namespace),
+    restores exactly the state of the first apply."""
+    import shlex
+    import subprocess
+
+    from polroute.multihome.render import render
+
+    base, _ = split_recipe(two_nic_batch())
+    host = tmp_path / "host.yaml"
+    host.write_text(TWO_NIC_HOST)
+    cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
+    files, _ = render(cfg, "systemd-unit")
+    exec_start = next(x for x in files["polroute-multihome.service"].splitlines() if x.startswith("ExecStart="))
+    with Netns() as ns:
+        assert not ns.batch(base).refused()
+        argv = shlex.split(exec_start[len("ExecStart=") :]) + ["--netns", ns.name]
+        stub = tmp_path / "bin"
+        stub.mkdir()
+        (stub / "systemctl").write_text(
+            "#!/bin/sh\n"
+            '[ "$*" = "restart --no-block polroute-multihome.service" ] || exit 3\n'
+            f"exec {' '.join(shlex.quote(a) for a in argv)}\n"
+        )
+        os.chmod(stub / "systemctl", 0o755)
+        hook = tmp_path / "hook"
+        hook.write_text(files["networkd-dispatcher/routable.d/50-polroute-multihome"])
+        env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}", IFACE="eth1", STATE="routable")
+        r = subprocess.run(["sh", str(hook)], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        applied = _rules_and_routes(ns)
+        assert any("table 2" in line for line in applied)
+        ns.ip("link", "set", "eth1", "down")
+        ns.ip("link", "set", "eth1", "up")
+        lost = _rules_and_routes(ns)
+        assert not any("table 2" in line for line in lost) and lost != applied
+        assert not audit_policy(policy_from_netns(ns.name)).ok
+        r = subprocess.run(["sh", str(hook)], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert _rules_and_routes(ns) == applied
+        assert audit_policy(policy_from_netns(ns.name)).ok

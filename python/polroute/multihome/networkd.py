@@ -226,7 +226,8 @@ def _networkd_conf(cfg: HostConfig, version: int, warnings: list[str]) -> str | 
     text = (
         "# polroute multihome: keep networkd from deleting rules and routes it did not create\n"
         f"# (e.g. the recipe applied by `polroute multihome apply`, owner protocol {cfg.owner});\n"
-        f"# rendered for systemd {version}. networkd deletes foreign ones by default.\n"
+        f"# rendered for systemd {version}. With the default (yes) networkd may remove them\n"
+        "# (networkd.conf(5)); 252 in a namespace was seen to keep them at start anyway.\n"
         "[Network]\n"
     )
     return text + "".join(f"{k}=no\n" for k in keys)
