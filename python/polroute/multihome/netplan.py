@@ -105,8 +105,8 @@ def netplan_files(
     head = (
         f"# polroute multihome (from {os.path.basename(cfg.filename)}): merged by netplan with the\n"
         "# file that sets these interfaces' addresses; put it in /etc/netplan/ (mode 0600).\n"
-        "# networkd (netplan's default renderer) also needs the networkd.conf drop-in of\n"
-        "# `polroute multihome render --to networkd` to keep rules it did not create.\n"
+        "# netplan's networkd output installs these rules as networkd's own; if the recipe is also\n"
+        "# applied by the unit, add the networkd.conf drop-in of `render --to networkd`.\n"
     )
     if cfg.multipath_default:
         head += "# NOT RENDERED: multipath-default (netplan has no nexthop legs).\n"
