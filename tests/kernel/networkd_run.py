@@ -40,9 +40,9 @@ for i in $(seq 150); do
 done
 sleep 0.3
 echo "settled=$settled"
-echo "== rules4"; ip rule show
+echo "== rules4"; ip -4 rule show
 echo "== rules6"; ip -6 rule show
-echo "== routes4"; ip route show table all
+echo "== routes4"; ip -4 route show table all
 echo "== routes6"; ip -6 route show table all
 kill "$pid"; wait "$pid" || true
 """

@@ -96,6 +96,8 @@ uplinks:
   - interface: wan1
     address: 203.0.113.10/24
     gateway: 203.0.113.1
+    address6: 2001:db8:2::10/64
+    gateway6: fe80::1
     table: 77
 tenants:
   - from: 172.16.5.0/24
@@ -132,8 +134,8 @@ def test_networkd_installs_what_ip_batch_installs(tmp_path, host, with_base):
         ns.delete()
     got = recipe_view(dump)
     assert got == want, (got, want, log)
-    if cfg.multipath_default:  # main's IPv4 multipath default, with the weights
-        assert len(got["multipath4"]) == 2 and "weight 3" in got["multipath4"][0]
+    if cfg.multipath_default:  # main's multipath defaults, with the weights, both families
+        assert len(got["multipath4"]) == len(got["multipath6"]) == 2 and "weight 3" in got["multipath4"][0]
     assert len(got["rules4"]) == sum(len(u.sources(4)) for u in cfg.uplinks) + sum(
         t.source.version == 4 for t in cfg.tenants
     )
@@ -144,9 +146,9 @@ def test_networkd_installs_what_ip_batch_installs(tmp_path, host, with_base):
 def _dump(ns: Netns) -> dict[str, list[str]]:
     out = {}
     for key, args in (
-        ("rules4", ["rule", "show"]),
+        ("rules4", ["-4", "rule", "show"]),
         ("rules6", ["-6", "rule", "show"]),
-        ("routes4", ["route", "show", "table", "all"]),
+        ("routes4", ["-4", "route", "show", "table", "all"]),
         ("routes6", ["-6", "route", "show", "table", "all"]),
     ):
         out[key] = [x.strip() for x in ns.ip(*args).stdout.splitlines()]

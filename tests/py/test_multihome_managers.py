@@ -16,6 +16,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from multihome_fixtures import TWO_NIC_HOST  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
@@ -182,7 +183,8 @@ for key, fam, kind, value in job["props"]:
             words = part.split()
             dst, plen = words[0].split("/")
             gw = words[1] if len(words) > 1 and "=" not in words[1] else None
-            r = NM.IPRoute.new(famn, dst, int(plen), gw, -1)
+            metric = int(words[2]) if len(words) > 2 and "=" not in words[2] else -1
+            r = NM.IPRoute.new(famn, dst, int(plen), gw, metric)
             for w in words[1:]:
                 if "=" not in w:
                     continue
@@ -246,7 +248,7 @@ def test_nm_keyfiles_read_by_libnm_and_nmcli_script_idempotent():
             map(json.dumps, got["props"][u.interface]["ipv4.routes"])
         )
         ecmp = [r for r in kf["routes"] if r[4].get("table") == 254]
-        assert ecmp == [["0.0.0.0", 0, str(u.gateway), -1, {"table": 254, "weight": u.weight}]]
+        assert ecmp == [["0.0.0.0", 0, str(u.gateway), 0, {"table": 254, "weight": u.weight}]]
     # before 1.42: no weight, the multipath default is left out with a warning
     files, warnings = render(cfg, "nm", nm_version="1.40")
     assert "weight" not in "".join(files.values()) and any("1.42" in w for w in warnings)
@@ -348,3 +350,21 @@ def test_networkd_base_file_choice(tmp_path):
     # 248 has ManageForeignRoutes= but not ManageForeignRoutingPolicyRules= (249)
     assert "ManageForeignRoutingPolicyRules" not in out["networkd.conf.d/50-polroute-multihome.conf"]
     assert "ManageForeignRoutes=no" in out["networkd.conf.d/50-polroute-multihome.conf"]
+
+
+def test_networkd_complete_file_when_no_base_and_version_gates():
+    from test_multihome import RICH_HOST
+
+    cfg = parse_host_text(RICH_HOST, "h.yaml", RtTables())
+    files, warnings = render(cfg, "networkd", network_dirs=[], systemd_version=252)
+    wan0 = files["network/05-polroute-wan0.network"]
+    assert wan0.startswith("# polroute") and "[Match]\nName=wan0\n" in wan0
+    assert "Address=198.51.100.10/24\nAddress=2001:db8:1::10/64\nIPv6AcceptRA=no\n" in wan0
+    assert "IPv6AcceptRA" not in files["network/05-polroute-wan1.network"]  # its IPv6 is not the host file's
+    assert sum("no .network file matches" in w for w in warnings) == 2
+    # 242: no MultiPathRoute= (243), no networkd.conf keys (246, 249); 239: no rules at all
+    files, warnings = render(cfg, "networkd", network_dirs=[], systemd_version=242)
+    assert "MultiPathRoute" not in "".join(files.values()) and "networkd.conf.d/50-polroute-multihome.conf" not in files
+    assert any("243" in w for w in warnings) and any("249" in w for w in warnings)
+    files, warnings = render(cfg, "networkd", network_dirs=[], systemd_version=239)
+    assert "[RoutingPolicyRule]" not in "".join(files.values()) and any("240" in w for w in warnings)

@@ -286,6 +286,8 @@ def networkd_files(
         match = ["[Match]", f"Name={u.interface}"]
         if bname is None:
             own = ["[Network]", f"Address={u.address}"] + ([f"Address={u.address6}"] if u.address6 else [])
+            if u.address6:  # static IPv6 (the host file's): no RA wait, no SLAAC address besides it
+                own.append("IPv6AcceptRA=no")
             head.append(f"# No .network file matched {u.interface}: networkd now manages it with these addresses")
             head.append("# (add Gateway= to [Network] if main's default route should go through it).")
             warnings.append(f"networkd: no .network file matches {u.interface}: rendered {os.path.basename(path)}")

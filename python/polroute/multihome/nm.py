@@ -86,8 +86,9 @@ def nm_files(cfg: HostConfig, version: str | None = None) -> tuple[dict[str, str
             zero = "0.0.0.0/0" if fam == 4 else "::/0"
             routes = [(_pfx(iface.network), "", f"table={u.table},src={iface.ip}"), (zero, str(gw), f"table={u.table}")]
             if ecmp and fam == 4:
-                metric = f",metric={cfg.multipath_metric}" if cfg.multipath_metric else ""
-                routes.append((zero, str(gw), f"table={MAIN_TABLE},weight={u.weight}{metric}"))
+                # the same explicit metric on every leg: NetworkManager merges only routes of
+                # equal destination, table and metric (a device's default metric differs by type)
+                routes.append((zero, f"{gw},{cfg.multipath_metric}", f"table={MAIN_TABLE},weight={u.weight}"))
             rules = [f"priority {u.priority} from {_pfx(net)} table {u.table}" for net in u.sources(fam)]
             rules += [
                 f"priority {t.priority} from {_pfx(t.source)} table {t.table}"
@@ -109,7 +110,10 @@ def nm_files(cfg: HostConfig, version: str | None = None) -> tuple[dict[str, str
                 lines.append(f"route{n}_options={opts}")
             for n, rule in enumerate(rules, 1):
                 lines.append(f"routing-rule{n}={rule}")
-            specs = [" ".join(x for x in (dst, gw) if x) + " " + opts.replace(",", " ") for dst, gw, opts in routes]
+            specs = [
+                " ".join(x for x in (dst, gw.replace(",", " ")) if x) + " " + opts.replace(",", " ")
+                for dst, gw, opts in routes
+            ]
             args += [f"{sec}.routes", shlex.quote(", ".join(specs))]
             args += [f"{sec}.routing-rules", shlex.quote(", ".join(rules))]
         script.append(f"nmcli connection modify {conn} " + " ".join(args))
