@@ -255,12 +255,12 @@ def audit_policy(
     asked = []
     index = {name: i for i, name in names.items()}
     if routed is not None:
-        _audit_routed(policy, tables, names, addrs, remotes, list(routed), report)
+        asked += _audit_routed(policy, tables, names, addrs, remotes, list(routed), report)
     todo = []
     for local, ifname, nets in locals_:
         report.addresses += 1
         todo.extend((local, ifname, nets, dst) for dst in dsts[local.version] if dst != local)
-    report.questions = len(todo)
+    report.questions = len(todo) + len(asked)  # (asked: the forwarding questions so far)
     # First pass over IPv4 in one bulk C call: a symmetric answer needs no more.
     # Everything else (and every question when the kernel is asked too) is
     # asked one by one below, where it is judged and explained.
@@ -369,8 +369,10 @@ def _forwarded_source(net, local: set):
     return None
 
 
-def _audit_routed(policy, tables, names, addrs, remotes, extra: list, report: AuditReport) -> None:
-    """The forwarding questions of every prefix behind the host (see the module's doc)."""
+def _audit_routed(policy, tables, names, addrs, remotes, extra: list, report: AuditReport) -> list:
+    """The forwarding questions of every prefix behind the host (see the module's
+    doc); the questions asked, as audit_policy keeps them for the kernel."""
+    asked = []
     ups = _uplinks(policy, names)
     nets_of: dict[str, list] = {}
     for a in addrs:
@@ -398,6 +400,7 @@ def _audit_routed(policy, tables, names, addrs, remotes, extra: list, report: Au
         for dst in [x for x in remotes if x.version == v]:
             argv = [str(dst), "from", str(src), "iif", iif]
             r = ask(policy, parse_route_get(argv, tables), tables)
+            asked.append((item.prefix, iif, dst, argv, r))
             if r.error:
                 problem = f"not forwarded: {r.error_message or _strerror(r.error)}"
             elif item.expect is not None:
@@ -424,6 +427,7 @@ def _audit_routed(policy, tables, names, addrs, remotes, extra: list, report: Au
                     "forwarded",
                 )
             )
+    return asked
 
 
 def _judge_leg(leg, ups: set, nets_of: dict, dst) -> str | None:
@@ -545,10 +549,12 @@ def format_report(report: AuditReport) -> str:
     bad += [f"{len(fwd)} of {report.routed} prefixes routed through are not forwarded as they should"] if fwd else []
     verdict = "all replies symmetric" if report.ok else "; ".join(bad)
     checked = " (each also asked to the kernel)" if report.kernel_checked else ""
-    routed = f", {report.routed} prefixes routed through" if report.routed else ""
-    lines.append(
-        f"audit: {report.addresses} local addresses, {report.questions} reply questions{checked}{routed}: {verdict}"
-    )
+    if report.routed:
+        what = f"{report.addresses} local addresses and {report.routed} prefixes routed through"
+        what += f", {report.questions} questions"
+    else:
+        what = f"{report.addresses} local addresses, {report.questions} reply questions"
+    lines.append(f"audit: {what}{checked}: {verdict}")
     return "\n".join(lines)
 
 

@@ -271,3 +271,32 @@ def test_link_down_up_loses_table_routes_and_the_hook_restores_them(tmp_path):
         assert r.returncode == 0, r.stderr
         assert _rules_and_routes(ns) == applied
         assert audit_policy(policy_from_netns(ns.name)).ok
+
+
+def test_audit_of_routed_prefixes_and_link_local_gateways_agrees_with_the_kernel(capsys, tmp_path):
+    """The host with IPv6 link-local gateways and a LAN (test_multihome.LL_*)
+    in a namespace with forwarding: `audit --kernel --host` asks the kernel the
+    forwarding questions (input path from lan0) too, and it answers as the
+    model does; the lost tenant rule is found on the live state as well."""
+    import test_multihome as T
+
+    cfg = parse_host_text(T.LL_HOST, "ll.yaml", RtTables())
+    host = tmp_path / "ll.yaml"
+    host.write_text(T.LL_HOST)
+    base4, base6 = split_for_ip(T.LL_BASE)
+    recipe = batch_text(cfg)
+    with Netns() as ns:
+        for key in ("net.ipv4.conf.all.forwarding", "net.ipv6.conf.all.forwarding"):
+            assert ns.sysctl(key, 1) is None
+        assert ns.sysctl("net.ipv4.conf.all.rp_filter", 0) is None
+        assert not ns.batch(base4).refused()
+        assert not ns.batch(base6, family=6).refused()
+        lost = "\n".join(x for x in recipe.splitlines() if "172.16.5.0/24" not in x) + "\n"
+        _apply_ip(ns, lost)
+        assert cli.main(["audit", "--netns", ns.name, "--kernel", "--host", str(host), "--json"]) == 1
+        rep = json.loads(capsys.readouterr().out)
+        assert rep["routed"] == 4 and rep["kernel_checked"] == rep["questions"], rep
+        kinds = {(f["address"], f["kind"]) for f in rep["findings"]}
+        assert ("172.16.5.0/24", "forwarded") in kinds and not {k for _, k in kinds} & {"model-differs"}, kinds
+        # the uplinks' own addresses (IPv6 via fe80::1) are symmetric; lan0's own one is not (no uplink)
+        assert {a for a, k in kinds if k == "asymmetric"} == {"172.16.0.1", "2001:db8:5::1"}, kinds
