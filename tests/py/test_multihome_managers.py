@@ -368,3 +368,28 @@ def test_networkd_complete_file_when_no_base_and_version_gates():
     assert any("243" in w for w in warnings) and any("249" in w for w in warnings)
     files, warnings = render(cfg, "networkd", network_dirs=[], systemd_version=239)
     assert "[RoutingPolicyRule]" not in "".join(files.values()) and any("240" in w for w in warnings)
+
+
+def test_netplan_base_configuration_read_per_device(tmp_path, capsys):
+    """A device's own renderer wins over the file's; a later file overrides;
+    a broken base file is one line naming it, exit 1."""
+    from polroute.cli import app as cli
+    from polroute.multihome.netplan import read_netplan_dir
+
+    (tmp_path / "01-a.yaml").write_text("network:\n  renderer: NetworkManager\n  ethernets:\n    eth0: {}\n")
+    (tmp_path / "02-b.yaml").write_text(
+        "network:\n  bonds:\n    bond0:\n      renderer: networkd\n  vlans:\n    v5: {id: 5, link: eth0}\n"
+    )
+    devices, glob = read_netplan_dir(str(tmp_path))
+    assert glob == "NetworkManager"
+    assert devices == {
+        "eth0": ("ethernets", "NetworkManager"),
+        "bond0": ("bonds", "networkd"),
+        "v5": ("vlans", "NetworkManager"),
+    }
+    (tmp_path / "03-c.yaml").write_text("network: [\n")
+    host = tmp_path / "h.yaml"
+    host.write_text(TWO_NIC_HOST)
+    assert cli.main(["multihome", "render", str(host), "--to", "netplan", "--base", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "03-c.yaml:2: not valid YAML" in err and "Traceback" not in err and len(err.splitlines()) == 1

@@ -49,12 +49,22 @@ def read_netplan_dir(*dirs: str, skip: str = FILE) -> tuple[dict[str, tuple[str,
     glob = "networkd"
     for name in sorted(names):
         with open(names[name], encoding="utf-8") as f:
-            doc = yaml.safe_load(f) or {}
-        net = doc.get("network") or {}
+            try:
+                doc = yaml.safe_load(f) or {}
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                where = f"{names[name]}:{mark.line + 1}" if mark else names[name]
+                why = getattr(e, "problem", None) or str(e).splitlines()[0]
+                raise ValueError(f"netplan: base configuration {where}: not valid YAML ({why})") from None
+        net = doc.get("network") if isinstance(doc, dict) else None
+        if not isinstance(net, dict):
+            continue
         glob = net.get("renderer", glob)
         for sec in SECTIONS:
-            for dev, conf in (net.get(sec) or {}).items():
-                devices[str(dev)] = (sec, (conf or {}).get("renderer") or net.get("renderer"))
+            defs = net.get(sec)
+            for dev, conf in defs.items() if isinstance(defs, dict) else ():
+                own = conf.get("renderer") if isinstance(conf, dict) else None
+                devices[str(dev)] = (sec, own or net.get("renderer"))
     return {dev: (sec, rend or glob) for dev, (sec, rend) in devices.items()}, glob
 
 
