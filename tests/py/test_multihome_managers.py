@@ -393,3 +393,41 @@ def test_netplan_base_configuration_read_per_device(tmp_path, capsys):
     assert cli.main(["multihome", "render", str(host), "--to", "netplan", "--base", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "03-c.yaml:2: not valid YAML" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_network_file_option_is_a_name(tmp_path, capsys):
+    from polroute.cli import app as cli
+
+    host = tmp_path / "h.yaml"
+    host.write_text(TWO_NIC_HOST)
+    for bad in ("eth0=../../x", "eth0", "eth9=10-eth9.network"):
+        rc = cli.main(
+            ["multihome", "render", str(host), "--to", "networkd", "--network-file", bad, "--out", str(tmp_path / "o")]
+        )
+        assert rc == 1 and not (tmp_path / "o").exists()
+        assert len(capsys.readouterr().err.splitlines()) == 1
+    argv = ["multihome", "render", str(host), "--to", "networkd", "--base", str(tmp_path / "none")]
+    assert (
+        cli.main(argv + ["--network-file", "eth0=10-up", "--systemd-version", "252", "--out", str(tmp_path / "o")]) == 0
+    )
+    written = sorted(os.path.relpath(p, tmp_path / "o") for p in capsys.readouterr().out.split())
+    assert written == [
+        "network/05-polroute-eth1.network",
+        "network/10-up.network.d/50-polroute-multihome.conf",
+        "networkd.conf.d/50-polroute-multihome.conf",
+    ]
+
+
+def test_unit_and_hooks_written_with_their_modes(tmp_path, capsys):
+    from polroute.cli import app as cli
+
+    host = tmp_path / "h.yaml"
+    host.write_text(TWO_NIC_HOST)
+    assert cli.main(["multihome", "render", str(host), "--to", "systemd-unit", "--out", str(tmp_path / "o")]) == 0
+    modes = {os.path.relpath(p, tmp_path / "o"): os.stat(p).st_mode & 0o777 for p in capsys.readouterr().out.split()}
+    assert modes == {
+        "polroute-multihome.service": 0o644,
+        "networkd-dispatcher/routable.d/50-polroute-multihome": 0o755,
+        "networkd-dispatcher/configured.d/50-polroute-multihome": 0o755,
+        "NetworkManager/dispatcher.d/50-polroute-multihome": 0o755,
+    }

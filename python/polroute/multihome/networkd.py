@@ -254,6 +254,8 @@ def networkd_files(
     for u in cfg.uplinks:
         if u.interface in given:
             name = given[u.interface]
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"networkd: --network-file {u.interface}={name}: a file name, not a path")
             name = name if name.endswith(".network") else name + ".network"
             chosen[u.interface] = next((b for b in bases if b.name == name), name)
             continue
