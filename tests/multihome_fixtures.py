@@ -50,3 +50,14 @@ def big_host(n_addrs: int = 5000, n_uplinks: int = 4) -> tuple[str, str, dict]:
         base += [f"addr add {a}/32 dev eth{i}" for a in served[i]]
     base.append("route add default via 10.0.0.1 dev eth0")
     return "\n".join(host) + "\n", "\n".join(base) + "\n", owner
+
+
+def consumer_env(**extra: str) -> dict:
+    """The environment for a network manager's own program (networkd, libnm's
+    python, netplan): without the sanitizer preload of CI's ASan stage (it checks
+    polroute's C core, not them)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONMALLOC") and "SAN_OPTIONS" not in k}
+    env.update(extra)
+    return env

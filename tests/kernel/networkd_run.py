@@ -62,7 +62,9 @@ def run_networkd(netns: str, conf: str, want: int) -> tuple[dict[str, list[str]]
     links are configured or failed (bounded; the caller reads the log for
     failures); ({"rules4"|"rules6"|"routes4"|"routes6": lines}, log)."""
     log = os.path.join(conf, "networkd.log")
-    env = dict(os.environ, CONF=conf, LOG=log, NETWORKD=NETWORKD, WANT=str(want))
+    from multihome_fixtures import consumer_env
+
+    env = consumer_env(CONF=conf, LOG=log, NETWORKD=NETWORKD, WANT=str(want))
     r = subprocess.run(
         ["ip", "netns", "exec", netns, "bash", "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=90
     )

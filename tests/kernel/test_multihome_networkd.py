@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 from netns import Netns  # noqa: E402
 from networkd_run import available, recipe_view, run_networkd  # noqa: E402
 
-from multihome_fixtures import TWO_NIC_HOST  # noqa: E402
+from multihome_fixtures import TWO_NIC_HOST, consumer_env  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.render import batch_text, render, split_for_ip  # noqa: E402
@@ -212,7 +212,9 @@ def test_netplan_output_through_networkd(tmp_path):
     _write(root / "etc/netplan", files)
     for f in os.listdir(root / "etc/netplan"):
         os.chmod(root / "etc/netplan" / f, 0o600)
-    r = subprocess.run(["netplan", "generate", "--root-dir", str(root)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["netplan", "generate", "--root-dir", str(root)], capture_output=True, text=True, env=consumer_env()
+    )
     assert r.returncode == 0, r.stderr
     conf = tmp_path / "etc-systemd"
     shutil.copytree(root / "run/systemd/network", conf / "network")

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from multihome_fixtures import TWO_NIC_HOST  # noqa: E402
+from multihome_fixtures import TWO_NIC_HOST, consumer_env  # noqa: E402
 from polroute.iproute2.rt_tables import RtTables  # noqa: E402
 from polroute.multihome.hostfile import parse_host_text  # noqa: E402
 from polroute.multihome.networkd import find_base, read_network_dir  # noqa: E402
@@ -64,7 +64,9 @@ network:
 def _netplan_generate(root) -> subprocess.CompletedProcess:
     for f in os.listdir(root / "etc/netplan"):
         os.chmod(root / "etc/netplan" / f, 0o600)
-    return subprocess.run(["netplan", "generate", "--root-dir", str(root)], capture_output=True, text=True)
+    return subprocess.run(
+        ["netplan", "generate", "--root-dir", str(root)], capture_output=True, text=True, env=consumer_env()
+    )
 
 
 @pytest.mark.consumer
@@ -136,6 +138,7 @@ def _gi_python() -> str | None:
             r = subprocess.run(
                 [py, "-c", "import gi; gi.require_version('NM', '1.0'); from gi.repository import NM"],
                 capture_output=True,
+                env=consumer_env(),
             )
             if r.returncode == 0:
                 return py
@@ -202,7 +205,11 @@ print(json.dumps({"keyfiles": out, "props": props}))
 
 def _libnm(keyfiles: dict, props: list) -> dict:
     r = subprocess.run(
-        [GI_PY, "-c", _LIBNM], input=json.dumps({"keyfiles": keyfiles, "props": props}), capture_output=True, text=True
+        [GI_PY, "-c", _LIBNM],
+        input=json.dumps({"keyfiles": keyfiles, "props": props}),
+        capture_output=True,
+        text=True,
+        env=consumer_env(),
     )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
