@@ -6,8 +6,8 @@ is :mod:`polroute.audit`).
 
 Prefixes routed through the host (subnets of interfaces without a default
 route, main's routes via a gateway behind them, --host's tenants) are asked
-the forwarding question on the input path from their interface; --kernel
-asks the kernel the local addresses' questions only.
+the forwarding question on the input path from their interface (--kernel
+asks the kernel those too).
 
 Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
 answer the model cannot give: listed as "not modelled"), or out of memory /
