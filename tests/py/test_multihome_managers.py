@@ -438,3 +438,15 @@ def test_unit_and_hooks_written_with_their_modes(tmp_path, capsys):
         "networkd-dispatcher/configured.d/50-polroute-multihome": 0o755,
         "NetworkManager/dispatcher.d/50-polroute-multihome": 0o755,
     }
+
+
+def test_networkd_files_matching_by_other_keys(tmp_path):
+    """A file without Name= (the vendor `Type=wlan` ones) is not taken for an
+    uplink: it is named in a warning; Name= plus other keys is taken, with one."""
+    (tmp_path / "05-wifi.network").write_text("[Match]\nType=wlan\nWLANInterfaceType=ad-hoc\n")
+    (tmp_path / "20-eth0.network").write_text("[Match]\nName=eth0\nDriver=virtio_net\n")
+    files = read_network_dir(str(tmp_path))
+    base, w = find_base(files, "eth0")
+    assert base.name == "20-eth0.network" and "05-wifi.network" in w and "Driver" in w
+    base, w = find_base(files, "eth1")
+    assert base is None and "05-wifi.network" in w and "taken as not matching" in w

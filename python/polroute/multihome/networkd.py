@@ -83,8 +83,9 @@ class NetworkFile:
     other_match: list[str]  # [Match] keys other than Name=
     text: str
 
-    def matches(self, ifname: str) -> bool | None:
-        """True/False by Name=; None when other [Match] keys decide (cannot tell from here)."""
+    def matches(self, ifname: str) -> str:
+        """ "yes" (by Name= alone), "no", "likely" (Name= matches, other [Match] keys
+        too), "unknown" (no Name=, other keys decide: Type=wlan, Driver=, ...)."""
         if self.names is not None:
             pos = [p for p in self.names if not p.startswith("!")]
             neg = [p[1:] for p in self.names if p.startswith("!")]
@@ -92,9 +93,9 @@ class NetworkFile:
                 fnmatch.fnmatchcase(ifname, p) for p in neg
             )
             if not hit:
-                return False
-            return True if not self.other_match else None
-        return True if not self.other_match else None
+                return "no"
+            return "yes" if not self.other_match else "likely"
+        return "yes" if not self.other_match else "unknown"
 
 
 def _match_section(text: str) -> tuple[list[str] | None, list[str]]:
@@ -139,18 +140,38 @@ def read_network_dir(*dirs: str) -> list[NetworkFile]:
 
 
 def find_base(files: list[NetworkFile], ifname: str) -> tuple[NetworkFile | None, str | None]:
-    """(the file networkd configures ``ifname`` from, a warning when that is uncertain)."""
+    """(the file networkd configures ``ifname`` from, a warning when that is uncertain).
+    A file that names ``ifname`` by ``Name=`` is taken; files that match only by
+    other keys (the vendor ``Type=wlan`` ones, ``Driver=``...) are taken as not
+    matching, and named in the warning when they come first."""
+    unknown: list[NetworkFile] = []
     for f in files:
         hit = f.matches(ifname)
-        if hit is False:
+        if hit == "no":
             continue
-        if hit is None:
-            return f, (
-                f"networkd: {f.name} may match {ifname} ([Match] {', '.join(f.other_match)}); "
-                f"taken as its .network file (give --network-file {ifname}=NAME if not)"
+        if hit == "unknown":
+            unknown.append(f)
+            continue
+        w = None
+        if hit == "likely":
+            w = f"networkd: {f.name} matches {ifname} by Name= and also by {', '.join(f.other_match)}"
+        if unknown:
+            w = (w + "; " if w else "networkd: ") + (
+                f"{', '.join(x.name for x in unknown)} (matching by {_keys(unknown)}) come before {f.name}"
             )
-        return f, None
+        if w:
+            w += f"; {f.name} taken as {ifname}'s .network file (give --network-file {ifname}=NAME if not)"
+        return f, w
+    if unknown and any(not x.path.startswith("/usr/lib/") for x in unknown):
+        return None, (
+            f"networkd: no .network file names {ifname}; {', '.join(x.name for x in unknown)} "
+            f"(matching by {_keys(unknown)}) taken as not matching it (give --network-file {ifname}=NAME if one does)"
+        )
     return None, None
+
+
+def _keys(files: list[NetworkFile]) -> str:
+    return ", ".join(sorted({k for f in files for k in f.other_match}))
 
 
 def _without_match(text: str) -> str:
