@@ -300,3 +300,38 @@ def test_audit_of_routed_prefixes_and_link_local_gateways_agrees_with_the_kernel
         assert ("172.16.5.0/24", "forwarded") in kinds and not {k for _, k in kinds} & {"model-differs"}, kinds
         # the uplinks' own addresses (IPv6 via fe80::1) are symmetric; lan0's own one is not (no uplink)
         assert {a for a, k in kinds if k == "asymmetric"} == {"172.16.0.1", "2001:db8:5::1"}, kinds
+
+
+def test_unit_command_needs_only_cap_net_admin(tmp_path):
+    """The hardened unit keeps CAP_NET_ADMIN alone (CapabilityBoundingSet=,
+    NoNewPrivileges=): its ExecStart, run in a namespace with that bounding set
+    (setpriv; systemd itself cannot run here), applies the recipe."""
+    import shlex
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from polroute.multihome.render import render
+
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) not installed")
+    base, _ = split_recipe(two_nic_batch())
+    host = tmp_path / "host.yaml"
+    host.write_text(TWO_NIC_HOST)
+    cfg = parse_host_text(TWO_NIC_HOST, str(host), RtTables())
+    unit = render(cfg, "systemd-unit")[0]["polroute-multihome.service"]
+    assert "CapabilityBoundingSet=CAP_NET_ADMIN\n" in unit and "NoNewPrivileges=yes\n" in unit
+    exec_start = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+    argv = shlex.split(exec_start[len("ExecStart=") :])
+    with Netns() as ns:
+        assert not ns.batch(base).refused()
+        drop = ["setpriv", "--bounding-set", "-all,+net_admin", "--inh-caps", "-all", "--no-new-privs", "--"]
+        r = subprocess.run(["ip", "netns", "exec", ns.name] + drop + argv, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert audit_policy(policy_from_netns(ns.name)).ok
+        # and without CAP_NET_ADMIN the kernel refuses it: the bounding set is what allowed it
+        ns.ip("rule", "del", "priority", "501")
+        drop[2] = "-all"
+        r = subprocess.run(["ip", "netns", "exec", ns.name] + drop + argv, capture_output=True, text=True)
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
