@@ -9,7 +9,7 @@ import os
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import NOT_MODELLED_NAMES, ROUTE_TYPE_NAMES, TRACE_STEP_NAMES
-from polroute._core.errors import check
+from polroute._core.errors import check, iproute2_text
 from polroute.iproute2.route_get_args import GetArgs, parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
@@ -191,9 +191,7 @@ def _mark_text(mark: int) -> str:
 
 def error_text(err: int, message: str = "") -> str:
     """What ip prints for an error answer."""
-    if message:
-        return f"Error: {message}" + ("" if message.endswith(".") else ".")
-    return f"RTNETLINK answers: {os.strerror(err)}"
+    return iproute2_text(err, message)
 
 
 def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict:

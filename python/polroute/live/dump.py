@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import os
 import struct
 from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
+from polroute._core.errors import DumpError, check, check_handle
 from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, RULE_FIELDS, RULE_PRESENT_BITS
 from polroute.live.netns import checked_netns_path
 from polroute.live.objects import KAddr, KLink, KRoute, KRule
@@ -71,10 +71,6 @@ _ROUTE_NOTE_TEXT = {
     _RTA_NEWDST: "RTA_NEWDST",
     _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE",
 }
-
-
-class DumpError(OSError):
-    """A dump the kernel refused, or a reply that did not decode."""
 
 
 # ---------------------------------------------------------------------------
@@ -239,17 +235,9 @@ class LiveDump:
         except FileNotFoundError:
             raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory') from None
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
-        if fd < 0:
-            raise OSError(
-                -fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}' if path else os.strerror(-fd)
-            )
+        check(fd, f'Cannot open network namespace "{netns}"' if path else "", error=OSError)
         self._fd: int | None = fd
-        d = lib.pr_dump_new()
-        if d == ffi.NULL:
-            lib.pr_nl_close(fd)
-            self._fd = None
-            raise MemoryError("pr_dump_new")
-        self._d = ffi.gc(d, lib.pr_dump_free)
+        self._d = ffi.gc(check_handle(lib.pr_dump_new(), "pr_dump_new", self.close), lib.pr_dump_free)
         self._addrs = _Addrs()
 
     def close(self) -> None:
@@ -267,9 +255,11 @@ class LiveDump:
         self.close()
 
     # ---- C calls ------------------------------------------------------------
-    def _error(self, rc: int) -> DumpError:
-        text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
-        return DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+    def _check(self, rc: int) -> int:
+        """rc, or the DumpError with the decoder's text for a negative one."""
+        if rc >= 0:
+            return rc
+        return check(rc, "", _decoder_text(self._d), error=DumpError)
 
     def _dump(self, msg_type: int, family: int, convert, *args) -> list:
         """One dump, converted a chunk of records at a time (the C arrays
@@ -278,9 +268,7 @@ class LiveDump:
         if self._fd is None:
             raise ValueError("the dump socket is closed")
         lib.pr_dump_clear(self._d)
-        rc = lib.pr_dump_start(self._d, self._fd, msg_type, family)
-        if rc < 0:
-            raise self._error(rc)
+        self._check(lib.pr_dump_start(self._d, self._fd, msg_type, family))
         out: list = []
         was = gc.isenabled()
         gc.disable()  # 100k records hold no cycles: the collector only costs here
@@ -291,9 +279,7 @@ class LiveDump:
                 if rc == lib.PR_DUMP_RESTARTED:
                     out = []
                     continue
-                if rc < 0:
-                    raise self._error(rc)
-                if rc == 0:
+                if self._check(rc) == 0:
                     return out
                 out += convert(self._view(), *args)
         finally:
@@ -316,9 +302,7 @@ class LiveDump:
         asks it: RTA_DST only)."""
         fam = AF_INET if dst.version == 4 else AF_INET6
         out = ffi.new("uint32_t *")
-        rc = lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out)
-        if rc < 0:
-            raise DumpError(-rc, os.strerror(-rc))
+        check(lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out), error=DumpError)
         return out[0]
 
     # ---- records --------------------------------------------------------------
@@ -338,6 +322,11 @@ class LiveDump:
 _CHUNK = 4096  # records per step
 
 
+def _decoder_text(d) -> str:
+    """The C decoder's text for its last error ("" if none)."""
+    return ffi.string(lib.pr_dump_error(d)).decode("utf-8", "replace")
+
+
 def decode_messages(buf: bytes) -> dict[str, list]:
     """Decode a buffer of netlink messages (as a dump delivers them) with the
     C decoder into records: {"links", "addrs", "rules", "routes"}.  Raises
@@ -345,7 +334,7 @@ def decode_messages(buf: bytes) -> dict[str, list]:
     d = ffi.gc(lib.pr_dump_new(), lib.pr_dump_free)
     rc = lib.pr_dump_decode(d, buf, len(buf))
     if rc < 0:
-        raise DumpError(-rc, f"{os.strerror(-rc)}: {ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
+        check(rc, "", _decoder_text(d), error=DumpError)
     v = ffi.new("pr_dump_view *")
     lib.pr_dump_get_view(d, v)
     addrs = _Addrs()

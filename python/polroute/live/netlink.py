@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
+from polroute._core.errors import NetlinkError, check, check_handle, iproute2_text
 from polroute.live.netns import checked_netns_path
 from polroute.types.requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
 
@@ -64,18 +65,9 @@ class Outcome:
             return ""
         if self.error < 0:
             return self.message
-        if self.message:
+        if self.message:  # (always a dot, even after one: what this printed before)
             return f"Error: {self.message}."
-        return f"RTNETLINK answers: {os.strerror(self.error)}"
-
-
-class NetlinkError(OSError):
-    """A socket error during send; ``outcomes`` still tells, request by
-    request, what was acknowledged, unknown or not sent."""
-
-    def __init__(self, err: int, outcomes: list[Outcome]):
-        super().__init__(err, os.strerror(err))
-        self.outcomes = outcomes
+        return iproute2_text(self.error)
 
 
 Request = RuleRequest | RouteRequest
@@ -90,9 +82,7 @@ class KernelSocket:
 
     def __init__(self, netns: str | None = None, *, sndbuf: int | None = None, rcvbuf: int | None = None):
         path = checked_netns_path(netns)
-        fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
-        if fd < 0:
-            raise OSError(-fd, os.strerror(-fd), path)
+        fd = check(lib.pr_nl_open(path.encode() if path else ffi.NULL), error=OSError, filename=path)
         self._fd: int | None = fd
         self.stats: dict[str, int] = {}  # pr_nl_stats of the last send()
         self.timing: dict[str, float] = {}  # seconds of the last send(): encode, kernel
@@ -174,8 +164,7 @@ class KernelSocket:
         self.timing = {"encode": t1 - t0, "kernel": time.perf_counter() - t1}
         self.stats = {name: getattr(st, name) for name, _ in ffi.typeof("pr_nl_stats").fields}
         outcomes = [Outcome(results[i].error, ffi.string(results[i].msg).decode("utf-8", "replace")) for i in range(n)]
-        if rc < 0:
-            raise NetlinkError(-rc, outcomes)
+        check(rc, error=NetlinkError, outcomes=outcomes)
         return outcomes
 
 
@@ -208,15 +197,12 @@ def raw_batch(messages: Iterable[tuple[memoryview | bytes, int, int]]):
     """A batch of encoded messages sent again with another type and flags:
     (message, nlmsg_type, nlmsg_flags) each (see pr_nl_batch_add_raw)."""
     msgs = list(messages)
-    batch = lib.pr_nl_batch_new(len(msgs))
-    if batch == ffi.NULL:
-        raise MemoryError("pr_nl_batch_new")
-    batch = ffi.gc(batch, lib.pr_nl_batch_free)
+    batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(msgs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
     for i, (msg, mtype, flags) in enumerate(msgs):
         raw = bytes(msg)
         rc = lib.pr_nl_batch_add_raw(batch, raw, len(raw), mtype, flags)
-        if rc < 0:
-            raise ValueError(f"message {i}: cannot be sent again: {os.strerror(-rc)}")
+        if rc < 0:  # (the text is made only for an error)
+            check(rc, f"message {i}: cannot be sent again", error=ValueError)
     return batch
 
 
@@ -229,10 +215,7 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
     id past the array, a value out of its C type's range) takes the field-by-
     field path, which is also the reference (tests compare the two)."""
     reqs = list(requests)
-    batch = lib.pr_nl_batch_new(len(reqs))
-    if batch == ffi.NULL:
-        raise MemoryError("pr_nl_batch_new")
-    batch = ffi.gc(batch, lib.pr_nl_batch_free)
+    batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(reqs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
     rule = ffi.new("pr_rule_req *")  # reused: fill_rule sets every field, and the add encodes at once
     packed = _Packed() if fast and _PACKERS_OK else None
     for i, req in enumerate(reqs):
@@ -249,8 +232,8 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
             rc = lib.pr_nl_batch_add_route(batch, req.msg_type, req.nlmsg_flags, c)
         else:
             raise TypeError(f"request {i}: cannot send a {type(req).__name__} to the kernel")
-        if rc < 0:
-            raise ValueError(f"request {i}: cannot encode {req!r}: {os.strerror(-rc)}")
+        if rc < 0:  # (the text is made only for an error)
+            check(rc, f"request {i}: cannot encode {req!r}", error=ValueError)
     return batch
 
 
