@@ -7,6 +7,7 @@ exactly the same struct for the same request.
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
 
@@ -255,3 +256,38 @@ def _rule_struct() -> tuple[struct.Struct, tuple[str, ...]] | None:
 _layout = _rule_struct()
 _RULE_STRUCT = _layout[0] if _layout else None
 _rule_ints = operator.attrgetter(*_layout[1]) if _layout else None
+
+
+# ---- column structs (pr_bulk_in, pr_bulk_out, pr_bulk6_in, pr_bulk6_out)
+#
+# Each member points to a caller-owned column; the member's item type is
+# read from cffi, so the columns' C types are written down only in
+# csrc/polroute.h.
+
+
+@functools.cache
+def column_types(cname: str) -> dict[str, str]:
+    """{member: its item's C type ("uint32_t", ...)} of a struct of column
+    pointers, in struct order (cached: do not change it)."""
+    return {name: f.type.item.cname for name, f in ffi.typeof(cname).fields}
+
+
+def columns_struct(cname: str, arrays: dict, *, writable: bool = False, rename: dict | None = None):
+    """A new ``cname *`` whose members point into ``arrays`` ({column: a
+    C-contiguous buffer}, no copy; a column missing stays NULL) and the list
+    of cdata that must stay alive while the struct is in use.  ``rename``
+    maps a column to its member where the names differ."""
+    c = ffi.new(cname + " *")
+    items = column_types(cname)
+    keep = []
+    for name, arr in arrays.items():
+        member = rename.get(name, name) if rename else name
+        view = ffi.from_buffer(items[member] + "[]", arr, require_writable=writable)
+        keep.append(view)
+        setattr(c, member, view)
+    return c, keep
+
+
+def writable_column(ctype: str, arr):
+    """A ``ctype[]`` view of a writable buffer (a caller-owned work array)."""
+    return ffi.from_buffer(ctype + "[]", arr, require_writable=True)
