@@ -583,6 +583,26 @@ _ROUTE_FIELDS = (
 )
 
 
+def _route_notes(r: KRoute, notes: list, expires: int, strings: bytes, cc_off: int, cc_len: int, legs: list) -> None:
+    """What the model cannot carry of one route, in message order, added to
+    its ``unsupported`` (and its expires and congctl set)."""
+    unsupported = r.unsupported
+    for t in notes:
+        if t == RTA_NH_ID:
+            unsupported.append("nhid (nexthop objects)")
+        elif t == _RTA_EXPIRES:
+            r.expires = expires
+            if expires:
+                unsupported.append(f"expires {expires}")
+        elif t == RTA_METRICS:
+            r.congctl = _text(strings, cc_off, cc_len)
+            unsupported.append(f"congctl {r.congctl}")
+        elif t == RTA_MULTIPATH:
+            unsupported.extend("nexthop realms" for leg in legs if leg[5])
+        elif t in _ROUTE_NOTE_TEXT:
+            unsupported.append(_ROUTE_NOTE_TEXT[t])
+
+
 def routes_from_view(v, addrs: _Addrs) -> list:
     """KRoutes, field for field what fib_dump_info (ipv4) / rt6_fill_node (ipv6) put in each RTM_NEWROUTE."""
     get = addrs.get
@@ -667,20 +687,15 @@ def routes_from_view(v, addrs: _Addrs) -> list:
             "",
             unsupported,
         )
-        for t in notes[note_off : note_off + note_count] if note_count else ():
-            # what the model cannot carry, in message order
-            if t == RTA_NH_ID:
-                unsupported.append("nhid (nexthop objects)")
-            elif t == _RTA_EXPIRES:
-                r.expires = expires
-                if expires:
-                    unsupported.append(f"expires {expires}")
-            elif t == RTA_METRICS:
-                r.congctl = _text(strings, cc_off, cc_len)
-                unsupported.append(f"congctl {r.congctl}")
-            elif t == RTA_MULTIPATH:
-                unsupported.extend("nexthop realms" for leg in legs[nh_off : nh_off + nh_count] if leg[5])
-            elif t in _ROUTE_NOTE_TEXT:
-                unsupported.append(_ROUTE_NOTE_TEXT[t])
+        if note_count:  # (rare: a call only for routes that have notes)
+            _route_notes(
+                r,
+                notes[note_off : note_off + note_count],
+                expires,
+                strings,
+                cc_off,
+                cc_len,
+                legs[nh_off : nh_off + nh_count],
+            )
         append(r)
     return out
