@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable
 
+from polroute._core.codec import ROUTE_TYPE_NAMES
 from polroute._core.fields import (
     KIND_FLAG,
     PF_DSCP,
@@ -73,20 +74,8 @@ _RT_FLAG_WORDS = (
     (0x20000000, "rt_offload_failed"),
 )
 
-RTN_NAMES = (
-    "none",
-    "unicast",
-    "local",
-    "broadcast",
-    "anycast",
-    "multicast",
-    "blackhole",
-    "unreachable",
-    "prohibit",
-    "throw",
-    "nat",
-    "xresolve",
-)
+#: rtm_type -> iproute2's word (rtnl_rtntype_n2a), index = type: the codec's names
+RTN_NAMES = tuple(ROUTE_TYPE_NAMES[i] for i in range(len(ROUTE_TYPE_NAMES)))
 
 # RTAX_* names as print_rta_metrics knows them (index = RTAX id)
 MX_NAMES = (

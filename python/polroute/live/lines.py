@@ -24,6 +24,7 @@ from polroute._core.fields import (
     rule_mask_of,
 )
 from polroute.iproute2.rt_tables import COMPILED_PROTOS, COMPILED_SCOPES
+from polroute.iproute2.show import RTN_NAMES
 from polroute.live.keys import _s32
 from polroute.live.objects import (
     IFA_F_HOMEADDRESS,
@@ -65,20 +66,8 @@ from polroute.types.requests import (
 _PROTO_NAMES = COMPILED_PROTOS  # always known to `ip`, whatever /etc/iproute2 says
 _SCOPE_NAMES = COMPILED_SCOPES
 _TABLE_NAMES = {RT_TABLE_DEFAULT: "default", RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
-_RTN_NAMES = (
-    "unspec",
-    "unicast",
-    "local",
-    "broadcast",
-    "anycast",
-    "multicast",
-    "blackhole",
-    "unreachable",
-    "prohibit",
-    "throw",
-    "nat",
-    "xresolve",
-)
+# the type words `ip route add` / `ip rule add` take: the printed ones, but "unspec" for 0
+_RTN_NAMES = ("unspec",) + RTN_NAMES[1:]
 
 # RTAX ids
 RTAX_LOCK, RTAX_MTU, RTAX_WINDOW, RTAX_RTT, RTAX_RTTVAR, RTAX_SSTHRESH = 1, 2, 3, 4, 5, 6
