@@ -17,20 +17,18 @@ have applied it) or *not sent* (a socket error came first: not applied).
 
 from __future__ import annotations
 
-import operator
 import os
 import socket
-import struct
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
+from polroute._core.codec import copy_into, fill_rule, pack_route, pack_rule, route_to_c
 from polroute._core.errors import NetlinkError, check, check_handle, iproute2_text
 from polroute.live.netns import checked_netns_path
-from polroute.types.requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
+from polroute.types.requests import RouteRequest, RuleRequest
 
 OUTCOME_UNKNOWN = lib.PR_NL_UNKNOWN
 OUTCOME_NOT_SENT = lib.PR_NL_NOT_SENT
@@ -217,7 +215,7 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
     reqs = list(requests)
     batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(reqs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
     rule = ffi.new("pr_rule_req *")  # reused: fill_rule sets every field, and the add encodes at once
-    packed = _Packed() if fast and _PACKERS_OK else None
+    packed = _Packed() if fast else None
     for i, req in enumerate(reqs):
         if isinstance(req, RuleRequest):
             c = packed.rule(req) if packed is not None else None
@@ -239,159 +237,23 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
 
 # ---- the packed fast path ------------------------------------------------------------
 
-_STRUCT_CODES = {
-    "uint8_t": "B",
-    "int8_t": "b",
-    "uint16_t": "H",
-    "int16_t": "h",
-    "uint32_t": "I",
-    "int32_t": "i",
-    "uint64_t": "Q",
-    "int64_t": "q",
-    "char": "s",
-}
-
-
-def _struct_for(ctype: str) -> tuple[struct.Struct, list[str]]:
-    """A Struct with the exact layout of the cdef'd C struct (explicit padding
-    from cffi's offsets, native byte order), and its field names in order."""
-    fmt, pos, names = ["="], 0, []
-    for name, f in sorted(ffi.typeof(ctype).fields, key=lambda nf: nf[1].offset):
-        if f.offset > pos:
-            fmt.append(f"{f.offset - pos}x")
-        t = f.type
-        size = ffi.sizeof(t)
-        if t.kind == "primitive":
-            fmt.append(_STRUCT_CODES[t.cname])
-        elif t.kind == "pointer":
-            fmt.append({8: "Q", 4: "I"}[size])
-        elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
-            fmt.append(f"{size}s")
-        elif t.kind == "array":
-            fmt.append(f"{t.length}{_STRUCT_CODES[t.item.cname]}")
-        else:
-            raise TypeError(f"{ctype}.{name}: {t.cname}")
-        names.append(name)
-        pos = f.offset + size
-    if ffi.sizeof(ctype) > pos:
-        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
-    st = struct.Struct("".join(fmt))
-    if st.size != ffi.sizeof(ctype):
-        raise TypeError(f"{ctype}: packed size {st.size} != {ffi.sizeof(ctype)}")
-    return st, names
-
-
-_RULE_TAIL = ["src", "dst", "iifname", "oifname"]
-_ROUTE_FIELDS = [
-    "family",
-    "dst_len",
-    "tos",
-    "protocol",
-    "scope",
-    "type",
-    "gw_family",
-    "pref",
-    "table",
-    "rtm_flags",
-    "present",
-    "priority",
-    "oif",
-    "nh_id",
-    "realm",
-    "nh_count",
-    "nh",
-    "metrics_present",
-    "metrics",
-    "dst",
-    "prefsrc",
-    "gw",
-]
-try:
-    _RULE_STRUCT, _rule_names = _struct_for("pr_rule_req")
-    _ROUTE_STRUCT, _route_names = _struct_for("pr_route_req")
-    _N_METRICS = (
-        ffi.typeof("pr_route_req")
-        .fields[[n for n, _ in ffi.typeof("pr_route_req").fields].index("metrics")][1]
-        .type.length
-    )
-    # the value builders below assume these field orders
-    _PACKERS_OK = (
-        _rule_names[-4:] == _RULE_TAIL
-        and set(_rule_names[:-4]) == set(RULE_INT_FIELDS)
-        and _route_names == _ROUTE_FIELDS
-    )
-    _rule_ints = operator.attrgetter(*_rule_names[:-4])
-except (TypeError, KeyError):  # a layout this packer does not know: field by field
-    _PACKERS_OK = False
-_ZERO_METRICS = (0,) * (_N_METRICS if _PACKERS_OK else 0)
-
-
-def _addr(a) -> bytes:
-    return b"" if a is None else a.packed  # the Struct pads to 16 bytes with zeros
-
 
 class _Packed:
-    """One C struct per kind, packed anew for each request (pr_nl_batch_add_*
-    encodes the message at once, so the struct can be reused)."""
+    """One C struct per kind, packed anew for each request by the codec
+    (pr_nl_batch_add_* encodes the message at once, so the struct can be
+    reused)."""
 
     def __init__(self):
         self._rule = ffi.new("pr_rule_req *")
         self._route = ffi.new("pr_route_req *")
 
     def rule(self, r: RuleRequest):
-        try:
-            data = _RULE_STRUCT.pack(
-                *_rule_ints(r), _addr(r.src), _addr(r.dst), r.iifname.encode()[:15], r.oifname.encode()[:15]
-            )
-        except (struct.error, AttributeError, TypeError):
-            return None
-        ffi.memmove(self._rule, data, len(data))
-        return self._rule
+        data = pack_rule(r)
+        return None if data is None else copy_into(self._rule, data)
 
     def route(self, r: RouteRequest):
-        if r.nexthops:
-            return None
-        m = r.metrics
-        if m:
-            if any(not 0 <= k < _N_METRICS for k in m):
-                return None
-            present = 0
-            for k in m:
-                present |= 1 << k
-            metrics = tuple(m.get(k, 0) for k in range(_N_METRICS))
-        else:
-            present, metrics = 0, _ZERO_METRICS
-        gw = r.gateway
-        gw_family = 0 if gw is None else (AF_INET if gw.version == 4 else AF_INET6)
-        try:
-            data = _ROUTE_STRUCT.pack(
-                r.family,
-                r.dst_len,
-                r.tos,
-                r.protocol,
-                r.scope,
-                r.type,
-                gw_family,
-                r.pref,
-                r.table,
-                r.rtm_flags,
-                r.present,
-                r.priority,
-                r.oif,
-                r.nh_id,
-                r.realm,
-                0,
-                0,
-                present,
-                *metrics,
-                _addr(r.dst),
-                _addr(r.prefsrc),
-                _addr(gw),
-            )
-        except (struct.error, AttributeError, TypeError):
-            return None
-        ffi.memmove(self._route, data, len(data))
-        return self._route
+        data = pack_route(r)
+        return None if data is None else copy_into(self._route, data)
 
 
 def encoded_messages(requests: Iterable[Request], *, fast: bool = True) -> list[bytes]:
