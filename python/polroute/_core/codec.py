@@ -273,7 +273,54 @@ _CODES = {
     "int32_t": "i",
     "uint64_t": "Q",
     "int64_t": "q",
+    "char": "c",
 }
+
+
+def _walk(ctype, base: int, prefix: str, skip: tuple[str, ...], pointers: bool, fmt: list, out: list, pos: int) -> int:
+    """Append the struct's members to fmt (struct codes, explicit padding)
+    and (name, number of values) to out; nested structs as "outer.inner";
+    members in skip, and pointers unless ``pointers``, as padding.  The end
+    offset reached."""
+    for name, f in sorted(ctype.fields, key=lambda nf: nf[1].offset):
+        off, t = base + f.offset, f.type
+        size = ffi.sizeof(t)
+        key = prefix + name
+        if key in skip or (t.kind == "pointer" and not pointers):
+            continue
+        if off > pos:
+            fmt.append(f"{off - pos}x")
+        if t.kind == "struct":
+            pos = _walk(t, off, key + ".", skip, pointers, fmt, out, off)
+            continue
+        if t.kind == "primitive" and t.cname in _CODES:
+            fmt.append(_CODES[t.cname])
+            out.append((key, 1))
+        elif t.kind == "pointer":
+            fmt.append({8: "Q", 4: "I"}[size])
+            out.append((key, 1))
+        elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
+            fmt.append(f"{size}s")
+            out.append((key, 1))
+        elif t.kind == "array" and t.item.cname in _CODES:
+            fmt.append(f"{t.length}{_CODES[t.item.cname]}")
+            out.append((key, t.length))
+        else:
+            raise TypeError(f"{key}: {t.cname}")
+        pos = off + size
+    return pos
+
+
+def _layout_of(ctype: str, skip: tuple[str, ...] = (), pointers: bool = True) -> tuple[struct.Struct, list]:
+    fmt: list[str] = ["="]
+    out: list[tuple[str, int]] = []
+    pos = _walk(ffi.typeof(ctype), 0, "", skip, pointers, fmt, out, 0)
+    if ffi.sizeof(ctype) > pos:
+        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
+    st = struct.Struct("".join(fmt))
+    if st.size != ffi.sizeof(ctype):
+        raise TypeError(f"{ctype}: packed size {st.size} != {ffi.sizeof(ctype)}")
+    return st, out
 
 
 def struct_layout(ctype: str, skip: tuple[str, ...] = ()) -> tuple[struct.Struct, tuple[str, ...]] | None:
@@ -282,30 +329,55 @@ def struct_layout(ctype: str, skip: tuple[str, ...] = ()) -> tuple[struct.Struct
     integers, pointers (as integers), byte arrays (as bytes, zero-padded) and
     integer arrays (one value per element).  Members in ``skip`` are zero
     padding.  None for a member of another type."""
-    fmt, pos, names = ["="], 0, []
-    for name, f in sorted(ffi.typeof(ctype).fields, key=lambda nf: nf[1].offset):
-        t = f.type
-        size = ffi.sizeof(t)
-        if name in skip:
-            continue
-        if f.offset > pos:
-            fmt.append(f"{f.offset - pos}x")
-        if t.kind == "primitive" and t.cname in _CODES:
-            fmt.append(_CODES[t.cname])
-        elif t.kind == "pointer":
-            fmt.append({8: "Q", 4: "I"}[size])
-        elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
-            fmt.append(f"{size}s")
-        elif t.kind == "array" and t.item.cname in _CODES:
-            fmt.append(f"{t.length}{_CODES[t.item.cname]}")
-        else:
-            return None
-        names.append(name)
-        pos = f.offset + size
-    if ffi.sizeof(ctype) > pos:
-        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
-    st = struct.Struct("".join(fmt))
-    return (st, tuple(names)) if st.size == ffi.sizeof(ctype) else None
+    try:
+        st, members = _layout_of(ctype, skip)
+    except (TypeError, KeyError):
+        return None
+    return st, tuple(name for name, _ in members)
+
+
+@functools.cache
+def _record_layout(ctype: str) -> tuple[struct.Struct, dict[str, int]]:
+    """struct_layout for reading: pointers are padding (never read from a
+    record), and each member's position in the unpacked tuple ("r.family"
+    for a nested member; an integer array takes one value per element)."""
+    st, members = _layout_of(ctype, pointers=False)
+    index, count = {}, 0
+    for name, n in members:
+        index[name] = count
+        count += n
+    return st, index
+
+
+def records(ptr, n: int, ctype: str, fields: tuple[str, ...]):
+    """The named members of each of the n ``ctype`` records at ptr, as
+    tuples, one at a time (a C array the core owns; nothing per record is
+    kept but what the caller builds)."""
+    st, index = _record_layout(ctype)
+    if n == 0:
+        return iter(())
+    pick = operator.itemgetter(*(index[f] for f in fields))
+    return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
+
+
+def record_index(ctype: str) -> dict[str, int]:
+    """{member: its position in a record tuple} of ``ctype`` (see records)."""
+    return _record_layout(ctype)[1]
+
+
+def u16s(ptr, n: int) -> list[int]:
+    """n uint16_t at ptr."""
+    return list(struct.unpack(f"={n}H", ffi.buffer(ptr, 2 * n))) if n else []
+
+
+def u32s(ptr, n: int) -> list[int]:
+    """n uint32_t at ptr."""
+    return list(struct.unpack(f"={n}I", ffi.buffer(ptr, 4 * n))) if n else []
+
+
+def raw_bytes(ptr, n: int) -> bytes:
+    """n bytes at ptr (b"" for none)."""
+    return ffi.buffer(ptr, n)[:] if n else b""
 
 
 # pr_rule_req: the integer members in struct order (all of RULE_INT_FIELDS),

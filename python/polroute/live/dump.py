@@ -6,8 +6,8 @@ meanwhile) and turns the flat record arrays into the records of
 :mod:`polroute.live.objects` (KLink, KAddr, KRule, KRoute), field for field
 what the pyroute2 reader of the tests (tests/kernel/pyroute2_state.py) makes.
 
-The C arrays are read record by record with ``struct.iter_unpack`` (the
-layout taken from the cffi struct, so it cannot drift from the header), one
+The C arrays are read record by record by ``polroute._core.codec.records``
+(``struct.iter_unpack``, the layout taken from the cffi struct), one
 constructor call per record: besides the final records only one record's
 values exist at a time, and address objects are shared between records
 that carry the same address.
@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import struct
-from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import raw_bytes
+from polroute._core.codec import records as _records
+from polroute._core.codec import u16s as _u16s
+from polroute._core.codec import u32s as _u32s
 from polroute._core.errors import DumpError, check, check_handle
 from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, RULE_FIELDS, RULE_PRESENT_BITS
 from polroute.live.netns import checked_netns_path
@@ -71,90 +73,6 @@ _ROUTE_NOTE_TEXT = {
     _RTA_NEWDST: "RTA_NEWDST",
     _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE",
 }
-
-
-# ---------------------------------------------------------------------------
-# the C arrays, record by record
-# ---------------------------------------------------------------------------
-
-_CODES = {
-    "uint8_t": "B",
-    "uint16_t": "H",
-    "uint32_t": "I",
-    "uint64_t": "Q",
-    "int32_t": "i",
-    "int64_t": "q",
-    "char": "c",
-}
-_layouts: dict[str, tuple[struct.Struct, dict[str, int]]] = {}
-
-
-def _layout(cname: str) -> tuple[struct.Struct, dict[str, int]]:
-    """A struct.Struct that unpacks one C record (layout read from the cffi
-    type, padding included, so it cannot drift from the header) and the
-    position of each field in the unpacked tuple ("r.family" for nested
-    fields; a pr_dump_str is two values, "name" and "name+1"; uint8_t/char
-    arrays are one bytes value)."""
-    got = _layouts.get(cname)
-    if got is not None:
-        return got
-    fmt: list[str] = []
-    index: dict[str, int] = {}
-    pos = 0
-    count = 0
-
-    def walk(ctype, base: int, prefix: str) -> None:
-        nonlocal pos, count
-        for name, f in ctype.fields:
-            off, t = base + f.offset, f.type
-            if off > pos:
-                fmt.append(f"{off - pos}x")
-                pos = off
-            key = prefix + name
-            if t.kind == "struct":
-                walk(t, off, key + ".")
-                continue
-            index[key] = count
-            if t.kind == "primitive":
-                fmt.append(_CODES[t.cname])
-                count += 1
-            elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
-                fmt.append(f"{t.length}s")
-                count += 1
-            elif t.kind == "array":
-                fmt.append(f"{t.length}{_CODES[t.item.cname]}")
-                count += t.length
-            else:  # a pointer: never read from a dump record
-                fmt.append(f"{ffi.sizeof(t)}x")
-                del index[key]
-            pos = off + ffi.sizeof(t)
-
-    ctype = ffi.typeof(cname)
-    walk(ctype, 0, "")
-    if ffi.sizeof(ctype) > pos:
-        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
-    st = struct.Struct("=" + "".join(fmt))
-    assert st.size == ffi.sizeof(ctype), cname
-    _layouts[cname] = (st, index)
-    return st, index
-
-
-def _records(ptr, n: int, cname: str, fields: tuple[str, ...]):
-    """The named fields of each of the n records at ptr, as tuples (one at a
-    time: nothing per record is kept but what the caller builds)."""
-    st, index = _layout(cname)
-    if n == 0:
-        return iter(())
-    pick = itemgetter(*(index[f] for f in fields))
-    return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
-
-
-def _u16s(ptr, n: int) -> list[int]:
-    return list(struct.unpack(f"={n}H", ffi.buffer(ptr, 2 * n))) if n else []
-
-
-def _u32s(ptr, n: int) -> list[int]:
-    return list(struct.unpack(f"={n}I", ffi.buffer(ptr, 4 * n))) if n else []
 
 
 def _fast_address_makers():
@@ -352,7 +270,7 @@ def decode_messages(buf: bytes) -> dict[str, list]:
 
 
 def _strings(v) -> bytes:
-    return ffi.buffer(v.strings, v.strings_len)[:] if v.strings_len else b""
+    return raw_bytes(v.strings, v.strings_len)
 
 
 def _text(strings: bytes, off: int, length: int) -> str:
