@@ -40,6 +40,9 @@ from polroute.types.requests import (
     bit,
 )
 
+#: the C NULL pointer (an absent optional argument or result)
+NULL = ffi.NULL
+
 # ---- names of the core's enums, keyed by the extension's own constants
 
 #: rtm_type / PR_RTN_* -> iproute2's word (lib/rt_names.c rtnl_rtntype_n2a)
@@ -530,9 +533,63 @@ def columns_struct(cname: str, arrays: dict, *, writable: bool = False, rename: 
     return c, keep
 
 
-def writable_column(ctype: str, arr):
-    """A ``ctype[]`` view of a writable buffer (a caller-owned work array)."""
-    return ffi.from_buffer(ctype + "[]", arr, require_writable=True)
+def column(item: str, arr, *, writable: bool = False):
+    """An ``item[]`` view of a C-contiguous buffer (no copy: keep ``arr``
+    alive while it is in use); ``writable`` for one the core writes."""
+    return ffi.from_buffer(item + "[]", arr, require_writable=writable)
+
+
+# ---- the question of pr_route_get
+
+
+def flow_to_c(
+    family: int,
+    dst: IPAddress,
+    *,
+    src: IPAddress | None = None,
+    tos: int = 0,
+    fibmatch: bool = False,
+    iif: int = 0,
+    oif: int = 0,
+    mark: int = 0,
+    uid: int | None = None,
+    ipproto: int | None = None,
+    sport: int = 0,
+    dport: int = 0,
+):
+    """A new ``pr_flow *`` (ifindexes resolved; None: not given).  IPv4
+    questions look up a table (RTM_F_LOOKUP_TABLE, as ``ip route get``)."""
+    q = ffi.new("pr_flow *")
+    q.family = family
+    q.tos = tos
+    q.lookup_table = 1 if family == AF_INET else 0
+    q.fibmatch = 1 if fibmatch else 0
+    ffi.memmove(q.dst, addr_bytes(dst), 16)
+    if src is not None:
+        q.has_src = 1
+        ffi.memmove(q.src, addr_bytes(src), 16)
+    q.iif = iif
+    q.oif = oif
+    q.mark = mark
+    if uid is not None:
+        q.has_uid = 1
+        q.uid = uid
+    if ipproto is not None:
+        q.has_ipproto = 1
+        q.ipproto = ipproto
+    q.sport = sport
+    q.dport = dport
+    return q
+
+
+def trace_to_c(cap: int):
+    """A new ``pr_trace *`` with room for cap steps, and the step array it
+    points to (keep both alive while it is in use)."""
+    trace = ffi.new("pr_trace *")
+    steps = ffi.new("pr_trace_step[]", cap)
+    trace.cap = cap
+    trace.steps = steps
+    return trace, steps
 
 
 # ---- records the core hands back (pr_link_info, pr_addr_info, pr_rule_info,
@@ -544,9 +601,24 @@ def out_struct(ctype: str, n: int = 0):
     return ffi.new(f"{ctype}[]", n) if n else ffi.new(ctype + " *")
 
 
-def text(chars) -> str:
-    """A NUL-terminated C string (a char array or pointer) as text."""
-    return ffi.string(chars).decode()
+def new_struct(ctype: str, values: dict):
+    """A new ``ctype *`` with the named members set (the rest zero)."""
+    return ffi.new(ctype + " *", values)
+
+
+def struct_dict(c, skip: tuple[str, ...] = ()) -> dict[str, int]:
+    """{member: value} of a filled struct of integers (stats, counters)."""
+    return {name: getattr(c, name) for name, _ in ffi.typeof(c).item.fields if name not in skip}
+
+
+def struct_bytes(c) -> bytes:
+    """The bytes of the struct ``c`` points to."""
+    return bytes(ffi.buffer(c))
+
+
+def text(chars, errors: str = "strict") -> str:
+    """A NUL-terminated C string (a char array or pointer) as UTF-8 text."""
+    return ffi.string(chars).decode("utf-8", errors)
 
 
 def addr_from(family: int, raw) -> IPAddress:

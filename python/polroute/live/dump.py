@@ -19,7 +19,7 @@ import gc
 import ipaddress
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import raw_bytes
+from polroute._core.codec import out_struct, raw_bytes, struct_dict, text
 from polroute._core.codec import records as _records
 from polroute._core.codec import u16s as _u16s
 from polroute._core.codec import u32s as _u32s
@@ -206,20 +206,20 @@ class LiveDump:
                 gc.enable()
 
     def _view(self):
-        v = ffi.new("pr_dump_view *")
+        v = out_struct("pr_dump_view")
         lib.pr_dump_get_view(self._d, v)
         return v
 
     def stats(self) -> dict[str, int]:
-        st = ffi.new("pr_dump_stats *")
+        st = out_struct("pr_dump_stats")
         lib.pr_dump_get_stats(self._d, st)
-        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields if name != "pad"}
+        return struct_dict(st, skip=("pad",))
 
     def route_table(self, dst) -> int:
         """The table the kernel reports for ``ip route get DST`` (as pyroute2
         asks it: RTA_DST only)."""
         fam = AF_INET if dst.version == 4 else AF_INET6
-        out = ffi.new("uint32_t *")
+        out = out_struct("uint32_t")
         check(lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out), error=DumpError)
         return out[0]
 
@@ -242,7 +242,7 @@ _CHUNK = 4096  # records per step
 
 def _decoder_text(d) -> str:
     """The C decoder's text for its last error ("" if none)."""
-    return ffi.string(lib.pr_dump_error(d)).decode("utf-8", "replace")
+    return text(lib.pr_dump_error(d), "replace")
 
 
 def decode_messages(buf: bytes) -> dict[str, list]:
@@ -253,7 +253,7 @@ def decode_messages(buf: bytes) -> dict[str, list]:
     rc = lib.pr_dump_decode(d, buf, len(buf))
     if rc < 0:
         check(rc, "", _decoder_text(d), error=DumpError)
-    v = ffi.new("pr_dump_view *")
+    v = out_struct("pr_dump_view")
     lib.pr_dump_get_view(d, v)
     addrs = _Addrs()
     return {

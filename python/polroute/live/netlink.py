@@ -25,7 +25,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import copy_into, fill_rule, pack_route, pack_rule, route_to_c
+from polroute._core.codec import (
+    NULL,
+    copy_into,
+    fill_rule,
+    new_struct,
+    out_struct,
+    pack_route,
+    pack_rule,
+    raw_bytes,
+    route_to_c,
+    struct_dict,
+    text,
+)
 from polroute._core.errors import NetlinkError, check, check_handle, iproute2_text
 from polroute.live.netns import checked_netns_path
 from polroute.types.requests import RouteRequest, RuleRequest
@@ -152,25 +164,25 @@ class KernelSocket:
         batch = requests if isinstance(requests, ffi.CData) else encode(requests)
         t1 = time.perf_counter()
         n = lib.pr_nl_batch_count(batch)
-        results = ffi.new("pr_nl_result[]", max(n, 1))
-        opt = ffi.new(
-            "pr_nl_options *",
+        results = out_struct("pr_nl_result", max(n, 1))
+        opt = new_struct(
+            "pr_nl_options",
             {"max_chunk_bytes": max_chunk_bytes, "max_chunk_acks": max_chunk_acks, "timeout_ms": timeout_ms},
         )
-        st = ffi.new("pr_nl_stats *")
+        st = out_struct("pr_nl_stats")
         rc = lib.pr_nl_send(self.fileno(), batch, results, n, opt, st)
         self.timing = {"encode": t1 - t0, "kernel": time.perf_counter() - t1}
-        self.stats = {name: getattr(st, name) for name, _ in ffi.typeof("pr_nl_stats").fields}
-        outcomes = [Outcome(results[i].error, ffi.string(results[i].msg).decode("utf-8", "replace")) for i in range(n)]
+        self.stats = struct_dict(st)
+        outcomes = [Outcome(results[i].error, text(results[i].msg, "replace")) for i in range(n)]
         check(rc, error=NetlinkError, outcomes=outcomes)
         return outcomes
 
 
 def batch_data(batch) -> bytes:
     """The encoded messages of a batch, back to back (what the journal keeps)."""
-    n = ffi.new("size_t *")
+    n = out_struct("size_t")
     ptr = lib.pr_nl_batch_data(batch, n)
-    return bytes(ffi.buffer(ptr, n[0])) if ptr != ffi.NULL else b""
+    return raw_bytes(ptr, n[0]) if ptr != NULL else b""
 
 
 def split_messages(data: bytes) -> list[memoryview]:
@@ -214,7 +226,7 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
     field path, which is also the reference (tests compare the two)."""
     reqs = list(requests)
     batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(reqs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
-    rule = ffi.new("pr_rule_req *")  # reused: fill_rule sets every field, and the add encodes at once
+    rule = out_struct("pr_rule_req")  # reused: fill_rule sets every field, and the add encodes at once
     packed = _Packed() if fast else None
     for i, req in enumerate(reqs):
         if isinstance(req, RuleRequest):
@@ -244,8 +256,8 @@ class _Packed:
     reused)."""
 
     def __init__(self):
-        self._rule = ffi.new("pr_rule_req *")
-        self._route = ffi.new("pr_route_req *")
+        self._rule = out_struct("pr_rule_req")
+        self._route = out_struct("pr_route_req")
 
     def rule(self, r: RuleRequest):
         data = pack_rule(r)
@@ -260,8 +272,8 @@ def encoded_messages(requests: Iterable[Request], *, fast: bool = True) -> list[
     """The netlink messages send() would write (seq 0), for inspection."""
     batch = encode(requests, fast=fast)
     out = []
-    size = ffi.new("size_t *")
+    size = out_struct("size_t")
     for i in range(lib.pr_nl_batch_count(batch)):
         p = lib.pr_nl_batch_message(batch, i, size)
-        out.append(bytes(ffi.buffer(p, size[0])))
+        out.append(raw_bytes(p, size[0]))
     return out

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from polroute._core.binding import ffi, lib
-from polroute._core.codec import column_types, columns_struct, writable_column
+from polroute._core.binding import lib
+from polroute._core.codec import column, column_types, columns_struct, out_struct
 from polroute._core.errors import check
 
 if TYPE_CHECKING:  # annotations only: policy.py imports this module through compiled.py
@@ -229,7 +229,7 @@ def lookup_bulk(
     cin, keep_in = columns_struct("pr_bulk_in", cols)
     cout, keep_out = columns_struct("pr_bulk_out", {name: getattr(out, name) for name in _OUT_COLUMNS}, writable=True)
     if fast_of is not None:
-        slow = ffi.new("size_t *")
+        slow = out_struct("size_t")
         rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
         out.fast_rows = n - int(slow[0])
     else:
@@ -308,8 +308,8 @@ def _lookup_bulk_v6(
     if order or (order is None and n >= ORDER_MIN_ROWS):
         perm = np.empty(n, dtype=np.uint32)
         scratch = np.empty(2 * n, dtype=np.uint64)
-        c_perm = writable_column("uint32_t", perm)
-        c_scratch = writable_column("uint64_t", scratch)
+        c_perm = column("uint32_t", perm, writable=True)
+        c_scratch = column("uint64_t", scratch, writable=True)
         keep += [c_perm, c_scratch]
         if lib.pr_bulk6_order(n, cin.dst, c_perm, c_scratch) < 0:
             raise ValueError(f"dst: {n} rows: too many to order")
