@@ -1,6 +1,7 @@
 """The package's layers: imports only go downward, no module imports itself
-back through a cycle, only polroute._core touches the compiled extension, and
-modules and functions stay small.  Read from the source with ``ast`` (nothing is imported).
+back through a cycle, only polroute._core touches the compiled extension,
+only its codec builds or lays out C structs, and modules and functions stay
+small.  Read from the source with ``ast`` (nothing is imported).
 
 Layers, bottom first (docs/architecture.md says what each owns):
 
@@ -208,6 +209,36 @@ def test_modules_stay_small(package):
     assert set(OVERSIZE) <= set(sizes), "a module listed in OVERSIZE is gone: drop it from the list"
 
 
+# What only polroute._core.codec may do: build, view or copy C structs and
+# arrays, and lay structs out with the struct module (one layout reader,
+# read from cffi).  ffi.gc, ffi.NULL and ffi.CData stay usable everywhere.
+STRUCT_CALLS = {
+    "ffi": {"new", "cast", "from_buffer", "buffer", "memmove", "string", "unpack", "typeof", "sizeof", "offsetof"},
+    "struct": {"pack", "pack_into", "unpack", "unpack_from", "iter_unpack", "Struct", "calcsize"},
+}
+
+
+def struct_handling(root: Path) -> list[str]:
+    """module:line ffi.X / struct.X for each struct conversion outside _core."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        mod = module_name(path, root)
+        if mod.startswith("polroute._core"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.attr in STRUCT_CALLS.get(node.value.id, ())
+            ):
+                out.append(f"{mod}:{node.lineno} {node.value.id}.{node.attr}")
+    return out
+
+
+def test_struct_conversions_are_the_codecs():
+    assert struct_handling(PKG) == []
+
+
 def long_functions(root: Path) -> dict[str, int]:
     """{module.function (or module.Class.method): lines} for every function of
     the tree under root longer than MAX_FUNCTION_LINES (docstring included)."""
@@ -268,6 +299,18 @@ def test_checker_catches_an_upward_import_a_cycle_and_the_extension(tmp_path):
     assert not any(b.startswith("polroute.types.t") for b in bad)  # TYPE_CHECKING imports do not count
     assert ["polroute.live.a", "polroute.live.b"] in cycles(graph)
     assert ["polroute.iproute2.reader", "polroute.model.policy"] in cycles(graph)
+
+
+def test_checker_finds_struct_handling_outside_the_codec(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            "_core/codec.py": "import struct\nS = struct.Struct('=I')\n",
+            "live/a.py": "from polroute._core.binding import ffi\nx = ffi.new('int *')\ny = ffi.gc(x, f)\n",
+            "model/b.py": "import struct\n\ndef f():\n    return struct.pack('=I', 1)\n",
+        },
+    )
+    assert struct_handling(root) == ["polroute.live.a:2 ffi.new", "polroute.model.b:4 struct.pack"]
 
 
 @pytest.mark.parametrize("body", [MAX_FUNCTION_LINES - 1, MAX_FUNCTION_LINES, MAX_FUNCTION_LINES + 1])
