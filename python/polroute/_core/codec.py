@@ -422,6 +422,11 @@ N_METRICS: int = dict(ffi.typeof("pr_route_req").fields)["metrics"].type.length
 route_values = _ROUTE_PLAIN.pack if _ROUTE_OK else None
 
 
+# the RouteRequest members before and after gw_family, in _ROUTE_ORDER
+_route_head = operator.attrgetter(*_ROUTE_ORDER[:6])
+_route_mid = operator.attrgetter(*_ROUTE_ORDER[7:15])
+
+
 def _addr(a: IPAddress | None) -> bytes:
     return b"" if a is None else a.packed  # the Struct pads to 16 bytes with zeros
 
@@ -438,6 +443,7 @@ def pack_route(r: RouteRequest) -> bytes | None:
     try:
         m = r.metrics
         if not m:
+            # the common shape, spelled out: ~10 % cheaper than the getters below
             return _ROUTE_PLAIN.pack(
                 r.family,
                 r.dst_len,
@@ -464,23 +470,11 @@ def pack_route(r: RouteRequest) -> bytes | None:
         for k in m:
             present |= 1 << k
         return _ROUTE_FULL.pack(
-            r.family,
-            r.dst_len,
-            r.tos,
-            r.protocol,
-            r.scope,
-            r.type,
+            *_route_head(r),
             gw_family,
-            r.pref,
-            r.table,
-            r.rtm_flags,
-            r.present,
-            r.priority,
-            r.oif,
-            r.nh_id,
-            r.realm,
-            0,
-            0,
+            *_route_mid(r),
+            0,  # nh_count
+            0,  # nh
             present,
             *(m.get(k, 0) for k in range(N_METRICS)),
             _addr(r.dst),
