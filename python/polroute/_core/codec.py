@@ -161,6 +161,7 @@ def addr_bytes(addr: IPAddress | None) -> bytes:
 
 
 def family_of(addr: IPAddress) -> int:
+    """AF_INET or AF_INET6, the address's family."""
     return AF_INET if addr.version == 4 else AF_INET6
 
 
@@ -361,11 +362,6 @@ def records(ptr, n: int, ctype: str, fields: tuple[str, ...]):
         return iter(())
     pick = operator.itemgetter(*(index[f] for f in fields))
     return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
-
-
-def record_index(ctype: str) -> dict[str, int]:
-    """{member: its position in a record tuple} of ``ctype`` (see records)."""
-    return _record_layout(ctype)[1]
 
 
 def u16s(ptr, n: int) -> list[int]:

@@ -188,9 +188,10 @@ RULE_SELECTORS: tuple[FieldRow, ...] = tuple(r for r in RULE_FIELDS if r.role ==
 RULE_PRESENT_BITS: int = sum(1 << r.present_bit for r in RULE_FIELDS if r.present_bit >= 0)
 
 
-#: Kinds whose bytes are one number, or a range of two (parsed and printed
-#: from the row alone: a new row of these kinds needs no Python edit).
+#: Kinds whose bytes are one number (parsed and printed from the row alone:
+#: a new row of these kinds needs no Python edit).
 NUMBER_KINDS = (lib.PR_FK_U8, lib.PR_FK_U16, lib.PR_FK_U32, lib.PR_FK_U64)
+#: Kinds whose bytes are a range of two numbers (the same for ranges).
 RANGE_KINDS = (lib.PR_FK_RANGE16, lib.PR_FK_RANGE32)
 
 
