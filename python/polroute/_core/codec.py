@@ -507,17 +507,27 @@ def column_types(cname: str) -> dict[str, str]:
     return {name: f.type.item.cname for name, f in ffi.typeof(cname).fields}
 
 
-def columns_struct(cname: str, arrays: dict, *, writable: bool = False, rename: dict | None = None):
-    """A new ``cname *`` whose members point into ``arrays`` ({column: a
-    C-contiguous buffer}, no copy; a column missing stays NULL) and the list
-    of cdata that must stay alive while the struct is in use.  ``rename``
-    maps a column to its member where the names differ."""
-    c = ffi.new(cname + " *")
-    items = column_types(cname)
+_from_writable = functools.partial(ffi.from_buffer, require_writable=True)
+
+
+@functools.cache
+def _column_decls(cname: str) -> tuple[str, dict[str, str]]:
+    return cname + " *", {m: t + "[]" for m, t in column_types(cname).items()}
+
+
+def columns_struct(cname: str, arrays, *, writable: bool = False, rename: dict | None = None):
+    """A new ``cname *`` whose members point into the buffers of ``arrays``
+    ((column, C-contiguous buffer) pairs, or a dict; no copy; a column
+    missing stays NULL) and the list of cdata that must stay alive while the
+    struct is in use.  ``rename`` maps a column to its member where the
+    names differ."""
+    ptr_decl, decls = _column_decls(cname)
+    c = ffi.new(ptr_decl)
     keep = []
-    for name, arr in arrays.items():
+    from_buffer = _from_writable if writable else ffi.from_buffer  # (no keyword per call)
+    for name, arr in arrays.items() if isinstance(arrays, dict) else arrays:
         member = rename.get(name, name) if rename else name
-        view = ffi.from_buffer(items[member] + "[]", arr, require_writable=writable)
+        view = from_buffer(decls[member], arr)
         keep.append(view)
         setattr(c, member, view)
     return c, keep

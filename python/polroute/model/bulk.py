@@ -16,6 +16,7 @@ long as nobody changes it meanwhile).  No Python object is made per flow.
 from __future__ import annotations
 
 import ipaddress
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ _OUT_COLUMNS = _columns("pr_bulk_out")
 _C6_FIELD = {"tos": "tclass"}
 _IN6_COLUMNS = _columns("pr_bulk6_in", {"tclass": "tos"}, skip=("order",))
 _OUT6_COLUMNS = _columns("pr_bulk6_out")
+_out_arrays = operator.attrgetter(*_OUT_COLUMNS)  # a BulkResult's output arrays, in _OUT_COLUMNS order
+_out6_arrays = operator.attrgetter(*_OUT6_COLUMNS)
 # From this many IPv6 rows on, lookup_bulk evaluates them in address order
 # (radix sort by the top 32 bits, ~10-30 ns/row): big tables' trie paths then
 # stay in cache (bench/README.md, IPv6).
@@ -204,22 +207,26 @@ def lookup_bulk(
         family = 6 if _is_v6(dst) else 4
     if family == 6 and fast:
         raise ValueError("fast=True: the specialised evaluator is IPv4 only")
+    # (name, column or None) in the structs' order
+    extra = (
+        ("src", src),
+        ("iif", iif),
+        ("oif", oif),
+        ("tos", tos),
+        ("mark", mark),
+        ("uid", uid),
+        ("ipproto", ipproto),
+        ("sport", sport),
+        ("dport", dport),
+    )
     if family == 6:
-        return _lookup_bulk_v6(
-            policy,
-            dst,
-            dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid, ipproto=ipproto, sport=sport, dport=dport),
-            out,
-            linear,
-            order,
-        )
+        return _lookup_bulk_v6(policy, dst, extra, out, linear, order)
     if family != 4:
         raise ValueError(f"family: {family!r}, expected 4 or 6")
     if order:
         raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
     if fast and linear:
         raise ValueError("fast=True and linear=True: the linear walk is the exact path's")
-    extra = dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid, ipproto=ipproto, sport=sport, dport=dport)
     cols = _v4_columns(dst, extra)
     n = cols["dst"].shape[0]
     fast_of = _fast_evaluator(policy, cols, n, fast, linear)
@@ -227,7 +234,7 @@ def lookup_bulk(
     # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
     check(lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES), "pr_policy_compile")
     cin, keep_in = columns_struct("pr_bulk_in", cols)
-    cout, keep_out = columns_struct("pr_bulk_out", {name: getattr(out, name) for name in _OUT_COLUMNS}, writable=True)
+    cout, keep_out = columns_struct("pr_bulk_out", zip(_OUT_COLUMNS, _out_arrays(out)), writable=True)
     if fast_of is not None:
         slow = out_struct("size_t")
         rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
@@ -240,11 +247,11 @@ def lookup_bulk(
     return out
 
 
-def _v4_columns(dst, extra: dict) -> dict:
+def _v4_columns(dst, extra: tuple) -> dict:
     """{column: uint/int array} of the given IPv4 input columns, all of dst's length."""
     cols = {"dst": _as_column("dst", _v4_list(dst), None)}
     n = cols["dst"].shape[0]
-    for name, value in extra.items():
+    for name, value in extra:
         if value is not None:
             cols[name] = _as_column(name, _v4_list(value) if name == "src" else value, n)
     return cols
@@ -277,11 +284,11 @@ def _v4_out(out: BulkResult | None, n: int) -> BulkResult:
 
 
 def _lookup_bulk_v6(
-    policy: Policy, dst, extra: dict, out: BulkResult | None, linear: bool, order: bool | None
+    policy: Policy, dst, extra: tuple, out: BulkResult | None, linear: bool, order: bool | None
 ) -> BulkResult:
     cols = {"dst": v6_column(dst, "dst")}
     n = cols["dst"].shape[0]
-    for name, value in extra.items():
+    for name, value in extra:
         if value is None:
             continue
         if name == "src":
@@ -303,7 +310,7 @@ def _lookup_bulk_v6(
                 raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}{list(shapes[name])}")
         out.family = 6
     cin, keep = columns_struct("pr_bulk6_in", cols, rename=_C6_FIELD)
-    cout, keep_out = columns_struct("pr_bulk6_out", {name: getattr(out, name) for name in _OUT6_COLUMNS}, writable=True)
+    cout, keep_out = columns_struct("pr_bulk6_out", zip(_OUT6_COLUMNS, _out6_arrays(out)), writable=True)
     keep += keep_out
     if order or (order is None and n >= ORDER_MIN_ROWS):
         perm = np.empty(n, dtype=np.uint32)
