@@ -19,30 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "polroute.h"
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void put4(uint8_t *b, uint32_t a)
-{
-    memset(b, 0, 16);
-    b[0] = (uint8_t)(a >> 24);
-    b[1] = (uint8_t)(a >> 16);
-    b[2] = (uint8_t)(a >> 8);
-    b[3] = (uint8_t)a;
-}
-
-static uint64_t rng = 20261126;
-static uint32_t rnd(void)
-{
-    rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
-    return (uint32_t)(rng >> 32);
-}
 
 static void die(pr_policy *p, const char *what, uint32_t i)
 {
@@ -63,7 +41,7 @@ static pr_policy *build(uint32_t n, const uint32_t *order)
     ar.family = PR_AF_INET;
     ar.prefixlen = 16;
     ar.ifindex = (uint32_t)up0;
-    put4(ar.local, 0x0A0A0002u);
+    bench_put4(ar.local, 0x0A0A0002u);
     if (pr_addr_request(p, PR_RTM_NEWADDR, &ar) < 0)
         die(p, "addr", 0);
     for (uint32_t k = 0; k < n; k++) {
@@ -77,7 +55,7 @@ static pr_policy *build(uint32_t n, const uint32_t *order)
         r.present = (1u << PR_RTA_OIF) | (1u << PR_RTA_GATEWAY) | (1u << PR_RTA_TABLE);
         r.oif = (uint32_t)up0;
         r.gw_family = PR_AF_INET;
-        put4(r.gw, 0x0A0A0001u);
+        bench_put4(r.gw, 0x0A0A0001u);
         if (pr_route_request(p, PR_RTM_NEWROUTE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &r) < 0)
             die(p, "route", i);
         pr_rule_req q;
@@ -88,7 +66,7 @@ static pr_policy *build(uint32_t n, const uint32_t *order)
         q.priority = 1 + (uint32_t)((uint64_t)i * 30000 / n);
         q.present = (1u << PR_FRA_PRIORITY) | (1u << PR_FRA_SRC) | (1u << PR_FRA_TABLE);
         q.src_len = 32;
-        put4(q.src, 0x0A100000u + i);
+        bench_put4(q.src, 0x0A100000u + i);
         if (pr_rule_request(p, PR_RTM_NEWRULE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &q) < 0)
             die(p, "rule", i);
     }
@@ -137,18 +115,18 @@ int main(int argc, char **argv)
             order[i] = !strcmp(mode, "desc") ? n - 1 - i : i;
         if (!strcmp(mode, "shuffle"))
             for (uint32_t i = n - 1; i > 0; i--) {
-                uint32_t j = rnd() % (i + 1), t = order[i];
+                uint32_t j = bench_rnd() % (i + 1), t = order[i];
                 order[i] = order[j];
                 order[j] = t;
             }
         double t[99];
         for (int r = 0; r < runs; r++) {
-            double c = cpu_s();
+            double c = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
             pr_policy *p = build(n, order);
             if (pr_rule_count(p, PR_AF_INET) != (size_t)n + 3)
                 die(p, "count", n);
             pr_policy_free(p);
-            t[r] = cpu_s() - c;
+            t[r] = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c;
         }
         free(order);
         qsort(t, (size_t)runs, sizeof(double), cmp_d);

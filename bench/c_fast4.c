@@ -21,30 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "polroute.h"
-
-static double now_s(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void put4(uint8_t *b, uint32_t a)
-{
-    memset(b, 0, 16);
-    b[0] = (uint8_t)(a >> 24);
-    b[1] = (uint8_t)(a >> 16);
-    b[2] = (uint8_t)(a >> 8);
-    b[3] = (uint8_t)a;
-}
-
-static uint64_t rng = 20261126;
-static uint32_t rnd(void)
-{
-    rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
-    return (uint32_t)(rng >> 32);
-}
 
 static int route(pr_policy *p, uint32_t table, uint32_t dst, uint8_t len, uint32_t k)
 {
@@ -55,11 +33,11 @@ static int route(pr_policy *p, uint32_t table, uint32_t dst, uint8_t len, uint32
     r.type = PR_RTN_UNICAST;
     r.table = table;
     r.dst_len = len;
-    put4(r.dst, dst);
+    bench_put4(r.dst, dst);
     r.present = (1u << PR_RTA_OIF) | (1u << PR_RTA_GATEWAY) | (1u << PR_RTA_TABLE);
     r.oif = 3 + 2 * k;
     r.gw_family = PR_AF_INET;
-    put4(r.gw, 0x0AC800FEu | (k << 8));
+    bench_put4(r.gw, 0x0AC800FEu | (k << 8));
     return pr_route_request(p, PR_RTM_NEWROUTE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &r);
 }
 
@@ -79,7 +57,7 @@ static pr_policy *tenants_policy(uint32_t n)
         ar.family = PR_AF_INET;
         ar.prefixlen = 24;
         ar.ifindex = 3 + 2 * k;
-        put4(ar.local, 0x0AC80001u | (k << 8));
+        bench_put4(ar.local, 0x0AC80001u | (k << 8));
         pr_addr_request(p, PR_RTM_NEWADDR, &ar);
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -88,7 +66,7 @@ static pr_policy *tenants_policy(uint32_t n)
         ar.family = PR_AF_INET;
         ar.prefixlen = 32;
         ar.ifindex = 3 + 2 * (i % 4);
-        put4(ar.local, 0xAC100000u + i);
+        bench_put4(ar.local, 0xAC100000u + i);
         pr_addr_request(p, PR_RTM_NEWADDR, &ar);
     }
     for (uint32_t j = 0; j < 999; j++)
@@ -105,7 +83,7 @@ static pr_policy *tenants_policy(uint32_t n)
         q.priority = n <= 32000 ? 1 + i : 1 + (uint32_t)((uint64_t)i * 32000 / n);
         q.present = (1u << PR_FRA_PRIORITY) | (1u << PR_FRA_SRC) | (1u << PR_FRA_TABLE);
         q.src_len = 32;
-        put4(q.src, 0xAC100000u + i);
+        bench_put4(q.src, 0xAC100000u + i);
         if (pr_rule_request(p, PR_RTM_NEWRULE, PR_NLM_F_CREATE, &q) < 0) {
             fprintf(stderr, "rule %u: %s\n", i, pr_errmsg(p));
             exit(1);
@@ -163,15 +141,15 @@ int main(int argc, char **argv)
     int threads = argc > 4 ? atoi(argv[4]) : 2;
     if (runs < 1 || threads < 1 || threads > 64 || n == 0 || tenants == 0)
         return 2;
-    double t0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    double t0 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     pr_policy *w = tenants_policy(tenants);
     pr_policy *snap = pr_policy_snapshot(w);
     pr_policy_compile(snap, 256);
-    double t1 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    double t1 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     pr_fast4 *f = NULL;
     if (pr_fast4_build(snap, &f) != 0)
         return 1;
-    double t2 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+    double t2 = bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     pr_fast4_stats st;
     pr_fast4_get_stats(f, &st);
 
@@ -179,10 +157,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         uint32_t d;
         do
-            d = 0x01000000u + rnd() % (0xE0000000u - 0x01000000u);
+            d = 0x01000000u + bench_rnd() % (0xE0000000u - 0x01000000u);
         while ((d & 0xFFF00000u) == 0xAC100000u || (d >> 24) == 10 || (d >> 24) == 127);
         dst[i] = d;
-        src[i] = rnd() % 10 ? 0xAC100000u + rnd() % tenants : 0;
+        src[i] = bench_rnd() % 10 ? 0xAC100000u + bench_rnd() % tenants : 0;
     }
     pr_bulk_in in;
     memset(&in, 0, sizeof(in));
@@ -195,9 +173,9 @@ int main(int argc, char **argv)
     pr_fast4_lookup_bulk(f, n, &in, &jobs[0].out, &slow);   /* warm-up */
     double *t = calloc((size_t)runs, sizeof(double));
     for (int r = 0; r < runs; r++) {
-        double c = now_s(CLOCK_THREAD_CPUTIME_ID);
+        double c = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
         pr_fast4_lookup_bulk(f, n, &in, &jobs[0].out, NULL);
-        t[r] = now_s(CLOCK_THREAD_CPUTIME_ID) - c;
+        t[r] = bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - c;
     }
     qsort(t, (size_t)runs, sizeof(double), cmp_d);
     printf("tenants %u: policy %.2f s, fast4 build %.3f s CPU; %zu classes, %zu outcomes, %.1f MB; "
@@ -212,12 +190,12 @@ int main(int argc, char **argv)
         pthread_t th[64];
         for (int k = 0; k < nt; k++)
             jobs[k].runs = runs;
-        double w0 = now_s(CLOCK_MONOTONIC);
+        double w0 = bench_clock_s(CLOCK_MONOTONIC);
         for (int k = 0; k < nt; k++)
             pthread_create(&th[k], NULL, work, &jobs[k]);
         for (int k = 0; k < nt; k++)
             pthread_join(th[k], NULL);
-        wall[pass] = now_s(CLOCK_MONOTONIC) - w0;
+        wall[pass] = bench_clock_s(CLOCK_MONOTONIC) - w0;
     }
     printf("threads: 1 -> %.1f M flows/s wall, %d -> %.1f M flows/s wall: speed-up %.2fx\n",
            (double)n * runs / wall[0] / 1e6, threads, (double)n * runs * threads / wall[1] / 1e6,
@@ -237,12 +215,12 @@ int main(int argc, char **argv)
         bin.src = bsrc;
         double *tb = calloc((size_t)runs, sizeof(double)), *tt = calloc((size_t)runs, sizeof(double));
         for (int r = 0; r < runs; r++) {
-            double c = now_s(CLOCK_THREAD_CPUTIME_ID);
+            double c = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
             pr_fast4_lookup_bulk(bf, n, &bin, &jobs[0].out, NULL);
-            tb[r] = now_s(CLOCK_THREAD_CPUTIME_ID) - c;
-            c = now_s(CLOCK_THREAD_CPUTIME_ID);
+            tb[r] = bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - c;
+            c = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
             pr_fast4_lookup_bulk(f, n, &in, &jobs[0].out, NULL);
-            tt[r] = now_s(CLOCK_THREAD_CPUTIME_ID) - c;
+            tt[r] = bench_clock_s(CLOCK_THREAD_CPUTIME_ID) - c;
         }
         qsort(tb, (size_t)runs, sizeof(double), cmp_d);
         qsort(tt, (size_t)runs, sizeof(double), cmp_d);

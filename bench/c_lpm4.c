@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "polroute.h"
 
 /* splitmix64 from a fixed seed: every run times the same table */
@@ -38,9 +39,7 @@ static unsigned draw_len(void)
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 int main(int argc, char **argv)

@@ -18,22 +18,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "polroute.h"
 
 static double cpu_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void put4(uint8_t *b, uint32_t a)
-{
-    memset(b, 0, 16);
-    b[0] = (uint8_t)(a >> 24);
-    b[1] = (uint8_t)(a >> 16);
-    b[2] = (uint8_t)(a >> 8);
-    b[3] = (uint8_t)a;
+    return bench_clock_s(CLOCK_THREAD_CPUTIME_ID) * 1e6;
 }
 
 static int add_tenant(pr_policy *p, uint32_t i)
@@ -47,7 +37,7 @@ static int add_tenant(pr_policy *p, uint32_t i)
     q.priority = 1000 + i;
     q.present = (1u << PR_FRA_PRIORITY) | (1u << PR_FRA_SRC) | (1u << PR_FRA_TABLE);
     q.src_len = 32;
-    put4(q.src, 0xAC100000u + i);
+    bench_put4(q.src, 0xAC100000u + i);
     int rc = pr_rule_request(p, PR_RTM_NEWRULE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &q);
     if (rc < 0)
         return rc;
@@ -60,7 +50,7 @@ static int add_tenant(pr_policy *p, uint32_t i)
     r.present = (1u << PR_RTA_OIF) | (1u << PR_RTA_GATEWAY) | (1u << PR_RTA_TABLE);
     r.oif = 2 + 2 * (table % 4);
     r.gw_family = PR_AF_INET;
-    put4(r.gw, 0x0A0000FEu | ((table % 4) << 8));
+    bench_put4(r.gw, 0x0A0000FEu | ((table % 4) << 8));
     return pr_route_request(p, PR_RTM_NEWROUTE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &r);
 }
 
@@ -96,7 +86,7 @@ int main(int argc, char **argv)
         ar.family = PR_AF_INET;
         ar.prefixlen = 24;
         ar.ifindex = (uint32_t)ifx - 1;   /* the gateways' device: 2 + 2k */
-        put4(ar.local, 0x0A000001u | (k << 8));
+        bench_put4(ar.local, 0x0A000001u | (k << 8));
         pr_addr_request(p, PR_RTM_NEWADDR, &ar);
     }
     for (uint32_t i = 0; i < main_routes; i++) {
@@ -107,11 +97,11 @@ int main(int argc, char **argv)
         r.type = PR_RTN_UNICAST;
         r.table = 254;
         r.dst_len = 24;
-        put4(r.dst, 0x14000000u + (i << 8));
+        bench_put4(r.dst, 0x14000000u + (i << 8));
         r.present = (1u << PR_RTA_OIF) | (1u << PR_RTA_GATEWAY);
         r.oif = 2;
         r.gw_family = PR_AF_INET;
-        put4(r.gw, 0x0A0000FEu);
+        bench_put4(r.gw, 0x0A0000FEu);
         pr_route_request(p, PR_RTM_NEWROUTE, PR_NLM_F_CREATE | PR_NLM_F_EXCL, &r);
     }
     for (uint32_t i = 0; i < tenants; i++)

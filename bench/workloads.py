@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from polroute.cli.bench_workloads import _LEN_WEIGHTS as _BGP_LEN_WEIGHTS
 from polroute.cli.demo import two_nic_batch
 from polroute.iproute2.batch import apply_batch, parse_command
 from polroute.model.policy import Policy
@@ -114,26 +115,9 @@ def public_dsts(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-# BGP-like length mix (anchors' j2_gen.py weights), /8../24
-_LEN_WEIGHTS = {
-    24: 60,
-    23: 10,
-    22: 13,
-    21: 4.5,
-    20: 4.5,
-    19: 2.5,
-    18: 0.9,
-    17: 0.6,
-    16: 1.4,
-    15: 0.05,
-    14: 0.05,
-    13: 0.05,
-    12: 0.05,
-    11: 0.04,
-    10: 0.03,
-    9: 0.02,
-    8: 0.01,
-}
+# BGP-like length mix (anchors' j2_gen.py weights), /8../24: the package's
+# mix (polroute bench's LPM workload) without its longer-than-/24 tail
+_LEN_WEIGHTS = {plen: w for plen, w in _BGP_LEN_WEIGHTS.items() if plen <= 24}
 
 
 def main_prefixes(n: int, seed: int = SEED) -> list[tuple[int, int]]:

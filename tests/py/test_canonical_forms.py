@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polroute._core.binding import ffi
+from polroute._core.codec import pack_route as _packed
 from polroute._core.codec import route_to_c
 from polroute.iproute2.batch import parse_command
 from polroute.iproute2.lexer import split_args
-from polroute.live.desired import _packed, normal_route, rule_ident
+from polroute.live.desired import normal_route, rule_ident
 from polroute.model.policy import Policy
 from polroute.types.requests import AF_INET6, RTN_THROW, RouteRequest, RuleRequest
 
@@ -53,6 +54,8 @@ def test_packed_request_equals_route_to_c(data):
                 " table 5 metric 99",
                 " src 10.0.0.9" if not six else " pref high",
                 " realm 3" if not six else "",
+                " mtu 1400",
+                " mtu lock 1400 window 10 rto_min 5",
             ]
         )
     )
@@ -63,9 +66,10 @@ def test_packed_request_equals_route_to_c(data):
     assert _packed(q) == bytes(ffi.buffer(want)), line
 
 
-def test_packed_declines_nexthops_metrics_and_out_of_range():
+def test_packed_declines_nexthops_metric_ids_past_the_array_and_out_of_range():
     assert _packed(_req("route add 10.0.0.0/8 nexthop via 10.0.0.1 dev v0 nexthop via 10.0.0.2 dev v0")) is None
-    assert _packed(_req("route add 10.0.0.0/8 dev v0 mtu 1400")) is None
+    assert _packed(RouteRequest(24, 0, metrics={18: 1})) is None
+    assert _packed(RouteRequest(24, 0, metrics={2: 1 << 32})) is None
     assert _packed(RouteRequest(24, 0, priority=1 << 33)) is None
 
 

@@ -188,12 +188,24 @@ RULE_SELECTORS: tuple[FieldRow, ...] = tuple(r for r in RULE_FIELDS if r.role ==
 RULE_PRESENT_BITS: int = sum(1 << r.present_bit for r in RULE_FIELDS if r.present_bit >= 0)
 
 
+#: Kinds whose bytes are one number (parsed and printed from the row alone:
+#: a new row of these kinds needs no Python edit).
+NUMBER_KINDS = (lib.PR_FK_U8, lib.PR_FK_U16, lib.PR_FK_U32, lib.PR_FK_U64)
+#: Kinds whose bytes are a range of two numbers (the same for ranges).
+RANGE_KINDS = (lib.PR_FK_RANGE16, lib.PR_FK_RANGE32)
+
+
 def rule_link(row: FieldRow) -> FieldRow | None:
     """The companion row of a rule row (a value's mask, a mask's value)."""
     return RULE_FIELDS[row.link] if row.link >= 0 else None
 
 
-def rule_mask_of(row: FieldRow) -> FieldRow | None:
-    """The mask row of a value row, if it has one."""
-    link = rule_link(row)
+def mask_of(row: FieldRow, table: tuple[FieldRow, ...]) -> FieldRow | None:
+    """The mask row of a value row of ``table``, if it has one."""
+    link = table[row.link] if row.link >= 0 else None
     return link if link is not None and link.kind == KIND_MASK and row.kind != KIND_MASK else None
+
+
+def rule_mask_of(row: FieldRow) -> FieldRow | None:
+    """The mask row of a rule value row, if it has one."""
+    return mask_of(row, RULE_FIELDS)

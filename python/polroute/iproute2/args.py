@@ -13,8 +13,9 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
+from polroute._core import fields
 from polroute.iproute2.lexer import ParseError
-from polroute.iproute2.rt_tables import RtTables, get_u8, get_u32, get_unsigned_max, strtoul
+from polroute.iproute2.rt_tables import RtTables, get_u8, get_u32, get_u64, get_unsigned_max, strtoul
 from polroute.iproute2.show import PROTO_BY_NAME
 from polroute.types.requests import (
     AF_INET,
@@ -31,6 +32,7 @@ from polroute.types.requests import (
     RTN_UNREACHABLE,
     RTN_XRESOLVE,
     IPAddress,
+    bit,
 )
 
 AF_UNSPEC = 0
@@ -354,3 +356,41 @@ def inet_addr_match(a: int, b: int, bits: int) -> bool:
         return True
     shift = 128 - min(bits, 128)
     return (a >> shift) == (b >> shift)
+
+
+# ---- values of table-described fields (csrc/fields.c rows)
+
+
+def _row_number(s: str, what: str, limit: int) -> int:
+    n = get_u64(s) if limit > 0xFFFFFFFF else get_u32(s)
+    if n is None or n > limit:
+        raise invalid(what, s)
+    return n
+
+
+def parse_row_value(row: fields.FieldRow, value: str, req, table: tuple[fields.FieldRow, ...]) -> None:
+    """One value of a row of ``table`` (a number, a range ``N[-M]``, a value
+    with its mask row as ``V/M``) into the request's members, with its
+    present bit: the way iproute2 parses such numbers (get_u*, ``invalid
+    KEYWORD``), so that a new row of these kinds needs no reader edit."""
+    value_s, slash, mask_s = value.partition("/")
+    limit = row.max or row.width_mask
+    if row.kind in fields.RANGE_KINDS:
+        lo_s, dash, hi_s = value_s.partition("-")
+        lo = _row_number(lo_s, row.keyword, limit)
+        hi = _row_number(hi_s, row.keyword, limit) if dash else lo
+        if hi < lo:
+            raise invalid(row.keyword, value)
+        setattr(req, row.members[0], lo)
+        setattr(req, row.members[1], hi)
+    else:
+        setattr(req, row.members[0], _row_number(value_s, row.keyword, limit))
+    if row.present_bit >= 0:
+        req.present |= bit(row.present_bit)
+    if slash:
+        mask_row = fields.mask_of(row, table)
+        if mask_row is None:
+            raise invalid(row.keyword, value)
+        setattr(req, mask_row.members[0], _row_number(mask_s, f"{row.keyword} mask", mask_row.all_ones))
+        if mask_row.present_bit >= 0:
+            req.present |= bit(mask_row.present_bit)

@@ -304,6 +304,23 @@ def _rule(words: list[str], i: int, msg_type: int, t, fam: int) -> Command | Non
     return Command([("rule", req)])
 
 
+def _route_dst(req: RouteRequest, tok: str, fam: int) -> tuple[int, int] | None:
+    """The destination ("default" or a prefix) into req: (family, present
+    bits), or None when the strict parser declines it."""
+    if tok == "default":
+        req.dst_len = 0
+        if not fam:
+            return fam, 0
+        # ip sends the zero address of a known family
+        req.dst = IPv4Address(0) if fam == AF_INET else IPv6Address(0)
+        return fam, _B_RTA_DST
+    got = _prefix(tok, fam)
+    if got is None:
+        return None
+    fam, req.dst, req.dst_len = got
+    return fam, _B_RTA_DST
+
+
 def _route(
     words: list[str], i: int, msg_type: int, flags: int, policy, t, fam: int, route_proto: int
 ) -> Command | None:
@@ -327,17 +344,11 @@ def _route(
             # ':' (no keyword of the chain and no route type reads like that)
             if dst_ok or not (tok == "default" or tok[0] in _DIGITS or ":" in tok):
                 return None
-            if tok == "default":
-                if fam:  # ip sends the zero address of a known family
-                    req.dst = IPv4Address(0) if fam == AF_INET else IPv6Address(0)
-                    present |= _B_RTA_DST
-                req.dst_len = 0
-            else:
-                got = _prefix(tok, fam)
-                if got is None:
-                    return None
-                fam, req.dst, req.dst_len = got
-                present |= _B_RTA_DST
+            got = _route_dst(req, tok, fam)
+            if got is None:
+                return None
+            fam, bits = got
+            present |= bits
             dst_ok = True
             i += 1
             continue

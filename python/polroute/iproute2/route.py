@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from polroute._core import fields
 from polroute._core.errors import PolicyError
 from polroute.iproute2.args import (
     AF_UNSPEC,
@@ -27,6 +28,7 @@ from polroute.iproute2.args import (
     matches,
     name_id,
     need,
+    parse_row_value,
     read_family,
     rtntype_a2n,
     table_id,
@@ -100,6 +102,23 @@ _ROUTE_CMDS = (
     ("test", RTM_NEWROUTE, NLM_F_EXCL),
     ("delete", RTM_DELROUTE, 0),
 )
+
+# Route rows (csrc/fields.c) whose words the if-chain below has a case of its
+# own for; any other row of a plain kind (a number, a range) is read by its
+# row (args.parse_row_value), so a new plain route attribute needs no edit
+# here (docs/architecture.md, "Where to add").
+_BY_HAND = frozenset(
+    ("tos", "dsfield", "proto", "protocol", "scope", "via", "pref", "table", "onlink", "metric", "priority")
+    + ("preference", "dev", "oif", "nhid", "realms", "realm", "nexthop", "mtu", "advmss", "window", "rtt")
+    + ("to", "src")
+)
+_GENERIC = {
+    word: r
+    for r in fields.ROUTE_FIELDS
+    if r.role != fields.ROLE_META and r.kind in fields.NUMBER_KINDS + fields.RANGE_KINDS
+    for word in (r.keyword, *r.aliases)
+    if word and word not in _BY_HAND
+}
 
 # exact-match metric keywords that take an optional "lock": keyword -> RTAX id
 _LOCKABLE = {"mtu": RTAX_MTU, "hoplimit": RTAX_HOPLIMIT, "advmss": RTAX_ADVMSS}
@@ -257,6 +276,8 @@ def _route_modify(a: Args, msg_type: int, flags: int, ctx: Context) -> Command:
             if q not in (0, 1):
                 raise invalid('"fastopen_no_cookie" value (0 or 1)', v)
             mx[RTAX_FASTOPEN_NO_COOKIE] = q
+        elif tok in _GENERIC:
+            parse_row_value(_GENERIC[tok], a.next(), req, fields.ROUTE_FIELDS)
         else:
             if tok == "to":
                 tok = a.next()

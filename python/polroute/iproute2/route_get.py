@@ -4,12 +4,21 @@ the answer exactly as iproute2 6.1 prints the kernel's (text and ``-j``)."""
 from __future__ import annotations
 
 import errno as _errno
-import ipaddress
 import os
 
-from polroute._core.binding import ffi, lib
-from polroute._core.codec import NOT_MODELLED_NAMES, ROUTE_TYPE_NAMES, TRACE_STEP_NAMES
-from polroute._core.errors import check
+from polroute._core.binding import lib
+from polroute._core.codec import (
+    NOT_MODELLED_NAMES,
+    NULL,
+    ROUTE_TYPE_NAMES,
+    TRACE_STEP_NAMES,
+    addr_from,
+    flow_to_c,
+    out_struct,
+    text,
+    trace_to_c,
+)
+from polroute._core.errors import check, iproute2_text
 from polroute.iproute2.route_get_args import GetArgs, parse_route_get
 from polroute.iproute2.rt_tables import RtTables
 from polroute.model.policy import Policy
@@ -51,40 +60,28 @@ def _tables(tables: RtTables | None) -> RtTables:
 
 
 def _addr(family: int, raw) -> str:
-    b = bytes(ffi.buffer(raw, 16))
-    if family == AF_INET:
-        return str(ipaddress.IPv4Address(b[:4]))
-    return str(ipaddress.IPv6Address(b))
+    return str(addr_from(family, raw))
 
 
 def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None):
     """The pr_flow for parsed `ip route get` arguments (names resolved)."""
-    q = ffi.new("pr_flow *")
-    q.family = args.family
-    q.tos = args.tos
-    q.lookup_table = 1 if args.family == AF_INET else 0
-    q.fibmatch = 1 if args.fibmatch else 0
-    ffi.memmove(q.dst, args.dst.packed.ljust(16, b"\0"), 16)
-    if args.src is not None:
-        q.has_src = 1
-        ffi.memmove(q.src, args.src.packed.ljust(16, b"\0"), 16)
-    if args.iif:
-        q.iif = policy.ifindex(args.iif)
-    if args.oif:
-        q.oif = policy.ifindex(args.oif)
-    q.mark = args.mark
-    if args.uid is not None:
-        q.has_uid = 1
-        q.uid = args.uid
-    elif caller_uid is not None and not args.iif:
-        q.has_uid = 1
-        q.uid = caller_uid
-    if args.ip_proto is not None:
-        q.has_ipproto = 1
-        q.ipproto = args.ip_proto
-    q.sport = args.sport or 0
-    q.dport = args.dport or 0
-    return q
+    uid = args.uid
+    if uid is None and caller_uid is not None and not args.iif:
+        uid = caller_uid
+    return flow_to_c(
+        args.family,
+        args.dst,
+        src=args.src,
+        tos=args.tos,
+        fibmatch=args.fibmatch,
+        iif=policy.ifindex(args.iif) if args.iif else 0,
+        oif=policy.ifindex(args.oif) if args.oif else 0,
+        mark=args.mark,
+        uid=uid,
+        ipproto=args.ip_proto,
+        sport=args.sport or 0,
+        dport=args.dport or 0,
+    )
 
 
 def route_get(policy: Policy, argv: list[str], tables: RtTables | None = None, explain: bool = False) -> RouteGetResult:
@@ -107,15 +104,8 @@ def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: 
             error_message=f"{fam}: Invalid values in header for route get request",
         )
     q = flow_from_args(policy, args, caller_uid=os.getuid() if hasattr(os, "getuid") else 0)
-    res = ffi.new("pr_result *")
-    trace = ffi.NULL
-    steps = None
-    if explain:
-        trace = ffi.new("pr_trace *")
-        cap = max(64, 2 * (len(policy.rules(args.family)) + 8))
-        steps = ffi.new("pr_trace_step[]", cap)
-        trace.cap = cap
-        trace.steps = steps
+    res = out_struct("pr_result")
+    trace, _steps = trace_to_c(max(64, 2 * (len(policy.rules(args.family)) + 8))) if explain else (NULL, None)
     rc = lib.pr_route_get(policy._h, q, res, trace)
     check(rc, "pr_route_get")
     return _convert(policy, args, res, tables, trace if explain else None)
@@ -137,8 +127,8 @@ def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> Rou
                 )
             )
     if res.error:
-        if res.errmsg != ffi.NULL:
-            out.error_message = ffi.string(res.errmsg).decode()
+        if res.errmsg != NULL:
+            out.error_message = text(res.errmsg)
         return out
     out.type = _TYPE_NAMES.get(res.type, str(res.type))
     out.dst = _addr(fam, res.dst)
@@ -191,9 +181,7 @@ def _mark_text(mark: int) -> str:
 
 def error_text(err: int, message: str = "") -> str:
     """What ip prints for an error answer."""
-    if message:
-        return f"Error: {message}" + ("" if message.endswith(".") else ".")
-    return f"RTNETLINK answers: {os.strerror(err)}"
+    return iproute2_text(err, message)
 
 
 def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict:

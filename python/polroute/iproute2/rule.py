@@ -26,6 +26,7 @@ from polroute.iproute2.args import (
     matches,
     name_id,
     need,
+    parse_row_value,
     rtntype_a2n,
     table_id,
     unsupported,
@@ -98,8 +99,6 @@ def _dscp_a2n(t, v: str) -> int:
 # the way iproute2 parses such numbers (get_u*, "invalid KEYWORD"), so a new
 # selector needs no edit here (docs/architecture.md, "Where to add").
 _BY_HAND = {"dscp", "flowlabel", "sport", "dport"}
-_NUMBER_KINDS = (fields.KIND_U8, fields.KIND_U16, fields.KIND_U32, fields.KIND_U64)
-_RANGE_KINDS = (fields.KIND_RANGE16, fields.KIND_RANGE32)
 _GENERIC = {
     r.keyword: r
     for r in fields.RULE_FIELDS
@@ -107,40 +106,13 @@ _GENERIC = {
     and r.flags & fields.FF_NEW_KEYWORD
     and r.keyword
     and r.keyword not in _BY_HAND
-    and r.kind in _NUMBER_KINDS + _RANGE_KINDS
+    and r.kind in fields.NUMBER_KINDS + fields.RANGE_KINDS
 }
-
-
-def _number(row: fields.FieldRow, s: str, what: str, limit: int) -> int:
-    n = get_u64(s) if limit > 0xFFFFFFFF else get_u32(s)
-    if n is None or n > limit:
-        raise invalid(what, s)
-    return n
 
 
 def _parse_generic(row: fields.FieldRow, value: str, req: RuleRequest) -> None:
     """One table-described selector's value into ``req`` (see _GENERIC)."""
-    value_s, slash, mask_s = value.partition("/")
-    limit = row.max or row.width_mask
-    if row.kind in _RANGE_KINDS:
-        lo_s, dash, hi_s = value_s.partition("-")
-        lo = _number(row, lo_s, row.keyword, limit)
-        hi = _number(row, hi_s, row.keyword, limit) if dash else lo
-        if hi < lo:
-            raise invalid(row.keyword, value)
-        setattr(req, row.members[0], lo)
-        setattr(req, row.members[1], hi)
-    else:
-        setattr(req, row.members[0], _number(row, value_s, row.keyword, limit))
-    if row.present_bit >= 0:
-        req.present |= bit(row.present_bit)
-    if slash:
-        mask_row = fields.RULE_FIELDS[row.link] if row.link >= 0 else None
-        if mask_row is None or mask_row.kind != fields.KIND_MASK:
-            raise invalid(row.keyword, value)
-        setattr(req, mask_row.members[0], _number(mask_row, mask_s, f"{row.keyword} mask", mask_row.all_ones))
-        if mask_row.present_bit >= 0:
-            req.present |= bit(mask_row.present_bit)
+    parse_row_value(row, value, req, fields.RULE_FIELDS)
 
 
 def _rule_modify(a: Args, msg_type: int, ctx: Context) -> Command:

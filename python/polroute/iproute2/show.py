@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable
 
+from polroute._core.codec import ROUTE_TYPE_NAMES
 from polroute._core.fields import (
     KIND_FLAG,
     PF_DSCP,
@@ -28,9 +29,10 @@ from polroute._core.fields import (
     PF_RANGE,
     PF_S32,
     PF_WITH_LINK,
+    ROUTE_FIELDS,
     RULE_FIELDS,
     FieldRow,
-    rule_mask_of,
+    mask_of,
 )
 from polroute.iproute2.rt_tables import RtTables
 from polroute.types.requests import (
@@ -72,20 +74,8 @@ _RT_FLAG_WORDS = (
     (0x20000000, "rt_offload_failed"),
 )
 
-RTN_NAMES = (
-    "none",
-    "unicast",
-    "local",
-    "broadcast",
-    "anycast",
-    "multicast",
-    "blackhole",
-    "unreachable",
-    "prohibit",
-    "throw",
-    "nat",
-    "xresolve",
-)
+#: rtm_type -> iproute2's word (rtnl_rtntype_n2a), index = type: the codec's names
+RTN_NAMES = tuple(ROUTE_TYPE_NAMES[i] for i in range(len(ROUTE_TYPE_NAMES)))
 
 # RTAX_* names as print_rta_metrics knows them (index = RTAX id)
 MX_NAMES = (
@@ -273,22 +263,22 @@ _LATER_ROWS = tuple(
 _NEUTRAL_RULE = RuleRequest(0, 0)
 
 
-def _row_dumped(r: RuleRequest, row: FieldRow) -> bool:
+def _row_dumped(r, row: FieldRow, neutral=_NEUTRAL_RULE, table: tuple[FieldRow, ...] = RULE_FIELDS) -> bool:
     """Whether the kernel dumps the row's attribute: its present bit, or a
-    value other than a rule without it has (what pr_rule_selectors says)."""
+    value other than a request without it has (what pr_rule_selectors says)."""
     if row.present_bit >= 0 and r.present >> row.present_bit & 1:
         return True
     if row.kind == KIND_FLAG:
         return bool(getattr(r, row.members[0]) & row.flag)
-    mask = rule_mask_of(row)
+    mask = mask_of(row, table)
     names = row.members + row.aux_members + (mask.members if mask else ())
-    return any(getattr(r, m) != getattr(_NEUTRAL_RULE, m) for m in names)
+    return any(getattr(r, m) != getattr(neutral, m) for m in names)
 
 
-def _format_row(r: RuleRequest, row: FieldRow, t: RtTables) -> str:
-    """One row as current iproute2's print_rule() prints it (leading space)."""
+def _format_row(r, row: FieldRow, t: RtTables, table: tuple[FieldRow, ...] = RULE_FIELDS) -> str:
+    """One row of ``table`` as current iproute2 prints it (leading space)."""
     vals = [getattr(r, m) for m in row.members]
-    mask_row = rule_mask_of(row)
+    mask_row = mask_of(row, table)
     mask = getattr(r, mask_row.members[0]) if mask_row else 0
     word, fmt = row.keyword, row.print_fmt
     if fmt == PF_DSCP:
@@ -367,6 +357,29 @@ def _table_filter(table_filter: TableFilter, tables: RtTables) -> int:
     if isinstance(table_filter, str):
         return 0 if table_filter == "all" else tables.id(table_filter)
     return table_filter
+
+
+# Route rows print_route() of iproute2 6.1 prints (by hand in format_route, in
+# its order); any other row is printed by its print_fmt after them, so a new
+# plain route attribute needs no edit here.
+_ROUTE_SHOWN_61 = frozenset(
+    ("family", "present", "tos", "proto", "scope", "type", "via", "pref", "table", "onlink", "metric", "dev")
+    + ("nhid", "realms", "nexthop", "metrics", "to", "src", "gateway")
+)
+_LATER_ROUTE_ROWS = tuple(
+    row for row in ROUTE_FIELDS if row.name not in _ROUTE_SHOWN_61 and row.print_fmt not in (PF_NONE, PF_WITH_LINK)
+)
+_NEUTRAL_ROUTE = RouteRequest(0, 0)
+
+
+def _later_route_rows_text(r: RouteRequest, t: RtTables) -> str:
+    """The rows of _LATER_ROUTE_ROWS the route carries, each "WORD VALUE " (a
+    route line's tokens end in a space)."""
+    return "".join(
+        _format_row(r, row, t, ROUTE_FIELDS)[1:] + " "
+        for row in _LATER_ROUTE_ROWS
+        if _row_dumped(r, row, _NEUTRAL_ROUTE, ROUTE_FIELDS)
+    )
 
 
 def _metrics_text(metrics: dict[int, int]) -> str:
@@ -460,6 +473,8 @@ def format_route(
         out.append(f"{t.realms.name(to)} ")
     if r.metrics:
         out.append(_metrics_text(r.metrics))
+    if _LATER_ROUTE_ROWS:
+        out.append(_later_route_rows_text(r, t))
     if r.family == AF_INET6:
         out.append("pref medium")  # RTA_PREF is always dumped for IPv6
     for leg in r.nexthops:

@@ -8,16 +8,15 @@ from __future__ import annotations
 import dataclasses
 import errno as _errno
 import ipaddress
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from polroute._core.codec import pack_route
 from polroute._core.errors import PolicyError
 from polroute.iproute2.batch import parse_command
 from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.rt_tables import RtTables
 from polroute.live.keys import _ifname_fn, _rkey, _slot_key, _ukey
-from polroute.live.line_requests import _ROUTE_REQ
 from polroute.live.lines import _Names, route_line, rule_line
 from polroute.live.netlink import Request
 from polroute.live.objects import RTNH_F_DEAD, RTNH_F_LINKDOWN, KernelState
@@ -329,7 +328,7 @@ def kernel_routes(
         key = _slot_key(n)
         q = d.req if identity else _to_model(d.req, to_model)
         try:
-            packed = _packed(q) if _ROUTE_REQ is not None else None
+            packed = pack_route(q)
             if packed is not None:
                 model.route_packed(q.msg_type, q.nlmsg_flags, packed)
             else:
@@ -356,38 +355,6 @@ def kernel_routes(
     if pending:
         _forms_from_model(out, pending, model, owner, {m: k for k, m in to_model.items()}, k_names)
     return out
-
-
-def _packed(q: RouteRequest) -> bytes | None:
-    """The bytes of the ``pr_route_req`` that route_to_c makes of ``q``, for
-    a request without nexthops or metrics (None otherwise): a third of the
-    cost of building the struct field by field."""
-    if q.nexthops or q.metrics:
-        return None
-    gw = q.gateway
-    try:
-        return _ROUTE_REQ.pack(
-            q.family,
-            q.dst_len,
-            q.tos,
-            q.protocol,
-            q.scope,
-            q.type,
-            0 if gw is None else (AF_INET if gw.version == 4 else AF_INET6),
-            q.pref,
-            q.table,
-            q.rtm_flags,
-            q.present,
-            q.priority,
-            q.oif,
-            q.nh_id,
-            q.realm,
-            b"" if q.dst is None else q.dst.packed,
-            b"" if q.prefsrc is None else q.prefsrc.packed,
-            b"" if gw is None else gw.packed,
-        )
-    except struct.error:  # a value out of range: route_to_c says which
-        return None
 
 
 def _to_model(r: RouteRequest, to_model: dict[int, int]) -> RouteRequest:

@@ -6,8 +6,8 @@ meanwhile) and turns the flat record arrays into the records of
 :mod:`polroute.live.objects` (KLink, KAddr, KRule, KRoute), field for field
 what the pyroute2 reader of the tests (tests/kernel/pyroute2_state.py) makes.
 
-The C arrays are read record by record with ``struct.iter_unpack`` (the
-layout taken from the cffi struct, so it cannot drift from the header), one
+The C arrays are read record by record by ``polroute._core.codec.records``
+(``struct.iter_unpack``, the layout taken from the cffi struct), one
 constructor call per record: besides the final records only one record's
 values exist at a time, and address objects are shared between records
 that carry the same address.
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import os
-import struct
-from operator import itemgetter
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import out_struct, raw_bytes, struct_dict, text
+from polroute._core.codec import records as _records
+from polroute._core.codec import u16s as _u16s
+from polroute._core.codec import u32s as _u32s
+from polroute._core.errors import DumpError, check, check_handle
 from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, RULE_FIELDS, RULE_PRESENT_BITS
 from polroute.live.netns import checked_netns_path
 from polroute.live.objects import KAddr, KLink, KRoute, KRule
@@ -71,94 +73,6 @@ _ROUTE_NOTE_TEXT = {
     _RTA_NEWDST: "RTA_NEWDST",
     _RTA_TTL_PROPAGATE: "RTA_TTL_PROPAGATE",
 }
-
-
-class DumpError(OSError):
-    """A dump the kernel refused, or a reply that did not decode."""
-
-
-# ---------------------------------------------------------------------------
-# the C arrays, record by record
-# ---------------------------------------------------------------------------
-
-_CODES = {
-    "uint8_t": "B",
-    "uint16_t": "H",
-    "uint32_t": "I",
-    "uint64_t": "Q",
-    "int32_t": "i",
-    "int64_t": "q",
-    "char": "c",
-}
-_layouts: dict[str, tuple[struct.Struct, dict[str, int]]] = {}
-
-
-def _layout(cname: str) -> tuple[struct.Struct, dict[str, int]]:
-    """A struct.Struct that unpacks one C record (layout read from the cffi
-    type, padding included, so it cannot drift from the header) and the
-    position of each field in the unpacked tuple ("r.family" for nested
-    fields; a pr_dump_str is two values, "name" and "name+1"; uint8_t/char
-    arrays are one bytes value)."""
-    got = _layouts.get(cname)
-    if got is not None:
-        return got
-    fmt: list[str] = []
-    index: dict[str, int] = {}
-    pos = 0
-    count = 0
-
-    def walk(ctype, base: int, prefix: str) -> None:
-        nonlocal pos, count
-        for name, f in ctype.fields:
-            off, t = base + f.offset, f.type
-            if off > pos:
-                fmt.append(f"{off - pos}x")
-                pos = off
-            key = prefix + name
-            if t.kind == "struct":
-                walk(t, off, key + ".")
-                continue
-            index[key] = count
-            if t.kind == "primitive":
-                fmt.append(_CODES[t.cname])
-                count += 1
-            elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
-                fmt.append(f"{t.length}s")
-                count += 1
-            elif t.kind == "array":
-                fmt.append(f"{t.length}{_CODES[t.item.cname]}")
-                count += t.length
-            else:  # a pointer: never read from a dump record
-                fmt.append(f"{ffi.sizeof(t)}x")
-                del index[key]
-            pos = off + ffi.sizeof(t)
-
-    ctype = ffi.typeof(cname)
-    walk(ctype, 0, "")
-    if ffi.sizeof(ctype) > pos:
-        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
-    st = struct.Struct("=" + "".join(fmt))
-    assert st.size == ffi.sizeof(ctype), cname
-    _layouts[cname] = (st, index)
-    return st, index
-
-
-def _records(ptr, n: int, cname: str, fields: tuple[str, ...]):
-    """The named fields of each of the n records at ptr, as tuples (one at a
-    time: nothing per record is kept but what the caller builds)."""
-    st, index = _layout(cname)
-    if n == 0:
-        return iter(())
-    pick = itemgetter(*(index[f] for f in fields))
-    return map(pick, st.iter_unpack(ffi.buffer(ptr, n * st.size)))
-
-
-def _u16s(ptr, n: int) -> list[int]:
-    return list(struct.unpack(f"={n}H", ffi.buffer(ptr, 2 * n))) if n else []
-
-
-def _u32s(ptr, n: int) -> list[int]:
-    return list(struct.unpack(f"={n}I", ffi.buffer(ptr, 4 * n))) if n else []
 
 
 def _fast_address_makers():
@@ -239,17 +153,9 @@ class LiveDump:
         except FileNotFoundError:
             raise FileNotFoundError(2, f'Cannot open network namespace "{netns}": No such file or directory') from None
         fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
-        if fd < 0:
-            raise OSError(
-                -fd, f'Cannot open network namespace "{netns}": {os.strerror(-fd)}' if path else os.strerror(-fd)
-            )
+        check(fd, f'Cannot open network namespace "{netns}"' if path else "", error=OSError)
         self._fd: int | None = fd
-        d = lib.pr_dump_new()
-        if d == ffi.NULL:
-            lib.pr_nl_close(fd)
-            self._fd = None
-            raise MemoryError("pr_dump_new")
-        self._d = ffi.gc(d, lib.pr_dump_free)
+        self._d = ffi.gc(check_handle(lib.pr_dump_new(), "pr_dump_new", self.close), lib.pr_dump_free)
         self._addrs = _Addrs()
 
     def close(self) -> None:
@@ -267,9 +173,11 @@ class LiveDump:
         self.close()
 
     # ---- C calls ------------------------------------------------------------
-    def _error(self, rc: int) -> DumpError:
-        text = ffi.string(lib.pr_dump_error(self._d)).decode("utf-8", "replace")
-        return DumpError(-rc, f"{os.strerror(-rc)}: {text}" if text else os.strerror(-rc))
+    def _check(self, rc: int) -> int:
+        """rc, or the DumpError with the decoder's text for a negative one."""
+        if rc >= 0:
+            return rc
+        return check(rc, "", _decoder_text(self._d), error=DumpError)
 
     def _dump(self, msg_type: int, family: int, convert, *args) -> list:
         """One dump, converted a chunk of records at a time (the C arrays
@@ -278,9 +186,7 @@ class LiveDump:
         if self._fd is None:
             raise ValueError("the dump socket is closed")
         lib.pr_dump_clear(self._d)
-        rc = lib.pr_dump_start(self._d, self._fd, msg_type, family)
-        if rc < 0:
-            raise self._error(rc)
+        self._check(lib.pr_dump_start(self._d, self._fd, msg_type, family))
         out: list = []
         was = gc.isenabled()
         gc.disable()  # 100k records hold no cycles: the collector only costs here
@@ -291,9 +197,7 @@ class LiveDump:
                 if rc == lib.PR_DUMP_RESTARTED:
                     out = []
                     continue
-                if rc < 0:
-                    raise self._error(rc)
-                if rc == 0:
+                if self._check(rc) == 0:
                     return out
                 out += convert(self._view(), *args)
         finally:
@@ -302,23 +206,21 @@ class LiveDump:
                 gc.enable()
 
     def _view(self):
-        v = ffi.new("pr_dump_view *")
+        v = out_struct("pr_dump_view")
         lib.pr_dump_get_view(self._d, v)
         return v
 
     def stats(self) -> dict[str, int]:
-        st = ffi.new("pr_dump_stats *")
+        st = out_struct("pr_dump_stats")
         lib.pr_dump_get_stats(self._d, st)
-        return {name: getattr(st, name) for name, _ in ffi.typeof("pr_dump_stats").fields if name != "pad"}
+        return struct_dict(st, skip=("pad",))
 
     def route_table(self, dst) -> int:
         """The table the kernel reports for ``ip route get DST`` (as pyroute2
         asks it: RTA_DST only)."""
         fam = AF_INET if dst.version == 4 else AF_INET6
-        out = ffi.new("uint32_t *")
-        rc = lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out)
-        if rc < 0:
-            raise DumpError(-rc, os.strerror(-rc))
+        out = out_struct("uint32_t")
+        check(lib.pr_dump_route_table(self._d, self._fd, fam, dst.packed.ljust(16, b"\0"), out), error=DumpError)
         return out[0]
 
     # ---- records --------------------------------------------------------------
@@ -338,6 +240,11 @@ class LiveDump:
 _CHUNK = 4096  # records per step
 
 
+def _decoder_text(d) -> str:
+    """The C decoder's text for its last error ("" if none)."""
+    return text(lib.pr_dump_error(d), "replace")
+
+
 def decode_messages(buf: bytes) -> dict[str, list]:
     """Decode a buffer of netlink messages (as a dump delivers them) with the
     C decoder into records: {"links", "addrs", "rules", "routes"}.  Raises
@@ -345,8 +252,8 @@ def decode_messages(buf: bytes) -> dict[str, list]:
     d = ffi.gc(lib.pr_dump_new(), lib.pr_dump_free)
     rc = lib.pr_dump_decode(d, buf, len(buf))
     if rc < 0:
-        raise DumpError(-rc, f"{os.strerror(-rc)}: {ffi.string(lib.pr_dump_error(d)).decode('utf-8', 'replace')}")
-    v = ffi.new("pr_dump_view *")
+        check(rc, "", _decoder_text(d), error=DumpError)
+    v = out_struct("pr_dump_view")
     lib.pr_dump_get_view(d, v)
     addrs = _Addrs()
     return {
@@ -363,7 +270,7 @@ def decode_messages(buf: bytes) -> dict[str, list]:
 
 
 def _strings(v) -> bytes:
-    return ffi.buffer(v.strings, v.strings_len)[:] if v.strings_len else b""
+    return raw_bytes(v.strings, v.strings_len)
 
 
 def _text(strings: bytes, off: int, length: int) -> str:
@@ -594,6 +501,26 @@ _ROUTE_FIELDS = (
 )
 
 
+def _route_notes(r: KRoute, notes: list, expires: int, strings: bytes, cc_off: int, cc_len: int, legs: list) -> None:
+    """What the model cannot carry of one route, in message order, added to
+    its ``unsupported`` (and its expires and congctl set)."""
+    unsupported = r.unsupported
+    for t in notes:
+        if t == RTA_NH_ID:
+            unsupported.append("nhid (nexthop objects)")
+        elif t == _RTA_EXPIRES:
+            r.expires = expires
+            if expires:
+                unsupported.append(f"expires {expires}")
+        elif t == RTA_METRICS:
+            r.congctl = _text(strings, cc_off, cc_len)
+            unsupported.append(f"congctl {r.congctl}")
+        elif t == RTA_MULTIPATH:
+            unsupported.extend("nexthop realms" for leg in legs if leg[5])
+        elif t in _ROUTE_NOTE_TEXT:
+            unsupported.append(_ROUTE_NOTE_TEXT[t])
+
+
 def routes_from_view(v, addrs: _Addrs) -> list:
     """KRoutes, field for field what fib_dump_info (ipv4) / rt6_fill_node (ipv6) put in each RTM_NEWROUTE."""
     get = addrs.get
@@ -678,20 +605,15 @@ def routes_from_view(v, addrs: _Addrs) -> list:
             "",
             unsupported,
         )
-        for t in notes[note_off : note_off + note_count] if note_count else ():
-            # what the model cannot carry, in message order
-            if t == RTA_NH_ID:
-                unsupported.append("nhid (nexthop objects)")
-            elif t == _RTA_EXPIRES:
-                r.expires = expires
-                if expires:
-                    unsupported.append(f"expires {expires}")
-            elif t == RTA_METRICS:
-                r.congctl = _text(strings, cc_off, cc_len)
-                unsupported.append(f"congctl {r.congctl}")
-            elif t == RTA_MULTIPATH:
-                unsupported.extend("nexthop realms" for leg in legs[nh_off : nh_off + nh_count] if leg[5])
-            elif t in _ROUTE_NOTE_TEXT:
-                unsupported.append(_ROUTE_NOTE_TEXT[t])
+        if note_count:  # (rare: a call only for routes that have notes)
+            _route_notes(
+                r,
+                notes[note_off : note_off + note_count],
+                expires,
+                strings,
+                cc_off,
+                cc_len,
+                legs[nh_off : nh_off + nh_count],
+            )
         append(r)
     return out

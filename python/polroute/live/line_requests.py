@@ -10,10 +10,9 @@ the bytes of its ``pr_route_req``.
 from __future__ import annotations
 
 import ipaddress
-import struct
 from collections.abc import Callable
 
-from polroute._core.binding import ffi
+from polroute._core.codec import route_values
 from polroute.live.lines import (
     _MX_WORDS,
     RTAX_ADVMSS,
@@ -195,53 +194,13 @@ def route_line_request(
     return req
 
 
-# pr_route_req (csrc/polroute.h) as bytes, for requests without nexthops or
-# metrics: the u8 fields family .. pref, the u32 fields table .. realm, then
-# nh_count, nh and the metrics as zero padding, then dst, prefsrc, gw.  The
-# format is made from cffi's layout of the struct (offsets, sizes, field types);
-# a layout of another shape leaves it None and route_line_packed declines.
-_ROUTE_REQ_U8 = ("family", "dst_len", "tos", "protocol", "scope", "type", "gw_family", "pref")
-_ROUTE_REQ_U32 = ("table", "rtm_flags", "present", "priority", "oif", "nh_id", "realm")
-_ROUTE_REQ_ADDRS = ("dst", "prefsrc", "gw")
-
-
-def _route_req_struct() -> struct.Struct | None:
-    fields = dict(ffi.typeof("pr_route_req").fields)
-    fmt, pos = ["="], 0
-    for names, cname, code in ((_ROUTE_REQ_U8, "uint8_t", "B"), (_ROUTE_REQ_U32, "uint32_t", "I")):
-        first = fields[names[0]].offset
-        if first > pos:
-            fmt.append(f"{first - pos}x")
-        pos = first
-        for name in names:
-            f = fields[name]
-            if f.offset != pos or f.type.cname != cname:
-                return None
-            pos += ffi.sizeof(f.type)
-        fmt.append(f"{len(names)}{code}")
-    for name in _ROUTE_REQ_ADDRS:
-        f = fields[name]
-        if f.offset < pos or f.type.kind != "array" or f.type.item.cname != "uint8_t":
-            return None
-        if f.offset > pos:
-            fmt.append(f"{f.offset - pos}x")  # the first time: nh_count .. metrics (zero)
-        fmt.append(f"{f.type.length}s")
-        pos = f.offset + f.type.length
-    if ffi.sizeof("pr_route_req") > pos:
-        fmt.append(f"{ffi.sizeof('pr_route_req') - pos}x")
-    st = struct.Struct("".join(fmt))
-    return st if st.size == ffi.sizeof("pr_route_req") else None
-
-
-_ROUTE_REQ = _route_req_struct()
-
-
 def route_line_packed(
     r: RouteRequest, verb: str, ifindex: Callable[[int], int], v6_batch: bool = False
 ) -> bytes | None:
     """route_line_request(...) already as the bytes of its ``pr_route_req``
-    (what convert.route_to_c makes of it), for the shapes without nexthops or
-    metrics; None otherwise (use route_line_request)."""
+    (what codec.route_to_c makes of it, packed by codec.route_values), for
+    the shapes without nexthops or metrics; None otherwise (use
+    route_line_request)."""
     fam = r.family
     rtype = r.type
     if (
@@ -251,7 +210,7 @@ def route_line_packed(
         or verb not in _VERB_FLAGS
         or rtype not in _FAST_TYPES
         or (v6_batch and fam != AF_INET6)
-        or _ROUTE_REQ is None
+        or route_values is None
     ):
         return None
     dst = r.dst
@@ -298,7 +257,7 @@ def route_line_packed(
         if not oif:
             return None
         present |= _B_OIF
-    return _ROUTE_REQ.pack(
+    return route_values(
         fam,
         r.dst_len,
         r.tos,

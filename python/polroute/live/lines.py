@@ -12,8 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from socket import inet_ntoa
 
-from polroute._core.fields import FF_NEW_KEYWORD, KIND_MASK, KIND_RANGE16, PF_HEX_MASK, RULE_FIELDS, rule_mask_of
+from polroute._core.fields import (
+    FF_NEW_KEYWORD,
+    KIND_MASK,
+    KIND_RANGE16,
+    NUMBER_KINDS,
+    PF_HEX_MASK,
+    ROUTE_FIELDS,
+    RULE_FIELDS,
+    mask_of,
+    rule_mask_of,
+)
 from polroute.iproute2.rt_tables import COMPILED_PROTOS, COMPILED_SCOPES
+from polroute.iproute2.show import RTN_NAMES
 from polroute.live.keys import _s32
 from polroute.live.objects import (
     IFA_F_HOMEADDRESS,
@@ -55,20 +66,8 @@ from polroute.types.requests import (
 _PROTO_NAMES = COMPILED_PROTOS  # always known to `ip`, whatever /etc/iproute2 says
 _SCOPE_NAMES = COMPILED_SCOPES
 _TABLE_NAMES = {RT_TABLE_DEFAULT: "default", RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
-_RTN_NAMES = (
-    "unspec",
-    "unicast",
-    "local",
-    "broadcast",
-    "anycast",
-    "multicast",
-    "blackhole",
-    "unreachable",
-    "prohibit",
-    "throw",
-    "nat",
-    "xresolve",
-)
+# the type words `ip route add` / `ip rule add` take: the printed ones, but "unspec" for 0
+_RTN_NAMES = ("unspec",) + RTN_NAMES[1:]
 
 # RTAX ids
 RTAX_LOCK, RTAX_MTU, RTAX_WINDOW, RTAX_RTT, RTAX_RTTVAR, RTAX_SSTHRESH = 1, 2, 3, 4, 5, 6
@@ -172,6 +171,20 @@ def _default_route_scope(r: RouteRequest) -> int:
     return RT_SCOPE_UNIVERSE
 
 
+# Route rows route_line writes by hand (nhid: a nexthop object, which the
+# dump marks unsupported); any other plain row (one number) is written as
+# "KEYWORD VALUE" by its row, so a new plain route attribute needs no edit here.
+_ROUTE_WRITTEN = frozenset(
+    ("family", "present", "tos", "proto", "scope", "type", "via", "pref", "table", "onlink", "metric", "dev")
+    + ("nhid", "realms", "nexthop", "metrics", "to", "src", "gateway")
+)
+_LATER_ROUTE_ROWS = tuple(
+    (row, mask_of(row, ROUTE_FIELDS))
+    for row in ROUTE_FIELDS
+    if row.name not in _ROUTE_WRITTEN and row.kind in NUMBER_KINDS and row.keyword and len(row.members) == 1
+)
+
+
 def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: _Names) -> str:
     """``route VERB ...`` recreating (or, with ``del``, naming exactly) ``r``."""
     fam = r.family
@@ -235,6 +248,8 @@ def route_line(r: RouteRequest, verb: str, ifname: Callable[[int], str], names: 
             w.append(str(v))
     if verb != "del" and fam == AF_INET6 and r.pref in (1, 3):
         w += ["pref", "high" if r.pref == 1 else "low"]
+    if _LATER_ROUTE_ROWS:
+        w += _row_words(r, _LATER_ROUTE_ROWS)
     for leg in r.nexthops:
         w.append("nexthop")
         if leg.gateway is not None:
@@ -336,18 +351,25 @@ _NEWER_ROWS = tuple(
 )
 
 
-def _newer_words(r: RuleRequest) -> list[str]:
+def _row_words(r, rows: tuple) -> list[str]:
+    """[keyword, value, ...] for each (row, mask row) of rows the request
+    carries (a value, a mask or its present bit), as current iproute2 takes
+    them: hex for a PF_HEX_MASK row, "/MASK" unless the mask is all ones."""
     w = []
-    for row, mask_row in _NEWER_ROWS:
+    for row, mask_row in rows:
         value = getattr(r, row.members[0])
         mask = getattr(r, mask_row.members[0]) if mask_row else 0
-        if not (value or mask or r.present >> row.present_bit & 1):
+        if not (value or mask or (row.present_bit >= 0 and r.present >> row.present_bit & 1)):
             continue
         text = f"{value:#x}" if row.print_fmt == PF_HEX_MASK else str(value)
         if mask_row and mask and mask != mask_row.all_ones:
             text += f"/{mask:#x}"
         w += [row.keyword, text]
     return w
+
+
+def _newer_words(r: RuleRequest) -> list[str]:
+    return _row_words(r, _NEWER_ROWS)
 
 
 def _addr_line(a: KAddr, state: KernelState, verb: str = "add") -> str:

@@ -17,19 +17,30 @@ have applied it) or *not sent* (a socket error came first: not applied).
 
 from __future__ import annotations
 
-import operator
 import os
 import socket
-import struct
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import RULE_INT_FIELDS, fill_rule, route_to_c
+from polroute._core.codec import (
+    NULL,
+    copy_into,
+    fill_rule,
+    new_struct,
+    out_struct,
+    pack_route,
+    pack_rule,
+    raw_bytes,
+    route_to_c,
+    struct_dict,
+    text,
+)
+from polroute._core.errors import NetlinkError, check, check_handle, iproute2_text
 from polroute.live.netns import checked_netns_path
-from polroute.types.requests import AF_INET, AF_INET6, RouteRequest, RuleRequest
+from polroute.types.requests import RouteRequest, RuleRequest
 
 OUTCOME_UNKNOWN = lib.PR_NL_UNKNOWN
 OUTCOME_NOT_SENT = lib.PR_NL_NOT_SENT
@@ -64,18 +75,9 @@ class Outcome:
             return ""
         if self.error < 0:
             return self.message
-        if self.message:
+        if self.message:  # (always a dot, even after one: what this printed before)
             return f"Error: {self.message}."
-        return f"RTNETLINK answers: {os.strerror(self.error)}"
-
-
-class NetlinkError(OSError):
-    """A socket error during send; ``outcomes`` still tells, request by
-    request, what was acknowledged, unknown or not sent."""
-
-    def __init__(self, err: int, outcomes: list[Outcome]):
-        super().__init__(err, os.strerror(err))
-        self.outcomes = outcomes
+        return iproute2_text(self.error)
 
 
 Request = RuleRequest | RouteRequest
@@ -90,9 +92,7 @@ class KernelSocket:
 
     def __init__(self, netns: str | None = None, *, sndbuf: int | None = None, rcvbuf: int | None = None):
         path = checked_netns_path(netns)
-        fd = lib.pr_nl_open(path.encode() if path else ffi.NULL)
-        if fd < 0:
-            raise OSError(-fd, os.strerror(-fd), path)
+        fd = check(lib.pr_nl_open(path.encode() if path else ffi.NULL), error=OSError, filename=path)
         self._fd: int | None = fd
         self.stats: dict[str, int] = {}  # pr_nl_stats of the last send()
         self.timing: dict[str, float] = {}  # seconds of the last send(): encode, kernel
@@ -164,26 +164,25 @@ class KernelSocket:
         batch = requests if isinstance(requests, ffi.CData) else encode(requests)
         t1 = time.perf_counter()
         n = lib.pr_nl_batch_count(batch)
-        results = ffi.new("pr_nl_result[]", max(n, 1))
-        opt = ffi.new(
-            "pr_nl_options *",
+        results = out_struct("pr_nl_result", max(n, 1))
+        opt = new_struct(
+            "pr_nl_options",
             {"max_chunk_bytes": max_chunk_bytes, "max_chunk_acks": max_chunk_acks, "timeout_ms": timeout_ms},
         )
-        st = ffi.new("pr_nl_stats *")
+        st = out_struct("pr_nl_stats")
         rc = lib.pr_nl_send(self.fileno(), batch, results, n, opt, st)
         self.timing = {"encode": t1 - t0, "kernel": time.perf_counter() - t1}
-        self.stats = {name: getattr(st, name) for name, _ in ffi.typeof("pr_nl_stats").fields}
-        outcomes = [Outcome(results[i].error, ffi.string(results[i].msg).decode("utf-8", "replace")) for i in range(n)]
-        if rc < 0:
-            raise NetlinkError(-rc, outcomes)
+        self.stats = struct_dict(st)
+        outcomes = [Outcome(results[i].error, text(results[i].msg, "replace")) for i in range(n)]
+        check(rc, error=NetlinkError, outcomes=outcomes)
         return outcomes
 
 
 def batch_data(batch) -> bytes:
     """The encoded messages of a batch, back to back (what the journal keeps)."""
-    n = ffi.new("size_t *")
+    n = out_struct("size_t")
     ptr = lib.pr_nl_batch_data(batch, n)
-    return bytes(ffi.buffer(ptr, n[0])) if ptr != ffi.NULL else b""
+    return raw_bytes(ptr, n[0]) if ptr != NULL else b""
 
 
 def split_messages(data: bytes) -> list[memoryview]:
@@ -208,15 +207,12 @@ def raw_batch(messages: Iterable[tuple[memoryview | bytes, int, int]]):
     """A batch of encoded messages sent again with another type and flags:
     (message, nlmsg_type, nlmsg_flags) each (see pr_nl_batch_add_raw)."""
     msgs = list(messages)
-    batch = lib.pr_nl_batch_new(len(msgs))
-    if batch == ffi.NULL:
-        raise MemoryError("pr_nl_batch_new")
-    batch = ffi.gc(batch, lib.pr_nl_batch_free)
+    batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(msgs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
     for i, (msg, mtype, flags) in enumerate(msgs):
         raw = bytes(msg)
         rc = lib.pr_nl_batch_add_raw(batch, raw, len(raw), mtype, flags)
-        if rc < 0:
-            raise ValueError(f"message {i}: cannot be sent again: {os.strerror(-rc)}")
+        if rc < 0:  # (the text is made only for an error)
+            check(rc, f"message {i}: cannot be sent again", error=ValueError)
     return batch
 
 
@@ -229,12 +225,9 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
     id past the array, a value out of its C type's range) takes the field-by-
     field path, which is also the reference (tests compare the two)."""
     reqs = list(requests)
-    batch = lib.pr_nl_batch_new(len(reqs))
-    if batch == ffi.NULL:
-        raise MemoryError("pr_nl_batch_new")
-    batch = ffi.gc(batch, lib.pr_nl_batch_free)
-    rule = ffi.new("pr_rule_req *")  # reused: fill_rule sets every field, and the add encodes at once
-    packed = _Packed() if fast and _PACKERS_OK else None
+    batch = ffi.gc(check_handle(lib.pr_nl_batch_new(len(reqs)), "pr_nl_batch_new"), lib.pr_nl_batch_free)
+    rule = out_struct("pr_rule_req")  # reused: fill_rule sets every field, and the add encodes at once
+    packed = _Packed() if fast else None
     for i, req in enumerate(reqs):
         if isinstance(req, RuleRequest):
             c = packed.rule(req) if packed is not None else None
@@ -249,174 +242,38 @@ def encode(requests: Iterable[Request], *, fast: bool = True):
             rc = lib.pr_nl_batch_add_route(batch, req.msg_type, req.nlmsg_flags, c)
         else:
             raise TypeError(f"request {i}: cannot send a {type(req).__name__} to the kernel")
-        if rc < 0:
-            raise ValueError(f"request {i}: cannot encode {req!r}: {os.strerror(-rc)}")
+        if rc < 0:  # (the text is made only for an error)
+            check(rc, f"request {i}: cannot encode {req!r}", error=ValueError)
     return batch
 
 
 # ---- the packed fast path ------------------------------------------------------------
 
-_STRUCT_CODES = {
-    "uint8_t": "B",
-    "int8_t": "b",
-    "uint16_t": "H",
-    "int16_t": "h",
-    "uint32_t": "I",
-    "int32_t": "i",
-    "uint64_t": "Q",
-    "int64_t": "q",
-    "char": "s",
-}
-
-
-def _struct_for(ctype: str) -> tuple[struct.Struct, list[str]]:
-    """A Struct with the exact layout of the cdef'd C struct (explicit padding
-    from cffi's offsets, native byte order), and its field names in order."""
-    fmt, pos, names = ["="], 0, []
-    for name, f in sorted(ffi.typeof(ctype).fields, key=lambda nf: nf[1].offset):
-        if f.offset > pos:
-            fmt.append(f"{f.offset - pos}x")
-        t = f.type
-        size = ffi.sizeof(t)
-        if t.kind == "primitive":
-            fmt.append(_STRUCT_CODES[t.cname])
-        elif t.kind == "pointer":
-            fmt.append({8: "Q", 4: "I"}[size])
-        elif t.kind == "array" and t.item.cname in ("uint8_t", "char"):
-            fmt.append(f"{size}s")
-        elif t.kind == "array":
-            fmt.append(f"{t.length}{_STRUCT_CODES[t.item.cname]}")
-        else:
-            raise TypeError(f"{ctype}.{name}: {t.cname}")
-        names.append(name)
-        pos = f.offset + size
-    if ffi.sizeof(ctype) > pos:
-        fmt.append(f"{ffi.sizeof(ctype) - pos}x")
-    st = struct.Struct("".join(fmt))
-    if st.size != ffi.sizeof(ctype):
-        raise TypeError(f"{ctype}: packed size {st.size} != {ffi.sizeof(ctype)}")
-    return st, names
-
-
-_RULE_TAIL = ["src", "dst", "iifname", "oifname"]
-_ROUTE_FIELDS = [
-    "family",
-    "dst_len",
-    "tos",
-    "protocol",
-    "scope",
-    "type",
-    "gw_family",
-    "pref",
-    "table",
-    "rtm_flags",
-    "present",
-    "priority",
-    "oif",
-    "nh_id",
-    "realm",
-    "nh_count",
-    "nh",
-    "metrics_present",
-    "metrics",
-    "dst",
-    "prefsrc",
-    "gw",
-]
-try:
-    _RULE_STRUCT, _rule_names = _struct_for("pr_rule_req")
-    _ROUTE_STRUCT, _route_names = _struct_for("pr_route_req")
-    _N_METRICS = (
-        ffi.typeof("pr_route_req")
-        .fields[[n for n, _ in ffi.typeof("pr_route_req").fields].index("metrics")][1]
-        .type.length
-    )
-    # the value builders below assume these field orders
-    _PACKERS_OK = (
-        _rule_names[-4:] == _RULE_TAIL
-        and set(_rule_names[:-4]) == set(RULE_INT_FIELDS)
-        and _route_names == _ROUTE_FIELDS
-    )
-    _rule_ints = operator.attrgetter(*_rule_names[:-4])
-except (TypeError, KeyError):  # a layout this packer does not know: field by field
-    _PACKERS_OK = False
-_ZERO_METRICS = (0,) * (_N_METRICS if _PACKERS_OK else 0)
-
-
-def _addr(a) -> bytes:
-    return b"" if a is None else a.packed  # the Struct pads to 16 bytes with zeros
-
 
 class _Packed:
-    """One C struct per kind, packed anew for each request (pr_nl_batch_add_*
-    encodes the message at once, so the struct can be reused)."""
+    """One C struct per kind, packed anew for each request by the codec
+    (pr_nl_batch_add_* encodes the message at once, so the struct can be
+    reused)."""
 
     def __init__(self):
-        self._rule = ffi.new("pr_rule_req *")
-        self._route = ffi.new("pr_route_req *")
+        self._rule = out_struct("pr_rule_req")
+        self._route = out_struct("pr_route_req")
 
     def rule(self, r: RuleRequest):
-        try:
-            data = _RULE_STRUCT.pack(
-                *_rule_ints(r), _addr(r.src), _addr(r.dst), r.iifname.encode()[:15], r.oifname.encode()[:15]
-            )
-        except (struct.error, AttributeError, TypeError):
-            return None
-        ffi.memmove(self._rule, data, len(data))
-        return self._rule
+        data = pack_rule(r)
+        return None if data is None else copy_into(self._rule, data)
 
     def route(self, r: RouteRequest):
-        if r.nexthops:
-            return None
-        m = r.metrics
-        if m:
-            if any(not 0 <= k < _N_METRICS for k in m):
-                return None
-            present = 0
-            for k in m:
-                present |= 1 << k
-            metrics = tuple(m.get(k, 0) for k in range(_N_METRICS))
-        else:
-            present, metrics = 0, _ZERO_METRICS
-        gw = r.gateway
-        gw_family = 0 if gw is None else (AF_INET if gw.version == 4 else AF_INET6)
-        try:
-            data = _ROUTE_STRUCT.pack(
-                r.family,
-                r.dst_len,
-                r.tos,
-                r.protocol,
-                r.scope,
-                r.type,
-                gw_family,
-                r.pref,
-                r.table,
-                r.rtm_flags,
-                r.present,
-                r.priority,
-                r.oif,
-                r.nh_id,
-                r.realm,
-                0,
-                0,
-                present,
-                *metrics,
-                _addr(r.dst),
-                _addr(r.prefsrc),
-                _addr(gw),
-            )
-        except (struct.error, AttributeError, TypeError):
-            return None
-        ffi.memmove(self._route, data, len(data))
-        return self._route
+        data = pack_route(r)
+        return None if data is None else copy_into(self._route, data)
 
 
 def encoded_messages(requests: Iterable[Request], *, fast: bool = True) -> list[bytes]:
     """The netlink messages send() would write (seq 0), for inspection."""
     batch = encode(requests, fast=fast)
     out = []
-    size = ffi.new("size_t *")
+    size = out_struct("size_t")
     for i in range(lib.pr_nl_batch_count(batch)):
         p = lib.pr_nl_batch_message(batch, i, size)
-        out.append(bytes(ffi.buffer(p, size[0])))
+        out.append(raw_bytes(p, size[0]))
     return out

@@ -101,8 +101,7 @@ def _check_route_request(
 ) -> None:
     """``packed``: route_line_packed's bytes, then ``full`` (route_line_request)
     is checked as req and the bytes against route_to_c of the parsed request."""
-    from polroute._core.binding import ffi
-    from polroute._core.codec import route_to_c
+    from polroute._core.codec import route_to_c, struct_bytes
     from polroute.iproute2.batch import parse_command
     from polroute.iproute2.lexer import split_args
 
@@ -110,7 +109,7 @@ def _check_route_request(
         _check_route_request(model, tables, text, full, v6_batch)
         cmd = parse_command(split_args(text), model, tables, AF_INET6 if v6_batch else 0)
         want, _ = route_to_c(cmd.requests[0][1])
-        assert bytes(ffi.buffer(want)) == packed, f"{text!r}: packed request differs from route_to_c of the parsed one"
+        assert struct_bytes(want) == packed, f"{text!r}: packed request differs from route_to_c of the parsed one"
         FAST_CHECK_COUNTS["packed"] = FAST_CHECK_COUNTS.get("packed", 0) + 1
         return
     try:

@@ -16,44 +16,36 @@ long as nobody changes it meanwhile).  No Python object is made per flow.
 from __future__ import annotations
 
 import ipaddress
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from polroute._core.binding import ffi, lib
+from polroute._core.binding import lib
+from polroute._core.codec import column, column_types, columns_struct, out_struct
 from polroute._core.errors import check
 
 if TYPE_CHECKING:  # annotations only: policy.py imports this module through compiled.py
     from polroute.model.policy import Policy
 
-# column -> (C type, numpy dtype)
-_IN_COLUMNS = {
-    "dst": ("uint32_t[]", np.uint32),
-    "src": ("uint32_t[]", np.uint32),
-    "iif": ("uint32_t[]", np.uint32),
-    "oif": ("uint32_t[]", np.uint32),
-    "tos": ("uint8_t[]", np.uint8),
-    "mark": ("uint32_t[]", np.uint32),
-    "uid": ("uint32_t[]", np.uint32),
-    "ipproto": ("uint8_t[]", np.uint8),
-    "sport": ("uint16_t[]", np.uint16),
-    "dport": ("uint16_t[]", np.uint16),
-}
-_OUT_COLUMNS = {
-    "error": ("int32_t[]", np.int32),
-    "type": ("uint8_t[]", np.uint8),
-    "table": ("uint32_t[]", np.uint32),
-    "rule_priority": ("uint32_t[]", np.uint32),
-    "oif": ("uint32_t[]", np.uint32),
-    "gateway": ("uint32_t[]", np.uint32),
-    "prefsrc": ("uint32_t[]", np.uint32),
-    "flags": ("uint32_t[]", np.uint32),
-}
+# column -> (C type, numpy dtype); the C types are read from the structs
+_DTYPES = {"uint8_t": np.uint8, "uint16_t": np.uint16, "uint32_t": np.uint32, "int32_t": np.int32}
+
+
+def _columns(cname: str, rename: dict | None = None, skip: tuple = ()) -> dict:
+    rename = rename or {}
+    return {rename.get(m, m): (f"{t}[]", _DTYPES[t]) for m, t in column_types(cname).items() if m not in skip}
+
+
+_IN_COLUMNS = _columns("pr_bulk_in")
+_OUT_COLUMNS = _columns("pr_bulk_out")
 # IPv6: the same columns except 16-byte addresses; ``tos`` is the traffic class
-_IN6_COLUMNS = dict(_IN_COLUMNS, dst=("uint8_t[]", np.uint8), src=("uint8_t[]", np.uint8))
-_OUT6_COLUMNS = dict(_OUT_COLUMNS, gateway=("uint8_t[]", np.uint8), prefsrc=("uint8_t[]", np.uint8))
 _C6_FIELD = {"tos": "tclass"}
+_IN6_COLUMNS = _columns("pr_bulk6_in", {"tclass": "tos"}, skip=("order",))
+_OUT6_COLUMNS = _columns("pr_bulk6_out")
+_out_arrays = operator.attrgetter(*_OUT_COLUMNS)  # a BulkResult's output arrays, in _OUT_COLUMNS order
+_out6_arrays = operator.attrgetter(*_OUT6_COLUMNS)
 # From this many IPv6 rows on, lookup_bulk evaluates them in address order
 # (radix sort by the top 32 bits, ~10-30 ns/row): big tables' trie paths then
 # stay in cache (bench/README.md, IPv6).
@@ -215,25 +207,8 @@ def lookup_bulk(
         family = 6 if _is_v6(dst) else 4
     if family == 6 and fast:
         raise ValueError("fast=True: the specialised evaluator is IPv4 only")
-    if family == 6:
-        return _lookup_bulk_v6(
-            policy,
-            dst,
-            dict(src=src, iif=iif, oif=oif, tos=tos, mark=mark, uid=uid, ipproto=ipproto, sport=sport, dport=dport),
-            out,
-            linear,
-            order,
-        )
-    if family != 4:
-        raise ValueError(f"family: {family!r}, expected 4 or 6")
-    if order:
-        raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
-    if fast and linear:
-        raise ValueError("fast=True and linear=True: the linear walk is the exact path's")
-    dst, src = _v4_list(dst), _v4_list(src)
-    cols = {"dst": _as_column("dst", dst, None)}
-    n = cols["dst"].shape[0]
-    for name, value in (
+    # (name, column or None) in the structs' order
+    extra = (
         ("src", src),
         ("iif", iif),
         ("oif", oif),
@@ -243,12 +218,50 @@ def lookup_bulk(
         ("ipproto", ipproto),
         ("sport", sport),
         ("dport", dport),
-    ):
+    )
+    if family == 6:
+        return _lookup_bulk_v6(policy, dst, extra, out, linear, order)
+    if family != 4:
+        raise ValueError(f"family: {family!r}, expected 4 or 6")
+    if order:
+        raise ValueError("order: only for IPv6 (IPv4 tables are compiled instead)")
+    if fast and linear:
+        raise ValueError("fast=True and linear=True: the linear walk is the exact path's")
+    cols = _v4_columns(dst, extra)
+    n = cols["dst"].shape[0]
+    fast_of = _fast_evaluator(policy, cols, n, fast, linear)
+    out = _v4_out(out, n)
+    # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
+    check(lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES), "pr_policy_compile")
+    cin, keep_in = columns_struct("pr_bulk_in", cols)
+    cout, keep_out = columns_struct("pr_bulk_out", zip(_OUT_COLUMNS, _out_arrays(out)), writable=True)
+    if fast_of is not None:
+        slow = out_struct("size_t")
+        rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
+        out.fast_rows = n - int(slow[0])
+    else:
+        out.fast_rows = None
+        rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
+    check(rc, "pr_lookup_bulk_v4")
+    del keep_in, keep_out
+    return out
+
+
+def _v4_columns(dst, extra: tuple) -> dict:
+    """{column: uint/int array} of the given IPv4 input columns, all of dst's length."""
+    cols = {"dst": _as_column("dst", _v4_list(dst), None)}
+    n = cols["dst"].shape[0]
+    for name, value in extra:
         if value is not None:
-            cols[name] = _as_column(name, value, n)
-    # the specialised evaluator: always on a CompiledPolicy (immutable); on a
-    # Policy for big batches of dst/src questions (built for the policy as it
-    # is, rebuilt after a change: worth it from about AUTO_FAST_ROWS rows)
+            cols[name] = _as_column(name, _v4_list(value) if name == "src" else value, n)
+    return cols
+
+
+def _fast_evaluator(policy: Policy, cols: dict, n: int, fast: bool | None, linear: bool):
+    """The specialised evaluator's getter, or None for the exact path: always
+    on a CompiledPolicy (immutable); on a Policy for big batches of dst/src
+    questions (built for the policy as it is, rebuilt after a change: worth
+    it from about AUTO_FAST_ROWS rows)."""
     fast_of = None
     if not linear and fast is not False:
         fast_of = getattr(policy, "_fast4", None)
@@ -256,44 +269,26 @@ def lookup_bulk(
             fast_of = getattr(policy, "_fast4_current", None)
     if fast and fast_of is None:
         raise ValueError("fast=True: needs a Policy or CompiledPolicy")
+    return fast_of
+
+
+def _v4_out(out: BulkResult | None, n: int) -> BulkResult:
+    """New output columns for n rows, or out once its columns are checked."""
     if out is None:
-        out = BulkResult(**{name: np.empty(n, dtype=dt) for name, (_, dt) in _OUT_COLUMNS.items()})
-    else:
-        for name, (_, dt) in _OUT_COLUMNS.items():
-            a = getattr(out, name)
-            if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
-                raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}[{n}]")
-    # tables whose prefixes changed get their compiled LPM copy rebuilt (a no-op when current)
-    check(lib.pr_policy_compile(policy._h, COMPILE_MIN_PREFIXES), "pr_policy_compile")
-    cin = ffi.new("pr_bulk_in *")
-    cout = ffi.new("pr_bulk_out *")
-    keep = []
-    for name, arr in cols.items():
-        c = ffi.from_buffer(_IN_COLUMNS[name][0], arr)
-        keep.append(c)
-        setattr(cin, name, c)
-    for name, (ctype, _) in _OUT_COLUMNS.items():
-        c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
-        keep.append(c)
-        setattr(cout, name, c)
-    if fast_of is not None:
-        slow = ffi.new("size_t *")
-        rc = lib.pr_fast4_lookup_bulk(fast_of(), n, cin, cout, slow)
-        out.fast_rows = n - int(slow[0])
-    else:
-        out.fast_rows = None
-        rc = (lib.pr_lookup_bulk_v4_linear if linear else lib.pr_lookup_bulk_v4)(policy._h, n, cin, cout)
-    check(rc, "pr_lookup_bulk_v4")
-    del keep
+        return BulkResult(**{name: np.empty(n, dtype=dt) for name, (_, dt) in _OUT_COLUMNS.items()})
+    for name, (_, dt) in _OUT_COLUMNS.items():
+        a = getattr(out, name)
+        if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}[{n}]")
     return out
 
 
 def _lookup_bulk_v6(
-    policy: Policy, dst, extra: dict, out: BulkResult | None, linear: bool, order: bool | None
+    policy: Policy, dst, extra: tuple, out: BulkResult | None, linear: bool, order: bool | None
 ) -> BulkResult:
     cols = {"dst": v6_column(dst, "dst")}
     n = cols["dst"].shape[0]
-    for name, value in extra.items():
+    for name, value in extra:
         if value is None:
             continue
         if name == "src":
@@ -314,22 +309,14 @@ def _lookup_bulk_v6(
             if a.dtype != dt or a.shape != shapes[name] or not a.flags.c_contiguous or not a.flags.writeable:
                 raise ValueError(f"out.{name}: need a writable contiguous {np.dtype(dt).name}{list(shapes[name])}")
         out.family = 6
-    cin = ffi.new("pr_bulk6_in *")
-    cout = ffi.new("pr_bulk6_out *")
-    keep = []
-    for name, arr in cols.items():
-        c = ffi.from_buffer(_IN6_COLUMNS[name][0], arr)
-        keep.append(c)
-        setattr(cin, _C6_FIELD.get(name, name), c)
-    for name, (ctype, _) in _OUT6_COLUMNS.items():
-        c = ffi.from_buffer(ctype, getattr(out, name), require_writable=True)
-        keep.append(c)
-        setattr(cout, name, c)
+    cin, keep = columns_struct("pr_bulk6_in", cols, rename=_C6_FIELD)
+    cout, keep_out = columns_struct("pr_bulk6_out", zip(_OUT6_COLUMNS, _out6_arrays(out)), writable=True)
+    keep += keep_out
     if order or (order is None and n >= ORDER_MIN_ROWS):
         perm = np.empty(n, dtype=np.uint32)
         scratch = np.empty(2 * n, dtype=np.uint64)
-        c_perm = ffi.from_buffer("uint32_t[]", perm, require_writable=True)
-        c_scratch = ffi.from_buffer("uint64_t[]", scratch, require_writable=True)
+        c_perm = column("uint32_t", perm, writable=True)
+        c_scratch = column("uint64_t", scratch, writable=True)
         keep += [c_perm, c_scratch]
         if lib.pr_bulk6_order(n, cin.dst, c_perm, c_scratch) < 0:
             raise ValueError(f"dst: {n} rows: too many to order")

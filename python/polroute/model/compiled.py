@@ -24,6 +24,7 @@ import threading
 import time
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import out_struct
 from polroute._core.errors import check, check_handle
 from polroute.model.bulk import COMPILE_MIN_PREFIXES, BulkResult, lookup_bulk
 from polroute.model.fast4 import build_fast4
@@ -59,7 +60,7 @@ class CompiledPolicy:
         """Size of the specialised evaluator (built if needed): classes,
         chain_entries, tables, outcomes, src_prefixes, memory (bytes),
         merged, build_seconds."""
-        st = ffi.new("pr_fast4_stats *")
+        st = out_struct("pr_fast4_stats")
         lib.pr_fast4_get_stats(self._fast4(), st)
         out = {
             k: int(getattr(st, k))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import out_struct
 from polroute._core.errors import check
 
 
 def build_fast4(handle):
     """pr_fast4_build on a policy handle; the evaluator is freed with the
     returned object (it must not outlive the policy, nor see it change)."""
-    hp = ffi.new("pr_fast4 **")
+    hp = out_struct("pr_fast4 *")
     rc = lib.pr_fast4_build(handle, hp)
     check(rc, "pr_fast4_build")
     return ffi.gc(hp[0], lib.pr_fast4_free)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from polroute._core.binding import ffi, lib
+from polroute._core.codec import column, out_struct
 
 
 def _column(name: str, value, dtype) -> np.ndarray:
@@ -40,13 +41,13 @@ class Lpm4:
             raise ValueError(f"plen: {int(p.max())} > 32 at index {int(p.argmax())}")
         if v.size and int(v.max()) >= self.NONE:
             raise ValueError(f"value: {int(v.max())} at index {int(v.argmax())} is >= Lpm4.NONE ({self.NONE})")
-        out = ffi.new("pr_lpm4 **")
+        out = out_struct("pr_lpm4 *")
         rc = lib.pr_lpm4_build(
             out,
             a.shape[0],
-            ffi.from_buffer("uint32_t[]", a),
-            ffi.from_buffer("uint8_t[]", p),
-            ffi.from_buffer("uint32_t[]", v),
+            column("uint32_t", a),
+            column("uint8_t", p),
+            column("uint32_t", v),
         )
         if rc < 0:
             raise MemoryError("pr_lpm4_build") if rc == -lib.PR_LPM4_ENOMEM else ValueError("pr_lpm4_build: bad input")
@@ -59,9 +60,7 @@ class Lpm4:
             out = np.empty(n, dtype=np.uint32)
         elif out.dtype != np.uint32 or out.shape != (n,) or not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError(f"out: need a writable contiguous uint32[{n}]")
-        lib.pr_lpm4_lookup_bulk(
-            self._h, n, ffi.from_buffer("uint32_t[]", d), ffi.from_buffer("uint32_t[]", out, require_writable=True)
-        )
+        lib.pr_lpm4_lookup_bulk(self._h, n, column("uint32_t", d), column("uint32_t", out, writable=True))
         return out
 
     def lookup(self, addr: int) -> int | None:

@@ -8,11 +8,22 @@ changes nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
+from polroute._core.codec import (
+    LINK_KINDS,
+    addr_from_c,
+    addr_to_c,
+    link_from_c,
+    out_struct,
+    route_from_c,
+    route_to_c,
+    route_view,
+    rule_from_c,
+    rule_to_c,
+    text,
+)
 from polroute._core.errors import PolicyError, check, check_handle
 from polroute.model.fast4 import build_fast4
 from polroute.model.kernel_profile import PROFILES, KernelProfile
@@ -20,47 +31,11 @@ from polroute.model.kernel_profile import resolve as resolve_profile
 from polroute.types.infos import AddrInfo, LinkInfo
 from polroute.types.requests import (
     AF_INET,
-    FRA_DST,
-    FRA_IIFNAME,
-    FRA_OIFNAME,
-    FRA_SRC,
-    RTA_DST,
-    RTA_GATEWAY,
-    RTA_METRICS,
-    RTA_MULTIPATH,
-    RTA_NH_ID,
-    RTA_OIF,
-    RTA_PREFSRC,
-    RTA_PRIORITY,
-    RTA_TABLE,
-    RTM_NEWROUTE,
-    RTM_NEWRULE,
     AddrRequest,
-    IPAddress,
     LinkRequest,
-    NexthopRequest,
     RouteRequest,
     RuleRequest,
-    bit,
 )
-
-_KINDS = {
-    "loopback": lib.PR_LINK_LOOPBACK,
-    "veth": lib.PR_LINK_VETH,
-    "bridge": lib.PR_LINK_BRIDGE,
-    "ifb": lib.PR_LINK_IFB,
-    "tap": lib.PR_LINK_TAP,
-    "tun": lib.PR_LINK_TAP,
-}
-_KIND_NAMES = {v: k for k, v in _KINDS.items()}
-_KIND_NAMES[lib.PR_LINK_OTHER] = "other"
-
-
-def _addr_from(family: int, raw) -> IPAddress:
-    b = bytes(ffi.buffer(raw, 16))
-    if family == AF_INET:
-        return ipaddress.IPv4Address(b[:4])
-    return ipaddress.IPv6Address(b)
 
 
 class Policy:
@@ -115,7 +90,7 @@ class Policy:
     def _check(self, rc: int, what: str = "") -> int:
         """rc, or the error the core reported for this handle (its extended-ack text)."""
         if rc < 0:
-            check(rc, what, ffi.string(lib.pr_errmsg(self._h)).decode())
+            check(rc, what, text(lib.pr_errmsg(self._h)))
         return rc
 
     # ---- links ------------------------------------------------------------
@@ -145,7 +120,7 @@ class Policy:
                     raise PolicyError(22, "", "veth needs a peer name")
                 self._check(lib.pr_link_add_veth(self._h, req.name.encode(), req.peer.encode()))
             else:
-                kind = _KINDS.get(req.kind, lib.PR_LINK_OTHER)
+                kind = LINK_KINDS.get(req.kind, lib.PR_LINK_OTHER)
                 self._check(lib.pr_link_add(self._h, req.name.encode(), kind, 0))
         elif req.op == "del":
             self._check(lib.pr_link_del(self._h, self.ifindex(req.name)))
@@ -162,55 +137,22 @@ class Policy:
 
     def links(self) -> list[LinkInfo]:
         out = []
-        info = ffi.new("pr_link_info *")
+        info = out_struct("pr_link_info")
         for i in range(lib.pr_link_count(self._h)):
             self._check(lib.pr_link_get(self._h, i, info))
-            out.append(
-                LinkInfo(
-                    info.ifindex,
-                    ffi.string(info.name).decode(),
-                    _KIND_NAMES.get(info.kind, "other"),
-                    bool(info.up),
-                    bool(info.carrier),
-                    info.group,
-                )
-            )
+            out.append(link_from_c(info))
         return out
 
     # ---- addresses --------------------------------------------------------
     def addr(self, req: AddrRequest) -> None:
-        c = ffi.new("pr_addr_req *")
-        c.family = req.family
-        c.prefixlen = req.prefixlen
-        c.scope = req.scope
-        c.ifindex = req.ifindex
-        c.flags = req.flags
-        c.metric = req.metric
-        ffi.memmove(c.local, addr_bytes(req.local), 16)
-        if req.broadcast is not None:
-            c.has_broadcast = 1
-            ffi.memmove(c.broadcast, addr_bytes(req.broadcast), 16)
-        self._check(lib.pr_addr_request(self._h, req.msg_type, c))
+        self._check(lib.pr_addr_request(self._h, req.msg_type, addr_to_c(req)))
 
     def addresses(self) -> list[AddrInfo]:
         out = []
-        info = ffi.new("pr_addr_info *")
+        info = out_struct("pr_addr_info")
         for i in range(lib.pr_addr_count(self._h)):
             self._check(lib.pr_addr_get(self._h, i, info))
-            a = info.a
-            out.append(
-                AddrInfo(
-                    a.ifindex,
-                    a.family,
-                    _addr_from(a.family, a.local),
-                    a.prefixlen,
-                    a.scope,
-                    bool(info.secondary),
-                    a.flags,
-                    a.metric,
-                    _addr_from(a.family, a.broadcast) if a.has_broadcast else None,
-                )
-            )
+            out.append(addr_from_c(info))
         return out
 
     # ---- kernel build -----------------------------------------------------
@@ -238,7 +180,7 @@ class Policy:
             self._check(rc, f"sysctl {key}")
 
     def sysctl_get(self, key: str) -> int:
-        v = ffi.new("int64_t *")
+        v = out_struct("int64_t")
         self._check(lib.pr_sysctl_get(self._h, key.encode(), v))
         return int(v[0])
 
@@ -249,18 +191,10 @@ class Policy:
 
     def rules(self, family: int = AF_INET) -> list[RuleRequest]:
         out = []
-        info = ffi.new("pr_rule_info *")
+        info = out_struct("pr_rule_info")
         for i in range(lib.pr_rule_count(self._h, family)):
             self._check(lib.pr_rule_get(self._h, family, i, info))
-            r = info.r
-            req = RuleRequest(RTM_NEWRULE, 0)
-            for name in RULE_INT_FIELDS:
-                setattr(req, name, getattr(r, name))
-            req.src = _addr_from(family, r.src) if r.present & bit(FRA_SRC) else None
-            req.dst = _addr_from(family, r.dst) if r.present & bit(FRA_DST) else None
-            req.iifname = ffi.string(r.iifname).decode() if r.present & bit(FRA_IIFNAME) else ""
-            req.oifname = ffi.string(r.oifname).decode() if r.present & bit(FRA_OIFNAME) else ""
-            out.append(req)
+            out.append(rule_from_c(info, family))
         return out
 
     # ---- routes -----------------------------------------------------------
@@ -272,64 +206,17 @@ class Policy:
         """Apply a route request given as the bytes of a ``pr_route_req``
         without nexthops (``nh`` NULL): what route() sends for such a request,
         without building it field by field (kernel_state's snapshot path)."""
-        self._check(lib.pr_route_request(self._h, msg_type, nlmsg_flags, ffi.from_buffer("pr_route_req *", packed)))
+        self._check(lib.pr_route_request(self._h, msg_type, nlmsg_flags, route_view(packed)))
 
     def routes(self, family: int = AF_INET, table: int = 0) -> list[RouteRequest]:
         """Routes of one family (all tables when table is 0), in dump order."""
         n = lib.pr_route_dump(self._h, family, table)
-        info = ffi.new("pr_route_info *")
-        nh = ffi.new("pr_nexthop_info[]", 32)
+        info = out_struct("pr_route_info")
+        nh = out_struct("pr_nexthop_info", 32)
         out = []
         for i in range(n):
             self._check(lib.pr_route_get_dumped(self._h, i, info, nh, 32))
-            req = RouteRequest(
-                RTM_NEWROUTE,
-                0,
-                family=info.family,
-                dst_len=info.dst_len,
-                tos=info.tos,
-                protocol=info.protocol,
-                scope=info.scope,
-                type=info.type,
-                table=info.table,
-                rtm_flags=info.rtm_flags,
-                priority=info.priority,
-                nh_id=info.nh_id,
-                pref=info.pref,
-            )
-            req.present = bit(RTA_TABLE) | bit(RTA_PRIORITY)
-            req.dst = _addr_from(info.family, info.dst)
-            if info.dst_len:
-                req.present |= bit(RTA_DST)
-            if info.has_prefsrc:
-                req.prefsrc = _addr_from(info.family, info.prefsrc)
-                req.present |= bit(RTA_PREFSRC)
-            if info.nh_id:
-                req.present |= bit(RTA_NH_ID)
-            legs = []
-            for j in range(min(info.nh_count, 32)):
-                leg = nh[j]
-                legs.append(
-                    NexthopRequest(
-                        _addr_from(leg.gw_family, leg.gw) if leg.gw_family else None, leg.ifindex, leg.weight, leg.flags
-                    )
-                )
-            if len(legs) == 1:
-                req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
-                req.rtm_flags |= legs[0].flags
-                if req.gateway is not None:
-                    req.present |= bit(RTA_GATEWAY)
-                if req.oif:
-                    req.present |= bit(RTA_OIF)
-            elif legs:
-                req.nexthops = legs
-                req.present |= bit(RTA_MULTIPATH)
-            for k in range(18):
-                if info.metrics_present & (1 << k):
-                    req.metrics[k] = info.metrics[k]
-            if req.metrics:
-                req.present |= bit(RTA_METRICS)
-            out.append(req)
+            out.append(route_from_c(info, nh))
         return out
 
     def v4_merged(self) -> bool:
