@@ -42,8 +42,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "polroute.iproute2.route._route_modify": "iproute2 ip/iproute.c iproute_modify()",
     "polroute.iproute2.rule._rule_modify": "iproute2 ip/iprule.c iprule_modify()",
     "polroute.iproute2.addr._addr_modify": "iproute2 ip/ipaddress.c ipaddr_modify()",
-    # being split by the network-manager work
-    "polroute.multihome.hostfile.parse_host_text": "",
 }
 
 
