@@ -55,8 +55,8 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
         res = ns.batch(base)
         assert not res.refused()
         rc, rep = _audit_cli(capsys, ns)
-        assert rc == 1 and rep["asymmetric"] == ["192.168.16.21"], rep
-        assert cli.main(["audit", "--netns", ns.name, "--kernel", "--json"]) == 1
+        assert rc == 5 and rep["asymmetric"] == ["192.168.16.21"], rep
+        assert cli.main(["audit", "--netns", ns.name, "--kernel", "--json"]) == 5
         krep = json.loads(capsys.readouterr().out)
         assert krep["kernel_checked"] == krep["questions"] and {f["kind"] for f in krep["findings"]} == {
             "asymmetric"

@@ -4,17 +4,18 @@ is :mod:`polroute.audit`).
     polroute audit [--batch FILE]... [--rt-tables FILE] [--remote ADDR]... [--json]
     polroute audit --netns NS [--kernel] [--remote ADDR]... [--json]
 
-Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
-answer the model cannot give: listed as "not modelled"), or out of memory /
-too many open files (one line), 2 bad input.
+Exit status (the table below): 0 every reply symmetric, 5 at least one
+asymmetric (or an answer the model cannot give: listed as "not modelled"),
+1 bad input, or out of memory / too many open files (one line).
 """
 
 from __future__ import annotations
 
 from polroute.cli.common import Command, add_json_option, add_quiet_option, new_parser, progress, resource_problem
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, Output
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = Exit.USAGE
 
 
 def parser():
@@ -95,7 +96,7 @@ def run(ns) -> int:
         prog.phase("auditing" + (" (asking the kernel too)" if ns.kernel else ""))
         report = audit_policy(policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None)
     Output(ns.json, INDENTED).emit(lambda: report_json(report), lambda: format_report(report))
-    return 0 if report.ok else 1
+    return Exit.OK if report.ok else Exit.ASYMMETRIC
 
 
 COMMANDS = {"audit": Command(parser, run, usage_exit=EXIT_BAD_INPUT)}

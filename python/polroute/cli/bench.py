@@ -643,7 +643,7 @@ def run(args) -> int:
     return 0
 
 
-COMMANDS = {"bench": Command(parser, run, usage_exit=2)}
+COMMANDS = {"bench": Command(parser, run)}
 
 if __name__ == "__main__":
     from polroute.cli.common import invoke

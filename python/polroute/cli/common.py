@@ -2,13 +2,16 @@
 (``--batch/--sysctl/--kernel/--rt-tables``) and the policy they build, usage
 errors, and running a command with the error and exit handling of all.
 
-Exit status of every command: 0 done, 1 bad input (file, line and token named,
-nothing applied; a command may keep another code for a bad command line, see
-``Command.usage_exit``), other codes as each command documents.  Whatever
-fails, one line on stderr and no traceback: out of memory and too many open
-files are ``polroute: CMD: out of memory`` / ``too many open files``, exit 1
-(a command that changed the kernel before says so, with its own code); an
-interrupt (Ctrl-C) outside an apply exits 130.
+Exit status: the one table of cli/exitcodes.py (printed by every ``--help``).
+Whatever fails, one line on stderr (and, under ``--json``, a JSON object
+``{"error": ..., "exit": N}`` on stdout) and no traceback: out of memory and
+too many open files are ``polroute: CMD: out of memory`` / ``too many open
+files``, exit 1 (a command that changed the kernel before says so, with its
+own code); an interrupt (Ctrl-C) outside an apply exits 130.
+
+Every parser gets ``-v/--verbose`` (repeatable: Python ``logging`` at INFO,
+then DEBUG, on stderr) and ``-q/--quiet`` (no progress display, warnings
+only), on each subcommand too (``finish_parser``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno as _errno
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from polroute.cli.exitcodes import EPILOG, Exit
 
 if TYPE_CHECKING:
     from polroute.iproute2.rt_tables import RtTables
@@ -31,18 +37,22 @@ class UsageError(Exception):
     """A bad command line or input: ``polroute: MESSAGE`` on stderr, exit 1."""
 
 
+log = logging.getLogger("polroute")
+
+
 @dataclass(frozen=True)
 class Command:
     """One command: its parser (built on demand) and what runs it."""
 
     parser: Callable[[], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace], int]
-    usage_exit: int = 1  # the exit status of a bad command line (argparse's own is 2)
+    usage_exit: int = Exit.USAGE  # the exit status of a bad command line (argparse's own is 2)
 
 
 def new_parser(name: str, description: str | None = None, usage: str | None = None, epilog: str | None = None):
-    """A command's parser: ``polroute NAME``, -h/--help, no abbreviated options."""
-    return argparse.ArgumentParser(
+    """A command's parser: ``polroute NAME``, -h/--help, no abbreviated
+    options, -v/-q, the exit-status table at the end of its help."""
+    ap = argparse.ArgumentParser(
         prog=f"polroute {name}",
         description=description,
         usage=usage,
@@ -50,12 +60,61 @@ def new_parser(name: str, description: str | None = None, usage: str | None = No
         allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_verbosity_options(ap)
+    return ap
 
 
 def add_quiet_option(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress display (shown on a terminal after ~2 s otherwise)"
-    )
+    """-q/--quiet (no progress display; logging: warnings only), once."""
+    if "--quiet" not in ap._option_string_actions:
+        ap.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress display (shown on a terminal after ~2 s otherwise); log warnings only",
+        )
+
+
+def add_verbosity_options(ap: argparse.ArgumentParser) -> None:
+    """-v/--verbose (repeatable) and -q/--quiet, once per parser."""
+    if "--verbose" not in ap._option_string_actions:
+        ap.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="say what is done on stderr (Python logging: -v INFO, -vv DEBUG)",
+        )
+    add_quiet_option(ap)
+
+
+def finish_parser(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``ap`` and every subcommand parser under it with -v/-q and the
+    exit-status table at the end of their help (a subcommand added later,
+    by any module, gets them too)."""
+    add_verbosity_options(ap)
+    if not (ap.epilog or "").rstrip().endswith(EPILOG.rstrip()):
+        ap.epilog = ((ap.epilog or "").rstrip() + "\n\n" + EPILOG).lstrip()
+        if ap.formatter_class is argparse.HelpFormatter:
+            ap.formatter_class = argparse.RawDescriptionHelpFormatter
+    if ap._subparsers is not None:
+        for action in ap._subparsers._group_actions:
+            for sub in getattr(action, "choices", {}).values():
+                finish_parser(sub)
+    return ap
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """polroute's loggers to stderr: WARNING by default, INFO with -v, DEBUG
+    with -vv, ERROR with --quiet; messages as ``polroute: LEVEL: text``."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    log.setLevel(level)
+    if not any(getattr(h, "_polroute", False) for h in log.handlers):
+        handler = logging.StreamHandler()  # sys.stderr at the time of each message
+        handler.setFormatter(logging.Formatter("polroute: %(levelname)s: %(message)s"))
+        handler._polroute = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.propagate = False
 
 
 def progress(command: str, quiet: bool):
@@ -162,7 +221,7 @@ def policy_from(ns: argparse.Namespace, prog=None) -> tuple[Policy, RtTables]:
 def parse(command: Command, argv: list[str]) -> argparse.Namespace:
     """Options may stand anywhere on the line (before, between, after the
     positional words); a command with subcommands parses them in turn."""
-    ap = command.parser()
+    ap = finish_parser(command.parser())
     if ap._subparsers is None:
         return ap.parse_intermixed_args(argv)
     return ap.parse_args(argv)
@@ -171,25 +230,65 @@ def parse(command: Command, argv: list[str]) -> argparse.Namespace:
 def invoke(command: Command, argv: list[str], name: str = "") -> int:
     """Parse and run one command: -h/--help exit 0, a bad command line exits
     ``usage_exit``, bad input (a batch file, a usage error, a missing file) 1,
-    out of memory or descriptors 1 (``polroute: NAME: out of memory``)."""
-    from polroute._core.errors import PolicyError
-    from polroute.iproute2.lexer import BatchError
-
+    out of memory or descriptors 1 (``polroute: NAME: out of memory``).
+    Under ``--json`` a failure that printed nothing on stdout prints
+    ``{"error": MESSAGE, "exit": N}`` there (the message is on stderr too)."""
     try:
         ns = parse(command, argv)
     except SystemExit as e:  # argparse: 0 after --help, 2 after a usage message
-        return 0 if e.code in (0, None) else command.usage_exit
+        return Exit.OK if e.code in (0, None) else command.usage_exit
+    setup_logging(getattr(ns, "verbose", 0) or 0, bool(getattr(ns, "quiet", False)))
+    if not getattr(ns, "json", False):
+        return _run(command, ns, name)
+    out, err = _Watch(sys.stdout), _Watch(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        rc = _run(command, ns, name)
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+    if rc not in (Exit.OK, Exit.BROKEN_PIPE) and not out.written:
+        from polroute.cli.output import error_json
+
+        print(error_json(err.last or f"polroute: {ns.command_name}: failed", rc))
+    return rc
+
+
+class _Watch:
+    """A text stream that remembers whether anything was written, and the
+    last line written (the one-line error of a failing command)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.written = False
+        self.last = ""
+
+    def write(self, text: str) -> int:
+        if text:
+            self.written = True
+            line = text.strip()
+            if line:
+                self.last = line.splitlines()[-1]
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _run(command: Command, ns: argparse.Namespace, name: str) -> int:
+    from polroute._core.errors import PolicyError
+    from polroute.iproute2.lexer import BatchError
+
     name = " ".join(x for x in (name, getattr(ns, "cmd", None)) if x) or "polroute"
     ns.command_name = name
     oom = f"polroute: {name}: out of memory\n".encode()  # made now: nothing to allocate then
     try:
-        return command.run(ns)
+        return int(command.run(ns))
     except (BatchError, UsageError) as e:
         print(f"polroute: {e}", file=sys.stderr)
-        return 1
+        return Exit.USAGE
     except KeyboardInterrupt:
         print(f"polroute: {name}: interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:
         raise  # stdout's reader went away: cli/app.py main exits quietly
     except MemoryError:
@@ -201,10 +300,10 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
                 print(f"polroute: {e}", file=sys.stderr)
             else:
                 print(f"polroute: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-            return 1
+            return Exit.USAGE
     line = f"polroute: {name}: {problem}"
     say(line, oom if problem == "out of memory" else (line + "\n").encode())
-    return 1
+    return Exit.USAGE
 
 
 def say(line: str, fallback: bytes) -> None:

@@ -27,10 +27,11 @@ import re
 import sys
 
 from polroute.cli.common import Command, add_quiet_option, new_parser, progress, resource_problem
+from polroute.cli.exitcodes import Exit
 from polroute.multihome.hostfile import HostFileError, load_host_file
 from polroute.multihome.render import TARGETS, batch_entries, batch_text, render
 
-EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = 0, 1, 2, 4
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = Exit.OK, Exit.USAGE, Exit.ERROR_ANSWER, Exit.PARTIAL
 
 
 def _err(msg: str) -> int:

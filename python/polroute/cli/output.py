@@ -21,7 +21,16 @@ _DUMPS = {COMPACT: {"separators": (",", ":")}, LINE: {}, INDENTED: {"indent": 1}
 
 
 def dumps(data: Any, style: str = LINE) -> str:
+    """``data`` as JSON text in one of the shapes above."""
     return json.dumps(data, **_DUMPS[style])
+
+
+def error_json(message: str, code: int) -> str:
+    """A failure under ``--json``: ``{"error": MESSAGE, "exit": CODE}``
+    (schema ``docs/schemas/error.json``); MESSAGE without ``polroute: ``."""
+    if message.startswith("polroute: "):
+        message = message[len("polroute: ") :]
+    return dumps({"error": message, "exit": int(code)}, LINE)
 
 
 class Output:

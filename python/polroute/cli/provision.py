@@ -24,6 +24,7 @@ from polroute.cli.common import (
     progress,
     resource_problem,
 )
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
 from polroute.live import journal, session
@@ -33,7 +34,13 @@ from polroute.live.netns import netns_id
 from polroute.live.ops import PHASE_NAMES
 from polroute.live.plan import plan
 
-EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = (
+    Exit.OK,
+    Exit.USAGE,
+    Exit.ERROR_ANSWER,
+    Exit.ROLLED_BACK,
+    Exit.PARTIAL,
+)
 
 PLAN_USAGE = (
     "polroute plan --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt] [--json]\n"
