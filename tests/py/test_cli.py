@@ -30,15 +30,17 @@ def test_get_text(capsys, two_nic):
 def test_get_json_and_options_after_args(capsys, two_nic):
     rc, out, _ = run(capsys, "get", "8.8.8.8", "--json", "--batch", two_nic)
     assert rc == 0
-    assert json.loads(out) == {
-        "dst": "8.8.8.8",
-        "gateway": "192.168.16.1",
-        "dev": "eth0",
-        "prefsrc": "192.168.16.20",
-        "flags": [],
-        "uid": 0,
-        "cache": [],
-    }
+    assert json.loads(out) == [
+        {
+            "dst": "8.8.8.8",
+            "gateway": "192.168.16.1",
+            "dev": "eth0",
+            "prefsrc": "192.168.16.20",
+            "flags": [],
+            "uid": 0,
+            "cache": [],
+        }
+    ]
 
 
 def test_get_error_exit_2(capsys, two_nic):
@@ -100,12 +102,14 @@ def test_eval_one_answer_per_line(capsys, two_nic, tmp_path):
     assert rc == 0
     assert out.splitlines() == [
         "8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1 table 2 uid 0 cache",
+        "# comment",
         "RTNETLINK answers: Network is unreachable",
         "local 192.168.16.20 dev lo table local src 192.168.16.20 uid 0 cache <local>",
     ]
     rc, out, _ = run(capsys, "eval", "--json", "--batch", two_nic, "--flows", str(flows))
     answers = [json.loads(line) for line in out.splitlines()]
-    assert [a.get("dev", a.get("errno")) for a in answers] == ["eth1", "ENETUNREACH", "lo"]
+    answers = [a[0] if isinstance(a, list) else a for a in answers]
+    assert [a and a.get("dev", a.get("errno")) for a in answers] == ["eth1", None, "ENETUNREACH", "lo"]
 
 
 def test_eval_bad_flow_line(capsys, two_nic, tmp_path):

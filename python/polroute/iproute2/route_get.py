@@ -301,6 +301,12 @@ def to_text(r: RouteGetResult, tables: RtTables | None = None) -> str:
 
 def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> str:
     """The rule walk behind an answer, one line per rule tried."""
+    return "\n".join(f"  {row['rule']:<58} {row['verdict']}" for row in explain_rows(policy, r, tables))
+
+
+def explain_rows(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> list[dict]:
+    """The rule walk behind an answer: ``{"rule": ..., "verdict": ...}`` per
+    rule tried (the rule as `ip rule show` prints it)."""
     from polroute.iproute2.show import format_rule
 
     tables = _tables(tables)
@@ -325,8 +331,8 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = No
             "merged": ("decided" if not s.error else os.strerror(s.error)),
         }.get(s.kind, s.kind)
         what = what.strip().replace("\t", " ")
-        lines.append(f"  {what:<58} {verdict}")
-    return "\n".join(lines)
+        lines.append({"rule": what, "verdict": verdict})
+    return lines
 
 
 def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict:
