@@ -81,7 +81,6 @@ def test_no_arguments_prints_usage_exit_1(capsys):
 
 def test_version(capsys):
     import polroute
-
     from polroute.model.kernel_profile import PROFILES
 
     rc, out, err = run(capsys, "--version")

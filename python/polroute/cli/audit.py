@@ -60,9 +60,8 @@ def run(ns) -> int:
         policy_from_netns,
         report_json,
     )
-    from polroute.cli.common import UsageError, build_policy
+    from polroute.cli.common import UsageError, build_policy, load_tables
     from polroute.iproute2.lexer import BatchError
-    from polroute.iproute2.rt_tables import load_rt_tables
 
     try:
         remotes = [ipaddress.ip_address(x) for x in ns.remote] or list(DEFAULT_REMOTES)
@@ -72,7 +71,7 @@ def run(ns) -> int:
         return _bad("--netns and --batch exclude each other")
     with progress("audit", ns.quiet) as prog:
         try:
-            tables = load_rt_tables(ns.rt_tables, use_system=False)
+            tables = load_tables(ns.rt_tables)
             if ns.netns:
                 prog.phase(f"reading namespace {ns.netns}")
                 try:

@@ -160,9 +160,17 @@ def add_policy_options(ap: argparse.ArgumentParser, kernel: bool = True, sysctl:
         action="append",
         default=[],
         metavar="FILE",
-        help="an `ip -batch` file applied to a fresh namespace (repeatable, applied in order)",
+        help="an `ip -batch` file applied to a fresh namespace (repeatable, applied in order; - for stdin)",
     )
-    g.add_argument("--rt-tables", metavar="FILE", help="the table names (rt_tables format; default: built-in names)")
+    g.add_argument(
+        "--netns",
+        dest="netns",
+        metavar="NS",
+        help="a live namespace (read over netlink; root) as the policy, instead of --batch",
+    )
+    g.add_argument(
+        "--rt-tables", metavar="FILE", help="the table names (rt_tables format, - for stdin; default: built-in names)"
+    )
     if sysctl:
         g.add_argument(
             "--sysctl", action="append", default=[], metavar="KEY=VALUE", help="set a sysctl after the batch files"
@@ -179,7 +187,6 @@ def build_policy(
     """A fresh namespace (modelling the kernel build ``kernel``, default auto)
     with the batch files applied, then the sysctls; ``prog`` (a Progress)
     is told of each file."""
-    from polroute._core.errors import PolicyError
     from polroute.iproute2.batch import apply_batch
     from polroute.model.kernel_profile import ProfileError
     from polroute.model.policy import Policy
@@ -192,6 +199,13 @@ def build_policy(
         if prog is not None:
             prog.phase(f"reading {path}" + (f" ({i}/{len(batches)})" if len(batches) > 1 else ""))
         apply_batch(policy, read_batch(path), path, tables)
+    _apply_sysctls(policy, sysctls)
+    return policy
+
+
+def _apply_sysctls(policy: Policy, sysctls: list[str]) -> None:
+    from polroute._core.errors import PolicyError
+
     for item in sysctls:
         key, eq, value = item.partition("=")
         if not eq:
@@ -202,6 +216,51 @@ def build_policy(
             raise UsageError(f"--sysctl {item!r}: value is not an integer") from None
         except PolicyError as e:
             raise UsageError(f"--sysctl {item!r}: {'unknown key' if e.errno == 2 else e.strerror}") from None
+
+
+def load_tables(path: str | None) -> RtTables:
+    """The table names of ``--rt-tables FILE`` (``-``: stdin; none: the
+    built-in names): a missing or unreadable file, or a line iproute2 would
+    stop at (its "Database ... is corrupted"), is a UsageError naming the
+    file and the line."""
+    from polroute.iproute2.rt_tables import RtTables, parse_db
+
+    if path is None:
+        return RtTables()
+    try:
+        text = read_batch(path)
+    except OSError as e:
+        raise UsageError(f"--rt-tables {path}: {e.strerror or e}") from None
+    label = "<stdin>" if path == "-" else path
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if parse_db(line + "\n")[1] is not None:
+            shown = line.strip()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise UsageError(f"{label}:{lineno}: corrupt rt_tables line {shown!r} (expected: NUMBER NAME)")
+    return RtTables().load_text(text, label)
+
+
+def policy_from_netns(netns: str, sysctls: list[str] | None = None, kernel: str | None = None) -> Policy:
+    """The model of the live namespace ``netns`` (read over netlink, as
+    ``snapshot`` reads it), then ``sysctls``; an unreadable namespace is a
+    UsageError."""
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import policy_from_state
+
+    try:
+        policy = policy_from_state(read_state(netns))
+    except (OSError, RuntimeError) as e:
+        if resource_problem(e):
+            raise
+        raise UsageError(f"--netns {netns}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+    if kernel:
+        from polroute.model.kernel_profile import ProfileError
+
+        try:
+            policy.set_kernel(kernel)
+        except ProfileError as e:
+            raise UsageError(f"--kernel: {e}") from None
+    _apply_sysctls(policy, sysctls or [])
     return policy
 
 
@@ -209,9 +268,11 @@ def policy_from(ns: argparse.Namespace, prog=None) -> tuple[Policy, RtTables]:
     """The policy and table names that add_policy_options' options describe
     (``prog``: a Progress to tell; default one of the command's own, shown
     on a terminal unless --quiet)."""
-    from polroute.iproute2.rt_tables import load_rt_tables
-
-    tables = load_rt_tables(ns.rt_tables, use_system=False)
+    tables = load_tables(ns.rt_tables)
+    if getattr(ns, "netns", None):
+        if ns.batch:
+            raise UsageError("--netns and --batch exclude each other (the policy is one or the other)")
+        return policy_from_netns(ns.netns, getattr(ns, "sysctl", []), getattr(ns, "kernel", None)), tables
     if prog is not None or not ns.batch:
         return build_policy(ns.batch, getattr(ns, "sysctl", []), tables, getattr(ns, "kernel", None), prog), tables
     with progress(getattr(ns, "command_name", "polroute"), getattr(ns, "quiet", False)) as own:

@@ -20,6 +20,7 @@ from polroute.cli.common import (
     UsageError,
     add_json_option,
     add_quiet_option,
+    load_tables,
     new_parser,
     progress,
     resource_problem,
@@ -120,7 +121,7 @@ def _plan_from(ns, prog=None):
 
     tell = prog.phase if prog is not None else (lambda *a: None)
     # the live host's names (/etc/iproute2), as `ip` on it would read them
-    tables = load_rt_tables(ns.rt_tables)
+    tables = load_tables(ns.rt_tables) if ns.rt_tables else load_rt_tables(None)
     owner = owner_protocol(ns.owner, tables)
     paths = ns.batch
     if not paths:
