@@ -310,25 +310,24 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
     if rc not in (Exit.OK, Exit.BROKEN_PIPE) and not out.written:
         from polroute.cli.output import error_json
 
-        print(error_json(err.last or f"polroute: {ns.command_name}: failed", rc))
+        print(error_json(err.lines or [f"polroute: {ns.command_name}: failed"], rc))
     return rc
 
 
 class _Watch:
     """A text stream that remembers whether anything was written, and the
-    last line written (the one-line error of a failing command)."""
+    first lines written (a failing command's error lines)."""
 
     def __init__(self, stream):
         self.stream = stream
         self.written = False
-        self.last = ""
+        self.lines: list[str] = []
 
     def write(self, text: str) -> int:
         if text:
             self.written = True
-            line = text.strip()
-            if line:
-                self.last = line.splitlines()[-1]
+            if len(self.lines) < 100:
+                self.lines.extend(line for line in text.strip().splitlines() if line.strip())
         return self.stream.write(text)
 
     def __getattr__(self, name: str):

@@ -25,12 +25,15 @@ def dumps(data: Any, style: str = LINE) -> str:
     return json.dumps(data, **_DUMPS[style])
 
 
-def error_json(message: str, code: int) -> str:
-    """A failure under ``--json``: ``{"error": MESSAGE, "exit": CODE}``
-    (schema ``docs/schemas/error.json``); MESSAGE without ``polroute: ``."""
-    if message.startswith("polroute: "):
-        message = message[len("polroute: ") :]
-    return dumps({"error": message, "exit": int(code)}, LINE)
+def error_json(lines: list[str], code: int) -> str:
+    """A failure under ``--json``: ``{"error": FIRST LINE, "exit": CODE}``
+    plus ``"messages"`` (every line) when the command said more than one
+    (schema ``docs/schemas/error.json``); lines without ``polroute: ``."""
+    said = [line[len("polroute: ") :] if line.startswith("polroute: ") else line for line in lines]
+    data: dict[str, Any] = {"error": said[0], "exit": int(code)}
+    if len(said) > 1:
+        data["messages"] = said
+    return dumps(data, LINE)
 
 
 class Output:
