@@ -145,10 +145,19 @@ def _out_of_descriptors() -> bool:
     return False
 
 
+def _bytes_through() -> None:
+    """Text that came in as bytes that are not UTF-8 (arguments decoded with
+    surrogateescape) goes out as those bytes, never as an encoding error."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors=errors)  # type: ignore[union-attr]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command line; every failure is one line on stderr (see the
     module text), never a traceback."""
     name, oom = "polroute", b"polroute: out of memory\n"
+    _bytes_through()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         if argv and not argv[0].startswith("-"):

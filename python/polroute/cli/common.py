@@ -214,6 +214,8 @@ def _apply_sysctls(policy: Policy, sysctls: list[str]) -> None:
             policy.sysctl(key.strip(), int(value.strip(), 0))
         except ValueError:
             raise UsageError(f"--sysctl {item!r}: value is not an integer") from None
+        except OverflowError:
+            raise UsageError(f"--sysctl {item!r}: value out of range") from None
         except PolicyError as e:
             raise UsageError(f"--sysctl {item!r}: {'unknown key' if e.errno == 2 else e.strerror}") from None
 

@@ -99,7 +99,10 @@ def _questions(text: str, path: str, policy, tables) -> list:
     questions = []
     raw = text.split("\n")
     for lineno, line in batch_lines(text):
-        words = split_args(line)
+        try:
+            words = split_args(line)
+        except ParseError as e:
+            raise UsageError(f"{path}:{lineno}: {e}") from None
         if not words:
             continue
         if words[:3] == ["ip", "route", "get"]:

@@ -52,7 +52,8 @@ def _parse_digits(s: str, base: int, i: int) -> tuple[int, int, int]:
         d = _digit(s[i])
         if d is None or d >= base:
             break
-        value = value * base + d
+        if value <= ULONG_MAX:  # past it the value only says "overflow" (no huge integers)
+            value = value * base + d
         i += 1
     return value, i, start
 
@@ -77,7 +78,7 @@ def strtoul(s: str, base: int = 0, pos: int = 0) -> tuple[int, int, bool]:
         # fast path (most arguments): plain decimal digits to the end and no
         # leading 0 (octal under base 0) - what the general path gives
         rest = s[pos:] if pos else s
-        if rest.isascii() and rest.isdigit() and (base == 10 or rest[0] != "0" or len(rest) == 1):
+        if len(rest) <= 20 and rest.isascii() and rest.isdigit() and (base == 10 or rest[0] != "0" or len(rest) == 1):
             value = int(rest)
             return (ULONG_MAX, len(s), True) if value > ULONG_MAX else (value, len(s), False)
     i, neg = _skip_space_sign(s, pos)
