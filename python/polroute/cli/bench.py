@@ -66,6 +66,7 @@ from polroute.cli.bench_workloads import (
     v6_prefixes,
 )
 from polroute.cli.common import Command, new_parser
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, dumps
 
 
@@ -640,7 +641,7 @@ def run(args) -> int:
     if args.plot:
         _plot(rows, args.plot)
         say(f"plot: {args.plot}")
-    return 0
+    return Exit.OK
 
 
 COMMANDS = {"bench": Command(parser, run)}

@@ -27,6 +27,7 @@ from polroute.cli.common import (
     policy_from,
     progress,
 )
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import Output
 
 USAGE = (
@@ -87,7 +88,7 @@ def run(ns) -> int:
             print("null" if out.as_json else "")
         else:
             print("null" if out.as_json else line.rstrip("\r"))
-    return 0
+    return Exit.OK
 
 
 def _questions(text: str, path: str, policy, tables) -> list:

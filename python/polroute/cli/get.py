@@ -97,7 +97,7 @@ def run(ns) -> int:
             out.json({"error": msg, "errno": e.errno_name}, LINE)
         else:
             out.error(msg, prefix="")
-        return 1
+        return Exit.USAGE
     print_answer(out, policy, result, tables, ns.explain)
     return Exit.ERROR_ANSWER if result.error else Exit.OK
 

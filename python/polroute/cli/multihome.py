@@ -36,7 +36,7 @@ EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = Exit.OK, Exit.USAGE, Exit.
 
 def _err(msg: str) -> int:
     print(f"polroute multihome: {msg}", file=sys.stderr)
-    return 1
+    return Exit.USAGE
 
 
 def cmd_render(ns) -> int:
@@ -64,13 +64,13 @@ def cmd_render(ns) -> int:
             except OSError as e:
                 return _err(f"{path}: {e.strerror}")
             print(path)
-        return 0
+        return Exit.OK
     if len(files) == 1:
         sys.stdout.write(next(iter(files.values())))
     else:
         for rel, text in files.items():
             sys.stdout.write(f"# ==> {rel} <==\n{text}\n")
-    return 0
+    return Exit.OK
 
 
 def _write_no_follow(path: str, text: str, mode: int) -> None:
@@ -103,7 +103,7 @@ def cmd_discover(ns) -> int:
             return _err(f"{ns.output}: {e.strerror}")
     else:
         sys.stdout.write(text)
-    return 0
+    return Exit.OK
 
 
 def apply_engine():
@@ -201,7 +201,7 @@ def cmd_check(ns) -> int:
     cfg = load_host_file(ns.file)
     n = sum(len(u.sources(4)) + len(u.sources(6)) for u in cfg.uplinks) + len(cfg.tenants)
     print(f"{ns.file}: ok: {len(cfg.uplinks)} uplinks, {n} rules, owner protocol {cfg.owner}")
-    return 0
+    return Exit.OK
 
 
 def parser():
