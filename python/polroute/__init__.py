@@ -1,7 +1,9 @@
 """polroute: an offline model of Linux policy routing, with a C core.
 
 ``Policy`` and ``PolicyError`` load the compiled core on first use, so that
-``import polroute`` (and ``polroute --help``) stays fast.
+``import polroute`` (and ``polroute --help``) stays fast.  ``Policy`` comes
+with its keyword form enabled (``policy.rule("add", src=..., table=1)``,
+:mod:`polroute.iproute2.keywords`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = ["Policy", "PolicyError", "__version__"]
 
 def __getattr__(name: str):
     if name == "Policy":
+        import polroute.iproute2.keywords  # noqa: F401  (Policy.rule/route's keyword form)
         from polroute.model.policy import Policy
 
         return Policy

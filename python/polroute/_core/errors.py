@@ -21,9 +21,11 @@ class PolicyError(OSError):
 
     @property
     def errno_name(self) -> str:
+        """The errno's symbolic name (``ENETUNREACH``)."""
         return _errno.errorcode.get(self.errno, str(self.errno))
 
     def iproute2_text(self) -> str:
+        """The refusal as ``ip`` prints it (``Error: ...`` or ``RTNETLINK answers: ...``)."""
         if self.kernel_message:
             msg = self.kernel_message
             return f"Error: {msg}" + ("" if msg.endswith(".") else ".")

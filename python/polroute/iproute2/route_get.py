@@ -96,6 +96,7 @@ def route_get(policy: Policy, argv: list[str], tables: RtTables | None = None, e
 
 
 def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: bool = False) -> RouteGetResult:
+    """Ask ``policy`` one parsed ``ip route get`` question (``explain``: keep the rule walk)."""
     tables = _tables(tables)
     full = 32 if args.family == AF_INET else 128
     if args.src is not None and args.src_len not in (0, full):

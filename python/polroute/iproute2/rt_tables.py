@@ -128,22 +128,27 @@ def get_unsigned_max(arg: str, maximum: int, base: int = 0) -> int | None:
 
 
 def get_u32(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u32: the whole string as an unsigned 32-bit number, else None."""
     return get_unsigned_max(arg, 0xFFFFFFFF, base)
 
 
 def get_u16(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u16: the whole string as an unsigned 16-bit number, else None."""
     return get_unsigned_max(arg, 0xFFFF, base)
 
 
 def get_u8(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u8: the whole string as an unsigned 8-bit number, else None."""
     return get_unsigned_max(arg, 0xFF, base)
 
 
 def get_u64(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u64: the whole string as an unsigned 64-bit number, else None."""
     return get_unsigned_max(arg, ULONG_MAX, base)
 
 
 def get_s32(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_s32: the whole string as a signed 32-bit number, else None."""
     if not arg:
         return None
     value, end, ovf = strtol(arg, base)
@@ -300,6 +305,7 @@ class NameTab:
         self.unknown_fmt = unknown_fmt
 
     def load_text(self, text: str) -> str | None:
+        """Add the entries of a database text; the corrupted line it stopped at, if any."""
         entries, bad = parse_db(text)
         for ident, name in entries:
             if ident < 256:  # iproute2 writes tab[id]; ids past 255 are UB there
@@ -307,11 +313,13 @@ class NameTab:
         return bad
 
     def name(self, ident: int, numeric: bool = False) -> str:
+        """The name of ``ident`` (its number when it has none, or with ``numeric``)."""
         if not numeric and 0 <= ident < 256 and self.tab[ident] is not None:
             return self.tab[ident]
         return self.unknown_fmt.format(ident)
 
     def id(self, arg: str) -> int:
+        """The number a name (or a number) stands for; ValueError when neither."""
         for i, name in enumerate(self.tab):
             if name is not None and name == arg:
                 return i
@@ -489,6 +497,7 @@ class RtTables:
 
     # ---- groups (device groups: ip link set group, rule suppress_ifgroup) ----
     def group_name(self, ident: int, numeric: bool = False) -> str:
+        """The name of device group ``ident`` (from the group database)."""
         if not numeric:
             name = self.groups.n2a_any_bucket(ident)
             if name is not None:
@@ -496,6 +505,7 @@ class RtTables:
         return str(ident)
 
     def group_id(self, arg: str) -> int:
+        """The number of a device group name (or number); ValueError when neither."""
         ident = self.groups.a2n(arg)
         if ident is not None:
             return ident

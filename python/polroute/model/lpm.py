@@ -28,6 +28,9 @@ def _column(name: str, value, dtype) -> np.ndarray:
 
 
 class Lpm4:
+    """A compiled IPv4 longest-prefix-match table: ``Lpm4(addr, plen, value)`` columns in, lookups by
+    address (one, or a column in C with the GIL released)."""
+
     NONE = int(lib.PR_LPM4_NONE)
 
     def __init__(self, addr, plen, value):
@@ -53,6 +56,7 @@ class Lpm4:
         self._h = ffi.gc(out[0], lib.pr_lpm4_free)
 
     def lookup_bulk(self, dst, out: np.ndarray | None = None) -> np.ndarray:
+        """The value of the longest matching prefix per address of ``dst`` (``NONE`` where none matches)."""
         d = _column("dst", dst, np.uint32)
         n = d.shape[0]
         if out is None:
@@ -65,6 +69,7 @@ class Lpm4:
         return out
 
     def lookup(self, addr: int) -> int | None:
+        """The value of the longest prefix matching ``addr`` (a host-order IPv4 integer), or None."""
         v = int(lib.pr_lpm4_lookup(self._h, addr))
         return None if v == self.NONE else v
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
@@ -63,6 +65,21 @@ def _addr_from(family: int, raw) -> IPAddress:
     return ipaddress.IPv6Address(b)
 
 
+#: The keyword form of Policy.rule/route ("add", src=..., table=...): set by
+#: polroute.iproute2.keywords when imported (it needs ip's reader, a layer above).
+KEYWORDS: dict[str, Callable[..., None]] = {}
+
+
+def _keywords(what: str) -> Callable[..., None]:
+    try:
+        return KEYWORDS[what]
+    except KeyError:
+        raise TypeError(
+            f"Policy.{what}('add', ...): the keyword form needs polroute.iproute2.keywords "
+            "(import polroute, or that module, first)"
+        ) from None
+
+
 class Policy:
     """The routing state of one namespace, starting as a fresh one: ``lo``
     (ifindex 1, down, no addresses), the default rules, no routes.
@@ -83,6 +100,7 @@ class Policy:
 
     # ---- lifetime -------------------------------------------------------
     def clone(self) -> Policy:
+        """An independent copy of this namespace (the batch reader applies to a clone, all or nothing)."""
         h = check_handle(lib.pr_policy_clone(self._h), "pr_policy_clone")
         return Policy(h)
 
@@ -129,9 +147,11 @@ class Policy:
         return idx
 
     def has_link(self, name: str) -> bool:
+        """Whether a link named ``name`` exists."""
         return lib.pr_link_index(self._h, name.encode()) != 0
 
     def ifname(self, ifindex: int) -> str:
+        """The name of the link with index ``ifindex``."""
         for link in self.links():
             if link.ifindex == ifindex:
                 return link.name
@@ -161,6 +181,7 @@ class Policy:
             raise ValueError(f"unknown link op {req.op!r}")
 
     def links(self) -> list[LinkInfo]:
+        """Every link, in ifindex order."""
         out = []
         info = ffi.new("pr_link_info *")
         for i in range(lib.pr_link_count(self._h)):
@@ -179,6 +200,7 @@ class Policy:
 
     # ---- addresses --------------------------------------------------------
     def addr(self, req: AddrRequest) -> None:
+        """Apply an address request (RTM_NEWADDR/RTM_DELADDR); the kernel's derived routes follow."""
         c = ffi.new("pr_addr_req *")
         c.family = req.family
         c.prefixlen = req.prefixlen
@@ -193,6 +215,7 @@ class Policy:
         self._check(lib.pr_addr_request(self._h, req.msg_type, c))
 
     def addresses(self) -> list[AddrInfo]:
+        """Every address of every link."""
         out = []
         info = ffi.new("pr_addr_info *")
         for i in range(lib.pr_addr_count(self._h)):
@@ -233,21 +256,32 @@ class Policy:
 
     # ---- sysctls ----------------------------------------------------------
     def sysctl(self, key: str, value: int) -> None:
+        """Set a modelled sysctl (``net.ipv4.ip_forward``, ``net.ipv4.conf.eth0.rp_filter``, ...)."""
         rc = lib.pr_sysctl_set(self._h, key.encode(), int(value))
         if rc < 0:
             self._check(rc, f"sysctl {key}")
 
     def sysctl_get(self, key: str) -> int:
+        """The value of a modelled sysctl."""
         v = ffi.new("int64_t *")
         self._check(lib.pr_sysctl_get(self._h, key.encode(), v))
         return int(v[0])
 
     # ---- rules ------------------------------------------------------------
-    def rule(self, req: RuleRequest) -> None:
+    def rule(self, req: RuleRequest | str, /, **kw: Any) -> None:
+        """Apply a rule request (RTM_NEWRULE/RTM_DELRULE), or its keyword
+        form as pyroute2 writes it, with iproute2's defaults:
+        ``policy.rule("add", src="192.168.16.20/32", table=1, priority=500)``
+        (``polroute.iproute2.keywords``).  A refused request raises
+        PolicyError and changes nothing."""
+        if isinstance(req, str):
+            _keywords("rule")(self, req, **kw)
+            return
         c = rule_to_c(req)
         self._check(lib.pr_rule_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
     def rules(self, family: int = AF_INET) -> list[RuleRequest]:
+        """The rules of one family, in the order the kernel walks (and dumps) them."""
         out = []
         info = ffi.new("pr_rule_info *")
         for i in range(lib.pr_rule_count(self._h, family)):
@@ -264,7 +298,15 @@ class Policy:
         return out
 
     # ---- routes -----------------------------------------------------------
-    def route(self, req: RouteRequest) -> None:
+    def route(self, req: RouteRequest | str, /, **kw: Any) -> None:
+        """Apply a route request (RTM_NEWROUTE/RTM_DELROUTE), or its keyword
+        form with iproute2's defaults: ``policy.route("add", dst="default",
+        gateway="192.168.16.1", oif="eth0", table=1)``
+        (``polroute.iproute2.keywords``).  A refused request raises
+        PolicyError and changes nothing."""
+        if isinstance(req, str):
+            _keywords("route")(self, req, **kw)
+            return
         c, _legs = route_to_c(req)  # _legs keeps the nexthop array alive
         self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
