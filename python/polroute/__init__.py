@@ -18,14 +18,16 @@ __version__ = "0.1.0"
 __all__ = ["Policy", "PolicyError", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name == "Policy":
         import polroute.iproute2.keywords  # noqa: F401  (Policy.rule/route's keyword form)
         from polroute.model.policy import Policy
 
+        globals()["Policy"] = Policy  # loaded once; documentation tools see it now
         return Policy
     if name == "PolicyError":
         from polroute._core.errors import PolicyError
 
+        globals()["PolicyError"] = PolicyError
         return PolicyError
     raise AttributeError(f"module 'polroute' has no attribute {name!r}")

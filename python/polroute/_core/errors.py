@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 
 class PolicyError(OSError):
@@ -22,7 +23,7 @@ class PolicyError(OSError):
     @property
     def errno_name(self) -> str:
         """The errno's symbolic name (``ENETUNREACH``)."""
-        return _errno.errorcode.get(self.errno, str(self.errno))
+        return _errno.errorcode.get(self.errno or 0, str(self.errno))
 
     def iproute2_text(self) -> str:
         """The refusal as ``ip`` prints it (``Error: ...`` or ``RTNETLINK answers: ...``)."""
@@ -48,7 +49,7 @@ def check(rc: int, what: str = "", kernel_message: str = "") -> int:
     raise PolicyError(-rc, kernel_message, what)
 
 
-def check_handle(handle, what: str):
+def check_handle(handle: Any, what: str) -> Any:
     """A handle the core returned, or MemoryError when it returned NULL (the
     core's constructors return NULL only when an allocation failed)."""
     from polroute._core.binding import ffi

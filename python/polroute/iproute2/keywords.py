@@ -222,7 +222,7 @@ def route_words(cmd: str, **kw: Any) -> list[str]:
     return words
 
 
-def _resolve_oif(policy: Any, kw: dict) -> None:
+def _resolve_oif(policy: Any, kw: dict[str, Any]) -> None:
     """An ifindex given as ``oif`` (pyroute2 passes numbers) becomes its name."""
     for hop in [kw, *(kw.get("multipath") or [])]:
         oif = hop.get("oif")

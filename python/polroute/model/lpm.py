@@ -11,12 +11,14 @@ and only reads the table, so threads may share one Lpm4.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from polroute._core.binding import ffi, lib
 
 
-def _column(name: str, value, dtype) -> np.ndarray:
+def _column(name: str, value: Any, dtype: Any) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D column, got shape {arr.shape}")
@@ -33,7 +35,7 @@ class Lpm4:
 
     NONE = int(lib.PR_LPM4_NONE)
 
-    def __init__(self, addr, plen, value):
+    def __init__(self, addr: Any, plen: Any, value: Any) -> None:
         a = _column("addr", addr, np.uint32)
         p = _column("plen", plen, np.uint8)
         v = _column("value", value, np.uint32)
@@ -55,7 +57,7 @@ class Lpm4:
             raise MemoryError("pr_lpm4_build") if rc == -lib.PR_LPM4_ENOMEM else ValueError("pr_lpm4_build: bad input")
         self._h = ffi.gc(out[0], lib.pr_lpm4_free)
 
-    def lookup_bulk(self, dst, out: np.ndarray | None = None) -> np.ndarray:
+    def lookup_bulk(self, dst: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The value of the longest matching prefix per address of ``dst`` (``NONE`` where none matches)."""
         d = _column("dst", dst, np.uint32)
         n = d.shape[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
@@ -58,12 +58,15 @@ _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 _KIND_NAMES[lib.PR_LINK_OTHER] = "other"
 
 
-def _addr_from(family: int, raw) -> IPAddress:
+def _addr_from(family: int, raw: Any) -> IPAddress:
     b = bytes(ffi.buffer(raw, 16))
     if family == AF_INET:
         return ipaddress.IPv4Address(b[:4])
     return ipaddress.IPv6Address(b)
 
+
+if TYPE_CHECKING:
+    from polroute.model.compiled import CompiledPolicy
 
 #: The keyword form of Policy.rule/route ("add", src=..., table=...): set by
 #: polroute.iproute2.keywords when imported (it needs ip's reader, a layer above).
@@ -90,12 +93,12 @@ class Policy:
     :class:`~polroute.model.kernel_profile.KernelProfile`.
     """
 
-    def __init__(self, _handle=None, *, kernel: str | KernelProfile | None = "auto"):
+    def __init__(self, _handle: Any = None, *, kernel: str | KernelProfile | None = "auto") -> None:
         h = check_handle(_handle if _handle is not None else lib.pr_policy_new(), "pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
         if _handle is None:
             self.set_kernel(kernel)
-        self._fast4_cache = None  # (generation, evaluator) for bulk calls
+        self._fast4_cache: tuple[int, Any] | None = None  # (generation, evaluator) for bulk calls
         self._fast4_lock = threading.Lock()
 
     # ---- lifetime -------------------------------------------------------
@@ -104,7 +107,7 @@ class Policy:
         h = check_handle(lib.pr_policy_clone(self._h), "pr_policy_clone")
         return Policy(h)
 
-    def compile(self):
+    def compile(self) -> CompiledPolicy:
         """An immutable snapshot with compiled tables (polroute.model.compiled.CompiledPolicy)."""
         from polroute.model.compiled import CompiledPolicy
 
@@ -115,7 +118,7 @@ class Policy:
         self._h, other._h = other._h, self._h
         self._fast4_cache, other._fast4_cache = other._fast4_cache, self._fast4_cache
 
-    def _fast4_current(self):
+    def _fast4_current(self) -> Any:
         """The specialised IPv4 evaluator (csrc/fast4.c) for the policy as it
         is now: built on demand and kept until the next change (any request
         gives the policy a new pr_policy_generation).  Like any lookup, not
@@ -127,7 +130,7 @@ class Policy:
         with self._fast4_lock:
             cached = self._fast4_cache
             if cached is None or cached[0] != gen:
-                cached = self._fast4_cache = (gen, build_fast4(self._h))
+                cached = self._fast4_cache = (gen, build_fast4(self._h))  # type: ignore[no-untyped-call]
         return cached[1]
 
     def _check(self, rc: int, what: str = "") -> int:
@@ -144,11 +147,11 @@ class Policy:
             import errno
 
             raise PolicyError(errno.ENODEV, "", f'Cannot find device "{name}"')
-        return idx
+        return int(idx)
 
     def has_link(self, name: str) -> bool:
         """Whether a link named ``name`` exists."""
-        return lib.pr_link_index(self._h, name.encode()) != 0
+        return bool(lib.pr_link_index(self._h, name.encode()) != 0)
 
     def ifname(self, ifindex: int) -> str:
         """The name of the link with index ``ifindex``."""
