@@ -195,10 +195,15 @@ def build_policy(
         policy = Policy(kernel=kernel or "auto")
     except ProfileError as e:
         raise UsageError(f"--kernel: {e}") from None
+    log.info("modelling kernel profile %s", policy.kernel.name)
     for i, path in enumerate(batches, 1):
         if prog is not None:
             prog.phase(f"reading {path}" + (f" ({i}/{len(batches)})" if len(batches) > 1 else ""))
-        apply_batch(policy, read_batch(path), path, tables)
+        text = read_batch(path)
+        warnings = apply_batch(policy, text, path, tables)
+        log.info("applied %s (%d lines)", "<stdin>" if path == "-" else path, text.count("\n"))
+        for w in warnings:
+            log.warning("%s", w)
     _apply_sysctls(policy, sysctls)
     return policy
 
@@ -239,6 +244,7 @@ def load_tables(path: str | None) -> RtTables:
             shown = line.strip()
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise UsageError(f"{label}:{lineno}: corrupt rt_tables line {shown!r} (expected: NUMBER NAME)")
+    log.info("table names from %s", label)
     return RtTables().load_text(text, label)
 
 
@@ -249,6 +255,7 @@ def policy_from_netns(netns: str, sysctls: list[str] | None = None, kernel: str 
     from polroute.live.read import read_state
     from polroute.live.snapshot import policy_from_state
 
+    log.info("reading namespace %s over netlink", netns)
     try:
         policy = policy_from_state(read_state(netns))
     except (OSError, RuntimeError) as e:
@@ -301,6 +308,7 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
     except SystemExit as e:  # argparse: 0 after --help, 2 after a usage message
         return Exit.OK if e.code in (0, None) else command.usage_exit
     setup_logging(getattr(ns, "verbose", 0) or 0, bool(getattr(ns, "quiet", False)))
+    log.debug("polroute %s: %s", name, ns)
     if not getattr(ns, "json", False):
         return _run(command, ns, name)
     out, err = _Watch(sys.stdout), _Watch(sys.stderr)
