@@ -44,9 +44,11 @@ def run(capsys, *argv):
     return rc, out, err
 
 
-def test_plan_apply_audit_get_show_json(capsys, tmp_path):
+def test_plan_apply_audit_get_show_json(capsys, tmp_path, monkeypatch):
     desired = tmp_path / "desired.ip"
     desired.write_text(DESIRED)
+    run_dir = tmp_path / "run"
+    monkeypatch.setenv("POLROUTE_RUN_DIR", str(run_dir))
     with Netns() as ns:
         assert not ns.batch(BASE).refused()
         rc, out, err = run(capsys, "plan", "--json", "--netns", ns.name, "--batch", str(desired))
@@ -77,3 +79,11 @@ def test_plan_apply_audit_get_show_json(capsys, tmp_path):
             validate("show-rules.json" if what[0] == "rules" else "show-routes.json", ours)
             theirs = json.loads(ns.ip("-j", *ipargs).stdout or "[]")
             assert ours == theirs, (what, ours, theirs)
+        # a refused apply under --json: the error object (the model refuses it first, exit 1)
+        bad = tmp_path / "bad.ip"
+        bad.write_text(DESIRED + "route add 198.19.0.0/24 via 10.99.0.9 table 100\n")
+        rc, out, err = run(capsys, "apply", "--json", "--netns", ns.name, "--batch", str(bad))
+        assert rc in (1, 2), err
+        validate("apply.json" if rc == 2 else "error.json", json.loads(out))
+    # the namespace lock's file does not outlive the commands (plan, apply, a refused apply)
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith("lock-")]

@@ -53,9 +53,25 @@ def _needs(module: str, package: str):
         raise UsageError(f"this needs the Python package {package} (pip install {package})") from None
 
 
+_FILE_METAVARS = {"FILE", "DESIRED", "FILE.png", "DIR"}
+
+
+def _mark_files(ap: argparse.ArgumentParser, shtab) -> None:
+    """Options and arguments that name files complete file names."""
+    for action in ap._actions:
+        if action.metavar in _FILE_METAVARS or action.dest in ("file", "output"):
+            action.complete = shtab.DIRECTORY if action.metavar == "DIR" else shtab.FILE  # type: ignore[attr-defined]
+        for sub in (
+            (getattr(action, "choices", None) or {}).values() if isinstance(action, argparse._SubParsersAction) else ()
+        ):
+            _mark_files(sub, shtab)
+
+
 def run_completion(ns: argparse.Namespace) -> int:
     shtab = _needs("shtab", "shtab")
-    print(shtab.complete(tree(), shell=ns.shell), end="")
+    root = tree()
+    _mark_files(root, shtab)
+    print(shtab.complete(root, shell=ns.shell), end="")
     return Exit.OK
 
 
