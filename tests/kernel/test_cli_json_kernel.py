@@ -60,6 +60,12 @@ def test_plan_apply_audit_get_show_json(capsys, tmp_path, monkeypatch):
         rc, out, err = run(capsys, "apply", "--json", "--netns", ns.name, "--batch", str(desired))
         assert rc == 0, err
         validate("apply.json", json.loads(out))
+        rc, out, err = run(capsys, "recover", "--json", "--netns", ns.name)
+        assert rc == 0, err
+        validate("recover.json", json.loads(out))
+        rc, out, err = run(capsys, "confirm", "--json", "--netns", ns.name)
+        assert rc == 1, err  # nothing waits
+        validate("error.json", json.loads(out))
         rc, out, err = run(capsys, "audit", "--json", "--netns", ns.name)
         assert rc in (0, 5), err
         validate("audit.json", json.loads(out))

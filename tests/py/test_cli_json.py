@@ -42,11 +42,13 @@ def test_every_schema_is_a_valid_schema():
     assert names == [
         "apply.json",
         "audit.json",
+        "confirm.json",
         "error.json",
         "eval-line.json",
         "get.json",
         "kernel.json",
         "plan.json",
+        "recover.json",
         "show-routes.json",
         "show-rules.json",
     ]

@@ -1,5 +1,5 @@
 """Fuzzing every reader with hypothesis (bounded: POLROUTE_FUZZ_EXAMPLES
-examples each, 150 by default, no deadline): the ip batch reader, the flows
+examples each - else POLROUTE_HYPOTHESIS_EXAMPLES, else 150 -, no deadline): the ip batch reader, the flows
 reader (`polroute eval`), the YAML host file reader and the bulk API's
 arguments.  Whatever the input, a reader answers or refuses it with its own
 error (BatchError naming FILE:LINE, UsageError, HostFileError, ValueError /
@@ -26,7 +26,7 @@ from polroute.model.bulk import lookup_bulk
 from polroute.model.policy import Policy
 from polroute.multihome.hostfile import HostFileError, parse_host_text
 
-EXAMPLES = int(os.environ.get("POLROUTE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("POLROUTE_FUZZ_EXAMPLES") or os.environ.get("POLROUTE_HYPOTHESIS_EXAMPLES") or 150)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -90,6 +90,7 @@ def apply_parser():
 def confirm_parser():
     ap = new_parser("confirm", "Keep what a waiting `apply --confirm` applied.")
     ap.add_argument("--netns", metavar="NS", help="the namespace of the waiting apply")
+    add_json_option(ap, 'print {"confirmed": true, "netns": NS} (nothing waiting: the error object, exit 1)')
     return ap
 
 
@@ -326,7 +327,7 @@ def _out_of_resources(cmd: str, netns: str | None, e: BaseException) -> int:
 def run_confirm(ns) -> int:
     try:
         if confirm(ns.netns):
-            print("confirmed")
+            Output(ns.json).emit({"confirmed": True, "netns": ns.netns}, "confirmed")
             return EXIT_OK
         # nothing waits: an apply that died (its journal left behind) is undone now, as any
         # command would; without a journal the lock is not taken (an apply may be starting)
@@ -350,6 +351,7 @@ def recover_parser():
     )
     ap.add_argument("--netns", metavar="NS", help="the namespace (default: this one)")
     ap.add_argument("--forward", action="store_true", help="complete the interrupted apply instead of undoing it")
+    add_json_option(ap, 'print {"recovered": ..., "direction", "steps", "problems"} (schema docs/schemas/recover.json)')
     return ap
 
 
@@ -358,10 +360,22 @@ def run_recover(ns) -> int:
         rec = session.recover(ns.netns, forward=ns.forward)
     except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("recover", e)
+    out = Output(ns.json)
     if rec is None:
-        print("nothing to recover")
+        out.emit({"recovered": False, "netns": ns.netns}, "nothing to recover")
         return EXIT_OK
-    sys.stdout.write(rec.text())
+    if out.as_json:
+        out.json(
+            {
+                "recovered": True,
+                "netns": rec.netns,
+                "direction": rec.direction,
+                "steps": rec.steps,
+                "problems": list(rec.problems),
+            }
+        )
+    else:
+        sys.stdout.write(rec.text())
     return EXIT_OK if not rec.problems else EXIT_UNDO_FAILED
 
 
