@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno as _errno
 import ipaddress
 import os
+from typing import Any
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import NOT_MODELLED_NAMES, ROUTE_TYPE_NAMES, TRACE_STEP_NAMES
@@ -50,14 +51,14 @@ def _tables(tables: RtTables | None) -> RtTables:
     return _DEFAULT_TABLES
 
 
-def _addr(family: int, raw) -> str:
+def _addr(family: int, raw: Any) -> str:
     b = bytes(ffi.buffer(raw, 16))
     if family == AF_INET:
         return str(ipaddress.IPv4Address(b[:4]))
     return str(ipaddress.IPv6Address(b))
 
 
-def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None):
+def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None) -> Any:
     """The pr_flow for parsed `ip route get` arguments (names resolved)."""
     q = ffi.new("pr_flow *")
     q.family = args.family
@@ -122,7 +123,7 @@ def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: 
     return _convert(policy, args, res, tables, trace if explain else None)
 
 
-def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> RouteGetResult:
+def _convert(policy: Policy, args: GetArgs, res: Any, tables: RtTables, trace: Any) -> RouteGetResult:
     fam = res.family
     out = RouteGetResult(family=fam, error=res.error)
     out.not_modelled = [name for bit, name in _NOT_MODELLED.items() if res.not_modelled & bit]
@@ -197,18 +198,18 @@ def error_text(err: int, message: str = "") -> str:
     return f"RTNETLINK answers: {os.strerror(err)}"
 
 
-def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict:
+def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict[str, Any]:
     """The object `ip -j route get` prints (the first element of its list),
     or {"error": ..., "errno": ...} for an error."""
     tables = _tables(tables)
     if r.error:
-        d = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
+        err: dict[str, Any] = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
         if r.error_message:
-            d["message"] = r.error_message
+            err["message"] = r.error_message
         if r.not_modelled:
-            d["not_modelled"] = list(r.not_modelled)
-        return d
-    d: dict = {}
+            err["not_modelled"] = list(r.not_modelled)
+        return err
+    d: dict[str, Any] = {}
     if r.type != "unicast":
         d["type"] = r.type
     d["dst"] = r.dst
@@ -305,7 +306,7 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = No
     return "\n".join(f"  {row['rule']:<58} {row['verdict']}" for row in explain_rows(policy, r, tables))
 
 
-def explain_rows(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> list[dict]:
+def explain_rows(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> list[dict[str, str]]:
     """The rule walk behind an answer: ``{"rule": ..., "verdict": ...}`` per
     rule tried (the rule as `ip rule show` prints it)."""
     from polroute.iproute2.show import format_rule
@@ -336,7 +337,7 @@ def explain_rows(policy: Policy, r: RouteGetResult, tables: RtTables | None = No
     return lines
 
 
-def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict:
+def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict[str, Any]:
     """`ip -j route get ARGV` on the model (the dict, or an error dict)."""
     from polroute._core.errors import PolicyError
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 DEFAULT_CONFDIR = "/etc/iproute2"
 
@@ -40,7 +41,7 @@ def _parse_digits(s: str, base: int, i: int) -> tuple[int, int, int]:
         and s[i : i + 2].lower() == "0x"
         and i + 2 < n
         and _digit(s[i + 2]) is not None
-        and _digit(s[i + 2]) < 16
+        and (_digit(s[i + 2]) or 0) < 16
     ):
         i += 2
         base = 16
@@ -228,7 +229,7 @@ def parse_db(text: str) -> tuple[list[tuple[int, str]], str | None]:
     """All (id, name) entries of a database text, in file order, plus the
     corrupted line if reading stopped at one (iproute2 keeps what it read
     before it).  Negative ids are dropped, as iproute2 does."""
-    entries = []
+    entries: list[tuple[int, str]] = []
     for line in _fgets_lines(text):
         p = line.lstrip(" \t")
         if not p or p[0] in "#\n":
@@ -314,8 +315,10 @@ class NameTab:
 
     def name(self, ident: int, numeric: bool = False) -> str:
         """The name of ``ident`` (its number when it has none, or with ``numeric``)."""
-        if not numeric and 0 <= ident < 256 and self.tab[ident] is not None:
-            return self.tab[ident]
+        if not numeric and 0 <= ident < 256:
+            name = self.tab[ident]
+            if name is not None:
+                return name
         return self.unknown_fmt.format(ident)
 
     def id(self, arg: str) -> int:
@@ -480,7 +483,7 @@ class RtTables:
                 return name
         return str(ident)
 
-    def id(self, arg) -> int:
+    def id(self, arg: Any) -> int:
         """rtnl_rttable_a2n: a name (buckets scanned 0..255) or a number
         (strtoul base 0, at most 0xFFFFFFFF).  ValueError otherwise."""
         if isinstance(arg, int):
