@@ -148,3 +148,18 @@ def test_demo_tells_the_story(capsys):
 def test_unknown_command(capsys):
     rc, _, err = run(capsys, "frobnicate")
     assert rc == 1 and "frobnicate" in err
+
+
+def test_eval_maps_lines_one_to_one_and_echoes(capsys, two_nic, monkeypatch):
+    import io
+
+    flows = "# header\n\n8.8.8.8 from 192.168.16.21\n1.1.1.1 \\\n  from 192.168.16.20\n8.8.8.8 from 10.9.9.9\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(flows.encode())))
+    rc, out, _ = run(capsys, "eval", "--batch", two_nic, "--flows", "-", "--echo")
+    assert rc == 0
+    lines = out.split("\n")[:-1]
+    assert len(lines) == len(flows.split("\n")) - 1  # one output line per input line
+    assert lines[:2] == ["# header", ""]
+    assert lines[2].startswith("8.8.8.8 from 192.168.16.21\t8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1")
+    assert lines[3].startswith("1.1.1.1 from 192.168.16.20\t1.1.1.1 from 192.168.16.20 via") and lines[4] == ""
+    assert lines[5] == "8.8.8.8 from 10.9.9.9\tRTNETLINK answers: Network is unreachable"

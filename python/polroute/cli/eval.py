@@ -119,7 +119,7 @@ def _questions(text: str, path: str, policy, tables) -> list:
         end = lineno
         while raw[end - 1].split("#", 1)[0].endswith("\\") and "#" not in raw[end - 1] and end < len(raw):
             end += 1
-        questions.append((lineno, args, line, end - lineno + 1))
+        questions.append((lineno, args, " ".join(line.split()), end - lineno + 1))
     return questions
 
 
