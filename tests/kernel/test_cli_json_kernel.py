@@ -30,7 +30,11 @@ BASE = (
     "route add blackhole 10.10.0.0/16 table 5 metric 7\nroute add 10.11.0.0/16 via 10.7.0.9 mtu 1400 table 5\n"
     "rule add not from 10.0.0.0/8 fwmark 0x5/0xff lookup 5 pref 100\n"
     "rule add uidrange 100-200 lookup 5 suppress_prefixlength 0 pref 300\n"
+    "addr add 2001:db8:7::1/64 dev v0 nodad\n"
+    "route add 2001:db8:9::/48 via 2001:db8:7::9 table 5 metric 5\n"
+    "route add unreachable 2001:db8:a::/48 table 5\n"
 )
+BASE6 = "rule add from 2001:db8:7::/64 lookup 5 pref 400\n"  # ip -6 -batch
 DESIRED = "route add 198.18.0.0/24 via 10.7.0.9 dev v0 table 100\nrule add pref 150 from 10.7.0.0/24 lookup 100\n"
 
 
@@ -51,6 +55,7 @@ def test_plan_apply_audit_get_show_json(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("POLROUTE_RUN_DIR", str(run_dir))
     with Netns() as ns:
         assert not ns.batch(BASE).refused()
+        assert not ns.batch(BASE6, family=6).refused()
         rc, out, err = run(capsys, "plan", "--json", "--netns", ns.name, "--batch", str(desired))
         assert rc == 0, err
         validate("plan.json", json.loads(out))
@@ -78,6 +83,9 @@ def test_plan_apply_audit_get_show_json(capsys, tmp_path, monkeypatch):
             (["routes"], ["route", "show"]),
             (["routes", "table", "5"], ["route", "show", "table", "5"]),
             (["routes", "table", "100"], ["route", "show", "table", "100"]),
+            (["rules", "-6"], ["-6", "rule", "show"]),
+            (["routes", "-6"], ["-6", "route", "show"]),
+            (["routes", "-6", "table", "5"], ["-6", "route", "show", "table", "5"]),
         ):
             rc, out, err = run(capsys, "show", *what, "--json", "--netns", ns.name)
             assert rc == 0, err
