@@ -64,7 +64,7 @@ class Finding:
     table: int | None = None
     rule_priority: int | None = None
     trail: list[str] = field(default_factory=list)
-    kind: str = "asymmetric"  # asymmetric | unreachable | not-modelled
+    kind: str = "asymmetric"  # asymmetric | unreachable | not-modelled | forwarded
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}

@@ -30,15 +30,17 @@ def test_get_text(capsys, two_nic):
 def test_get_json_and_options_after_args(capsys, two_nic):
     rc, out, _ = run(capsys, "get", "8.8.8.8", "--json", "--batch", two_nic)
     assert rc == 0
-    assert json.loads(out) == {
-        "dst": "8.8.8.8",
-        "gateway": "192.168.16.1",
-        "dev": "eth0",
-        "prefsrc": "192.168.16.20",
-        "flags": [],
-        "uid": 0,
-        "cache": [],
-    }
+    assert json.loads(out) == [
+        {
+            "dst": "8.8.8.8",
+            "gateway": "192.168.16.1",
+            "dev": "eth0",
+            "prefsrc": "192.168.16.20",
+            "flags": [],
+            "uid": 0,
+            "cache": [],
+        }
+    ]
 
 
 def test_get_error_exit_2(capsys, two_nic):
@@ -100,12 +102,14 @@ def test_eval_one_answer_per_line(capsys, two_nic, tmp_path):
     assert rc == 0
     assert out.splitlines() == [
         "8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1 table 2 uid 0 cache",
+        "# comment",
         "RTNETLINK answers: Network is unreachable",
         "local 192.168.16.20 dev lo table local src 192.168.16.20 uid 0 cache <local>",
     ]
     rc, out, _ = run(capsys, "eval", "--json", "--batch", two_nic, "--flows", str(flows))
     answers = [json.loads(line) for line in out.splitlines()]
-    assert [a.get("dev", a.get("errno")) for a in answers] == ["eth1", "ENETUNREACH", "lo"]
+    answers = [a[0] if isinstance(a, list) else a for a in answers]
+    assert [a and a.get("dev", a.get("errno")) for a in answers] == ["eth1", None, "ENETUNREACH", "lo"]
 
 
 def test_eval_bad_flow_line(capsys, two_nic, tmp_path):
@@ -144,3 +148,18 @@ def test_demo_tells_the_story(capsys):
 def test_unknown_command(capsys):
     rc, _, err = run(capsys, "frobnicate")
     assert rc == 1 and "frobnicate" in err
+
+
+def test_eval_maps_lines_one_to_one_and_echoes(capsys, two_nic, monkeypatch):
+    import io
+
+    flows = "# header\n\n8.8.8.8 from 192.168.16.21\n1.1.1.1 \\\n  from 192.168.16.20\n8.8.8.8 from 10.9.9.9\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(flows.encode())))
+    rc, out, _ = run(capsys, "eval", "--batch", two_nic, "--flows", "-", "--echo")
+    assert rc == 0
+    lines = out.split("\n")[:-1]
+    assert len(lines) == len(flows.split("\n")) - 1  # one output line per input line
+    assert lines[:2] == ["# header", ""]
+    assert lines[2].startswith("8.8.8.8 from 192.168.16.21\t8.8.8.8 from 192.168.16.21 via 192.168.16.1 dev eth1")
+    assert lines[3].startswith("1.1.1.1 from 192.168.16.20\t1.1.1.1 from 192.168.16.20 via") and lines[4] == ""
+    assert lines[5] == "8.8.8.8 from 10.9.9.9\tRTNETLINK answers: Network is unreachable"

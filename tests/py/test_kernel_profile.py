@@ -94,7 +94,7 @@ def test_cli_lists_profiles_and_takes_kernel_option(tmp_path, capsys):
     batch = tmp_path / "host.ip"
     batch.write_text(HOST)
     assert main(["get", "--batch", str(batch), "--kernel", "no-ipv6-mroute", "--json", "ff02::1", "iif", "v0p"]) == 0
-    assert json.loads(capsys.readouterr().out)["type"] == "multicast"
+    assert json.loads(capsys.readouterr().out)[0]["type"] == "multicast"
     assert main(["get", "--batch", str(batch), "--kernel", "ipv6-mroute", "ff02::1", "iif", "v0p"]) == 2
     assert "Message too long" in capsys.readouterr().err
     assert main(["get", "--kernel", "bogus", "8.8.8.8"]) == 1

@@ -354,16 +354,16 @@ def test_audit_cli_exit_codes(tmp_path, capsys):
     (tmp_path / "base.ip").write_text(base)
     cfg = parse_host_text(TWO_NIC_HOST, "two-nic.yaml", RtTables())
     (tmp_path / "recipe.ip").write_text(batch_text(cfg))
-    assert cli.main(["audit", "--batch", str(tmp_path / "base.ip"), "--json"]) == 1
+    assert cli.main(["audit", "--batch", str(tmp_path / "base.ip"), "--json"]) == 5
     out = json.loads(capsys.readouterr().out)
     assert out["asymmetric"] == ["192.168.16.21"] and not out["ok"]
     assert any("lookup main" in line or "merged" in line for f in out["findings"] for line in f["trail"])
     assert cli.main(["audit", "--batch", str(tmp_path / "base.ip"), "--batch", str(tmp_path / "recipe.ip")]) == 0
     assert "all replies symmetric" in capsys.readouterr().out
     (tmp_path / "bad.ip").write_text("route add nonsense\n")
-    assert cli.main(["audit", "--batch", str(tmp_path / "bad.ip")]) == 2
+    assert cli.main(["audit", "--batch", str(tmp_path / "bad.ip")]) == 1
     assert "bad.ip:1:" in capsys.readouterr().err
-    assert cli.main(["audit"]) == 2
+    assert cli.main(["audit"]) == 1
 
 
 def test_audit_judges_each_reply_by_interface_and_gateway():
@@ -892,7 +892,7 @@ def test_audit_cli_host_option(tmp_path, capsys):
     lost = "\n".join(x for x in batch_text(cfg).splitlines() if "172.16.5.0/24" not in x) + "\n"
     (tmp_path / "b.ip").write_text(LL_BASE + lost)
     # forwarding is the model's default (off): the tenants are skipped
-    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "ll.yaml"), "--json"]) == 1
+    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "ll.yaml"), "--json"]) == 5
     out = json.loads(capsys.readouterr().out)
     assert out["routed"] == 0 and any("does not forward" in s for s in out["skipped"])
-    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "nope.yaml")]) == 2
+    assert cli.main(["audit", "--batch", str(tmp_path / "b.ip"), "--host", str(tmp_path / "nope.yaml")]) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 
 def iproute2_text(err: int, kernel_message: str = "") -> str:
@@ -39,7 +40,7 @@ class PolicyError(OSError):
     @property
     def errno_name(self) -> str:
         """The errno's symbolic name (``"ENETUNREACH"``), or its number."""
-        return _errno.errorcode.get(self.errno, str(self.errno))
+        return _errno.errorcode.get(self.errno or 0, str(self.errno))
 
     def iproute2_text(self) -> str:
         """The line ``ip`` prints for this error (see :func:`iproute2_text`)."""
@@ -117,7 +118,7 @@ def check(rc: int, what: str = "", kernel_message: str = "", *, error: type = Po
     raise _MAKERS[error](-rc, what, kernel_message, **details)
 
 
-def check_handle(handle, what: str, on_null=None):
+def check_handle(handle: Any, what: str, on_null: Any = None) -> Any:
     """A handle the core returned, or MemoryError when it returned NULL (the
     core's constructors return NULL only when an allocation failed);
     ``on_null()`` runs first, to release what the caller holds."""

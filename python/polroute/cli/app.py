@@ -16,15 +16,13 @@
     polroute bench [--quick] [--plot FILE.png] [--json FILE] [--threads]   (throughput)
 
 `polroute COMMAND --help` describes each.  Options may stand anywhere on the
-line.  ARGS are exactly `ip route get`'s.  Exit status: 0 answered, 2 the
-question got an error answer (as `ip` prints it), 1 bad input (file, line and
-token named, nothing applied); each command's --help lists its own codes.
-Every failure is one line on stderr: out of memory and too many open files
-are `polroute: COMMAND: out of memory` / `too many open files`, exit 1 unless
-the command changed the kernel first (then its own code, and it says what it
-left); 130 interrupted; 141 the output's reader went away (a broken pipe, as
-`polroute --help | head -1`: quietly).  Long-running commands show progress
-on a terminal after ~2 s (not with --quiet, or when stderr is not a terminal).
+line; every command takes -v/--verbose and -q/--quiet, and `-` for stdin
+wherever it reads a file.  ARGS are exactly `ip route get`'s.  Every failure
+is one line on stderr (under --json also `{"error": ..., "exit": N}` on
+stdout): out of memory and too many open files are `polroute: COMMAND: out
+of memory` / `too many open files`.  Long-running commands show progress on
+a terminal after ~2 s (not with --quiet, or when stderr is not a terminal).
+The exit status is the same table for every command (below).
 """
 
 from __future__ import annotations
@@ -35,6 +33,8 @@ import errno
 import importlib
 import os
 import sys
+
+from polroute.cli.exitcodes import EPILOG, Exit
 
 # The one registry: command -> (its module, one line for `polroute --help`).
 # A module is imported only when its command runs (`polroute --help` stays fast);
@@ -53,12 +53,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("polroute.cli.audit", "reply symmetry of every local address"),
     "multihome": ("polroute.cli.multihome", "the multi-homed host's source routing: render, discover, apply, check"),
     "bench": ("polroute.cli.bench", "bulk-evaluation throughput on standard workloads"),
+    "completion": ("polroute.cli.completion", "shell completion for bash, zsh or tcsh (from the parsers)"),
+    "manpage": ("polroute.cli.completion", "the polroute(1) man page (from the parsers)"),
 }
 
 
 def _version() -> str:
     # the package itself is imported already (this module is inside it)
     return sys.modules["polroute"].__version__
+
+
+def version_text() -> str:
+    """`polroute --version`: the package, the C core (the compiled extension
+    built from the same source, and its cffi), and the kernel profile that
+    `--kernel auto` models here (with the running kernel's release)."""
+    import platform
+
+    lines = [f"polroute {_version()}"]
+    try:
+        import _cffi_backend
+
+        from polroute._core.binding import ffi
+
+        lines.append(f"C core {_version()} (cffi extension, abi3; _cffi_backend {_cffi_backend.__version__})")
+        del ffi
+    except ImportError as e:
+        lines.append(f"C core: not loadable ({e})")
+    try:
+        from polroute.model.kernel_profile import DEFAULT, detect
+
+        found = detect()
+        profile = found.name if found else f"{DEFAULT.name} (default: the running kernel cannot be read)"
+        lines.append(f"kernel profile {profile} (kernel {platform.release()})")
+    except ImportError:
+        pass
+    return "\n".join(lines)
 
 
 class _Version(argparse.Action):
@@ -68,7 +97,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"polroute {_version()}")
+        print(version_text())
         parser.exit()
 
 
@@ -79,6 +108,7 @@ def parser() -> argparse.ArgumentParser:
         prog="polroute",
         usage="polroute [-h] [--version] COMMAND [ARGS...]",
         description=__doc__ + "\ncommands:\n" + commands,
+        epilog=EPILOG,
         allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -92,7 +122,7 @@ def command(name: str):
     return importlib.import_module(module).COMMANDS[name]
 
 
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, the status of a command killed by it
+EXIT_BROKEN_PIPE = Exit.BROKEN_PIPE  # 128 + SIGPIPE, the status of a command killed by it
 
 
 def _stdout_gone() -> None:
@@ -115,10 +145,19 @@ def _out_of_descriptors() -> bool:
     return False
 
 
+def _bytes_through() -> None:
+    """Text that came in as bytes that are not UTF-8 (arguments decoded with
+    surrogateescape) goes out as those bytes, never as an encoding error."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors=errors)  # type: ignore[union-attr]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command line; every failure is one line on stderr (see the
     module text), never a traceback."""
     name, oom = "polroute", b"polroute: out of memory\n"
+    _bytes_through()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         if argv and not argv[0].startswith("-"):
@@ -146,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             problem = "too many open files"
         else:
             problem = f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
+    except Exception as e:  # a bug: one line (POLROUTE_DEBUG=1 shows the traceback)
+        if os.environ.get("POLROUTE_DEBUG"):
+            raise
+        problem = f"internal error ({type(e).__name__}: {e}); POLROUTE_DEBUG=1 shows where"
     try:
         from polroute.cli.common import say
 
@@ -153,25 +196,25 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, OSError, ImportError):
         with contextlib.suppress(OSError):
             os.write(2, oom)
-    return 130 if problem == "interrupted" else 1
+    return Exit.INTERRUPTED if problem == "interrupted" else Exit.USAGE
 
 
 def _main(argv: list[str]) -> int:
     if not argv:
         print(parser().format_help().rstrip())
-        return 1
+        return Exit.USAGE
     if argv[0] == "help":  # `polroute help [COMMAND]`
         argv = [argv[1], "--help"] if len(argv) > 1 and argv[1] in COMMANDS else ["--help"]
     if argv[0].startswith("-"):
         try:
             parser().parse_args(argv)
         except SystemExit as e:
-            return 0 if e.code in (0, None) else 1
+            return Exit.OK if e.code in (0, None) else Exit.USAGE
         print(parser().format_help().rstrip())
-        return 1
+        return Exit.USAGE
     if argv[0] not in COMMANDS:
         print(f"polroute: unknown command {argv[0]!r}\n\n{parser().format_help().rstrip()}", file=sys.stderr)
-        return 1
+        return Exit.USAGE
     from polroute.cli.common import invoke
 
     return invoke(command(argv[0]), argv[1:], argv[0])

@@ -9,17 +9,18 @@ route, main's routes via a gateway behind them, --host's tenants) are asked
 the forwarding question on the input path from their interface (--kernel
 asks the kernel those too).
 
-Exit status: 0 every reply symmetric, 1 at least one asymmetric (or an
-answer the model cannot give: listed as "not modelled"), or out of memory /
-too many open files (one line), 2 bad input.
+Exit status (the table below): 0 every reply symmetric, 5 at least one
+asymmetric (or an answer the model cannot give: listed as "not modelled"),
+1 bad input, or out of memory / too many open files (one line).
 """
 
 from __future__ import annotations
 
 from polroute.cli.common import Command, add_json_option, add_quiet_option, new_parser, progress, resource_problem
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, Output
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = Exit.USAGE
 
 
 def parser():
@@ -69,9 +70,8 @@ def run(ns) -> int:
         policy_from_netns,
         report_json,
     )
-    from polroute.cli.common import UsageError, build_policy
+    from polroute.cli.common import UsageError, build_policy, load_tables
     from polroute.iproute2.lexer import BatchError
-    from polroute.iproute2.rt_tables import load_rt_tables
 
     try:
         remotes = [ipaddress.ip_address(x) for x in ns.remote] or list(DEFAULT_REMOTES)
@@ -81,7 +81,7 @@ def run(ns) -> int:
         return _bad("--netns and --batch exclude each other")
     with progress("audit", ns.quiet) as prog:
         try:
-            tables = load_rt_tables(ns.rt_tables, use_system=False)
+            tables = load_tables(ns.rt_tables)
             if ns.netns:
                 prog.phase(f"reading namespace {ns.netns}")
                 try:
@@ -117,7 +117,7 @@ def run(ns) -> int:
             policy, tables, remotes, kernel=kernel_route_get(ns.netns) if ns.kernel else None, routed=routed
         )
     Output(ns.json, INDENTED).emit(lambda: report_json(report), lambda: format_report(report))
-    return 0 if report.ok else 1
+    return Exit.OK if report.ok else Exit.ASYMMETRIC
 
 
 COMMANDS = {"audit": Command(parser, run, usage_exit=EXIT_BAD_INPUT)}

@@ -66,6 +66,7 @@ from polroute.cli.bench_workloads import (
     v6_prefixes,
 )
 from polroute.cli.common import Command, new_parser
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, dumps
 
 
@@ -542,7 +543,7 @@ def parser():
     ap = new_parser("bench", head.split(": ", 1)[1], epilog=rest)
     ap.add_argument("--quick", action="store_true", help="smaller runs, 1,000 and 10,000 tenants only (~1 min)")
     ap.add_argument("--plot", metavar="FILE.png", help="flows/s against rule count (needs matplotlib)")
-    ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
+    ap.add_argument("--json", metavar="FILE", help="write the raw numbers (-: on stdout, the table on stderr)")
     ap.add_argument("--threads", action="store_true", help="also time 1 vs 2 threads on 10k tenants")
     ap.add_argument(
         "--no-kernel",
@@ -629,21 +630,27 @@ def run(args) -> int:
         say("IPv6 ...")
         bench_v6(rows, 20_000 if quick else 100_000, 500_000 if quick else 2_000_000, reps)
 
+    table = sys.stderr if args.json == "-" else sys.stdout  # --json -: the numbers alone on stdout
     print(
         f"polroute bench{' --quick' if quick else ''}: CPU time of the calling thread, median of "
-        f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+        f"repetitions [best]; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
+        file=table,
     )
-    print(_fmt(rows))
+    print(_fmt(rows), file=table)
     if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(dumps([dict(dataclasses.asdict(r), rate=r.rate) for r in rows], INDENTED))
+        numbers = dumps([dict(dataclasses.asdict(r), rate=r.rate) for r in rows], INDENTED)
+        if args.json == "-":
+            print(numbers)
+        else:
+            with open(args.json, "w") as fh:
+                fh.write(numbers)
     if args.plot:
         _plot(rows, args.plot)
         say(f"plot: {args.plot}")
-    return 0
+    return Exit.OK
 
 
-COMMANDS = {"bench": Command(parser, run, usage_exit=2)}
+COMMANDS = {"bench": Command(parser, run)}
 
 if __name__ == "__main__":
     from polroute.cli.common import invoke

@@ -2,13 +2,16 @@
 (``--batch/--sysctl/--kernel/--rt-tables``) and the policy they build, usage
 errors, and running a command with the error and exit handling of all.
 
-Exit status of every command: 0 done, 1 bad input (file, line and token named,
-nothing applied; a command may keep another code for a bad command line, see
-``Command.usage_exit``), other codes as each command documents.  Whatever
-fails, one line on stderr and no traceback: out of memory and too many open
-files are ``polroute: CMD: out of memory`` / ``too many open files``, exit 1
-(a command that changed the kernel before says so, with its own code); an
-interrupt (Ctrl-C) outside an apply exits 130.
+Exit status: the one table of cli/exitcodes.py (printed by every ``--help``).
+Whatever fails, one line on stderr (and, under ``--json``, a JSON object
+``{"error": ..., "exit": N}`` on stdout) and no traceback: out of memory and
+too many open files are ``polroute: CMD: out of memory`` / ``too many open
+files``, exit 1 (a command that changed the kernel before says so, with its
+own code); an interrupt (Ctrl-C) outside an apply exits 130.
+
+Every parser gets ``-v/--verbose`` (repeatable: Python ``logging`` at INFO,
+then DEBUG, on stderr) and ``-q/--quiet`` (no progress display, warnings
+only), on each subcommand too (``finish_parser``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno as _errno
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from polroute.cli.exitcodes import EPILOG, Exit
 
 if TYPE_CHECKING:
     from polroute.iproute2.rt_tables import RtTables
@@ -31,18 +37,22 @@ class UsageError(Exception):
     """A bad command line or input: ``polroute: MESSAGE`` on stderr, exit 1."""
 
 
+log = logging.getLogger("polroute")
+
+
 @dataclass(frozen=True)
 class Command:
     """One command: its parser (built on demand) and what runs it."""
 
     parser: Callable[[], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace], int]
-    usage_exit: int = 1  # the exit status of a bad command line (argparse's own is 2)
+    usage_exit: int = Exit.USAGE  # the exit status of a bad command line (argparse's own is 2)
 
 
 def new_parser(name: str, description: str | None = None, usage: str | None = None, epilog: str | None = None):
-    """A command's parser: ``polroute NAME``, -h/--help, no abbreviated options."""
-    return argparse.ArgumentParser(
+    """A command's parser: ``polroute NAME``, -h/--help, no abbreviated
+    options, -v/-q, the exit-status table at the end of its help."""
+    ap = argparse.ArgumentParser(
         prog=f"polroute {name}",
         description=description,
         usage=usage,
@@ -50,12 +60,61 @@ def new_parser(name: str, description: str | None = None, usage: str | None = No
         allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_verbosity_options(ap)
+    return ap
 
 
 def add_quiet_option(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress display (shown on a terminal after ~2 s otherwise)"
-    )
+    """-q/--quiet (no progress display; logging: warnings only), once."""
+    if "--quiet" not in ap._option_string_actions:
+        ap.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress display (shown on a terminal after ~2 s otherwise); log warnings only",
+        )
+
+
+def add_verbosity_options(ap: argparse.ArgumentParser) -> None:
+    """-v/--verbose (repeatable) and -q/--quiet, once per parser."""
+    if "--verbose" not in ap._option_string_actions:
+        ap.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="say what is done on stderr (Python logging: -v INFO, -vv DEBUG)",
+        )
+    add_quiet_option(ap)
+
+
+def finish_parser(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``ap`` and every subcommand parser under it with -v/-q and the
+    exit-status table at the end of their help (a subcommand added later,
+    by any module, gets them too)."""
+    add_verbosity_options(ap)
+    if not (ap.epilog or "").rstrip().endswith(EPILOG.rstrip()):
+        ap.epilog = ((ap.epilog or "").rstrip() + "\n\n" + EPILOG).lstrip()
+        if ap.formatter_class is argparse.HelpFormatter:
+            ap.formatter_class = argparse.RawDescriptionHelpFormatter
+    if ap._subparsers is not None:
+        for action in ap._subparsers._group_actions:
+            for sub in getattr(action, "choices", {}).values():
+                finish_parser(sub)
+    return ap
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """polroute's loggers to stderr: WARNING by default, INFO with -v, DEBUG
+    with -vv, ERROR with --quiet; messages as ``polroute: LEVEL: text``."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    log.setLevel(level)
+    if not any(getattr(h, "_polroute", False) for h in log.handlers):
+        handler = logging.StreamHandler()  # sys.stderr at the time of each message
+        handler.setFormatter(logging.Formatter("polroute: %(levelname)s: %(message)s"))
+        handler._polroute = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.propagate = False
 
 
 def progress(command: str, quiet: bool):
@@ -101,9 +160,17 @@ def add_policy_options(ap: argparse.ArgumentParser, kernel: bool = True, sysctl:
         action="append",
         default=[],
         metavar="FILE",
-        help="an `ip -batch` file applied to a fresh namespace (repeatable, applied in order)",
+        help="an `ip -batch` file applied to a fresh namespace (repeatable, applied in order; - for stdin)",
     )
-    g.add_argument("--rt-tables", metavar="FILE", help="the table names (rt_tables format; default: built-in names)")
+    g.add_argument(
+        "--netns",
+        dest="netns",
+        metavar="NS",
+        help="a live namespace (read over netlink; root) as the policy, instead of --batch",
+    )
+    g.add_argument(
+        "--rt-tables", metavar="FILE", help="the table names (rt_tables format, - for stdin; default: built-in names)"
+    )
     if sysctl:
         g.add_argument(
             "--sysctl", action="append", default=[], metavar="KEY=VALUE", help="set a sysctl after the batch files"
@@ -120,7 +187,6 @@ def build_policy(
     """A fresh namespace (modelling the kernel build ``kernel``, default auto)
     with the batch files applied, then the sysctls; ``prog`` (a Progress)
     is told of each file."""
-    from polroute._core.errors import PolicyError
     from polroute.iproute2.batch import apply_batch
     from polroute.model.kernel_profile import ProfileError
     from polroute.model.policy import Policy
@@ -129,10 +195,22 @@ def build_policy(
         policy = Policy(kernel=kernel or "auto")
     except ProfileError as e:
         raise UsageError(f"--kernel: {e}") from None
+    log.info("modelling kernel profile %s", policy.kernel.name)
     for i, path in enumerate(batches, 1):
         if prog is not None:
             prog.phase(f"reading {path}" + (f" ({i}/{len(batches)})" if len(batches) > 1 else ""))
-        apply_batch(policy, read_batch(path), path, tables)
+        text = read_batch(path)
+        warnings = apply_batch(policy, text, path, tables)
+        log.info("applied %s (%d lines)", "<stdin>" if path == "-" else path, text.count("\n"))
+        for w in warnings:
+            log.warning("%s", w)
+    _apply_sysctls(policy, sysctls)
+    return policy
+
+
+def _apply_sysctls(policy: Policy, sysctls: list[str]) -> None:
+    from polroute._core.errors import PolicyError
+
     for item in sysctls:
         key, eq, value = item.partition("=")
         if not eq:
@@ -141,8 +219,57 @@ def build_policy(
             policy.sysctl(key.strip(), int(value.strip(), 0))
         except ValueError:
             raise UsageError(f"--sysctl {item!r}: value is not an integer") from None
+        except OverflowError:
+            raise UsageError(f"--sysctl {item!r}: value out of range") from None
         except PolicyError as e:
             raise UsageError(f"--sysctl {item!r}: {'unknown key' if e.errno == 2 else e.strerror}") from None
+
+
+def load_tables(path: str | None) -> RtTables:
+    """The table names of ``--rt-tables FILE`` (``-``: stdin; none: the
+    built-in names): a missing or unreadable file, or a line iproute2 would
+    stop at (its "Database ... is corrupted"), is a UsageError naming the
+    file and the line."""
+    from polroute.iproute2.rt_tables import RtTables, parse_db
+
+    if path is None:
+        return RtTables()
+    try:
+        text = read_batch(path)
+    except OSError as e:
+        raise UsageError(f"--rt-tables {path}: {e.strerror or e}") from None
+    label = "<stdin>" if path == "-" else path
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if parse_db(line + "\n")[1] is not None:
+            shown = line.strip()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise UsageError(f"{label}:{lineno}: corrupt rt_tables line {shown!r} (expected: NUMBER NAME)")
+    log.info("table names from %s", label)
+    return RtTables().load_text(text, label)
+
+
+def policy_from_netns(netns: str, sysctls: list[str] | None = None, kernel: str | None = None) -> Policy:
+    """The model of the live namespace ``netns`` (read over netlink, as
+    ``snapshot`` reads it), then ``sysctls``; an unreadable namespace is a
+    UsageError."""
+    from polroute.live.read import read_state
+    from polroute.live.snapshot import policy_from_state
+
+    log.info("reading namespace %s over netlink", netns)
+    try:
+        policy = policy_from_state(read_state(netns))
+    except (OSError, RuntimeError) as e:
+        if resource_problem(e):
+            raise
+        raise UsageError(f"--netns {netns}: {e.strerror if isinstance(e, OSError) and e.strerror else e}") from None
+    if kernel:
+        from polroute.model.kernel_profile import ProfileError
+
+        try:
+            policy.set_kernel(kernel)
+        except ProfileError as e:
+            raise UsageError(f"--kernel: {e}") from None
+    _apply_sysctls(policy, sysctls or [])
     return policy
 
 
@@ -150,9 +277,11 @@ def policy_from(ns: argparse.Namespace, prog=None) -> tuple[Policy, RtTables]:
     """The policy and table names that add_policy_options' options describe
     (``prog``: a Progress to tell; default one of the command's own, shown
     on a terminal unless --quiet)."""
-    from polroute.iproute2.rt_tables import load_rt_tables
-
-    tables = load_rt_tables(ns.rt_tables, use_system=False)
+    tables = load_tables(ns.rt_tables)
+    if getattr(ns, "netns", None):
+        if ns.batch:
+            raise UsageError("--netns and --batch exclude each other (the policy is one or the other)")
+        return policy_from_netns(ns.netns, getattr(ns, "sysctl", []), getattr(ns, "kernel", None)), tables
     if prog is not None or not ns.batch:
         return build_policy(ns.batch, getattr(ns, "sysctl", []), tables, getattr(ns, "kernel", None), prog), tables
     with progress(getattr(ns, "command_name", "polroute"), getattr(ns, "quiet", False)) as own:
@@ -162,7 +291,7 @@ def policy_from(ns: argparse.Namespace, prog=None) -> tuple[Policy, RtTables]:
 def parse(command: Command, argv: list[str]) -> argparse.Namespace:
     """Options may stand anywhere on the line (before, between, after the
     positional words); a command with subcommands parses them in turn."""
-    ap = command.parser()
+    ap = finish_parser(command.parser())
     if ap._subparsers is None:
         return ap.parse_intermixed_args(argv)
     return ap.parse_args(argv)
@@ -171,25 +300,65 @@ def parse(command: Command, argv: list[str]) -> argparse.Namespace:
 def invoke(command: Command, argv: list[str], name: str = "") -> int:
     """Parse and run one command: -h/--help exit 0, a bad command line exits
     ``usage_exit``, bad input (a batch file, a usage error, a missing file) 1,
-    out of memory or descriptors 1 (``polroute: NAME: out of memory``)."""
-    from polroute._core.errors import PolicyError
-    from polroute.iproute2.lexer import BatchError
-
+    out of memory or descriptors 1 (``polroute: NAME: out of memory``).
+    Under ``--json`` a failure that printed nothing on stdout prints
+    ``{"error": MESSAGE, "exit": N}`` there (the message is on stderr too)."""
     try:
         ns = parse(command, argv)
     except SystemExit as e:  # argparse: 0 after --help, 2 after a usage message
-        return 0 if e.code in (0, None) else command.usage_exit
+        return Exit.OK if e.code in (0, None) else command.usage_exit
+    setup_logging(getattr(ns, "verbose", 0) or 0, bool(getattr(ns, "quiet", False)))
+    log.debug("polroute %s: %s", name, ns)
+    if not getattr(ns, "json", False):
+        return _run(command, ns, name)
+    out, err = _Watch(sys.stdout), _Watch(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        rc = _run(command, ns, name)
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+    if rc not in (Exit.OK, Exit.BROKEN_PIPE) and not out.written:
+        from polroute.cli.output import error_json
+
+        print(error_json(err.lines or [f"polroute: {ns.command_name}: failed"], rc))
+    return rc
+
+
+class _Watch:
+    """A text stream that remembers whether anything was written, and the
+    first lines written (a failing command's error lines)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.written = False
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if text:
+            self.written = True
+            if len(self.lines) < 100:
+                self.lines.extend(line for line in text.strip().splitlines() if line.strip())
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _run(command: Command, ns: argparse.Namespace, name: str) -> int:
+    from polroute._core.errors import PolicyError
+    from polroute.iproute2.lexer import BatchError
+
     name = " ".join(x for x in (name, getattr(ns, "cmd", None)) if x) or "polroute"
     ns.command_name = name
     oom = f"polroute: {name}: out of memory\n".encode()  # made now: nothing to allocate then
     try:
-        return command.run(ns)
+        return int(command.run(ns))
     except (BatchError, UsageError) as e:
         print(f"polroute: {e}", file=sys.stderr)
-        return 1
+        return Exit.USAGE
     except KeyboardInterrupt:
         print(f"polroute: {name}: interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:
         raise  # stdout's reader went away: cli/app.py main exits quietly
     except MemoryError:
@@ -201,10 +370,10 @@ def invoke(command: Command, argv: list[str], name: str = "") -> int:
                 print(f"polroute: {e}", file=sys.stderr)
             else:
                 print(f"polroute: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-            return 1
+            return Exit.USAGE
     line = f"polroute: {name}: {problem}"
     say(line, oom if problem == "out of memory" else (line + "\n").encode())
-    return 1
+    return Exit.USAGE
 
 
 def say(line: str, fallback: bytes) -> None:

@@ -25,6 +25,7 @@ import time
 from importlib import resources
 
 from polroute.cli.common import Command, new_parser
+from polroute.cli.exitcodes import Exit
 from polroute.iproute2.batch import apply_batch
 from polroute.iproute2.route_get import explain_text, route_get, to_text
 from polroute.iproute2.rt_tables import RtTables
@@ -74,15 +75,15 @@ def run(ns) -> int:
     if not ns.live:
         ok = run_offline()
     if ns.offline:
-        return 0 if ok else 1
+        return Exit.OK if ok else Exit.USAGE
     why = live_unavailable()
     if why:
         print(
             f"\n(the live part - the same host in a private network namespace - needs {why}; "
             "this was the offline model only)"
         )
-        return (0 if ok else 1) if not ns.live else 1
-    return 0 if run_live() and ok else 1
+        return (Exit.OK if ok else Exit.USAGE) if not ns.live else Exit.USAGE
+    return Exit.OK if run_live() and ok else Exit.USAGE
 
 
 def run_demo(argv: list[str]) -> int:

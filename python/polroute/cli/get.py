@@ -1,7 +1,12 @@
 """``polroute get``: one ``ip route get`` question asked to the model.
 
-Exit status: 0 answered, 2 the question got an error answer (printed as `ip`
-prints it), 1 bad input (file, line and token named).
+--json prints what `ip -j route get` prints, an array of one object
+(schema docs/schemas/get.json); an error answer is the object
+{"error": TEXT, "errno": NAME}; --explain puts the rule walk inside the
+object, as "explain": [{"rule": ..., "verdict": ...}, ...].
+
+Exit status (the table below): 0 answered, 2 the question got an error
+answer (printed as `ip` prints it), 1 bad input (file, line and token named).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from polroute.cli.common import Command, UsageError, add_json_option, add_policy_options, new_parser, policy_from
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import COMPACT, LINE, Output
 
 USAGE = "polroute get [--batch FILE]... [--rt-tables FILE] [--sysctl K=V]... [--kernel P] ARGS [--json] [--explain]"
@@ -30,21 +36,40 @@ def parser():
     return ap
 
 
-def print_answer(out: Output, policy, result, tables, explain: bool = False, one_line: bool = False) -> None:
-    """An answer as `ip route get` prints it (one_line: as `eval` prints it),
-    or its JSON; ``explain`` adds the rule walk."""
-    from polroute.iproute2.route_get import explain_text, to_json, to_text
+def answer_json(policy, result, tables, explain: bool = False, question: str | None = None):
+    """An answer as `ip -j route get` prints it: ``[{...}]``; an error
+    answer as ``{"error": ..., "errno": ...}``; the rule walk (``explain``)
+    and the question asked (``question``) inside the object."""
+    from polroute.iproute2.route_get import explain_rows, to_json
+
+    obj = to_json(result, tables)
+    if question is not None:
+        obj = {"question": question, **obj}
+    if explain:
+        obj["explain"] = explain_rows(policy, result, tables)
+    return obj if result.error else [obj]
+
+
+def print_answer(
+    out: Output, policy, result, tables, explain: bool = False, one_line: bool = False, question: str | None = None
+) -> None:
+    """An answer as `ip route get` prints it (one_line: as `eval` prints it,
+    after the question and a tab if ``question``), or its JSON; ``explain``
+    adds the rule walk."""
+    from polroute.iproute2.route_get import explain_text, to_text
 
     if out.as_json:
-        out.json(to_json(result, tables), COMPACT)
+        out.json(answer_json(policy, result, tables, explain, question), COMPACT)
+        return
+    text = to_text(result, tables)
+    if one_line:
+        text = " ".join(part.strip() for part in text.split("\n")).strip()
+        if question is not None:
+            text = f"{question}\t{text}"
+    if result.error:
+        print(text, file=sys.stderr if not one_line else sys.stdout)
     else:
-        text = to_text(result, tables)
-        if one_line:
-            text = " ".join(part.strip() for part in text.split("\n")).strip()
-        if result.error:
-            print(text, file=sys.stderr if not one_line else sys.stdout)
-        else:
-            print(text)
+        print(text)
     if explain:
         print(explain_text(policy, result, tables))
 
@@ -72,9 +97,9 @@ def run(ns) -> int:
             out.json({"error": msg, "errno": e.errno_name}, LINE)
         else:
             out.error(msg, prefix="")
-        return 1
+        return Exit.USAGE
     print_answer(out, policy, result, tables, ns.explain)
-    return 2 if result.error else 0
+    return Exit.ERROR_ANSWER if result.error else Exit.OK
 
 
 COMMANDS = {"get": Command(parser, run)}

@@ -4,6 +4,7 @@ one detected here (``auto``)."""
 from __future__ import annotations
 
 from polroute.cli.common import Command, add_json_option, new_parser
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import Output
 
 
@@ -41,7 +42,7 @@ def run(ns) -> int:
         return "\n".join(lines)
 
     Output(ns.json).emit(data, text)
-    return 0
+    return Exit.OK
 
 
 COMMANDS = {"kernel": Command(parser, run)}

@@ -28,19 +28,29 @@ import re
 import sys
 
 from polroute.cli.common import Command, add_quiet_option, new_parser, progress, resource_problem
+from polroute.cli.exitcodes import Exit
 from polroute.multihome.hostfile import HostFileError, load_host_file
 from polroute.multihome.render import TARGETS, batch_entries, batch_text, executable, render
 
-EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = 0, 1, 2, 4
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNDO_FAILED = Exit.OK, Exit.USAGE, Exit.ERROR_ANSWER, Exit.PARTIAL
+
+
+def _load(path: str):
+    """The host file ``path`` (``-``: stdin, named ``<stdin>`` in messages)."""
+    if path != "-":
+        return load_host_file(path)
+    from polroute.multihome.hostfile import decode_host_bytes, parse_host_text
+
+    return parse_host_text(decode_host_bytes(sys.stdin.buffer.read(), "<stdin>"), "<stdin>")
 
 
 def _err(msg: str) -> int:
     print(f"polroute multihome: {msg}", file=sys.stderr)
-    return 1
+    return Exit.USAGE
 
 
 def cmd_render(ns) -> int:
-    cfg = load_host_file(ns.file)
+    cfg = _load(ns.file)
     if ns.to == "batch" and ns.family:
         files = {
             os.path.splitext(os.path.basename(ns.file))[0] + (".ip6" if ns.family == 6 else ".ip"): batch_text(
@@ -64,13 +74,13 @@ def cmd_render(ns) -> int:
             except OSError as e:
                 return _err(f"{path}: {e.strerror}")
             print(path)
-        return 0
+        return Exit.OK
     if len(files) == 1:
         sys.stdout.write(next(iter(files.values())))
     else:
         for rel, text in files.items():
             sys.stdout.write(f"# ==> {rel} <==\n{text}\n")
-    return 0
+    return Exit.OK
 
 
 NETPLAN_DIRS = ("/etc/netplan", "/run/netplan", "/lib/netplan")
@@ -127,7 +137,7 @@ def cmd_discover(ns) -> int:
             return _err(f"{ns.output}: {e.strerror}")
     else:
         sys.stdout.write(text)
-    return 0
+    return Exit.OK
 
 
 def apply_engine():
@@ -168,7 +178,7 @@ class Origins:
 
 
 def cmd_apply(ns) -> int:
-    cfg = load_host_file(ns.file)
+    cfg = _load(ns.file)
     entries = batch_entries(cfg)
     origins = Origins(ns.file, entries)
     text = "\n".join(line for line, _ in entries) + "\n"
@@ -222,10 +232,10 @@ def report_text(report) -> str:
 
 
 def cmd_check(ns) -> int:
-    cfg = load_host_file(ns.file)
+    cfg = _load(ns.file)
     n = sum(len(u.sources(4)) + len(u.sources(6)) for u in cfg.uplinks) + len(cfg.tenants)
     print(f"{ns.file}: ok: {len(cfg.uplinks)} uplinks, {n} rules, owner protocol {cfg.owner}")
-    return 0
+    return Exit.OK
 
 
 def parser():
@@ -233,7 +243,7 @@ def parser():
     ap = new_parser("multihome", summary + "\n\n" + epilog.split("\n\n", 1)[0], epilog=epilog.split("\n\n", 1)[1])
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="{render,discover,apply,check}")
     p = sub.add_parser("render", help="the recipe for one target")
-    p.add_argument("file")
+    p.add_argument("file", help="the host file (YAML; - for stdin)")
     p.add_argument("--to", required=True, choices=TARGETS)
     p.add_argument("--out", metavar="DIR", help="write the files under DIR (else print them)")
     p.add_argument("--family", type=int, choices=(4, 6), help="batch: one family (ip -batch / ip -6 -batch)")

@@ -21,7 +21,19 @@ _DUMPS = {COMPACT: {"separators": (",", ":")}, LINE: {}, INDENTED: {"indent": 1}
 
 
 def dumps(data: Any, style: str = LINE) -> str:
+    """``data`` as JSON text in one of the shapes above."""
     return json.dumps(data, **_DUMPS[style])
+
+
+def error_json(lines: list[str], code: int) -> str:
+    """A failure under ``--json``: ``{"error": FIRST LINE, "exit": CODE}``
+    plus ``"messages"`` (every line) when the command said more than one
+    (schema ``docs/schemas/error.json``); lines without ``polroute: ``."""
+    said = [line[len("polroute: ") :] if line.startswith("polroute: ") else line for line in lines]
+    data: dict[str, Any] = {"error": said[0], "exit": int(code)}
+    if len(said) > 1:
+        data["messages"] = said
+    return dumps(data, LINE)
 
 
 class Output:

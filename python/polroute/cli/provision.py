@@ -20,10 +20,12 @@ from polroute.cli.common import (
     UsageError,
     add_json_option,
     add_quiet_option,
+    load_tables,
     new_parser,
     progress,
     resource_problem,
 )
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import INDENTED, Output
 from polroute.iproute2.rt_tables import RtTables, load_rt_tables
 from polroute.live import journal, session
@@ -33,7 +35,13 @@ from polroute.live.netns import netns_id
 from polroute.live.ops import PHASE_NAMES
 from polroute.live.plan import plan
 
-EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INPUT, EXIT_REFUSED, EXIT_UNCONFIRMED, EXIT_UNDO_FAILED = (
+    Exit.OK,
+    Exit.USAGE,
+    Exit.ERROR_ANSWER,
+    Exit.ROLLED_BACK,
+    Exit.PARTIAL,
+)
 
 PLAN_USAGE = (
     "polroute plan --batch DESIRED... [--netns NS] [--owner P] [--rt-tables FILE] [--prune] [--adopt] [--json]\n"
@@ -82,6 +90,7 @@ def apply_parser():
 def confirm_parser():
     ap = new_parser("confirm", "Keep what a waiting `apply --confirm` applied.")
     ap.add_argument("--netns", metavar="NS", help="the namespace of the waiting apply")
+    add_json_option(ap, 'print {"confirmed": true, "netns": NS} (nothing waiting: the error object, exit 1)')
     return ap
 
 
@@ -113,7 +122,7 @@ def _plan_from(ns, prog=None):
 
     tell = prog.phase if prog is not None else (lambda *a: None)
     # the live host's names (/etc/iproute2), as `ip` on it would read them
-    tables = load_rt_tables(ns.rt_tables)
+    tables = load_tables(ns.rt_tables) if ns.rt_tables else load_rt_tables(None)
     owner = owner_protocol(ns.owner, tables)
     paths = ns.batch
     if not paths:
@@ -318,7 +327,7 @@ def _out_of_resources(cmd: str, netns: str | None, e: BaseException) -> int:
 def run_confirm(ns) -> int:
     try:
         if confirm(ns.netns):
-            print("confirmed")
+            Output(ns.json).emit({"confirmed": True, "netns": ns.netns}, "confirmed")
             return EXIT_OK
         # nothing waits: an apply that died (its journal left behind) is undone now, as any
         # command would; without a journal the lock is not taken (an apply may be starting)
@@ -342,6 +351,7 @@ def recover_parser():
     )
     ap.add_argument("--netns", metavar="NS", help="the namespace (default: this one)")
     ap.add_argument("--forward", action="store_true", help="complete the interrupted apply instead of undoing it")
+    add_json_option(ap, 'print {"recovered": ..., "direction", "steps", "problems"} (schema docs/schemas/recover.json)')
     return ap
 
 
@@ -350,10 +360,22 @@ def run_recover(ns) -> int:
         rec = session.recover(ns.netns, forward=ns.forward)
     except (OSError, RuntimeError, MemoryError) as e:
         return _errors_out("recover", e)
+    out = Output(ns.json)
     if rec is None:
-        print("nothing to recover")
+        out.emit({"recovered": False, "netns": ns.netns}, "nothing to recover")
         return EXIT_OK
-    sys.stdout.write(rec.text())
+    if out.as_json:
+        out.json(
+            {
+                "recovered": True,
+                "netns": rec.netns,
+                "direction": rec.direction,
+                "steps": rec.steps,
+                "problems": list(rec.problems),
+            }
+        )
+    else:
+        sys.stdout.write(rec.text())
     return EXIT_OK if not rec.problems else EXIT_UNDO_FAILED
 
 

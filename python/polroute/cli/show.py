@@ -1,5 +1,12 @@
 """``polroute show``: the model's rules or routes, as ``ip rule show`` /
-``ip route show`` print them."""
+``ip route show`` print them.
+
+As `ip`: IPv4 unless -6 is given (-4 names IPv4); `table ID|NAME|all` for
+routes (main by default); a table name that rt_tables does not know is an
+error.  --json prints what `ip -j rule show` / `ip -j route show` print, an
+array of objects (schemas docs/schemas/show-rules.json, show-routes.json).
+--netns NS shows a live namespace's state, read into the model.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,24 @@ from polroute.cli.common import (
     Command,
     UsageError,
     add_family_options,
+    add_json_option,
     add_policy_options,
     new_parser,
     policy_from,
 )
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import Output
 
 USAGE = "polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]..."
 
 
 def parser():
-    ap = new_parser("show", "The model's rules or routes, as `ip rule show` / `ip route show` print them.", usage=USAGE)
+    summary, epilog = __doc__.split("\n\n", 1)
+    ap = new_parser("show", summary.replace("``", "`"), usage=USAGE, epilog=epilog)
     ap.add_argument("what", nargs="*", metavar="rules|routes [table ID|all]", help="what to show")
     add_family_options(ap, "rules or routes")
     add_policy_options(ap)
+    add_json_option(ap, "an array of objects, as `ip -j rule show` / `ip -j route show` print it")
     return ap
 
 
@@ -29,10 +40,12 @@ def run(ns) -> int:
     from polroute.types.requests import AF_INET, AF_INET6
 
     rest = ns.what
-    policy, tables = policy_from(ns)
-    family = AF_INET6 if ns.v6 else AF_INET
+    if ns.v4 and ns.v6:
+        raise UsageError("show: -4 and -6 exclude each other (neither: IPv4, as ip shows)")
     if not rest or rest[0] not in ("rules", "routes", "rule", "route"):
         raise UsageError("show rules|routes [table ID|all]")
+    policy, tables = policy_from(ns)
+    family = AF_INET6 if ns.v6 else AF_INET
     names = {link.ifindex: link.name for link in policy.links()}
     ifname = lambda i: names.get(i, f"if{i}")  # noqa: E731
     if rest[0].startswith("rule"):
@@ -41,13 +54,32 @@ def run(ns) -> int:
         lines = format_rules(policy.rules(family), tables)
     else:
         table_filter: object | None = None
-        if len(rest) >= 3 and rest[1] in ("table", "tab"):
+        if len(rest) >= 2 and rest[1] in ("table", "tab"):
+            if len(rest) < 3:
+                raise UsageError("show routes: table needs an ID, a name or all")
             table_filter = rest[2]
+            if table_filter != "all":
+                try:
+                    tables.id(table_filter)
+                except ValueError:
+                    raise UsageError(
+                        f'show routes: argument "{table_filter}" is wrong: table id value is invalid'
+                        + (f" (names from {ns.rt_tables})" if ns.rt_tables else " (not in rt_tables; --rt-tables FILE)")
+                    ) from None
+            if len(rest) > 3:
+                raise UsageError(f"show routes: unexpected argument {rest[3]!r}")
         elif len(rest) > 1:
             raise UsageError(f"show routes: unexpected argument {rest[1]!r}")
         lines = format_routes(policy.routes(family), tables, ifname, table_filter)
-    Output().lines(lines)
-    return 0
+    out = Output(ns.json)
+    if out.as_json:
+        from polroute.cli.showjson import route_json, rule_json
+
+        convert = rule_json if rest[0].startswith("rule") else route_json
+        out.json([convert(line) for line in lines])
+    else:
+        out.lines(lines)
+    return Exit.OK
 
 
 COMMANDS = {"show": Command(parser, run)}

@@ -22,6 +22,7 @@ from polroute.cli.common import (
     progress,
     resource_problem,
 )
+from polroute.cli.exitcodes import Exit
 from polroute.cli.output import Output
 
 
@@ -106,7 +107,7 @@ def run(ns) -> int:
             if resource_problem(e):
                 raise  # one line from cli/common.py invoke
             out.error(f"snapshot: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
-            return 1
+            return Exit.USAGE
         if ns.owned:
             from polroute.live.desired import owned_text
 
@@ -123,7 +124,7 @@ def run(ns) -> int:
             elif family == AF_INET:
                 text = without_v6_sysctls(with_link_order(text, snapshot_text(state)))
     out.text(text)
-    return 0
+    return Exit.OK
 
 
 COMMANDS = {"snapshot": Command(parser, run)}

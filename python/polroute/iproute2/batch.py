@@ -24,6 +24,8 @@ Entry points:
 
 from __future__ import annotations
 
+from typing import Any
+
 from polroute._core.errors import PolicyError
 from polroute.iproute2.addr import do_ipaddr
 from polroute.iproute2.args import AF_UNSPEC, Args, matches
@@ -106,7 +108,11 @@ def _strip_prefix(words: list[str], family: int) -> tuple[list[str], int]:
 
 
 def parse_command(
-    words: list[str], policy, tables: RtTables | None = None, family: int = AF_UNSPEC, route_proto: int = RTPROT_BOOT
+    words: list[str],
+    policy: Any,
+    tables: RtTables | None = None,
+    family: int = AF_UNSPEC,
+    route_proto: int = RTPROT_BOOT,
 ) -> Command:
     """Parse one ``ip`` command (words as makeargs splits them; a leading
     ``ip`` and -4/-6 are allowed).  Device names resolve against ``policy``.
@@ -136,7 +142,7 @@ def parse_command(
     return do(words[1], Args(words[2:]), ctx)
 
 
-def apply_line(policy, line: str, tables: RtTables | None = None, family: int = AF_UNSPEC) -> list[str]:
+def apply_line(policy: Any, line: str, tables: RtTables | None = None, family: int = AF_UNSPEC) -> list[str]:
     """Parse and apply one command directly to ``policy`` (no clone).
     Returns ip's warnings.  Raises ParseError or PolicyError."""
     words = split_args(line.split("#", 1)[0])
@@ -146,7 +152,7 @@ def apply_line(policy, line: str, tables: RtTables | None = None, family: int = 
 
 
 def apply_batch(
-    policy, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
+    policy: Any, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
 ) -> list[str]:
     """Apply an ``ip -batch`` style text, all or nothing.
 
@@ -159,7 +165,7 @@ def apply_batch(
     """
     t = tables if tables is not None else RtTables()
     work = policy.clone()
-    warnings = []
+    warnings: list[str] = []
     for lineno, line in batch_lines(text):
         try:
             words = split_args(line)
@@ -177,7 +183,7 @@ def apply_batch(
 
 
 def apply_batch_force(
-    policy, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
+    policy: Any, text: str, filename: str = "<batch>", tables: RtTables | None = None, family: int = AF_UNSPEC
 ) -> list[BatchError]:
     """``ip -force -batch``: apply every line directly to ``policy`` and go on
     after a failure.  A refused request keeps the side effects the kernel keeps

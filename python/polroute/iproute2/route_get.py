@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 from polroute._core.binding import lib
 from polroute._core.codec import (
@@ -59,11 +60,11 @@ def _tables(tables: RtTables | None) -> RtTables:
     return _DEFAULT_TABLES
 
 
-def _addr(family: int, raw) -> str:
+def _addr(family: int, raw: Any) -> str:
     return str(addr_from(family, raw))
 
 
-def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None):
+def flow_from_args(policy: Policy, args: GetArgs, caller_uid: int | None = None) -> Any:
     """The pr_flow for parsed `ip route get` arguments (names resolved)."""
     uid = args.uid
     if uid is None and caller_uid is not None and not args.iif:
@@ -93,6 +94,7 @@ def route_get(policy: Policy, argv: list[str], tables: RtTables | None = None, e
 
 
 def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: bool = False) -> RouteGetResult:
+    """Ask ``policy`` one parsed ``ip route get`` question (``explain``: keep the rule walk)."""
     tables = _tables(tables)
     full = 32 if args.family == AF_INET else 128
     if args.src is not None and args.src_len not in (0, full):
@@ -111,7 +113,7 @@ def ask(policy: Policy, args: GetArgs, tables: RtTables | None = None, explain: 
     return _convert(policy, args, res, tables, trace if explain else None)
 
 
-def _convert(policy: Policy, args: GetArgs, res, tables: RtTables, trace) -> RouteGetResult:
+def _convert(policy: Policy, args: GetArgs, res: Any, tables: RtTables, trace: Any) -> RouteGetResult:
     fam = res.family
     out = RouteGetResult(family=fam, error=res.error)
     out.not_modelled = [name for bit, name in _NOT_MODELLED.items() if res.not_modelled & bit]
@@ -184,18 +186,18 @@ def error_text(err: int, message: str = "") -> str:
     return iproute2_text(err, message)
 
 
-def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict:
+def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict[str, Any]:
     """The object `ip -j route get` prints (the first element of its list),
     or {"error": ..., "errno": ...} for an error."""
     tables = _tables(tables)
     if r.error:
-        d = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
+        err: dict[str, Any] = {"error": os.strerror(r.error), "errno": _errno.errorcode.get(r.error, str(r.error))}
         if r.error_message:
-            d["message"] = r.error_message
+            err["message"] = r.error_message
         if r.not_modelled:
-            d["not_modelled"] = list(r.not_modelled)
-        return d
-    d: dict = {}
+            err["not_modelled"] = list(r.not_modelled)
+        return err
+    d: dict[str, Any] = {}
     if r.type != "unicast":
         d["type"] = r.type
     d["dst"] = r.dst
@@ -289,6 +291,12 @@ def to_text(r: RouteGetResult, tables: RtTables | None = None) -> str:
 
 def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> str:
     """The rule walk behind an answer, one line per rule tried."""
+    return "\n".join(f"  {row['rule']:<58} {row['verdict']}" for row in explain_rows(policy, r, tables))
+
+
+def explain_rows(policy: Policy, r: RouteGetResult, tables: RtTables | None = None) -> list[dict[str, str]]:
+    """The rule walk behind an answer: ``{"rule": ..., "verdict": ...}`` per
+    rule tried (the rule as `ip rule show` prints it)."""
     from polroute.iproute2.show import format_rule
 
     tables = _tables(tables)
@@ -313,11 +321,11 @@ def explain_text(policy: Policy, r: RouteGetResult, tables: RtTables | None = No
             "merged": ("decided" if not s.error else os.strerror(s.error)),
         }.get(s.kind, s.kind)
         what = what.strip().replace("\t", " ")
-        lines.append(f"  {what:<58} {verdict}")
-    return "\n".join(lines)
+        lines.append({"rule": what, "verdict": verdict})
+    return lines
 
 
-def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict:
+def get_json(policy: Policy, argv: list[str], tables: RtTables | None = None) -> dict[str, Any]:
     """`ip -j route get ARGV` on the model (the dict, or an error dict)."""
     from polroute._core.errors import PolicyError
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 DEFAULT_CONFDIR = "/etc/iproute2"
 
@@ -40,7 +41,7 @@ def _parse_digits(s: str, base: int, i: int) -> tuple[int, int, int]:
         and s[i : i + 2].lower() == "0x"
         and i + 2 < n
         and _digit(s[i + 2]) is not None
-        and _digit(s[i + 2]) < 16
+        and (_digit(s[i + 2]) or 0) < 16
     ):
         i += 2
         base = 16
@@ -52,7 +53,8 @@ def _parse_digits(s: str, base: int, i: int) -> tuple[int, int, int]:
         d = _digit(s[i])
         if d is None or d >= base:
             break
-        value = value * base + d
+        if value <= ULONG_MAX:  # past it the value only says "overflow" (no huge integers)
+            value = value * base + d
         i += 1
     return value, i, start
 
@@ -77,7 +79,7 @@ def strtoul(s: str, base: int = 0, pos: int = 0) -> tuple[int, int, bool]:
         # fast path (most arguments): plain decimal digits to the end and no
         # leading 0 (octal under base 0) - what the general path gives
         rest = s[pos:] if pos else s
-        if rest.isascii() and rest.isdigit() and (base == 10 or rest[0] != "0" or len(rest) == 1):
+        if len(rest) <= 20 and rest.isascii() and rest.isdigit() and (base == 10 or rest[0] != "0" or len(rest) == 1):
             value = int(rest)
             return (ULONG_MAX, len(s), True) if value > ULONG_MAX else (value, len(s), False)
     i, neg = _skip_space_sign(s, pos)
@@ -127,22 +129,27 @@ def get_unsigned_max(arg: str, maximum: int, base: int = 0) -> int | None:
 
 
 def get_u32(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u32: the whole string as an unsigned 32-bit number, else None."""
     return get_unsigned_max(arg, 0xFFFFFFFF, base)
 
 
 def get_u16(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u16: the whole string as an unsigned 16-bit number, else None."""
     return get_unsigned_max(arg, 0xFFFF, base)
 
 
 def get_u8(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u8: the whole string as an unsigned 8-bit number, else None."""
     return get_unsigned_max(arg, 0xFF, base)
 
 
 def get_u64(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_u64: the whole string as an unsigned 64-bit number, else None."""
     return get_unsigned_max(arg, ULONG_MAX, base)
 
 
 def get_s32(arg: str, base: int = 0) -> int | None:
+    """iproute2 get_s32: the whole string as a signed 32-bit number, else None."""
     if not arg:
         return None
     value, end, ovf = strtol(arg, base)
@@ -222,7 +229,7 @@ def parse_db(text: str) -> tuple[list[tuple[int, str]], str | None]:
     """All (id, name) entries of a database text, in file order, plus the
     corrupted line if reading stopped at one (iproute2 keeps what it read
     before it).  Negative ids are dropped, as iproute2 does."""
-    entries = []
+    entries: list[tuple[int, str]] = []
     for line in _fgets_lines(text):
         p = line.lstrip(" \t")
         if not p or p[0] in "#\n":
@@ -299,6 +306,7 @@ class NameTab:
         self.unknown_fmt = unknown_fmt
 
     def load_text(self, text: str) -> str | None:
+        """Add the entries of a database text; the corrupted line it stopped at, if any."""
         entries, bad = parse_db(text)
         for ident, name in entries:
             if ident < 256:  # iproute2 writes tab[id]; ids past 255 are UB there
@@ -306,11 +314,15 @@ class NameTab:
         return bad
 
     def name(self, ident: int, numeric: bool = False) -> str:
-        if not numeric and 0 <= ident < 256 and self.tab[ident] is not None:
-            return self.tab[ident]
+        """The name of ``ident`` (its number when it has none, or with ``numeric``)."""
+        if not numeric and 0 <= ident < 256:
+            name = self.tab[ident]
+            if name is not None:
+                return name
         return self.unknown_fmt.format(ident)
 
     def id(self, arg: str) -> int:
+        """The number a name (or a number) stands for; ValueError when neither."""
         for i, name in enumerate(self.tab):
             if name is not None and name == arg:
                 return i
@@ -471,7 +483,7 @@ class RtTables:
                 return name
         return str(ident)
 
-    def id(self, arg) -> int:
+    def id(self, arg: Any) -> int:
         """rtnl_rttable_a2n: a name (buckets scanned 0..255) or a number
         (strtoul base 0, at most 0xFFFFFFFF).  ValueError otherwise."""
         if isinstance(arg, int):
@@ -488,6 +500,7 @@ class RtTables:
 
     # ---- groups (device groups: ip link set group, rule suppress_ifgroup) ----
     def group_name(self, ident: int, numeric: bool = False) -> str:
+        """The name of device group ``ident`` (from the group database)."""
         if not numeric:
             name = self.groups.n2a_any_bucket(ident)
             if name is not None:
@@ -495,6 +508,7 @@ class RtTables:
         return str(ident)
 
     def group_id(self, arg: str) -> int:
+        """The number of a device group name (or number); ValueError when neither."""
         ident = self.groups.a2n(arg)
         if ident is not None:
             return ident

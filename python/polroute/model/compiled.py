@@ -83,6 +83,7 @@ class Published:
         self.current: CompiledPolicy | None = CompiledPolicy(policy) if policy is not None else None
 
     def publish(self, policy) -> CompiledPolicy:
+        """Compile ``policy`` now and make the copy the current one (readers see it on their next read)."""
         snap = CompiledPolicy(policy)
         with self._lock:
             self.current = snap

@@ -11,13 +11,15 @@ and only reads the table, so threads may share one Lpm4.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import column, out_struct
 
 
-def _column(name: str, value, dtype) -> np.ndarray:
+def _column(name: str, value: Any, dtype: Any) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D column, got shape {arr.shape}")
@@ -29,9 +31,12 @@ def _column(name: str, value, dtype) -> np.ndarray:
 
 
 class Lpm4:
+    """A compiled IPv4 longest-prefix-match table: ``Lpm4(addr, plen, value)`` columns in, lookups by
+    address (one, or a column in C with the GIL released)."""
+
     NONE = int(lib.PR_LPM4_NONE)
 
-    def __init__(self, addr, plen, value):
+    def __init__(self, addr: Any, plen: Any, value: Any) -> None:
         a = _column("addr", addr, np.uint32)
         p = _column("plen", plen, np.uint8)
         v = _column("value", value, np.uint32)
@@ -53,7 +58,8 @@ class Lpm4:
             raise MemoryError("pr_lpm4_build") if rc == -lib.PR_LPM4_ENOMEM else ValueError("pr_lpm4_build: bad input")
         self._h = ffi.gc(out[0], lib.pr_lpm4_free)
 
-    def lookup_bulk(self, dst, out: np.ndarray | None = None) -> np.ndarray:
+    def lookup_bulk(self, dst: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """The value of the longest matching prefix per address of ``dst`` (``NONE`` where none matches)."""
         d = _column("dst", dst, np.uint32)
         n = d.shape[0]
         if out is None:
@@ -64,6 +70,7 @@ class Lpm4:
         return out
 
     def lookup(self, addr: int) -> int | None:
+        """The value of the longest prefix matching ``addr`` (a host-order IPv4 integer), or None."""
         v = int(lib.pr_lpm4_lookup(self._h, addr))
         return None if v == self.NONE else v
 

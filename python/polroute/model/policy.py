@@ -9,6 +9,8 @@ changes nothing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import (
@@ -37,6 +39,23 @@ from polroute.types.requests import (
     RuleRequest,
 )
 
+if TYPE_CHECKING:
+    from polroute.model.compiled import CompiledPolicy
+
+#: The keyword form of Policy.rule/route ("add", src=..., table=...): set by
+#: polroute.iproute2.keywords when imported (it needs ip's reader, a layer above).
+KEYWORDS: dict[str, Callable[..., None]] = {}
+
+
+def _keywords(what: str) -> Callable[..., None]:
+    try:
+        return KEYWORDS[what]
+    except KeyError:
+        raise TypeError(
+            f"Policy.{what}('add', ...): the keyword form needs polroute.iproute2.keywords "
+            "(import polroute, or that module, first)"
+        ) from None
+
 
 class Policy:
     """The routing state of one namespace, starting as a fresh one: ``lo``
@@ -48,20 +67,21 @@ class Policy:
     :class:`~polroute.model.kernel_profile.KernelProfile`.
     """
 
-    def __init__(self, _handle=None, *, kernel: str | KernelProfile | None = "auto"):
+    def __init__(self, _handle: Any = None, *, kernel: str | KernelProfile | None = "auto") -> None:
         h = check_handle(_handle if _handle is not None else lib.pr_policy_new(), "pr_policy_new")
         self._h = ffi.gc(h, lib.pr_policy_free)
         if _handle is None:
             self.set_kernel(kernel)
-        self._fast4_cache = None  # (generation, evaluator) for bulk calls
+        self._fast4_cache: tuple[int, Any] | None = None  # (generation, evaluator) for bulk calls
         self._fast4_lock = threading.Lock()
 
     # ---- lifetime -------------------------------------------------------
     def clone(self) -> Policy:
+        """An independent copy of this namespace (the batch reader applies to a clone, all or nothing)."""
         h = check_handle(lib.pr_policy_clone(self._h), "pr_policy_clone")
         return Policy(h)
 
-    def compile(self):
+    def compile(self) -> CompiledPolicy:
         """An immutable snapshot with compiled tables (polroute.model.compiled.CompiledPolicy)."""
         from polroute.model.compiled import CompiledPolicy
 
@@ -72,7 +92,7 @@ class Policy:
         self._h, other._h = other._h, self._h
         self._fast4_cache, other._fast4_cache = other._fast4_cache, self._fast4_cache
 
-    def _fast4_current(self):
+    def _fast4_current(self) -> Any:
         """The specialised IPv4 evaluator (csrc/fast4.c) for the policy as it
         is now: built on demand and kept until the next change (any request
         gives the policy a new pr_policy_generation).  Like any lookup, not
@@ -84,7 +104,7 @@ class Policy:
         with self._fast4_lock:
             cached = self._fast4_cache
             if cached is None or cached[0] != gen:
-                cached = self._fast4_cache = (gen, build_fast4(self._h))
+                cached = self._fast4_cache = (gen, build_fast4(self._h))  # type: ignore[no-untyped-call]
         return cached[1]
 
     def _check(self, rc: int, what: str = "") -> int:
@@ -101,12 +121,14 @@ class Policy:
             import errno
 
             raise PolicyError(errno.ENODEV, "", f'Cannot find device "{name}"')
-        return idx
+        return int(idx)
 
     def has_link(self, name: str) -> bool:
-        return lib.pr_link_index(self._h, name.encode()) != 0
+        """Whether a link named ``name`` exists."""
+        return bool(lib.pr_link_index(self._h, name.encode()) != 0)
 
     def ifname(self, ifindex: int) -> str:
+        """The name of the link with index ``ifindex``."""
         for link in self.links():
             if link.ifindex == ifindex:
                 return link.name
@@ -136,6 +158,7 @@ class Policy:
             raise ValueError(f"unknown link op {req.op!r}")
 
     def links(self) -> list[LinkInfo]:
+        """Every link, in ifindex order."""
         out = []
         info = out_struct("pr_link_info")
         for i in range(lib.pr_link_count(self._h)):
@@ -145,9 +168,11 @@ class Policy:
 
     # ---- addresses --------------------------------------------------------
     def addr(self, req: AddrRequest) -> None:
+        """Apply an address request (RTM_NEWADDR/RTM_DELADDR); the kernel's derived routes follow."""
         self._check(lib.pr_addr_request(self._h, req.msg_type, addr_to_c(req)))
 
     def addresses(self) -> list[AddrInfo]:
+        """Every address of every link."""
         out = []
         info = out_struct("pr_addr_info")
         for i in range(lib.pr_addr_count(self._h)):
@@ -175,21 +200,32 @@ class Policy:
 
     # ---- sysctls ----------------------------------------------------------
     def sysctl(self, key: str, value: int) -> None:
+        """Set a modelled sysctl (``net.ipv4.ip_forward``, ``net.ipv4.conf.eth0.rp_filter``, ...)."""
         rc = lib.pr_sysctl_set(self._h, key.encode(), int(value))
         if rc < 0:
             self._check(rc, f"sysctl {key}")
 
     def sysctl_get(self, key: str) -> int:
+        """The value of a modelled sysctl."""
         v = out_struct("int64_t")
         self._check(lib.pr_sysctl_get(self._h, key.encode(), v))
         return int(v[0])
 
     # ---- rules ------------------------------------------------------------
-    def rule(self, req: RuleRequest) -> None:
+    def rule(self, req: RuleRequest | str, /, **kw: Any) -> None:
+        """Apply a rule request (RTM_NEWRULE/RTM_DELRULE), or its keyword
+        form as pyroute2 writes it, with iproute2's defaults:
+        ``policy.rule("add", src="192.168.16.20/32", table=1, priority=500)``
+        (``polroute.iproute2.keywords``).  A refused request raises
+        PolicyError and changes nothing."""
+        if isinstance(req, str):
+            _keywords("rule")(self, req, **kw)
+            return
         c = rule_to_c(req)
         self._check(lib.pr_rule_request(self._h, req.msg_type, req.nlmsg_flags, c))
 
     def rules(self, family: int = AF_INET) -> list[RuleRequest]:
+        """The rules of one family, in the order the kernel walks (and dumps) them."""
         out = []
         info = out_struct("pr_rule_info")
         for i in range(lib.pr_rule_count(self._h, family)):
@@ -198,7 +234,15 @@ class Policy:
         return out
 
     # ---- routes -----------------------------------------------------------
-    def route(self, req: RouteRequest) -> None:
+    def route(self, req: RouteRequest | str, /, **kw: Any) -> None:
+        """Apply a route request (RTM_NEWROUTE/RTM_DELROUTE), or its keyword
+        form with iproute2's defaults: ``policy.route("add", dst="default",
+        gateway="192.168.16.1", oif="eth0", table=1)``
+        (``polroute.iproute2.keywords``).  A refused request raises
+        PolicyError and changes nothing."""
+        if isinstance(req, str):
+            _keywords("route")(self, req, **kw)
+            return
         c, _legs = route_to_c(req)  # _legs keeps the nexthop array alive
         self._check(lib.pr_route_request(self._h, req.msg_type, req.nlmsg_flags, c))
 

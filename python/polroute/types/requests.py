@@ -68,6 +68,7 @@ RT_TABLE_UNSPEC, RT_TABLE_COMPAT, RT_TABLE_DEFAULT, RT_TABLE_MAIN, RT_TABLE_LOCA
 
 
 def bit(attr: int) -> int:
+    """The ``present`` bit of attribute number ``attr``."""
     return 1 << attr
 
 
