@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -44,7 +45,7 @@ class PolicyError(OSError):
 
     def iproute2_text(self) -> str:
         """The line ``ip`` prints for this error (see :func:`iproute2_text`)."""
-        return iproute2_text(self.errno, self.kernel_message)
+        return iproute2_text(self.errno or 0, self.kernel_message)
 
     def __str__(self) -> str:
         text = self.iproute2_text()
@@ -62,38 +63,38 @@ class NetlinkError(OSError):
     ``outcomes`` still tells, request by request, what was acknowledged,
     unknown or not sent."""
 
-    def __init__(self, err: int, outcomes: list):
+    def __init__(self, err: int, outcomes: list[Any]):
         super().__init__(err, os.strerror(err))
         self.outcomes = outcomes
 
 
-def _policy_error(err: int, what: str, kernel_message: str, **_) -> BaseException:
+def _policy_error(err: int, what: str, kernel_message: str, **_: Any) -> BaseException:
     # -ENOMEM: the core ran out, Python did not
     if err == _errno.ENOMEM:
         return MemoryError(what or "out of memory in the polroute core")
     return PolicyError(err, kernel_message, what)
 
 
-def _dump_error(err: int, what: str, kernel_message: str, **_) -> BaseException:
+def _dump_error(err: int, what: str, kernel_message: str, **_: Any) -> BaseException:
     text = os.strerror(err)
     return DumpError(err, f"{text}: {kernel_message}" if kernel_message else text)
 
 
-def _netlink_error(err: int, what: str, kernel_message: str, outcomes: list, **_) -> BaseException:
+def _netlink_error(err: int, what: str, kernel_message: str, outcomes: list[Any], **_: Any) -> BaseException:
     return NetlinkError(err, outcomes)
 
 
-def _os_error(err: int, what: str, kernel_message: str, filename: str | None = None, **_) -> BaseException:
+def _os_error(err: int, what: str, kernel_message: str, filename: str | None = None, **_: Any) -> BaseException:
     # OSError(errno, ...) picks its subclass itself (FileNotFoundError, PermissionError, ...)
     text = f"{what}: {os.strerror(err)}" if what else os.strerror(err)
     return OSError(err, text) if filename is None else OSError(err, text, filename)
 
 
-def _value_error(err: int, what: str, kernel_message: str, **_) -> BaseException:
+def _value_error(err: int, what: str, kernel_message: str, **_: Any) -> BaseException:
     return ValueError(f"{what}: {os.strerror(err)}" if what else os.strerror(err))
 
 
-_MAKERS = {
+_MAKERS: dict[type, Callable[..., BaseException]] = {
     PolicyError: _policy_error,
     DumpError: _dump_error,
     NetlinkError: _netlink_error,
@@ -102,7 +103,7 @@ _MAKERS = {
 }
 
 
-def check(rc: int, what: str = "", kernel_message: str = "", *, error: type = PolicyError, **details) -> int:
+def check(rc: int, what: str = "", kernel_message: str = "", *, error: type = PolicyError, **details: Any) -> int:
     """rc when it is not an error (>= 0); a negative errno raises ``error``:
 
     - PolicyError (the default): -ENOMEM a MemoryError naming ``what``, any
