@@ -15,6 +15,8 @@
  * public accessors (Python), and tests/c/test_fields.c, which checks that
  * the rows cover every byte of pr_rule_req and pr_route_req but padding.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -233,6 +235,59 @@ const pr_field_info pr_route_fields[PR_TF_COUNT] = {
 };
 
 _Static_assert(PR_RF_COUNT <= 64, "pr_rule_selectors returns one bit per rule row");
+_Static_assert((int)PR_RF_COUNT <= (int)PR_FIELD_ROWS_MAX && (int)PR_TF_COUNT <= (int)PR_FIELD_ROWS_MAX,
+               "pr_field_wire.order");
+
+/* ---- wire order and rows by type ------------------------------------------ */
+
+/* A type no row has, or one past the bitmaps (a row the tests refuse), maps
+ * to no row; duplicates keep the first row (the tests refuse them too). */
+static void wire_build(pr_field_wire *w, const pr_field_info *rows, size_t n)
+{
+    memset(w->row_of_type, -1, sizeof w->row_of_type);
+    w->count = 0;
+    for (int32_t t = 0; t < PR_FIELD_TYPES; t++)
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].nla_type == t && w->row_of_type[t] < 0) {
+                w->row_of_type[t] = (int8_t)i;
+                w->order[w->count++] = (uint8_t)i;
+            }
+}
+
+enum { WIRE_NONE, WIRE_BUILDING, WIRE_READY };
+
+/* call_once without a thread library: the first caller builds, the others
+ * wait for it (a build is ~1000 compares) and then read constant data. */
+static const pr_field_wire *wire_once(pr_field_wire *w, atomic_int *state, const pr_field_info *rows,
+                                      size_t n)
+{
+    if (atomic_load_explicit(state, memory_order_acquire) == WIRE_READY)
+        return w;
+    int expect = WIRE_NONE;
+    if (atomic_compare_exchange_strong_explicit(state, &expect, WIRE_BUILDING, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        wire_build(w, rows, n);
+        atomic_store_explicit(state, WIRE_READY, memory_order_release);
+        return w;
+    }
+    while (atomic_load_explicit(state, memory_order_acquire) != WIRE_READY)
+        sched_yield();
+    return w;
+}
+
+const pr_field_wire *pr_rule_wire(void)
+{
+    static pr_field_wire w;
+    static atomic_int state = WIRE_NONE;
+    return wire_once(&w, &state, pr_rule_fields, PR_RF_COUNT);
+}
+
+const pr_field_wire *pr_route_wire(void)
+{
+    static pr_field_wire w;
+    static atomic_int state = WIRE_NONE;
+    return wire_once(&w, &state, pr_route_fields, PR_TF_COUNT);
+}
 
 /* What a rule without any selector holds (fib_nl2rule's defaults as rules.c stores them). */
 static const pr_rule_req rule_neutral = {

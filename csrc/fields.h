@@ -76,6 +76,21 @@ enum pr_route_field_id {
 extern const pr_field_info pr_rule_fields[PR_RF_COUNT];
 extern const pr_field_info pr_route_fields[PR_TF_COUNT];
 
+/* A table's attribute rows (nla_type >= 0) in wire order -- ascending
+ * nla_type, the order the encoders write them in (netlink.c) -- and the row
+ * of each attribute type, for the dump decoder (nl_dump.c).  Types are < 32:
+ * the present words have a bit per type (tests/c/test_fields.c checks). */
+enum { PR_FIELD_TYPES = 32, PR_FIELD_ROWS_MAX = 64 };
+typedef struct pr_field_wire {
+    uint8_t count;                          /* attribute rows */
+    uint8_t order[PR_FIELD_ROWS_MAX];       /* their row ids, by ascending nla_type */
+    int8_t row_of_type[PR_FIELD_TYPES];     /* -1: no row has that type */
+} pr_field_wire;
+
+/* Built on first use, once (any thread, any time; then constant). */
+const pr_field_wire *pr_rule_wire(void);
+const pr_field_wire *pr_route_wire(void);
+
 /* Bit PR_RF_x for every selector row r carries: its present bit is set, or
  * its bytes differ from those of a rule without it (uidrange 0-4294967295,
  * no flag bit for a PR_FK_FLAG row).  Rows of other roles are never set. */
