@@ -254,43 +254,72 @@ static void wire_build(pr_field_wire *w, const pr_field_info *rows, size_t n)
             }
 }
 
-enum { WIRE_NONE, WIRE_BUILDING, WIRE_READY };
+enum { ONCE_NONE, ONCE_RUNNING, ONCE_DONE };
 
-/* call_once without a thread library: the first caller builds, the others
- * wait for it (a build is ~1000 compares) and then read constant data. */
-static const pr_field_wire *wire_once(pr_field_wire *w, atomic_int *state, const pr_field_info *rows,
-                                      size_t n)
+void pr_field_once(atomic_int *state, void (*build)(void))
 {
-    if (atomic_load_explicit(state, memory_order_acquire) == WIRE_READY)
-        return w;
-    int expect = WIRE_NONE;
-    if (atomic_compare_exchange_strong_explicit(state, &expect, WIRE_BUILDING, memory_order_acq_rel,
+    if (atomic_load_explicit(state, memory_order_acquire) == ONCE_DONE)
+        return;
+    int expect = ONCE_NONE;
+    if (atomic_compare_exchange_strong_explicit(state, &expect, ONCE_RUNNING, memory_order_acq_rel,
                                                 memory_order_acquire)) {
-        wire_build(w, rows, n);
-        atomic_store_explicit(state, WIRE_READY, memory_order_release);
-        return w;
+        build();
+        atomic_store_explicit(state, ONCE_DONE, memory_order_release);
+        return;
     }
-    while (atomic_load_explicit(state, memory_order_acquire) != WIRE_READY)
-        sched_yield();
-    return w;
+    while (atomic_load_explicit(state, memory_order_acquire) != ONCE_DONE)
+        sched_yield();                          /* a build takes about a microsecond */
 }
+
+static pr_field_wire rule_wire, route_wire;
+static void rule_wire_build(void) { wire_build(&rule_wire, pr_rule_fields, PR_RF_COUNT); }
+static void route_wire_build(void) { wire_build(&route_wire, pr_route_fields, PR_TF_COUNT); }
 
 const pr_field_wire *pr_rule_wire(void)
 {
-    static pr_field_wire w;
-    static atomic_int state = WIRE_NONE;
-    return wire_once(&w, &state, pr_rule_fields, PR_RF_COUNT);
+    static atomic_int once;
+    pr_field_once(&once, rule_wire_build);
+    return &rule_wire;
 }
 
 const pr_field_wire *pr_route_wire(void)
 {
-    static pr_field_wire w;
-    static atomic_int state = WIRE_NONE;
-    return wire_once(&w, &state, pr_route_fields, PR_TF_COUNT);
+    static atomic_int once;
+    pr_field_once(&once, route_wire_build);
+    return &route_wire;
 }
 
+/* ---- the family headers ------------------------------------------------------ */
+
+#define AT(hdr, m) (uint8_t)(1 + offsetof(hdr, m))
+struct frh_layout { uint8_t family, dst_len, src_len, tos, table, res1, res2, action; uint32_t flags; };
+struct rtm_layout { uint8_t family, dst_len, src_len, tos, table, protocol, scope, type; uint32_t flags; };
+_Static_assert(sizeof(struct frh_layout) == 12 && sizeof(struct rtm_layout) == 12, "fib_rule_hdr / rtmsg");
+
+const pr_hdr_slot pr_rule_hdr_slots[PR_RF_COUNT] = {
+    [PR_RF_FAMILY] = { AT(struct frh_layout, family), 0 },
+    [PR_RF_TO] = { 0, AT(struct frh_layout, dst_len) },
+    [PR_RF_FROM] = { 0, AT(struct frh_layout, src_len) },
+    [PR_RF_TOS] = { AT(struct frh_layout, tos), 0 },
+    [PR_RF_TABLE] = { AT(struct frh_layout, table), 0 },
+    [PR_RF_ACTION] = { AT(struct frh_layout, action), 0 },
+    [PR_RF_NOT] = { AT(struct frh_layout, flags), 0 },      /* the whole frh.flags word */
+};
+
+const pr_hdr_slot pr_route_hdr_slots[PR_TF_COUNT] = {
+    [PR_TF_FAMILY] = { AT(struct rtm_layout, family), 0 },
+    [PR_TF_TO] = { 0, AT(struct rtm_layout, dst_len) },
+    [PR_TF_TOS] = { AT(struct rtm_layout, tos), 0 },
+    [PR_TF_TABLE] = { AT(struct rtm_layout, table), 0 },
+    [PR_TF_PROTOCOL] = { AT(struct rtm_layout, protocol), 0 },
+    [PR_TF_SCOPE] = { AT(struct rtm_layout, scope), 0 },
+    [PR_TF_TYPE] = { AT(struct rtm_layout, type), 0 },
+    [PR_TF_ONLINK] = { AT(struct rtm_layout, flags), 0 },   /* the whole rtm_flags word */
+};
+#undef AT
+
 /* What a rule without any selector holds (fib_nl2rule's defaults as rules.c stores them). */
-static const pr_rule_req rule_neutral = {
+const pr_rule_req pr_rule_neutral = {
     .uid_start = 0, .uid_end = 0xFFFFFFFFu, .suppress_prefixlen = -1, .suppress_ifgroup = -1};
 
 static uint64_t load_uint(const unsigned char *p, uint32_t size)
@@ -306,7 +335,7 @@ static uint64_t load_uint(const unsigned char *p, uint32_t size)
 
 static bool rule_field_set(const pr_rule_req *r, const pr_field_info *f)
 {
-    const unsigned char *a = (const unsigned char *)r, *n = (const unsigned char *)&rule_neutral;
+    const unsigned char *a = (const unsigned char *)r, *n = (const unsigned char *)&pr_rule_neutral;
     if (f->kind == PR_FK_FLAG)
         return (load_uint(a + f->offset, f->size) & f->flag) != 0;
     if (f->present_bit >= 0 && ((r->present >> f->present_bit) & 1u))

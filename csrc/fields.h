@@ -5,6 +5,7 @@
 #ifndef POLROUTE_FIELDS_H
 #define POLROUTE_FIELDS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "polroute.h"
@@ -90,6 +91,26 @@ typedef struct pr_field_wire {
 /* Built on first use, once (any thread, any time; then constant). */
 const pr_field_wire *pr_rule_wire(void);
 const pr_field_wire *pr_route_wire(void);
+
+/* call_once without a thread library: the first caller of a `state`
+ * (zero-initialised) runs build, later ones wait until it has returned. */
+void pr_field_once(atomic_int *state, void (*build)(void));
+
+/* Where a row lives in the family header, fib_rule_hdr / struct rtmsg (the
+ * uapi layout, which the rows do not hold): `at` its value (1 + offset, 0 =
+ * not there; as wide as the row's field, but an ALSO_HEADER twin is one
+ * byte: the id, or RT_TABLE_UNSPEC above 255), `aux_at` its aux byte (an
+ * address's prefix length).  Bytes no row names are 0 in requests
+ * (res1/res2, rtm_src_len). */
+typedef struct pr_hdr_slot {
+    uint8_t at, aux_at;
+} pr_hdr_slot;
+extern const pr_hdr_slot pr_rule_hdr_slots[PR_RF_COUNT];
+extern const pr_hdr_slot pr_route_hdr_slots[PR_TF_COUNT];
+
+/* A rule without any attribute: what fib_nl2rule defaults to (no uid range
+ * = 0-4294967295, suppress_* -1), as the model and dumps store it. */
+extern const pr_rule_req pr_rule_neutral;
 
 /* Bit PR_RF_x for every selector row r carries: its present bit is set, or
  * its bytes differ from those of a rule without it (uidrange 0-4294967295,

@@ -227,7 +227,7 @@ int pr_nl_batch_add_raw(pr_nl_batch *b, const uint8_t *msg, size_t len, int msg_
 /* ---- encoding ------------------------------------------------------------ */
 
 /* The requests are encoded from the field tables (fields.c): header rows
- * fill fib_rule_hdr / struct rtmsg through the slot maps below, attribute
+ * fill fib_rule_hdr / struct rtmsg where pr_*_hdr_slots put them; attribute
  * rows are written in ascending attribute type (pr_field_wire.order) by the
  * row's kind.  Only the structured route kinds (RTA_VIA's struct rtvia, the
  * RTA_MULTIPATH legs, the RTA_METRICS nest) have helpers of their own. */
@@ -259,44 +259,9 @@ static bool row_sent(const pr_field_info *f, const uint8_t *req, uint32_t presen
     return (f->flags & PR_FF_ALSO_HEADER) && load_uint(req + f->offset, f->size) > 255;
 }
 
-/* Where a row lands in the family header (the uapi layout, which the table
- * does not hold): `at` for its value (1 + offset; 0 = not there), `aux_at`
- * for its aux byte (an address's prefix length).  Values are as wide as the
- * row's field, but an ALSO_HEADER twin is the 8-bit table8().  What no row
- * fills stays 0 (res1/res2; rtm_src_len: no source-specific routes). */
-typedef struct hdr_slot {
-    uint8_t at, aux_at;
-} hdr_slot;
-
-#define AT(hdr, m) (uint8_t)(1 + offsetof(hdr, m))
-struct frh_layout { uint8_t family, dst_len, src_len, tos, table, res1, res2, action; uint32_t flags; };
-struct rtm_layout { uint8_t family, dst_len, src_len, tos, table, protocol, scope, type; uint32_t flags; };
-_Static_assert(sizeof(struct frh_layout) == RTNL_FIB_RULE_HDR_LEN && sizeof(struct rtm_layout) == RTNL_RTMSG_LEN,
-               "fib_rule_hdr / rtmsg");
-
-static const hdr_slot rule_hdr[PR_RF_COUNT] = {
-    [PR_RF_FAMILY] = { AT(struct frh_layout, family), 0 },
-    [PR_RF_TO] = { 0, AT(struct frh_layout, dst_len) },
-    [PR_RF_FROM] = { 0, AT(struct frh_layout, src_len) },
-    [PR_RF_TOS] = { AT(struct frh_layout, tos), 0 },
-    [PR_RF_TABLE] = { AT(struct frh_layout, table), 0 },
-    [PR_RF_ACTION] = { AT(struct frh_layout, action), 0 },
-    [PR_RF_NOT] = { AT(struct frh_layout, flags), 0 },      /* the whole frh.flags word */
-};
-
-static const hdr_slot route_hdr[PR_TF_COUNT] = {
-    [PR_TF_FAMILY] = { AT(struct rtm_layout, family), 0 },
-    [PR_TF_TO] = { 0, AT(struct rtm_layout, dst_len) },
-    [PR_TF_TOS] = { AT(struct rtm_layout, tos), 0 },
-    [PR_TF_TABLE] = { AT(struct rtm_layout, table), 0 },
-    [PR_TF_PROTOCOL] = { AT(struct rtm_layout, protocol), 0 },
-    [PR_TF_SCOPE] = { AT(struct rtm_layout, scope), 0 },
-    [PR_TF_TYPE] = { AT(struct rtm_layout, type), 0 },
-    [PR_TF_ONLINK] = { AT(struct rtm_layout, flags), 0 },   /* the whole rtm_flags word */
-};
-#undef AT
-
-static void fill_header(uint8_t *hdr, const uint8_t *req, const pr_field_info *rows, const hdr_slot *slots,
+/* The header rows (and the table id's 8-bit twin, the prefix lengths) into
+ * the zeroed family header. */
+static void fill_header(uint8_t *hdr, const uint8_t *req, const pr_field_info *rows, const pr_hdr_slot *slots,
                         size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -386,7 +351,7 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     uint8_t *frh = nlm_reserve(&e, RTNL_FIB_RULE_HDR_LEN);
     if (frh == NULL)
         return -EMSGSIZE;
-    fill_header(frh, req, pr_rule_fields, rule_hdr, PR_RF_COUNT);
+    fill_header(frh, req, pr_rule_fields, pr_rule_hdr_slots, PR_RF_COUNT);
     const pr_field_wire *w = pr_rule_wire();
     for (size_t k = 0; k < w->count && err == 0; k++) {
         const pr_field_info *f = &pr_rule_fields[w->order[k]];
@@ -491,7 +456,7 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
     uint8_t *rtm = nlm_reserve(&e, RTNL_RTMSG_LEN);
     if (rtm == NULL)
         return -EMSGSIZE;
-    fill_header(rtm, req, pr_route_fields, route_hdr, PR_TF_COUNT);
+    fill_header(rtm, req, pr_route_fields, pr_route_hdr_slots, PR_TF_COUNT);
     for (size_t k = 0; k < w->count && err == 0; k++) {
         const pr_field_info *f = &pr_route_fields[w->order[k]];
         if (!row_sent(f, req, r->present))
