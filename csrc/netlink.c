@@ -3,7 +3,9 @@
  *
  * The model's requests (pr_rule_req / pr_route_req) already have the shape of
  * RTM_NEWRULE / RTM_DELRULE / RTM_NEWROUTE / RTM_DELROUTE messages; this file
- * encodes them the way iproute2 does and sends many of them at once.
+ * encodes them from the field tables (fields.c), as iproute2 would (each
+ * attribute's payload; the order is ascending type), and sends many of
+ * them at once.
  * The wire format and the kernel's batch behaviour are section 8 of the
  * project's specification (shared/docs/kernel-semantics.md, beside the repository).
  *
@@ -70,7 +72,7 @@ enum {
 };
 
 /* The public present bits and constants are the uapi numbers (linux/fib_rules.h, linux/rtnetlink.h):
- * the encoder tests a PR_ bit and writes the FRA_ / RTA_ type of the same value. */
+ * the field tables' rows carry PR_ numbers, and the encoder writes each as the FRA_ / RTA_ type. */
 #define SAME(a, b) ((int)(a) == (int)(b))
 _Static_assert(SAME(PR_FRA_DST, FRA_DST) && SAME(PR_FRA_SRC, FRA_SRC) && SAME(PR_FRA_IIFNAME, FRA_IIFNAME)
                && SAME(PR_FRA_GOTO, FRA_GOTO) && SAME(PR_FRA_PRIORITY, FRA_PRIORITY)
