@@ -318,6 +318,24 @@ const pr_hdr_slot pr_route_hdr_slots[PR_TF_COUNT] = {
 };
 #undef AT
 
+/* ---- dumped routes ------------------------------------------------------------ */
+
+#define DUMP_AT(m) (uint16_t)(1 + offsetof(pr_dump_route, m))
+#define DUMP(m) { DUMP_AT(m), 0 }
+const pr_dump_slot pr_route_dump_slots[PR_TF_COUNT] = {
+    [PR_TF_TO] = DUMP(dst),
+    [PR_TF_DEV] = DUMP(oif),
+    [PR_TF_GATEWAY] = { DUMP_AT(gw), DUMP_AT(gw_family) },     /* the route's family: RTA_VIA's is a handler's */
+    [PR_TF_METRIC] = DUMP(priority),
+    [PR_TF_SRC] = DUMP(prefsrc),
+    [PR_TF_REALMS] = DUMP(realm),
+    [PR_TF_TABLE] = DUMP(table),
+    [PR_TF_PREF] = DUMP(pref),
+    [PR_TF_NHID] = DUMP(nh_id),
+};
+#undef DUMP
+#undef DUMP_AT
+
 /* What a rule without any selector holds (fib_nl2rule's defaults as rules.c stores them). */
 const pr_rule_req pr_rule_neutral = {
     .uid_start = 0, .uid_end = 0xFFFFFFFFu, .suppress_prefixlen = -1, .suppress_ifgroup = -1};

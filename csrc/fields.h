@@ -108,6 +108,18 @@ typedef struct pr_hdr_slot {
 extern const pr_hdr_slot pr_rule_hdr_slots[PR_RF_COUNT];
 extern const pr_hdr_slot pr_route_hdr_slots[PR_TF_COUNT];
 
+/* Where a route attribute row lands in a dumped route: pr_dump_route is a
+ * record of its own, not a pr_route_req (it keeps what dumps carry and no
+ * request does: rtm_src_len, the 8-bit rtm_table, RTA_IIF / MARK / EXPIRES
+ * ..., legs and metrics in the handle's arrays).  `at`: 1 + the offset of
+ * a field as wide as the row's (0: not decoded into the record -- the
+ * structured kinds, decoded by nl_dump.c's handlers); `fam_at`: 1 + the
+ * offset where an address row's family goes (a gateway), 0 = nowhere. */
+typedef struct pr_dump_slot {
+    uint16_t at, fam_at;
+} pr_dump_slot;
+extern const pr_dump_slot pr_route_dump_slots[PR_TF_COUNT];
+
 /* A rule without any attribute: what fib_nl2rule defaults to (no uid range
  * = 0-4294967295, suppress_* -1), as the model and dumps store it. */
 extern const pr_rule_req pr_rule_neutral;

@@ -377,33 +377,11 @@ static void rule_attrs_build(void)
     rule_attrs[FRA_PAD] = (attr_spec){ K_SKIP, A_KNOWN, 0, 0 };
 }
 
-/* pr_dump_route is not a pr_route_req: it keeps what dumps carry and no
- * request does (rtm_src_len and the 8-bit rtm_table beside the table id,
- * RTA_SRC / IIF / MARK / EXPIRES ..., legs and metrics in the handle's
- * arrays), so where each route row lands in it is this map's; the type and
- * kind are the row's.  Noted: what no request of the model carries (nexthop
- * objects; below, source-specific routes, iif, MPLS, encapsulation, expiry,
- * TTL propagation). */
-typedef struct rec_slot {
-    uint16_t off, fam_off;      /* as attr_spec */
-    uint8_t flags;
-    bool used;
-} rec_slot;
-
-#define REC(field, fl) { (uint16_t)offsetof(pr_dump_route, field), 0, (fl), true }
-static const rec_slot route_rec[PR_TF_COUNT] = {
-    [PR_TF_TO] = REC(dst, 0),
-    [PR_TF_DEV] = REC(oif, 0),
-    [PR_TF_GATEWAY] = { (uint16_t)offsetof(pr_dump_route, gw), (uint16_t)offsetof(pr_dump_route, gw_family), 0,
-                        true },
-    [PR_TF_METRIC] = REC(priority, 0),
-    [PR_TF_SRC] = REC(prefsrc, 0),
-    [PR_TF_REALMS] = REC(realm, 0),
-    [PR_TF_TABLE] = REC(table, 0),
-    [PR_TF_PREF] = REC(pref, 0),
-    [PR_TF_NHID] = REC(nh_id, A_NOTE),
-};
-#undef REC
+/* Where a route row lands in pr_dump_route is fields.c's pr_route_dump_slots;
+ * its type and kind are the row's.  Noted: what no request of the model
+ * carries, nexthop objects (RTA_NH_ID's row) and, below, source-specific
+ * routes, iif, MPLS, encapsulation, expiry, TTL propagation. */
+static uint8_t route_row_flags(size_t row) { return row == PR_TF_NHID ? A_NOTE : 0; }
 
 /* The types no route row has. */
 static const attr_spec route_dump_only[PR_FIELD_TYPES] = {
@@ -430,11 +408,12 @@ static void route_attrs_build(void)
         if (f->nla_type < 0 || f->nla_type >= PR_FIELD_TYPES)
             continue;
         const uint8_t kind = row_kind(f);
-        const rec_slot *at = &route_rec[i];
+        const pr_dump_slot *at = &pr_route_dump_slots[i];
         if (kind == K_NEST)
             route_attrs[f->nla_type] = (attr_spec)NEST;
-        else if (at->used && kind != K_SKIP)
-            route_attrs[f->nla_type] = (attr_spec){ kind, at->flags, at->off, at->fam_off };
+        else if (at->at && kind != K_SKIP)
+            route_attrs[f->nla_type] = (attr_spec){ kind, route_row_flags(i), (uint16_t)(at->at - 1),
+                                                    (uint16_t)(at->fam_at ? at->fam_at - 1 : 0) };
     }
 }
 

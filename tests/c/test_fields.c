@@ -203,6 +203,30 @@ static void check_wire(const char *what, const pr_field_info *rows, size_t count
     }
 }
 
+/* Every route attribute row of a plain kind lands in the dumped route, in a
+ * place of its own; the structured kinds (handlers) and header rows do not. */
+static void check_dump_slots(void)
+{
+    unsigned char used[sizeof(pr_dump_route)] = { 0 };
+    for (size_t i = 0; i < PR_TF_COUNT; i++) {
+        const pr_field_info *f = &pr_route_fields[i];
+        const pr_dump_slot *d = &pr_route_dump_slots[i];
+        bool plain = f->nla_type >= 0 && f->kind != PR_FK_FAMILY && f->kind != PR_FK_MULTIPATH &&
+                     f->kind != PR_FK_METRICS;
+        CHECK(plain == (d->at != 0), "route %s: dump slot %u for a %s row", f->name, d->at,
+              plain ? "plain" : "structured or header");
+        for (uint32_t b = d->at ? d->at - 1u : 0; d->at && b < d->at - 1u + f->size; b++) {
+            CHECK(b < sizeof used && !used[b], "route %s: dumped route byte %u", f->name, b);
+            if (b < sizeof used)
+                used[b] = 1;
+        }
+        CHECK(!d->fam_at || (f->kind == PR_FK_ADDR && d->fam_at - 1u < sizeof used && !used[d->fam_at - 1u]),
+              "route %s: family slot %u", f->name, d->fam_at);
+        if (d->fam_at && d->fam_at - 1u < sizeof used)
+            used[d->fam_at - 1u] = 1;
+    }
+}
+
 /* ------------------------------------------------------- 2. the allow-list */
 
 /* The deny-list the index used before the table (for the comparison only). */
@@ -568,6 +592,7 @@ int main(int argc, char **argv)
                 sizeof(route_members) / sizeof(route_members[0]), 30);
     check_wire("rule fields", pr_rule_fields, PR_RF_COUNT, pr_rule_wire(), pr_rule_hdr_slots);
     check_wire("route fields", pr_route_fields, PR_TF_COUNT, pr_route_wire(), pr_route_hdr_slots);
+    check_dump_slots();
     check_allow_list();
     check_exact(PR_AF_INET, 60, 3000);
     check_exact(PR_AF_INET, 2000, 3000);
