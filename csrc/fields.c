@@ -10,10 +10,17 @@
  * for the older keywords, the reader's reference).  Rows are indexed by the
  * named ids of fields.h, so a row cannot silently move.
  *
- * Who reads it: rule_index.c (which selectors a rule carries, against the
- * index's own allow-list), rules.c (the IPv4 prefix-only fast match), the
- * public accessors (Python), and tests/c/test_fields.c, which checks that
- * the rows cover every byte of pr_rule_req and pr_route_req but padding.
+ * Who reads it: netlink.c (the request encoder: header rows into
+ * fib_rule_hdr / rtmsg through the header slots below, attribute rows in
+ * ascending type by their kind), nl_dump.c (the dump decoder: its rule and
+ * route attribute tables are built from the rows; a rule's header through
+ * the slots, a route's attributes into pr_dump_route through
+ * pr_route_dump_slots), rule_index.c (which selectors a rule carries,
+ * against the index's own allow-list), rules.c (the IPv4 prefix-only fast
+ * match), the public accessors (Python), tests/c/test_fields.c (the rows
+ * cover every byte of pr_rule_req and pr_route_req but padding; the wire
+ * order and the slots) and tests/c/test_nl_encode.c (random requests drawn
+ * from the rows, encoded and decoded back).
  */
 #include <sched.h>
 #include <stdatomic.h>
