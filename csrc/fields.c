@@ -249,16 +249,22 @@ _Static_assert((int)PR_RF_COUNT <= (int)PR_FIELD_ROWS_MAX && (int)PR_TF_COUNT <=
 
 /* A type no row has, or one past the bitmaps (a row the tests refuse), maps
  * to no row; duplicates keep the first row (the tests refuse them too). */
-static void wire_build(pr_field_wire *w, const pr_field_info *rows, size_t n)
+static void wire_build(pr_field_wire *w, const pr_field_info *rows, const pr_hdr_slot *slots, size_t n)
 {
     memset(w->row_of_type, -1, sizeof w->row_of_type);
     w->count = 0;
+    w->bits = 0;
     for (int32_t t = 0; t < PR_FIELD_TYPES; t++)
         for (size_t i = 0; i < n; i++)
             if (rows[i].nla_type == t && w->row_of_type[t] < 0) {
                 w->row_of_type[t] = (int8_t)i;
                 w->order[w->count++] = (uint8_t)i;
+                w->bits |= UINT32_C(1) << t;
             }
+    w->nhdr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].at || slots[i].aux_at)
+            w->hdr[w->nhdr++] = (uint8_t)i;
 }
 
 enum { ONCE_NONE, ONCE_RUNNING, ONCE_DONE };
@@ -279,8 +285,8 @@ void pr_field_once(atomic_int *state, void (*build)(void))
 }
 
 static pr_field_wire rule_wire, route_wire;
-static void rule_wire_build(void) { wire_build(&rule_wire, pr_rule_fields, PR_RF_COUNT); }
-static void route_wire_build(void) { wire_build(&route_wire, pr_route_fields, PR_TF_COUNT); }
+static void rule_wire_build(void) { wire_build(&rule_wire, pr_rule_fields, pr_rule_hdr_slots, PR_RF_COUNT); }
+static void route_wire_build(void) { wire_build(&route_wire, pr_route_fields, pr_route_hdr_slots, PR_TF_COUNT); }
 
 const pr_field_wire *pr_rule_wire(void)
 {

@@ -78,14 +78,19 @@ extern const pr_field_info pr_rule_fields[PR_RF_COUNT];
 extern const pr_field_info pr_route_fields[PR_TF_COUNT];
 
 /* A table's attribute rows (nla_type >= 0) in wire order -- ascending
- * nla_type, the order the encoders write them in (netlink.c) -- and the row
- * of each attribute type, for the dump decoder (nl_dump.c).  Types are < 32:
- * the present words have a bit per type (tests/c/test_fields.c checks). */
+ * nla_type, the order the encoders write them in (netlink.c) -- the row of
+ * each attribute type (the dump decoder, nl_dump.c; and the encoders, a
+ * row's present bit being its type), and the rows the family header holds.
+ * Types are < 32: the present words have a bit per type
+ * (tests/c/test_fields.c checks both). */
 enum { PR_FIELD_TYPES = 32, PR_FIELD_ROWS_MAX = 64 };
 typedef struct pr_field_wire {
     uint8_t count;                          /* attribute rows */
     uint8_t order[PR_FIELD_ROWS_MAX];       /* their row ids, by ascending nla_type */
     int8_t row_of_type[PR_FIELD_TYPES];     /* -1: no row has that type */
+    uint32_t bits;                          /* the present bits attribute rows have */
+    uint8_t nhdr;                           /* rows with a header slot (pr_*_hdr_slots) */
+    uint8_t hdr[PR_FIELD_ROWS_MAX];
 } pr_field_wire;
 
 /* Built on first use, once (any thread, any time; then constant). */

@@ -252,32 +252,41 @@ static uint64_t load_uint(const uint8_t *p, uint32_t size)
  * RT_TABLE_UNSPEC in the 8-bit header field. */
 static uint8_t table8(uint64_t table) { return table < 256 ? (uint8_t)table : (uint8_t)RT_TABLE_UNSPEC; }
 
-/* Whether a row goes out as an attribute: its present bit, or for the
- * table, an id the header cannot hold. */
-static bool row_sent(const pr_field_info *f, const uint8_t *req, uint32_t present)
-{
-    if ((present >> f->present_bit) & 1u)
-        return true;
-    return (f->flags & PR_FF_ALSO_HEADER) && load_uint(req + f->offset, f->size) > 255;
-}
-
 /* The header rows (and the table id's 8-bit twin, the prefix lengths) into
- * the zeroed family header. */
-static void fill_header(uint8_t *hdr, const uint8_t *req, const pr_field_info *rows, const pr_hdr_slot *slots,
-                        size_t n)
+ * the zeroed family header.  Returns the present bits of the ALSO_HEADER
+ * rows the header cannot hold (a table id > 255): those go out as attributes
+ * too. */
+static uint32_t fill_header(uint8_t *hdr, const uint8_t *req, const pr_field_info *rows, const pr_hdr_slot *slots,
+                            const pr_field_wire *w)
 {
-    for (size_t i = 0; i < n; i++) {
+    uint32_t also = 0;
+    for (size_t k = 0; k < w->nhdr; k++) {
+        const size_t i = w->hdr[k];
         const pr_field_info *f = &rows[i];
         if (slots[i].at) {
             uint8_t *at = hdr + slots[i].at - 1;
-            if (f->flags & PR_FF_ALSO_HEADER)
-                *at = table8(load_uint(req + f->offset, f->size));
-            else
+            if (f->flags & PR_FF_ALSO_HEADER) {
+                const uint64_t v = load_uint(req + f->offset, f->size);
+                *at = table8(v);
+                if (v > 255)
+                    also |= UINT32_C(1) << f->present_bit;
+            } else {
                 memcpy(at, req + f->offset, f->size);           /* host order, as stored */
+            }
         }
         if (slots[i].aux_at)
             hdr[slots[i].aux_at - 1] = req[f->aux_offset];
     }
+    return also;
+}
+
+/* The next row to send, in ascending type: a row's present bit is its type
+ * (tests/c/test_fields.c), so the lowest bit left is the next in wire order. */
+static const pr_field_info *next_row(const pr_field_info *rows, const pr_field_wire *w, uint32_t *sent)
+{
+    const unsigned t = (unsigned)__builtin_ctz(*sent);
+    *sent &= *sent - 1;
+    return &rows[w->row_of_type[t]];
 }
 
 /* An attribute row of a plain kind; -EINVAL for a name without its NUL, or
@@ -353,13 +362,10 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     uint8_t *frh = nlm_reserve(&e, RTNL_FIB_RULE_HDR_LEN);
     if (frh == NULL)
         return -EMSGSIZE;
-    fill_header(frh, req, pr_rule_fields, pr_rule_hdr_slots, PR_RF_COUNT);
     const pr_field_wire *w = pr_rule_wire();
-    for (size_t k = 0; k < w->count && err == 0; k++) {
-        const pr_field_info *f = &pr_rule_fields[w->order[k]];
-        if (row_sent(f, req, r->present))
-            err = put_plain(&e, f, req, r->family);
-    }
+    uint32_t sent = (r->present | fill_header(frh, req, pr_rule_fields, pr_rule_hdr_slots, w)) & w->bits;
+    while (sent != 0 && err == 0)
+        err = put_plain(&e, next_row(pr_rule_fields, w, &sent), req, r->family);
     return batch_commit(b, &e, err);
 }
 
@@ -446,11 +452,9 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
         return -EINVAL;
     const uint8_t *req = (const uint8_t *)r;
     const pr_field_wire *w = pr_route_wire();
-    for (size_t k = 0; k < w->count; k++) {
-        const pr_field_info *f = &pr_route_fields[w->order[k]];
-        if (row_sent(f, req, r->present) && !route_row_ok(f, req))
+    for (uint32_t check = r->present & w->bits; check != 0;)    /* an ALSO_HEADER row is plain */
+        if (!route_row_ok(next_row(pr_route_fields, w, &check), req))
             return -EINVAL;
-    }
     nlm_buf e;
     int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
@@ -458,11 +462,9 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
     uint8_t *rtm = nlm_reserve(&e, RTNL_RTMSG_LEN);
     if (rtm == NULL)
         return -EMSGSIZE;
-    fill_header(rtm, req, pr_route_fields, pr_route_hdr_slots, PR_TF_COUNT);
-    for (size_t k = 0; k < w->count && err == 0; k++) {
-        const pr_field_info *f = &pr_route_fields[w->order[k]];
-        if (!row_sent(f, req, r->present))
-            continue;
+    uint32_t sent = (r->present | fill_header(rtm, req, pr_route_fields, pr_route_hdr_slots, w)) & w->bits;
+    while (sent != 0 && err == 0) {
+        const pr_field_info *f = next_row(pr_route_fields, w, &sent);
         switch (f->kind) {
         case PR_FK_FAMILY:
             gateway_attr(&e, r->family, req[f->offset], req + f->aux_offset, true);

@@ -175,6 +175,18 @@ static void check_wire(const char *what, const pr_field_info *rows, size_t count
     for (size_t t = 0; t < PR_FIELD_TYPES; t++)
         mapped += w->row_of_type[t] >= 0;
     CHECK(mapped == attrs, "%s: %zu types mapped, %zu attribute rows", what, mapped, attrs);
+    uint32_t bits = 0;
+    size_t in_header = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (rows[i].present_bit >= 0)
+            bits |= UINT32_C(1) << rows[i].present_bit;
+        in_header += slots[i].at || slots[i].aux_at;
+    }
+    CHECK(w->bits == bits, "%s: present bits %#x, rows have %#x", what, w->bits, bits);
+    CHECK(w->nhdr == in_header, "%s: %u header rows, %zu slots", what, w->nhdr, in_header);
+    for (size_t k = 0; k < w->nhdr && k < in_header; k++)
+        CHECK(w->hdr[k] < count && (slots[w->hdr[k]].at || slots[w->hdr[k]].aux_at), "%s: header row %u", what,
+              w->hdr[k]);
 
     unsigned char used[12] = { 0 };
     for (size_t i = 0; i < count; i++) {
