@@ -18,8 +18,10 @@
  *     route rows by hand) and dumped routes compared through
  *     pr_route_dump_slots, so a row added later is covered as it is.
  *  3. The error cases, each on its own: -EINVAL and nothing appended.
+ *  4. The first use of the tables' views from eight threads at once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -724,9 +726,77 @@ static void test_errors(void)
     pr_nl_batch_free(b);
 }
 
+/* ---- first use from many threads at once ---- */
+
+/* The encoders and the decoder build their views of the tables on first use
+ * (pr_field_once): threads that all start there must all see them whole.
+ * Each encodes the same rule and route and decodes them back. */
+typedef struct first_use {
+    pthread_barrier_t *go;
+    pr_rule_req rule;
+    pr_route_req route;
+    int ok;
+} first_use;
+
+static void *first_use_thread(void *arg)
+{
+    first_use *u = arg;
+    pr_nl_batch *b = pr_nl_batch_new(2);
+    pr_dump *d = pr_dump_new();
+    pthread_barrier_wait(u->go);
+    if (b == NULL || d == NULL || pr_nl_batch_add_rule(b, PR_RTM_NEWRULE, 0, &u->rule) != 0
+        || pr_nl_batch_add_route(b, PR_RTM_NEWROUTE, 0, &u->route) != 1) {
+        pr_dump_free(d);
+        pr_nl_batch_free(b);
+        return NULL;
+    }
+    size_t len = 0;
+    const uint8_t *m = pr_nl_batch_data(b, &len);
+    uint8_t copy[2 * NL_MAX_MSG];
+    pr_dump_view v = { 0 };
+    if (len <= sizeof copy) {
+        memcpy(copy, m, len);
+        if (pr_dump_decode(d, copy, len) == 2)
+            pr_dump_get_view(d, &v);
+    }
+    u->ok = v.n_rules == 1 && v.n_routes == 1 && memcmp(&v.rules[0].r, &u->rule, sizeof u->rule) == 0
+            && v.routes[0].priority == u->route.priority && v.routes[0].table == u->route.table;
+    pr_dump_free(d);
+    pr_nl_batch_free(b);
+    return NULL;
+}
+
+static void test_first_use(void)
+{
+    enum { T = 8 };
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, T);
+    static first_use u[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        u[i] = (first_use){ .go = &go };
+        u[i].rule = pr_rule_neutral;
+        u[i].rule.family = PR_AF_INET6;
+        u[i].rule.present = (UINT32_C(1) << PR_FRA_PRIORITY) | (UINT32_C(1) << PR_FRA_FLOWLABEL)
+                            | (UINT32_C(1) << PR_FRA_TABLE);
+        u[i].rule.priority = 100u + (uint32_t)i;
+        u[i].rule.flowlabel = 0x12345u;
+        u[i].rule.table = 1000u + (uint32_t)i;
+        u[i].route = (pr_route_req){ .family = PR_AF_INET, .table = 70000u + (uint32_t)i, .priority = (uint32_t)i,
+                                     .present = (UINT32_C(1) << PR_RTA_PRIORITY) | (UINT32_C(1) << PR_RTA_TABLE) };
+        CHECK(pthread_create(&th[i], NULL, first_use_thread, &u[i]) == 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_MSG(u[i].ok, "thread %d", i);
+    }
+    pthread_barrier_destroy(&go);
+}
+
 int main(int argc, char **argv)
 {
     tu_seed("test_nl_encode", argc, argv, 0x6e6c656e636f6465ull);
+    test_first_use();                   /* first: nothing has built the views yet */
     test_errors();
     test_bytes(20000);
     test_round_trip(5000);
