@@ -10,11 +10,20 @@
  * for the older keywords, the reader's reference).  Rows are indexed by the
  * named ids of fields.h, so a row cannot silently move.
  *
- * Who reads it: rule_index.c (which selectors a rule carries, against the
- * index's own allow-list), rules.c (the IPv4 prefix-only fast match), the
- * public accessors (Python), and tests/c/test_fields.c, which checks that
- * the rows cover every byte of pr_rule_req and pr_route_req but padding.
+ * Who reads it: netlink.c (the request encoder: header rows into
+ * fib_rule_hdr / rtmsg through the header slots below, attribute rows in
+ * ascending type by their kind), nl_dump.c (the dump decoder: its rule and
+ * route attribute tables are built from the rows; a rule's header through
+ * the slots, a route's attributes into pr_dump_route through
+ * pr_route_dump_slots), rule_index.c (which selectors a rule carries,
+ * against the index's own allow-list), rules.c (the IPv4 prefix-only fast
+ * match), the public accessors (Python), tests/c/test_fields.c (the rows
+ * cover every byte of pr_rule_req and pr_route_req but padding; the wire
+ * order and the slots) and tests/c/test_nl_encode.c (random requests drawn
+ * from the rows, encoded and decoded back).
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -233,9 +242,115 @@ const pr_field_info pr_route_fields[PR_TF_COUNT] = {
 };
 
 _Static_assert(PR_RF_COUNT <= 64, "pr_rule_selectors returns one bit per rule row");
+_Static_assert((int)PR_RF_COUNT <= (int)PR_FIELD_ROWS_MAX && (int)PR_TF_COUNT <= (int)PR_FIELD_ROWS_MAX,
+               "pr_field_wire.order");
+
+/* ---- wire order and rows by type ------------------------------------------ */
+
+/* A type no row has, or one past the bitmaps (a row the tests refuse), maps
+ * to no row; duplicates keep the first row (the tests refuse them too). */
+static void wire_build(pr_field_wire *w, const pr_field_info *rows, const pr_hdr_slot *slots, size_t n)
+{
+    memset(w->row_of_type, -1, sizeof w->row_of_type);
+    w->count = 0;
+    w->bits = 0;
+    for (int32_t t = 0; t < PR_FIELD_TYPES; t++)
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].nla_type == t && w->row_of_type[t] < 0) {
+                w->row_of_type[t] = (int8_t)i;
+                w->order[w->count++] = (uint8_t)i;
+                w->bits |= UINT32_C(1) << t;
+            }
+    w->nhdr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].at || slots[i].aux_at)
+            w->hdr[w->nhdr++] = (uint8_t)i;
+}
+
+enum { ONCE_NONE, ONCE_RUNNING, ONCE_DONE };
+
+void pr_field_once(atomic_int *state, void (*build)(void))
+{
+    if (atomic_load_explicit(state, memory_order_acquire) == ONCE_DONE)
+        return;
+    int expect = ONCE_NONE;
+    if (atomic_compare_exchange_strong_explicit(state, &expect, ONCE_RUNNING, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        build();
+        atomic_store_explicit(state, ONCE_DONE, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(state, memory_order_acquire) != ONCE_DONE)
+        sched_yield();                          /* a build takes about a microsecond */
+}
+
+static pr_field_wire rule_wire, route_wire;
+static void rule_wire_build(void) { wire_build(&rule_wire, pr_rule_fields, pr_rule_hdr_slots, PR_RF_COUNT); }
+static void route_wire_build(void) { wire_build(&route_wire, pr_route_fields, pr_route_hdr_slots, PR_TF_COUNT); }
+
+const pr_field_wire *pr_rule_wire(void)
+{
+    static atomic_int once;
+    pr_field_once(&once, rule_wire_build);
+    return &rule_wire;
+}
+
+const pr_field_wire *pr_route_wire(void)
+{
+    static atomic_int once;
+    pr_field_once(&once, route_wire_build);
+    return &route_wire;
+}
+
+/* ---- the family headers ------------------------------------------------------ */
+
+#define AT(hdr, m) (uint8_t)(1 + offsetof(hdr, m))
+struct frh_layout { uint8_t family, dst_len, src_len, tos, table, res1, res2, action; uint32_t flags; };
+struct rtm_layout { uint8_t family, dst_len, src_len, tos, table, protocol, scope, type; uint32_t flags; };
+_Static_assert(sizeof(struct frh_layout) == 12 && sizeof(struct rtm_layout) == 12, "fib_rule_hdr / rtmsg");
+
+const pr_hdr_slot pr_rule_hdr_slots[PR_RF_COUNT] = {
+    [PR_RF_FAMILY] = { AT(struct frh_layout, family), 0 },
+    [PR_RF_TO] = { 0, AT(struct frh_layout, dst_len) },
+    [PR_RF_FROM] = { 0, AT(struct frh_layout, src_len) },
+    [PR_RF_TOS] = { AT(struct frh_layout, tos), 0 },
+    [PR_RF_TABLE] = { AT(struct frh_layout, table), 0 },
+    [PR_RF_ACTION] = { AT(struct frh_layout, action), 0 },
+    [PR_RF_NOT] = { AT(struct frh_layout, flags), 0 },      /* the whole frh.flags word */
+};
+
+const pr_hdr_slot pr_route_hdr_slots[PR_TF_COUNT] = {
+    [PR_TF_FAMILY] = { AT(struct rtm_layout, family), 0 },
+    [PR_TF_TO] = { 0, AT(struct rtm_layout, dst_len) },
+    [PR_TF_TOS] = { AT(struct rtm_layout, tos), 0 },
+    [PR_TF_TABLE] = { AT(struct rtm_layout, table), 0 },
+    [PR_TF_PROTOCOL] = { AT(struct rtm_layout, protocol), 0 },
+    [PR_TF_SCOPE] = { AT(struct rtm_layout, scope), 0 },
+    [PR_TF_TYPE] = { AT(struct rtm_layout, type), 0 },
+    [PR_TF_ONLINK] = { AT(struct rtm_layout, flags), 0 },   /* the whole rtm_flags word */
+};
+#undef AT
+
+/* ---- dumped routes ------------------------------------------------------------ */
+
+#define DUMP_AT(m) (uint16_t)(1 + offsetof(pr_dump_route, m))
+#define DUMP(m) { DUMP_AT(m), 0 }
+const pr_dump_slot pr_route_dump_slots[PR_TF_COUNT] = {
+    [PR_TF_TO] = DUMP(dst),
+    [PR_TF_DEV] = DUMP(oif),
+    [PR_TF_GATEWAY] = { DUMP_AT(gw), DUMP_AT(gw_family) },     /* the route's family: RTA_VIA's is a handler's */
+    [PR_TF_METRIC] = DUMP(priority),
+    [PR_TF_SRC] = DUMP(prefsrc),
+    [PR_TF_REALMS] = DUMP(realm),
+    [PR_TF_TABLE] = DUMP(table),
+    [PR_TF_PREF] = DUMP(pref),
+    [PR_TF_NHID] = DUMP(nh_id),
+};
+#undef DUMP
+#undef DUMP_AT
 
 /* What a rule without any selector holds (fib_nl2rule's defaults as rules.c stores them). */
-static const pr_rule_req rule_neutral = {
+const pr_rule_req pr_rule_neutral = {
     .uid_start = 0, .uid_end = 0xFFFFFFFFu, .suppress_prefixlen = -1, .suppress_ifgroup = -1};
 
 static uint64_t load_uint(const unsigned char *p, uint32_t size)
@@ -251,7 +366,7 @@ static uint64_t load_uint(const unsigned char *p, uint32_t size)
 
 static bool rule_field_set(const pr_rule_req *r, const pr_field_info *f)
 {
-    const unsigned char *a = (const unsigned char *)r, *n = (const unsigned char *)&rule_neutral;
+    const unsigned char *a = (const unsigned char *)r, *n = (const unsigned char *)&pr_rule_neutral;
     if (f->kind == PR_FK_FLAG)
         return (load_uint(a + f->offset, f->size) & f->flag) != 0;
     if (f->present_bit >= 0 && ((r->present >> f->present_bit) & 1u))

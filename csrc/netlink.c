@@ -3,7 +3,9 @@
  *
  * The model's requests (pr_rule_req / pr_route_req) already have the shape of
  * RTM_NEWRULE / RTM_DELRULE / RTM_NEWROUTE / RTM_DELROUTE messages; this file
- * encodes them the way iproute2 does and sends many of them at once.
+ * encodes them from the field tables (fields.c), as iproute2 would (each
+ * attribute's payload; the order is ascending type), and sends many of
+ * them at once.
  * The wire format and the kernel's batch behaviour are section 8 of the
  * project's specification (shared/docs/kernel-semantics.md, beside the repository).
  *
@@ -61,6 +63,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fields.h"
 #include "nlmsg.h"
 #include "polroute.h"
 
@@ -69,7 +72,7 @@ enum {
 };
 
 /* The public present bits and constants are the uapi numbers (linux/fib_rules.h, linux/rtnetlink.h):
- * the encoder tests a PR_ bit and writes the FRA_ / RTA_ type of the same value. */
+ * the field tables' rows carry PR_ numbers, and the encoder writes each as the FRA_ / RTA_ type. */
 #define SAME(a, b) ((int)(a) == (int)(b))
 _Static_assert(SAME(PR_FRA_DST, FRA_DST) && SAME(PR_FRA_SRC, FRA_SRC) && SAME(PR_FRA_IIFNAME, FRA_IIFNAME)
                && SAME(PR_FRA_GOTO, FRA_GOTO) && SAME(PR_FRA_PRIORITY, FRA_PRIORITY)
@@ -225,36 +228,102 @@ int pr_nl_batch_add_raw(pr_nl_batch *b, const uint8_t *msg, size_t len, int msg_
 
 /* ---- encoding ------------------------------------------------------------ */
 
-/* Two host-order halves: fib_rule_uid_range / fib_rule_port_range. */
-static void attr_pair32(nlm_buf *e, uint16_t type, uint32_t a, uint32_t b)
-{
-    uint32_t v[2] = { a, b };
-    nlm_attr_put(e, type, v, sizeof v);
-}
-
-static void attr_pair16(nlm_buf *e, uint16_t type, uint16_t a, uint16_t b)
-{
-    uint16_t v[2] = { a, b };
-    nlm_attr_put(e, type, v, sizeof v);
-}
+/* The requests are encoded from the field tables (fields.c): header rows
+ * fill fib_rule_hdr / struct rtmsg where pr_*_hdr_slots put them; attribute
+ * rows are written in ascending attribute type (pr_field_wire.order) by the
+ * row's kind.  Only the structured route kinds (RTA_VIA's struct rtvia, the
+ * RTA_MULTIPATH legs, the RTA_METRICS nest) have helpers of their own. */
 
 static unsigned addr_len(uint8_t family) { return family == PR_AF_INET ? 4u : 16u; }
 static bool family_ok(uint8_t family) { return family == PR_AF_INET || family == PR_AF_INET6; }
-static bool has(uint32_t present, unsigned attr_id) { return (present >> attr_id) & 1u; }
 
-static void ifname_attr(nlm_buf *e, uint16_t type, const char name[16], int *err)
+static uint64_t load_uint(const uint8_t *p, uint32_t size)
 {
-    size_t n = strnlen(name, 16);
-    if (n == 16) {              /* no NUL: IFNAMSIZ is 16 with the terminator */
-        *err = -EINVAL;
-        return;
+    switch (size) {
+    case 1: return *p;
+    case 2: return nlm_get16(p);
+    case 4: return nlm_get32(p);
+    case 8: return nlm_get64(p);
+    default: return 0;
     }
-    nlm_attr_put(e, type, name, n + 1);
 }
 
 /* Table ids >= 256 only fit in FRA_TABLE / RTA_TABLE; iproute2 then puts
  * RT_TABLE_UNSPEC in the 8-bit header field. */
-static uint8_t table8(uint32_t table) { return table < 256 ? (uint8_t)table : (uint8_t)RT_TABLE_UNSPEC; }
+static uint8_t table8(uint64_t table) { return table < 256 ? (uint8_t)table : (uint8_t)RT_TABLE_UNSPEC; }
+
+/* The header rows (and the table id's 8-bit twin, the prefix lengths) into
+ * the zeroed family header.  Returns the present bits of the ALSO_HEADER
+ * rows the header cannot hold (a table id > 255): those go out as attributes
+ * too. */
+static uint32_t fill_header(uint8_t *hdr, const uint8_t *req, const pr_field_info *rows, const pr_hdr_slot *slots,
+                            const pr_field_wire *w)
+{
+    uint32_t also = 0;
+    for (size_t k = 0; k < w->nhdr; k++) {
+        const size_t i = w->hdr[k];
+        const pr_field_info *f = &rows[i];
+        if (slots[i].at) {
+            uint8_t *at = hdr + slots[i].at - 1;
+            if (f->flags & PR_FF_ALSO_HEADER) {
+                const uint64_t v = load_uint(req + f->offset, f->size);
+                *at = table8(v);
+                if (v > 255)
+                    also |= UINT32_C(1) << f->present_bit;
+            } else {
+                memcpy(at, req + f->offset, f->size);           /* host order, as stored */
+            }
+        }
+        if (slots[i].aux_at)
+            hdr[slots[i].aux_at - 1] = req[f->aux_offset];
+    }
+    return also;
+}
+
+/* The next row to send, in ascending type: a row's present bit is its type
+ * (tests/c/test_fields.c), so the lowest bit left is the next in wire order. */
+static const pr_field_info *next_row(const pr_field_info *rows, const pr_field_wire *w, uint32_t *sent)
+{
+    const unsigned t = (unsigned)__builtin_ctz(*sent);
+    *sent &= *sent - 1;
+    return &rows[w->row_of_type[t]];
+}
+
+/* An attribute row of a plain kind; -EINVAL for a name without its NUL, or
+ * for a kind that needs structure (the route encoder's helpers take those). */
+static int put_plain(nlm_buf *e, const pr_field_info *f, const uint8_t *req, uint8_t family)
+{
+    const uint8_t *v = req + f->offset;
+    const uint16_t type = (uint16_t)f->nla_type;
+    switch (f->kind) {
+    case PR_FK_U8: case PR_FK_U16: case PR_FK_U32: case PR_FK_S32: case PR_FK_U64:
+    case PR_FK_MASK: case PR_FK_FLAG: case PR_FK_IFINDEX:
+        if (!(f->flags & PR_FF_BE_WIRE))
+            nlm_attr_put(e, type, v, f->size);                  /* host order, as stored */
+        else if (f->size == 4)
+            nlm_attr_put_be32(e, type, nlm_get32(v));
+        else if (f->size == 8)
+            nlm_attr_put_be64(e, type, nlm_get64(v));
+        else
+            return -EINVAL;
+        return 0;
+    case PR_FK_RANGE16: case PR_FK_RANGE32:
+        nlm_attr_put(e, type, v, f->size);      /* start, end: two host-order halves, as stored */
+        return 0;
+    case PR_FK_ADDR:
+        nlm_attr_put(e, type, v, addr_len(family));
+        return 0;
+    case PR_FK_IFNAME: {
+        size_t n = strnlen((const char *)v, f->size);
+        if (n == f->size)                       /* no NUL: IFNAMSIZ is 16 with the terminator */
+            return -EINVAL;
+        nlm_attr_put(e, type, v, n + 1);
+        return 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
 
 /* Opens the next message of the batch (seq is set at send time); batch_commit
  * closes it. */
@@ -289,65 +358,91 @@ int pr_nl_batch_add_rule(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr
     int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
-
-    const uint32_t p = r->present;
-    const bool table_attr = has(p, PR_FRA_TABLE) || r->table > 255;
+    const uint8_t *req = (const uint8_t *)r;
     uint8_t *frh = nlm_reserve(&e, RTNL_FIB_RULE_HDR_LEN);
     if (frh == NULL)
         return -EMSGSIZE;
-    frh[0] = r->family;
-    frh[1] = r->dst_len;
-    frh[2] = r->src_len;
-    frh[3] = r->tos;
-    frh[4] = table8(r->table);
-    frh[7] = r->action;                     /* res1, res2 (5, 6) stay 0 */
-    nlm_put32(frh + 8, r->flags);
-
-    const unsigned alen = addr_len(r->family);
-    if (has(p, PR_FRA_DST)) nlm_attr_put(&e, FRA_DST, r->dst, alen);
-    if (has(p, PR_FRA_SRC)) nlm_attr_put(&e, FRA_SRC, r->src, alen);
-    if (has(p, PR_FRA_IIFNAME)) ifname_attr(&e, FRA_IIFNAME, r->iifname, &err);
-    if (has(p, PR_FRA_GOTO)) nlm_attr_put_u32(&e, FRA_GOTO, r->goto_target);
-    if (has(p, PR_FRA_PRIORITY)) nlm_attr_put_u32(&e, FRA_PRIORITY, r->priority);
-    if (has(p, PR_FRA_FWMARK)) nlm_attr_put_u32(&e, FRA_FWMARK, r->fwmark);
-    if (has(p, PR_FRA_FLOW)) nlm_attr_put_u32(&e, FRA_FLOW, r->realm);
-    if (has(p, PR_FRA_TUN_ID)) nlm_attr_put_be64(&e, FRA_TUN_ID, r->tun_id);
-    if (has(p, PR_FRA_SUPPRESS_IFGROUP))
-        nlm_attr_put_u32(&e, FRA_SUPPRESS_IFGROUP, (uint32_t)r->suppress_ifgroup);
-    if (has(p, PR_FRA_SUPPRESS_PREFIXLEN))
-        nlm_attr_put_u32(&e, FRA_SUPPRESS_PREFIXLEN, (uint32_t)r->suppress_prefixlen);
-    if (table_attr) nlm_attr_put_u32(&e, FRA_TABLE, r->table);
-    if (has(p, PR_FRA_FWMASK)) nlm_attr_put_u32(&e, FRA_FWMASK, r->fwmask);
-    if (has(p, PR_FRA_OIFNAME)) ifname_attr(&e, FRA_OIFNAME, r->oifname, &err);
-    if (has(p, PR_FRA_L3MDEV)) nlm_attr_put_u8(&e, FRA_L3MDEV, r->l3mdev);
-    if (has(p, PR_FRA_UID_RANGE)) attr_pair32(&e, FRA_UID_RANGE, r->uid_start, r->uid_end);
-    if (has(p, PR_FRA_PROTOCOL)) nlm_attr_put_u8(&e, FRA_PROTOCOL, r->protocol);
-    if (has(p, PR_FRA_IP_PROTO)) nlm_attr_put_u8(&e, FRA_IP_PROTO, r->ip_proto);
-    if (has(p, PR_FRA_SPORT_RANGE))
-        attr_pair16(&e, FRA_SPORT_RANGE, r->sport_start, r->sport_end);
-    if (has(p, PR_FRA_DPORT_RANGE))
-        attr_pair16(&e, FRA_DPORT_RANGE, r->dport_start, r->dport_end);
-    if (has(p, PR_FRA_DSCP)) nlm_attr_put_u8(&e, FRA_DSCP, r->dscp);
-    if (has(p, PR_FRA_FLOWLABEL)) nlm_attr_put_be32(&e, FRA_FLOWLABEL, r->flowlabel);
-    if (has(p, PR_FRA_FLOWLABEL_MASK)) nlm_attr_put_be32(&e, FRA_FLOWLABEL_MASK, r->flowlabel_mask);
-    if (has(p, PR_FRA_SPORT_MASK)) nlm_attr_put_u16(&e, FRA_SPORT_MASK, r->sport_mask);
-    if (has(p, PR_FRA_DPORT_MASK)) nlm_attr_put_u16(&e, FRA_DPORT_MASK, r->dport_mask);
-    if (has(p, PR_FRA_DSCP_MASK)) nlm_attr_put_u8(&e, FRA_DSCP_MASK, r->dscp_mask);
+    const pr_field_wire *w = pr_rule_wire();
+    uint32_t sent = (r->present | fill_header(frh, req, pr_rule_fields, pr_rule_hdr_slots, w)) & w->bits;
+    while (sent != 0 && err == 0)
+        err = put_plain(&e, next_row(pr_rule_fields, w, &sent), req, r->family);
     return batch_commit(b, &e, err);
 }
 
-/* RTA_GATEWAY for a gateway of the route's family, else RTA_VIA (struct rtvia). */
-static void gateway_attr(nlm_buf *e, uint8_t route_family, uint8_t gw_family, const uint8_t gw[16],
-                         bool as_via)
+/* A gateway as RTA_GATEWAY (the route's family) or RTA_VIA (struct rtvia:
+ * u16 family, host order, then that family's address). */
+static void gateway_attr(nlm_buf *e, uint8_t route_family, uint8_t gw_family, const uint8_t *gw, bool as_via)
 {
     if (!as_via) {
-        nlm_attr_put(e, RTA_GATEWAY, gw, addr_len(route_family));
+        nlm_attr_put(e, (uint16_t)pr_route_fields[PR_TF_GATEWAY].nla_type, gw, addr_len(route_family));
         return;
     }
     uint8_t via[2 + 16];
-    nlm_put16(via, gw_family);              /* __kernel_sa_family_t, host order */
+    nlm_put16(via, gw_family);
     memcpy(via + 2, gw, addr_len(gw_family));
-    nlm_attr_put(e, RTA_VIA, via, 2u + addr_len(gw_family));
+    nlm_attr_put(e, (uint16_t)pr_route_fields[PR_TF_VIA].nla_type, via, 2u + addr_len(gw_family));
+}
+
+/* PR_FK_MULTIPATH: the leg count at offset, the pr_nexthop_req array at aux. */
+static uint32_t legs_of(const pr_field_info *f, const uint8_t *req, const pr_nexthop_req **nh)
+{
+    memcpy(nh, req + f->aux_offset, sizeof *nh);
+    return nlm_get32(req + f->offset);
+}
+
+/* The legs: struct rtnexthop each, then its gateway. */
+static int put_legs(nlm_buf *e, const pr_field_info *f, const uint8_t *req, uint8_t family)
+{
+    const pr_nexthop_req *nh;
+    const uint32_t count = legs_of(f, req, &nh);
+    size_t at = nlm_nest_begin(e, (uint16_t)f->nla_type);
+    for (uint32_t i = 0; i < count; i++) {
+        const pr_nexthop_req *h = &nh[i];
+        if (h->weight > 256 || (h->gw_family != 0 && !family_ok(h->gw_family)))
+            return -EINVAL;
+        size_t leg = e->len;
+        uint8_t *rtnh = nlm_reserve(e, RTNL_RTNEXTHOP_LEN);
+        if (rtnh == NULL)
+            break;                              /* full: nlm_msg_end refuses the message */
+        rtnh[2] = h->flags;
+        rtnh[3] = (uint8_t)(h->weight ? h->weight - 1u : 0u);   /* rtnh_hops = weight - 1 */
+        nlm_put32(rtnh + 4, h->ifindex);
+        if (h->gw_family != 0)
+            gateway_attr(e, family, h->gw_family, h->gw, h->gw_family != family);
+        nlm_len16_end(e, leg);                                  /* rtnh_len */
+    }
+    nlm_nest_end(e, at);
+    return 0;
+}
+
+/* PR_FK_METRICS: u32 values indexed by RTAX_x at offset, their bitmap at aux;
+ * a plain nest (not NLA_F_NESTED), as iproute2 sends it. */
+static void put_metrics(nlm_buf *e, const pr_field_info *f, const uint8_t *req)
+{
+    const uint32_t have = nlm_get32(req + f->aux_offset);
+    size_t at = nlm_nest_begin(e, (uint16_t)f->nla_type);
+    for (uint16_t x = RTAX_LOCK; x <= RTAX_MAX; x++)
+        if ((have >> x) & 1u)
+            nlm_attr_put_u32(e, x, nlm_get32(req + f->offset + 4u * x));
+    nlm_nest_end(e, at);
+}
+
+/* What a structured row must hold before anything is written. */
+static bool route_row_ok(const pr_field_info *f, const uint8_t *req)
+{
+    switch (f->kind) {
+    case PR_FK_FAMILY:                          /* RTA_VIA's family */
+        return family_ok(req[f->offset]);
+    case PR_FK_MULTIPATH: {
+        const pr_nexthop_req *nh;
+        uint32_t count = legs_of(f, req, &nh);
+        return count <= f->max && (count == 0 || nh != NULL);
+    }
+    case PR_FK_METRICS:                         /* RTAX_CC_ALGO is a string: not from a u32 */
+        return !((nlm_get32(req + f->aux_offset) >> RTAX_CC_ALGO) & 1u);
+    default:
+        return true;
+    }
 }
 
 int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const pr_route_req *r)
@@ -355,72 +450,36 @@ int pr_nl_batch_add_route(pr_nl_batch *b, int msg_type, int nlmsg_flags, const p
     if (b == NULL || r == NULL || (msg_type != PR_RTM_NEWROUTE && msg_type != PR_RTM_DELROUTE)
         || !family_ok(r->family) || nlmsg_flags < 0 || nlmsg_flags > 0xFFFF)
         return -EINVAL;
-    const uint32_t p = r->present;
-    if (has(p, PR_RTA_MULTIPATH)
-        && (r->nh_count > PR_MAX_NEXTHOPS || (r->nh_count > 0 && r->nh == NULL)))
-        return -EINVAL;
-    if (has(p, PR_RTA_VIA) && !family_ok(r->gw_family))
-        return -EINVAL;
-    if (has(p, PR_RTA_METRICS) && ((r->metrics_present >> RTAX_CC_ALGO) & 1u))   /* a string: not from a u32 */
-        return -EINVAL;
+    const uint8_t *req = (const uint8_t *)r;
+    const pr_field_wire *w = pr_route_wire();
+    for (uint32_t check = r->present & w->bits; check != 0;)    /* an ALSO_HEADER row is plain */
+        if (!route_row_ok(next_row(pr_route_fields, w, &check), req))
+            return -EINVAL;
     nlm_buf e;
     int err = batch_begin(b, &e, msg_type, nlmsg_flags);
     if (err < 0)
         return err;
-
-    const bool table_attr = has(p, PR_RTA_TABLE) || r->table > 255;
     uint8_t *rtm = nlm_reserve(&e, RTNL_RTMSG_LEN);
     if (rtm == NULL)
         return -EMSGSIZE;
-    rtm[0] = r->family;
-    rtm[1] = r->dst_len;
-    rtm[2] = 0;                             /* rtm_src_len: no source-specific routes */
-    rtm[3] = r->tos;
-    rtm[4] = table8(r->table);
-    rtm[5] = r->protocol;
-    rtm[6] = r->scope;
-    rtm[7] = r->type;
-    nlm_put32(rtm + 8, r->rtm_flags);
-
-    const unsigned alen = addr_len(r->family);
-    if (has(p, PR_RTA_DST)) nlm_attr_put(&e, RTA_DST, r->dst, alen);
-    if (has(p, PR_RTA_OIF)) nlm_attr_put_u32(&e, RTA_OIF, r->oif);
-    if (has(p, PR_RTA_GATEWAY)) gateway_attr(&e, r->family, r->family, r->gw, false);
-    if (has(p, PR_RTA_VIA)) gateway_attr(&e, r->family, r->gw_family, r->gw, true);
-    if (has(p, PR_RTA_PRIORITY)) nlm_attr_put_u32(&e, RTA_PRIORITY, r->priority);
-    if (has(p, PR_RTA_PREFSRC)) nlm_attr_put(&e, RTA_PREFSRC, r->prefsrc, alen);
-    if (has(p, PR_RTA_METRICS)) {
-        size_t at = nlm_nest_begin(&e, RTA_METRICS);   /* plain, not NLA_F_NESTED, as iproute2 */
-        for (uint16_t x = RTAX_LOCK; x <= RTAX_MAX; x++)
-            if ((r->metrics_present >> x) & 1u)
-                nlm_attr_put_u32(&e, x, r->metrics[x]);
-        nlm_nest_end(&e, at);
-    }
-    if (has(p, PR_RTA_MULTIPATH)) {
-        size_t at = nlm_nest_begin(&e, RTA_MULTIPATH);
-        for (uint32_t i = 0; i < r->nh_count; i++) {
-            const pr_nexthop_req *nh = &r->nh[i];
-            if (nh->weight > 256 || (nh->gw_family != 0 && !family_ok(nh->gw_family))) {
-                err = -EINVAL;
-                break;
-            }
-            size_t leg = e.len;
-            uint8_t *rtnh = nlm_reserve(&e, RTNL_RTNEXTHOP_LEN);
-            if (rtnh == NULL)
-                break;
-            rtnh[2] = nh->flags;
-            rtnh[3] = (uint8_t)(nh->weight ? nh->weight - 1u : 0u);   /* rtnh_hops = weight - 1 */
-            nlm_put32(rtnh + 4, nh->ifindex);
-            if (nh->gw_family != 0)
-                gateway_attr(&e, r->family, nh->gw_family, nh->gw, nh->gw_family != r->family);
-            nlm_len16_end(&e, leg);                                 /* rtnh_len */
+    uint32_t sent = (r->present | fill_header(rtm, req, pr_route_fields, pr_route_hdr_slots, w)) & w->bits;
+    while (sent != 0 && err == 0) {
+        const pr_field_info *f = next_row(pr_route_fields, w, &sent);
+        switch (f->kind) {
+        case PR_FK_FAMILY:
+            gateway_attr(&e, r->family, req[f->offset], req + f->aux_offset, true);
+            break;
+        case PR_FK_MULTIPATH:
+            err = put_legs(&e, f, req, r->family);
+            break;
+        case PR_FK_METRICS:
+            put_metrics(&e, f, req);
+            break;
+        default:
+            err = put_plain(&e, f, req, r->family);
+            break;
         }
-        nlm_nest_end(&e, at);
     }
-    if (has(p, PR_RTA_FLOW)) nlm_attr_put_u32(&e, RTA_FLOW, r->realm);
-    if (table_attr) nlm_attr_put_u32(&e, RTA_TABLE, r->table);
-    if (has(p, PR_RTA_PREF)) nlm_attr_put_u8(&e, RTA_PREF, r->pref);
-    if (has(p, PR_RTA_NH_ID)) nlm_attr_put_u32(&e, RTA_NH_ID, r->nh_id);
     return batch_commit(b, &e, err);
 }
 

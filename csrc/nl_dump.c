@@ -11,7 +11,10 @@
  * Decoding is table-driven: per message type, an array indexed by attribute
  * type (the uapi names of rtnl_attrs.h) gives the field's offset in the
  * record, its kind (which fixes the payload length the toolkit's policy
- * accepts) and whether the type is noted.  Top-level attributes are walked in
+ * accepts) and whether the type is noted.  For rules and routes that array
+ * is built once from the field tables (fields.c: type, kind, and for rules
+ * the offset, pr_dump_rule.r being a pr_rule_req; a rule's header is read
+ * through the tables' header slots).  Top-level attributes are walked in
  * wire order (the notes keep it); nested ones with structure of their own
  * (IFLA_LINKINFO, IFLA_AF_SPEC, RTA_METRICS, RTA_MULTIPATH legs, caches) have
  * small handlers that parse them into type-indexed arrays.  A message that
@@ -48,6 +51,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fields.h"
 #include "nlmsg.h"
 #include "polroute.h"
 
@@ -300,7 +304,6 @@ enum {
 
 #define LINK(k, field) { (k), 0, (uint16_t)offsetof(pr_dump_link, field), 0 }
 #define ADDR(k, field) { (k), 0, (uint16_t)offsetof(pr_dump_addr, field), 0 }
-#define RULE(k, field, fl) { (k), (fl) | A_PRESENT, (uint16_t)offsetof(pr_dump_rule, r.field), 0 }
 #define ROUTE(k, field, fl) { (k), (fl), (uint16_t)offsetof(pr_dump_route, field), 0 }
 #define NEST { K_NEST, 0, 0, 0 }
 
@@ -327,64 +330,106 @@ static const attr_spec addr_attrs[] = {
     [IFA_PROTO] = ADDR(K_U8, proto),
 };
 
-/* Types without an entry (FRA_UNUSED2..5, > FRA_MAX) are noted: pyroute2 0.9
- * has no name for them, nor for FRA_DSCP..FRA_DSCP_MASK, which are decoded
- * and noted too. */
-static const attr_spec rule_attrs[] = {
-    [FRA_DST] = RULE(K_ADDR, dst, 0),
-    [FRA_SRC] = RULE(K_ADDR, src, 0),
-    [FRA_IIFNAME] = RULE(K_NAME16, iifname, 0),
-    [FRA_GOTO] = RULE(K_U32, goto_target, 0),
-    [FRA_PRIORITY] = RULE(K_U32, priority, 0),
-    [FRA_FWMARK] = RULE(K_U32, fwmark, 0),
-    [FRA_FLOW] = RULE(K_U32, realm, 0),
-    [FRA_TUN_ID] = RULE(K_BE64, tun_id, 0),
-    [FRA_SUPPRESS_IFGROUP] = RULE(K_U32, suppress_ifgroup, 0),
-    [FRA_SUPPRESS_PREFIXLEN] = RULE(K_U32, suppress_prefixlen, 0),
-    [FRA_TABLE] = RULE(K_U32, table, 0),
-    [FRA_FWMASK] = RULE(K_U32, fwmask, 0),
-    [FRA_OIFNAME] = RULE(K_NAME16, oifname, 0),
-    [FRA_PAD] = { K_SKIP, A_KNOWN, 0, 0 },
-    [FRA_L3MDEV] = RULE(K_U8, l3mdev, 0),
-    [FRA_UID_RANGE] = RULE(K_PAIR32, uid_start, 0),
-    [FRA_PROTOCOL] = RULE(K_U8, protocol, 0),
-    [FRA_IP_PROTO] = RULE(K_U8, ip_proto, 0),
-    [FRA_SPORT_RANGE] = RULE(K_PAIR16, sport_start, 0),
-    [FRA_DPORT_RANGE] = RULE(K_PAIR16, dport_start, 0),
-    [FRA_DSCP] = RULE(K_U8, dscp, A_NOTE),
-    [FRA_FLOWLABEL] = RULE(K_BE32, flowlabel, A_NOTE),
-    [FRA_FLOWLABEL_MASK] = RULE(K_BE32, flowlabel_mask, A_NOTE),
-    [FRA_SPORT_MASK] = RULE(K_U16, sport_mask, A_NOTE),
-    [FRA_DPORT_MASK] = RULE(K_U16, dport_mask, A_NOTE),
-    [FRA_DSCP_MASK] = RULE(K_U8, dscp_mask, A_NOTE),
-};
+/* Rules and routes: the attribute rows of the field tables (fields.c) give
+ * the type, the kind and, for rules, the offset (pr_dump_rule.r is a
+ * pr_rule_req); the decoder's tables below are built from them on first
+ * use.  The decoder's kind of a plain row follows from the row's kind, size
+ * and byte order; the structured kinds (RTA_VIA, RTA_MULTIPATH legs,
+ * RTA_METRICS) are nests with handlers chosen by kind. */
+static uint8_t row_kind(const pr_field_info *f)
+{
+    const bool be = (f->flags & PR_FF_BE_WIRE) != 0;
+    switch (f->kind) {
+    case PR_FK_U8: case PR_FK_U16: case PR_FK_U32: case PR_FK_S32: case PR_FK_U64:
+    case PR_FK_MASK: case PR_FK_FLAG: case PR_FK_IFINDEX:
+        switch (f->size) {
+        case 1: return K_U8;
+        case 2: return be ? K_SKIP : K_U16;
+        case 4: return be ? K_BE32 : K_U32;
+        case 8: return be ? K_BE64 : K_SKIP;    /* no row is a host-order u64 (the round trip test says) */
+        default: return K_SKIP;
+        }
+    case PR_FK_RANGE16: return K_PAIR16;
+    case PR_FK_RANGE32: return K_PAIR32;
+    case PR_FK_ADDR: return K_ADDR;
+    case PR_FK_IFNAME: return f->size == 16 ? K_NAME16 : K_SKIP;
+    default: return K_NEST;
+    }
+}
 
-/* Noted: what no request of the model carries (source-specific routes, iif,
- * MPLS, encapsulation, expiry, TTL propagation, nexthop objects). */
-static const attr_spec route_attrs[] = {
-    [RTA_DST] = ROUTE(K_ADDR, dst, 0),
+/* pyroute2 0.9 (fibmsg.nla_map) names FRA_* up to FRA_DPORT_RANGE: a rule's
+ * later types (FRA_DSCP .. FRA_DSCP_MASK) are decoded and noted, as are types
+ * no row has (FRA_UNUSED2..5, > FRA_MAX); FRA_PAD is known and skipped. */
+enum { PYROUTE2_FRA_LAST = FRA_DPORT_RANGE };
+
+static attr_spec rule_attrs[PR_FIELD_TYPES];
+
+static void rule_attrs_build(void)
+{
+    for (size_t i = 0; i < PR_RF_COUNT; i++) {
+        const pr_field_info *f = &pr_rule_fields[i];
+        if (f->nla_type < 0 || f->nla_type >= PR_FIELD_TYPES)
+            continue;
+        rule_attrs[f->nla_type] = (attr_spec){
+            row_kind(f), (uint8_t)(A_PRESENT | (f->nla_type > PYROUTE2_FRA_LAST ? A_NOTE : 0)),
+            (uint16_t)(offsetof(pr_dump_rule, r) + f->offset), 0 };
+    }
+    rule_attrs[FRA_PAD] = (attr_spec){ K_SKIP, A_KNOWN, 0, 0 };
+}
+
+/* Where a route row lands in pr_dump_route is fields.c's pr_route_dump_slots;
+ * its type and kind are the row's.  Noted: what no request of the model
+ * carries, nexthop objects (RTA_NH_ID's row) and, below, source-specific
+ * routes, iif, MPLS, encapsulation, expiry, TTL propagation. */
+static uint8_t route_row_flags(size_t row) { return row == PR_TF_NHID ? A_NOTE : 0; }
+
+/* The types no route row has. */
+static const attr_spec route_dump_only[PR_FIELD_TYPES] = {
     [RTA_SRC] = ROUTE(K_ADDR, src, A_NOTE),
     [RTA_IIF] = ROUTE(K_U32, iif, A_NOTE),
-    [RTA_OIF] = ROUTE(K_U32, oif, 0),
-    [RTA_GATEWAY] = { K_ADDR, 0, (uint16_t)offsetof(pr_dump_route, gw),
-                      (uint16_t)offsetof(pr_dump_route, gw_family) },
-    [RTA_PRIORITY] = ROUTE(K_U32, priority, 0),
-    [RTA_PREFSRC] = ROUTE(K_ADDR, prefsrc, 0),
-    [RTA_METRICS] = NEST,
-    [RTA_MULTIPATH] = NEST,
-    [RTA_FLOW] = ROUTE(K_U32, realm, 0),
     [RTA_CACHEINFO] = NEST,
-    [RTA_TABLE] = ROUTE(K_U32, table, 0),
     [RTA_MARK] = ROUTE(K_U32, mark, 0),
-    [RTA_VIA] = NEST,
     [RTA_NEWDST] = { K_SKIP, A_NOTE, 0, 0 },
-    [RTA_PREF] = ROUTE(K_U8, pref, 0),
     [RTA_ENCAP_TYPE] = ROUTE(K_U16, encap_type, A_NOTE),
     [RTA_ENCAP] = { K_SKIP, A_NOTE, 0, 0 },
     [RTA_EXPIRES] = ROUTE(K_U64ANY, expires, A_NOTE),
     [RTA_TTL_PROPAGATE] = { K_SKIP, A_NOTE, 0, 0 },
-    [RTA_NH_ID] = ROUTE(K_U32, nh_id, A_NOTE),
 };
+
+static attr_spec route_attrs[PR_FIELD_TYPES];
+
+/* A plain row without a place in the record stays unknown (skipped): the
+ * round trip test (tests/c/test_nl_encode.c) fails for it. */
+static void route_attrs_build(void)
+{
+    memcpy(route_attrs, route_dump_only, sizeof route_attrs);
+    for (size_t i = 0; i < PR_TF_COUNT; i++) {
+        const pr_field_info *f = &pr_route_fields[i];
+        if (f->nla_type < 0 || f->nla_type >= PR_FIELD_TYPES)
+            continue;
+        const uint8_t kind = row_kind(f);
+        const pr_dump_slot *at = &pr_route_dump_slots[i];
+        if (kind == K_NEST)
+            route_attrs[f->nla_type] = (attr_spec)NEST;
+        else if (at->at && kind != K_SKIP)
+            route_attrs[f->nla_type] = (attr_spec){ kind, route_row_flags(i), (uint16_t)(at->at - 1),
+                                                    (uint16_t)(at->fam_at ? at->fam_at - 1 : 0) };
+    }
+}
+
+static const attr_spec *rule_specs(void)
+{
+    static atomic_int once;
+    pr_field_once(&once, rule_attrs_build);
+    return rule_attrs;
+}
+
+static const attr_spec *route_specs(void)
+{
+    static atomic_int once;
+    pr_field_once(&once, route_attrs_build);
+    return route_attrs;
+}
 
 #define NSPEC(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -669,6 +714,36 @@ static bool no_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
     return true;
 }
 
+static void store_uint(uint8_t *p, uint32_t size, uint64_t v)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; break;
+    case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+    case 8: memcpy(p, &v, 8); break;
+    default: break;
+    }
+}
+
+/* The header rows (the table id's 8-bit twin, the prefix lengths) out of the
+ * family header, where pr_*_hdr_slots put them. */
+static void read_header(const uint8_t *hdr, uint8_t *req, const pr_field_info *rows, const pr_hdr_slot *slots,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const pr_field_info *f = &rows[i];
+        if (slots[i].at) {
+            const uint8_t *at = hdr + slots[i].at - 1;
+            if (f->flags & PR_FF_ALSO_HEADER)
+                store_uint(req + f->offset, f->size, *at);
+            else
+                memcpy(req + f->offset, at, f->size);
+        }
+        if (slots[i].aux_at)
+            req[f->aux_offset] = hdr[slots[i].aux_at - 1];
+    }
+}
+
 static bool decode_rule(dctx *c, const uint8_t *p, size_t len)
 {
     if (len < RTNL_FIB_RULE_HDR_LEN) {
@@ -683,17 +758,9 @@ static bool decode_rule(dctx *c, const uint8_t *p, size_t len)
     if (r == NULL)
         return oom(c);
     c->family = p[0];
-    r->r.family = p[0];
-    r->r.dst_len = p[1];
-    r->r.src_len = p[2];
-    r->r.tos = p[3];
-    r->r.table = p[4];
-    r->r.action = p[7];
-    r->r.flags = nlm_get32(p + 8);
-    r->r.suppress_prefixlen = -1;
-    r->r.suppress_ifgroup = -1;
-    r->r.uid_end = UINT32_MAX;
-    return walk_attrs(c, (uint8_t *)r, rule_attrs, NSPEC(rule_attrs), p + RTNL_FIB_RULE_HDR_LEN,
+    r->r = pr_rule_neutral;
+    read_header(p, (uint8_t *)&r->r, pr_rule_fields, pr_rule_hdr_slots, PR_RF_COUNT);
+    return walk_attrs(c, (uint8_t *)r, rule_specs(), PR_FIELD_TYPES, p + RTNL_FIB_RULE_HDR_LEN,
                       len - RTNL_FIB_RULE_HDR_LEN, &r->seen, &r->r.present, &r->note_off,
                       &r->note_count, true, no_nest);
 }
@@ -714,19 +781,21 @@ static bool decode_via(dctx *c, const nlm_attr *a, uint8_t *fam, uint8_t gw[16])
     return true;
 }
 
-static const char *const leg_names[RTA_MAX + 1] = {
-    [RTA_GATEWAY] = "RTA_GATEWAY",
-    [RTA_FLOW] = "RTA_FLOW",
-};
-
 /* RTA_MULTIPATH: struct rtnexthop legs (not attributes), each followed by
- * its own attributes. */
-static bool decode_legs(dctx *c, pr_dump_route *r, const uint8_t *p, size_t len)
+ * its own attributes: a gateway (the route rows' RTA_GATEWAY or RTA_VIA)
+ * and the realms (their RTA_FLOW).  type: the multipath attribute's. */
+static bool decode_legs(dctx *c, pr_dump_route *r, uint16_t type, const uint8_t *p, size_t len)
 {
-    const nlm_policy leg_policy[RTA_MAX + 1] = {
-        [RTA_GATEWAY] = { NLM_EXACT, c->family == PR_AF_INET ? 4 : 16 },
-        [RTA_FLOW] = { NLM_U32, 0 },
-    };
+    const pr_field_info *gw_row = &pr_route_fields[PR_TF_GATEWAY], *via_row = &pr_route_fields[PR_TF_VIA];
+    const pr_field_info *flow_row = &pr_route_fields[PR_TF_REALMS];
+    const unsigned t_gw = (unsigned)gw_row->nla_type, t_via = (unsigned)via_row->nla_type;
+    const unsigned t_flow = (unsigned)flow_row->nla_type;
+    nlm_policy leg_policy[RTA_MAX + 1] = { { 0, 0 } };
+    const char *leg_names[RTA_MAX + 1] = { NULL };
+    leg_policy[t_gw] = (nlm_policy){ NLM_EXACT, c->family == PR_AF_INET ? 4 : 16 };
+    leg_policy[t_flow] = (nlm_policy){ NLM_U32, 0 };
+    leg_names[t_gw] = gw_row->nla_name;
+    leg_names[t_flow] = flow_row->nla_name;
     size_t off = 0;
     bool realms = false;
     while (off < len) {
@@ -761,19 +830,19 @@ static bool decode_legs(dctx *c, pr_dump_route *r, const uint8_t *p, size_t len)
         for (unsigned t = 0; t <= RTA_MAX; t++)
             if (tb[t].data != NULL)
                 h->seen |= UINT32_C(1) << t;
-        if (tb[RTA_GATEWAY].data != NULL) {
-            memcpy(h->gw, tb[RTA_GATEWAY].data, tb[RTA_GATEWAY].len);
+        if (tb[t_gw].data != NULL) {
+            memcpy(h->gw, tb[t_gw].data, tb[t_gw].len);
             h->gw_family = c->family;
         }
-        if (tb[RTA_VIA].data != NULL && !decode_via(c, &tb[RTA_VIA], &h->gw_family, h->gw))
+        if (tb[t_via].data != NULL && !decode_via(c, &tb[t_via], &h->gw_family, h->gw))
             return false;
-        if (tb[RTA_FLOW].data != NULL) {
-            h->realm = nlm_get32(tb[RTA_FLOW].data);
+        if (tb[t_flow].data != NULL) {
+            h->realm = nlm_get32(tb[t_flow].data);
             realms |= h->realm != 0;
         }
         off += nlm_align(nlen);
     }
-    if (realms && !put_note(c, RTA_MULTIPATH, &r->note_off, &r->note_count))
+    if (realms && !put_note(c, type, &r->note_off, &r->note_count))
         return false;
     return true;
 }
@@ -801,7 +870,7 @@ static bool decode_metrics(dctx *c, pr_dump_route *r, const nlm_attr *a)
             continue;
         if (t == RTAX_CC_ALGO) {
             if (!put_string(c, m->data, m->len, t, &r->congctl, 0xFFFF)
-                || !put_note(c, RTA_METRICS, &r->note_off, &r->note_count))
+                || !put_note(c, a->type, &r->note_off, &r->note_count))
                 return false;
             continue;
         }
@@ -821,15 +890,11 @@ static bool decode_metrics(dctx *c, pr_dump_route *r, const nlm_attr *a)
     return true;
 }
 
+/* The nests: RTA_CACHEINFO (dumps only), else the route row's kind. */
 static bool route_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
 {
     pr_dump_route *r = (pr_dump_route *)(void *)rec;
-    switch (a->type) {
-    case RTA_VIA:
-        return decode_via(c, a, &r->gw_family, r->gw);
-    case RTA_MULTIPATH:
-        return decode_legs(c, r, a->data, a->len);
-    case RTA_CACHEINFO: {
+    if (a->type == RTA_CACHEINFO) {
         static const nlm_policy pol = { NLM_EXACT, RTNL_RTA_CACHEINFO_LEN };
         size_t want;
         if (nlm_attr_validate(a, &pol, &want) < 0) {
@@ -839,7 +904,13 @@ static bool route_nest(dctx *c, uint8_t *rec, const nlm_attr *a)
         memcpy(&r->cache_expires, a->data + 8, 4);     /* rta_expires */
         return true;
     }
-    case RTA_METRICS:
+    const int row = a->type < PR_FIELD_TYPES ? pr_route_wire()->row_of_type[a->type] : -1;
+    switch (row < 0 ? PR_FK_BITMAP : pr_route_fields[row].kind) {
+    case PR_FK_FAMILY:                          /* RTA_VIA */
+        return decode_via(c, a, &r->gw_family, r->gw);
+    case PR_FK_MULTIPATH:
+        return decode_legs(c, r, a->type, a->data, a->len);
+    case PR_FK_METRICS:
         return decode_metrics(c, r, a);
     default:
         return true;
@@ -871,7 +942,7 @@ static bool decode_route(dctx *c, const uint8_t *p, size_t len)
     r->type = p[7];
     r->rtm_flags = nlm_get32(p + 8);
     /* pointers into the routes array stay valid: the handlers push elsewhere */
-    return walk_attrs(c, (uint8_t *)r, route_attrs, NSPEC(route_attrs), p + RTNL_RTMSG_LEN,
+    return walk_attrs(c, (uint8_t *)r, route_specs(), PR_FIELD_TYPES, p + RTNL_RTMSG_LEN,
                       len - RTNL_RTMSG_LEN, &r->seen, NULL, &r->note_off, &r->note_count, false,
                       route_nest);
 }

@@ -11,6 +11,8 @@
  *  3. Rules carrying selectors the index does not declare are answered as
  *     the linear walk answers them: random IPv4 and IPv6 policies mixing
  *     every selector row, indexed walk against the traced (linear) walk.
+ *  4. The views the encoders and the dump decoder take of the tables: the
+ *     wire order, the rows by type, the header slots.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +149,94 @@ static void check_table(const char *what, size_t count, int (*get)(size_t, pr_fi
     }
     CHECK(covered == declared, "%s: rows cover %zu bytes, members have %zu", what, covered, declared);
     printf("%s: %zu rows cover %zu of %zu bytes (the rest padding)\n", what, count, covered, struct_size);
+}
+
+/* The encoders' and the dump decoder's derived views (fields.h): the wire
+ * order is every attribute row once, by ascending type, row_of_type its
+ * inverse; every header row, table twin and prefix length has a header slot,
+ * inside the 12-byte header, no two slots sharing a byte. */
+static void check_wire(const char *what, const pr_field_info *rows, size_t count, const pr_field_wire *w,
+                       const pr_hdr_slot *slots)
+{
+    size_t attrs = 0;
+    for (size_t i = 0; i < count; i++) {
+        attrs += rows[i].nla_type >= 0;
+        CHECK(rows[i].nla_type < PR_FIELD_TYPES, "%s %s: type %d past the present bitmap", what, rows[i].name,
+              rows[i].nla_type);
+    }
+    CHECK(w->count == attrs, "%s: %u rows in wire order, %zu attribute rows", what, w->count, attrs);
+    for (size_t k = 0; k < w->count; k++) {
+        const pr_field_info *f = &rows[w->order[k]];
+        CHECK(w->order[k] < count && f->nla_type >= 0, "%s: wire order %zu is row %u", what, k, w->order[k]);
+        CHECK(k == 0 || rows[w->order[k - 1]].nla_type < f->nla_type, "%s: wire order not ascending at %zu", what, k);
+        CHECK(w->row_of_type[f->nla_type] == (int8_t)w->order[k], "%s: row_of_type[%d]", what, f->nla_type);
+    }
+    size_t mapped = 0;
+    for (size_t t = 0; t < PR_FIELD_TYPES; t++)
+        mapped += w->row_of_type[t] >= 0;
+    CHECK(mapped == attrs, "%s: %zu types mapped, %zu attribute rows", what, mapped, attrs);
+    uint32_t bits = 0;
+    size_t in_header = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (rows[i].present_bit >= 0)
+            bits |= UINT32_C(1) << rows[i].present_bit;
+        in_header += slots[i].at || slots[i].aux_at;
+    }
+    CHECK(w->bits == bits, "%s: present bits %#x, rows have %#x", what, w->bits, bits);
+    CHECK(w->nhdr == in_header, "%s: %u header rows, %zu slots", what, w->nhdr, in_header);
+    for (size_t k = 0; k < w->nhdr && k < in_header; k++)
+        CHECK(w->hdr[k] < count && (slots[w->hdr[k]].at || slots[w->hdr[k]].aux_at), "%s: header row %u", what,
+              w->hdr[k]);
+
+    unsigned char used[12] = { 0 };
+    for (size_t i = 0; i < count; i++) {
+        const pr_field_info *f = &rows[i];
+        bool wants = (f->flags & (PR_FF_HEADER | PR_FF_ALSO_HEADER)) || f->kind == PR_FK_FAMILY;
+        if (f->kind == PR_FK_FAMILY && f->nla_type >= 0)
+            wants = false;                      /* RTA_VIA: an attribute */
+        CHECK(!wants || slots[i].at, "%s %s: a header row without a header slot", what, f->name);
+        CHECK(!(f->kind == PR_FK_ADDR && f->aux_size == 1) || slots[i].aux_at,
+              "%s %s: its prefix length has no header slot", what, f->name);
+        CHECK(!slots[i].at || wants, "%s %s: a header slot for an attribute row", what, f->name);
+        if (slots[i].at) {
+            uint32_t width = (f->flags & PR_FF_ALSO_HEADER) ? 1 : f->size;
+            for (uint32_t b = slots[i].at - 1u; b < slots[i].at - 1u + width; b++) {
+                CHECK(b < 12 && !used[b], "%s %s: header byte %u", what, f->name, b);
+                if (b < 12)
+                    used[b] = 1;
+            }
+        }
+        if (slots[i].aux_at) {
+            uint32_t b = slots[i].aux_at - 1u;
+            CHECK(f->aux_size == 1 && b < 12 && !used[b], "%s %s: header byte %u for its aux", what, f->name, b);
+            if (b < 12)
+                used[b] = 1;
+        }
+    }
+}
+
+/* Every route attribute row of a plain kind lands in the dumped route, in a
+ * place of its own; the structured kinds (handlers) and header rows do not. */
+static void check_dump_slots(void)
+{
+    unsigned char used[sizeof(pr_dump_route)] = { 0 };
+    for (size_t i = 0; i < PR_TF_COUNT; i++) {
+        const pr_field_info *f = &pr_route_fields[i];
+        const pr_dump_slot *d = &pr_route_dump_slots[i];
+        bool plain = f->nla_type >= 0 && f->kind != PR_FK_FAMILY && f->kind != PR_FK_MULTIPATH &&
+                     f->kind != PR_FK_METRICS;
+        CHECK(plain == (d->at != 0), "route %s: dump slot %u for a %s row", f->name, d->at,
+              plain ? "plain" : "structured or header");
+        for (uint32_t b = d->at ? d->at - 1u : 0; d->at && b < d->at - 1u + f->size; b++) {
+            CHECK(b < sizeof used && !used[b], "route %s: dumped route byte %u", f->name, b);
+            if (b < sizeof used)
+                used[b] = 1;
+        }
+        CHECK(!d->fam_at || (f->kind == PR_FK_ADDR && d->fam_at - 1u < sizeof used && !used[d->fam_at - 1u]),
+              "route %s: family slot %u", f->name, d->fam_at);
+        if (d->fam_at && d->fam_at - 1u < sizeof used)
+            used[d->fam_at - 1u] = 1;
+    }
 }
 
 /* ------------------------------------------------------- 2. the allow-list */
@@ -512,6 +602,9 @@ int main(int argc, char **argv)
                 sizeof(rule_members) / sizeof(rule_members[0]), 30);
     check_table("route fields", pr_route_field_count(), pr_route_field_get, sizeof(pr_route_req), route_members,
                 sizeof(route_members) / sizeof(route_members[0]), 30);
+    check_wire("rule fields", pr_rule_fields, PR_RF_COUNT, pr_rule_wire(), pr_rule_hdr_slots);
+    check_wire("route fields", pr_route_fields, PR_TF_COUNT, pr_route_wire(), pr_route_hdr_slots);
+    check_dump_slots();
     check_allow_list();
     check_exact(PR_AF_INET, 60, 3000);
     check_exact(PR_AF_INET, 2000, 3000);
