@@ -64,3 +64,15 @@ def test_records_read_back_what_was_written(rows):
         c.dst[0] = b
     got = list(codec.records(arr, len(rows), "pr_dump_route", ("family", "table", "congctl.off", "dst")))
     assert got == [(fam, table, off, bytes([b]) + bytes(15)) for fam, table, off, b in rows]
+
+
+def test_rule_request_has_every_integer_member_of_the_c_struct():
+    """RULE_INT_FIELDS is read from pr_rule_req: a selector added in C without
+    its RuleRequest attribute fails here, not later in a conversion."""
+    import dataclasses
+
+    from polroute.types.requests import RuleRequest
+
+    names = {f.name for f in dataclasses.fields(RuleRequest)}
+    assert set(codec.RULE_INT_FIELDS) <= names
+    assert {"fwmark", "uid_start", "tun_id", "suppress_prefixlen"} <= set(codec.RULE_INT_FIELDS)

@@ -102,55 +102,17 @@ LINK_KIND_NAMES = {v: k for k, v in LINK_KINDS.items()} | {lib.PR_LINK_OTHER: "o
 
 # ---- request structs
 
-RULE_INT_FIELDS = (
-    "family",
-    "dst_len",
-    "src_len",
-    "tos",
-    "action",
-    "protocol",
-    "ip_proto",
-    "l3mdev",
-    "dscp",
-    "dscp_mask",
-    "sport_start",
-    "sport_end",
-    "dport_start",
-    "dport_end",
-    "sport_mask",
-    "dport_mask",
-    "table",
-    "flags",
-    "present",
-    "priority",
-    "goto_target",
-    "fwmark",
-    "fwmask",
-    "realm",
-    "suppress_prefixlen",
-    "suppress_ifgroup",
-    "uid_start",
-    "uid_end",
-    "flowlabel",
-    "flowlabel_mask",
-    "tun_id",
-)
-ROUTE_INT_FIELDS = (
-    "family",
-    "dst_len",
-    "tos",
-    "protocol",
-    "scope",
-    "type",
-    "table",
-    "rtm_flags",
-    "present",
-    "priority",
-    "oif",
-    "nh_id",
-    "realm",
-    "pref",
-)
+
+def _int_members(ctype: str) -> tuple[str, ...]:
+    """The integer members of a C struct, in struct order (from cffi's view)."""
+    fields = sorted(ffi.typeof(ctype).fields, key=lambda nf: nf[1].offset)
+    return tuple(name for name, f in fields if f.type.kind == "primitive")
+
+
+#: the pr_rule_req integer members, each a RuleRequest attribute of the same
+#: name (read from the struct, so a new selector's field needs no list here;
+#: tests/py/test_codec.py checks RuleRequest has them all)
+RULE_INT_FIELDS = _int_members("pr_rule_req")
 
 
 def addr_bytes(addr: IPAddress | None) -> bytes:
