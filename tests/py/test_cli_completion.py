@@ -4,12 +4,17 @@ formats with groff when it is installed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
 import pytest
 
 from polroute.cli import app as cli
+
+# bash and groff are not sanitized programs: under the ASan run (LD_PRELOAD=libasan)
+# they must not inherit the runtime (troff then aborts on its own new/free mismatch)
+_TOOL_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
 
 
 def run(capsys, *argv):
@@ -37,7 +42,7 @@ def test_bash_completion_is_valid_bash(capsys, tmp_path):
     rc, out, _ = run(capsys, "completion", "bash")
     script = tmp_path / "polroute.bash"
     script.write_text(out)
-    r = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True, timeout=60, env=_TOOL_ENV)
     assert r.returncode == 0, r.stderr
 
 
@@ -51,5 +56,6 @@ def test_manpage(capsys, tmp_path):
     if groff:
         page = tmp_path / "polroute.1"
         page.write_text(out)
-        r = subprocess.run([groff, "-man", "-Tutf8", "-ww", str(page)], capture_output=True, text=True, timeout=60)
+        cmd = [groff, "-man", "-Tutf8", "-ww", str(page)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=_TOOL_ENV)
         assert r.returncode == 0 and "polroute" in r.stdout, r.stderr
