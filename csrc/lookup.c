@@ -57,7 +57,7 @@ static uint32_t result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t 
     const pr_nh *nh = route_nh_c(r, k);
     /* the kernel keeps the source computed at the last address change (or
      * route creation) until the next one; later sysctl changes do not count */
-    if (nh->saddr_genid == p->addr_genid)
+    if (!nh->nhc_v6 && nh->saddr_genid == p->addr_genid)
         return nh->saddr_cache;
     uint32_t gw = nh->gw_family == PR_AF_INET ? v4_get(nh->gw) : 0;
     return pr_inet_select_addr(p, nh->ifindex, gw, r->scope);

@@ -651,8 +651,12 @@ int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags)
 
 static bool del_filter_match(const pr_route *e, const pr_route_req *q)
 {
-    if (q->type && e->type != q->type)
+    if (q->type && (e->nh_id ? e->fa_type : e->type) != q->type)
         return false;
+    if (e->nh_id && !(q->present & (1u << PR_RTA_NH_ID)) &&
+        (((q->present & (1u << PR_RTA_OIF)) && q->oif) || q->gw_family ||
+         ((q->present & (1u << PR_RTA_MULTIPATH)) && q->nh_count)))
+        return false;   /* fib_nh_match: a nexthop spec never matches an object's route */
     if (q->family == PR_AF_INET && q->scope != PR_SCOPE_NOWHERE && e->scope != q->scope)
         return false;
     if ((q->present & (1u << PR_RTA_PREFSRC)) &&
@@ -718,6 +722,19 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
             /* ip6_route_del: metric given must match; oif/gateway filter legs */
             if ((q->present & (1u << PR_RTA_PRIORITY)) && q->priority && e->priority != q->priority)
                 continue;
+            bool want_id = (q->present & (1u << PR_RTA_NH_ID)) && q->nh_id;
+            if (want_id && e->nh_id != q->nh_id)
+                continue;
+            if (e->nh_id) {
+                /* a route through an object goes whole, whatever oif/gateway say */
+                if (q->protocol && e->protocol != q->protocol)
+                    continue;
+                rlist_remove_at(s, i);
+                t->nroutes--;
+                if (s->n == 0)
+                    slot_release(t, s, key, q->dst_len);
+                return 0;
+            }
             if ((q->present & (1u << PR_RTA_OIF)) && q->oif) {
                 bool any = false;
                 for (uint32_t k = 0; k < e->nh_count; k++)

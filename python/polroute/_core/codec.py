@@ -11,7 +11,7 @@ import operator
 import struct
 
 from polroute._core.binding import ffi, lib
-from polroute.types.requests import AF_INET, AF_INET6, IPAddress, RouteRequest, RuleRequest
+from polroute.types.requests import AF_INET, AF_INET6, IPAddress, NexthopObjRequest, RouteRequest, RuleRequest
 
 # ---- names of the core's enums, keyed by the extension's own constants
 
@@ -255,3 +255,32 @@ def _rule_struct() -> tuple[struct.Struct, tuple[str, ...]] | None:
 _layout = _rule_struct()
 _RULE_STRUCT = _layout[0] if _layout else None
 _rule_ints = operator.attrgetter(*_layout[1]) if _layout else None
+
+
+def nhobj_to_c(req: NexthopObjRequest):
+    """A new ``pr_nhobj_req *`` for req, and the member array it points to
+    (keep both alive while the struct is in use)."""
+    c = ffi.new(
+        "pr_nhobj_req *",
+        {
+            "family": req.family,
+            "protocol": req.protocol,
+            "flags": req.flags,
+            "present": req.present,
+            "id": req.id,
+            "oif": req.oif,
+            "group_type": req.group_type,
+            "res_buckets": req.res_buckets,
+        },
+    )
+    if req.gateway is not None:
+        ffi.memmove(c.gw, addr_bytes(req.gateway), 16)
+    grp = None
+    if req.group:
+        grp = ffi.new("pr_nhgrp_entry[]", len(req.group))
+        for i, (nid, weight) in enumerate(req.group):
+            grp[i].id = nid
+            grp[i].weight = weight
+        c.group = grp
+        c.ngroup = len(req.group)
+    return c, grp

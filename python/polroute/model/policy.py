@@ -12,12 +12,12 @@ import ipaddress
 import threading
 
 from polroute._core.binding import ffi, lib
-from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, route_to_c, rule_to_c
+from polroute._core.codec import RULE_INT_FIELDS, addr_bytes, nhobj_to_c, route_to_c, rule_to_c
 from polroute._core.errors import PolicyError, check, check_handle
 from polroute.model.fast4 import build_fast4
 from polroute.model.kernel_profile import PROFILES, KernelProfile
 from polroute.model.kernel_profile import resolve as resolve_profile
-from polroute.types.infos import AddrInfo, LinkInfo
+from polroute.types.infos import AddrInfo, LinkInfo, NexthopObjInfo
 from polroute.types.requests import (
     AF_INET,
     FRA_DST,
@@ -38,6 +38,7 @@ from polroute.types.requests import (
     AddrRequest,
     IPAddress,
     LinkRequest,
+    NexthopObjRequest,
     NexthopRequest,
     RouteRequest,
     RuleRequest,
@@ -306,6 +307,9 @@ class Policy:
                 req.present |= bit(RTA_PREFSRC)
             if info.nh_id:
                 req.present |= bit(RTA_NH_ID)
+            # a route through an object carries its nexthops for printing, but
+            # sends only RTA_NH_ID (the kernel refuses both together)
+            via_obj = bool(info.nh_id)
             legs = []
             for j in range(min(info.nh_count, 32)):
                 leg = nh[j]
@@ -317,19 +321,52 @@ class Policy:
             if len(legs) == 1:
                 req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
                 req.rtm_flags |= legs[0].flags
-                if req.gateway is not None:
+                if req.gateway is not None and not via_obj:
                     req.present |= bit(RTA_GATEWAY)
-                if req.oif:
+                if req.oif and not via_obj:
                     req.present |= bit(RTA_OIF)
             elif legs:
                 req.nexthops = legs
-                req.present |= bit(RTA_MULTIPATH)
+                if not via_obj:
+                    req.present |= bit(RTA_MULTIPATH)
             for k in range(18):
                 if info.metrics_present & (1 << k):
                     req.metrics[k] = info.metrics[k]
             if req.metrics:
                 req.present |= bit(RTA_METRICS)
             out.append(req)
+        return out
+
+    # ---- nexthop objects ---------------------------------------------------
+    def nexthop(self, req: NexthopObjRequest) -> None:
+        c, _grp = nhobj_to_c(req)  # _grp keeps the member array alive
+        self._check(lib.pr_nexthop_request(self._h, req.msg_type, req.nlmsg_flags, c))
+
+    def nexthops(self) -> list[NexthopObjInfo]:
+        """The nexthop objects in ascending id order (the kernel's dump order)."""
+        info = ffi.new("pr_nhobj_info *")
+        out = []
+        for i in range(lib.pr_nexthop_count(self._h)):
+            self._check(lib.pr_nexthop_get(self._h, i, info, ffi.NULL, 0))
+            group = None
+            if info.is_group:
+                grp = ffi.new("pr_nhgrp_entry[]", info.ngroup)
+                self._check(lib.pr_nexthop_get(self._h, i, info, grp, info.ngroup))
+                group = tuple((grp[k].id, grp[k].weight) for k in range(info.ngroup))
+            out.append(
+                NexthopObjInfo(
+                    id=info.id,
+                    family=info.family,
+                    scope=info.scope,
+                    protocol=info.protocol,
+                    flags=info.flags,
+                    blackhole=bool(info.blackhole),
+                    ifindex=info.ifindex,
+                    gateway=_addr_from(info.gw_family, info.gw) if info.gw_family else None,
+                    group=group,
+                    group_type=info.group_type,
+                )
+            )
         return out
 
     def v4_merged(self) -> bool:
