@@ -20,6 +20,7 @@ from polroute.model.kernel_profile import resolve as resolve_profile
 from polroute.types.infos import AddrInfo, LinkInfo, NexthopObjInfo
 from polroute.types.requests import (
     AF_INET,
+    AF_INET6,
     FRA_DST,
     FRA_IIFNAME,
     FRA_OIFNAME,
@@ -281,6 +282,7 @@ class Policy:
         info = ffi.new("pr_route_info *")
         nh = ffi.new("pr_nexthop_info[]", 32)
         out = []
+        groups = None  # ids of nexthop groups: an IPv6 route through one dumps RTA_MULTIPATH
         for i in range(n):
             self._check(lib.pr_route_get_dumped(self._h, i, info, nh, 32))
             req = RouteRequest(
@@ -318,6 +320,12 @@ class Policy:
                         _addr_from(leg.gw_family, leg.gw) if leg.gw_family else None, leg.ifindex, leg.weight, leg.flags
                     )
                 )
+            if via_obj and family == AF_INET6 and legs:
+                if groups is None:
+                    groups = {o.id for o in self.nexthops() if o.group is not None}
+                if info.nh_id in groups:
+                    req.nexthops = legs
+                    legs = []
             if len(legs) == 1:
                 req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
                 req.rtm_flags |= legs[0].flags
