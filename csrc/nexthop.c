@@ -424,11 +424,14 @@ static int nh_create(pr_policy *p, const pr_nhobj_req *q, pr_nhobj *o)
     int rc;
     if (q->family == PR_AF_INET) {
         /* nh_create_ipv4: fib_check_nh in main at scope 0, then the source
-         * cached at the nexthop's own scope */
+         * cached at the scope just inside the nexthop's own (6.18:
+         * fib_nh_scope - 1; a device-only nexthop's source is never lo's
+         * 127.0.0.1, POLROUTE_SCENARIO=11:4) */
         rc = pr_check_nh4(p, nh, PR_TABLE_MAIN, 0);
         if (rc)
             return rc;
-        nh->saddr_cache = pr_inet_select_addr(p, nh->ifindex, nh->gw_family ? v4_get(nh->gw) : 0, nh->scope);
+        nh->saddr_cache = pr_inet_select_addr(p, nh->ifindex, nh->gw_family ? v4_get(nh->gw) : 0,
+                                              nh->scope ? nh->scope - 1u : 0u);
         nh->saddr_genid = p->addr_genid;
     } else {
         rc = pr_check_nh6(p, nh, 0);

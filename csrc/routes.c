@@ -978,6 +978,11 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
             res->nh_index = k;
             return 1;
         }
+        /* fib_table_lookup: a route through a nexthop object without a
+         * usable nexthop ends this prefix ("goto miss"), the routes after
+         * it are not tried */
+        if (e->nh_id)
+            return 0;
     }
     return 0;
 }
@@ -1134,6 +1139,13 @@ int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *
                 const pr_route *e = &s->v[j];
                 if ((pass == 0) != (e->priority == head_metric))
                     continue;
+                if (e->nh_id && e->type == PR_RTN_BLACKHOLE) {
+                    /* __find_rr_leaf: a route through a blackhole object is
+                     * taken at once, whatever the oif (POLROUTE_SCENARIO=14:6) */
+                    best_r = e;
+                    best_k = 0;
+                    break;
+                }
                 for (uint32_t k = 0; k < e->nh_count; k++) {
                     const pr_nh *nh = route_nh_c(e, k);
                     if (!nh_alive6(p, nh))

@@ -29,6 +29,11 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
+try:
+    from .scenario_nexthop import nexthop_block, nexthop_flows, nexthop_late
+except ImportError:  # run as a script or imported from the directory
+    from scenario_nexthop import nexthop_block, nexthop_flows, nexthop_late  # type: ignore
+
 # ---------------------------------------------------------------------------
 
 TABLE_POOL = [100, 200, 300, 1000, 7777, 100000, 253, 254]  # 253 default, 254 main
@@ -115,6 +120,14 @@ class _Gen:
         if t in TABLE_NAMES and self.chance(0.7):
             return TABLE_NAMES[t]
         return str(t)
+
+    def dest_prefix_rn(self, fam: int, rn: random.Random):
+        """dest_prefix drawing from rn (scenario_nexthop.py's own stream)."""
+        saved, self.r = self.r, rn
+        try:
+            return self.dest_prefix(fam)
+        finally:
+            self.r = saved
 
     def host_in(self, net, bias_edges: bool = True):
         """A host address inside ``net``: edges (first/last/second) or random."""
@@ -646,6 +659,8 @@ class _Gen:
                 line = self.rule_line(fam, table=it[1] if isinstance(it, tuple) else None)
                 self.rule_lines.append(line)
             self.emit(line)
+        # nexthop objects and nhid routes (their own random stream)
+        nh_plan = nexthop_block(self)
         # deliberate oddities
         if fam == 4 and not self.no_rules and self.chance(0.1):
             self.emit("rule add from 2001:db8::/64 lookup 100")  # IPv4 family, IPv6 address
@@ -690,8 +705,10 @@ class _Gen:
                 line = self.route_line(fam)
                 self.route_lines.append(line)
                 self.emit(line)
+        nexthop_late(self, nh_plan)
         self.sysctls()
         self.flows(100)
+        nexthop_flows(self, nh_plan)
         return self.sc
 
     def sysctls(self) -> None:
