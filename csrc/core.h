@@ -451,6 +451,14 @@ void pr_nexthop_flush_dev(pr_policy *p, uint32_t ifindex, int down);
 void pr_nhobjs_free(pr_policy *p);
 int pr_nhobjs_clone(pr_policy *dst, const pr_policy *src);
 /* fib_check_nexthop / fib6_check_nexthop for a route of family, scope */
+/* rt6_get_pcpu_route: whether an IPv6 answer through leg of r could report
+ * another route's table/metric/protocol/pref/prefsrc (the rt6_info cached on
+ * the object's fib6_nh is shared by every IPv6 route through it) */
+bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t leg);
+/* whether another IPv4 route through leg's object covers multicast
+ * destinations at /4 or longer: the rtable such a lookup caches on the
+ * shared nexthop (type multicast) is what later unicast lookups get */
+bool pr_nhobj_v4_mc_shared(const pr_policy *p, const pr_route *r, uint32_t leg);
 int pr_nhobj_check_route(pr_policy *p, const pr_nhobj *o, uint8_t family, unsigned scope);
 int pr_check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope);
 int pr_check_nh6(pr_policy *p, pr_nh *nh, uint32_t table);

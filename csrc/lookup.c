@@ -293,6 +293,12 @@ make_route:
             /* the rtable is cached on the nexthop and shared with unicast
              * destinations: the kernel's answer depends on earlier lookups */
             out->not_modelled |= PR_NM_ROUTE_CACHE;
+    } else if (type == PR_RTN_UNICAST && have_res && res.route->nh_id &&
+               pr_nhobj_v4_mc_shared(p, res.route, res.nh_index)) {
+        /* the nexthop object is shared with a route that multicast
+         * destinations take: its cached rtable may say multicast
+         * (POLROUTE_SCENARIO=312:4) */
+        out->not_modelled |= PR_NM_ROUTE_CACHE;
     }
     (void)orig_oif;
     out->type = type;
@@ -637,6 +643,8 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     out->pref = r->pref;
     out->has_metric = 1;
     out->metric = r->priority;
+    if (r->nh_id && pr_nhobj_v6_cache_ambiguous(p, r, res.nh_index))
+        out->not_modelled |= PR_NM_NEXTHOP_OBJECT;
     out->matched_len = res.prefixlen;
     memcpy(out->matched_dst, r->dst, 16);
     memcpy(out->dst, q->dst, 16);

@@ -143,6 +143,74 @@ static void nh_refresh_routes(pr_policy *p)
     pr_routes_edit(p, PR_AF_INET6, refresh_route, NULL);
 }
 
+static bool grp_has(const pr_nhobj *g, uint32_t id)
+{
+    for (uint32_t i = 0; i < g->ngrp; i++)
+        if (g->grp[i].id == id)
+            return true;
+    return false;
+}
+
+/* Whether route e goes through the single object id (itself or as a member). */
+static bool route_uses(const pr_policy *p, const pr_route *e, uint32_t id)
+{
+    if (!e->nh_id)
+        return false;
+    if (e->nh_id == id)
+        return true;
+    const pr_nhobj *o = pr_nhobj_find(p, e->nh_id);
+    return o && o->is_group && grp_has(o, id);
+}
+
+static bool reports_differently(const pr_route *a, const pr_route *b)
+{
+    return a->table != b->table || a->priority != b->priority || a->protocol != b->protocol ||
+           a->pref != b->pref || a->has_prefsrc != b->has_prefsrc ||
+           (a->has_prefsrc && memcmp(a->prefsrc, b->prefsrc, 16) != 0);
+}
+
+bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t leg)
+{
+    const pr_nhobj *o = pr_nhobj_find(p, r->nh_id);
+    if (!o)
+        return false;
+    uint32_t id = o->is_group ? (leg < o->ngrp ? o->grp[leg].id : 0) : o->id;
+    const pr_family *f = &p->v6;
+    for (size_t i = 0; i < f->ntables; i++) {
+        const pr_table *t = f->tables[i].t;
+        for (uint32_t s = 0; s < t->nslots; s++) {
+            const pr_rlist *sl = &t->slots[s];
+            for (uint32_t k = 0; k < sl->n; k++) {
+                const pr_route *e = &sl->v[k];
+                if (e != r && route_uses(p, e, id) && reports_differently(e, r))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool pr_nhobj_v4_mc_shared(const pr_policy *p, const pr_route *r, uint32_t leg)
+{
+    const pr_nhobj *o = pr_nhobj_find(p, r->nh_id);
+    if (!o)
+        return false;
+    uint32_t id = o->is_group ? (leg < o->ngrp ? o->grp[leg].id : 0) : o->id;
+    const pr_family *f = &p->v4;
+    for (size_t i = 0; i < f->ntables; i++) {
+        const pr_table *t = f->tables[i].t;
+        for (uint32_t s = 0; s < t->nslots; s++) {
+            const pr_rlist *sl = &t->slots[s];
+            for (uint32_t k = 0; k < sl->n; k++) {
+                const pr_route *e = &sl->v[k];
+                if (e != r && e->dst_len >= 4 && (e->dst[0] & 0xF0u) == 0xE0u && route_uses(p, e, id))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* nexthop_check_scope */
 static int check_scope(pr_policy *p, const pr_nhobj *m, unsigned scope)
 {
@@ -209,14 +277,6 @@ static int check_nh_list(pr_policy *p, uint32_t old_id, const pr_nhobj *newo)
     if (!c.err)
         pr_routes_edit(p, PR_AF_INET6, check_users, &c);
     return c.err;
-}
-
-static bool grp_has(const pr_nhobj *g, uint32_t id)
-{
-    for (uint32_t i = 0; i < g->ngrp; i++)
-        if (g->grp[i].id == id)
-            return true;
-    return false;
 }
 
 /* replace_nexthop: old keeps its id and its place in the groups */

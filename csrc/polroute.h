@@ -94,7 +94,8 @@ enum {
 /* Reasons an answer is not modelled (pr_result.not_modelled bits). */
 enum {
     PR_NM_MULTIPATH_HASH = 1,    /* several nexthops: the kernel hashes, we list candidates */
-    PR_NM_NEXTHOP_OBJECT = 2,    /* route uses an `ip nexthop` object */
+    PR_NM_NEXTHOP_OBJECT = 2,    /* IPv6 via a nexthop object shared by routes that report differently:
+                                  * the answer reports the route that cached its rt6_info on the object first */
     PR_NM_L3MDEV = 4,            /* VRF / l3mdev rule in play */
     PR_NM_DEFAULT_ROTATION = 8,  /* several default gateways: fib_select_default uses ARP state */
     PR_NM_IPV6_NEIGH = 16,       /* IPv6 choice depends on neighbour state */

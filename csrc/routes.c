@@ -596,11 +596,18 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
                         fallback = i;
                     continue;
                 }
-                for (uint32_t k = 0; k < e->nh_count; k++) {
-                    const pr_nh *a = route_nh_c(e, k);
-                    if (a->ifindex == nr->nh0.ifindex && a->gw_family == nr->nh0.gw_family &&
-                        memcmp(a->gw, nr->nh0.gw, 16) == 0)
+                /* rt6_duplicate_nexthop: with a nexthop object on either
+                 * side, only the same object is a duplicate (nexthop_cmp) */
+                if (e->nh_id || nr->nh_id) {
+                    if (e->nh_id == nr->nh_id)
                         return pr_fail(p, PR_EEXIST, "");
+                } else {
+                    for (uint32_t k = 0; k < e->nh_count; k++) {
+                        const pr_nh *a = route_nh_c(e, k);
+                        if (a->ifindex == nr->nh0.ifindex && a->gw_family == nr->nh0.gw_family &&
+                            memcmp(a->gw, nr->nh0.gw, 16) == 0)
+                            return pr_fail(p, PR_EEXIST, "");
+                    }
                 }
                 if (v6_ecmp_ok(e) && v6_ecmp_ok(nr) && nr->nh_count == 1 && e->nh_count < PR_MAX_NEXTHOPS) {
                     /* a sibling: the model keeps siblings as one multipath route */

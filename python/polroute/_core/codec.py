@@ -48,7 +48,7 @@ TRACE_STEP_NAMES = {
 #: PR_NM_* bit -> what the model does not cover in an answer
 NOT_MODELLED_NAMES = {
     lib.PR_NM_MULTIPATH_HASH: "multipath hash",
-    lib.PR_NM_NEXTHOP_OBJECT: "nexthop object",
+    lib.PR_NM_NEXTHOP_OBJECT: "nexthop object (IPv6 route cache shared by its routes)",
     lib.PR_NM_L3MDEV: "l3mdev/VRF",
     lib.PR_NM_DEFAULT_ROTATION: "default gateway rotation (fib_select_default)",
     lib.PR_NM_IPV6_NEIGH: "IPv6 neighbour state",
