@@ -39,9 +39,10 @@ static void res_set_nh(pr_result *out, const pr_policy *p, const pr_route *r, ui
     pr_result_nh *n = &out->nh[out->nh_count++];
     memset(n, 0, sizeof(*n));
     n->oif = oif;
+    if (r)
+        n->weight = route_nh_c(r, k)->weight;   /* a device-only leg has its weight too */
     if (r && with_gw) {
         const pr_nh *nh = route_nh_c(r, k);
-        n->weight = nh->weight;
         if (nh->gw_family) {
             n->gw_family = nh->gw_family;
             memcpy(n->gw, nh->gw, 16);
