@@ -952,7 +952,9 @@ static int route_error(uint8_t type)
     }
 }
 
-/* Try the routes of one slot; 1 = result set, 0 = nothing usable, <0 = error. */
+/* Try the routes of one slot; 1 = result set, 0 = nothing usable, 2 =
+ * nothing usable and the leaf is done (res->route: the object's route),
+ * <0 = error. */
 static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, unsigned plen,
                      const pr_flow4 *fl, pr_fib_res *res)
 {
@@ -986,10 +988,13 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
             return 1;
         }
         /* fib_table_lookup: a route through a nexthop object without a
-         * usable nexthop ends this prefix ("goto miss"), the routes after
-         * it are not tried */
-        if (e->nh_id)
-            return 0;
+         * usable nexthop ends the trie leaf ("goto miss"): the routes after
+         * it, and the shorter prefixes of the same key, which share the
+         * leaf, are not tried (POLROUTE_SCENARIO=462:4) */
+        if (e->nh_id) {
+            res->route = e;
+            return 2;
+        }
     }
     return 0;
 }
@@ -998,7 +1003,17 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
 int pr_fib4_try_slot(const pr_policy *p, const pr_table *t, uint32_t slot, unsigned plen, const pr_flow4 *fl,
                      pr_fib_res *res)
 {
-    return try_slot4(p, t, &t->slots[slot], plen, fl, res);
+    int rc = try_slot4(p, t, &t->slots[slot], plen, fl, res);
+    /* a leaf ended by a nexthop object's route: reported as found, and a
+     * route with nh_id is never a fast outcome (fast4.c outcome_of_route),
+     * so such rows take the exact path */
+    return rc == 2 ? 1 : rc;
+}
+
+/* The key of a slot's prefix (its routes' masked destination). */
+static uint32_t slot_key4(const pr_rlist *s)
+{
+    return s->n ? v4_get(s->v[0].dst) : 0;
 }
 
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res)
@@ -1021,19 +1036,27 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
         return -PR_EAGAIN;
     }
     int rc0 = try_slot4(p, t, &t->slots[v0], l0, fl, res);
-    if (rc0 > 0)
+    if (rc0 == 1)
         return 0;
     if (rc0 < 0)
         return rc0;
+    bool skip = rc0 == 2;
+    uint32_t skip_key = skip ? slot_key4(&t->slots[v0]) : 0;
     uint32_t vals[PR_TRIE_MAX_MATCHES];
     uint8_t lens[PR_TRIE_MAX_MATCHES];
     size_t n = pr_trie_matches(&t->trie, key, vals, lens, PR_TRIE_MAX_MATCHES);
     for (size_t i = 1; i < n; i++) {
+        if (skip && slot_key4(&t->slots[vals[i]]) == skip_key)
+            continue;   /* the same trie leaf */
         int rc = try_slot4(p, t, &t->slots[vals[i]], lens[i], fl, res);
-        if (rc > 0)
+        if (rc == 1)
             return 0;
         if (rc < 0)
             return rc;
+        if (rc == 2) {
+            skip = true;
+            skip_key = slot_key4(&t->slots[vals[i]]);
+        }
     }
     return -PR_EAGAIN;
 }
@@ -1052,15 +1075,26 @@ static int merged_walk(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
     size_t mn = mt ? pr_trie_matches(&mt->trie, key, mv, ml, PR_TRIE_MAX_MATCHES) : 0;
     size_t i = 0, j = 0;
     int rc = -PR_EAGAIN;
+    bool skip = false;
+    uint32_t skip_key = 0;
     while (i < ln || j < mn) {
         int use_local = j >= mn || (i < ln && ll[i] >= ml[j]);
         int r;
-        if (use_local) {
+        const pr_rlist *sl = use_local ? &lt->slots[lv[i]] : &mt->slots[mv[j]];
+        if (skip && slot_key4(sl) == skip_key) {
+            r = 0;   /* the same trie leaf as a nexthop object's route that missed */
+            use_local ? i++ : j++;
+        } else if (use_local) {
             r = try_slot4(p, lt, &lt->slots[lv[i]], ll[i], fl, res);
             i++;
         } else {
             r = try_slot4(p, mt, &mt->slots[mv[j]], ml[j], fl, res);
             j++;
+        }
+        if (r == 2) {
+            skip = true;
+            skip_key = slot_key4(sl);
+            continue;
         }
         if (r > 0) {
             res->table = PR_TABLE_MAIN;   /* one trie: reported as main */

@@ -244,3 +244,23 @@ def test_events_match_kernel(kernel_ok, events):
     for flows in (FLOWS4, FLOWS6):
         _, _, _, c = run_both(Run(text.splitlines(), flows=flows), KernelSide(), model, verify_not_modelled=True)
         assert not c.mismatches, "\n".join(x.detail for x in c.mismatches)
+
+
+def test_unusable_object_route_ends_its_trie_leaf(kernel_ok):
+    """fib_table_lookup: a route through an object with no usable nexthop (the
+    oif does not match) is a "miss" for its whole trie leaf: the /16 of the
+    same key is not tried, the /15 is (POLROUTE_SCENARIO=462:4)."""
+    lines = (
+        BASE
+        + "nexthop add id 70 via 10.1.0.1 dev v1\n"
+        + "route add 5.5.0.0/17 nhid 70 table 70\n"
+        + "route add 5.5.0.0/16 dev v0 table 70\n"
+        + "route add 5.4.0.0/15 via 10.0.0.9 dev v0 table 70\n"
+        + "route add 6.6.0.0/24 nhid 70 table 70\n"
+        + "route append 6.6.0.0/24 dev v0 table 70\n"
+        + "rule add pref 70 lookup 70\n"
+    ).splitlines()
+    flows = [["5.5.1.1"], ["5.5.1.1", "oif", "v0"], ["5.5.200.1", "oif", "v0"], ["6.6.0.1", "oif", "v0"]]
+    _, k, m, c = run_both(Run(lines, flows=flows), KernelSide(), ModelSide(), verify_not_modelled=True)
+    assert not c.mismatches, "\n".join(x.detail for x in c.mismatches)
+    assert [a.get("gateway") for a in m.answers[:3]] == ["10.1.0.1", "10.0.0.9", None]
