@@ -60,7 +60,7 @@ typedef struct pr_nh {
     uint8_t gw_family;        /* 0 = no gateway */
     uint8_t flags;            /* PR_RTNH_F_* (DEAD, LINKDOWN, ONLINK) */
     uint8_t scope;            /* fib_nh_scope: link for a gateway, host for dev-only, nowhere for host routes */
-    uint8_t pad;
+    uint8_t nhc_v6;           /* from an IPv6 nexthop object: no IPv4 source cache (fib_result_prefsrc) */
     uint16_t weight;
     uint16_t pad2;
     uint32_t ifindex;
@@ -72,7 +72,8 @@ typedef struct pr_nh {
 typedef struct pr_route {
     uint8_t family, dst_len, tos, protocol, scope, type, has_prefsrc, pref;
     uint8_t addrconf;         /* IPv6: created by the kernel from an address (not ECMP-able) */
-    uint8_t pad[3];
+    uint8_t fa_type;          /* nh_id routes: the type as requested (type may say blackhole for a blackhole object) */
+    uint8_t pad[2];
     uint32_t table;
     uint32_t priority;
     uint32_t nh_id;
@@ -246,6 +247,18 @@ typedef struct pr_ifaddr {
     uint8_t broadcast[16];
 } pr_ifaddr;
 
+/* A nexthop object (nexthop.c). */
+typedef struct pr_nhobj {
+    uint32_t id;
+    uint8_t family;           /* AF_INET / AF_INET6; 0 for a group */
+    uint8_t blackhole;
+    uint8_t is_group;
+    uint8_t protocol;
+    pr_nh nh;                 /* a single nexthop: gateway, device, scope, ONLINK; lo for a blackhole */
+    uint32_t ngrp;
+    pr_nhgrp_entry *grp;      /* a group's members (heap) */
+} pr_nhobj;
+
 struct pr_policy {
     uint64_t generation;      /* pr_policy_touch: new at every request that may change p, unique process-wide */
     pr_link *links;
@@ -263,6 +276,9 @@ struct pr_policy {
     pr_devconf conf_all, conf_default;
     int32_t ip_nonlocal_bind;
     uint32_t kernel_features; /* PR_KF_*: how the modelled kernel was built */
+    pr_nhobj *nhobjs;         /* nexthop objects, ascending id */
+    size_t nnhobjs, capnhobjs;
+    uint32_t nh_last_auto;    /* net->nexthop.last_id_allocated */
     /* Snapshot for pr_route_dump(). */
     const pr_route **dump;
     size_t ndump, capdump;
@@ -424,6 +440,28 @@ extern _Thread_local bool pr_rules_force_linear;
 extern atomic_uint pr_linear_users;   /* threads with pr_rules_force_linear set */
 void pr_rules_rebind(pr_policy *p);   /* after link add/del/rename */
 void pr_trace_push(pr_trace *tr, int32_t idx, uint32_t prio, uint32_t table, uint8_t kind, int32_t err, uint8_t mlen);
+
+/* nexthop objects (nexthop.c) */
+const pr_nhobj *pr_nhobj_find(const pr_policy *p, uint32_t id);
+/* the object's nexthops onto r (RTA_NH_ID routes): 0 or -ENOMEM */
+int pr_nhobj_materialize(const pr_policy *p, const pr_nhobj *o, pr_route *r);
+/* nexthop_flush_dev: the device went down (down=1), lost its carrier (down=1)
+ * or is unregistered (down=0) */
+void pr_nexthop_flush_dev(pr_policy *p, uint32_t ifindex, int down);
+void pr_nhobjs_free(pr_policy *p);
+int pr_nhobjs_clone(pr_policy *dst, const pr_policy *src);
+/* fib_check_nexthop / fib6_check_nexthop for a route of family, scope */
+/* rt6_get_pcpu_route: whether an IPv6 answer through leg of r could report
+ * another route's table/metric/protocol/pref/prefsrc (the rt6_info cached on
+ * the object's fib6_nh is shared by every IPv6 route through it) */
+bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t leg);
+/* whether another IPv4 route through leg's object covers multicast
+ * destinations at /4 or longer: the rtable such a lookup caches on the
+ * shared nexthop (type multicast) is what later unicast lookups get */
+bool pr_nhobj_v4_mc_shared(const pr_policy *p, const pr_route *r, uint32_t leg);
+int pr_nhobj_check_route(pr_policy *p, const pr_nhobj *o, uint8_t family, unsigned scope);
+int pr_check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope);
+int pr_check_nh6(pr_policy *p, pr_nh *nh, uint32_t table);
 
 /* derived-route maintenance (policy.c) */
 void pr_sync_link_down(pr_policy *p, uint32_t ifindex);

@@ -39,9 +39,10 @@ static void res_set_nh(pr_result *out, const pr_policy *p, const pr_route *r, ui
     pr_result_nh *n = &out->nh[out->nh_count++];
     memset(n, 0, sizeof(*n));
     n->oif = oif;
+    if (r)
+        n->weight = route_nh_c(r, k)->weight;   /* a device-only leg has its weight too */
     if (r && with_gw) {
         const pr_nh *nh = route_nh_c(r, k);
-        n->weight = nh->weight;
         if (nh->gw_family) {
             n->gw_family = nh->gw_family;
             memcpy(n->gw, nh->gw, 16);
@@ -57,7 +58,7 @@ static uint32_t result_prefsrc4(const pr_policy *p, const pr_route *r, uint32_t 
     const pr_nh *nh = route_nh_c(r, k);
     /* the kernel keeps the source computed at the last address change (or
      * route creation) until the next one; later sysctl changes do not count */
-    if (nh->saddr_genid == p->addr_genid)
+    if (!nh->nhc_v6 && nh->saddr_genid == p->addr_genid)
         return nh->saddr_cache;
     uint32_t gw = nh->gw_family == PR_AF_INET ? v4_get(nh->gw) : 0;
     return pr_inet_select_addr(p, nh->ifindex, gw, r->scope);
@@ -293,6 +294,12 @@ make_route:
             /* the rtable is cached on the nexthop and shared with unicast
              * destinations: the kernel's answer depends on earlier lookups */
             out->not_modelled |= PR_NM_ROUTE_CACHE;
+    } else if (type == PR_RTN_UNICAST && have_res && res.route->nh_id &&
+               pr_nhobj_v4_mc_shared(p, res.route, res.nh_index)) {
+        /* the nexthop object is shared with a route that multicast
+         * destinations take: its cached rtable may say multicast
+         * (POLROUTE_SCENARIO=312:4) */
+        out->not_modelled |= PR_NM_ROUTE_CACHE;
     }
     (void)orig_oif;
     out->type = type;
@@ -637,6 +644,8 @@ static int route_get6(const pr_policy *p, const pr_flow *q, pr_result *out, pr_t
     out->pref = r->pref;
     out->has_metric = 1;
     out->metric = r->priority;
+    if (r->nh_id && pr_nhobj_v6_cache_ambiguous(p, r, res.nh_index))
+        out->not_modelled |= PR_NM_NEXTHOP_OBJECT;
     out->matched_len = res.prefixlen;
     memcpy(out->matched_dst, r->dst, 16);
     memcpy(out->dst, q->dst, 16);

@@ -190,6 +190,7 @@ void pr_policy_free(pr_policy *p)
     free(p->addrs);
     free(p->local4);
     free((void *)p->dump);
+    pr_nhobjs_free(p);
     free(p);
 }
 
@@ -205,8 +206,12 @@ pr_policy *pr_policy_clone(const pr_policy *src)
     p->nlocal4 = p->caplocal4 = 0;
     p->dump = NULL;
     p->ndump = p->capdump = 0;
+    p->nhobjs = NULL;
+    p->nnhobjs = p->capnhobjs = 0;
     memset(&p->v4, 0, sizeof(p->v4));
     memset(&p->v6, 0, sizeof(p->v6));
+    if (pr_nhobjs_clone(p, src) < 0)
+        goto fail;
     if (src->nlinks) {
         if (!(p->links = dup_array(src->links, src->nlinks, sizeof(pr_link))))
             goto fail;
@@ -252,8 +257,12 @@ pr_policy *pr_policy_snapshot(pr_policy *src)
     p->nlocal4 = p->caplocal4 = 0;
     p->dump = NULL;
     p->ndump = p->capdump = 0;
+    p->nhobjs = NULL;
+    p->nnhobjs = p->capnhobjs = 0;
     memset(&p->v4, 0, sizeof(p->v4));
     memset(&p->v6, 0, sizeof(p->v6));
+    if (pr_nhobjs_clone(p, src) < 0)
+        goto fail;
     if (src->nlinks) {
         if (!(p->links = dup_array(src->links, src->nlinks, sizeof(pr_link))))
             goto fail;
@@ -477,6 +486,8 @@ static int route_on_dev(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
     uint32_t ifindex = *(uint32_t *)ctx;
+    if (r->nh_id)
+        return 0;   /* nexthop objects' routes go with their objects (pr_nexthop_flush_dev) */
     if (r->family == PR_AF_INET6) {
         /* fib6_ifdown (NETDEV_UNREGISTER) looks at each sibling alone: only
          * the legs via the device go (POLROUTE_SCENARIO=194808169236093:6) */
@@ -542,6 +553,7 @@ int pr_link_del(pr_policy *p, uint32_t ifindex)
                     fib_del_ifaddr(p, &gone);
             }
         }
+        pr_nexthop_flush_dev(p, idx, 0);
         pr_routes_edit(p, PR_AF_INET, route_on_dev, &idx);
         pr_routes_edit(p, PR_AF_INET6, route_on_dev, &idx);
         pr_link *cur = pr_link_by_index(p, idx);
@@ -953,6 +965,8 @@ static void fib_del_ifaddr(pr_policy *p, const pr_ifaddr *a)
 static int nh_kill_all(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
+    if (r->nh_id)
+        return 0;   /* nexthop objects follow their devices themselves (nexthop.c) */
     uint32_t ifindex = *(uint32_t *)ctx, dead = 0;
     for (uint32_t k = 0; k < r->nh_count; k++) {
         pr_nh *nh = route_nh(r, k);
@@ -1151,6 +1165,8 @@ int pr_link_get(const pr_policy *p, size_t i, pr_link_info *out)
 static int nh_sync_down(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
+    if (r->nh_id)
+        return 0;   /* nexthop objects follow their devices themselves (nexthop.c) */
     uint32_t ifindex = *(uint32_t *)ctx;
     if (r->family == PR_AF_INET6) {
         /* fib6_ifdown (NETDEV_DOWN): a single-path route via the device goes;
@@ -1193,6 +1209,7 @@ static int nh_sync_down(pr_policy *p, pr_route *r, void *ctx)
 
 void pr_sync_link_down(pr_policy *p, uint32_t ifindex)
 {
+    pr_nexthop_flush_dev(p, ifindex, 1);   /* nh_netdev_event NETDEV_DOWN */
     pr_routes_edit(p, PR_AF_INET, nh_sync_down, &ifindex);
     /* IPv6: addresses go (keep_addr_on_down 0) with their routes */
     for (size_t i = p->naddrs; i-- > 0;)
@@ -1209,6 +1226,8 @@ typedef struct {
 static int nh_sync_up(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
+    if (r->nh_id)
+        return 0;   /* nexthop objects follow their devices themselves (nexthop.c) */
     carrier_ctx *c = ctx;
     for (uint32_t k = 0; k < r->nh_count; k++) {
         pr_nh *nh = route_nh(r, k);
@@ -1224,6 +1243,8 @@ static int nh_sync_up(pr_policy *p, pr_route *r, void *ctx)
 static int nh_carrier(pr_policy *p, pr_route *r, void *ctx)
 {
     (void)p;
+    if (r->nh_id)
+        return 0;   /* nexthop objects follow their devices themselves (nexthop.c) */
     carrier_ctx *c = ctx;
     for (uint32_t k = 0; k < r->nh_count; k++) {
         pr_nh *nh = route_nh(r, k);
@@ -1247,6 +1268,8 @@ void pr_sync_carrier(pr_policy *p, uint32_t ifindex)
     if (!l || !l->up)
         return;
     carrier_ctx c = {ifindex, pr_link_carrier(p, l)};
+    if (!c.carrier)
+        pr_nexthop_flush_dev(p, ifindex, 1);   /* NETDEV_CHANGE without IFF_RUNNING|IFF_LOWER_UP */
     pr_routes_edit(p, PR_AF_INET, nh_carrier, &c);
     pr_routes_edit(p, PR_AF_INET6, nh_carrier, &c);
 }

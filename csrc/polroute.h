@@ -94,7 +94,8 @@ enum {
 /* Reasons an answer is not modelled (pr_result.not_modelled bits). */
 enum {
     PR_NM_MULTIPATH_HASH = 1,    /* several nexthops: the kernel hashes, we list candidates */
-    PR_NM_NEXTHOP_OBJECT = 2,    /* route uses an `ip nexthop` object */
+    PR_NM_NEXTHOP_OBJECT = 2,    /* IPv6 via a nexthop object shared by routes that report differently:
+                                  * the answer reports the route that cached its rt6_info on the object first */
     PR_NM_L3MDEV = 4,            /* VRF / l3mdev rule in play */
     PR_NM_DEFAULT_ROTATION = 8,  /* several default gateways: fib_select_default uses ARP state */
     PR_NM_IPV6_NEIGH = 16,       /* IPv6 choice depends on neighbour state */
@@ -428,6 +429,67 @@ int pr_sysctl_get(const pr_policy *p, const char *key, int64_t *value);
 
 int pr_rule_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_rule_req *req);
 int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route_req *req);
+
+/* ---- nexthop objects (`ip nexthop`, RTM_NEWNEXTHOP / RTM_DELNEXTHOP) ----
+ * Objects live in the namespace, keyed by id (dumped in ascending id order).
+ * A route with RTA_NH_ID resolves through its object: the model stores the
+ * object's nexthops on the route (as the kernel's compat dump shows them) and
+ * refreshes them whenever the object changes.  Not modelled (refused with
+ * -EOPNOTSUPP and a "polroute: ... not modelled" message): resilient groups,
+ * fdb nexthops, encap. */
+enum {
+    PR_RTM_NEWNEXTHOP = 104, PR_RTM_DELNEXTHOP = 105,
+    PR_NEXTHOP_GRP_TYPE_MPATH = 0, PR_NEXTHOP_GRP_TYPE_RES = 1,
+};
+/* Bits of pr_nhobj_req.present: bit (1u << NHA_x). */
+enum {
+    PR_NHA_ID = 1, PR_NHA_GROUP = 2, PR_NHA_GROUP_TYPE = 3, PR_NHA_BLACKHOLE = 4,
+    PR_NHA_OIF = 5, PR_NHA_GATEWAY = 6, PR_NHA_ENCAP_TYPE = 7, PR_NHA_ENCAP = 8,
+    PR_NHA_FDB = 11, PR_NHA_RES_GROUP = 12,
+};
+/* One member of a group (struct nexthop_grp; weight 1..256 as ip takes it). */
+typedef struct pr_nhgrp_entry {
+    uint32_t id;
+    uint16_t weight;
+    uint16_t pad;
+} pr_nhgrp_entry;
+/* An RTM_NEWNEXTHOP / RTM_DELNEXTHOP request: struct nhmsg plus NHA_*. */
+typedef struct pr_nhobj_req {
+    uint8_t family;          /* nh_family: AF_UNSPEC (groups), AF_INET, AF_INET6 */
+    uint8_t scope;           /* nh_scope (must be 0) */
+    uint8_t protocol;        /* nh_protocol */
+    uint8_t pad;
+    uint32_t flags;          /* nh_flags: RTNH_F_ONLINK */
+    uint32_t present;        /* which NHA_* attributes were sent */
+    uint32_t id;
+    uint32_t oif;
+    uint16_t group_type;
+    uint16_t res_buckets;
+    uint32_t ngroup;         /* members in group[] */
+    const pr_nhgrp_entry *group;
+    uint8_t gw[16];          /* NHA_GATEWAY in the request's family */
+} pr_nhobj_req;
+/* A dumped nexthop object (what RTM_GETNEXTHOP returns). */
+typedef struct pr_nhobj_info {
+    uint32_t id;
+    uint8_t family;          /* 0 for a group */
+    uint8_t scope;           /* nh_scope */
+    uint8_t protocol;
+    uint8_t blackhole;
+    uint8_t is_group;
+    uint8_t gw_family;       /* 0 = no gateway */
+    uint16_t group_type;
+    uint32_t flags;          /* RTNH_F_ONLINK ... */
+    uint32_t ifindex;        /* 0 for groups and blackholes */
+    uint32_t ngroup;         /* members */
+    uint8_t gw[16];
+} pr_nhobj_info;
+/* msg_type PR_RTM_NEWNEXTHOP (nlmsg_flags CREATE|EXCL for add, CREATE|REPLACE
+ * for replace) or PR_RTM_DELNEXTHOP.  0 or the kernel's negative errno. */
+int pr_nexthop_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_nhobj_req *req);
+size_t pr_nexthop_count(const pr_policy *p);
+/* Object i (ascending id); its first grp_cap members into grp (may be NULL). */
+int pr_nexthop_get(const pr_policy *p, size_t i, pr_nhobj_info *out, pr_nhgrp_entry *grp, size_t grp_cap);
 
 /* ---- dumps (list order; index from 0 while < count) ---- */
 

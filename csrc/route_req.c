@@ -150,6 +150,11 @@ static int check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope)
     return 0;
 }
 
+int pr_check_nh4(pr_policy *p, pr_nh *nh, uint32_t table, unsigned scope)
+{
+    return check_nh4(p, nh, table, scope);
+}
+
 static int build_nexthops(pr_policy *p, const pr_route_req *q, pr_route *r)
 {
     if ((q->present & BIT(PR_RTA_MULTIPATH)) && q->nh_count) {
@@ -188,12 +193,39 @@ static int build_nexthops(pr_policy *p, const pr_route_req *q, pr_route *r)
     return 0;
 }
 
+/* rtm_to_fib_config / rtm_to_fib6_config: RTA_NH_ID excludes a nexthop spec */
+static int nh_id_exclusive(pr_policy *p, const pr_route_req *q)
+{
+    if (!(q->present & BIT(PR_RTA_NH_ID)))
+        return 0;
+    if (((q->present & BIT(PR_RTA_OIF)) && (q->oif || q->family == PR_AF_INET6)) || q->gw_family ||
+        ((q->present & BIT(PR_RTA_MULTIPATH)) && (q->nh_count || q->family == PR_AF_INET6)))
+        return pr_fail(p, PR_EINVAL, "Nexthop specification and nexthop id are mutually exclusive");
+    return 0;
+}
+
+/* A new route through a nexthop object (the RTA_NH_ID branches of
+ * fib_create_info / ip6_route_info_create): checked against the route, its
+ * nexthops copied from the object. */
+static int route_from_nhobj(pr_policy *p, pr_route *r, const pr_nhobj *o)
+{
+    r->nh_id = o->id;
+    r->fa_type = r->type;
+    if (!type_is_error(r->type) || r->family == PR_AF_INET6) {
+        int rc = pr_nhobj_check_route(p, o, r->family, r->scope);
+        if (rc)
+            return rc;
+    }
+    return pr_nhobj_materialize(p, o, r);
+}
+
 static int new_route4(pr_policy *p, int nlflags, const pr_route_req *q)
 {
     if (q->tos & 0x03)
         return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
-    if (q->present & BIT(PR_RTA_NH_ID))
-        return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+    int nrc = nh_id_exclusive(p, q);
+    if (nrc)
+        return nrc;
     uint32_t table = q->table ? q->table : PR_TABLE_MAIN;
     if (!pr_table_new(&p->v4, table))
         return -PR_ENOMEM;
@@ -230,6 +262,31 @@ static int new_route4(pr_policy *p, int nlflags, const pr_route_req *q)
     if (q->rtm_flags & (PR_RTNH_F_DEAD | PR_RTNH_F_LINKDOWN))
         return pr_fail(p, PR_EINVAL, "Invalid rtm_flags - can not contain DEAD or LINKDOWN");
     bool has_mp = (q->present & BIT(PR_RTA_MULTIPATH)) && q->nh_count;
+    if (q->present & BIT(PR_RTA_NH_ID)) {
+        const pr_nhobj *o = pr_nhobj_find(p, q->nh_id);
+        if (!o)
+            return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+        if (!type_is_error(r.type)) {
+            if (r.type != PR_RTN_UNICAST && r.type != PR_RTN_LOCAL && r.type != PR_RTN_BROADCAST &&
+                r.type != PR_RTN_ANYCAST && r.type != PR_RTN_MULTICAST)
+                return pr_fail(p, PR_EINVAL, "Invalid route type");
+            if (r.scope > PR_SCOPE_HOST)
+                return pr_fail(p, PR_EINVAL, "Invalid scope");
+        }
+        int rc = route_from_nhobj(p, &r, o);
+        if (rc < 0) {
+            pr_route_free_contents(&r);
+            return rc;
+        }
+        if (r.has_prefsrc && !valid_prefsrc4(p, &r)) {
+            pr_route_free_contents(&r);
+            return pr_fail(p, PR_EINVAL, "Invalid prefsrc address");
+        }
+        rc = pr_route_insert(p, &r, nlflags);
+        if (rc == 0 && r.type == PR_RTN_LOCAL)
+            p->v4_custom_local_routes = true;
+        return rc;
+    }
     if (type_is_error(r.type)) {
         if (q->gw_family || ((q->present & BIT(PR_RTA_OIF)) && q->oif) || has_mp)
             return pr_fail(p, PR_EINVAL, "Gateway, device and multipath can not be specified for this route type");
@@ -391,10 +448,16 @@ static int check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
     return 0;
 }
 
+int pr_check_nh6(pr_policy *p, pr_nh *nh, uint32_t table)
+{
+    return check_nh6(p, nh, table);
+}
+
 static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
 {
-    if (q->present & BIT(PR_RTA_NH_ID))
-        return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+    int nrc = nh_id_exclusive(p, q);
+    if (nrc)
+        return nrc;
     if (q->dst_len > 128)
         return pr_fail(p, PR_EINVAL, "Invalid prefix length");
     uint32_t table = q->table ? q->table : PR_TABLE_MAIN;
@@ -415,6 +478,27 @@ static int new_route6(pr_policy *p, int nlflags, const pr_route_req *q)
     if (q->present & BIT(PR_RTA_METRICS)) {
         r.metrics_present = q->metrics_present;
         memcpy(r.metrics, q->metrics, sizeof(r.metrics));
+    }
+    if (q->present & BIT(PR_RTA_NH_ID)) {
+        const pr_nhobj *o = pr_nhobj_find(p, q->nh_id);
+        if (!o)
+            return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+        if (r.type != PR_RTN_UNICAST)
+            return pr_fail(p, PR_EOPNOTSUPP, "polroute: IPv6 routes of this type with a nexthop object are not modelled");
+        int rc = route_from_nhobj(p, &r, o);
+        if (rc == 0 && (q->present & BIT(PR_RTA_PREFSRC))) {
+            if (!v6_is_local(p, q->prefsrc)) {
+                rc = pr_fail(p, PR_EINVAL, "Invalid source address");
+            } else {
+                r.has_prefsrc = 1;
+                memcpy(r.prefsrc, q->prefsrc, 16);
+            }
+        }
+        if (rc < 0) {
+            pr_route_free_contents(&r);
+            return rc;
+        }
+        return pr_route_insert(p, &r, nlflags);
     }
     if (type_is_error(r.type)) {
         /* reject routes sit on lo */
@@ -523,7 +607,10 @@ int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route
     if (q->family == PR_AF_INET) {
         if (q->tos & 0x03)
             return pr_fail(p, PR_EINVAL, "Invalid dsfield (tos): ECN bits must be 0");
-        if (q->present & BIT(PR_RTA_NH_ID))
+        int nrc = nh_id_exclusive(p, q);
+        if (nrc)
+            return nrc;
+        if ((q->present & BIT(PR_RTA_NH_ID)) && !pr_nhobj_find(p, q->nh_id))
             return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
         uint32_t tid = q->table ? q->table : PR_TABLE_MAIN;
         if (!pr_table_get(&p->v4, tid))
@@ -533,8 +620,14 @@ int pr_route_request(pr_policy *p, int msg_type, int nlmsg_flags, const pr_route
         uint32_t key = v4_get(q->dst);
         if (q->dst_len < 32 && (q->dst_len == 0 ? key : (key << q->dst_len)))
             return pr_fail(p, PR_EINVAL, "Invalid prefix for given prefix length");
-    } else if (q->dst_len > 128) {
-        return pr_fail(p, PR_EINVAL, "Invalid prefix length");
+    } else {
+        int nrc = nh_id_exclusive(p, q);
+        if (nrc)
+            return nrc;
+        if ((q->present & BIT(PR_RTA_NH_ID)) && !pr_nhobj_find(p, q->nh_id))
+            return pr_fail(p, PR_EINVAL, "Nexthop id does not exist");
+        if (q->dst_len > 128)
+            return pr_fail(p, PR_EINVAL, "Invalid prefix length");
     }
     return pr_route_delete_req(p, q);
 }

@@ -596,11 +596,18 @@ static int insert_v6(pr_policy *p, pr_table *t, const pr_route *nr, int nlflags)
                         fallback = i;
                     continue;
                 }
-                for (uint32_t k = 0; k < e->nh_count; k++) {
-                    const pr_nh *a = route_nh_c(e, k);
-                    if (a->ifindex == nr->nh0.ifindex && a->gw_family == nr->nh0.gw_family &&
-                        memcmp(a->gw, nr->nh0.gw, 16) == 0)
+                /* rt6_duplicate_nexthop: with a nexthop object on either
+                 * side, only the same object is a duplicate (nexthop_cmp) */
+                if (e->nh_id || nr->nh_id) {
+                    if (e->nh_id == nr->nh_id)
                         return pr_fail(p, PR_EEXIST, "");
+                } else {
+                    for (uint32_t k = 0; k < e->nh_count; k++) {
+                        const pr_nh *a = route_nh_c(e, k);
+                        if (a->ifindex == nr->nh0.ifindex && a->gw_family == nr->nh0.gw_family &&
+                            memcmp(a->gw, nr->nh0.gw, 16) == 0)
+                            return pr_fail(p, PR_EEXIST, "");
+                    }
                 }
                 if (v6_ecmp_ok(e) && v6_ecmp_ok(nr) && nr->nh_count == 1 && e->nh_count < PR_MAX_NEXTHOPS) {
                     /* a sibling: the model keeps siblings as one multipath route */
@@ -651,8 +658,12 @@ int pr_route_insert(pr_policy *p, const pr_route *nr, int nlflags)
 
 static bool del_filter_match(const pr_route *e, const pr_route_req *q)
 {
-    if (q->type && e->type != q->type)
+    if (q->type && (e->nh_id ? e->fa_type : e->type) != q->type)
         return false;
+    if (e->nh_id && !(q->present & (1u << PR_RTA_NH_ID)) &&
+        (((q->present & (1u << PR_RTA_OIF)) && q->oif) || q->gw_family ||
+         ((q->present & (1u << PR_RTA_MULTIPATH)) && q->nh_count)))
+        return false;   /* fib_nh_match: a nexthop spec never matches an object's route */
     if (q->family == PR_AF_INET && q->scope != PR_SCOPE_NOWHERE && e->scope != q->scope)
         return false;
     if ((q->present & (1u << PR_RTA_PREFSRC)) &&
@@ -718,6 +729,19 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
             /* ip6_route_del: metric given must match; oif/gateway filter legs */
             if ((q->present & (1u << PR_RTA_PRIORITY)) && q->priority && e->priority != q->priority)
                 continue;
+            bool want_id = (q->present & (1u << PR_RTA_NH_ID)) && q->nh_id;
+            if (want_id && e->nh_id != q->nh_id)
+                continue;
+            if (e->nh_id) {
+                /* a route through an object goes whole, whatever oif/gateway say */
+                if (q->protocol && e->protocol != q->protocol)
+                    continue;
+                rlist_remove_at(s, i);
+                t->nroutes--;
+                if (s->n == 0)
+                    slot_release(t, s, key, q->dst_len);
+                return 0;
+            }
             if ((q->present & (1u << PR_RTA_OIF)) && q->oif) {
                 bool any = false;
                 for (uint32_t k = 0; k < e->nh_count; k++)
@@ -928,7 +952,9 @@ static int route_error(uint8_t type)
     }
 }
 
-/* Try the routes of one slot; 1 = result set, 0 = nothing usable, <0 = error. */
+/* Try the routes of one slot; 1 = result set, 0 = nothing usable, 2 =
+ * nothing usable and the leaf is done (res->route: the object's route),
+ * <0 = error. */
 static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, unsigned plen,
                      const pr_flow4 *fl, pr_fib_res *res)
 {
@@ -961,6 +987,14 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
             res->nh_index = k;
             return 1;
         }
+        /* fib_table_lookup: a route through a nexthop object without a
+         * usable nexthop ends the trie leaf ("goto miss"): the routes after
+         * it, and the shorter prefixes of the same key, which share the
+         * leaf, are not tried (POLROUTE_SCENARIO=462:4) */
+        if (e->nh_id) {
+            res->route = e;
+            return 2;
+        }
     }
     return 0;
 }
@@ -969,7 +1003,17 @@ static int try_slot4(const pr_policy *p, const pr_table *t, const pr_rlist *s, u
 int pr_fib4_try_slot(const pr_policy *p, const pr_table *t, uint32_t slot, unsigned plen, const pr_flow4 *fl,
                      pr_fib_res *res)
 {
-    return try_slot4(p, t, &t->slots[slot], plen, fl, res);
+    int rc = try_slot4(p, t, &t->slots[slot], plen, fl, res);
+    /* a leaf ended by a nexthop object's route: reported as found, and a
+     * route with nh_id is never a fast outcome (fast4.c outcome_of_route),
+     * so such rows take the exact path */
+    return rc == 2 ? 1 : rc;
+}
+
+/* The key of a slot's prefix (its routes' masked destination). */
+static uint32_t slot_key4(const pr_rlist *s)
+{
+    return s->n ? v4_get(s->v[0].dst) : 0;
 }
 
 int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *fl, pr_fib_res *res)
@@ -992,19 +1036,27 @@ int pr_fib4_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow4 *
         return -PR_EAGAIN;
     }
     int rc0 = try_slot4(p, t, &t->slots[v0], l0, fl, res);
-    if (rc0 > 0)
+    if (rc0 == 1)
         return 0;
     if (rc0 < 0)
         return rc0;
+    bool skip = rc0 == 2;
+    uint32_t skip_key = skip ? slot_key4(&t->slots[v0]) : 0;
     uint32_t vals[PR_TRIE_MAX_MATCHES];
     uint8_t lens[PR_TRIE_MAX_MATCHES];
     size_t n = pr_trie_matches(&t->trie, key, vals, lens, PR_TRIE_MAX_MATCHES);
     for (size_t i = 1; i < n; i++) {
+        if (skip && slot_key4(&t->slots[vals[i]]) == skip_key)
+            continue;   /* the same trie leaf */
         int rc = try_slot4(p, t, &t->slots[vals[i]], lens[i], fl, res);
-        if (rc > 0)
+        if (rc == 1)
             return 0;
         if (rc < 0)
             return rc;
+        if (rc == 2) {
+            skip = true;
+            skip_key = slot_key4(&t->slots[vals[i]]);
+        }
     }
     return -PR_EAGAIN;
 }
@@ -1023,15 +1075,26 @@ static int merged_walk(const pr_policy *p, const pr_flow4 *fl, pr_fib_res *res)
     size_t mn = mt ? pr_trie_matches(&mt->trie, key, mv, ml, PR_TRIE_MAX_MATCHES) : 0;
     size_t i = 0, j = 0;
     int rc = -PR_EAGAIN;
+    bool skip = false;
+    uint32_t skip_key = 0;
     while (i < ln || j < mn) {
         int use_local = j >= mn || (i < ln && ll[i] >= ml[j]);
         int r;
-        if (use_local) {
+        const pr_rlist *sl = use_local ? &lt->slots[lv[i]] : &mt->slots[mv[j]];
+        if (skip && slot_key4(sl) == skip_key) {
+            r = 0;   /* the same trie leaf as a nexthop object's route that missed */
+            use_local ? i++ : j++;
+        } else if (use_local) {
             r = try_slot4(p, lt, &lt->slots[lv[i]], ll[i], fl, res);
             i++;
         } else {
             r = try_slot4(p, mt, &mt->slots[mv[j]], ml[j], fl, res);
             j++;
+        }
+        if (r == 2) {
+            skip = true;
+            skip_key = slot_key4(sl);
+            continue;
         }
         if (r > 0) {
             res->table = PR_TABLE_MAIN;   /* one trie: reported as main */
@@ -1117,6 +1180,13 @@ int pr_fib6_table_lookup(const pr_policy *p, const pr_table *t, const pr_flow6 *
                 const pr_route *e = &s->v[j];
                 if ((pass == 0) != (e->priority == head_metric))
                     continue;
+                if (e->nh_id && e->type == PR_RTN_BLACKHOLE) {
+                    /* __find_rr_leaf: a route through a blackhole object is
+                     * taken at once, whatever the oif (POLROUTE_SCENARIO=14:6) */
+                    best_r = e;
+                    best_k = 0;
+                    break;
+                }
                 for (uint32_t k = 0; k < e->nh_count; k++) {
                     const pr_nh *nh = route_nh_c(e, k);
                     if (!nh_alive6(p, nh))

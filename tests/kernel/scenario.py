@@ -29,6 +29,11 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
+try:
+    from .scenario_nexthop import nexthop_block, nexthop_flows, nexthop_late
+except ImportError:  # run as a script or imported from the directory
+    from scenario_nexthop import nexthop_block, nexthop_flows, nexthop_late  # type: ignore
+
 # ---------------------------------------------------------------------------
 
 TABLE_POOL = [100, 200, 300, 1000, 7777, 100000, 253, 254]  # 253 default, 254 main
@@ -74,8 +79,9 @@ class _Link:
 
 
 class _Gen:
-    def __init__(self, seed: int, family: int):
+    def __init__(self, seed: int, family: int, nexthops: bool = False):
         self.r = random.Random(seed)
+        self.with_nexthops = nexthops
         self.fam = family
         self.sc = Scenario(seed=seed, family=family, batch_family=6 if family == 6 else 0)
         self.links: list[_Link] = []
@@ -115,6 +121,14 @@ class _Gen:
         if t in TABLE_NAMES and self.chance(0.7):
             return TABLE_NAMES[t]
         return str(t)
+
+    def dest_prefix_rn(self, fam: int, rn: random.Random):
+        """dest_prefix drawing from rn (scenario_nexthop.py's own stream)."""
+        saved, self.r = self.r, rn
+        try:
+            return self.dest_prefix(fam)
+        finally:
+            self.r = saved
 
     def host_in(self, net, bias_edges: bool = True):
         """A host address inside ``net``: edges (first/last/second) or random."""
@@ -646,6 +660,8 @@ class _Gen:
                 line = self.rule_line(fam, table=it[1] if isinstance(it, tuple) else None)
                 self.rule_lines.append(line)
             self.emit(line)
+        # nexthop objects and nhid routes (their own random stream)
+        nh_plan = nexthop_block(self) if self.with_nexthops else None
         # deliberate oddities
         if fam == 4 and not self.no_rules and self.chance(0.1):
             self.emit("rule add from 2001:db8::/64 lookup 100")  # IPv4 family, IPv6 address
@@ -690,8 +706,10 @@ class _Gen:
                 line = self.route_line(fam)
                 self.route_lines.append(line)
                 self.emit(line)
+        nexthop_late(self, nh_plan)
         self.sysctls()
         self.flows(100)
+        nexthop_flows(self, nh_plan)
         return self.sc
 
     def sysctls(self) -> None:
@@ -839,9 +857,13 @@ class _Gen:
             self.sc.flows.append(argv)
 
 
-def generate(seed: int, family: int) -> Scenario:
-    """The scenario for (seed, family); deterministic."""
-    return _Gen(seed, family).build()
+def generate(seed: int, family: int, nexthops: bool = False) -> Scenario:
+    """The scenario for (seed, family); deterministic.  ``nexthops``: with
+    nexthop objects and nhid routes (scenario_nexthop.py; for the
+    differential test - snapshots, the dump reader and the determinism check
+    do not take them: the live reader refuses nhid routes, and routes through
+    shared objects answer from route caches, docs/kernel-notes.md 9)."""
+    return _Gen(seed, family, nexthops).build()
 
 
 def scenario_seeds(master_seed: int, count: int) -> list[tuple[int, int]]:
@@ -851,10 +873,10 @@ def scenario_seeds(master_seed: int, count: int) -> list[tuple[int, int]]:
     return [(r.getrandbits(48), 4 if i % 2 == 0 else 6) for i in range(count)]
 
 
-if __name__ == "__main__":  # print a scenario: python scenario.py SEED [4|6]
+if __name__ == "__main__":  # print a scenario (as the differential test runs it): python scenario.py SEED [4|6]
     import sys
 
-    s = generate(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 4)
+    s = generate(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 4, nexthops=True)
     print("#", s.describe())
     print(s.batch_text, end="")
     for k, v in s.sysctls:

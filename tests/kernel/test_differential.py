@@ -130,7 +130,7 @@ def _family_run(family: int, capsys) -> FamilyRun:
 
     def one(sf):
         seed, fam = sf
-        sc = generate(seed, fam)
+        sc = generate(seed, fam, nexthops=True)
         run, k, m, c = run_both(Run.of(sc), kernel, model, verify_not_modelled=True)
         return sc, run, k, m, c
 

@@ -13,7 +13,7 @@ import operator
 import struct
 
 from polroute._core.binding import ffi, lib
-from polroute.types.infos import AddrInfo, LinkInfo
+from polroute.types.infos import AddrInfo, LinkInfo, NexthopObjInfo
 from polroute.types.requests import (
     AF_INET,
     AF_INET6,
@@ -34,6 +34,7 @@ from polroute.types.requests import (
     RTM_NEWRULE,
     AddrRequest,
     IPAddress,
+    NexthopObjRequest,
     NexthopRequest,
     RouteRequest,
     RuleRequest,
@@ -78,7 +79,7 @@ TRACE_STEP_NAMES = {
 #: PR_NM_* bit -> what the model does not cover in an answer
 NOT_MODELLED_NAMES = {
     lib.PR_NM_MULTIPATH_HASH: "multipath hash",
-    lib.PR_NM_NEXTHOP_OBJECT: "nexthop object",
+    lib.PR_NM_NEXTHOP_OBJECT: "nexthop object (IPv6 route cache shared by its routes)",
     lib.PR_NM_L3MDEV: "l3mdev/VRF",
     lib.PR_NM_DEFAULT_ROTATION: "default gateway rotation (fib_select_default)",
     lib.PR_NM_IPV6_NEIGH: "IPv6 neighbour state",
@@ -648,10 +649,13 @@ def rule_from_c(info, family: int) -> RuleRequest:
     return req
 
 
-def route_from_c(info, nh) -> RouteRequest:
+def route_from_c(info, nh, groups: frozenset[int] | set[int] = frozenset()) -> RouteRequest:
     """The route of a filled ``pr_route_info *`` and its ``pr_nexthop_info``
     array, as a RouteRequest (RTM_NEWROUTE) with the present bits a dump has:
-    one leg as gateway/oif, more as nexthops."""
+    one leg as gateway/oif, more as nexthops.  A route through a nexthop
+    object (``nh_id``) carries its object's legs for printing but sends only
+    RTA_NH_ID (the kernel refuses both); an IPv6 one through a group (an id
+    in ``groups``) dumps its legs as RTA_MULTIPATH even with one member."""
     req = RouteRequest(
         RTM_NEWROUTE,
         0,
@@ -676,24 +680,75 @@ def route_from_c(info, nh) -> RouteRequest:
         req.present |= bit(RTA_PREFSRC)
     if info.nh_id:
         req.present |= bit(RTA_NH_ID)
+    via_obj = bool(info.nh_id)
     legs = []
     for j in range(min(info.nh_count, len(nh))):
         leg = nh[j]
         gw = addr_from(leg.gw_family, leg.gw) if leg.gw_family else None
         legs.append(NexthopRequest(gw, leg.ifindex, leg.weight, leg.flags))
+    if via_obj and info.family == AF_INET6 and legs and info.nh_id in groups:
+        req.nexthops, legs = legs, []
     if len(legs) == 1:
         req.gateway, req.oif = legs[0].gateway, legs[0].ifindex
         req.rtm_flags |= legs[0].flags
-        if req.gateway is not None:
+        if req.gateway is not None and not via_obj:
             req.present |= bit(RTA_GATEWAY)
-        if req.oif:
+        if req.oif and not via_obj:
             req.present |= bit(RTA_OIF)
     elif legs:
         req.nexthops = legs
-        req.present |= bit(RTA_MULTIPATH)
+        if not via_obj:
+            req.present |= bit(RTA_MULTIPATH)
     for k in range(len(info.metrics)):
         if info.metrics_present & (1 << k):
             req.metrics[k] = info.metrics[k]
     if req.metrics:
         req.present |= bit(RTA_METRICS)
     return req
+
+
+def nhobj_to_c(req: NexthopObjRequest):
+    """A new ``pr_nhobj_req *`` for req, and the member array it points to
+    (keep both alive while the struct is in use)."""
+    c = ffi.new(
+        "pr_nhobj_req *",
+        {
+            "family": req.family,
+            "protocol": req.protocol,
+            "flags": req.flags,
+            "present": req.present,
+            "id": req.id,
+            "oif": req.oif,
+            "group_type": req.group_type,
+            "res_buckets": req.res_buckets,
+        },
+    )
+    if req.gateway is not None:
+        ffi.memmove(c.gw, addr_bytes(req.gateway), 16)
+    grp = None
+    if req.group:
+        grp = ffi.new("pr_nhgrp_entry[]", len(req.group))
+        for i, (nid, weight) in enumerate(req.group):
+            grp[i].id = nid
+            grp[i].weight = weight
+        c.group = grp
+        c.ngroup = len(req.group)
+    return c, grp
+
+
+def nhobj_from_c(info, grp) -> NexthopObjInfo:
+    """A filled ``pr_nhobj_info *`` (and its ``pr_nhgrp_entry`` array for a
+    group, else NULL) as a NexthopObjInfo."""
+    group = tuple((grp[k].id, grp[k].weight) for k in range(info.ngroup)) if info.is_group else None
+    return NexthopObjInfo(
+        id=info.id,
+        family=info.family,
+        scope=info.scope,
+        protocol=info.protocol,
+        flags=info.flags,
+        blackhole=bool(info.blackhole),
+        ifindex=info.ifindex,
+        gateway=addr_from(info.gw_family, info.gw) if info.gw_family else None,
+        group=group,
+        group_type=info.group_type,
+    )

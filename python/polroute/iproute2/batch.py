@@ -33,6 +33,7 @@ from polroute.iproute2.command import Command, Context, first_match, not_a_chang
 from polroute.iproute2.fastline import fast_command
 from polroute.iproute2.lexer import BatchError, ParseError, batch_lines, split_args
 from polroute.iproute2.link import do_iplink
+from polroute.iproute2.nexthop import do_ipnh
 from polroute.iproute2.route import do_iproute
 from polroute.iproute2.rt_tables import RtTables
 from polroute.iproute2.rule import do_iprule
@@ -78,7 +79,14 @@ _OBJECTS = (
 )
 
 # the objects the model changes: each one's command table, in its own module
-_DO = {"address": do_ipaddr, "route": do_iproute, "rule": do_iprule, "link": do_iplink, "tuntap": do_iptuntap}
+_DO = {
+    "address": do_ipaddr,
+    "route": do_iproute,
+    "rule": do_iprule,
+    "link": do_iplink,
+    "tuntap": do_iptuntap,
+    "nexthop": do_ipnh,
+}
 
 
 def _strip_prefix(words: list[str], family: int) -> tuple[list[str], int]:

@@ -205,7 +205,9 @@ def to_json(r: RouteGetResult, tables: RtTables | None = None) -> dict[str, Any]
         d["from"] = r.from_
     if r.tos:
         d["tos"] = tables.dsfield.name(r.tos)
-    if r.gateway is not None:
+    if r.gateway is not None and r.family == AF_INET and ":" in r.gateway:
+        d["via"] = {"family": "inet6", "host": r.gateway}  # an IPv6 nexthop object's gateway
+    elif r.gateway is not None:
         d["gateway"] = r.gateway
     if r.dev is not None:
         d["dev"] = r.dev
@@ -250,7 +252,7 @@ def to_text(r: RouteGetResult, tables: RtTables | None = None) -> str:
     if r.tos:
         parts += ["tos", tables.dsfield.name(r.tos)]
     if r.gateway is not None:
-        parts += ["via", r.gateway]
+        parts += ["via", "inet6", r.gateway] if r.family == AF_INET and ":" in r.gateway else ["via", r.gateway]
     if r.dev is not None:
         parts += ["dev", r.dev]
     if r.table is not None:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from polroute._core.binding import ffi, lib
 from polroute._core.codec import (
     LINK_KINDS,
+    NULL,
     addr_from_c,
     addr_to_c,
     link_from_c,
+    nhobj_from_c,
+    nhobj_to_c,
     out_struct,
     route_from_c,
     route_to_c,
@@ -30,11 +33,13 @@ from polroute._core.errors import PolicyError, check, check_handle
 from polroute.model.fast4 import build_fast4
 from polroute.model.kernel_profile import PROFILES, KernelProfile
 from polroute.model.kernel_profile import resolve as resolve_profile
-from polroute.types.infos import AddrInfo, LinkInfo
+from polroute.types.infos import AddrInfo, LinkInfo, NexthopObjInfo
 from polroute.types.requests import (
     AF_INET,
+    AF_INET6,
     AddrRequest,
     LinkRequest,
+    NexthopObjRequest,
     RouteRequest,
     RuleRequest,
 )
@@ -258,9 +263,31 @@ class Policy:
         info = out_struct("pr_route_info")
         nh = out_struct("pr_nexthop_info", 32)
         out = []
+        # ids of nexthop groups: an IPv6 route through one dumps RTA_MULTIPATH
+        groups = {o.id for o in self.nexthops() if o.group is not None} if family == AF_INET6 else set()
         for i in range(n):
             self._check(lib.pr_route_get_dumped(self._h, i, info, nh, 32))
-            out.append(route_from_c(info, nh))
+            out.append(route_from_c(info, nh, groups))
+        return out
+
+    # ---- nexthop objects ---------------------------------------------------
+    def nexthop(self, req: NexthopObjRequest) -> None:
+        """Apply a nexthop object request (RTM_NEWNEXTHOP / RTM_DELNEXTHOP),
+        with the kernel's checks; routes through a changed object follow it."""
+        c, _grp = nhobj_to_c(req)  # _grp keeps the member array alive
+        self._check(lib.pr_nexthop_request(self._h, req.msg_type, req.nlmsg_flags, c))
+
+    def nexthops(self) -> list[NexthopObjInfo]:
+        """The nexthop objects in ascending id order (the kernel's dump order)."""
+        info = out_struct("pr_nhobj_info")
+        out = []
+        for i in range(lib.pr_nexthop_count(self._h)):
+            self._check(lib.pr_nexthop_get(self._h, i, info, NULL, 0))
+            grp = NULL
+            if info.is_group:
+                grp = out_struct("pr_nhgrp_entry", info.ngroup)
+                self._check(lib.pr_nexthop_get(self._h, i, info, grp, info.ngroup))
+            out.append(nhobj_from_c(info, grp))
         return out
 
     def v4_merged(self) -> bool:

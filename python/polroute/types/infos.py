@@ -37,3 +37,19 @@ class AddrInfo:
     flags: int = 0
     metric: int = 0
     broadcast: IPAddress | None = None
+
+
+@dataclass(frozen=True)
+class NexthopObjInfo:
+    """A dumped nexthop object (what ``ip nexthop show`` reads)."""
+
+    id: int
+    family: int  # 0 for a group
+    scope: int = 0
+    protocol: int = 0
+    flags: int = 0  # RTNH_F_ONLINK
+    blackhole: bool = False
+    ifindex: int = 0
+    gateway: IPAddress | None = None
+    group: tuple[tuple[int, int], ...] | None = None  # (id, weight); None for a single nexthop
+    group_type: int = 0

@@ -183,3 +183,31 @@ class LinkRequest:
     up: bool | None = None  # for set
     group: int | None = None
     newname: str = ""  # set NAME name NEWNAME
+
+
+# ---- nexthop objects (ip nexthop): RTM_NEWNEXTHOP / RTM_DELNEXTHOP
+RTM_NEWNEXTHOP = 104
+RTM_DELNEXTHOP = 105
+# NHA_* attribute ids (bit positions in NexthopObjRequest.present)
+NHA_ID, NHA_GROUP, NHA_GROUP_TYPE, NHA_BLACKHOLE, NHA_OIF, NHA_GATEWAY = 1, 2, 3, 4, 5, 6
+NHA_ENCAP_TYPE, NHA_ENCAP, NHA_FDB, NHA_RES_GROUP = 7, 8, 11, 12
+NEXTHOP_GRP_TYPE_MPATH, NEXTHOP_GRP_TYPE_RES = 0, 1
+
+
+@dataclass
+class NexthopObjRequest:
+    """RTM_NEWNEXTHOP / RTM_DELNEXTHOP: struct nhmsg + NHA_* attributes.
+    group: (member id, weight 1..256) pairs."""
+
+    msg_type: int
+    nlmsg_flags: int
+    family: int = 0  # AF_UNSPEC for groups
+    present: int = 0  # bit(NHA_x) for each attribute sent
+    id: int = 0
+    protocol: int = 0
+    flags: int = 0  # RTNH_F_ONLINK
+    oif: int = 0
+    gateway: IPAddress | None = None
+    group: list[tuple[int, int]] = field(default_factory=list)
+    group_type: int = NEXTHOP_GRP_TYPE_MPATH
+    res_buckets: int = 0
