@@ -290,9 +290,15 @@ make_route:
             flags &= ~PR_RTCF_LOCAL;
         if (have_res && res.prefixlen < 4)
             with_gw = false;
-        else if (have_res && res.type == PR_RTN_UNICAST && !(flags & PR_RTCF_LOCAL))
-            /* the rtable is cached on the nexthop and shared with unicast
-             * destinations: the kernel's answer depends on earlier lookups */
+        else if (have_res && (res.type == PR_RTN_UNICAST || res.type == PR_RTN_BROADCAST) &&
+                 !(flags & PR_RTCF_LOCAL))
+            /* the rtable is cached on the nexthop and shared with other
+             * destinations: the kernel's answer depends on earlier lookups.
+             * A broadcast route's fib_info is shared too (another broadcast
+             * route, same device and attributes): after `get 10.2.0.1` (a
+             * broadcast /32) a multicast address under `broadcast
+             * 239.1.0.0/16` answers "broadcast ... cache local brd"
+             * (POLROUTE_SCENARIO=233969017792374:4) */
             out->not_modelled |= PR_NM_ROUTE_CACHE;
     } else if (type == PR_RTN_UNICAST && have_res && res.route->nh_id &&
                pr_nhobj_v4_mc_shared(p, res.route, res.nh_index)) {

@@ -381,7 +381,7 @@ def _multipath_on_trail(trail: list[tuple[int, str]], routes: list[dict]) -> boo
 
 
 _NH_CACHE = "nexthop object (IPv6 route cache shared by its routes)"
-_MC_CACHE = "route cache (multicast via a unicast route)"
+_MC_CACHE = "route cache (multicast via a unicast or broadcast route)"
 
 
 def _reported(r: dict) -> tuple:

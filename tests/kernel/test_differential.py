@@ -727,3 +727,27 @@ def test_not_modelled_multipath_before_a_suppress_is_accepted(kernel_ok):
     assert all(m.trails[i] == [(100, "::/0")] for i in range(len(flows)))
     # the kernel really answers both ways over these flows (the hash decides)
     assert {a.get("table") for a in k.answers} >= {"100"} and any("error" in a for a in k.answers)
+
+
+def test_multicast_under_a_broadcast_route_depends_on_the_cache(kernel_ok):
+    """A multicast destination under a broadcast route answers "multicast"
+    on a fresh namespace, but "broadcast ... cache local brd" after a lookup
+    through another broadcast route with the same fib_info (the rtable
+    cached on the shared nexthop).  The model cannot know what was asked
+    before: it flags the answer, and the harness accepts the claim
+    (POLROUTE_SCENARIO=233969017792374:4)."""
+    lines = [
+        "link set lo up",
+        "link add br0 type bridge",
+        "addr add 10.10.0.3/28 dev br0",
+        "link set br0 up",
+        "route add broadcast 239.1.0.0/16 dev br0",
+        "route add broadcast 10.2.0.1/32 dev br0",
+    ]
+    alone = KernelSide().run(Run(lines, [], [["239.1.204.74"]]))
+    assert alone.answers[0]["type"] == "multicast"
+    after = Run(lines, [], [["10.2.0.1"], ["239.1.204.74"]])
+    _, k, m, c = run_both(after, KernelSide(), ModelSide(), verify_not_modelled=True)
+    assert k.answers[1]["type"] == "broadcast" and k.answers[1]["cache"] == ["local", "brd"]
+    assert "route cache" in " ".join(m.answers[1]["not_modelled"])
+    assert c.mismatches == []

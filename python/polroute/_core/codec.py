@@ -86,7 +86,7 @@ NOT_MODELLED_NAMES = {
     lib.PR_NM_TUN_ID: "tunnel metadata",
     lib.PR_NM_MULTICAST_GROUP: "multicast group membership",
     lib.PR_NM_OTHER: "other",
-    lib.PR_NM_ROUTE_CACHE: "route cache (multicast via a unicast route)",
+    lib.PR_NM_ROUTE_CACHE: "route cache (multicast via a unicast or broadcast route)",
 }
 
 #: link kind words (``ip link add ... type KIND``) -> PR_LINK_*
