@@ -101,3 +101,34 @@ def test_plan_apply_audit_get_show_json(capsys, tmp_path, monkeypatch):
         validate("apply.json" if rc == 2 else "error.json", json.loads(out))
     # the namespace lock's file does not outlive the commands (plan, apply, a refused apply)
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith("lock-")]
+
+
+NEXTHOPS = (
+    "link set lo up\nlink add v0 type veth peer name v0p\nlink set v0 up\nlink set v0p up\n"
+    "addr add 10.7.0.1/24 dev v0\naddr add 2001:db8:7::1/64 dev v0 nodad\n"
+    "nexthop add id 1 via 10.7.0.9 dev v0\nnexthop add id 2 dev v0\nnexthop add id 3 blackhole\n"
+    "nexthop add id 4 via 2001:db8:7::9 dev v0\nnexthop add id 5 group 1/2,3\n"
+    "nexthop add id 6 via 10.7.0.8 dev v0 proto static onlink\nroute add 10.20.0.0/16 nhid 5\n"
+)
+
+
+def test_show_nexthops_json_as_ip(capsys, tmp_path):
+    """`show nexthops --json` for a batch equals `ip -j nexthop show` after the
+    same batch in a namespace (all, -4, -6); --netns is an explicit error."""
+    batch = tmp_path / "nh.ip"
+    batch.write_text(NEXTHOPS)
+    with Netns() as ns:
+        assert not ns.batch(NEXTHOPS).refused()
+        for family in ([], ["-4"], ["-6"]):
+            rc, out, err = run(capsys, "show", "nexthops", *family, "--json", "--batch", str(batch))
+            assert rc == 0, err
+            ours = json.loads(out)
+            validate("show-nexthops.json", ours)
+            theirs = json.loads(ns.ip("-j", *family, "nexthop", "show").stdout or "[]")
+            assert ours == theirs, (family, ours, theirs)
+            rc, text, err = run(capsys, "show", "nexthops", *family, "--batch", str(batch))
+            assert rc == 0, err
+            assert text == ns.ip(*family, "nexthop", "show").stdout, family
+        rc, out, err = run(capsys, "show", "nexthops", "--json", "--netns", ns.name)
+        assert rc == 1, err
+        validate("error.json", json.loads(out))

@@ -49,6 +49,7 @@ def test_every_schema_is_a_valid_schema():
         "kernel.json",
         "plan.json",
         "recover.json",
+        "show-nexthops.json",
         "show-routes.json",
         "show-rules.json",
     ]
@@ -122,6 +123,46 @@ def test_show_json(capsys, two_nic, what, batch):
     # as many objects as the text has entries
     rc, text, _ = run(capsys, "show", *what, "--batch", two_nic if batch == "two-nic" else MANY)
     assert len(data) == sum(1 for line in text.splitlines() if not line.startswith("\t"))
+
+
+NEXTHOPS = (
+    "link set lo up\nlink add v0 type veth peer name v0p\nlink set v0 up\nlink set v0p up\n"
+    "addr add 10.7.0.1/24 dev v0\naddr add 2001:db8:7::1/64 dev v0 nodad\n"
+    "nexthop add id 1 via 10.7.0.9 dev v0\nnexthop add id 2 dev v0\nnexthop add id 3 blackhole\n"
+    "nexthop add id 4 via 2001:db8:7::9 dev v0\nnexthop add id 5 group 1/2,3\n"
+    "nexthop add id 6 via 10.7.0.8 dev v0 proto static onlink\nroute add 10.20.0.0/16 nhid 5\n"
+)
+
+
+@pytest.mark.parametrize("family", [[], ["-4"], ["-6"]], ids=lambda f: " ".join(f) or "all")
+def test_show_nexthops_json(capsys, tmp_path, family):
+    batch = tmp_path / "nh.ip"
+    batch.write_text(NEXTHOPS)
+    rc, out, err = run(capsys, "show", "nexthops", *family, "--json", "--batch", str(batch))
+    assert rc == 0, err
+    data = json.loads(out)
+    schema("show-nexthops.json").validate(data)
+    ids = {"": [1, 2, 3, 4, 5, 6], "-4": [1, 2, 3, 6], "-6": [4]}["".join(family)]
+    assert [o["id"] for o in data] == ids
+    rc, text, _ = run(capsys, "show", "nexthops", *family, "--batch", str(batch))
+    assert rc == 0 and [int(line.split()[1]) for line in text.splitlines()] == ids
+    if not family:
+        by_id = {o["id"]: o for o in data}
+        assert by_id[5] == {"id": 5, "group": [{"id": 1}, {"id": 2, "weight": 3}], "flags": []}
+        assert by_id[3] == {"id": 3, "blackhole": None, "flags": []}
+        assert by_id[6]["flags"] == ["onlink"] and by_id[6]["protocol"] == "static"
+        assert text.splitlines()[4] == "id 5 group 1/2,3 "
+
+
+def test_show_nexthops_netns_is_an_error(capsys):
+    """The live reader has no nexthop dump: an explicit error, not an empty list."""
+    rc, out, err = run(capsys, "show", "nexthops", "--json", "--netns", "prt-no-such-ns")
+    assert rc == 1
+    data = json.loads(out)
+    schema("error.json").validate(data)
+    assert "--netns cannot show nexthop objects" in data["error"]
+    rc, out, err = run(capsys, "show", "nh", "--netns", "prt-no-such-ns")
+    assert rc == 1 and out == "" and "nexthop dump" in err
 
 
 def test_show_json_keys_are_ips(capsys):

@@ -1,14 +1,20 @@
-"""``polroute show``: the model's rules or routes, as ``ip rule show`` /
-``ip route show`` print them.
+"""``polroute show``: the model's rules, routes or nexthop objects, as
+``ip rule show`` / ``ip route show`` / ``ip nexthop show`` print them.
 
 As `ip`: IPv4 unless -6 is given (-4 names IPv4); `table ID|NAME|all` for
 routes (main by default); a table name that rt_tables does not know is an
-error.  --json prints what `ip -j rule show` / `ip -j route show` print, an
-array of objects (schemas docs/schemas/show-rules.json, show-routes.json).
---netns NS shows a live namespace's state, read into the model.
+error.  `nexthops`, as `ip nexthop show`: every object (groups included)
+unless -4 or -6 selects that family's single nexthops.  --json prints what
+`ip -j rule show` / `ip -j route show` / `ip -j nexthop show` print, an
+array of objects (schemas docs/schemas/show-rules.json, show-routes.json,
+show-nexthops.json).  --netns NS shows a live namespace's state, read into
+the model; the live reader has no nexthop dump, so `show nexthops --netns`
+is an error (exit 1; `ip -n NS nexthop show` shows them).
 """
 
 from __future__ import annotations
+
+import json
 
 from polroute.cli.common import (
     Command,
@@ -22,16 +28,16 @@ from polroute.cli.common import (
 from polroute.cli.exitcodes import Exit
 from polroute.cli.output import Output
 
-USAGE = "polroute show rules|routes [table ID|all] [-4|-6] [--batch FILE]..."
+USAGE = "polroute show rules|routes [table ID|all]|nexthops [-4|-6] [--batch FILE]..."
 
 
 def parser():
     summary, epilog = __doc__.split("\n\n", 1)
     ap = new_parser("show", summary.replace("``", "`"), usage=USAGE, epilog=epilog)
-    ap.add_argument("what", nargs="*", metavar="rules|routes [table ID|all]", help="what to show")
-    add_family_options(ap, "rules or routes")
+    ap.add_argument("what", nargs="*", metavar="rules|routes [table ID|all]|nexthops", help="what to show")
+    add_family_options(ap, "rules, routes or nexthops")
     add_policy_options(ap)
-    add_json_option(ap, "an array of objects, as `ip -j rule show` / `ip -j route show` print it")
+    add_json_option(ap, "an array of objects, as `ip -j rule|route|nexthop show` print it")
     return ap
 
 
@@ -42,8 +48,10 @@ def run(ns) -> int:
     rest = ns.what
     if ns.v4 and ns.v6:
         raise UsageError("show: -4 and -6 exclude each other (neither: IPv4, as ip shows)")
-    if not rest or rest[0] not in ("rules", "routes", "rule", "route"):
-        raise UsageError("show rules|routes [table ID|all]")
+    if not rest or rest[0] not in ("rules", "routes", "rule", "route", *NEXTHOPS):
+        raise UsageError("show rules|routes [table ID|all]|nexthops")
+    if rest[0] in NEXTHOPS:
+        return _nexthops(ns)
     policy, tables = policy_from(ns)
     family = AF_INET6 if ns.v6 else AF_INET
     names = {link.ifindex: link.name for link in policy.links()}
@@ -79,6 +87,35 @@ def run(ns) -> int:
         out.json([convert(line) for line in lines])
     else:
         out.lines(lines)
+    return Exit.OK
+
+
+#: the words that name nexthop objects (as ip's `nexthop`, `nh`)
+NEXTHOPS = ("nexthops", "nexthop", "nh")
+
+#: why `show nexthops --netns` is refused
+NO_LIVE_NEXTHOPS = (
+    "show nexthops: --netns cannot show nexthop objects (the live reader has no nexthop dump;"
+    " `ip -n NS nexthop show` shows them); use --batch FILE"
+)
+
+
+def _nexthops(ns) -> int:
+    """``show nexthops``: every object, or -4/-6's single nexthops."""
+    from polroute.iproute2.nexthop import show_nexthops
+    from polroute.types.requests import AF_INET, AF_INET6
+
+    if len(ns.what) > 1:
+        raise UsageError(f"show nexthops: unexpected argument {ns.what[1]!r}")
+    if getattr(ns, "netns", None):
+        raise UsageError(NO_LIVE_NEXTHOPS)
+    policy, tables = policy_from(ns)
+    family = AF_INET6 if ns.v6 else AF_INET if ns.v4 else 0
+    out = Output(ns.json)
+    if out.as_json:
+        out.json(json.loads(show_nexthops(policy, family, True, tables)))
+    else:
+        out.text(show_nexthops(policy, family, False, tables))
     return Exit.OK
 
 
