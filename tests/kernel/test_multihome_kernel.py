@@ -9,6 +9,9 @@ import json
 import os
 import random
 import sys
+from pathlib import Path
+
+import jsonschema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -68,6 +71,16 @@ def test_two_nic_discover_render_apply_audit(capsys, tmp_path):
         assert [(u.interface, str(u.address), str(u.gateway)) for u in cfg.uplinks] == [
             ("eth0", "192.168.16.20/24", "192.168.16.1"),
             ("eth1", "192.168.16.21/24", "192.168.16.1"),
+        ]
+        # --json: the same host file as data (schema multihome-discover.json), and a host file itself
+        capsys.readouterr()
+        assert cli.main(["multihome", "discover", "--netns", ns.name, "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        schema = json.loads((Path(HERE).parents[1] / "docs" / "schemas" / "multihome-discover.json").read_text())
+        jsonschema.Draft202012Validator(schema).validate(found)
+        as_json = parse_host_text(json.dumps(found["host"]), "found.json", RtTables())
+        assert [(u.interface, u.address, u.gateway, u.table) for u in as_json.uplinks] == [
+            (u.interface, u.address, u.gateway, u.table) for u in cfg.uplinks
         ]
 
         assert cli.main(["multihome", "render", str(out), "--to", "batch"]) == 0

@@ -47,6 +47,8 @@ def test_every_schema_is_a_valid_schema():
         "eval-line.json",
         "get.json",
         "kernel.json",
+        "multihome-check.json",
+        "multihome-discover.json",
         "plan.json",
         "recover.json",
         "show-nexthops.json",
@@ -163,6 +165,67 @@ def test_show_nexthops_netns_is_an_error(capsys):
     assert "--netns cannot show nexthop objects" in data["error"]
     rc, out, err = run(capsys, "show", "nh", "--netns", "prt-no-such-ns")
     assert rc == 1 and out == "" and "nexthop dump" in err
+
+
+def test_multihome_check_json(capsys):
+    host = str(ROOT / "examples" / "two-nic.yaml")
+    rc, out, err = run(capsys, "multihome", "check", host, "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    schema("multihome-check.json").validate(data)
+    assert data == {"file": host, "uplinks": ["eth0", "eth1"], "tenants": 0, "rules": 2, "owner": data["owner"]}
+    rc, text, _ = run(capsys, "multihome", "check", host)
+    assert text == f"{host}: ok: 2 uplinks, 2 rules, owner protocol {data['owner']}\n"
+    rc, out, err = run(capsys, "multihome", "check", "/nonexistent.yaml", "--json")
+    assert rc == 1
+    schema("error.json").validate(json.loads(out))
+
+
+DISCOVERED = """# polroute multihome host file, discovered from namespace x.
+# Check the gateways and tables, then: polroute multihome render FILE --to batch
+version: 1
+owner-protocol: 245
+priority-base: 1000
+table-base: 1000
+uplinks:
+  - interface: eth0
+    address: 192.168.16.20/24
+    gateway: 192.168.16.1
+    table: 1000    # reused: holds this uplink's owned default route
+    address6: 2001:db8:1:2:3:4:5:6/64
+    gateway6: 2001:db8:1:2::1
+    serves:
+      - 10.0.0.0/24
+  - interface: eth1
+    address: 192.168.16.21/24
+    gateway: 192.168.16.1  # inferred: eth0's default gateway is on this subnet
+# eth2: IPv6 only (2001:db8:9::1/64); an uplink needs an IPv4 address
+"""
+
+
+def test_multihome_discover_json_is_a_host_file(tmp_path):
+    """discover --json's `host` is the YAML's data (integers as integers,
+    addresses as text, even an IPv6 one YAML 1.1 would read as a number):
+    written as JSON, it is a host file check takes the same."""
+    from polroute.cli.multihome import discovered_json
+    from polroute.multihome.hostfile import parse_host_text
+
+    data = discovered_json(DISCOVERED)
+    schema("multihome-discover.json").validate(data)
+    assert data["host"]["uplinks"][0]["address6"] == "2001:db8:1:2:3:4:5:6/64"
+    assert data["host"]["uplinks"][0]["table"] == 1000
+    assert data["notes"][2:] == [
+        "reused: holds this uplink's owned default route",
+        "inferred: eth0's default gateway is on this subnet",
+        "eth2: IPv6 only (2001:db8:9::1/64); an uplink needs an IPv4 address",
+    ]
+    a, b = parse_host_text(DISCOVERED, "x.yaml"), parse_host_text(json.dumps(data["host"]), "x.json")
+    assert [(u.interface, u.address, u.gateway, u.table, u.address6, u.sources(4)) for u in a.uplinks] == [
+        (u.interface, u.address, u.gateway, u.table, u.address6, u.sources(4)) for u in b.uplinks
+    ]
+    empty = discovered_json("version: 1\nowner-protocol: 245\nuplinks:\n  []   # none found\n")
+    schema("multihome-discover.json").validate(empty)
+    assert empty == {"host": {"version": 1, "owner-protocol": 245, "uplinks": []}, "notes": ["none found"]}
 
 
 def test_show_json_keys_are_ips(capsys):

@@ -2,9 +2,13 @@
 
     polroute multihome render FILE --to batch|networkd|netplan|nm|systemd-unit [--out DIR] [--family 4|6]
         [--base DIR]... [--network-file IF=NAME]... [--systemd-version N] [--nm-version V]
-    polroute multihome discover [--netns NS] [-o FILE] [--owner N]
+    polroute multihome discover [--netns NS] [-o FILE] [--owner N] [--json]
     polroute multihome apply FILE [--netns NS] [--prune] [--dry-run] [--quiet]
-    polroute multihome check FILE          (validate only)
+    polroute multihome check FILE [--json] (validate only)
+discover --json: {"host": THE HOST FILE AS JSON, "notes": [its comments]}
+(JSON is YAML: `jq .host` of it is a host file); check --json: {"file",
+"uplinks", "tenants", "rules", "owner"} (schemas docs/schemas/
+multihome-discover.json, multihome-check.json).
 
 apply's messages name the host file's line of the uplink or tenant behind
 each object (FILE:LINE (uplink eth0, uplinks[0].gateway): ...), never a line
@@ -27,7 +31,14 @@ import os
 import re
 import sys
 
-from polroute.cli.common import Command, add_quiet_option, new_parser, progress, resource_problem
+from polroute.cli.common import (
+    Command,
+    add_json_option,
+    add_quiet_option,
+    new_parser,
+    progress,
+    resource_problem,
+)
 from polroute.cli.exitcodes import Exit
 from polroute.multihome.hostfile import HostFileError, load_host_file
 from polroute.multihome.render import TARGETS, batch_entries, batch_text, executable, render
@@ -130,6 +141,10 @@ def cmd_discover(ns) -> int:
     except (OSError, RuntimeError) as e:
         return _err(f"discover: {e}")
     text = discover_text(state, ns.owner)
+    if ns.json:
+        from polroute.cli.output import dumps
+
+        text = dumps(discovered_json(text), "indented") + "\n"
     if ns.output and ns.output != "-":
         try:
             _write_no_follow(ns.output, text, 0o644)
@@ -138,6 +153,31 @@ def cmd_discover(ns) -> int:
     else:
         sys.stdout.write(text)
     return Exit.OK
+
+
+_COMMENT = re.compile(r"(?:^|\s)#\s?(.*)$")
+
+
+def _yaml_data(node):
+    """A composed YAML node as plain data: integers as int, every other
+    scalar as its text (as the host file reader takes them)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return {k.value: _yaml_data(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_yaml_data(v) for v in node.value]
+    return int(node.value) if node.tag == "tag:yaml.org,2002:int" else node.value
+
+
+def discovered_json(text: str) -> dict:
+    """discover's host file ``text`` as ``{"host": ..., "notes": [...]}``:
+    the data, and its comments in order (what discover left out, and why)."""
+    import yaml
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    notes = [m.group(1).strip() for line in text.splitlines() if (m := _COMMENT.search(line))]
+    return {"host": _yaml_data(root) if root is not None else {}, "notes": notes}
 
 
 def apply_engine():
@@ -234,6 +274,12 @@ def report_text(report) -> str:
 def cmd_check(ns) -> int:
     cfg = _load(ns.file)
     n = sum(len(u.sources(4)) + len(u.sources(6)) for u in cfg.uplinks) + len(cfg.tenants)
+    if ns.json:
+        from polroute.cli.output import Output
+
+        data = {"file": ns.file, "uplinks": [u.interface for u in cfg.uplinks], "tenants": len(cfg.tenants)}
+        Output(True).json({**data, "rules": n, "owner": cfg.owner})
+        return Exit.OK
     print(f"{ns.file}: ok: {len(cfg.uplinks)} uplinks, {n} rules, owner protocol {cfg.owner}")
     return Exit.OK
 
@@ -264,6 +310,7 @@ def parser():
     p.add_argument("--netns", metavar="NS")
     p.add_argument("-o", "--output", metavar="FILE")
     p.add_argument("--owner", type=int, help="owner protocol (default: polroute's)")
+    add_json_option(p, 'print {"host": the host file as JSON, "notes": its comments}')
     p.set_defaults(fn=cmd_discover)
     p = sub.add_parser(
         "apply",
@@ -280,6 +327,7 @@ def parser():
     p.set_defaults(fn=cmd_apply)
     p = sub.add_parser("check", help="validate a host file")
     p.add_argument("file")
+    add_json_option(p, 'print {"file", "uplinks", "tenants", "rules", "owner"}')
     p.set_defaults(fn=cmd_check)
     return ap
 
