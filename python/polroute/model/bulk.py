@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -27,13 +28,16 @@ from polroute._core.codec import column, column_types, columns_struct, out_struc
 from polroute._core.errors import check
 
 if TYPE_CHECKING:  # annotations only: policy.py imports this module through compiled.py
+    from polroute.model.compiled import CompiledPolicy
     from polroute.model.policy import Policy
 
 # column -> (C type, numpy dtype); the C types are read from the structs
 _DTYPES = {"uint8_t": np.uint8, "uint16_t": np.uint16, "uint32_t": np.uint32, "int32_t": np.int32}
 
 
-def _columns(cname: str, rename: dict | None = None, skip: tuple = ()) -> dict:
+def _columns(
+    cname: str, rename: dict[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> dict[str, tuple[str, Any]]:
     rename = rename or {}
     return {rename.get(m, m): (f"{t}[]", _DTYPES[t]) for m, t in column_types(cname).items() if m not in skip}
 
@@ -81,7 +85,7 @@ class BulkResult:
     fast_rows: int | None = None
 
 
-def _as_column(name: str, value, n: int | None):
+def _as_column(name: str, value: Any, n: int | None) -> np.ndarray:
     ctype, dtype = _IN_COLUMNS[name]
     arr = value
     if not isinstance(value, np.ndarray):
@@ -111,7 +115,7 @@ def _as_column(name: str, value, n: int | None):
     return arr
 
 
-def v6_column(values, name: str = "dst") -> np.ndarray:
+def v6_column(values: Any, name: str = "dst") -> np.ndarray:
     """IPv6 addresses as a C-contiguous uint8 array of shape (n, 16).
 
     Accepts such an array (returned as is), a 1-D ``V16``/``S16`` array, a
@@ -140,14 +144,14 @@ def v6_column(values, name: str = "dst") -> np.ndarray:
     return np.frombuffer(bytes(packed), dtype=np.uint8).reshape(-1, 16)
 
 
-def v6_addresses(column: np.ndarray) -> list:
+def v6_addresses(column: np.ndarray) -> list[ipaddress.IPv6Address | None]:
     """Rows of a (n, 16) uint8 column as ipaddress.IPv6Address, None for all-zero rows."""
     raw = np.ascontiguousarray(column, dtype=np.uint8).reshape(-1, 16)
-    zero = ~raw.any(axis=1)
+    zero = cast("np.ndarray", ~raw.any(axis=1))
     return [None if zero[i] else ipaddress.IPv6Address(raw[i].tobytes()) for i in range(raw.shape[0])]
 
 
-def _is_v6(dst) -> bool:
+def _is_v6(dst: Any) -> bool:
     """A dst column that can only be IPv6: 16-byte rows, or IPv6 objects/strings."""
     if isinstance(dst, np.ndarray):
         return (dst.ndim == 2 and dst.shape[-1] == 16) or (dst.dtype.kind in "VS" and dst.dtype.itemsize == 16)
@@ -157,7 +161,7 @@ def _is_v6(dst) -> bool:
     return False
 
 
-def _v4_list(value):
+def _v4_list(value: Any) -> Any:
     """A list of IPv4Address objects or dotted strings as uint32 (other values unchanged)."""
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], (str, ipaddress.IPv4Address)):
         return np.fromiter((int(ipaddress.IPv4Address(v)) for v in value), dtype=np.uint32, count=len(value))
@@ -165,18 +169,18 @@ def _v4_list(value):
 
 
 def lookup_bulk(
-    policy: Policy,
-    dst,
+    policy: Policy | CompiledPolicy,
+    dst: Any,
     *,
-    src=None,
-    iif=None,
-    oif=None,
-    tos=None,
-    mark=None,
-    uid=None,
-    ipproto=None,
-    sport=None,
-    dport=None,
+    src: Any = None,
+    iif: Any = None,
+    oif: Any = None,
+    tos: Any = None,
+    mark: Any = None,
+    uid: Any = None,
+    ipproto: Any = None,
+    sport: Any = None,
+    dport: Any = None,
     out: BulkResult | None = None,
     linear: bool = False,
     family: int | None = None,
@@ -247,7 +251,7 @@ def lookup_bulk(
     return out
 
 
-def _v4_columns(dst, extra: tuple) -> dict:
+def _v4_columns(dst: Any, extra: tuple[tuple[str, Any], ...]) -> dict[str, np.ndarray]:
     """{column: uint/int array} of the given IPv4 input columns, all of dst's length."""
     cols = {"dst": _as_column("dst", _v4_list(dst), None)}
     n = cols["dst"].shape[0]
@@ -257,7 +261,9 @@ def _v4_columns(dst, extra: tuple) -> dict:
     return cols
 
 
-def _fast_evaluator(policy: Policy, cols: dict, n: int, fast: bool | None, linear: bool):
+def _fast_evaluator(
+    policy: Policy | CompiledPolicy, cols: dict[str, np.ndarray], n: int, fast: bool | None, linear: bool
+) -> Callable[[], Any] | None:
     """The specialised evaluator's getter, or None for the exact path: always
     on a CompiledPolicy (immutable); on a Policy for big batches of dst/src
     questions (built for the policy as it is, rebuilt after a change: worth
@@ -275,7 +281,9 @@ def _fast_evaluator(policy: Policy, cols: dict, n: int, fast: bool | None, linea
 def _v4_out(out: BulkResult | None, n: int) -> BulkResult:
     """New output columns for n rows, or out once its columns are checked."""
     if out is None:
-        return BulkResult(**{name: np.empty(n, dtype=dt) for name, (_, dt) in _OUT_COLUMNS.items()})
+        return BulkResult(
+            **cast("dict[str, Any]", {name: np.empty(n, dtype=dt) for name, (_, dt) in _OUT_COLUMNS.items()})
+        )
     for name, (_, dt) in _OUT_COLUMNS.items():
         a = getattr(out, name)
         if a.dtype != dt or a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
@@ -284,7 +292,12 @@ def _v4_out(out: BulkResult | None, n: int) -> BulkResult:
 
 
 def _lookup_bulk_v6(
-    policy: Policy, dst, extra: tuple, out: BulkResult | None, linear: bool, order: bool | None
+    policy: Policy | CompiledPolicy,
+    dst: Any,
+    extra: tuple[tuple[str, Any], ...],
+    out: BulkResult | None,
+    linear: bool,
+    order: bool | None,
 ) -> BulkResult:
     cols = {"dst": v6_column(dst, "dst")}
     n = cols["dst"].shape[0]
@@ -301,7 +314,10 @@ def _lookup_bulk_v6(
     shapes = {name: (n, 16) if name in ("gateway", "prefsrc") else (n,) for name in _OUT6_COLUMNS}
     if out is None:
         out = BulkResult(
-            **{name: np.empty(shapes[name], dtype=dt) for name, (_, dt) in _OUT6_COLUMNS.items()}, family=6
+            **cast(
+                "dict[str, Any]", {name: np.empty(shapes[name], dtype=dt) for name, (_, dt) in _OUT6_COLUMNS.items()}
+            ),
+            family=6,
         )
     else:
         for name, (_, dt) in _OUT6_COLUMNS.items():

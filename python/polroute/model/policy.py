@@ -109,7 +109,7 @@ class Policy:
         with self._fast4_lock:
             cached = self._fast4_cache
             if cached is None or cached[0] != gen:
-                cached = self._fast4_cache = (gen, build_fast4(self._h))  # type: ignore[no-untyped-call]
+                cached = self._fast4_cache = (gen, build_fast4(self._h))
         return cached[1]
 
     def _check(self, rc: int, what: str = "") -> int:
