@@ -71,7 +71,10 @@ def _seeds() -> list[tuple[int, int]]:
     if one:
         seed, _, fam = one.partition(":")
         return [(int(seed, 0), int(fam or "4"))]
-    return scenario_seeds(SEED ^ 0x5A5A, COUNT)
+    # scenarios that once failed, always run: 29262017651935:4 (a throwaway
+    # address's deletion flushed routes written before it)
+    pinned = [(29262017651935, 4)]
+    return pinned + [s for s in scenario_seeds(SEED ^ 0x5A5A, COUNT) if s not in pinned]
 
 
 # ---------------------------------------------------------------------------

@@ -174,6 +174,7 @@ class RouteSteps:
             "deleted): add the routes, then disable it the same way",
             AF_INET,
         )
+        before = self._model_keys()
         for ifindex in sorted(dead):
             self.emit_or_comment(f"addr add {_THROWAWAY_V4} dev {st.ifname(ifindex)}", AF_INET)
         for r in first:
@@ -181,7 +182,36 @@ class RouteSteps:
                 refused.append((r, verbs.get(id(r), "add")))
         for ifindex in sorted(dead):
             self.emit_or_comment(f"addr del {_THROWAWAY_V4} dev {st.ifname(ifindex)}", AF_INET)
+        self._re_add_flushed(before, verbs, refused)
         return {id(r) for r in first}
+
+    def _model_keys(self) -> dict[tuple, int]:
+        """The model's IPv4 route keys, counted."""
+        keys: dict[tuple, int] = {}
+        for r in self.model.routes(AF_INET):
+            k = route_key(r, self.model_ifname, False)
+            keys[k] = keys.get(k, 0) + 1
+        return keys
+
+    def _re_add_flushed(self, before: dict[tuple, int], verbs, refused) -> None:
+        """Deleting the throwaway address (the device's last IPv4 one) makes
+        the kernel flush the routes through the device (fib_disable_ip): the
+        ones written before it (routes without gateways, written in the first
+        pass) are written again (POLROUTE_SCENARIO=29262017651935:4)."""
+        lost = dict(before)
+        for k, n in self._model_keys().items():
+            if k in lost:
+                lost[k] -= n
+        lost = {k: n for k, n in lost.items() if n > 0}
+        if not lost:
+            return
+        self.comment("the routes through those devices that the address deletion flushed, again", AF_INET)
+        for r in self.state.routes.get(AF_INET, []):
+            k = route_key(r, self.ifname, False)
+            if lost.get(k, 0) > 0:
+                lost[k] -= 1
+                if not self.emit_route(r, verbs.get(id(r), "add"), AF_INET):
+                    refused.append((r, verbs.get(id(r), "add")))
 
     def emit_route(self, r: KRoute, verb: str, fam: int, v6_batch: bool = False) -> bool:
         """Write a route.  The kernel checks a route's gateways and prefsrc
