@@ -169,20 +169,23 @@ static bool reports_differently(const pr_route *a, const pr_route *b)
            (a->has_prefsrc && memcmp(a->prefsrc, b->prefsrc, 16) != 0);
 }
 
-bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t leg)
+/* Some route e != r of family f through object `id` (the leg's member for a
+ * group) for which pred(e, r) holds.  A walk over every route: only asked
+ * for answers through a nexthop object. */
+static bool other_route_using(const pr_policy *p, const pr_family *f, const pr_route *r, uint32_t leg,
+                              bool (*pred)(const pr_route *e, const pr_route *r))
 {
     const pr_nhobj *o = pr_nhobj_find(p, r->nh_id);
     if (!o)
         return false;
     uint32_t id = o->is_group ? (leg < o->ngrp ? o->grp[leg].id : 0) : o->id;
-    const pr_family *f = &p->v6;
     for (size_t i = 0; i < f->ntables; i++) {
         const pr_table *t = f->tables[i].t;
         for (uint32_t s = 0; s < t->nslots; s++) {
             const pr_rlist *sl = &t->slots[s];
             for (uint32_t k = 0; k < sl->n; k++) {
                 const pr_route *e = &sl->v[k];
-                if (e != r && route_uses(p, e, id) && reports_differently(e, r))
+                if (e != r && pred(e, r) && route_uses(p, e, id))
                     return true;
             }
         }
@@ -190,25 +193,21 @@ bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t
     return false;
 }
 
+bool pr_nhobj_v6_cache_ambiguous(const pr_policy *p, const pr_route *r, uint32_t leg)
+{
+    return other_route_using(p, &p->v6, r, leg, reports_differently);
+}
+
+/* e is a route multicast destinations take (inside 224.0.0.0/4, /4 or longer) */
+static bool takes_multicast(const pr_route *e, const pr_route *r)
+{
+    (void)r;
+    return e->dst_len >= 4 && (e->dst[0] & 0xF0u) == 0xE0u;
+}
+
 bool pr_nhobj_v4_mc_shared(const pr_policy *p, const pr_route *r, uint32_t leg)
 {
-    const pr_nhobj *o = pr_nhobj_find(p, r->nh_id);
-    if (!o)
-        return false;
-    uint32_t id = o->is_group ? (leg < o->ngrp ? o->grp[leg].id : 0) : o->id;
-    const pr_family *f = &p->v4;
-    for (size_t i = 0; i < f->ntables; i++) {
-        const pr_table *t = f->tables[i].t;
-        for (uint32_t s = 0; s < t->nslots; s++) {
-            const pr_rlist *sl = &t->slots[s];
-            for (uint32_t k = 0; k < sl->n; k++) {
-                const pr_route *e = &sl->v[k];
-                if (e != r && e->dst_len >= 4 && (e->dst[0] & 0xF0u) == 0xE0u && route_uses(p, e, id))
-                    return true;
-            }
-        }
-    }
-    return false;
+    return other_route_using(p, &p->v4, r, leg, takes_multicast);
 }
 
 /* nexthop_check_scope */

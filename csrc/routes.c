@@ -452,6 +452,16 @@ static void rlist_remove_at(pr_rlist *s, uint32_t pos)
     s->n--;
 }
 
+/* Deletes route pos of slot s (the slot goes with its last route); 0. */
+static int route_remove(pr_table *t, pr_rlist *s, uint32_t pos, const uint8_t *dst, unsigned len)
+{
+    rlist_remove_at(s, pos);
+    t->nroutes--;
+    if (s->n == 0)
+        slot_release(t, s, dst, len);
+    return 0;
+}
+
 /* Store nr at pos of its prefix's slot (s, or a new slot when NULL). */
 static int table_insert_at(pr_table *t, pr_rlist *s, uint32_t pos, const pr_route *nr)
 {
@@ -736,11 +746,7 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
                 /* a route through an object goes whole, whatever oif/gateway say */
                 if (q->protocol && e->protocol != q->protocol)
                     continue;
-                rlist_remove_at(s, i);
-                t->nroutes--;
-                if (s->n == 0)
-                    slot_release(t, s, key, q->dst_len);
-                return 0;
+                return route_remove(t, s, i, key, q->dst_len);
             }
             if ((q->present & (1u << PR_RTA_OIF)) && q->oif) {
                 bool any = false;
@@ -769,19 +775,11 @@ int pr_route_delete_req(pr_policy *p, const pr_route_req *q)
             }
             if (q->protocol && e->protocol != q->protocol)
                 continue;
-            rlist_remove_at(s, i);
-            t->nroutes--;
-            if (s->n == 0)
-                slot_release(t, s, key, q->dst_len);
-            return 0;
+            return route_remove(t, s, i, key, q->dst_len);
         }
         if (!del_filter_match(e, q))
             continue;
-        rlist_remove_at(s, i);
-        t->nroutes--;
-        if (s->n == 0)
-            slot_release(t, s, key, q->dst_len);
-        return 0;
+        return route_remove(t, s, i, key, q->dst_len);
     }
     return pr_fail(p, PR_ESRCH, "");
 }

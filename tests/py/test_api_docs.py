@@ -6,28 +6,25 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
 
 import polroute
 
-# the API the README documents
-PUBLIC_MODULES = [
-    "polroute",
-    "polroute.model.policy",
-    "polroute.model.compiled",
-    "polroute.model.bulk",
-    "polroute.model.lpm",
-    "polroute.model.kernel_profile",
-    "polroute.iproute2.batch",
-    "polroute.iproute2.route_get",
-    "polroute.iproute2.keywords",
-    "polroute.iproute2.rt_tables",
-    "polroute._core.errors",
-    "polroute.types.requests",
-    "polroute.cli.exitcodes",
-]
+# the API the README documents: one list, the one the API reference is built from
+_TOOL = Path(__file__).resolve().parents[2] / "tools" / "build_api_docs.py"
+PUBLIC_MODULES: list[str] = runpy.run_path(str(_TOOL))["MODULES"]
+
+
+def test_mypy_checks_the_public_modules():
+    """pyproject's [tool.mypy] files are the public modules (the list cannot drift)."""
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    conf = tomllib.loads((_TOOL.parents[1] / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    as_modules = {f.removeprefix("python/").removesuffix(".py").replace("/", ".") for f in conf}
+    assert {m.removesuffix(".__init__") for m in as_modules} == set(PUBLIC_MODULES)
 
 
 def public_names(module) -> list[str]:
