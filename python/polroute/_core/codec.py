@@ -342,13 +342,13 @@ def raw_bytes(ptr, n: int) -> bytes:
     return ffi.buffer(ptr, n)[:] if n else b""
 
 
-# pr_rule_req: the integer members in struct order (all of RULE_INT_FIELDS),
-# then src, dst, iifname, oifname as byte strings
+# pr_rule_req: the integer members in struct order (RULE_INT_FIELDS, read from
+# the same struct), then src, dst, iifname, oifname as byte strings
 _RULE_TAIL = ("src", "dst", "iifname", "oifname")
 _layout = struct_layout("pr_rule_req")
-if _layout and _layout[1][-4:] == _RULE_TAIL and set(_layout[1][:-4]) == set(RULE_INT_FIELDS):
+if _layout and _layout[1] == RULE_INT_FIELDS + _RULE_TAIL:
     _RULE_STRUCT = _layout[0]
-    _rule_ints = operator.attrgetter(*_layout[1][:-4])
+    _rule_ints = operator.attrgetter(*RULE_INT_FIELDS)
 else:  # pragma: no cover - another layout: field by field
     _RULE_STRUCT = _rule_ints = None
 
