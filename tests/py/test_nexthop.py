@@ -197,7 +197,9 @@ def test_route_get_through_objects():
         ("route add 5.0.0.0/8 nhid 61 scope link", "Error: Scope mismatch with nexthop."),
         ("route add 6.0.0.0/8 nhid 22 scope host", "Error: Route with host scope can not have multiple nexthops."),
         ("route del 1.1.1.0/24 nhid 77", "Error: Nexthop id does not exist."),
-        ("nexthop add id 30 group 1,300/2", 'argument "300" is wrong: "weight" is invalid'),
+        ("nexthop add id 30 group 1,300/2", 'Error: argument "300" is wrong: "weight" is invalid'),
+        # seed 214551885930402:6: invarg's text starts with "Error: " as ip prints it
+        ("nexthop replace id 3 via 2001:db8:1::5 dev nx", 'Error: argument "nx" is wrong: Device does not exist'),
     ],
 )
 def test_refusals(line, text):

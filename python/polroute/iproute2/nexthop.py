@@ -44,8 +44,8 @@ _COMMANDS = ("add", "replace", "delete", "list", "show", "lst", "get", "flush", 
 
 
 def _wrong(tok: str, what: str) -> ParseError:
-    """invarg(): ``argument "TOK" is wrong: WHAT``."""
-    return ParseError(f'argument "{tok}" is wrong: {what}')
+    """invarg() (lib/utils.c): ``Error: argument "TOK" is wrong: WHAT``."""
+    return ParseError(f'Error: argument "{tok}" is wrong: {what}')
 
 
 def _ifindex(ctx: Context, name: str) -> int:
